@@ -1,0 +1,358 @@
+//! The overlay's configuration: which directories make it up, and how it is
+//! handed from `ovl-exec` to the shim (and from the shim to every child) through
+//! the environment.
+
+use std::ffi::OsString;
+use std::fmt;
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Path, PathBuf};
+
+/// Environment variables that describe an overlay. `ovl-exec` sets them; a
+/// user may set them by hand together with `LD_PRELOAD`.
+pub mod env {
+    /// Lower directories, topmost first, separated by `:`.
+    pub const LOWER: &str = "OVL_LOWER";
+    /// Upper directory. Absent: the overlay is read-only.
+    pub const UPPER: &str = "OVL_UPPER";
+    /// Work directory (same filesystem as upper, outside it).
+    pub const WORK: &str = "OVL_WORK";
+    /// Where the merged view appears. Default: the topmost lower directory.
+    pub const TARGET: &str = "OVL_TARGET";
+    /// Trace file: every intercepted call is appended to it (`-` or `stderr`: standard error).
+    pub const TRACE: &str = "OVL_TRACE";
+    /// On-disk format of whiteouts: `kernel` (char device 0/0, default) or `seed`
+    /// (symlink to `(overlay-whiteout)` with the `overlay.whiteout` xattr).
+    pub const WHITEOUT: &str = "OVL_WHITEOUT";
+    /// Namespace of the overlay's own xattrs: `trusted` or `user`. Default:
+    /// `trusted` when the process may write it (root), else `user`.
+    pub const XATTR: &str = "OVL_XATTR";
+    /// Absolute path of the shim, so it can be put back into children that
+    /// were started with a fresh environment.
+    pub const SHIM: &str = "OVL_SHIM";
+    /// Every variable that belongs to the overlay's description.
+    pub const ALL: [&str; 8] = [LOWER, UPPER, WORK, TARGET, TRACE, WHITEOUT, XATTR, SHIM];
+}
+
+/// How whiteouts are written (all formats are always read).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum WhiteoutFormat {
+    /// A character device 0/0, as the kernel writes it today.
+    CharDev,
+    /// A symlink to `(overlay-whiteout)` with `<ns>.overlay.whiteout=y`, as the seed.
+    SeedSymlink,
+}
+
+/// Which xattr namespace the overlay's own attributes are written in.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum XattrNs {
+    Trusted,
+    User,
+}
+
+impl XattrNs {
+    pub fn prefix(self) -> &'static str {
+        match self {
+            XattrNs::Trusted => "trusted.overlay.",
+            XattrNs::User => "user.overlay.",
+        }
+    }
+}
+
+/// A complete, validated description of one overlay.
+#[derive(Clone, Debug)]
+pub struct Config {
+    /// Lower layers, topmost first; absolute and canonical.
+    pub lower: Vec<PathBuf>,
+    /// Upper layer; `None` for a read-only overlay.
+    pub upper: Option<PathBuf>,
+    /// Work directory; `Some` exactly when `upper` is.
+    pub work: Option<PathBuf>,
+    /// Where the merged view appears; absolute and canonical.
+    pub target: PathBuf,
+    pub trace: Option<PathBuf>,
+    pub whiteout: WhiteoutFormat,
+    pub xattr_ns: XattrNs,
+}
+
+/// A configuration that cannot be used, with what to do about it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigError(pub String);
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+fn err<T>(msg: impl Into<String>) -> Result<T, ConfigError> {
+    Err(ConfigError(msg.into()))
+}
+
+/// The raw settings as a user gave them, before checks.
+#[derive(Clone, Debug, Default)]
+pub struct Settings {
+    pub lower: Vec<PathBuf>,
+    pub upper: Option<PathBuf>,
+    pub work: Option<PathBuf>,
+    pub target: Option<PathBuf>,
+    pub trace: Option<PathBuf>,
+    pub whiteout: Option<String>,
+    pub xattr_ns: Option<String>,
+}
+
+impl Settings {
+    /// Reads the settings from the process environment (`OVL_*`).
+    pub fn from_env() -> Option<Settings> {
+        let lower = std::env::var_os(env::LOWER)?;
+        let get = |k: &str| std::env::var_os(k).filter(|v| !v.is_empty()).map(PathBuf::from);
+        Some(Settings {
+            lower: split_list(&lower),
+            upper: get(env::UPPER),
+            work: get(env::WORK),
+            target: get(env::TARGET),
+            trace: get(env::TRACE),
+            whiteout: std::env::var(env::WHITEOUT).ok().filter(|v| !v.is_empty()),
+            xattr_ns: std::env::var(env::XATTR).ok().filter(|v| !v.is_empty()),
+        })
+    }
+}
+
+/// Splits a `:`-separated list of directories, dropping empty entries.
+pub fn split_list(s: &std::ffi::OsStr) -> Vec<PathBuf> {
+    s.as_bytes()
+        .split(|&b| b == b':')
+        .filter(|p| !p.is_empty())
+        .map(|p| PathBuf::from(std::ffi::OsStr::from_bytes(p)))
+        .collect()
+}
+
+fn canonical_dir(role: &str, p: &Path) -> Result<PathBuf, ConfigError> {
+    let c = match std::fs::canonicalize(p) {
+        Ok(c) => c,
+        Err(e) => return err(format!("{role} directory {}: {e}", p.display())),
+    };
+    match std::fs::metadata(&c) {
+        Ok(m) if m.is_dir() => Ok(c),
+        Ok(_) => err(format!("{role} directory {}: not a directory", p.display())),
+        Err(e) => err(format!("{role} directory {}: {e}", p.display())),
+    }
+}
+
+/// True when `a` and `b` are the same directory or one contains the other.
+fn overlapping(a: &Path, b: &Path) -> bool {
+    a.starts_with(b) || b.starts_with(a)
+}
+
+fn parse_whiteout(s: Option<&str>) -> Result<WhiteoutFormat, ConfigError> {
+    match s {
+        None | Some("kernel") | Some("chardev") => Ok(WhiteoutFormat::CharDev),
+        Some("seed") | Some("symlink") => Ok(WhiteoutFormat::SeedSymlink),
+        Some(o) => err(format!(
+            "unknown whiteout format '{o}': use 'kernel' (char device 0/0) or 'seed' (symlink with xattr)"
+        )),
+    }
+}
+
+fn parse_xattr_ns(s: Option<&str>) -> Result<XattrNs, ConfigError> {
+    match s {
+        None => Ok(if rustix::process::geteuid().is_root() {
+            XattrNs::Trusted
+        } else {
+            XattrNs::User
+        }),
+        Some("trusted") => Ok(XattrNs::Trusted),
+        Some("user") => Ok(XattrNs::User),
+        Some(o) => err(format!("unknown xattr namespace '{o}': use 'trusted' or 'user'")),
+    }
+}
+
+fn same_filesystem(a: &Path, b: &Path) -> Result<bool, ConfigError> {
+    use std::os::unix::fs::MetadataExt;
+    let da = std::fs::metadata(a).map_err(|e| ConfigError(format!("{}: {e}", a.display())))?;
+    let db = std::fs::metadata(b).map_err(|e| ConfigError(format!("{}: {e}", b.display())))?;
+    Ok(da.dev() == db.dev())
+}
+
+impl Config {
+    /// Checks the settings the way the kernel checks mount options, and more:
+    /// every layer exists and is a directory, no two overlap, work is on the
+    /// same filesystem as upper. Nothing is created here.
+    pub fn validate(s: &Settings) -> Result<Config, ConfigError> {
+        if s.lower.is_empty() {
+            return err("no lower directory given: name at least one with --lower DIR");
+        }
+        let mut lower = Vec::with_capacity(s.lower.len());
+        for l in &s.lower {
+            lower.push(canonical_dir("lower", l)?);
+        }
+        for (i, a) in lower.iter().enumerate() {
+            for b in &lower[i + 1..] {
+                if overlapping(a, b) {
+                    return err(format!(
+                        "lower directories {} and {} overlap: layers must be disjoint",
+                        a.display(),
+                        b.display()
+                    ));
+                }
+            }
+        }
+        let (upper, work) = match (&s.upper, &s.work) {
+            (None, None) => (None, None),
+            (None, Some(w)) => {
+                return err(format!("work directory {} given without an upper directory", w.display()))
+            }
+            (Some(u), w) => {
+                let upper = canonical_dir("upper", u)?;
+                for l in &lower {
+                    if overlapping(&upper, l) {
+                        return err(format!(
+                            "upper directory {} overlaps lower directory {}: layers must be disjoint",
+                            upper.display(),
+                            l.display()
+                        ));
+                    }
+                }
+                let work = match w {
+                    Some(w) => canonical_dir("work", w)?,
+                    None => default_work_dir(&upper)?,
+                };
+                if overlapping(&work, &upper) {
+                    return err(format!(
+                        "work directory {} overlaps upper directory {}: put it beside upper, not inside",
+                        work.display(),
+                        upper.display()
+                    ));
+                }
+                for l in &lower {
+                    if overlapping(&work, l) {
+                        return err(format!(
+                            "work directory {} overlaps lower directory {}",
+                            work.display(),
+                            l.display()
+                        ));
+                    }
+                }
+                if work.exists() && !same_filesystem(&work, &upper)? {
+                    return err(format!(
+                        "work directory {} is on another filesystem than upper {}: copy-up needs one rename between them",
+                        work.display(),
+                        upper.display()
+                    ));
+                }
+                (Some(upper), Some(work))
+            }
+        };
+        let target = match &s.target {
+            None => lower[0].clone(),
+            Some(t) => canonical_dir("target", t)?,
+        };
+        if let Some(u) = &upper {
+            if overlapping(&target, u) {
+                return err(format!(
+                    "target {} overlaps upper directory {}",
+                    target.display(),
+                    u.display()
+                ));
+            }
+        }
+        if let Some(w) = &work {
+            if overlapping(&target, w) {
+                return err(format!("target {} overlaps work directory {}", target.display(), w.display()));
+            }
+        }
+        for l in lower.iter().skip(1) {
+            if overlapping(&target, l) {
+                return err(format!(
+                    "target {} overlaps lower directory {}: only the topmost lower may be the target",
+                    target.display(),
+                    l.display()
+                ));
+            }
+        }
+        if target != lower[0] && overlapping(&target, &lower[0]) {
+            return err(format!(
+                "target {} lies inside or around lower directory {}",
+                target.display(),
+                lower[0].display()
+            ));
+        }
+        Ok(Config {
+            lower,
+            upper,
+            work,
+            target,
+            trace: s.trace.clone(),
+            whiteout: parse_whiteout(s.whiteout.as_deref())?,
+            xattr_ns: parse_xattr_ns(s.xattr_ns.as_deref())?,
+        })
+    }
+
+    /// The environment variables that carry this configuration to the shim.
+    pub fn to_env(&self) -> Vec<(&'static str, OsString)> {
+        let mut lower = OsString::new();
+        for (i, l) in self.lower.iter().enumerate() {
+            if i > 0 {
+                lower.push(":");
+            }
+            lower.push(l);
+        }
+        let mut v = vec![(env::LOWER, lower), (env::TARGET, self.target.clone().into_os_string())];
+        if let (Some(u), Some(w)) = (&self.upper, &self.work) {
+            v.push((env::UPPER, u.clone().into_os_string()));
+            v.push((env::WORK, w.clone().into_os_string()));
+        }
+        if let Some(t) = &self.trace {
+            v.push((env::TRACE, t.clone().into_os_string()));
+        }
+        v.push((
+            env::WHITEOUT,
+            match self.whiteout {
+                WhiteoutFormat::CharDev => "kernel",
+                WhiteoutFormat::SeedSymlink => "seed",
+            }
+            .into(),
+        ));
+        v.push((
+            env::XATTR,
+            match self.xattr_ns {
+                XattrNs::Trusted => "trusted",
+                XattrNs::User => "user",
+            }
+            .into(),
+        ));
+        v
+    }
+}
+
+/// The default work directory: `<upper>.ovl-work` beside upper. It is not
+/// created here (validation creates nothing); `ovl-exec` creates it.
+fn default_work_dir(upper: &Path) -> Result<PathBuf, ConfigError> {
+    let name = match upper.file_name() {
+        Some(n) => n,
+        None => return err("the upper directory cannot be / : give a subdirectory"),
+    };
+    let mut w = name.to_os_string();
+    w.push(".ovl-work");
+    Ok(upper.with_file_name(w))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn split_list_drops_empty_entries() {
+        assert_eq!(
+            split_list(std::ffi::OsStr::new("/a::/b:")),
+            vec![PathBuf::from("/a"), PathBuf::from("/b")]
+        );
+    }
+
+    #[test]
+    fn overlap_is_prefix_by_component() {
+        assert!(overlapping(Path::new("/a/b"), Path::new("/a")));
+        assert!(!overlapping(Path::new("/a/bc"), Path::new("/a/b")));
+    }
+}
