@@ -1,4 +1,19 @@
 //! ovl: a per-process overlay filesystem. This crate holds every piece of
 //! overlay logic; the shim and the launcher are thin layers over it.
+//!
+//! Inside the shim, libc's file functions are our own hooks: the library does
+//! its I/O with raw system calls (`rustix`), never with `std::fs`.
 
 pub mod config;
+pub mod copy_up;
+pub mod create;
+pub mod lookup;
+pub mod overlay;
+pub mod readdir;
+pub mod remove;
+pub mod rename;
+mod sys;
+pub mod whiteout;
+pub mod xattr;
+
+pub use sys::cpath;

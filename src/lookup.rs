@@ -1,0 +1,281 @@
+//! Path resolution in the merged view: upper first, whiteouts hide, opaque
+//! directories stop the merge, directories present in several layers merge,
+//! symlinks are followed in the view (40 at most, then `ELOOP`), and `..`
+//! after a symlink is physical, as in the kernel.
+
+use crate::overlay::{LayerIdx, Overlay};
+use crate::sys::cpath;
+use crate::whiteout::{is_opaque, is_whiteout};
+use rustix::fs::{FileType, Stat};
+use rustix::io::Errno;
+
+/// Set of layers, bit `i` for layer `i`.
+pub type LayerSet = u64;
+
+/// Symlinks followed in one resolution before `ELOOP`, as the kernel.
+pub const MAX_SYMLINKS: u32 = 40;
+
+/// An object of the merged view.
+#[derive(Clone)]
+pub struct Node {
+    /// Normalized path in the view, relative to the target (`""` = its root).
+    pub rel: Vec<u8>,
+    /// Topmost layer holding the object: the one the view shows.
+    pub layer: LayerIdx,
+    /// `lstat` of the object in that layer.
+    pub stat: Stat,
+    /// For directories: the layers whose directories merge here, topmost first.
+    pub dirs: LayerSet,
+}
+
+impl Node {
+    pub fn file_type(&self) -> FileType {
+        FileType::from_raw_mode(self.stat.st_mode)
+    }
+    pub fn is_dir(&self) -> bool {
+        self.file_type() == FileType::Directory
+    }
+    /// A directory built from more than one layer.
+    pub fn is_merged(&self) -> bool {
+        self.dirs.count_ones() > 1
+    }
+    /// The layers of this directory, topmost first.
+    pub fn dir_layers(&self) -> impl Iterator<Item = LayerIdx> + '_ {
+        (0..64).filter(move |i| self.dirs & (1 << i) != 0)
+    }
+}
+
+/// Where a path leads.
+pub enum Resolved {
+    /// To an object of the view.
+    Inside(Node),
+    /// Out of the view (through `..` at its root or an absolute symlink):
+    /// this absolute path, to be used as it is.
+    Outside(Vec<u8>),
+}
+
+/// Joins a relative path in the view and a name.
+pub fn join(dir: &[u8], name: &[u8]) -> Vec<u8> {
+    let mut v = Vec::with_capacity(dir.len() + 1 + name.len());
+    v.extend_from_slice(dir);
+    if !dir.is_empty() {
+        v.push(b'/');
+    }
+    v.extend_from_slice(name);
+    v
+}
+
+/// Splits a relative path in the view into its directory and last name.
+pub fn split_last(rel: &[u8]) -> (&[u8], &[u8]) {
+    match rel.iter().rposition(|&b| b == b'/') {
+        Some(i) => (&rel[..i], &rel[i + 1..]),
+        None => (&[], rel),
+    }
+}
+
+fn is_absent(e: Errno) -> bool {
+    e == Errno::NOENT || e == Errno::NOTDIR
+}
+
+/// A path still to walk: components are taken from the front.
+struct Pending {
+    comps: Vec<Vec<u8>>, // reversed: the next component is last
+}
+
+impl Pending {
+    fn new(path: &[u8]) -> Pending {
+        let mut p = Pending { comps: Vec::new() };
+        p.push_front(path);
+        p
+    }
+    fn push_front(&mut self, path: &[u8]) {
+        let parts: Vec<&[u8]> = path.split(|&b| b == b'/').filter(|c| !c.is_empty() && *c != b".").collect();
+        self.comps.extend(parts.into_iter().rev().map(<[u8]>::to_vec));
+    }
+    fn next(&mut self) -> Option<Vec<u8>> {
+        self.comps.pop()
+    }
+    fn is_empty(&self) -> bool {
+        self.comps.is_empty()
+    }
+    fn rest(&self) -> Vec<u8> {
+        let mut v = Vec::new();
+        for c in self.comps.iter().rev() {
+            v.push(b'/');
+            v.extend_from_slice(c);
+        }
+        v
+    }
+}
+
+impl Overlay {
+    /// The root of the view: every layer's root merges there.
+    pub fn root_node(&self) -> Result<Node, Errno> {
+        let stat = rustix::fs::fstat(&self.layers[0].fd)?;
+        let all = if self.layers.len() >= 64 { u64::MAX } else { (1u64 << self.layers.len()) - 1 };
+        Ok(Node { rel: Vec::new(), layer: 0, stat, dirs: all })
+    }
+
+    /// Looks `name` up in the directory `parent`: `None` when the view has no
+    /// such name (absent everywhere, or hidden by a whiteout).
+    pub fn lookup_child(&self, parent: &Node, name: &[u8]) -> Result<Option<Node>, Errno> {
+        let rel = join(&parent.rel, name);
+        let mut found: Option<(LayerIdx, Stat)> = None;
+        let mut dirs: LayerSet = 0;
+        for l in parent.dir_layers() {
+            let path = cpath(&self.real_path(l, &rel));
+            let st = match rustix::fs::lstat(path.as_c_str()) {
+                Ok(st) => st,
+                Err(e) if is_absent(e) => continue,
+                Err(e) => return Err(e),
+            };
+            let bottom = self.is_bottom(l);
+            if !bottom && is_whiteout(&path, &st) {
+                break;
+            }
+            let is_dir = FileType::from_raw_mode(st.st_mode) == FileType::Directory;
+            if found.is_none() {
+                found = Some((l, st));
+            }
+            if !is_dir {
+                break;
+            }
+            dirs |= 1 << l;
+            if !bottom && is_opaque(&path) {
+                break;
+            }
+        }
+        // A non-directory found under a directory ends the merge; only the
+        // directories above it count.
+        Ok(found.map(|(layer, stat)| {
+            let dirs = if FileType::from_raw_mode(stat.st_mode) == FileType::Directory { dirs } else { 0 };
+            Node { rel, layer, stat, dirs }
+        }))
+    }
+
+    /// Resolves `path`, relative to the view's root unless absolute (a
+    /// virtual absolute path), following a final symlink when `follow`.
+    pub fn resolve(&self, path: &[u8], follow: bool) -> Result<Resolved, Errno> {
+        self.walk(path, follow, false).map(|(r, _)| r)
+    }
+
+    /// Resolves everything but the last component of `path`, which must be a
+    /// name: returns the parent directory and that name. Used by calls that
+    /// create or remove a name.
+    pub fn resolve_parent(&self, path: &[u8]) -> Result<ParentOf, Errno> {
+        match self.walk(path, true, true)? {
+            (Resolved::Inside(dir), Some(name)) => Ok(ParentOf::Inside(dir, name)),
+            (Resolved::Inside(node), None) => Ok(ParentOf::Special(node)),
+            (Resolved::Outside(p), _) => Ok(ParentOf::Outside(p)),
+        }
+    }
+
+    fn walk(&self, path: &[u8], follow: bool, stop_before_last: bool) -> Result<(Resolved, Option<Vec<u8>>), Errno> {
+        let mut pending = Pending::new(b"");
+        let mut cur = self.root_node()?;
+        let mut stack: Vec<Node> = Vec::new();
+        let mut links = 0;
+        let must_be_dir = !stop_before_last && path.ends_with(b"/");
+        self.splice(path, &mut pending, &mut cur, &mut stack)?;
+        while let Some(comp) = pending.next() {
+            let last = pending.is_empty();
+            if comp == b".." {
+                match stack.pop() {
+                    Some(parent) => cur = parent,
+                    None => return Ok((Resolved::Outside(self.outside_of_root(&pending)), None)),
+                }
+                continue;
+            }
+            if last && stop_before_last {
+                return Ok((Resolved::Inside(cur), Some(comp)));
+            }
+            let child = match self.lookup_child(&cur, &comp)? {
+                Some(c) => c,
+                None if last && stop_before_last => return Ok((Resolved::Inside(cur), Some(comp))),
+                None => return Err(Errno::NOENT),
+            };
+            match child.file_type() {
+                FileType::Symlink if !last || follow || must_be_dir => {
+                    links += 1;
+                    if links > MAX_SYMLINKS {
+                        return Err(Errno::LOOP);
+                    }
+                    let real = cpath(&self.real_path(child.layer, &child.rel));
+                    let target = rustix::fs::readlinkat(rustix::fs::CWD, real.as_c_str(), Vec::new())?;
+                    if let Some(out) = self.splice(target.as_bytes(), &mut pending, &mut cur, &mut stack)? {
+                        return Ok((Resolved::Outside(out), None));
+                    }
+                    if must_be_dir && pending.is_empty() {
+                        pending.push_front(b".");
+                    }
+                }
+                FileType::Directory => {
+                    stack.push(std::mem::replace(&mut cur, child));
+                }
+                _ if last => {
+                    if must_be_dir {
+                        return Err(Errno::NOTDIR);
+                    }
+                    return Ok((Resolved::Inside(child), None));
+                }
+                _ => return Err(Errno::NOTDIR),
+            }
+        }
+        Ok((Resolved::Inside(cur), None))
+    }
+
+    /// Puts `target` (a path or a symlink's target) in front of the pending
+    /// components. An absolute target restarts at the root of the view, or
+    /// leaves it: then the absolute path outside is returned.
+    fn splice(
+        &self,
+        target: &[u8],
+        pending: &mut Pending,
+        cur: &mut Node,
+        stack: &mut Vec<Node>,
+    ) -> Result<Option<Vec<u8>>, Errno> {
+        if target.first() == Some(&b'/') {
+            let clean = crate::overlay::clean_abs(target);
+            match self.inside(&clean) {
+                Some(rest) => {
+                    let rest = rest.to_vec();
+                    *cur = self.root_node()?;
+                    stack.clear();
+                    pending.push_front(&rest);
+                }
+                None => {
+                    let mut out = clean;
+                    out.extend_from_slice(&pending.rest());
+                    return Ok(Some(out));
+                }
+            }
+        } else {
+            pending.push_front(target);
+        }
+        Ok(None)
+    }
+
+    /// The real path reached by `..` at the root of the view, followed by the
+    /// components still pending.
+    fn outside_of_root(&self, pending: &Pending) -> Vec<u8> {
+        let (parent, _) = split_last(&self.target);
+        let mut out = if parent.is_empty() { b"/".to_vec() } else { parent.to_vec() };
+        let rest = pending.rest();
+        if out == b"/" && !rest.is_empty() {
+            out.clear();
+        }
+        out.extend_from_slice(&rest);
+        out
+    }
+}
+
+/// The parent of a name about to be created or removed.
+pub enum ParentOf {
+    /// The directory of the view, and the name in it.
+    Inside(Node, Vec<u8>),
+    /// The path has no last name (`/`, `.`, `..`, or a trailing `/` on an
+    /// existing directory): this is the object itself.
+    Special(Node),
+    /// The path leads out of the view.
+    Outside(Vec<u8>),
+}

@@ -1,0 +1,237 @@
+//! The overlay of this process: its layers, opened once, and the virtual
+//! location (target) where the merged view appears.
+//!
+//! Everything here does I/O with raw system calls (`rustix`): inside the shim,
+//! libc's file functions are our own hooks.
+
+use crate::config::{env, split_list, WhiteoutFormat, XattrNs};
+use rustix::fd::OwnedFd;
+use rustix::fs::{Mode, OFlags};
+use std::os::unix::ffi::OsStrExt;
+use std::sync::OnceLock;
+
+/// One directory of the stack.
+pub struct Layer {
+    /// Absolute path of the layer's root, without a trailing `/`.
+    pub root: Vec<u8>,
+    /// `O_PATH` descriptor of the root, the base of every look-up in the layer.
+    pub fd: OwnedFd,
+}
+
+/// A mounted-in-process overlay.
+pub struct Overlay {
+    /// Where the merged view appears: absolute, without a trailing `/`.
+    pub target: Vec<u8>,
+    /// Upper first (when there is one), then the lower layers, topmost first.
+    pub layers: Vec<Layer>,
+    /// True when `layers[0]` is a writable upper layer.
+    pub has_upper: bool,
+    /// Work directory (present exactly when there is an upper layer).
+    pub work: Option<Layer>,
+    pub whiteout: WhiteoutFormat,
+    pub xattr_ns: XattrNs,
+    /// The variables that describe this overlay, put back into children whose
+    /// environment lost them (`env -i`, `execve` with a fresh `envp`).
+    pub env: Vec<(String, Vec<u8>)>,
+}
+
+/// Index of a layer in [`Overlay::layers`].
+pub type LayerIdx = usize;
+
+/// The upper layer's index, when there is one.
+pub const UPPER: LayerIdx = 0;
+
+static OVERLAY: OnceLock<Option<Overlay>> = OnceLock::new();
+
+/// The overlay described by this process's environment, set up on first use.
+/// `None` when no overlay is configured.
+pub fn get() -> Option<&'static Overlay> {
+    OVERLAY.get_or_init(from_env).as_ref()
+}
+
+/// Lexically cleans an absolute path: no `//`, no `/./`, no trailing `/`.
+/// (`..` is left alone: it can only be resolved against the real tree.)
+pub fn clean_abs(p: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(p.len());
+    for comp in p.split(|&b| b == b'/') {
+        if comp.is_empty() || comp == b"." {
+            continue;
+        }
+        out.push(b'/');
+        out.extend_from_slice(comp);
+    }
+    if out.is_empty() {
+        out.push(b'/');
+    }
+    out
+}
+
+fn open_root(path: &[u8]) -> Result<Layer, String> {
+    let root = clean_abs(path);
+    match rustix::fs::open(
+        root.as_slice(),
+        OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
+        Mode::empty(),
+    ) {
+        Ok(fd) => Ok(Layer { root, fd }),
+        Err(e) => Err(format!(
+            "{}: {}",
+            String::from_utf8_lossy(path),
+            std::io::Error::from(e)
+        )),
+    }
+}
+
+fn fail(msg: &str) -> ! {
+    let line = format!("ovl: {msg}; the overlay cannot start (check the OVL_* variables)\n");
+    // SAFETY: writing a live buffer to fd 2, then leaving the process without
+    // running anything else; neither call is hooked by the shim.
+    unsafe {
+        libc::write(2, line.as_ptr().cast(), line.len());
+        libc::_exit(125)
+    }
+}
+
+fn from_env() -> Option<Overlay> {
+    let lower = std::env::var_os(env::LOWER)?;
+    let var = |k: &str| std::env::var_os(k).filter(|v| !v.is_empty());
+    let lowers = split_list(&lower);
+    if lowers.is_empty() {
+        fail("OVL_LOWER names no directory");
+    }
+    let mut layers = Vec::new();
+    let upper = var(env::UPPER);
+    if let Some(u) = &upper {
+        layers.push(open_root(u.as_bytes()).unwrap_or_else(|e| fail(&format!("upper {e}"))));
+    }
+    for l in &lowers {
+        layers.push(open_root(l.as_os_str().as_bytes()).unwrap_or_else(|e| fail(&format!("lower {e}"))));
+    }
+    let work = match (&upper, var(env::WORK)) {
+        (Some(_), Some(w)) => Some(open_root(w.as_bytes()).unwrap_or_else(|e| fail(&format!("work {e}")))),
+        (Some(_), None) => fail("OVL_UPPER is set but OVL_WORK is not"),
+        (None, _) => None,
+    };
+    let target = match var(env::TARGET) {
+        Some(t) => clean_abs(t.as_bytes()),
+        None => clean_abs(lowers[0].as_os_str().as_bytes()),
+    };
+    if target.first() != Some(&b'/') {
+        fail("OVL_TARGET must be an absolute path");
+    }
+    let whiteout = match std::env::var(env::WHITEOUT).ok().as_deref() {
+        Some("seed") | Some("symlink") => WhiteoutFormat::SeedSymlink,
+        _ => WhiteoutFormat::CharDev,
+    };
+    let xattr_ns = match std::env::var(env::XATTR).ok().as_deref() {
+        Some("user") => XattrNs::User,
+        Some("trusted") => XattrNs::Trusted,
+        _ if rustix::process::geteuid().is_root() => XattrNs::Trusted,
+        _ => XattrNs::User,
+    };
+    let env = env::ALL
+        .iter()
+        .filter_map(|k| std::env::var_os(k).map(|v| (k.to_string(), v.as_bytes().to_vec())))
+        .collect();
+    Some(Overlay {
+        target: if target == b"/" { Vec::new() } else { target },
+        has_upper: upper.is_some(),
+        layers,
+        work,
+        whiteout,
+        xattr_ns,
+        env,
+    })
+}
+
+impl Overlay {
+    /// If the absolute, lexically clean path `abs` lies inside the view,
+    /// the part after the target (no leading `/`; empty for the target itself).
+    #[inline]
+    pub fn inside<'a>(&self, abs: &'a [u8]) -> Option<&'a [u8]> {
+        let t = &self.target;
+        if !abs.starts_with(t) {
+            return None;
+        }
+        match abs.get(t.len()) {
+            None => Some(&[]),
+            Some(b'/') => Some(&abs[t.len() + 1..]),
+            Some(_) => None,
+        }
+    }
+
+    /// The virtual absolute path of a relative path in the view.
+    pub fn virtual_path(&self, rel: &[u8]) -> Vec<u8> {
+        let mut v = self.target.clone();
+        if !rel.is_empty() || v.is_empty() {
+            v.push(b'/');
+            v.extend_from_slice(rel);
+        }
+        v
+    }
+
+    /// The real path of `rel` in layer `l`.
+    pub fn real_path(&self, l: LayerIdx, rel: &[u8]) -> Vec<u8> {
+        let mut v = self.layers[l].root.clone();
+        if !rel.is_empty() {
+            if v != b"/" {
+                v.push(b'/');
+            }
+            v.extend_from_slice(rel);
+        }
+        v
+    }
+
+    /// Maps a real path inside one of the layers back to the view:
+    /// the relative path in the view, if `real` lies in a layer.
+    pub fn real_to_rel<'a>(&self, real: &'a [u8]) -> Option<&'a [u8]> {
+        self.layers.iter().find_map(|l| strip_dir(real, &l.root))
+    }
+
+    /// The bottom layer cannot hide anything, so it needs no whiteout or
+    /// opaque checks.
+    pub fn is_bottom(&self, l: LayerIdx) -> bool {
+        l + 1 == self.layers.len()
+    }
+
+    /// True when the path lies in a lower layer's real tree (outside the view):
+    /// such paths are read-only for the programs under the overlay.
+    pub fn in_lower_layer(&self, abs: &[u8]) -> bool {
+        let first_lower = usize::from(self.has_upper);
+        self.layers[first_lower..]
+            .iter()
+            .any(|l| strip_dir(abs, &l.root).is_some() && l.root != self.target)
+    }
+}
+
+/// `path` relative to `dir` when `path` is `dir` or below it.
+pub fn strip_dir<'a>(path: &'a [u8], dir: &[u8]) -> Option<&'a [u8]> {
+    if dir == b"/" {
+        return path.strip_prefix(b"/");
+    }
+    let rest = path.strip_prefix(dir)?;
+    match rest.first() {
+        None => Some(rest),
+        Some(b'/') => Some(&rest[1..]),
+        Some(_) => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn clean_abs_folds_slashes_and_dots() {
+        assert_eq!(clean_abs(b"//a/./b//"), b"/a/b");
+        assert_eq!(clean_abs(b"/"), b"/");
+        assert_eq!(clean_abs(b"/a/../b"), b"/a/../b");
+    }
+
+    #[test]
+    fn strip_dir_respects_components() {
+        assert_eq!(strip_dir(b"/a/b/c", b"/a/b"), Some(&b"c"[..]));
+        assert_eq!(strip_dir(b"/a/b", b"/a/b"), Some(&b""[..]));
+        assert_eq!(strip_dir(b"/a/bc", b"/a/b"), None);
+    }
+}
