@@ -106,7 +106,11 @@ impl Settings {
     /// Reads the settings from the process environment (`OVL_*`).
     pub fn from_env() -> Option<Settings> {
         let lower = std::env::var_os(env::LOWER)?;
-        let get = |k: &str| std::env::var_os(k).filter(|v| !v.is_empty()).map(PathBuf::from);
+        let get = |k: &str| {
+            std::env::var_os(k)
+                .filter(|v| !v.is_empty())
+                .map(PathBuf::from)
+        };
         Some(Settings {
             lower: split_list(&lower),
             upper: get(env::UPPER),
@@ -164,7 +168,9 @@ fn parse_xattr_ns(s: Option<&str>) -> Result<XattrNs, ConfigError> {
         }),
         Some("trusted") => Ok(XattrNs::Trusted),
         Some("user") => Ok(XattrNs::User),
-        Some(o) => err(format!("unknown xattr namespace '{o}': use 'trusted' or 'user'")),
+        Some(o) => err(format!(
+            "unknown xattr namespace '{o}': use 'trusted' or 'user'"
+        )),
     }
 }
 
@@ -201,7 +207,10 @@ impl Config {
         let (upper, work) = match (&s.upper, &s.work) {
             (None, None) => (None, None),
             (None, Some(w)) => {
-                return err(format!("work directory {} given without an upper directory", w.display()))
+                return err(format!(
+                    "work directory {} given without an upper directory",
+                    w.display()
+                ))
             }
             (Some(u), w) => {
                 let upper = canonical_dir("upper", u)?;
@@ -259,7 +268,11 @@ impl Config {
         }
         if let Some(w) = &work {
             if overlapping(&target, w) {
-                return err(format!("target {} overlaps work directory {}", target.display(), w.display()));
+                return err(format!(
+                    "target {} overlaps work directory {}",
+                    target.display(),
+                    w.display()
+                ));
             }
         }
         for l in lower.iter().skip(1) {
@@ -298,7 +311,10 @@ impl Config {
             }
             lower.push(l);
         }
-        let mut v = vec![(env::LOWER, lower), (env::TARGET, self.target.clone().into_os_string())];
+        let mut v = vec![
+            (env::LOWER, lower),
+            (env::TARGET, self.target.clone().into_os_string()),
+        ];
         if let (Some(u), Some(w)) = (&self.upper, &self.work) {
             v.push((env::UPPER, u.clone().into_os_string()));
             v.push((env::WORK, w.clone().into_os_string()));

@@ -10,7 +10,13 @@ use rustix::io::Errno;
 impl Overlay {
     /// Creates a regular file `name` in the directory `parent` (O_CREAT with
     /// the name absent from the view) and returns it opened with `flags`.
-    pub fn create_file(&self, parent: &Node, name: &[u8], flags: i32, mode: u32) -> Result<OwnedFd, Errno> {
+    pub fn create_file(
+        &self,
+        parent: &Node,
+        name: &[u8],
+        flags: i32,
+        mode: u32,
+    ) -> Result<OwnedFd, Errno> {
         let _ = (parent, name, flags, mode);
         Err(Errno::ROFS)
     }

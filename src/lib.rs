@@ -4,10 +4,14 @@
 //! Inside the shim, libc's file functions are our own hooks: the library does
 //! its I/O with raw system calls (`rustix`), never with `std::fs`.
 
+pub mod binfmt;
 pub mod config;
 pub mod copy_up;
 pub mod create;
+pub mod exec;
+pub mod locate;
 pub mod lookup;
+pub mod open;
 pub mod overlay;
 pub mod readdir;
 pub mod remove;

@@ -89,8 +89,12 @@ impl Pending {
         p
     }
     fn push_front(&mut self, path: &[u8]) {
-        let parts: Vec<&[u8]> = path.split(|&b| b == b'/').filter(|c| !c.is_empty() && *c != b".").collect();
-        self.comps.extend(parts.into_iter().rev().map(<[u8]>::to_vec));
+        let parts: Vec<&[u8]> = path
+            .split(|&b| b == b'/')
+            .filter(|c| !c.is_empty() && *c != b".")
+            .collect();
+        self.comps
+            .extend(parts.into_iter().rev().map(<[u8]>::to_vec));
     }
     fn next(&mut self) -> Option<Vec<u8>> {
         self.comps.pop()
@@ -112,8 +116,17 @@ impl Overlay {
     /// The root of the view: every layer's root merges there.
     pub fn root_node(&self) -> Result<Node, Errno> {
         let stat = rustix::fs::fstat(&self.layers[0].fd)?;
-        let all = if self.layers.len() >= 64 { u64::MAX } else { (1u64 << self.layers.len()) - 1 };
-        Ok(Node { rel: Vec::new(), layer: 0, stat, dirs: all })
+        let all = if self.layers.len() >= 64 {
+            u64::MAX
+        } else {
+            (1u64 << self.layers.len()) - 1
+        };
+        Ok(Node {
+            rel: Vec::new(),
+            layer: 0,
+            stat,
+            dirs: all,
+        })
     }
 
     /// Looks `name` up in the directory `parent`: `None` when the view has no
@@ -148,8 +161,17 @@ impl Overlay {
         // A non-directory found under a directory ends the merge; only the
         // directories above it count.
         Ok(found.map(|(layer, stat)| {
-            let dirs = if FileType::from_raw_mode(stat.st_mode) == FileType::Directory { dirs } else { 0 };
-            Node { rel, layer, stat, dirs }
+            let dirs = if FileType::from_raw_mode(stat.st_mode) == FileType::Directory {
+                dirs
+            } else {
+                0
+            };
+            Node {
+                rel,
+                layer,
+                stat,
+                dirs,
+            }
         }))
     }
 
@@ -170,7 +192,12 @@ impl Overlay {
         }
     }
 
-    fn walk(&self, path: &[u8], follow: bool, stop_before_last: bool) -> Result<(Resolved, Option<Vec<u8>>), Errno> {
+    fn walk(
+        &self,
+        path: &[u8],
+        follow: bool,
+        stop_before_last: bool,
+    ) -> Result<(Resolved, Option<Vec<u8>>), Errno> {
         let mut pending = Pending::new(b"");
         let mut cur = self.root_node()?;
         let mut stack: Vec<Node> = Vec::new();
@@ -201,8 +228,11 @@ impl Overlay {
                         return Err(Errno::LOOP);
                     }
                     let real = cpath(&self.real_path(child.layer, &child.rel));
-                    let target = rustix::fs::readlinkat(rustix::fs::CWD, real.as_c_str(), Vec::new())?;
-                    if let Some(out) = self.splice(target.as_bytes(), &mut pending, &mut cur, &mut stack)? {
+                    let target =
+                        rustix::fs::readlinkat(rustix::fs::CWD, real.as_c_str(), Vec::new())?;
+                    if let Some(out) =
+                        self.splice(target.as_bytes(), &mut pending, &mut cur, &mut stack)?
+                    {
                         return Ok((Resolved::Outside(out), None));
                     }
                     if must_be_dir && pending.is_empty() {
@@ -259,7 +289,11 @@ impl Overlay {
     /// components still pending.
     fn outside_of_root(&self, pending: &Pending) -> Vec<u8> {
         let (parent, _) = split_last(&self.target);
-        let mut out = if parent.is_empty() { b"/".to_vec() } else { parent.to_vec() };
+        let mut out = if parent.is_empty() {
+            b"/".to_vec()
+        } else {
+            parent.to_vec()
+        };
         let rest = pending.rest();
         if out == b"/" && !rest.is_empty() {
             out.clear();

@@ -105,10 +105,14 @@ fn from_env() -> Option<Overlay> {
         layers.push(open_root(u.as_bytes()).unwrap_or_else(|e| fail(&format!("upper {e}"))));
     }
     for l in &lowers {
-        layers.push(open_root(l.as_os_str().as_bytes()).unwrap_or_else(|e| fail(&format!("lower {e}"))));
+        layers.push(
+            open_root(l.as_os_str().as_bytes()).unwrap_or_else(|e| fail(&format!("lower {e}"))),
+        );
     }
     let work = match (&upper, var(env::WORK)) {
-        (Some(_), Some(w)) => Some(open_root(w.as_bytes()).unwrap_or_else(|e| fail(&format!("work {e}")))),
+        (Some(_), Some(w)) => {
+            Some(open_root(w.as_bytes()).unwrap_or_else(|e| fail(&format!("work {e}"))))
+        }
         (Some(_), None) => fail("OVL_UPPER is set but OVL_WORK is not"),
         (None, _) => None,
     };

@@ -25,14 +25,19 @@ pub struct Entry {
 fn has_xattr_whiteouts(dir: &std::ffi::CStr) -> bool {
     let mut names = [0u8; 1024];
     match rustix::fs::llistxattr(dir, &mut names[..]) {
-        Ok(n) => names[..n].split(|&b| b == 0).any(|a| a.ends_with(b".overlay.whiteouts")),
+        Ok(n) => names[..n]
+            .split(|&b| b == 0)
+            .any(|a| a.ends_with(b".overlay.whiteouts")),
         Err(e) => e == Errno::RANGE,
     }
 }
 
 /// Could an entry of this type be a whiteout (and so need a closer look)?
 fn may_be_whiteout(dtype: u8, xattr_whiteouts: bool) -> bool {
-    dtype == libc::DT_CHR || dtype == libc::DT_LNK || (xattr_whiteouts && dtype == libc::DT_REG) || dtype == libc::DT_UNKNOWN
+    dtype == libc::DT_CHR
+        || dtype == libc::DT_LNK
+        || (xattr_whiteouts && dtype == libc::DT_REG)
+        || dtype == libc::DT_UNKNOWN
 }
 
 impl Overlay {
@@ -75,7 +80,11 @@ impl Overlay {
                         }
                     }
                 }
-                out.push(Entry { name: name.to_vec(), ino: ent.ino(), dtype });
+                out.push(Entry {
+                    name: name.to_vec(),
+                    ino: ent.ino(),
+                    dtype,
+                });
             }
         }
         Ok(out)

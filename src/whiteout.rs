@@ -58,7 +58,11 @@ pub fn is_opaque(path: &CStr) -> bool {
         Err(Errno::RANGE) => usize::MAX,
         Err(_) => return false,
     };
-    if n != usize::MAX && !names[..n].split(|&b| b == 0).any(|a| a.ends_with(b".overlay.opaque")) {
+    if n != usize::MAX
+        && !names[..n]
+            .split(|&b| b == 0)
+            .any(|a| a.ends_with(b".overlay.opaque"))
+    {
         return false;
     }
     xattr_is_y(path, "opaque")

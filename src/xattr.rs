@@ -10,7 +10,10 @@ pub fn filter_list(buf: &mut [u8], len: usize) -> usize {
     let mut out = 0;
     let mut start = 0;
     while start < len {
-        let end = buf[start..len].iter().position(|&b| b == 0).map_or(len, |i| start + i);
+        let end = buf[start..len]
+            .iter()
+            .position(|&b| b == 0)
+            .map_or(len, |i| start + i);
         let keep = !is_private_xattr(&buf[start..end]);
         let n = (end + 1).min(len) - start;
         if keep {

@@ -1,1 +1,161 @@
-#[no_mangle] pub extern "C" fn ovl_shim_version() -> i32 {1}
+//! The LD_PRELOAD shim: C ABI symbols of libc, each translated into calls of
+//! the `ovl` core library. No overlay logic lives here: a hook decodes its
+//! arguments, asks the core where the path lies and what to do, calls the
+//! real function (found with `dlsym(RTLD_NEXT)`), and returns its result with
+//! `errno` set as libc would.
+//!
+//! Paths outside the view cost one prefix comparison and go straight to the
+//! real function.
+
+#![allow(clippy::missing_safety_doc)]
+
+use std::cell::Cell;
+use std::ffi::{c_char, c_int, c_void, CStr};
+use std::sync::atomic::{AtomicPtr, Ordering};
+
+mod dir;
+mod exec;
+mod fd;
+mod modify;
+mod path;
+mod stat;
+mod trace;
+
+/// Finds the next definition of a symbol (libc's), once; a race only
+/// repeats the look-up. A missing symbol is fatal: we cannot emulate it.
+pub(crate) fn real_symbol(cache: &AtomicPtr<c_void>, name: &'static [u8]) -> *mut c_void {
+    let p = cache.load(Ordering::Relaxed);
+    if !p.is_null() {
+        return p;
+    }
+    // SAFETY: `name` is a NUL-terminated literal; RTLD_NEXT is valid in a shared object.
+    let p = unsafe { libc::dlsym(libc::RTLD_NEXT, name.as_ptr().cast()) };
+    if p.is_null() {
+        let msg = b"ovl: a libc function the overlay wraps is missing: ";
+        // SAFETY: writing live buffers to fd 2, then aborting.
+        unsafe {
+            libc::write(2, msg.as_ptr().cast(), msg.len());
+            libc::write(2, name.as_ptr().cast(), name.len() - 1);
+            libc::write(2, b"\n".as_ptr().cast(), 1);
+            libc::abort();
+        }
+    }
+    cache.store(p, Ordering::Relaxed);
+    p
+}
+
+thread_local! {
+    /// Set while a hook runs: calls made meanwhile (by the core or by libc on
+    /// our behalf) go straight to libc. `const` and without destructor, so
+    /// it never allocates.
+    static IN_HOOK: Cell<bool> = const { Cell::new(false) };
+}
+
+/// Held while a hook runs.
+pub(crate) struct Guard;
+
+impl Guard {
+    /// `None` when a hook is already running on this thread.
+    #[inline]
+    pub(crate) fn enter() -> Option<Guard> {
+        IN_HOOK.with(|g| if g.replace(true) { None } else { Some(Guard) })
+    }
+}
+
+impl Guard {
+    /// Before a successful exec can leave this thread (or, after `vfork`,
+    /// hand our memory back to the parent): no hook is running any more.
+    pub(crate) fn release_for_exec() {
+        IN_HOOK.with(|g| g.set(false));
+    }
+}
+
+impl Drop for Guard {
+    #[inline]
+    fn drop(&mut self) {
+        IN_HOOK.with(|g| g.set(false));
+    }
+}
+
+/// The value a function of this return type reports failure with.
+pub(crate) trait Failure {
+    fn failure() -> Self;
+}
+impl Failure for c_int {
+    fn failure() -> Self {
+        -1
+    }
+}
+impl Failure for isize {
+    fn failure() -> Self {
+        -1
+    }
+}
+impl Failure for i64 {
+    fn failure() -> Self {
+        -1
+    }
+}
+impl<T> Failure for *mut T {
+    fn failure() -> Self {
+        std::ptr::null_mut()
+    }
+}
+
+/// Sets `errno` and returns the failure value.
+pub(crate) fn fail<R: Failure>(e: rustix::io::Errno) -> R {
+    set_errno(e.raw_os_error());
+    R::failure()
+}
+
+pub(crate) fn set_errno(e: c_int) {
+    // SAFETY: __errno_location returns this thread's errno slot.
+    unsafe { *libc::__errno_location() = e }
+}
+
+pub(crate) fn errno() -> c_int {
+    // SAFETY: as above.
+    unsafe { *libc::__errno_location() }
+}
+
+/// The bytes of a C string argument (`None` for NULL).
+///
+/// # Safety
+/// `p` is NULL or points to a NUL-terminated string valid for the call.
+pub(crate) unsafe fn bytes<'a>(p: *const c_char) -> Option<&'a [u8]> {
+    if p.is_null() {
+        None
+    } else {
+        // SAFETY: per the function's contract.
+        Some(unsafe { CStr::from_ptr(p) }.to_bytes())
+    }
+}
+
+/// Defines exported wrappers. Each entry names the symbol, its C signature,
+/// and a body that sees `real` (libc's function) and `ovl` (the overlay). The
+/// body runs only when an overlay is configured and no hook is running on
+/// this thread; otherwise the call goes straight to `real`.
+#[macro_export]
+macro_rules! hooks {
+    ($(
+        fn $name:ident($($arg:ident : $ty:ty),* $(,)?) -> $ret:ty
+            |$real:ident, $ovl:ident| $body:block
+    )*) => {$(
+        #[no_mangle]
+        pub unsafe extern "C" fn $name($($arg: $ty),*) -> $ret {
+            type Real = unsafe extern "C" fn($($ty),*) -> $ret;
+            static REAL: std::sync::atomic::AtomicPtr<std::ffi::c_void> =
+                std::sync::atomic::AtomicPtr::new(std::ptr::null_mut());
+            // SAFETY: the symbol libc exports under this name has this signature.
+            let $real: Real = unsafe {
+                std::mem::transmute::<*mut std::ffi::c_void, Real>(
+                    $crate::real_symbol(&REAL, concat!(stringify!($name), "\0").as_bytes()))
+            };
+            let Some(_guard) = $crate::Guard::enter() else { return unsafe { $real($($arg),*) } };
+            let Some($ovl) = ovl::overlay::get() else { return unsafe { $real($($arg),*) } };
+            $crate::trace::call(stringify!($name));
+            #[allow(unused_unsafe)]
+            unsafe { $body }
+        }
+    )*};
+}

@@ -1,0 +1,366 @@
+//! Directory streams and the current directory. A stream on a merged
+//! directory is a real glibc `DIR*` (so `dirfd` and glibc's own users of it
+//! keep working) whose entries come from a side table holding the merged
+//! list, built at the first read and rebuilt after a rewind, as the kernel
+//! does. Other directories are read straight.
+
+use crate::path::{locate, Located};
+use crate::{fail, hooks};
+use libc::{c_char, c_int, c_long, dirent64, size_t, DIR};
+use ovl::locate::{fd_info, forget_fd, register_fd};
+use ovl::overlay::Overlay;
+use ovl::readdir::Entry;
+use rustix::fd::IntoRawFd;
+use rustix::io::Errno;
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Mutex;
+
+/// A stream on a merged directory.
+struct Merged {
+    rel: Vec<u8>,
+    entries: Option<Vec<Entry>>,
+    pos: usize,
+    /// The entry handed out by the last `readdir`, valid until the next call.
+    current: Box<dirent64>,
+}
+
+static STREAMS: Mutex<Option<HashMap<usize, Merged>>> = Mutex::new(None);
+/// Number of merged streams open: zero means every `readdir` goes straight to libc.
+static OPEN_MERGED: AtomicUsize = AtomicUsize::new(0);
+
+fn with_stream<R>(dir: *mut DIR, f: impl FnOnce(&mut Merged) -> R) -> Option<R> {
+    if OPEN_MERGED.load(Ordering::Acquire) == 0 {
+        return None;
+    }
+    let mut g = STREAMS.lock().ok()?;
+    g.as_mut()?.get_mut(&(dir as usize)).map(f)
+}
+
+fn track(dir: *mut DIR, rel: Vec<u8>) {
+    if let Ok(mut g) = STREAMS.lock() {
+        // SAFETY: dirent64 is plain data; all-zero is a valid value.
+        let current = Box::new(unsafe { std::mem::zeroed::<dirent64>() });
+        let m = Merged {
+            rel,
+            entries: None,
+            pos: 0,
+            current,
+        };
+        if g.get_or_insert_with(HashMap::new)
+            .insert(dir as usize, m)
+            .is_none()
+        {
+            OPEN_MERGED.fetch_add(1, Ordering::AcqRel);
+        }
+    }
+}
+
+fn untrack(dir: *mut DIR) {
+    if OPEN_MERGED.load(Ordering::Acquire) == 0 {
+        return;
+    }
+    if let Ok(mut g) = STREAMS.lock() {
+        if g.as_mut().and_then(|m| m.remove(&(dir as usize))).is_some() {
+            OPEN_MERGED.fetch_sub(1, Ordering::AcqRel);
+        }
+    }
+}
+
+/// The next merged entry, copied into the stream's own `dirent64`.
+fn next_entry(ovl: &Overlay, m: &mut Merged) -> Result<Option<*mut dirent64>, Errno> {
+    if m.entries.is_none() {
+        let node = match ovl.resolve(&m.rel, false)? {
+            ovl::lookup::Resolved::Inside(n) => n,
+            ovl::lookup::Resolved::Outside(_) => return Err(Errno::NOENT),
+        };
+        m.entries = Some(ovl.merged_entries(&node)?);
+    }
+    let entries = m.entries.as_ref().map_or(&[][..], Vec::as_slice);
+    let Some(e) = entries.get(m.pos) else {
+        return Ok(None);
+    };
+    m.pos += 1;
+    let d = &mut *m.current;
+    d.d_ino = e.ino;
+    d.d_off = m.pos as i64;
+    d.d_type = e.dtype;
+    let n = e.name.len().min(d.d_name.len() - 1);
+    for (dst, &src) in d.d_name.iter_mut().zip(&e.name[..n]) {
+        *dst = src as c_char;
+    }
+    d.d_name[n] = 0;
+    d.d_reclen = (std::mem::offset_of!(dirent64, d_name) + n + 1).next_multiple_of(8) as u16;
+    Ok(Some(d as *mut dirent64))
+}
+
+/// `readdir` on a tracked stream: `None` when the stream is not ours.
+fn merged_readdir(ovl: &Overlay, dir: *mut DIR) -> Option<*mut dirent64> {
+    with_stream(dir, |m| match next_entry(ovl, m) {
+        Ok(Some(d)) => d,
+        Ok(None) => std::ptr::null_mut(),
+        Err(e) => fail(e),
+    })
+}
+
+/// Opens a directory of the view as a stream.
+///
+/// # Safety
+/// `p` is NULL or a valid C string.
+unsafe fn opendir_in_view(
+    ovl: &Overlay,
+    p: *const c_char,
+    real: impl FnOnce(*const c_char) -> *mut DIR,
+) -> *mut DIR {
+    // SAFETY: per the contract.
+    let node = match unsafe { locate(ovl, libc::AT_FDCWD, p, true) } {
+        Ok(Located::Outside) => return real(p),
+        Ok(Located::Redirect(r)) => return real(r.as_ptr()),
+        Ok(Located::Node(n)) => n,
+        Err(e) => return fail(e),
+    };
+    if !node.is_dir() {
+        return fail(Errno::NOTDIR);
+    }
+    let fd = match ovl.open_node(
+        &node,
+        libc::O_RDONLY | libc::O_DIRECTORY | libc::O_CLOEXEC,
+        0,
+    ) {
+        Ok(fd) => fd.into_raw_fd(),
+        Err(e) => return fail(e),
+    };
+    register_fd(fd, ovl.fd_info(&node));
+    // SAFETY: fd is an open directory descriptor we own; fdopendir takes it over.
+    let dir = unsafe { libc::fdopendir(fd) };
+    if dir.is_null() {
+        let e = crate::errno();
+        forget_fd(fd);
+        // SAFETY: fd is ours.
+        unsafe { libc::close(fd) };
+        crate::set_errno(e);
+    } else if node.is_merged() {
+        track(dir, node.rel);
+    }
+    dir
+}
+
+/// Writes `s` (plus NUL) into `buf` of `size` bytes, or into fresh `malloc`
+/// memory when `buf` is NULL.
+///
+/// # Safety
+/// `buf` is NULL or valid for `size` bytes.
+unsafe fn out_string(s: &[u8], buf: *mut c_char, size: size_t, alloc_if_null: bool) -> *mut c_char {
+    if buf.is_null() {
+        if !alloc_if_null {
+            return fail(Errno::INVAL);
+        }
+        let want = if size == 0 { s.len() + 1 } else { size };
+        if want < s.len() + 1 {
+            return fail(Errno::RANGE);
+        }
+        // SAFETY: plain allocation, checked below.
+        let m = unsafe { libc::malloc(want) } as *mut c_char;
+        if m.is_null() {
+            return fail(Errno::NOMEM);
+        }
+        // SAFETY: m has room for s and the NUL.
+        unsafe {
+            std::ptr::copy_nonoverlapping(s.as_ptr(), m.cast(), s.len());
+            *m.add(s.len()) = 0;
+        }
+        return m;
+    }
+    if size < s.len() + 1 {
+        return fail(Errno::RANGE);
+    }
+    // SAFETY: buf has room for size >= s.len() + 1 bytes.
+    unsafe {
+        std::ptr::copy_nonoverlapping(s.as_ptr(), buf.cast(), s.len());
+        *buf.add(s.len()) = 0;
+    }
+    buf
+}
+
+/// `realpath` in the view: the virtual path with every symlink resolved.
+///
+/// # Safety
+/// `p` is NULL or a valid C string; `out` NULL or PATH_MAX bytes.
+unsafe fn realpath_in_view(
+    ovl: &Overlay,
+    p: *const c_char,
+    out: *mut c_char,
+    real: impl FnOnce(*const c_char, *mut c_char) -> *mut c_char,
+) -> *mut c_char {
+    // SAFETY: per the contract.
+    match unsafe { locate(ovl, libc::AT_FDCWD, p, true) } {
+        Ok(Located::Outside) => real(p, out),
+        Ok(Located::Redirect(r)) => real(r.as_ptr(), out),
+        Ok(Located::Node(n)) => {
+            let v = ovl.virtual_path(&n.rel);
+            // SAFETY: out is NULL or PATH_MAX bytes.
+            unsafe {
+                out_string(
+                    &v,
+                    out,
+                    if out.is_null() {
+                        0
+                    } else {
+                        libc::PATH_MAX as size_t
+                    },
+                    true,
+                )
+            }
+        }
+        Err(e) => fail(e),
+    }
+}
+
+/// The virtual current directory as an absolute path, when inside the view.
+fn virtual_cwd(ovl: &Overlay) -> Option<Vec<u8>> {
+    ovl.cwd_rel().map(|rel| ovl.virtual_path(&rel))
+}
+
+/// `chdir` into the view: the real process moves to the directory's topmost
+/// real copy; the virtual path is remembered.
+///
+/// # Safety
+/// `p` is NULL or a valid C string.
+unsafe fn chdir_in_view(
+    ovl: &Overlay,
+    p: *const c_char,
+    real: impl FnOnce(*const c_char) -> c_int,
+) -> c_int {
+    // SAFETY: per the contract.
+    match unsafe { locate(ovl, libc::AT_FDCWD, p, true) } {
+        Ok(Located::Node(n)) => {
+            if !n.is_dir() {
+                return fail(Errno::NOTDIR);
+            }
+            let rp = ovl::cpath(&ovl.real_path(n.layer, &n.rel));
+            let r = real(rp.as_ptr());
+            if r == 0 {
+                ovl.set_cwd(Some(n.rel));
+            }
+            r
+        }
+        Ok(Located::Outside) => after_real_chdir(ovl, real(p)),
+        Ok(Located::Redirect(r)) => after_real_chdir(ovl, real(r.as_ptr())),
+        Err(e) => fail(e),
+    }
+}
+
+fn after_real_chdir(ovl: &Overlay, r: c_int) -> c_int {
+    if r == 0 {
+        ovl.refresh_cwd();
+    }
+    r
+}
+
+hooks! {
+    fn opendir(p: *const c_char) -> *mut DIR |real, ovl| {
+        opendir_in_view(ovl, p, |p| real(p))
+    }
+    fn fdopendir(fd: c_int) -> *mut DIR |real, _ovl| {
+        let dir = real(fd);
+        if !dir.is_null() {
+            if let Some(info) = fd_info(fd).filter(|i| i.merged) {
+                track(dir, info.rel);
+            }
+        }
+        dir
+    }
+    fn readdir(dir: *mut DIR) -> *mut dirent64 |real, ovl| {
+        match merged_readdir(ovl, dir) { Some(d) => d, None => real(dir) }
+    }
+    fn readdir64(dir: *mut DIR) -> *mut dirent64 |real, ovl| {
+        match merged_readdir(ovl, dir) { Some(d) => d, None => real(dir) }
+    }
+    fn readdir_r(dir: *mut DIR, entry: *mut dirent64, result: *mut *mut dirent64) -> c_int |real, ovl| {
+        readdir_r_in_view(ovl, dir, entry, result).unwrap_or_else(|| real(dir, entry, result))
+    }
+    fn readdir64_r(dir: *mut DIR, entry: *mut dirent64, result: *mut *mut dirent64) -> c_int |real, ovl| {
+        readdir_r_in_view(ovl, dir, entry, result).unwrap_or_else(|| real(dir, entry, result))
+    }
+    fn telldir(dir: *mut DIR) -> c_long |real, _ovl| {
+        with_stream(dir, |m| m.pos as c_long).unwrap_or_else(|| real(dir))
+    }
+    fn seekdir(dir: *mut DIR, pos: c_long) -> () |real, _ovl| {
+        let ours = with_stream(dir, |m| {
+            m.pos = pos.max(0) as usize;
+            if pos == 0 { m.entries = None; }
+        });
+        if ours.is_none() { real(dir, pos) }
+    }
+    fn rewinddir(dir: *mut DIR) -> () |real, _ovl| {
+        with_stream(dir, |m| { m.pos = 0; m.entries = None; });
+        real(dir)
+    }
+    fn closedir(dir: *mut DIR) -> c_int |real, _ovl| {
+        if !dir.is_null() {
+            untrack(dir);
+            forget_fd(libc::dirfd(dir));
+        }
+        real(dir)
+    }
+
+    fn chdir(p: *const c_char) -> c_int |real, ovl| {
+        chdir_in_view(ovl, p, |p| real(p))
+    }
+    fn fchdir(fd: c_int) -> c_int |real, ovl| {
+        let r = real(fd);
+        if r == 0 {
+            match fd_info(fd) {
+                Some(info) => ovl.set_cwd(Some(info.rel)),
+                None => ovl.refresh_cwd(),
+            }
+        }
+        r
+    }
+    fn getcwd(buf: *mut c_char, size: size_t) -> *mut c_char |real, ovl| {
+        match virtual_cwd(ovl) { Some(v) => out_string(&v, buf, size, true), None => real(buf, size) }
+    }
+    fn __getcwd_chk(buf: *mut c_char, size: size_t, blen: size_t) -> *mut c_char |real, ovl| {
+        match virtual_cwd(ovl) { Some(v) => out_string(&v, buf, size.min(blen), true), None => real(buf, size, blen) }
+    }
+    fn get_current_dir_name() -> *mut c_char |real, ovl| {
+        match virtual_cwd(ovl) { Some(v) => out_string(&v, std::ptr::null_mut(), 0, true), None => real() }
+    }
+    fn getwd(buf: *mut c_char) -> *mut c_char |real, ovl| {
+        match virtual_cwd(ovl) { Some(v) => out_string(&v, buf, libc::PATH_MAX as size_t, false), None => real(buf) }
+    }
+    fn realpath(p: *const c_char, out: *mut c_char) -> *mut c_char |real, ovl| {
+        realpath_in_view(ovl, p, out, |p, o| real(p, o))
+    }
+    fn __realpath_chk(p: *const c_char, out: *mut c_char, olen: size_t) -> *mut c_char |real, ovl| {
+        realpath_in_view(ovl, p, out, |p, o| real(p, o, olen))
+    }
+    fn canonicalize_file_name(p: *const c_char) -> *mut c_char |real, ovl| {
+        realpath_in_view(ovl, p, std::ptr::null_mut(), |p, _| real(p))
+    }
+}
+
+/// `readdir_r` on a tracked stream: `None` when the stream is not ours.
+fn readdir_r_in_view(
+    ovl: &Overlay,
+    dir: *mut DIR,
+    entry: *mut dirent64,
+    result: *mut *mut dirent64,
+) -> Option<c_int> {
+    with_stream(dir, |m| match next_entry(ovl, m) {
+        Ok(Some(d)) => {
+            // SAFETY: entry is the caller's dirent buffer, d our filled entry.
+            unsafe {
+                std::ptr::copy_nonoverlapping(d, entry, 1);
+                *result = entry;
+            }
+            0
+        }
+        Ok(None) => {
+            // SAFETY: result is the caller's out pointer.
+            unsafe { *result = std::ptr::null_mut() };
+            0
+        }
+        Err(e) => e.raw_os_error(),
+    })
+}

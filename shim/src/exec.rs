@@ -1,0 +1,320 @@
+//! The exec and spawn family: programs in the view are found and run through
+//! the overlay (`PATH` search, `#!` scripts), programs that would run unseen
+//! are refused with a message, and every child keeps the overlay in its
+//! environment, even one started with a fresh one.
+
+use crate::{bytes, fail, hooks, Guard};
+use libc::{c_char, c_int, pid_t, posix_spawn_file_actions_t, posix_spawnattr_t, FILE};
+use ovl::exec::{Plan, Refusal};
+use ovl::overlay::Overlay;
+use rustix::io::Errno;
+use std::ffi::CString;
+
+extern "C" {
+    static mut environ: *const *const c_char;
+}
+
+/// A NULL-terminated array of C strings, as read from the caller.
+///
+/// # Safety
+/// `v` is NULL or a NULL-terminated array of valid C strings.
+unsafe fn read_vec<'a>(v: *const *const c_char) -> Vec<&'a [u8]> {
+    let mut out = Vec::new();
+    if v.is_null() {
+        return out;
+    }
+    let mut i = 0;
+    // SAFETY: per the contract, every element up to the NULL is valid.
+    unsafe {
+        while !(*v.add(i)).is_null() {
+            out.push(bytes(*v.add(i)).unwrap_or_default());
+            i += 1;
+        }
+    }
+    out
+}
+
+/// Owned C strings and the NULL-terminated pointer array over them.
+struct CVec {
+    _strings: Vec<CString>,
+    ptrs: Vec<*const c_char>,
+}
+
+impl CVec {
+    fn new(items: impl IntoIterator<Item = Vec<u8>>) -> CVec {
+        let strings: Vec<CString> = items.into_iter().map(|s| ovl::cpath(&s)).collect();
+        let mut ptrs: Vec<*const c_char> = strings.iter().map(|s| s.as_ptr()).collect();
+        ptrs.push(std::ptr::null());
+        CVec {
+            _strings: strings,
+            ptrs,
+        }
+    }
+    fn as_ptr(&self) -> *const *const c_char {
+        self.ptrs.as_ptr()
+    }
+}
+
+/// What an exec or spawn gets after the overlay has had its say.
+struct Prepared {
+    path: CString,
+    argv: CVec,
+    envp: Option<CVec>,
+}
+
+/// Plans the execution of `path` with `argv` and `envp`; prints why when a
+/// program is refused.
+///
+/// # Safety
+/// Arguments as for `execve`.
+unsafe fn prepare(
+    ovl: &Overlay,
+    path: *const c_char,
+    argv: *const *const c_char,
+    envp: *const *const c_char,
+) -> Result<Prepared, Errno> {
+    // SAFETY: per the contract.
+    let (p, args, env) = unsafe {
+        (
+            bytes(path).unwrap_or_default(),
+            read_vec(argv),
+            read_vec(envp),
+        )
+    };
+    let plan = ovl.plan_exec(p, args.iter().map(|a| a.to_vec()).collect());
+    let Plan {
+        path: real,
+        argv: new_argv,
+    } = match plan {
+        Ok(plan) => plan,
+        Err(Refusal::Errno(e)) => return Err(e),
+        Err(Refusal::Unseen(msg)) => {
+            let line = format!("ovl: refusing to run {msg}\n");
+            // SAFETY: writing a live buffer to stderr.
+            unsafe { libc::write(2, line.as_ptr().cast(), line.len()) };
+            return Err(Errno::PERM);
+        }
+    };
+    crate::trace::line(p, &format!("exec {}", String::from_utf8_lossy(&real)));
+    Ok(Prepared {
+        path: ovl::cpath(&real),
+        argv: CVec::new(new_argv),
+        envp: ovl.child_env(&env).map(CVec::new),
+    })
+}
+
+/// Runs `real` (an exec) with the prepared arguments. The hook guard is
+/// released first: after a `vfork`, the parent resumes with our memory.
+///
+/// # Safety
+/// Arguments as for `execve`.
+unsafe fn exec_in_view(
+    ovl: &Overlay,
+    path: *const c_char,
+    argv: *const *const c_char,
+    envp: *const *const c_char,
+    real: impl FnOnce(*const c_char, *const *const c_char, *const *const c_char) -> c_int,
+) -> c_int {
+    // SAFETY: per the contract.
+    match unsafe { prepare(ovl, path, argv, envp) } {
+        Ok(p) => {
+            let env = p.envp.as_ref().map_or(envp, CVec::as_ptr);
+            Guard::release_for_exec();
+            real(p.path.as_ptr(), p.argv.as_ptr(), env)
+        }
+        Err(e) => fail(e),
+    }
+}
+
+/// The `PATH` search of `execvp`, in the view.
+fn search(ovl: &Overlay, file: &[u8]) -> Result<CString, Errno> {
+    let path = std::env::var_os("PATH");
+    let search = path.as_ref().map_or(&b"/bin:/usr/bin"[..], |p| {
+        std::os::unix::ffi::OsStrExt::as_bytes(p.as_os_str())
+    });
+    ovl.find_in_path(file, search).map(|f| ovl::cpath(&f))
+}
+
+/// `execvpe`: `PATH` search in the view, then a shell for files that are
+/// not executables (`ENOEXEC`), as glibc does.
+///
+/// # Safety
+/// Arguments as for `execvpe`.
+unsafe fn execvpe_in_view(
+    ovl: &Overlay,
+    file: *const c_char,
+    argv: *const *const c_char,
+    envp: *const *const c_char,
+    real: unsafe extern "C" fn(*const c_char, *const *const c_char, *const *const c_char) -> c_int,
+) -> c_int {
+    // SAFETY: per the contract.
+    let Some(f) = (unsafe { bytes(file) }) else {
+        return fail(Errno::NOENT);
+    };
+    if f.is_empty() {
+        return fail(Errno::NOENT);
+    }
+    let found = if f.contains(&b'/') {
+        // SAFETY: file is a valid C string.
+        unsafe { std::ffi::CStr::from_ptr(file) }.to_owned()
+    } else {
+        match search(ovl, f) {
+            Ok(p) => p,
+            Err(e) => return fail(e),
+        }
+    };
+    // SAFETY: per the contract.
+    let r = unsafe { exec_in_view(ovl, found.as_ptr(), argv, envp, |p, a, e| real(p, a, e)) };
+    if crate::errno() == libc::ENOEXEC {
+        // SAFETY: per the contract.
+        let mut args: Vec<Vec<u8>> = vec![b"/bin/sh".to_vec(), found.as_bytes().to_vec()];
+        args.extend(
+            unsafe { read_vec(argv) }
+                .into_iter()
+                .skip(1)
+                .map(<[u8]>::to_vec),
+        );
+        let a = CVec::new(args);
+        let sh = c"/bin/sh";
+        // SAFETY: a and envp are valid NULL-terminated arrays.
+        return unsafe {
+            exec_in_view(ovl, sh.as_ptr(), a.as_ptr(), envp, |p, a, e| real(p, a, e))
+        };
+    }
+    r
+}
+
+/// `posix_spawn` with the overlay's plan (errors are returned, not in errno).
+///
+/// # Safety
+/// Arguments as for `posix_spawn`.
+unsafe fn spawn_in_view(
+    ovl: &Overlay,
+    pid: *mut pid_t,
+    path: *const c_char,
+    fa: *const posix_spawn_file_actions_t,
+    attr: *const posix_spawnattr_t,
+    argv: *const *const c_char,
+    envp: *const *const c_char,
+    real: impl FnOnce(
+        *mut pid_t,
+        *const c_char,
+        *const posix_spawn_file_actions_t,
+        *const posix_spawnattr_t,
+        *const *const c_char,
+        *const *const c_char,
+    ) -> c_int,
+) -> c_int {
+    // SAFETY: per the contract.
+    match unsafe { prepare(ovl, path, argv, envp) } {
+        Ok(p) => {
+            let env = p.envp.as_ref().map_or(envp, CVec::as_ptr);
+            real(pid, p.path.as_ptr(), fa, attr, p.argv.as_ptr(), env)
+        }
+        Err(e) => e.raw_os_error(),
+    }
+}
+
+/// Puts the overlay's variables back into this process's environment before
+/// libc starts a shell with it (`system`, `popen`).
+fn restore_environ(ovl: &Overlay) {
+    // SAFETY: environ is the process environment, NULL-terminated.
+    let env = unsafe { read_vec(environ) };
+    if let Some(new) = ovl.child_env(&env) {
+        for e in new {
+            if let Some(eq) = e.iter().position(|&b| b == b'=') {
+                let (k, v) = (ovl::cpath(&e[..eq]), ovl::cpath(&e[eq + 1..]));
+                // SAFETY: two valid C strings.
+                unsafe { libc::setenv(k.as_ptr(), v.as_ptr(), 1) };
+            }
+        }
+    }
+}
+
+hooks! {
+    fn execve(p: *const c_char, a: *const *const c_char, e: *const *const c_char) -> c_int |real, ovl| {
+        exec_in_view(ovl, p, a, e, |p, a, e| real(p, a, e))
+    }
+    fn execv(p: *const c_char, a: *const *const c_char) -> c_int |real, ovl| {
+        exec_in_view(ovl, p, a, environ, |p, a, e| { let _ = real; libc_execve(p, a, e) })
+    }
+    fn execvp(f: *const c_char, a: *const *const c_char) -> c_int |real, ovl| {
+        let _ = real;
+        execvpe_in_view(ovl, f, a, environ, libc_execve)
+    }
+    fn execvpe(f: *const c_char, a: *const *const c_char, e: *const *const c_char) -> c_int |real, ovl| {
+        let _ = real;
+        execvpe_in_view(ovl, f, a, e, libc_execve)
+    }
+    fn fexecve(fd: c_int, a: *const *const c_char, e: *const *const c_char) -> c_int |real, ovl| {
+        let env = ovl.child_env(&read_vec(e)).map(CVec::new);
+        Guard::release_for_exec();
+        real(fd, a, env.as_ref().map_or(e, CVec::as_ptr))
+    }
+    fn posix_spawn(pid: *mut pid_t, p: *const c_char, fa: *const posix_spawn_file_actions_t, at: *const posix_spawnattr_t, a: *const *const c_char, e: *const *const c_char) -> c_int |real, ovl| {
+        spawn_in_view(ovl, pid, p, fa, at, a, e, |pid, p, fa, at, a, e| real(pid, p, fa, at, a, e))
+    }
+    fn posix_spawnp(pid: *mut pid_t, f: *const c_char, fa: *const posix_spawn_file_actions_t, at: *const posix_spawnattr_t, a: *const *const c_char, e: *const *const c_char) -> c_int |real, ovl| {
+        let _ = real;
+        let file = bytes(f).unwrap_or_default();
+        let found = if file.contains(&b'/') {
+            std::ffi::CStr::from_ptr(f).to_owned()
+        } else {
+            match search(ovl, file) { Ok(p) => p, Err(e) => return e.raw_os_error() }
+        };
+        spawn_in_view(ovl, pid, found.as_ptr(), fa, at, a, e, |pid, p, fa, at, a, e| libc_posix_spawn(pid, p, fa, at, a, e))
+    }
+    fn system(cmd: *const c_char) -> c_int |real, ovl| {
+        restore_environ(ovl);
+        real(cmd)
+    }
+    fn popen(cmd: *const c_char, ty: *const c_char) -> *mut FILE |real, ovl| {
+        restore_environ(ovl);
+        real(cmd, ty)
+    }
+}
+
+/// libc's own `execve` (not our wrapper).
+unsafe extern "C" fn libc_execve(
+    p: *const c_char,
+    a: *const *const c_char,
+    e: *const *const c_char,
+) -> c_int {
+    type F =
+        unsafe extern "C" fn(*const c_char, *const *const c_char, *const *const c_char) -> c_int;
+    static REAL: std::sync::atomic::AtomicPtr<std::ffi::c_void> =
+        std::sync::atomic::AtomicPtr::new(std::ptr::null_mut());
+    // SAFETY: libc's execve has this signature.
+    let f: F = unsafe {
+        std::mem::transmute::<*mut std::ffi::c_void, F>(crate::real_symbol(&REAL, b"execve\0"))
+    };
+    // SAFETY: arguments as the caller's.
+    unsafe { f(p, a, e) }
+}
+
+/// libc's own `posix_spawn` (not our wrapper).
+unsafe fn libc_posix_spawn(
+    pid: *mut pid_t,
+    p: *const c_char,
+    fa: *const posix_spawn_file_actions_t,
+    at: *const posix_spawnattr_t,
+    a: *const *const c_char,
+    e: *const *const c_char,
+) -> c_int {
+    type F = unsafe extern "C" fn(
+        *mut pid_t,
+        *const c_char,
+        *const posix_spawn_file_actions_t,
+        *const posix_spawnattr_t,
+        *const *const c_char,
+        *const *const c_char,
+    ) -> c_int;
+    static REAL: std::sync::atomic::AtomicPtr<std::ffi::c_void> =
+        std::sync::atomic::AtomicPtr::new(std::ptr::null_mut());
+    // SAFETY: libc's posix_spawn has this signature.
+    let f: F = unsafe {
+        std::mem::transmute::<*mut std::ffi::c_void, F>(crate::real_symbol(&REAL, b"posix_spawn\0"))
+    };
+    // SAFETY: arguments as the caller's.
+    unsafe { f(pid, p, fa, at, a, e) }
+}

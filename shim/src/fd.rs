@@ -1,0 +1,317 @@
+//! Opening files, and the bookkeeping of descriptors that refer to the view:
+//! directories (so `*at` calls relative to them stay in the view) and objects
+//! of lower layers (so a change through them never reaches a lower layer).
+
+use crate::path::upper_copy;
+use crate::{bytes, fail, hooks, trace};
+use libc::{c_char, c_int, c_long, c_uint, mode_t, FILE};
+use ovl::locate::{dup_fd, fd_info, forget_fd, forget_fd_range, register_fd, Where};
+use ovl::lookup::Resolved;
+use ovl::open::Opened;
+use ovl::overlay::Overlay;
+use rustix::fd::IntoRawFd;
+use rustix::io::Errno;
+use std::ffi::CString;
+
+/// Opens `(dirfd, p)` in the view, or calls `real` with the caller's (or a
+/// redirected) path when it lies outside.
+///
+/// # Safety
+/// `p` is NULL or a valid C string.
+pub(crate) unsafe fn open_in_view(
+    ovl: &Overlay,
+    dirfd: c_int,
+    p: *const c_char,
+    flags: c_int,
+    mode: mode_t,
+    real: impl FnOnce(c_int, *const c_char, c_int, mode_t) -> c_int,
+) -> c_int {
+    // SAFETY: per the contract.
+    let path = match unsafe { bytes(p) } {
+        Some(path) if !path.is_empty() => path,
+        _ => return real(dirfd, p, flags, mode),
+    };
+    let rel = match ovl.locate(dirfd, path) {
+        Where::Outside => return outside_open(ovl, dirfd, p, flags, mode, real),
+        Where::Inside(rel) => rel,
+    };
+    match ovl.open(&rel, flags, mode) {
+        Ok(Opened::Fd(fd, info)) => {
+            trace::line(
+                path,
+                &format!(
+                    "fd {} {}",
+                    rustix::fd::AsRawFd::as_raw_fd(&fd),
+                    String::from_utf8_lossy(&info.rel)
+                ),
+            );
+            let fd = fd.into_raw_fd();
+            register_fd(fd, info);
+            fd
+        }
+        Ok(Opened::Outside(real_path)) => {
+            let c = ovl::cpath(&real_path);
+            outside_open(ovl, libc::AT_FDCWD, c.as_ptr(), flags, mode, real)
+        }
+        Err(e) => {
+            trace::line(path, &format!("error {e}"));
+            fail(e)
+        }
+    }
+}
+
+/// An open outside the view; opening a lower layer's own files for writing is refused.
+fn outside_open(
+    ovl: &Overlay,
+    dirfd: c_int,
+    p: *const c_char,
+    flags: c_int,
+    mode: mode_t,
+    real: impl FnOnce(c_int, *const c_char, c_int, mode_t) -> c_int,
+) -> c_int {
+    if ovl::open::writes(flags) || flags & libc::O_CREAT != 0 {
+        // SAFETY: p is a valid C string (the caller's or ours).
+        if let Some(path) = unsafe { bytes(p) } {
+            if path.first() == Some(&b'/') && ovl.in_lower_layer(&ovl::overlay::clean_abs(path)) {
+                return fail(Errno::ROFS);
+            }
+        }
+    }
+    real(dirfd, p, flags, mode)
+}
+
+/// `open` flags for an `fopen` mode string.
+pub(crate) fn fopen_flags(mode: &[u8]) -> c_int {
+    let mut flags = match mode.first() {
+        Some(b'w') => libc::O_WRONLY | libc::O_CREAT | libc::O_TRUNC,
+        Some(b'a') => libc::O_WRONLY | libc::O_CREAT | libc::O_APPEND,
+        _ => libc::O_RDONLY,
+    };
+    for &c in mode.iter().skip(1) {
+        match c {
+            b'+' => flags = (flags & !libc::O_ACCMODE) | libc::O_RDWR,
+            b'x' => flags |= libc::O_EXCL,
+            b'e' => flags |= libc::O_CLOEXEC,
+            b',' => break,
+            _ => {}
+        }
+    }
+    flags
+}
+
+/// `fopen` in the view: open the descriptor ourselves, then `fdopen` it.
+///
+/// # Safety
+/// `p` and `mode` are valid C strings.
+unsafe fn fopen_in_view(
+    ovl: &Overlay,
+    p: *const c_char,
+    mode: *const c_char,
+    real: impl FnOnce(*const c_char, *const c_char) -> *mut FILE,
+) -> *mut FILE {
+    // SAFETY: per the contract.
+    let Some(m) = (unsafe { bytes(mode) }) else {
+        return real(p, mode);
+    };
+    let flags = fopen_flags(m);
+    let mut outside: Option<CString> = None;
+    // SAFETY: per the contract.
+    let fd = unsafe {
+        open_in_view(ovl, libc::AT_FDCWD, p, flags, 0o666, |_, rp, _, _| {
+            outside = Some(std::ffi::CStr::from_ptr(rp).to_owned());
+            -2
+        })
+    };
+    match fd {
+        -2 => {
+            let path = outside.unwrap_or_default();
+            real(path.as_ptr(), mode)
+        }
+        -1 => std::ptr::null_mut(),
+        fd => {
+            // SAFETY: fd is ours and open; mode is a valid C string.
+            let f = unsafe { libc::fdopen(fd, mode) };
+            if f.is_null() {
+                let e = crate::errno();
+                forget_fd(fd);
+                // SAFETY: fd is ours.
+                unsafe { libc::close(fd) };
+                crate::set_errno(e);
+            }
+            f
+        }
+    }
+}
+
+/// The upper path of the object behind a descriptor of a lower object,
+/// copied up first; `None` when the descriptor needs no care.
+fn lower_fd_target(ovl: &Overlay, fd: c_int) -> Option<Result<CString, Errno>> {
+    let info = fd_info(fd)?;
+    if !info.lower {
+        return None;
+    }
+    Some(match ovl.resolve(&info.rel, false) {
+        Ok(Resolved::Inside(node)) => upper_copy(ovl, &node, None),
+        Ok(Resolved::Outside(_)) => Err(Errno::XDEV),
+        Err(e) => Err(e),
+    })
+}
+
+/// Runs a change through a descriptor: on the upper copy when the descriptor
+/// refers to a lower object, else on the descriptor itself.
+pub(crate) fn fd_change(
+    ovl: &Overlay,
+    fd: c_int,
+    by_path: impl FnOnce(*const c_char) -> c_int,
+    by_fd: impl FnOnce() -> c_int,
+) -> c_int {
+    match lower_fd_target(ovl, fd) {
+        None => by_fd(),
+        Some(Ok(p)) => by_path(p.as_ptr()),
+        Some(Err(e)) => fail(e),
+    }
+}
+
+hooks! {
+    fn open(p: *const c_char, fl: c_int, mode: mode_t) -> c_int |real, ovl| {
+        open_in_view(ovl, libc::AT_FDCWD, p, fl, mode, |_, p, fl, m| real(p, fl, m))
+    }
+    fn open64(p: *const c_char, fl: c_int, mode: mode_t) -> c_int |real, ovl| {
+        open_in_view(ovl, libc::AT_FDCWD, p, fl, mode, |_, p, fl, m| real(p, fl, m))
+    }
+    fn __open_2(p: *const c_char, fl: c_int) -> c_int |real, ovl| {
+        open_in_view(ovl, libc::AT_FDCWD, p, fl, 0, |_, p, fl, _| real(p, fl))
+    }
+    fn __open64_2(p: *const c_char, fl: c_int) -> c_int |real, ovl| {
+        open_in_view(ovl, libc::AT_FDCWD, p, fl, 0, |_, p, fl, _| real(p, fl))
+    }
+    fn openat(d: c_int, p: *const c_char, fl: c_int, mode: mode_t) -> c_int |real, ovl| {
+        open_in_view(ovl, d, p, fl, mode, |d, p, fl, m| real(d, p, fl, m))
+    }
+    fn openat64(d: c_int, p: *const c_char, fl: c_int, mode: mode_t) -> c_int |real, ovl| {
+        open_in_view(ovl, d, p, fl, mode, |d, p, fl, m| real(d, p, fl, m))
+    }
+    fn __openat_2(d: c_int, p: *const c_char, fl: c_int) -> c_int |real, ovl| {
+        open_in_view(ovl, d, p, fl, 0, |d, p, fl, _| real(d, p, fl))
+    }
+    fn __openat64_2(d: c_int, p: *const c_char, fl: c_int) -> c_int |real, ovl| {
+        open_in_view(ovl, d, p, fl, 0, |d, p, fl, _| real(d, p, fl))
+    }
+    fn creat(p: *const c_char, mode: mode_t) -> c_int |real, ovl| {
+        open_in_view(ovl, libc::AT_FDCWD, p, libc::O_CREAT | libc::O_WRONLY | libc::O_TRUNC, mode, |_, p, _, m| real(p, m))
+    }
+    fn creat64(p: *const c_char, mode: mode_t) -> c_int |real, ovl| {
+        open_in_view(ovl, libc::AT_FDCWD, p, libc::O_CREAT | libc::O_WRONLY | libc::O_TRUNC, mode, |_, p, _, m| real(p, m))
+    }
+    fn fopen(p: *const c_char, mode: *const c_char) -> *mut FILE |real, ovl| {
+        fopen_in_view(ovl, p, mode, |p, m| real(p, m))
+    }
+    fn fopen64(p: *const c_char, mode: *const c_char) -> *mut FILE |real, ovl| {
+        fopen_in_view(ovl, p, mode, |p, m| real(p, m))
+    }
+    fn freopen(p: *const c_char, mode: *const c_char, f: *mut FILE) -> *mut FILE |real, ovl| {
+        freopen_in_view(ovl, p, mode, f, |p, m, f| real(p, m, f))
+    }
+    fn freopen64(p: *const c_char, mode: *const c_char, f: *mut FILE) -> *mut FILE |real, ovl| {
+        freopen_in_view(ovl, p, mode, f, |p, m, f| real(p, m, f))
+    }
+
+    fn close(fd: c_int) -> c_int |real, _ovl| {
+        forget_fd(fd);
+        real(fd)
+    }
+    fn fclose(f: *mut FILE) -> c_int |real, _ovl| {
+        if !f.is_null() { forget_fd(libc::fileno(f)); }
+        real(f)
+    }
+    fn close_range(first: c_uint, last: c_uint, fl: c_int) -> c_int |real, _ovl| {
+        if fl & (libc::CLOSE_RANGE_CLOEXEC as c_int) == 0 { forget_fd_range(first, last); }
+        real(first, last, fl)
+    }
+    fn closefrom(low: c_int) -> () |real, _ovl| {
+        forget_fd_range(low.max(0) as u32, u32::MAX);
+        real(low)
+    }
+    fn dup(fd: c_int) -> c_int |real, _ovl| {
+        let r = real(fd);
+        if r >= 0 { dup_fd(fd, r); }
+        r
+    }
+    fn dup2(fd: c_int, new: c_int) -> c_int |real, _ovl| {
+        let r = real(fd, new);
+        if r >= 0 && r != fd { dup_fd(fd, r); }
+        r
+    }
+    fn dup3(fd: c_int, new: c_int, fl: c_int) -> c_int |real, _ovl| {
+        let r = real(fd, new, fl);
+        if r >= 0 { dup_fd(fd, r); }
+        r
+    }
+    fn fcntl(fd: c_int, cmd: c_int, arg: c_long) -> c_int |real, _ovl| {
+        let r = real(fd, cmd, arg);
+        if r >= 0 && (cmd == libc::F_DUPFD || cmd == libc::F_DUPFD_CLOEXEC) { dup_fd(fd, r); }
+        r
+    }
+    fn fcntl64(fd: c_int, cmd: c_int, arg: c_long) -> c_int |real, _ovl| {
+        let r = real(fd, cmd, arg);
+        if r >= 0 && (cmd == libc::F_DUPFD || cmd == libc::F_DUPFD_CLOEXEC) { dup_fd(fd, r); }
+        r
+    }
+
+    fn fchmod(fd: c_int, mode: mode_t) -> c_int |real, ovl| {
+        fd_change(ovl, fd, |p| libc::chmod(p, mode), || real(fd, mode))
+    }
+    fn fchown(fd: c_int, u: libc::uid_t, g: libc::gid_t) -> c_int |real, ovl| {
+        fd_change(ovl, fd, |p| libc::lchown(p, u, g), || real(fd, u, g))
+    }
+    fn futimens(fd: c_int, t: *const libc::timespec) -> c_int |real, ovl| {
+        fd_change(ovl, fd, |p| libc::utimensat(libc::AT_FDCWD, p, t, libc::AT_SYMLINK_NOFOLLOW), || real(fd, t))
+    }
+    fn futimes(fd: c_int, t: *const libc::timeval) -> c_int |real, ovl| {
+        fd_change(ovl, fd, |p| libc::lutimes(p, t), || real(fd, t))
+    }
+    fn fsetxattr(fd: c_int, n: *const c_char, v: *const libc::c_void, s: libc::size_t, fl: c_int) -> c_int |real, ovl| {
+        if let Err(e) = crate::modify::settable(n) { return fail(e); }
+        fd_change(ovl, fd, |p| libc::lsetxattr(p, n, v, s, fl), || real(fd, n, v, s, fl))
+    }
+    fn fremovexattr(fd: c_int, n: *const c_char) -> c_int |real, ovl| {
+        if let Err(e) = crate::modify::settable(n) { return fail(e); }
+        fd_change(ovl, fd, |p| libc::lremovexattr(p, n), || real(fd, n))
+    }
+}
+
+/// `freopen` in the view: the object is opened (copied up, created) by the
+/// overlay, then the stream is reopened on its real path.
+///
+/// # Safety
+/// `p` is NULL or a valid C string; `mode` a valid C string; `f` a stream.
+unsafe fn freopen_in_view(
+    ovl: &Overlay,
+    p: *const c_char,
+    mode: *const c_char,
+    f: *mut FILE,
+    real: impl FnOnce(*const c_char, *const c_char, *mut FILE) -> *mut FILE,
+) -> *mut FILE {
+    // SAFETY: per the contract.
+    let (Some(path), Some(m)) = (unsafe { bytes(p) }, unsafe { bytes(mode) }) else {
+        return real(p, mode, f);
+    };
+    let Where::Inside(rel) = ovl.locate(libc::AT_FDCWD, path) else {
+        return real(p, mode, f);
+    };
+    match ovl.open(&rel, fopen_flags(m), 0o666) {
+        Ok(Opened::Fd(fd, info)) => {
+            drop(fd);
+            let real_path = match ovl.resolve(&info.rel, false) {
+                Ok(Resolved::Inside(n)) => ovl::cpath(&ovl.real_path(n.layer, &n.rel)),
+                _ => return fail(Errno::NOENT),
+            };
+            real(real_path.as_ptr(), mode, f)
+        }
+        Ok(Opened::Outside(o)) => {
+            let c = ovl::cpath(&o);
+            real(c.as_ptr(), mode, f)
+        }
+        Err(e) => fail(e),
+    }
+}

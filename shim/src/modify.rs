@@ -1,0 +1,354 @@
+//! Calls that change the view: names created, removed, renamed, linked, and
+//! metadata changed. The overlay decides (copy-up, whiteouts, opaque
+//! directories); these wrappers only decode arguments and report.
+
+use crate::path::{changing, creating, done, locate, parent, reading, Located, Parent};
+use crate::{bytes, fail, hooks};
+use libc::{c_char, c_int, c_uint, c_void, dev_t, gid_t, mode_t, size_t, ssize_t, uid_t};
+use ovl::lookup::Node;
+use ovl::overlay::Overlay;
+use rustix::io::Errno;
+
+const FOLLOW: bool = true;
+const NOFOLLOW: bool = false;
+
+/// The overlay's own xattrs cannot be set or removed through the view.
+pub(crate) fn settable(name: *const c_char) -> Result<(), Errno> {
+    // SAFETY: name is a C string argument (or NULL).
+    match unsafe { bytes(name) } {
+        Some(n) if ovl::xattr::is_hidden(n) => Err(Errno::PERM),
+        _ => Ok(()),
+    }
+}
+
+fn hidden(name: *const c_char) -> bool {
+    // SAFETY: as above.
+    unsafe { bytes(name) }.is_some_and(ovl::xattr::is_hidden)
+}
+
+/// Removes a name: `want_dir` for `rmdir`, else `unlink`.
+///
+/// # Safety
+/// `p` is NULL or a valid C string.
+unsafe fn remove_in_view(
+    ovl: &Overlay,
+    dirfd: c_int,
+    p: *const c_char,
+    want_dir: bool,
+    real: impl FnOnce(c_int, *const c_char) -> c_int,
+) -> c_int {
+    // SAFETY: per the contract.
+    match unsafe { parent(ovl, dirfd, p) } {
+        Ok(Parent::Outside) => real_change(ovl, dirfd, p, real),
+        Ok(Parent::Redirect(r)) => real_change(ovl, libc::AT_FDCWD, r.as_ptr(), real),
+        Ok(Parent::Special(n)) => fail(if !want_dir {
+            Errno::ISDIR
+        } else if n.rel.is_empty() {
+            Errno::BUSY
+        } else {
+            Errno::INVAL
+        }),
+        Ok(Parent::Name(dir, name)) => match ovl.lookup_child(&dir, &name) {
+            Ok(None) => fail(Errno::NOENT),
+            Ok(Some(node)) if want_dir && !node.is_dir() => fail(Errno::NOTDIR),
+            Ok(Some(node)) if !want_dir && node.is_dir() => fail(Errno::ISDIR),
+            Ok(Some(_)) if !ovl.has_upper => fail(Errno::ROFS),
+            Ok(Some(node)) if want_dir => done(ovl.rmdir(&dir, &name, &node)),
+            Ok(Some(node)) => done(ovl.unlink(&dir, &name, &node)),
+            Err(e) => fail(e),
+        },
+        Err(e) => fail(e),
+    }
+}
+
+/// A change outside the view, refused in a lower layer's own tree.
+fn real_change(
+    ovl: &Overlay,
+    dirfd: c_int,
+    p: *const c_char,
+    real: impl FnOnce(c_int, *const c_char) -> c_int,
+) -> c_int {
+    if dirfd == libc::AT_FDCWD {
+        // SAFETY: p is NULL or a valid C string.
+        if let Some(path) = unsafe { bytes(p) } {
+            if path.first() == Some(&b'/') && ovl.in_lower_layer(&ovl::overlay::clean_abs(path)) {
+                return fail(Errno::ROFS);
+            }
+        }
+    }
+    real(dirfd, p)
+}
+
+/// The parent and name of a rename's or link's end, with the object there.
+enum End {
+    Outside(c_int, *const c_char),
+    InView(Node, Vec<u8>, Option<Node>),
+}
+
+/// # Safety
+/// `p` is NULL or a valid C string.
+unsafe fn end(
+    ovl: &Overlay,
+    dirfd: c_int,
+    p: *const c_char,
+    holder: &mut Option<std::ffi::CString>,
+) -> Result<End, Errno> {
+    // SAFETY: per the contract.
+    Ok(match unsafe { parent(ovl, dirfd, p) }? {
+        Parent::Outside => End::Outside(dirfd, p),
+        Parent::Redirect(r) => {
+            let ptr = r.as_ptr();
+            *holder = Some(r);
+            End::Outside(libc::AT_FDCWD, ptr)
+        }
+        Parent::Special(_) => return Err(Errno::BUSY),
+        Parent::Name(dir, name) => {
+            let node = ovl.lookup_child(&dir, &name)?;
+            End::InView(dir, name, node)
+        }
+    })
+}
+
+/// `renameat2` in the view. A rename between the view and the outside is a
+/// move across filesystems: `EXDEV`.
+///
+/// # Safety
+/// `a` and `b` are NULL or valid C strings.
+unsafe fn rename_in_view(
+    ovl: &Overlay,
+    da: c_int,
+    a: *const c_char,
+    db: c_int,
+    b: *const c_char,
+    flags: c_uint,
+    real: impl FnOnce(c_int, *const c_char, c_int, *const c_char) -> c_int,
+) -> c_int {
+    let (mut ha, mut hb) = (None, None);
+    // SAFETY: per the contract.
+    let ends = unsafe { (end(ovl, da, a, &mut ha), end(ovl, db, b, &mut hb)) };
+    match ends {
+        (Ok(End::Outside(da, a)), Ok(End::Outside(db, b))) => real_change(ovl, da, a, |da, a| {
+            real_change(ovl, db, b, |db, b| real(da, a, db, b))
+        }),
+        (Ok(End::InView(pa, na, Some(old))), Ok(End::InView(pb, nb, new))) => {
+            if !ovl.has_upper {
+                return fail(Errno::ROFS);
+            }
+            done(ovl.rename(&pa, &na, &old, &pb, &nb, new.as_ref(), flags))
+        }
+        (Ok(End::InView(_, _, None)), _) => fail(Errno::NOENT),
+        (Err(e), _) | (_, Err(e)) => fail(e),
+        _ => fail(Errno::XDEV),
+    }
+}
+
+/// `linkat` in the view.
+///
+/// # Safety
+/// `a` and `b` are NULL or valid C strings.
+unsafe fn link_in_view(
+    ovl: &Overlay,
+    da: c_int,
+    a: *const c_char,
+    db: c_int,
+    b: *const c_char,
+    flags: c_int,
+    real: impl FnOnce(c_int, *const c_char, c_int, *const c_char, c_int) -> c_int,
+) -> c_int {
+    let follow = flags & libc::AT_SYMLINK_FOLLOW != 0;
+    let mut hb = None;
+    // SAFETY: per the contract.
+    let old = unsafe { locate(ovl, da, a, follow) };
+    // SAFETY: per the contract.
+    let new = unsafe { end(ovl, db, b, &mut hb) };
+    match (old, new) {
+        (Ok(Located::Outside), Ok(End::Outside(db, b))) => {
+            real_change(ovl, db, b, |db, b| real(da, a, db, b, flags))
+        }
+        (Ok(Located::Node(old)), Ok(End::InView(dir, name, None))) => {
+            if !ovl.has_upper {
+                return fail(Errno::ROFS);
+            }
+            done(ovl.link(&old, &dir, &name))
+        }
+        (Ok(Located::Node(_)), Ok(End::InView(_, _, Some(_)))) => fail(Errno::EXIST),
+        (Err(e), _) | (_, Err(e)) => fail(e),
+        _ => fail(Errno::XDEV),
+    }
+}
+
+/// `listxattr` with the overlay's own names removed.
+fn list_filtered(
+    r: ssize_t,
+    list: *mut c_char,
+    size: size_t,
+    again: impl Fn(*mut c_char, size_t) -> ssize_t,
+) -> ssize_t {
+    if r <= 0 {
+        return r;
+    }
+    if size == 0 {
+        // The caller asks for the length: work it out on a private copy.
+        let mut buf = vec![0u8; r as usize];
+        let n = again(buf.as_mut_ptr().cast(), buf.len());
+        if n < 0 {
+            return n;
+        }
+        return ovl::xattr::filter_list(&mut buf, n as usize) as ssize_t;
+    }
+    // SAFETY: the real call filled r bytes of the caller's buffer.
+    let s = unsafe { std::slice::from_raw_parts_mut(list.cast::<u8>(), r as usize) };
+    ovl::xattr::filter_list(s, r as usize) as ssize_t
+}
+
+hooks! {
+    fn mkdir(p: *const c_char, mode: mode_t) -> c_int |real, ovl| {
+        creating(ovl, libc::AT_FDCWD, p, |d, n| ovl.mkdir(d, n, mode), |_, p| real(p, mode))
+    }
+    fn mkdirat(fd: c_int, p: *const c_char, mode: mode_t) -> c_int |real, ovl| {
+        creating(ovl, fd, p, |d, n| ovl.mkdir(d, n, mode), |fd, p| real(fd, p, mode))
+    }
+    fn mknod(p: *const c_char, mode: mode_t, dev: dev_t) -> c_int |real, ovl| {
+        creating(ovl, libc::AT_FDCWD, p, |d, n| ovl.mknod(d, n, mode, dev), |_, p| real(p, mode, dev))
+    }
+    fn mknodat(fd: c_int, p: *const c_char, mode: mode_t, dev: dev_t) -> c_int |real, ovl| {
+        creating(ovl, fd, p, |d, n| ovl.mknod(d, n, mode, dev), |fd, p| real(fd, p, mode, dev))
+    }
+    fn __xmknod(v: c_int, p: *const c_char, mode: mode_t, dev: *mut dev_t) -> c_int |real, ovl| {
+        creating(ovl, libc::AT_FDCWD, p, |d, n| ovl.mknod(d, n, mode, *dev), |_, p| real(v, p, mode, dev))
+    }
+    fn __xmknodat(v: c_int, fd: c_int, p: *const c_char, mode: mode_t, dev: *mut dev_t) -> c_int |real, ovl| {
+        creating(ovl, fd, p, |d, n| ovl.mknod(d, n, mode, *dev), |fd, p| real(v, fd, p, mode, dev))
+    }
+    fn mkfifo(p: *const c_char, mode: mode_t) -> c_int |real, ovl| {
+        creating(ovl, libc::AT_FDCWD, p, |d, n| ovl.mknod(d, n, mode | libc::S_IFIFO, 0), |_, p| real(p, mode))
+    }
+    fn mkfifoat(fd: c_int, p: *const c_char, mode: mode_t) -> c_int |real, ovl| {
+        creating(ovl, fd, p, |d, n| ovl.mknod(d, n, mode | libc::S_IFIFO, 0), |fd, p| real(fd, p, mode))
+    }
+    fn symlink(t: *const c_char, p: *const c_char) -> c_int |real, ovl| {
+        let target = bytes(t).unwrap_or_default();
+        creating(ovl, libc::AT_FDCWD, p, |d, n| ovl.symlink(target, d, n), |_, p| real(t, p))
+    }
+    fn symlinkat(t: *const c_char, fd: c_int, p: *const c_char) -> c_int |real, ovl| {
+        let target = bytes(t).unwrap_or_default();
+        creating(ovl, fd, p, |d, n| ovl.symlink(target, d, n), |fd, p| real(t, fd, p))
+    }
+    fn link(a: *const c_char, b: *const c_char) -> c_int |real, ovl| {
+        link_in_view(ovl, libc::AT_FDCWD, a, libc::AT_FDCWD, b, 0, |_, a, _, b, _| real(a, b))
+    }
+    fn linkat(da: c_int, a: *const c_char, db: c_int, b: *const c_char, fl: c_int) -> c_int |real, ovl| {
+        link_in_view(ovl, da, a, db, b, fl, |da, a, db, b, fl| real(da, a, db, b, fl))
+    }
+    fn unlink(p: *const c_char) -> c_int |real, ovl| {
+        remove_in_view(ovl, libc::AT_FDCWD, p, false, |_, p| real(p))
+    }
+    fn rmdir(p: *const c_char) -> c_int |real, ovl| {
+        remove_in_view(ovl, libc::AT_FDCWD, p, true, |_, p| real(p))
+    }
+    fn unlinkat(fd: c_int, p: *const c_char, fl: c_int) -> c_int |real, ovl| {
+        remove_in_view(ovl, fd, p, fl & libc::AT_REMOVEDIR != 0, |fd, p| real(fd, p, fl))
+    }
+    fn remove(p: *const c_char) -> c_int |real, ovl| {
+        let is_dir = reading(ovl, libc::AT_FDCWD, p, NOFOLLOW, |_, _, n| n.map_or(-1, |n| n.is_dir() as c_int));
+        match is_dir {
+            -1 => real(p),
+            d => remove_in_view(ovl, libc::AT_FDCWD, p, d == 1, |_, p| real(p)),
+        }
+    }
+    fn rename(a: *const c_char, b: *const c_char) -> c_int |real, ovl| {
+        rename_in_view(ovl, libc::AT_FDCWD, a, libc::AT_FDCWD, b, 0, |_, a, _, b| real(a, b))
+    }
+    fn renameat(da: c_int, a: *const c_char, db: c_int, b: *const c_char) -> c_int |real, ovl| {
+        rename_in_view(ovl, da, a, db, b, 0, |da, a, db, b| real(da, a, db, b))
+    }
+    fn renameat2(da: c_int, a: *const c_char, db: c_int, b: *const c_char, fl: c_uint) -> c_int |real, ovl| {
+        rename_in_view(ovl, da, a, db, b, fl, |da, a, db, b| real(da, a, db, b, fl))
+    }
+
+    fn chmod(p: *const c_char, mode: mode_t) -> c_int |real, ovl| {
+        changing(ovl, libc::AT_FDCWD, p, FOLLOW, None, |_, p| real(p, mode))
+    }
+    fn fchmodat(fd: c_int, p: *const c_char, mode: mode_t, fl: c_int) -> c_int |real, ovl| {
+        changing(ovl, fd, p, fl & libc::AT_SYMLINK_NOFOLLOW == 0, None, |fd, p| real(fd, p, mode, fl))
+    }
+    fn chown(p: *const c_char, u: uid_t, g: gid_t) -> c_int |real, ovl| {
+        changing(ovl, libc::AT_FDCWD, p, FOLLOW, None, |_, p| real(p, u, g))
+    }
+    fn lchown(p: *const c_char, u: uid_t, g: gid_t) -> c_int |real, ovl| {
+        changing(ovl, libc::AT_FDCWD, p, NOFOLLOW, None, |_, p| real(p, u, g))
+    }
+    fn fchownat(fd: c_int, p: *const c_char, u: uid_t, g: gid_t, fl: c_int) -> c_int |real, ovl| {
+        if bytes(p).is_some_and(|b| b.is_empty()) { return crate::fd::fd_change(ovl, fd, |p| libc::lchown(p, u, g), || real(fd, p, u, g, fl)); }
+        changing(ovl, fd, p, fl & libc::AT_SYMLINK_NOFOLLOW == 0, None, |fd, p| real(fd, p, u, g, fl))
+    }
+    fn utime(p: *const c_char, t: *const libc::utimbuf) -> c_int |real, ovl| {
+        changing(ovl, libc::AT_FDCWD, p, FOLLOW, None, |_, p| real(p, t))
+    }
+    fn utimes(p: *const c_char, t: *const libc::timeval) -> c_int |real, ovl| {
+        changing(ovl, libc::AT_FDCWD, p, FOLLOW, None, |_, p| real(p, t))
+    }
+    fn lutimes(p: *const c_char, t: *const libc::timeval) -> c_int |real, ovl| {
+        changing(ovl, libc::AT_FDCWD, p, NOFOLLOW, None, |_, p| real(p, t))
+    }
+    fn futimesat(fd: c_int, p: *const c_char, t: *const libc::timeval) -> c_int |real, ovl| {
+        changing(ovl, fd, p, FOLLOW, None, |fd, p| real(fd, p, t))
+    }
+    fn utimensat(fd: c_int, p: *const c_char, t: *const libc::timespec, fl: c_int) -> c_int |real, ovl| {
+        if p.is_null() { return crate::fd::fd_change(ovl, fd, |p| libc::utimensat(libc::AT_FDCWD, p, t, libc::AT_SYMLINK_NOFOLLOW), || real(fd, p, t, fl)); }
+        changing(ovl, fd, p, fl & libc::AT_SYMLINK_NOFOLLOW == 0, None, |fd, p| real(fd, p, t, fl))
+    }
+    fn truncate(p: *const c_char, len: libc::off_t) -> c_int |real, ovl| {
+        changing(ovl, libc::AT_FDCWD, p, FOLLOW, Some(len.max(0) as u64), |_, p| real(p, len))
+    }
+    fn truncate64(p: *const c_char, len: libc::off64_t) -> c_int |real, ovl| {
+        changing(ovl, libc::AT_FDCWD, p, FOLLOW, Some(len.max(0) as u64), |_, p| real(p, len))
+    }
+
+    fn setxattr(p: *const c_char, n: *const c_char, v: *const c_void, s: size_t, fl: c_int) -> c_int |real, ovl| {
+        if let Err(e) = settable(n) { return fail(e); }
+        changing(ovl, libc::AT_FDCWD, p, FOLLOW, None, |_, p| real(p, n, v, s, fl))
+    }
+    fn lsetxattr(p: *const c_char, n: *const c_char, v: *const c_void, s: size_t, fl: c_int) -> c_int |real, ovl| {
+        if let Err(e) = settable(n) { return fail(e); }
+        changing(ovl, libc::AT_FDCWD, p, NOFOLLOW, None, |_, p| real(p, n, v, s, fl))
+    }
+    fn removexattr(p: *const c_char, n: *const c_char) -> c_int |real, ovl| {
+        if let Err(e) = settable(n) { return fail(e); }
+        changing(ovl, libc::AT_FDCWD, p, FOLLOW, None, |_, p| real(p, n))
+    }
+    fn lremovexattr(p: *const c_char, n: *const c_char) -> c_int |real, ovl| {
+        if let Err(e) = settable(n) { return fail(e); }
+        changing(ovl, libc::AT_FDCWD, p, NOFOLLOW, None, |_, p| real(p, n))
+    }
+    fn getxattr(p: *const c_char, n: *const c_char, v: *mut c_void, s: size_t) -> ssize_t |real, ovl| {
+        reading(ovl, libc::AT_FDCWD, p, FOLLOW, |_, rp, node| {
+            if node.is_some() && hidden(n) { fail(Errno::NODATA) } else { real(rp, n, v, s) }
+        })
+    }
+    fn lgetxattr(p: *const c_char, n: *const c_char, v: *mut c_void, s: size_t) -> ssize_t |real, ovl| {
+        reading(ovl, libc::AT_FDCWD, p, NOFOLLOW, |_, rp, node| {
+            if node.is_some() && hidden(n) { fail(Errno::NODATA) } else { real(rp, n, v, s) }
+        })
+    }
+    fn fgetxattr(fd: c_int, n: *const c_char, v: *mut c_void, s: size_t) -> ssize_t |real, _ovl| {
+        if ovl::locate::fd_info(fd).is_some() && hidden(n) { return fail(Errno::NODATA); }
+        real(fd, n, v, s)
+    }
+    fn listxattr(p: *const c_char, l: *mut c_char, s: size_t) -> ssize_t |real, ovl| {
+        reading(ovl, libc::AT_FDCWD, p, FOLLOW, |_, rp, node| {
+            let r = real(rp, l, s);
+            if node.is_some() { list_filtered(r, l, s, |b, n| real(rp, b, n)) } else { r }
+        })
+    }
+    fn llistxattr(p: *const c_char, l: *mut c_char, s: size_t) -> ssize_t |real, ovl| {
+        reading(ovl, libc::AT_FDCWD, p, NOFOLLOW, |_, rp, node| {
+            let r = real(rp, l, s);
+            if node.is_some() { list_filtered(r, l, s, |b, n| real(rp, b, n)) } else { r }
+        })
+    }
+    fn flistxattr(fd: c_int, l: *mut c_char, s: size_t) -> ssize_t |real, _ovl| {
+        let r = real(fd, l, s);
+        if ovl::locate::fd_info(fd).is_some() { list_filtered(r, l, s, |b, n| real(fd, b, n)) } else { r }
+    }
+}

@@ -1,0 +1,205 @@
+//! Translating path arguments: each helper asks the core where a path lies
+//! and hands the real function either the caller's own arguments (outside the
+//! view) or the real path the core chose.
+
+use crate::{bytes, fail, trace, Failure};
+use ovl::locate::Where;
+use ovl::lookup::{Node, ParentOf, Resolved};
+use ovl::overlay::Overlay;
+use rustix::io::Errno;
+use std::ffi::{c_char, c_int, CString};
+
+/// Where a path argument inside the view leads.
+pub(crate) enum Located {
+    /// Outside the view: the caller's arguments stand.
+    Outside,
+    /// Resolved, through a symlink, to this path outside the view.
+    Redirect(CString),
+    /// An object of the view.
+    Node(Node),
+}
+
+/// Resolves `(dirfd, p)`; `follow` says whether a final symlink is followed.
+///
+/// # Safety
+/// `p` is NULL or a valid C string.
+pub(crate) unsafe fn locate(
+    ovl: &Overlay,
+    dirfd: c_int,
+    p: *const c_char,
+    follow: bool,
+) -> Result<Located, Errno> {
+    // SAFETY: per the contract.
+    let Some(path) = (unsafe { bytes(p) }) else {
+        return Ok(Located::Outside);
+    };
+    let rel = match ovl.locate(dirfd, path) {
+        Where::Outside => return Ok(Located::Outside),
+        Where::Inside(rel) => rel,
+    };
+    if path.is_empty() {
+        // `AT_EMPTY_PATH` or an error the real call reports: the descriptor is real.
+        return Ok(Located::Outside);
+    }
+    let r = ovl.resolve(&rel, follow);
+    trace::resolved(ovl, path, &r);
+    match r? {
+        Resolved::Inside(node) => Ok(Located::Node(node)),
+        Resolved::Outside(p) => Ok(Located::Redirect(ovl::cpath(&p))),
+    }
+}
+
+/// Runs `f` on the real object behind a path that is only read: the caller's
+/// arguments outside the view, else `(AT_FDCWD, real path, node)`.
+///
+/// # Safety
+/// `p` is NULL or a valid C string.
+pub(crate) unsafe fn reading<R: Failure>(
+    ovl: &Overlay,
+    dirfd: c_int,
+    p: *const c_char,
+    follow: bool,
+    f: impl FnOnce(c_int, *const c_char, Option<&Node>) -> R,
+) -> R {
+    // SAFETY: per the contract.
+    match unsafe { locate(ovl, dirfd, p, follow) } {
+        Ok(Located::Outside) => f(dirfd, p, None),
+        Ok(Located::Redirect(real)) => f(libc::AT_FDCWD, real.as_ptr(), None),
+        Ok(Located::Node(node)) => {
+            let real = ovl::cpath(&ovl.real_path(node.layer, &node.rel));
+            f(libc::AT_FDCWD, real.as_ptr(), Some(&node))
+        }
+        Err(e) => fail(e),
+    }
+}
+
+/// Runs `f` on the upper copy of the object behind a path whose metadata or
+/// size is about to change (copying it up first); `keep` limits the data
+/// copied (`truncate`).
+///
+/// # Safety
+/// `p` is NULL or a valid C string.
+pub(crate) unsafe fn changing<R: Failure>(
+    ovl: &Overlay,
+    dirfd: c_int,
+    p: *const c_char,
+    follow: bool,
+    keep: Option<u64>,
+    f: impl FnOnce(c_int, *const c_char) -> R,
+) -> R {
+    // SAFETY: per the contract.
+    match unsafe { locate(ovl, dirfd, p, follow) } {
+        Ok(Located::Outside) => outside_change(ovl, dirfd, p, f),
+        Ok(Located::Redirect(real)) => outside_change(ovl, libc::AT_FDCWD, real.as_ptr(), f),
+        Ok(Located::Node(node)) => match upper_copy(ovl, &node, keep) {
+            Ok(real) => f(libc::AT_FDCWD, real.as_ptr()),
+            Err(e) => fail(e),
+        },
+        Err(e) => fail(e),
+    }
+}
+
+/// The real path of the upper copy of `node`, copying it up when needed.
+pub(crate) fn upper_copy(ovl: &Overlay, node: &Node, keep: Option<u64>) -> Result<CString, Errno> {
+    if !ovl.has_upper {
+        return Err(Errno::ROFS);
+    }
+    let node = if ovl.is_lower(node) {
+        ovl.copy_up(node, keep)?
+    } else {
+        node.clone()
+    };
+    Ok(ovl::cpath(&ovl.real_path(node.layer, &node.rel)))
+}
+
+/// A change to a path outside the view: refused when it lies in a lower
+/// layer's own tree (the lower layers never change), else done as asked.
+fn outside_change<R: Failure>(
+    ovl: &Overlay,
+    dirfd: c_int,
+    p: *const c_char,
+    f: impl FnOnce(c_int, *const c_char) -> R,
+) -> R {
+    if dirfd == libc::AT_FDCWD || p.is_null() {
+        // SAFETY: p is NULL or a valid C string (the caller's or ours).
+        if let Some(path) = unsafe { bytes(p) } {
+            if path.first() == Some(&b'/') && ovl.in_lower_layer(&ovl::overlay::clean_abs(path)) {
+                return fail(Errno::ROFS);
+            }
+        }
+    }
+    f(dirfd, p)
+}
+
+/// The parent directory of a name to create or remove.
+pub(crate) enum Parent {
+    Outside,
+    Redirect(CString),
+    Name(Node, Vec<u8>),
+    /// The path names an existing object with no last name (`.`, `/`, `x/..`).
+    Special(Node),
+}
+
+/// Resolves the directory part of `(dirfd, p)`.
+///
+/// # Safety
+/// `p` is NULL or a valid C string.
+pub(crate) unsafe fn parent(
+    ovl: &Overlay,
+    dirfd: c_int,
+    p: *const c_char,
+) -> Result<Parent, Errno> {
+    // SAFETY: per the contract.
+    let Some(path) = (unsafe { bytes(p) }) else {
+        return Ok(Parent::Outside);
+    };
+    let rel = match ovl.locate(dirfd, path) {
+        Where::Outside => return Ok(Parent::Outside),
+        Where::Inside(rel) => rel,
+    };
+    if path.is_empty() {
+        return Err(Errno::NOENT);
+    }
+    let r = ovl.resolve_parent(&rel)?;
+    trace::parent(ovl, path, &r);
+    Ok(match r {
+        ParentOf::Inside(dir, name) => Parent::Name(dir, name),
+        ParentOf::Special(node) => Parent::Special(node),
+        ParentOf::Outside(p) => Parent::Redirect(ovl::cpath(&p)),
+    })
+}
+
+/// Runs a name-creating call: `op` in the view (with the name known absent),
+/// or `f` with the caller's (or redirected) arguments outside it.
+///
+/// # Safety
+/// `p` is NULL or a valid C string.
+pub(crate) unsafe fn creating(
+    ovl: &Overlay,
+    dirfd: c_int,
+    p: *const c_char,
+    op: impl FnOnce(&Node, &[u8]) -> Result<(), Errno>,
+    f: impl FnOnce(c_int, *const c_char) -> c_int,
+) -> c_int {
+    // SAFETY: per the contract.
+    match unsafe { parent(ovl, dirfd, p) } {
+        Ok(Parent::Outside) => outside_change(ovl, dirfd, p, f),
+        Ok(Parent::Redirect(real)) => outside_change(ovl, libc::AT_FDCWD, real.as_ptr(), f),
+        Ok(Parent::Special(_)) => fail(Errno::EXIST),
+        Ok(Parent::Name(dir, name)) => match ovl.lookup_child(&dir, &name) {
+            Ok(Some(_)) => fail(Errno::EXIST),
+            Ok(None) if !ovl.has_upper => fail(Errno::ROFS),
+            Ok(None) => done(op(&dir, &name)),
+            Err(e) => fail(e),
+        },
+        Err(e) => fail(e),
+    }
+}
+
+/// `0`, or `-1` with `errno`.
+pub(crate) fn done(r: Result<(), Errno>) -> c_int {
+    match r {
+        Ok(()) => 0,
+        Err(e) => fail(e),
+    }
+}

@@ -1,0 +1,176 @@
+//! `stat` and friends, `access`, `readlink`, `statfs`: read-only calls on a
+//! path, answered by the real object the view shows. A merged directory
+//! reports one link, as the kernel's overlay does (tree walkers must not
+//! take its link count as a count of subdirectories).
+
+use crate::path::reading;
+use crate::{fail, hooks};
+use libc::{c_char, c_int, size_t, ssize_t};
+use ovl::lookup::Node;
+use rustix::io::Errno;
+
+const FOLLOW: bool = true;
+const NOFOLLOW: bool = false;
+
+fn follows(flags: c_int) -> bool {
+    flags & libc::AT_SYMLINK_NOFOLLOW == 0
+}
+
+/// Sets what the view reports differently from the real object.
+macro_rules! fix {
+    ($r:expr, $node:expr, $buf:expr, $nlink:ident) => {{
+        let r = $r;
+        if r == 0 && $node.is_some_and(Node::is_merged) && !$buf.is_null() {
+            // SAFETY: the real call succeeded and filled *buf.
+            unsafe { (*$buf).$nlink = 1 };
+        }
+        r
+    }};
+}
+
+/// After an `fstat` on a descriptor of a merged directory.
+fn fd_merged(fd: c_int) -> bool {
+    ovl::locate::fd_info(fd).is_some_and(|i| i.merged)
+}
+
+/// `access(W_OK)` in a read-only overlay fails as on a read-only mount.
+fn check_access(
+    ovl: &ovl::overlay::Overlay,
+    node: Option<&Node>,
+    mode: c_int,
+) -> Result<(), Errno> {
+    if mode & libc::W_OK != 0 && node.is_some() && !ovl.has_upper {
+        return Err(Errno::ROFS);
+    }
+    Ok(())
+}
+
+/// The overlay's filesystem type, as the kernel reports it.
+const OVERLAYFS_SUPER_MAGIC: libc::c_long = 0x794c_7630;
+
+hooks! {
+    fn stat(p: *const c_char, buf: *mut libc::stat) -> c_int |real, ovl| {
+        reading(ovl, libc::AT_FDCWD, p, FOLLOW, |_, rp, n| fix!(real(rp, buf), n, buf, st_nlink))
+    }
+    fn stat64(p: *const c_char, buf: *mut libc::stat64) -> c_int |real, ovl| {
+        reading(ovl, libc::AT_FDCWD, p, FOLLOW, |_, rp, n| fix!(real(rp, buf), n, buf, st_nlink))
+    }
+    fn lstat(p: *const c_char, buf: *mut libc::stat) -> c_int |real, ovl| {
+        reading(ovl, libc::AT_FDCWD, p, NOFOLLOW, |_, rp, n| fix!(real(rp, buf), n, buf, st_nlink))
+    }
+    fn lstat64(p: *const c_char, buf: *mut libc::stat64) -> c_int |real, ovl| {
+        reading(ovl, libc::AT_FDCWD, p, NOFOLLOW, |_, rp, n| fix!(real(rp, buf), n, buf, st_nlink))
+    }
+    fn fstatat(d: c_int, p: *const c_char, buf: *mut libc::stat, fl: c_int) -> c_int |real, ovl| {
+        let r = reading(ovl, d, p, follows(fl), |d, rp, n| fix!(real(d, rp, buf, fl), n, buf, st_nlink));
+        if r == 0 && fl & libc::AT_EMPTY_PATH != 0 && fd_merged(d) { (*buf).st_nlink = 1; }
+        r
+    }
+    fn fstatat64(d: c_int, p: *const c_char, buf: *mut libc::stat64, fl: c_int) -> c_int |real, ovl| {
+        let r = reading(ovl, d, p, follows(fl), |d, rp, n| fix!(real(d, rp, buf, fl), n, buf, st_nlink));
+        if r == 0 && fl & libc::AT_EMPTY_PATH != 0 && fd_merged(d) { (*buf).st_nlink = 1; }
+        r
+    }
+    fn __xstat(v: c_int, p: *const c_char, buf: *mut libc::stat) -> c_int |real, ovl| {
+        reading(ovl, libc::AT_FDCWD, p, FOLLOW, |_, rp, n| fix!(real(v, rp, buf), n, buf, st_nlink))
+    }
+    fn __xstat64(v: c_int, p: *const c_char, buf: *mut libc::stat64) -> c_int |real, ovl| {
+        reading(ovl, libc::AT_FDCWD, p, FOLLOW, |_, rp, n| fix!(real(v, rp, buf), n, buf, st_nlink))
+    }
+    fn __lxstat(v: c_int, p: *const c_char, buf: *mut libc::stat) -> c_int |real, ovl| {
+        reading(ovl, libc::AT_FDCWD, p, NOFOLLOW, |_, rp, n| fix!(real(v, rp, buf), n, buf, st_nlink))
+    }
+    fn __lxstat64(v: c_int, p: *const c_char, buf: *mut libc::stat64) -> c_int |real, ovl| {
+        reading(ovl, libc::AT_FDCWD, p, NOFOLLOW, |_, rp, n| fix!(real(v, rp, buf), n, buf, st_nlink))
+    }
+    fn __fxstatat(v: c_int, d: c_int, p: *const c_char, buf: *mut libc::stat, fl: c_int) -> c_int |real, ovl| {
+        reading(ovl, d, p, follows(fl), |d, rp, n| fix!(real(v, d, rp, buf, fl), n, buf, st_nlink))
+    }
+    fn __fxstatat64(v: c_int, d: c_int, p: *const c_char, buf: *mut libc::stat64, fl: c_int) -> c_int |real, ovl| {
+        reading(ovl, d, p, follows(fl), |d, rp, n| fix!(real(v, d, rp, buf, fl), n, buf, st_nlink))
+    }
+    fn statx(d: c_int, p: *const c_char, fl: c_int, mask: libc::c_uint, buf: *mut libc::statx) -> c_int |real, ovl| {
+        let r = reading(ovl, d, p, follows(fl), |d, rp, n| fix!(real(d, rp, fl, mask, buf), n, buf, stx_nlink));
+        if r == 0 && fl & libc::AT_EMPTY_PATH != 0 && fd_merged(d) { (*buf).stx_nlink = 1; }
+        r
+    }
+    fn fstat(fd: c_int, buf: *mut libc::stat) -> c_int |real, _ovl| {
+        let r = real(fd, buf);
+        if r == 0 && fd_merged(fd) { (*buf).st_nlink = 1; }
+        r
+    }
+    fn fstat64(fd: c_int, buf: *mut libc::stat64) -> c_int |real, _ovl| {
+        let r = real(fd, buf);
+        if r == 0 && fd_merged(fd) { (*buf).st_nlink = 1; }
+        r
+    }
+    fn __fxstat(v: c_int, fd: c_int, buf: *mut libc::stat) -> c_int |real, _ovl| {
+        let r = real(v, fd, buf);
+        if r == 0 && fd_merged(fd) { (*buf).st_nlink = 1; }
+        r
+    }
+    fn __fxstat64(v: c_int, fd: c_int, buf: *mut libc::stat64) -> c_int |real, _ovl| {
+        let r = real(v, fd, buf);
+        if r == 0 && fd_merged(fd) { (*buf).st_nlink = 1; }
+        r
+    }
+
+    fn access(p: *const c_char, mode: c_int) -> c_int |real, ovl| {
+        reading(ovl, libc::AT_FDCWD, p, FOLLOW, |_, rp, n| match check_access(ovl, n, mode) {
+            Ok(()) => real(rp, mode),
+            Err(e) => fail(e),
+        })
+    }
+    fn euidaccess(p: *const c_char, mode: c_int) -> c_int |real, ovl| {
+        reading(ovl, libc::AT_FDCWD, p, FOLLOW, |_, rp, n| match check_access(ovl, n, mode) {
+            Ok(()) => real(rp, mode),
+            Err(e) => fail(e),
+        })
+    }
+    fn eaccess(p: *const c_char, mode: c_int) -> c_int |real, ovl| {
+        reading(ovl, libc::AT_FDCWD, p, FOLLOW, |_, rp, n| match check_access(ovl, n, mode) {
+            Ok(()) => real(rp, mode),
+            Err(e) => fail(e),
+        })
+    }
+    fn faccessat(d: c_int, p: *const c_char, mode: c_int, fl: c_int) -> c_int |real, ovl| {
+        reading(ovl, d, p, follows(fl), |d, rp, n| match check_access(ovl, n, mode) {
+            Ok(()) => real(d, rp, mode, fl),
+            Err(e) => fail(e),
+        })
+    }
+
+    fn readlink(p: *const c_char, buf: *mut c_char, len: size_t) -> ssize_t |real, ovl| {
+        reading(ovl, libc::AT_FDCWD, p, NOFOLLOW, |_, rp, _| real(rp, buf, len))
+    }
+    fn readlinkat(d: c_int, p: *const c_char, buf: *mut c_char, len: size_t) -> ssize_t |real, ovl| {
+        reading(ovl, d, p, NOFOLLOW, |d, rp, _| real(d, rp, buf, len))
+    }
+    fn __readlink_chk(p: *const c_char, buf: *mut c_char, len: size_t, blen: size_t) -> ssize_t |real, ovl| {
+        reading(ovl, libc::AT_FDCWD, p, NOFOLLOW, |_, rp, _| real(rp, buf, len, blen))
+    }
+    fn __readlinkat_chk(d: c_int, p: *const c_char, buf: *mut c_char, len: size_t, blen: size_t) -> ssize_t |real, ovl| {
+        reading(ovl, d, p, NOFOLLOW, |d, rp, _| real(d, rp, buf, len, blen))
+    }
+
+    fn statfs(p: *const c_char, buf: *mut libc::statfs) -> c_int |real, ovl| {
+        reading(ovl, libc::AT_FDCWD, p, FOLLOW, |_, rp, n| {
+            let r = real(rp, buf);
+            if r == 0 && n.is_some() { (*buf).f_type = OVERLAYFS_SUPER_MAGIC; }
+            r
+        })
+    }
+    fn statfs64(p: *const c_char, buf: *mut libc::statfs64) -> c_int |real, ovl| {
+        reading(ovl, libc::AT_FDCWD, p, FOLLOW, |_, rp, n| {
+            let r = real(rp, buf);
+            if r == 0 && n.is_some() { (*buf).f_type = OVERLAYFS_SUPER_MAGIC; }
+            r
+        })
+    }
+    fn statvfs(p: *const c_char, buf: *mut libc::statvfs) -> c_int |real, ovl| {
+        reading(ovl, libc::AT_FDCWD, p, FOLLOW, |_, rp, _| real(rp, buf))
+    }
+    fn statvfs64(p: *const c_char, buf: *mut libc::statvfs64) -> c_int |real, ovl| {
+        reading(ovl, libc::AT_FDCWD, p, FOLLOW, |_, rp, _| real(rp, buf))
+    }
+}

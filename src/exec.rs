@@ -1,0 +1,205 @@
+//! Running programs: finding them in the view (also through `PATH`), `#!`
+//! scripts (the interpreter found in the view, the script passed by its
+//! virtual path, as the kernel would), refusing what cannot be preloaded
+//! (static and set-id programs would run unseen), and keeping the overlay in
+//! the environment of every child.
+
+use crate::binfmt::{classify, Executable, HEAD_LEN};
+use crate::config::env;
+use crate::locate::Where;
+use crate::lookup::Resolved;
+use crate::overlay::Overlay;
+use crate::sys::cpath;
+use rustix::fs::{Mode, OFlags};
+use rustix::io::Errno;
+
+/// Interpreters followed through `#!` lines before `ELOOP`, as the kernel.
+const MAX_INTERPRETERS: usize = 4;
+
+/// What to hand the real `execve`.
+pub struct Plan {
+    /// The real file to execute.
+    pub path: Vec<u8>,
+    /// The arguments (changed only for `#!` scripts).
+    pub argv: Vec<Vec<u8>>,
+}
+
+/// Why a program is refused.
+#[derive(Debug)]
+pub enum Refusal {
+    /// An errno, as `execve` would fail.
+    Errno(Errno),
+    /// It cannot be preloaded: the message says why.
+    Unseen(String),
+}
+
+impl From<Errno> for Refusal {
+    fn from(e: Errno) -> Self {
+        Refusal::Errno(e)
+    }
+}
+
+impl Overlay {
+    /// The real path of an executable named by `path` (relative to the
+    /// current directory), and its `lstat`-followed stat.
+    fn exec_target(&self, path: &[u8]) -> Result<(Vec<u8>, rustix::fs::Stat), Errno> {
+        let real = match self.locate(libc::AT_FDCWD, path) {
+            Where::Outside => path.to_vec(),
+            Where::Inside(rel) => match self.resolve(&rel, true)? {
+                Resolved::Inside(node) => self.real_path(node.layer, &node.rel),
+                Resolved::Outside(p) => p,
+            },
+        };
+        let st = rustix::fs::stat(cpath(&real).as_c_str())?;
+        Ok((real, st))
+    }
+
+    /// Works out how to run `path` with `argv`, or why not.
+    pub fn plan_exec(&self, path: &[u8], argv: Vec<Vec<u8>>) -> Result<Plan, Refusal> {
+        let mut path = path.to_vec();
+        let mut argv = argv;
+        for _ in 0..=MAX_INTERPRETERS {
+            let (real, st) = self.exec_target(&path)?;
+            if st.st_mode & libc::S_IFMT != libc::S_IFREG {
+                return Err(Errno::ACCESS.into());
+            }
+            refuse_set_id(&real, &st)?;
+            match classify(&read_head(&real)?) {
+                Executable::Script { interp, arg } => {
+                    let mut next = vec![interp.clone()];
+                    next.extend(arg);
+                    next.push(path.clone());
+                    next.extend(argv.into_iter().skip(1));
+                    argv = next;
+                    path = interp;
+                }
+                Executable::StaticElf => {
+                    return Err(Refusal::Unseen(format!(
+                        "{}: statically linked: the overlay cannot be preloaded into it, it would bypass the view",
+                        String::from_utf8_lossy(&path)
+                    )))
+                }
+                _ => return Ok(Plan { path: real, argv }),
+            }
+        }
+        Err(Errno::LOOP.into())
+    }
+
+    /// Finds `file` (no `/`) along `search` (a `PATH` value) in the view and
+    /// outside, as `execvp` does: the first executable regular file.
+    pub fn find_in_path(&self, file: &[u8], search: &[u8]) -> Result<Vec<u8>, Errno> {
+        let mut err = Errno::NOENT;
+        for dir in search.split(|&b| b == b':') {
+            let mut cand = if dir.is_empty() {
+                b".".to_vec()
+            } else {
+                dir.to_vec()
+            };
+            cand.push(b'/');
+            cand.extend_from_slice(file);
+            match self.exec_target(&cand) {
+                Ok((real, st)) if st.st_mode & libc::S_IFMT == libc::S_IFREG => {
+                    match rustix::fs::access(cpath(&real).as_c_str(), rustix::fs::Access::EXEC_OK) {
+                        Ok(()) => return Ok(cand),
+                        Err(_) => err = Errno::ACCESS,
+                    }
+                }
+                Ok(_) => err = Errno::ACCESS,
+                Err(Errno::ACCESS) => err = Errno::ACCESS,
+                Err(_) => {}
+            }
+        }
+        Err(err)
+    }
+
+    /// The environment of a child: `envp` with the overlay's variables and
+    /// the shim in `LD_PRELOAD` put back where they went missing.
+    pub fn child_env(&self, envp: &[&[u8]]) -> Option<Vec<Vec<u8>>> {
+        let shim = self
+            .env
+            .iter()
+            .find(|(k, _)| k == env::SHIM)
+            .map(|(_, v)| v.clone());
+        let has = |k: &str| {
+            envp.iter()
+                .any(|e| e.starts_with(k.as_bytes()) && e.get(k.len()) == Some(&b'='))
+        };
+        let preload_ok = shim.as_ref().is_none_or(|s| {
+            envp.iter()
+                .find(|e| e.starts_with(b"LD_PRELOAD="))
+                .is_some_and(|e| {
+                    e[11..]
+                        .split(|&b| b == b':' || b == b' ')
+                        .any(|p| p == s.as_slice())
+                })
+        });
+        let missing: Vec<&(String, Vec<u8>)> = self.env.iter().filter(|(k, _)| !has(k)).collect();
+        if missing.is_empty() && preload_ok {
+            return None;
+        }
+        let mut out: Vec<Vec<u8>> = Vec::with_capacity(envp.len() + missing.len() + 1);
+        for e in envp {
+            if !preload_ok && e.starts_with(b"LD_PRELOAD=") {
+                continue;
+            }
+            out.push(e.to_vec());
+        }
+        for (k, v) in missing {
+            let mut e = k.as_bytes().to_vec();
+            e.push(b'=');
+            e.extend_from_slice(v);
+            out.push(e);
+        }
+        if !preload_ok {
+            let shim = shim.unwrap_or_default();
+            let mut e = b"LD_PRELOAD=".to_vec();
+            e.extend_from_slice(&shim);
+            if let Some(old) = envp.iter().find(|e| e.starts_with(b"LD_PRELOAD=")) {
+                if old.len() > 11 {
+                    e.push(b':');
+                    e.extend_from_slice(&old[11..]);
+                }
+            }
+            out.push(e);
+        }
+        Some(out)
+    }
+}
+
+/// The first bytes of a file, enough to tell what kind of executable it is.
+fn read_head(real: &[u8]) -> Result<Vec<u8>, Errno> {
+    let fd = rustix::fs::open(
+        cpath(real).as_c_str(),
+        OFlags::RDONLY | OFlags::CLOEXEC,
+        Mode::empty(),
+    )?;
+    let mut buf = vec![0u8; HEAD_LEN];
+    let mut n = 0;
+    while n < buf.len() {
+        match rustix::io::read(&fd, &mut buf[n..]) {
+            Ok(0) => break,
+            Ok(k) => n += k,
+            Err(Errno::INTR) => continue,
+            Err(e) => return Err(e),
+        }
+    }
+    buf.truncate(n);
+    Ok(buf)
+}
+
+/// A set-id program runs in secure mode, where the loader ignores
+/// `LD_PRELOAD`: it would run outside the overlay.
+fn refuse_set_id(real: &[u8], st: &rustix::fs::Stat) -> Result<(), Refusal> {
+    let suid = st.st_mode & libc::S_ISUID != 0 && st.st_uid != rustix::process::geteuid().as_raw();
+    let sgid = st.st_mode & libc::S_ISGID != 0
+        && st.st_mode & libc::S_IXGRP != 0
+        && st.st_gid != rustix::process::getegid().as_raw();
+    if suid || sgid {
+        return Err(Refusal::Unseen(format!(
+            "{}: set-{}-id: the loader ignores LD_PRELOAD for it, it would bypass the view",
+            String::from_utf8_lossy(real),
+            if suid { "user" } else { "group" }
+        )));
+    }
+    Ok(())
+}

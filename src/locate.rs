@@ -1,0 +1,295 @@
+//! Where a path given to a system call lies: outside the view (the call goes
+//! through untouched: one prefix test) or inside it (then as a path relative
+//! to the view's root, still to be resolved). Relative paths are taken
+//! against the virtual current directory or the virtual path of a directory
+//! descriptor, never against the real ones.
+
+use crate::overlay::{clean_abs, Overlay};
+use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
+use std::sync::RwLock;
+
+/// Where a path leads, before resolution.
+pub enum Where {
+    /// Not in the view: use the caller's arguments as they are.
+    Outside,
+    /// In the view: this path, relative to the view's root.
+    Inside(Vec<u8>),
+}
+
+/// Virtual current directory: `Some(rel)` when inside the view.
+static CWD: RwLock<Option<Vec<u8>>> = RwLock::new(None);
+/// Fast check: is the current directory inside the view?
+static CWD_INSIDE: AtomicBool = AtomicBool::new(false);
+static CWD_KNOWN: AtomicBool = AtomicBool::new(false);
+
+/// Open descriptors that refer to objects of the view: fd -> path in the view.
+static FDS: RwLock<Vec<Option<FdInfo>>> = RwLock::new(Vec::new());
+/// Highest fd ever registered + 1 (fast check for "not ours").
+static FDS_LEN: AtomicI32 = AtomicI32::new(0);
+/// Process that owns the table (a `vfork` child shares it and must not change it).
+static FDS_OWNER: AtomicI32 = AtomicI32::new(0);
+
+/// What the overlay remembers of an open descriptor.
+#[derive(Clone, Debug)]
+pub struct FdInfo {
+    /// Path in the view, relative to its root (normalized, symlink-free).
+    pub rel: Vec<u8>,
+    /// The descriptor is a directory built from several layers.
+    pub merged: bool,
+    /// The descriptor refers to an object of a lower layer.
+    pub lower: bool,
+}
+
+fn has_dotdot(p: &[u8]) -> bool {
+    p.windows(2).any(|w| w == b"..")
+}
+
+impl Overlay {
+    /// Classifies `path` relative to `dirfd` (`AT_FDCWD` for the current directory).
+    pub fn locate(&self, dirfd: i32, path: &[u8]) -> Where {
+        if path.first() == Some(&b'/') {
+            return self.locate_abs(path);
+        }
+        let base = if dirfd == libc::AT_FDCWD {
+            match self.cwd_rel() {
+                Some(rel) => rel,
+                None if has_dotdot(path) => return self.locate_via_real_cwd(path),
+                None => return Where::Outside,
+            }
+        } else {
+            match fd_info(dirfd) {
+                Some(info) => info.rel,
+                None => return Where::Outside,
+            }
+        };
+        let mut rel = base;
+        if !path.is_empty() {
+            if !rel.is_empty() {
+                rel.push(b'/');
+            }
+            rel.extend_from_slice(path);
+        }
+        Where::Inside(rel)
+    }
+
+    fn locate_abs(&self, path: &[u8]) -> Where {
+        if let Some(rest) = self.inside(path) {
+            return Where::Inside(rest.to_vec());
+        }
+        // `/a/../view/x` or `//view` reach the view too: look again at the
+        // lexically cleaned path (only when it could differ).
+        if has_dotdot(path) || path.windows(2).any(|w| w == b"//" || w == b"/.") {
+            let clean = lexical(path);
+            if let Some(rest) = self.inside(&clean) {
+                return Where::Inside(rest.to_vec());
+            }
+        }
+        Where::Outside
+    }
+
+    fn locate_via_real_cwd(&self, path: &[u8]) -> Where {
+        let cwd = match rustix::process::getcwd(Vec::new()) {
+            Ok(c) => c.into_bytes(),
+            Err(_) => return Where::Outside,
+        };
+        let mut abs = cwd;
+        abs.push(b'/');
+        abs.extend_from_slice(path);
+        self.locate_abs(&abs)
+    }
+
+    /// The virtual current directory, when inside the view.
+    pub fn cwd_rel(&self) -> Option<Vec<u8>> {
+        if !CWD_KNOWN.load(Ordering::Acquire) {
+            self.init_cwd();
+        }
+        if !CWD_INSIDE.load(Ordering::Acquire) {
+            return None;
+        }
+        CWD.read().ok().and_then(|g| g.clone())
+    }
+
+    /// Works the virtual current directory out from the real one: a real
+    /// directory of a layer stands for the same path in the view.
+    fn init_cwd(&self) {
+        let rel = match rustix::process::getcwd(Vec::new()) {
+            Ok(c) => {
+                let real = c.into_bytes();
+                self.inside(&real)
+                    .or_else(|| self.real_to_rel(&real))
+                    .map(<[u8]>::to_vec)
+            }
+            Err(_) => None,
+        };
+        self.set_cwd(rel);
+    }
+
+    /// Records the virtual current directory (`None`: outside the view).
+    pub fn set_cwd(&self, rel: Option<Vec<u8>>) {
+        let inside = rel.is_some();
+        if let Ok(mut g) = CWD.write() {
+            *g = rel;
+        }
+        CWD_INSIDE.store(inside, Ordering::Release);
+        CWD_KNOWN.store(true, Ordering::Release);
+    }
+
+    /// Finds descriptors inherited from before `exec` that refer to the view
+    /// (their real path lies in a layer), so they keep their meaning.
+    pub fn adopt_inherited_fds(&self) {
+        let dir = match rustix::fs::open(
+            "/proc/self/fd",
+            rustix::fs::OFlags::RDONLY
+                | rustix::fs::OFlags::DIRECTORY
+                | rustix::fs::OFlags::CLOEXEC,
+            rustix::fs::Mode::empty(),
+        ) {
+            Ok(d) => d,
+            Err(_) => return,
+        };
+        let own = rustix::fd::AsRawFd::as_raw_fd(&dir);
+        let mut buf = vec![std::mem::MaybeUninit::<u8>::uninit(); 4096];
+        let mut fds = Vec::new();
+        let mut it = rustix::fs::RawDir::new(&dir, &mut buf);
+        while let Some(Ok(e)) = it.next() {
+            if let Ok(n) = std::str::from_utf8(e.file_name().to_bytes())
+                .unwrap_or("")
+                .parse::<i32>()
+            {
+                if n != own {
+                    fds.push(n);
+                }
+            }
+        }
+        for fd in fds {
+            let link = format!("/proc/self/fd/{fd}");
+            let Ok(real) = rustix::fs::readlinkat(rustix::fs::CWD, link.as_str(), Vec::new())
+            else {
+                continue;
+            };
+            let real = real.into_bytes();
+            let first_lower = usize::from(self.has_upper);
+            let lower = self.layers[first_lower..]
+                .iter()
+                .any(|l| crate::overlay::strip_dir(&real, &l.root).is_some());
+            if let Some(rel) = self.real_to_rel(&real) {
+                // A directory may be merged: look it up again to know.
+                let merged = match self.resolve(rel, false) {
+                    Ok(crate::lookup::Resolved::Inside(n)) => n.is_merged(),
+                    _ => false,
+                };
+                register_fd(
+                    fd,
+                    FdInfo {
+                        rel: rel.to_vec(),
+                        merged,
+                        lower,
+                    },
+                );
+            }
+        }
+    }
+}
+
+/// Lexical normalization of an absolute path (`..` pops a component). Only
+/// used to recognise paths that reach the view by a detour.
+fn lexical(path: &[u8]) -> Vec<u8> {
+    let mut parts: Vec<&[u8]> = Vec::new();
+    for c in path.split(|&b| b == b'/') {
+        match c {
+            b"" | b"." => {}
+            b".." => {
+                parts.pop();
+            }
+            c => parts.push(c),
+        }
+    }
+    let mut out = Vec::new();
+    for p in parts {
+        out.push(b'/');
+        out.extend_from_slice(p);
+    }
+    if out.is_empty() {
+        out.push(b'/');
+    }
+    clean_abs(&out)
+}
+
+fn owner_ok() -> bool {
+    let me = rustix::process::getpid().as_raw_nonzero().get();
+    let owner = FDS_OWNER.load(Ordering::Relaxed);
+    if owner == 0 {
+        FDS_OWNER.store(me, Ordering::Relaxed);
+        return true;
+    }
+    owner == me
+}
+
+/// Call in the child after `fork`: the table copy now belongs to it.
+pub fn after_fork_child() {
+    FDS_OWNER.store(
+        rustix::process::getpid().as_raw_nonzero().get(),
+        Ordering::Relaxed,
+    );
+}
+
+/// Remembers that `fd` refers to an object of the view.
+pub fn register_fd(fd: i32, info: FdInfo) {
+    if fd < 0 || !owner_ok() {
+        return;
+    }
+    if let Ok(mut t) = FDS.write() {
+        let i = fd as usize;
+        if t.len() <= i {
+            t.resize(i + 1, None);
+        }
+        t[i] = Some(info);
+        FDS_LEN.fetch_max(fd + 1, Ordering::Release);
+    }
+}
+
+/// What the overlay knows of `fd`, if it refers to the view.
+#[inline]
+pub fn fd_info(fd: i32) -> Option<FdInfo> {
+    if fd < 0 || fd >= FDS_LEN.load(Ordering::Acquire) {
+        return None;
+    }
+    FDS.read().ok()?.get(fd as usize)?.clone()
+}
+
+/// Forgets `fd` (it was closed).
+#[inline]
+pub fn forget_fd(fd: i32) {
+    if fd < 0 || fd >= FDS_LEN.load(Ordering::Acquire) || !owner_ok() {
+        return;
+    }
+    if let Ok(mut t) = FDS.write() {
+        if let Some(slot) = t.get_mut(fd as usize) {
+            *slot = None;
+        }
+    }
+}
+
+/// Forgets every fd in `[first, last]` (close_range).
+pub fn forget_fd_range(first: u32, last: u32) {
+    let len = FDS_LEN.load(Ordering::Acquire).max(0) as u32;
+    for fd in first..=last.min(len) {
+        forget_fd(fd as i32);
+    }
+}
+
+/// `newfd` is now a duplicate of `oldfd`.
+pub fn dup_fd(oldfd: i32, newfd: i32) {
+    match fd_info(oldfd) {
+        Some(info) if newfd >= 0 => register_fd(newfd, info),
+        _ => forget_fd(newfd),
+    }
+}
+
+impl Overlay {
+    /// After the process moved to a real directory: work the virtual current
+    /// directory out again.
+    pub fn refresh_cwd(&self) {
+        self.init_cwd();
+    }
+}

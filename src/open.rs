@@ -1,0 +1,108 @@
+//! Opening a path of the view: reads go to the layer that shows the object;
+//! any write access (or `O_TRUNC`) copies a lower regular file up first, and
+//! `O_CREAT` of an absent name creates it in upper.
+
+use crate::locate::FdInfo;
+use crate::lookup::{Node, ParentOf, Resolved};
+use crate::overlay::{Overlay, UPPER};
+use crate::sys::cpath;
+use rustix::fd::OwnedFd;
+use rustix::fs::{FileType, Mode, OFlags};
+use rustix::io::Errno;
+
+/// The result of opening a path.
+pub enum Opened {
+    /// An open descriptor, and what it refers to in the view.
+    Fd(OwnedFd, FdInfo),
+    /// The path leads out of the view: open this real path as it is.
+    Outside(Vec<u8>),
+}
+
+/// Does `open` with these flags change the file?
+pub fn writes(flags: i32) -> bool {
+    flags & libc::O_ACCMODE != libc::O_RDONLY || flags & libc::O_TRUNC != 0
+}
+
+impl Overlay {
+    /// Is `node` shown from a lower layer (so it must be copied up before a change)?
+    pub fn is_lower(&self, node: &Node) -> bool {
+        !(self.has_upper && node.layer == UPPER)
+    }
+
+    /// What the overlay remembers of a descriptor open on `node`.
+    pub fn fd_info(&self, node: &Node) -> FdInfo {
+        FdInfo {
+            rel: node.rel.clone(),
+            merged: node.is_merged(),
+            lower: self.is_lower(node),
+        }
+    }
+
+    /// Opens the object `node` itself with `flags`.
+    pub fn open_node(&self, node: &Node, flags: i32, mode: u32) -> Result<OwnedFd, Errno> {
+        let real = cpath(&self.real_path(node.layer, &node.rel));
+        let flags = OFlags::from_bits_retain(flags as u32 & !(libc::O_CREAT | libc::O_EXCL) as u32);
+        rustix::fs::open(real.as_c_str(), flags, Mode::from_raw_mode(mode))
+    }
+
+    /// `open(path, flags, mode)` in the view; `path` is relative to its root.
+    pub fn open(&self, path: &[u8], flags: i32, mode: u32) -> Result<Opened, Errno> {
+        let creat = flags & libc::O_CREAT != 0;
+        let excl = creat && flags & libc::O_EXCL != 0;
+        let follow = flags & libc::O_NOFOLLOW == 0 && !excl;
+        if creat && flags & libc::O_TMPFILE & !libc::O_DIRECTORY == 0 {
+            match self.resolve_parent(path)? {
+                ParentOf::Outside(p) => return Ok(Opened::Outside(p)),
+                ParentOf::Special(node) => return self.open_existing(node, flags, mode),
+                ParentOf::Inside(parent, name) => match self.lookup_child(&parent, &name)? {
+                    Some(_) if excl => return Err(Errno::EXIST),
+                    Some(node) if node.file_type() == FileType::Symlink && follow => {}
+                    Some(node) => return self.open_existing(node, flags, mode),
+                    None => {
+                        if !self.has_upper {
+                            return Err(Errno::ROFS);
+                        }
+                        if path.ends_with(b"/") {
+                            return Err(Errno::ISDIR);
+                        }
+                        let fd = self.create_file(&parent, &name, flags, mode)?;
+                        let rel = crate::lookup::join(&parent.rel, &name);
+                        return Ok(Opened::Fd(
+                            fd,
+                            FdInfo {
+                                rel,
+                                merged: false,
+                                lower: false,
+                            },
+                        ));
+                    }
+                },
+            }
+        }
+        match self.resolve(path, follow)? {
+            Resolved::Outside(p) => Ok(Opened::Outside(p)),
+            Resolved::Inside(node) => self.open_existing(node, flags, mode),
+        }
+    }
+
+    fn open_existing(&self, node: Node, flags: i32, mode: u32) -> Result<Opened, Errno> {
+        let node =
+            if writes(flags) && node.file_type() == FileType::RegularFile && self.is_lower(&node) {
+                if !self.has_upper {
+                    return Err(Errno::ROFS);
+                }
+                let keep = (flags & libc::O_TRUNC != 0).then_some(0);
+                self.copy_up(&node, keep)?
+            } else if writes(flags) && !self.has_upper && node.file_type() != FileType::Directory {
+                // A read-only overlay refuses writes to every object but special files.
+                if matches!(node.file_type(), FileType::RegularFile | FileType::Symlink) {
+                    return Err(Errno::ROFS);
+                }
+                node
+            } else {
+                node
+            };
+        let fd = self.open_node(&node, flags, mode)?;
+        Ok(Opened::Fd(fd, self.fd_info(&node)))
+    }
+}
