@@ -159,3 +159,35 @@ macro_rules! hooks {
         }
     )*};
 }
+
+extern "C" {
+    // Defined in execl.c; referenced so the linker keeps them.
+    fn execl(path: *const c_char, arg0: *const c_char, ...) -> c_int;
+    fn execlp(file: *const c_char, arg0: *const c_char, ...) -> c_int;
+    fn execle(path: *const c_char, arg0: *const c_char, ...) -> c_int;
+}
+
+#[used]
+static KEEP_EXECL: [unsafe extern "C" fn(*const c_char, *const c_char, ...) -> c_int; 3] =
+    [execl, execlp, execle];
+
+/// Sets the overlay up before `main`, while the environment still describes
+/// it (a program may clear it before its first file call). Hooks also set it
+/// up on first use, for calls made by other libraries' constructors.
+extern "C" fn init() {
+    if let Some(_g) = Guard::enter() {
+        if let Some(ovl) = ovl::overlay::get() {
+            ovl.adopt_inherited_fds();
+            // SAFETY: registering a plain function to run in fork children.
+            unsafe { libc::pthread_atfork(None, None, Some(after_fork)) };
+        }
+    }
+}
+
+extern "C" fn after_fork() {
+    ovl::locate::after_fork_child();
+}
+
+#[used]
+#[link_section = ".init_array"]
+static INIT: extern "C" fn() = init;
