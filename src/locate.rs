@@ -4,9 +4,11 @@
 //! against the virtual current directory or the virtual path of a directory
 //! descriptor, never against the real ones.
 
+use crate::lookup::{Node, ParentOf, Resolved};
 use crate::overlay::{clean_abs, Overlay};
+use rustix::io::Errno;
 use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
-use std::sync::RwLock;
+use std::sync::{Arc, RwLock};
 
 /// Where a path leads, before resolution.
 pub enum Where {
@@ -23,14 +25,12 @@ static CWD_INSIDE: AtomicBool = AtomicBool::new(false);
 static CWD_KNOWN: AtomicBool = AtomicBool::new(false);
 
 /// Open descriptors that refer to objects of the view: fd -> path in the view.
-static FDS: RwLock<Vec<Option<FdInfo>>> = RwLock::new(Vec::new());
+static FDS: RwLock<Vec<Option<Arc<FdInfo>>>> = RwLock::new(Vec::new());
 /// Highest fd ever registered + 1 (fast check for "not ours").
 static FDS_LEN: AtomicI32 = AtomicI32::new(0);
-/// Process that owns the table (a `vfork` child shares it and must not change it).
-static FDS_OWNER: AtomicI32 = AtomicI32::new(0);
 
 /// What the overlay remembers of an open descriptor.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct FdInfo {
     /// Path in the view, relative to its root (normalized, symlink-free).
     pub rel: Vec<u8>,
@@ -38,6 +38,33 @@ pub struct FdInfo {
     pub merged: bool,
     /// The descriptor refers to an object of a lower layer.
     pub lower: bool,
+    /// For a directory: what the look-up found, valid while the overlay's
+    /// generation is `generation`.
+    pub node: Option<Node>,
+    pub generation: u64,
+}
+
+/// How a call that only reads a path is made.
+pub enum ReadAt {
+    /// Outside the view: the caller's arguments stand.
+    Outside,
+    /// Inside, but the caller's arguments reach the right object as they are.
+    AsGiven,
+    /// Resolved in the view.
+    Found(Result<Resolved, Errno>),
+}
+
+fn dir_generation(node: &Option<Node>, ovl: &Overlay) -> u64 {
+    if node.is_some() {
+        ovl.generation()
+    } else {
+        0
+    }
+}
+
+/// A single name, resolvable in one step from a directory.
+fn plain_name(p: &[u8]) -> bool {
+    !p.is_empty() && p != b"." && p != b".." && !p.contains(&b'/')
 }
 
 fn has_dotdot(p: &[u8]) -> bool {
@@ -58,7 +85,7 @@ impl Overlay {
             }
         } else {
             match fd_info(dirfd) {
-                Some(info) => info.rel,
+                Some(info) => info.rel.clone(),
                 None => return Where::Outside,
             }
         };
@@ -184,6 +211,8 @@ impl Overlay {
                         rel: rel.to_vec(),
                         merged,
                         lower,
+                        node: None,
+                        generation: 0,
                     },
                 );
             }
@@ -215,27 +244,9 @@ fn lexical(path: &[u8]) -> Vec<u8> {
     clean_abs(&out)
 }
 
-fn owner_ok() -> bool {
-    let me = rustix::process::getpid().as_raw_nonzero().get();
-    let owner = FDS_OWNER.load(Ordering::Relaxed);
-    if owner == 0 {
-        FDS_OWNER.store(me, Ordering::Relaxed);
-        return true;
-    }
-    owner == me
-}
-
-/// Call in the child after `fork`: the table copy now belongs to it.
-pub fn after_fork_child() {
-    FDS_OWNER.store(
-        rustix::process::getpid().as_raw_nonzero().get(),
-        Ordering::Relaxed,
-    );
-}
-
 /// Remembers that `fd` refers to an object of the view.
 pub fn register_fd(fd: i32, info: FdInfo) {
-    if fd < 0 || !owner_ok() {
+    if fd < 0 {
         return;
     }
     if let Ok(mut t) = FDS.write() {
@@ -243,14 +254,14 @@ pub fn register_fd(fd: i32, info: FdInfo) {
         if t.len() <= i {
             t.resize(i + 1, None);
         }
-        t[i] = Some(info);
+        t[i] = Some(Arc::new(info));
         FDS_LEN.fetch_max(fd + 1, Ordering::Release);
     }
 }
 
 /// What the overlay knows of `fd`, if it refers to the view.
 #[inline]
-pub fn fd_info(fd: i32) -> Option<FdInfo> {
+pub fn fd_info(fd: i32) -> Option<Arc<FdInfo>> {
     if fd < 0 || fd >= FDS_LEN.load(Ordering::Acquire) {
         return None;
     }
@@ -260,7 +271,13 @@ pub fn fd_info(fd: i32) -> Option<FdInfo> {
 /// Forgets `fd` (it was closed).
 #[inline]
 pub fn forget_fd(fd: i32) {
-    if fd < 0 || fd >= FDS_LEN.load(Ordering::Acquire) || !owner_ok() {
+    if fd < 0 || fd >= FDS_LEN.load(Ordering::Acquire) {
+        return;
+    }
+    let known = FDS
+        .read()
+        .is_ok_and(|t| t.get(fd as usize).is_some_and(Option::is_some));
+    if !known {
         return;
     }
     if let Ok(mut t) = FDS.write() {
@@ -281,8 +298,145 @@ pub fn forget_fd_range(first: u32, last: u32) {
 /// `newfd` is now a duplicate of `oldfd`.
 pub fn dup_fd(oldfd: i32, newfd: i32) {
     match fd_info(oldfd) {
-        Some(info) if newfd >= 0 => register_fd(newfd, info),
+        Some(info) if newfd >= 0 => {
+            if let Ok(mut t) = FDS.write() {
+                let i = newfd as usize;
+                if t.len() <= i {
+                    t.resize(i + 1, None);
+                }
+                t[i] = Some(info);
+                FDS_LEN.fetch_max(newfd + 1, Ordering::Release);
+            }
+        }
         _ => forget_fd(newfd),
+    }
+}
+
+impl Overlay {
+    /// The directory behind `dirfd` when `path` is one plain name in it and
+    /// what we know of the directory is still valid.
+    fn known_dir(&self, dirfd: i32, path: &[u8]) -> Option<Node> {
+        if dirfd == libc::AT_FDCWD || !plain_name(path) {
+            return None;
+        }
+        let info = fd_info(dirfd)?;
+        let node = info.node.as_ref()?;
+        (info.generation == self.generation() && info.generation != crate::generation::UNCACHEABLE)
+            .then(|| node.clone())
+    }
+
+    /// How a call that only reads `(dirfd, path)` is to be made.
+    pub fn read_at(&self, dirfd: i32, path: &[u8], follow: bool) -> ReadAt {
+        if let Some(dir) = self.known_dir(dirfd, path) {
+            if dir.dirs == 1 << dir.layer {
+                // A directory of one layer: its children are in that layer, and
+                // the caller's descriptor is that layer's real directory.
+                if !follow && self.is_bottom(dir.layer) {
+                    return ReadAt::AsGiven;
+                }
+                match self.child_of_single(&dir, dirfd, path) {
+                    Ok(Some(n)) if follow && n.file_type() == rustix::fs::FileType::Symlink => {}
+                    Ok(Some(n)) => return ReadAt::Found(Ok(Resolved::Inside(n))),
+                    Ok(None) => return ReadAt::Found(Err(Errno::NOENT)),
+                    Err(e) => return ReadAt::Found(Err(e)),
+                }
+            }
+        }
+        match self.resolve_at(dirfd, path, follow) {
+            None => ReadAt::Outside,
+            Some(r) => ReadAt::Found(r),
+        }
+    }
+
+    /// `name` in the one-layer directory `dir`, open as `dirfd`.
+    fn child_of_single(&self, dir: &Node, dirfd: i32, name: &[u8]) -> Result<Option<Node>, Errno> {
+        // SAFETY: dirfd is the caller's open directory descriptor, used for this call only.
+        let base = unsafe { rustix::fd::BorrowedFd::borrow_raw(dirfd) };
+        let st = match rustix::fs::statat(base, name, rustix::fs::AtFlags::SYMLINK_NOFOLLOW) {
+            Ok(st) => st,
+            Err(Errno::NOENT) | Err(Errno::NOTDIR) => return Ok(None),
+            Err(e) => return Err(e),
+        };
+        let rel = crate::lookup::join(&dir.rel, name);
+        if !self.is_bottom(dir.layer) {
+            let real = crate::sys::cpath(&self.real_path(dir.layer, &rel));
+            if crate::whiteout::is_whiteout(&real, &st) {
+                return Ok(None);
+            }
+        }
+        let is_dir = st.st_mode & libc::S_IFMT == libc::S_IFDIR;
+        Ok(Some(Node {
+            rel,
+            layer: dir.layer,
+            stat: st,
+            dirs: if is_dir { 1 << dir.layer } else { 0 },
+            fresh: true,
+        }))
+    }
+
+    /// For an open of `(dirfd, path)` that only reads, without following a
+    /// final symlink: when the caller's own call reaches the right object,
+    /// what to remember of the descriptor it returns.
+    pub fn open_as_given(&self, dirfd: i32, path: &[u8], flags: i32) -> Option<FdInfo> {
+        if crate::open::writes(flags)
+            || flags & (libc::O_CREAT | libc::O_NOFOLLOW) != libc::O_NOFOLLOW
+        {
+            return None;
+        }
+        let dir = self.known_dir(dirfd, path)?;
+        if dir.dirs != 1 << dir.layer || !self.is_bottom(dir.layer) {
+            return None;
+        }
+        let rel = crate::lookup::join(&dir.rel, path);
+        let node = (flags & libc::O_DIRECTORY != 0).then(|| Node {
+            rel: rel.clone(),
+            layer: dir.layer,
+            // SAFETY: a plain C struct of integers; all-zero is a valid value.
+            stat: unsafe { std::mem::zeroed() },
+            dirs: 1 << dir.layer,
+            fresh: false,
+        });
+        Some(FdInfo {
+            rel,
+            merged: false,
+            lower: self.is_lower(&dir),
+            generation: dir_generation(&node, self),
+            node,
+        })
+    }
+
+    /// Resolves `(dirfd, path)`; `None` when it lies outside the view.
+    pub fn resolve_at(
+        &self,
+        dirfd: i32,
+        path: &[u8],
+        follow: bool,
+    ) -> Option<Result<Resolved, Errno>> {
+        if let Some(dir) = self.known_dir(dirfd, path) {
+            match self.lookup_child(&dir, path) {
+                Ok(Some(n)) if !(follow && n.file_type() == rustix::fs::FileType::Symlink) => {
+                    return Some(Ok(Resolved::Inside(n)))
+                }
+                Ok(None) => return Some(Err(Errno::NOENT)),
+                Err(e) => return Some(Err(e)),
+                Ok(Some(_)) => {}
+            }
+        }
+        match self.locate(dirfd, path) {
+            Where::Outside => None,
+            Where::Inside(rel) => Some(self.resolve(&rel, follow)),
+        }
+    }
+
+    /// Resolves the parent of `(dirfd, path)`; `None` when it lies outside the view.
+    pub fn resolve_parent_at(&self, dirfd: i32, path: &[u8]) -> Option<Result<ParentOf, Errno>> {
+        if let Some(dir) = self.known_dir(dirfd, path) {
+            return Some(Ok(ParentOf::Inside(dir, path.to_vec())));
+        }
+        match self.locate(dirfd, path) {
+            Where::Outside => None,
+            Where::Inside(rel) => Some(self.resolve_parent(&rel)),
+        }
     }
 }
 

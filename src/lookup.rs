@@ -26,6 +26,8 @@ pub struct Node {
     pub stat: Stat,
     /// For directories: the layers whose directories merge here, topmost first.
     pub dirs: LayerSet,
+    /// `stat` was read by this look-up (not remembered from an earlier one).
+    pub fresh: bool,
 }
 
 impl Node {
@@ -126,6 +128,7 @@ impl Overlay {
             layer: 0,
             stat,
             dirs: all,
+            fresh: true,
         })
     }
 
@@ -171,6 +174,7 @@ impl Overlay {
                 layer,
                 stat,
                 dirs,
+                fresh: true,
             }
         }))
     }
@@ -199,7 +203,8 @@ impl Overlay {
         stop_before_last: bool,
     ) -> Result<(Resolved, Option<Vec<u8>>), Errno> {
         let mut pending = Pending::new(b"");
-        let mut cur = self.root_node()?;
+        self.validate_cache();
+        let mut cur = self.cached_root()?;
         let mut stack: Vec<Node> = Vec::new();
         let mut links = 0;
         let must_be_dir = !stop_before_last && path.ends_with(b"/");
@@ -216,7 +221,14 @@ impl Overlay {
             if last && stop_before_last {
                 return Ok((Resolved::Inside(cur), Some(comp)));
             }
-            let child = match self.lookup_child(&cur, &comp)? {
+            let found = if last {
+                None
+            } else {
+                self.cached_dir(&cur, &comp)
+            };
+            let child = match found
+                .map_or_else(|| self.lookup_child(&cur, &comp), |n| Ok(Some(n)))?
+            {
                 Some(c) => c,
                 None if last && stop_before_last => return Ok((Resolved::Inside(cur), Some(comp))),
                 None => return Err(Errno::NOENT),
@@ -240,6 +252,9 @@ impl Overlay {
                     }
                 }
                 FileType::Directory => {
+                    if child.fresh {
+                        self.remember_dir(&child);
+                    }
                     stack.push(std::mem::replace(&mut cur, child));
                 }
                 _ if last => {
@@ -269,7 +284,7 @@ impl Overlay {
             match self.inside(&clean) {
                 Some(rest) => {
                     let rest = rest.to_vec();
-                    *cur = self.root_node()?;
+                    *cur = self.cached_root()?;
                     stack.clear();
                     pending.push_front(&rest);
                 }

@@ -31,10 +31,13 @@ impl Overlay {
 
     /// What the overlay remembers of a descriptor open on `node`.
     pub fn fd_info(&self, node: &Node) -> FdInfo {
+        let dir = node.is_dir();
         FdInfo {
             rel: node.rel.clone(),
             merged: node.is_merged(),
             lower: self.is_lower(node),
+            node: dir.then(|| node.clone()),
+            generation: if dir { self.generation() } else { 0 },
         }
     }
 
@@ -45,44 +48,81 @@ impl Overlay {
         rustix::fs::open(real.as_c_str(), flags, Mode::from_raw_mode(mode))
     }
 
-    /// `open(path, flags, mode)` in the view; `path` is relative to its root.
-    pub fn open(&self, path: &[u8], flags: i32, mode: u32) -> Result<Opened, Errno> {
-        let creat = flags & libc::O_CREAT != 0;
+    /// `openat(dirfd, path, flags, mode)`; `None` when the path lies outside the view.
+    pub fn open_at(
+        &self,
+        dirfd: i32,
+        path: &[u8],
+        flags: i32,
+        mode: u32,
+    ) -> Option<Result<Opened, Errno>> {
+        let creat = flags & libc::O_CREAT != 0 && flags & libc::O_TMPFILE & !libc::O_DIRECTORY == 0;
         let excl = creat && flags & libc::O_EXCL != 0;
         let follow = flags & libc::O_NOFOLLOW == 0 && !excl;
-        if creat && flags & libc::O_TMPFILE & !libc::O_DIRECTORY == 0 {
-            match self.resolve_parent(path)? {
-                ParentOf::Outside(p) => return Ok(Opened::Outside(p)),
-                ParentOf::Special(node) => return self.open_existing(node, flags, mode),
-                ParentOf::Inside(parent, name) => match self.lookup_child(&parent, &name)? {
-                    Some(_) if excl => return Err(Errno::EXIST),
-                    Some(node) if node.file_type() == FileType::Symlink && follow => {}
-                    Some(node) => return self.open_existing(node, flags, mode),
-                    None => {
-                        if !self.has_upper {
-                            return Err(Errno::ROFS);
-                        }
-                        if path.ends_with(b"/") {
-                            return Err(Errno::ISDIR);
-                        }
-                        let fd = self.create_file(&parent, &name, flags, mode)?;
-                        let rel = crate::lookup::join(&parent.rel, &name);
-                        return Ok(Opened::Fd(
-                            fd,
-                            FdInfo {
-                                rel,
-                                merged: false,
-                                lower: false,
-                            },
-                        ));
-                    }
-                },
-            }
+        if creat {
+            let parent = self.resolve_parent_at(dirfd, path)?;
+            return Some(parent.and_then(|p| self.open_creating(p, path, flags, mode)));
         }
-        match self.resolve(path, follow)? {
+        let r = self.resolve_at(dirfd, path, follow)?;
+        Some(r.and_then(|r| match r {
             Resolved::Outside(p) => Ok(Opened::Outside(p)),
             Resolved::Inside(node) => self.open_existing(node, flags, mode),
+        }))
+    }
+
+    /// `open` with `O_CREAT`, once the parent is known.
+    fn open_creating(
+        &self,
+        parent: ParentOf,
+        path: &[u8],
+        flags: i32,
+        mode: u32,
+    ) -> Result<Opened, Errno> {
+        let excl = flags & libc::O_EXCL != 0;
+        let follow = flags & libc::O_NOFOLLOW == 0 && !excl;
+        match parent {
+            ParentOf::Outside(p) => Ok(Opened::Outside(p)),
+            ParentOf::Special(node) => self.open_existing(node, flags, mode),
+            ParentOf::Inside(parent, name) => match self.lookup_child(&parent, &name)? {
+                Some(_) if excl => Err(Errno::EXIST),
+                Some(node) if node.file_type() == FileType::Symlink && follow => {
+                    match self.resolve(&node.rel, true)? {
+                        Resolved::Outside(p) => Ok(Opened::Outside(p)),
+                        Resolved::Inside(n) => self.open_existing(n, flags, mode),
+                    }
+                }
+                Some(node) => self.open_existing(node, flags, mode),
+                None => {
+                    if !self.has_upper {
+                        return Err(Errno::ROFS);
+                    }
+                    if path.ends_with(b"/") {
+                        return Err(Errno::ISDIR);
+                    }
+                    let fd = self.create_file(&parent, &name, flags, mode)?;
+                    let rel = crate::lookup::join(&parent.rel, &name);
+                    Ok(Opened::Fd(
+                        fd,
+                        FdInfo {
+                            rel,
+                            merged: false,
+                            lower: false,
+                            node: None,
+                            generation: 0,
+                        },
+                    ))
+                }
+            },
         }
+    }
+
+    /// `open(path, flags, mode)` in the view; `path` is relative to its root.
+    pub fn open(&self, path: &[u8], flags: i32, mode: u32) -> Result<Opened, Errno> {
+        let mut abs = self.virtual_path(b"");
+        abs.push(b'/');
+        abs.extend_from_slice(path);
+        self.open_at(libc::AT_FDCWD, &abs, flags, mode)
+            .unwrap_or(Err(Errno::XDEV))
     }
 
     fn open_existing(&self, node: Node, flags: i32, mode: u32) -> Result<Opened, Errno> {

@@ -265,7 +265,7 @@ hooks! {
         let dir = real(fd);
         if !dir.is_null() {
             if let Some(info) = fd_info(fd).filter(|i| i.merged) {
-                track(dir, info.rel);
+                track(dir, info.rel.clone());
             }
         }
         dir
@@ -311,7 +311,7 @@ hooks! {
         let r = real(fd);
         if r == 0 {
             match fd_info(fd) {
-                Some(info) => ovl.set_cwd(Some(info.rel)),
+                Some(info) => ovl.set_cwd(Some(info.rel.clone())),
                 None => ovl.refresh_cwd(),
             }
         }

@@ -232,6 +232,13 @@ fn restore_environ(ovl: &Overlay) {
 }
 
 hooks! {
+    // A `vfork` child shares the parent's memory, and with it the overlay's
+    // tables and locks: it runs as a `fork` child instead, which glibc allows
+    // (the child may only exec or exit either way).
+    fn vfork() -> pid_t |real, _ovl| {
+        let _ = real;
+        libc::fork()
+    }
     fn execve(p: *const c_char, a: *const *const c_char, e: *const *const c_char) -> c_int |real, ovl| {
         exec_in_view(ovl, p, a, e, |p, a, e| real(p, a, e))
     }

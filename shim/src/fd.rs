@@ -5,7 +5,7 @@
 use crate::path::upper_copy;
 use crate::{bytes, fail, hooks, trace};
 use libc::{c_char, c_int, c_long, c_uint, mode_t, FILE};
-use ovl::locate::{dup_fd, fd_info, forget_fd, forget_fd_range, register_fd, Where};
+use ovl::locate::{dup_fd, fd_info, forget_fd, forget_fd_range, register_fd};
 use ovl::lookup::Resolved;
 use ovl::open::Opened;
 use ovl::overlay::Overlay;
@@ -31,11 +31,17 @@ pub(crate) unsafe fn open_in_view(
         Some(path) if !path.is_empty() => path,
         _ => return real(dirfd, p, flags, mode),
     };
-    let rel = match ovl.locate(dirfd, path) {
-        Where::Outside => return outside_open(ovl, dirfd, p, flags, mode, real),
-        Where::Inside(rel) => rel,
+    if let Some(info) = ovl.open_as_given(dirfd, path, flags) {
+        let fd = real(dirfd, p, flags, mode);
+        if fd >= 0 {
+            register_fd(fd, info);
+        }
+        return fd;
+    }
+    let Some(opened) = ovl.open_at(dirfd, path, flags, mode) else {
+        return outside_open(ovl, dirfd, p, flags, mode, real);
     };
-    match ovl.open(&rel, flags, mode) {
+    match opened {
         Ok(Opened::Fd(fd, info)) => {
             trace::line(
                 path,
@@ -296,10 +302,10 @@ unsafe fn freopen_in_view(
     let (Some(path), Some(m)) = (unsafe { bytes(p) }, unsafe { bytes(mode) }) else {
         return real(p, mode, f);
     };
-    let Where::Inside(rel) = ovl.locate(libc::AT_FDCWD, path) else {
+    let Some(opened) = ovl.open_at(libc::AT_FDCWD, path, fopen_flags(m), 0o666) else {
         return real(p, mode, f);
     };
-    match ovl.open(&rel, fopen_flags(m), 0o666) {
+    match opened {
         Ok(Opened::Fd(fd, info)) => {
             drop(fd);
             let real_path = match ovl.resolve(&info.rel, false) {

@@ -178,14 +178,8 @@ extern "C" fn init() {
     if let Some(_g) = Guard::enter() {
         if let Some(ovl) = ovl::overlay::get() {
             ovl.adopt_inherited_fds();
-            // SAFETY: registering a plain function to run in fork children.
-            unsafe { libc::pthread_atfork(None, None, Some(after_fork)) };
         }
     }
-}
-
-extern "C" fn after_fork() {
-    ovl::locate::after_fork_child();
 }
 
 #[used]

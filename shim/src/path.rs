@@ -3,7 +3,7 @@
 //! view) or the real path the core chose.
 
 use crate::{bytes, fail, trace, Failure};
-use ovl::locate::Where;
+use ovl::locate::ReadAt;
 use ovl::lookup::{Node, ParentOf, Resolved};
 use ovl::overlay::Overlay;
 use rustix::io::Errno;
@@ -33,15 +33,13 @@ pub(crate) unsafe fn locate(
     let Some(path) = (unsafe { bytes(p) }) else {
         return Ok(Located::Outside);
     };
-    let rel = match ovl.locate(dirfd, path) {
-        Where::Outside => return Ok(Located::Outside),
-        Where::Inside(rel) => rel,
-    };
     if path.is_empty() {
         // `AT_EMPTY_PATH` or an error the real call reports: the descriptor is real.
         return Ok(Located::Outside);
     }
-    let r = ovl.resolve(&rel, follow);
+    let Some(r) = ovl.resolve_at(dirfd, path, follow) else {
+        return Ok(Located::Outside);
+    };
     trace::resolved(ovl, path, &r);
     match r? {
         Resolved::Inside(node) => Ok(Located::Node(node)),
@@ -62,10 +60,21 @@ pub(crate) unsafe fn reading<R: Failure>(
     f: impl FnOnce(c_int, *const c_char, Option<&Node>) -> R,
 ) -> R {
     // SAFETY: per the contract.
-    match unsafe { locate(ovl, dirfd, p, follow) } {
-        Ok(Located::Outside) => f(dirfd, p, None),
-        Ok(Located::Redirect(real)) => f(libc::AT_FDCWD, real.as_ptr(), None),
-        Ok(Located::Node(node)) => {
+    let path = match unsafe { bytes(p) } {
+        Some(path) if !path.is_empty() => path,
+        _ => return f(dirfd, p, None),
+    };
+    let r = match ovl.read_at(dirfd, path, follow) {
+        ReadAt::Outside | ReadAt::AsGiven => return f(dirfd, p, None),
+        ReadAt::Found(r) => r,
+    };
+    trace::resolved(ovl, path, &r);
+    match r {
+        Ok(Resolved::Outside(real)) => {
+            let real = ovl::cpath(&real);
+            f(libc::AT_FDCWD, real.as_ptr(), None)
+        }
+        Ok(Resolved::Inside(node)) => {
             let real = ovl::cpath(&ovl.real_path(node.layer, &node.rel));
             f(libc::AT_FDCWD, real.as_ptr(), Some(&node))
         }
@@ -153,14 +162,13 @@ pub(crate) unsafe fn parent(
     let Some(path) = (unsafe { bytes(p) }) else {
         return Ok(Parent::Outside);
     };
-    let rel = match ovl.locate(dirfd, path) {
-        Where::Outside => return Ok(Parent::Outside),
-        Where::Inside(rel) => rel,
-    };
     if path.is_empty() {
         return Err(Errno::NOENT);
     }
-    let r = ovl.resolve_parent(&rel)?;
+    let Some(r) = ovl.resolve_parent_at(dirfd, path) else {
+        return Ok(Parent::Outside);
+    };
+    let r = r?;
     trace::parent(ovl, path, &r);
     Ok(match r {
         ParentOf::Inside(dir, name) => Parent::Name(dir, name),

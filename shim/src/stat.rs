@@ -16,16 +16,43 @@ fn follows(flags: c_int) -> bool {
     flags & libc::AT_SYMLINK_NOFOLLOW == 0
 }
 
-/// Sets what the view reports differently from the real object.
+/// Answers a `stat` call: from the look-up's own fresh `lstat` when there
+/// is one (no second system call), else from the real call; either way with
+/// what the view reports differently from the real object.
 macro_rules! fix {
     ($r:expr, $node:expr, $buf:expr, $nlink:ident) => {{
-        let r = $r;
-        if r == 0 && $node.is_some_and(Node::is_merged) && !$buf.is_null() {
-            // SAFETY: the real call succeeded and filled *buf.
+        let node: Option<&Node> = $node;
+        let r = match node {
+            Some(n) if n.fresh && !$buf.is_null() && fill(&n.stat, $buf) => 0,
+            _ => $r,
+        };
+        if r == 0 && node.is_some_and(Node::is_merged) && !$buf.is_null() {
+            // SAFETY: the call succeeded and filled *buf.
             unsafe { (*$buf).$nlink = 1 };
         }
         r
     }};
+}
+
+/// Copies the kernel's `stat` into a libc `stat`/`stat64` of the same layout
+/// (true), or leaves it for the real call (false).
+fn fill<T>(st: &rustix::fs::Stat, buf: *mut T) -> bool {
+    if std::mem::size_of::<T>() != std::mem::size_of::<rustix::fs::Stat>()
+        || std::mem::size_of::<T>() != std::mem::size_of::<libc::stat64>()
+    {
+        return false;
+    }
+    // SAFETY: buf points to a caller's stat buffer of exactly this size; both
+    // are the kernel's `struct stat` layout on this target (checked by the
+    // sizes above and by the test `stat_layouts_match`).
+    unsafe {
+        std::ptr::copy_nonoverlapping(
+            (st as *const rustix::fs::Stat).cast::<u8>(),
+            buf.cast::<u8>(),
+            std::mem::size_of::<T>(),
+        )
+    };
+    true
 }
 
 /// After an `fstat` on a descriptor of a merged directory.
@@ -90,7 +117,11 @@ hooks! {
         reading(ovl, d, p, follows(fl), |d, rp, n| fix!(real(v, d, rp, buf, fl), n, buf, st_nlink))
     }
     fn statx(d: c_int, p: *const c_char, fl: c_int, mask: libc::c_uint, buf: *mut libc::statx) -> c_int |real, ovl| {
-        let r = reading(ovl, d, p, follows(fl), |d, rp, n| fix!(real(d, rp, fl, mask, buf), n, buf, stx_nlink));
+        let r = reading(ovl, d, p, follows(fl), |d, rp, n| {
+            let r = real(d, rp, fl, mask, buf);
+            if r == 0 && n.is_some_and(Node::is_merged) { (*buf).stx_nlink = 1; }
+            r
+        });
         if r == 0 && fl & libc::AT_EMPTY_PATH != 0 && fd_merged(d) { (*buf).stx_nlink = 1; }
         r
     }

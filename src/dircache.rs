@@ -1,0 +1,80 @@
+//! What this process learned of the layers' directories: for a directory of
+//! the view, which layers hold it. Kept while the overlay's generation
+//! (see `generation`) is unchanged, so a path whose directories were seen
+//! before resolves with one system call, on its last component.
+
+use crate::generation::UNCACHEABLE;
+use crate::lookup::{join, Node};
+use crate::overlay::Overlay;
+use rustix::io::Errno;
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+/// Directories kept at most (about 100 bytes each), then the cache restarts.
+const MAX_ENTRIES: usize = 8192;
+
+struct DirCache {
+    generation: u64,
+    root: Option<Node>,
+    dirs: Option<HashMap<Vec<u8>, Node>>,
+}
+
+static CACHE: Mutex<DirCache> = Mutex::new(DirCache {
+    generation: UNCACHEABLE,
+    root: None,
+    dirs: None,
+});
+
+impl Overlay {
+    /// Forgets everything when the layers changed since it was learned.
+    pub(crate) fn validate_cache(&self) {
+        let g = self.generation();
+        if let Ok(mut c) = CACHE.lock() {
+            if c.generation != g || g == UNCACHEABLE {
+                c.generation = g;
+                c.root = None;
+                c.dirs = None;
+            }
+        }
+    }
+
+    /// The root of the view (its `stat` possibly not fresh).
+    pub(crate) fn cached_root(&self) -> Result<Node, Errno> {
+        if let Ok(c) = CACHE.lock() {
+            if let Some(r) = &c.root {
+                let mut r = r.clone();
+                r.fresh = false;
+                return Ok(r);
+            }
+        }
+        let root = self.root_node()?;
+        if let Ok(mut c) = CACHE.lock() {
+            if c.generation != UNCACHEABLE {
+                c.root = Some(root.clone());
+            }
+        }
+        Ok(root)
+    }
+
+    /// The directory `name` in `parent`, if this process knows it.
+    pub(crate) fn cached_dir(&self, parent: &Node, name: &[u8]) -> Option<Node> {
+        let c = CACHE.lock().ok()?;
+        let mut n = c.dirs.as_ref()?.get(&join(&parent.rel, name))?.clone();
+        n.fresh = false;
+        Some(n)
+    }
+
+    /// Keeps what a look-up found out about a directory.
+    pub(crate) fn remember_dir(&self, node: &Node) {
+        if let Ok(mut c) = CACHE.lock() {
+            if c.generation == UNCACHEABLE {
+                return;
+            }
+            let dirs = c.dirs.get_or_insert_with(HashMap::new);
+            if dirs.len() >= MAX_ENTRIES {
+                dirs.clear();
+            }
+            dirs.insert(node.rel.clone(), node.clone());
+        }
+    }
+}
