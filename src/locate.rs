@@ -430,7 +430,9 @@ impl Overlay {
 
     /// Resolves the parent of `(dirfd, path)`; `None` when it lies outside the view.
     pub fn resolve_parent_at(&self, dirfd: i32, path: &[u8]) -> Option<Result<ParentOf, Errno>> {
-        if let Some(dir) = self.known_dir(dirfd, path) {
+        // A directory remembered without its stat (opened as given) is looked
+        // up again: creating in it may copy it up, which needs its metadata.
+        if let Some(dir) = self.known_dir(dirfd, path).filter(|d| d.stat.st_mode != 0) {
             return Some(Ok(ParentOf::Inside(dir, path.to_vec())));
         }
         match self.locate(dirfd, path) {

@@ -321,3 +321,116 @@ unsafe fn freopen_in_view(
         Err(e) => fail(e),
     }
 }
+
+/// Fills the `XXXXXX` of a template (before `suffix` bytes) with fresh
+/// letters and runs `make` until it does not answer `EEXIST`, as glibc's
+/// `mkstemp` and `mkdtemp` do. Our own `open`/`mkdir` run it, so the file
+/// lands in the view.
+///
+/// # Safety
+/// `template` is a writable C string.
+unsafe fn fill_template(
+    template: *mut c_char,
+    suffix: usize,
+    mut make: impl FnMut(*const c_char) -> c_int,
+) -> c_int {
+    const LETTERS: &[u8] = b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
+    // SAFETY: per the contract.
+    let len = match unsafe { bytes(template) } {
+        Some(b) => b.len(),
+        None => return fail(Errno::INVAL),
+    };
+    if len < 6 + suffix {
+        return fail(Errno::INVAL);
+    }
+    let start = len - 6 - suffix;
+    // SAFETY: start..start+6 lies inside the caller's string.
+    let xs = unsafe { std::slice::from_raw_parts_mut(template.add(start).cast::<u8>(), 6) };
+    if xs != b"XXXXXX" {
+        return fail(Errno::INVAL);
+    }
+    let mut seed = {
+        let t = rustix::time::clock_gettime(rustix::time::ClockId::Monotonic);
+        (t.tv_nsec as u64)
+            ^ ((t.tv_sec as u64) << 20)
+            ^ (rustix::process::getpid().as_raw_nonzero().get() as u64) << 40
+    };
+    for _ in 0..238_328 {
+        for x in xs.iter_mut() {
+            seed = seed
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            *x = LETTERS[((seed >> 33) % LETTERS.len() as u64) as usize];
+        }
+        let r = make(template);
+        if r >= 0 || crate::errno() != libc::EEXIST {
+            return r;
+        }
+    }
+    fail(Errno::EXIST)
+}
+
+/// `mkostemps` in the view (every `mkstemp` variant comes here).
+///
+/// # Safety
+/// `template` is a writable C string.
+unsafe fn mkstemp_in_view(
+    ovl: &Overlay,
+    template: *mut c_char,
+    suffix: c_int,
+    flags: c_int,
+    real: impl FnOnce(*mut c_char) -> c_int,
+) -> c_int {
+    // SAFETY: per the contract.
+    let inside = unsafe { bytes(template) }
+        .is_some_and(|t| !matches!(ovl.locate(libc::AT_FDCWD, t), ovl::locate::Where::Outside));
+    if !inside {
+        return real(template);
+    }
+    let flags = (flags & !libc::O_ACCMODE) | libc::O_RDWR | libc::O_CREAT | libc::O_EXCL;
+    // SAFETY: per the contract; open_in_view gets the template as a C string.
+    unsafe {
+        fill_template(template, suffix.max(0) as usize, |p| {
+            open_in_view(ovl, libc::AT_FDCWD, p, flags, 0o600, |d, p, f, m| {
+                libc::openat(d, p, f, m)
+            })
+        })
+    }
+}
+
+hooks! {
+    fn mkstemp(t: *mut c_char) -> c_int |real, ovl| {
+        mkstemp_in_view(ovl, t, 0, 0, |t| real(t))
+    }
+    fn mkstemp64(t: *mut c_char) -> c_int |real, ovl| {
+        mkstemp_in_view(ovl, t, 0, 0, |t| real(t))
+    }
+    fn mkostemp(t: *mut c_char, fl: c_int) -> c_int |real, ovl| {
+        mkstemp_in_view(ovl, t, 0, fl, |t| real(t, fl))
+    }
+    fn mkostemp64(t: *mut c_char, fl: c_int) -> c_int |real, ovl| {
+        mkstemp_in_view(ovl, t, 0, fl, |t| real(t, fl))
+    }
+    fn mkstemps(t: *mut c_char, s: c_int) -> c_int |real, ovl| {
+        mkstemp_in_view(ovl, t, s, 0, |t| real(t, s))
+    }
+    fn mkstemps64(t: *mut c_char, s: c_int) -> c_int |real, ovl| {
+        mkstemp_in_view(ovl, t, s, 0, |t| real(t, s))
+    }
+    fn mkostemps(t: *mut c_char, s: c_int, fl: c_int) -> c_int |real, ovl| {
+        mkstemp_in_view(ovl, t, s, fl, |t| real(t, s, fl))
+    }
+    fn mkostemps64(t: *mut c_char, s: c_int, fl: c_int) -> c_int |real, ovl| {
+        mkstemp_in_view(ovl, t, s, fl, |t| real(t, s, fl))
+    }
+    fn mkdtemp(t: *mut c_char) -> *mut c_char |real, ovl| {
+        let inside = bytes(t).is_some_and(|b| !matches!(ovl.locate(libc::AT_FDCWD, b), ovl::locate::Where::Outside));
+        if !inside {
+            return real(t);
+        }
+        let r = fill_template(t, 0, |p| {
+            crate::path::creating(ovl, libc::AT_FDCWD, p, |d, n| ovl.mkdir(d, n, 0o700), |d, p| libc::mkdirat(d, p, 0o700))
+        });
+        if r == 0 { t } else { std::ptr::null_mut() }
+    }
+}
