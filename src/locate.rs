@@ -222,7 +222,7 @@ impl Overlay {
 
 /// Lexical normalization of an absolute path (`..` pops a component). Only
 /// used to recognise paths that reach the view by a detour.
-fn lexical(path: &[u8]) -> Vec<u8> {
+pub(crate) fn lexical(path: &[u8]) -> Vec<u8> {
     let mut parts: Vec<&[u8]> = Vec::new();
     for c in path.split(|&b| b == b'/') {
         match c {

@@ -214,7 +214,17 @@ impl Overlay {
             if comp == b".." {
                 match stack.pop() {
                     Some(parent) => cur = parent,
-                    None => return Ok((Resolved::Outside(self.outside_of_root(&pending)), None)),
+                    None => {
+                        // Out of the view; but a path like `../view/x` comes back in.
+                        let out = self.outside_of_root(&pending);
+                        match self.inside(&crate::locate::lexical(&out)) {
+                            Some(rest) => {
+                                pending = Pending::new(rest);
+                                cur = self.cached_root()?;
+                            }
+                            None => return Ok((Resolved::Outside(out), None)),
+                        }
+                    }
                 }
                 continue;
             }
