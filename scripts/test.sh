@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# Runs every test: builds the workspace, then `cargo test` over it.
+# Extra arguments go to `cargo test` (for example a test name, or
+# `-- --nocapture`). As root, tools the tests drive are installed first when
+# missing, and the kernel's overlayfs serves as the reference; as another
+# user, the tests that need it say "skipped" and pass.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+# command the tests run -> Debian package that provides it
+tools=(
+  getfattr:attr
+  strace:strace
+  sqlite3:sqlite3
+  git:git
+  make:make
+  gcc:gcc
+  python3:python3
+  tar:tar
+  find:findutils
+)
+
+missing=()
+for entry in "${tools[@]}"; do
+  command -v "${entry%%:*}" >/dev/null 2>&1 || missing+=("${entry##*:}")
+done
+
+if ((${#missing[@]})); then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    echo "test.sh: installing ${missing[*]}"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update
+    apt-get install -y --no-install-recommends "${missing[@]}"
+  else
+    echo "test.sh: warning: missing ${missing[*]}; tests that use them will fail" >&2
+  fi
+fi
+
+cargo build --release --workspace
+cargo test --release --workspace "$@"
