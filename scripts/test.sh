@@ -37,4 +37,5 @@ if ((${#missing[@]})); then
 fi
 
 cargo build --release --workspace
-cargo test --release --workspace "$@"
+# --no-fail-fast: one failing test binary does not hide the others.
+cargo test --release --workspace --no-fail-fast "$@"

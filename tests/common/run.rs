@@ -376,6 +376,9 @@ pub fn compare(kernel: &Outcome, ovl: &Outcome) {
         report += &hint;
         report.push('\n');
     }
+    if ovl.stdout.is_empty() && ovl.stderr.is_empty() && !kernel.stdout.is_empty() {
+        report += "hint: the ovl run printed nothing at all: did it run the command?\n";
+    }
     panic!(
         "the view under {:?} differs from the kernel's overlayfs\nscript:\n{}\n{report}",
         ovl.side,

@@ -1,0 +1,341 @@
+//! Real programs reading the merged view: tar, grep, python's walkers, shell
+//! scripts that live in the view, git, make, sqlite3; the form without the
+//! launcher (`LD_PRELOAD` + `OVL_*`), and children started with an empty
+//! environment. Each runs under the kernel's overlayfs and under ovl with the
+//! same output required; lower layers must not change.
+
+mod common;
+use common::*;
+use std::path::Path;
+use std::process::Command;
+
+/// A small source tree over two lower layers, changed by the kernel in upper
+/// (a copy-up, a whiteout, an opaque directory, new files).
+fn source_tree() -> Fixture {
+    let fx = Fixture::new(2);
+    fx.lower(2)
+        .file(
+            "src/main.c",
+            "int main(void) { return helper(); } /* foo */\n",
+        )
+        .file("src/util.c", "int helper(void) { return 0; }\n")
+        .file("src/old.c", "/* foo: obsolete */\n")
+        .file("docs/readme.md", "# readme\nfoo appears here\n")
+        .file("docs/api/index.md", "api foo\n")
+        .symlink("docs/latest", "api")
+        .file("build/cache/junk", "junk foo\n")
+        .file("links/one", "hard\n")
+        .hardlink("links/two", "links/one");
+    fx.lower(1)
+        .file("src/util.c", "int helper(void) { return 1; } /* foo */\n")
+        .file("notes.txt", "foo bar\nbaz\n")
+        .exe("bin/run", "#!/bin/sh\necho run\n")
+        .mtime("notes.txt", 1_600_000_000, 0);
+    fx.kernel_prepare(
+        "echo 'foo in upper' > up.txt; rm src/old.c; rm -r build; mkdir build; \
+         echo fresh > build/out; echo '/* foo again */' >> src/main.c",
+    );
+    fx
+}
+
+#[test]
+fn tar_lists_the_view() {
+    require_root!();
+    let fx = source_tree();
+    // --sort=name: otherwise tar follows directory order, which the kernel
+    // does not define.
+    compare_runs(
+        &fx,
+        "tar --sort=name -cf - . | tar -tvf - --full-time\n\
+         tar --sort=name -cf - src | tar -xOf - src/main.c\n",
+    );
+}
+
+#[test]
+fn grep_searches_the_view() {
+    require_root!();
+    let fx = source_tree();
+    compare_runs(
+        &fx,
+        "grep -rn foo . | sort; grep -rl foo . | sort; grep -rc foo --include='*.c' . | sort\n\
+         grep -rn obsolete .; echo \"obsolete: $?\"; grep -R foo docs | sort\n",
+    );
+}
+
+#[test]
+fn python_os_walk_and_stat() {
+    require_root!();
+    let fx = source_tree();
+    compare_runs(
+        &fx,
+        r#"python3 - <<'EOF'
+import os, stat
+lines = []
+for root, dirs, files in os.walk('.'):
+    for name in dirs + files:
+        p = os.path.join(root, name)
+        st = os.stat(p, follow_symlinks=False)
+        line = f'{p} {stat.filemode(st.st_mode)} {st.st_size}'
+        if not stat.S_ISDIR(st.st_mode):
+            line += f' nlink={st.st_nlink}'
+        lines.append(line)
+print('\n'.join(sorted(lines)))
+print(sorted((r, sorted(d), sorted(f)) for r, d, f in os.walk('docs', followlinks=True)))
+EOF
+"#,
+    );
+}
+
+#[test]
+fn python_scandir() {
+    require_root!();
+    let fx = source_tree();
+    compare_runs(
+        &fx,
+        r#"python3 - <<'EOF'
+import os
+for d in ['.', 'src', 'docs', 'build', 'docs/latest']:
+    with os.scandir(d) as it:
+        entries = sorted(it, key=lambda e: e.name)
+    for e in entries:
+        print(d, e.name, e.path, e.is_dir(), e.is_file(), e.is_symlink(),
+              e.is_dir(follow_symlinks=False), e.stat().st_size)
+print(sorted(os.listdir('src')))
+EOF
+"#,
+    );
+}
+
+#[test]
+fn python_glob() {
+    require_root!();
+    let fx = source_tree();
+    compare_runs(
+        &fx,
+        r#"python3 - <<'EOF'
+import glob
+print(sorted(glob.glob('**', recursive=True)))
+print(sorted(glob.glob('src/*.c')))
+print(sorted(glob.glob('*/*.md')))
+print(sorted(glob.glob('**/index.md', recursive=True)))
+print(sorted(glob.glob('src/old.c')))
+EOF
+"#,
+    );
+}
+
+#[test]
+fn shell_runs_scripts_that_live_in_the_view() {
+    require_root!();
+    let fx = Fixture::new(1);
+    let interpreter = format!(
+        "#!{}/bin/mysh\necho via an interpreter in the view\n",
+        fx.mnt().display()
+    );
+    fx.lower(1)
+        .exe("bin/hello", "#!/bin/sh\necho \"hello $*\"\n")
+        .file("run.sh", ". ./lib.sh\necho run \"$@\" \"$(greet)\"\n")
+        .file("lib.sh", "greet() { echo greeting; }\n")
+        .symlink("bin/mysh", "/bin/sh")
+        .exe("bin/viaview", &interpreter)
+        .exe("bin/envsh", "#!/usr/bin/env sh\necho \"env found $0\"\n")
+        .exe("bin/gone", "#!/bin/sh\necho must not run\n");
+    fx.kernel_prepare(
+        "printf '#!/bin/sh\\necho upper-only \"$@\"\\n' > up.sh; chmod +x up.sh; \
+         printf '#!/bin/sh\\necho upper hello\\n' > bin/uphello; chmod +x bin/uphello; \
+         rm bin/gone",
+    );
+    compare_runs(
+        &fx,
+        "sh run.sh a b; ./bin/hello x; bin/hello relative; ./up.sh y; sh up.sh z\n\
+         PATH=\"$MNT/bin:$PATH\" hello from-path\n\
+         PATH=\"$MNT/bin:$PATH\"; export PATH; hello exported; uphello; command -v hello uphello\n\
+         gone; echo \"gone: $?\"; ./bin/viaview; bin/envsh; ./run.sh; echo \"not executable: $?\"\n\
+         cd bin && ./hello in-bin && sh -c './uphello; hello nested'\n",
+    );
+}
+
+#[test]
+fn python_getcwd_after_chdir() {
+    require_root!();
+    let fx = Fixture::new(2);
+    fx.lower(2).file("sub/deep/f", "deep f\n");
+    fx.lower(1)
+        .symlink("sublink", "sub/deep")
+        .file("sub/g", "g\n");
+    compare_runs(
+        &fx,
+        r#"python3 - <<'EOF'
+import os
+print(os.getcwd())
+os.chdir('sub'); print(os.getcwd(), sorted(os.listdir('.')), open('g').read().strip())
+os.chdir('../sublink'); print(os.getcwd(), os.path.realpath('.'), open('f').read().strip())
+os.chdir('..'); print(os.getcwd())
+fd = os.open('deep', os.O_RDONLY | os.O_DIRECTORY)
+os.fchdir(fd); print(os.getcwd(), open('f').read().strip())
+os.chdir(os.environ['MNT'] + '/sub'); print(os.getcwd(), os.path.abspath('deep/f'))
+EOF
+"#,
+    );
+}
+
+/// Runs git in `dir` directly (not through any overlay), with fixed
+/// identities and dates so every clone holds the same history.
+fn git(dir: &Path, home: &Path, args: &[&str]) {
+    let status = Command::new("git")
+        .args(args)
+        .current_dir(dir)
+        .env("HOME", home)
+        .env("GIT_CONFIG_NOSYSTEM", "1")
+        .env("GIT_AUTHOR_NAME", "Test")
+        .env("GIT_AUTHOR_EMAIL", "test@example.com")
+        .env("GIT_AUTHOR_DATE", "2020-01-01T00:00:00Z")
+        .env("GIT_COMMITTER_NAME", "Test")
+        .env("GIT_COMMITTER_EMAIL", "test@example.com")
+        .env("GIT_COMMITTER_DATE", "2020-01-01T00:00:00Z")
+        .status()
+        .unwrap_or_else(|e| panic!("cannot run git: {e}"));
+    assert!(status.success(), "git {args:?} failed in {}", dir.display());
+}
+
+#[test]
+fn git_reads_a_repository_in_lower() {
+    require_root!();
+    let fx = Fixture::new(1);
+    let repo = fx.lower_dir(1);
+    fx.lower(1)
+        .file("tracked.txt", "one\n")
+        .file("removed.txt", "bye\n")
+        .file("dir/inner.txt", "inner\n");
+    git(&repo, &fx.home(), &["init", "-q", "-b", "main"]);
+    git(&repo, &fx.home(), &["add", "."]);
+    git(&repo, &fx.home(), &["commit", "-q", "-m", "first"]);
+    fx.lower(1).file("tracked.txt", "one\ntwo\n");
+    git(&repo, &fx.home(), &["commit", "-q", "-a", "-m", "second"]);
+    fx.kernel_prepare(
+        "echo three >> tracked.txt; rm removed.txt; echo new > untracked.txt; \
+         mkdir newdir; echo n > newdir/f",
+    );
+    compare_runs(
+        &fx,
+        "export GIT_OPTIONAL_LOCKS=0 GIT_CONFIG_NOSYSTEM=1\n\
+         git status --porcelain; git log --oneline; git diff --stat; git ls-files\n\
+         git show HEAD~1:tracked.txt; git rev-parse --show-toplevel; git status --short dir\n\
+         cd dir && git rev-parse --show-prefix && git status --porcelain .\n",
+    );
+}
+
+#[test]
+fn make_reads_makefile_and_timestamps() {
+    require_root!();
+    let fx = Fixture::new(1);
+    fx.lower(1)
+        .file(
+            "Makefile",
+            "VERSION := $(shell cat VERSION)\n\
+             SRCS := $(sort $(wildcard src/*.c))\n\
+             prog: $(SRCS)\n\t@echo \"build prog $(VERSION) from $(SRCS)\"\n\
+             show:\n\t@echo \"version $(VERSION) sources $(SRCS)\"\n\
+             .PHONY: show\n",
+        )
+        .file("VERSION", "1.0\n")
+        .file("src/a.c", "a\n")
+        .file("src/b.c", "b\n")
+        .file("src/gone.c", "g\n")
+        .file("prog", "built\n")
+        .mtime("src/a.c", 1_500_000_000, 0)
+        .mtime("src/b.c", 1_500_000_000, 0)
+        .mtime("src/gone.c", 1_500_000_000, 0)
+        .mtime("prog", 1_600_000_000, 0);
+    let probe = "make -s show; make -n prog; make -q prog; echo \"up to date: $?\"\n";
+    compare_runs(&fx, probe);
+    fx.kernel_prepare("echo 2.0 > VERSION; rm src/gone.c; touch -d @1700000000 src/b.c");
+    compare_runs(&fx, probe);
+}
+
+#[test]
+fn sqlite3_reads_a_database_in_lower() {
+    require_root!();
+    let fx = Fixture::new(1);
+    let db = fx.lower(1).at("data.db");
+    let status = Command::new("sqlite3")
+        .arg(&db)
+        .arg("create table t(x, y); insert into t values (1, 'one'), (2, 'two'), (3, 'three');")
+        .status()
+        .unwrap_or_else(|e| {
+            panic!("cannot run sqlite3 (install it: apt-get install sqlite3): {e}")
+        });
+    assert!(
+        status.success(),
+        "sqlite3 could not create {}",
+        db.display()
+    );
+    compare_runs(
+        &fx,
+        "sqlite3 -readonly data.db 'select sum(x), group_concat(y) from t'\n\
+         sqlite3 -readonly \"$MNT/data.db\" 'select count(*) from t where x > 1'\n",
+    );
+}
+
+#[test]
+fn shim_preloaded_by_hand_gives_the_same_view() {
+    require_root!();
+    let fx = source_tree();
+    fx.pair().run_env(&format!(
+        "{LIST}{CAT_ALL}pwd; cd src && pwd -P && ls; sh -c 'cat ../up.txt'\n"
+    ));
+}
+
+#[test]
+fn child_with_an_empty_environment_still_sees_the_view() {
+    require_root!();
+    let fx = source_tree();
+    compare_runs(
+        &fx,
+        "env -i PATH=/usr/bin:/bin sh -c 'cat \"$1/up.txt\"; ls \"$1/src\"; cat src/main.c' sh \"$MNT\"\n\
+         cd src && env -i /bin/cat util.c && env -i /bin/pwd && env -i /bin/ls -a\n\
+         env -i /bin/sh -c 'cat old.c; echo \"old: $?\"'\n",
+    );
+}
+
+#[test]
+fn python_subprocess_with_an_empty_environment() {
+    require_root!();
+    let fx = source_tree();
+    compare_runs(
+        &fx,
+        r#"python3 - <<'EOF'
+import os, subprocess, sys
+subprocess.run(['/bin/cat', 'up.txt'], env={})
+subprocess.run(['/bin/ls', '-a', 'src'], env={})
+subprocess.run(['/bin/sh', '-c', 'cat main.c; pwd'], env={}, cwd='src')
+r = subprocess.run(['/bin/cat', 'src/old.c'], env={}, capture_output=True, text=True)
+print(r.returncode, r.stderr.strip(), flush=True)
+subprocess.run('cat notes.txt', shell=True, env={'PATH': '/usr/bin:/bin'})
+print(subprocess.check_output(['cat', 'src/util.c'], env={'PATH': '/bin'}).decode().strip())
+sys.stdout.flush()
+os.system('cat build/out')
+EOF
+"#,
+    );
+}
+
+#[test]
+fn python_posix_spawn() {
+    require_root!();
+    let fx = source_tree();
+    compare_runs(
+        &fx,
+        r#"python3 - <<'EOF'
+import os
+def wait(pid):
+    print('exit', os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]), flush=True)
+wait(os.posix_spawn('/bin/cat', ['cat', 'up.txt'], {}))
+wait(os.posix_spawnp('cat', ['cat', 'src/util.c'], {'PATH': '/usr/bin:/bin'}))
+wait(os.posix_spawn('/bin/sh', ['sh', '-c', 'ls -a src; cat notes.txt'], {}))
+wait(os.posix_spawn('/bin/cat', ['cat', 'src/old.c'], {}))
+wait(os.posix_spawn(os.environ['MNT'] + '/bin/run', ['run'], {}))
+EOF
+"#,
+    );
+}
