@@ -56,7 +56,8 @@
 //!   it, unmount: whiteouts/opaque dirs/copy-ups exactly as the kernel writes.
 //! - `fx.clone_layers()`: identical copy (cp -a, xattrs included) sharing the
 //!   mount point; `fx.stacked(with_upper)`: upper becomes the topmost lower.
-//! - `fx.snapshot_lowers()` / `fx.assert_lowers_unchanged(&snap)`.
+//! - `fx.snapshot_lowers()` / `assert_lowers_unchanged(&fx, &snap)` (also a
+//!   method): exact dumps of every lower, before/after on the same fixture.
 //!
 //! Runs (`run.rs`); cwd = mount point; environment = only `PATH`, `HOME`
 //! (empty dir), `LC_ALL=C`, `TZ=UTC`, `MNT` (the mount point)
@@ -112,6 +113,12 @@ pub use probes::{CAT_ALL, LIST, LS_LAR, STAT_ALL};
 pub use run::{
     compare, overlay_env, ovl_exec, run_kernel, run_ovl, run_ovl_env, shim, Outcome, Side,
 };
+
+/// Panics with a diff when a lower layer of `fx` differs from `snapshot`
+/// (taken with `fx.snapshot_lowers()`): the lower layers must never change.
+pub fn assert_lowers_unchanged(fx: &Fixture, snapshot: &str) {
+    fx.assert_lowers_unchanged(snapshot);
+}
 
 /// What a test prints when it cannot run without root.
 pub const SKIP_NOT_ROOT: &str = "skipped: needs root to mount the kernel's overlayfs as reference";
