@@ -25,6 +25,9 @@ pub struct DumpOpts {
     /// `trusted.overlay.origin`, which holds a file handle that differs between
     /// runs).
     pub skip_xattrs: Vec<String>,
+    /// Leave out the link count of whiteouts (char devices 0/0): the kernel
+    /// hard-links its whiteouts to a shared one in the work directory.
+    pub skip_whiteout_nlink: bool,
     /// Regular files up to this many bytes are shown in full (escaped);
     /// larger ones by SHA-256. 0 means the default of 64.
     pub inline_limit: usize,
@@ -41,6 +44,25 @@ impl DumpOpts {
             dir_nlink: true,
             ..DumpOpts::default()
         }
+    }
+
+    /// For comparing the kernel's upper layer with ovl's: leaves out the
+    /// bookkeeping xattrs the kernel writes for its own use and ovl need not
+    /// (`overlay.origin`: a file handle of the lower object; `overlay.uuid`:
+    /// random per upper; `overlay.impure`: marks directories holding such
+    /// copies), in both namespaces, and the link count of whiteouts (the
+    /// kernel shares one whiteout inode). Whiteouts and opaque marks stay.
+    pub fn uppers() -> DumpOpts {
+        let mut opts = DumpOpts {
+            skip_whiteout_nlink: true,
+            ..DumpOpts::default()
+        };
+        for ns in ["trusted", "user"] {
+            for name in ["origin", "uuid", "impure"] {
+                opts = opts.skip_xattr(&format!("{ns}.overlay.{name}"));
+            }
+        }
+        opts
     }
 
     /// Leaves out xattrs whose names start with `prefix`.
@@ -104,7 +126,10 @@ fn describe(path: &Path, rel: &Path, md: &fs::Metadata, opts: &DumpOpts) -> Stri
         md.uid(),
         md.gid()
     );
-    if !ft.is_dir() {
+    let whiteout = ft.is_char_device() && md.rdev() == 0;
+    if whiteout && opts.skip_whiteout_nlink {
+        line += &format!(" size={}", md.size());
+    } else if !ft.is_dir() {
         line += &format!(" size={} nlink={}", md.size(), md.nlink());
     } else if opts.dir_nlink {
         line += &format!(" nlink={}", md.nlink());

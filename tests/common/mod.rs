@@ -74,7 +74,7 @@
 //! - `compare_runs(&fx, script)`: clone twice, run kernel and ovl, compare,
 //!   check both clones' lowers unchanged.
 //! - `fx.pair()` -> `Pair { kernel, ovl }` for several steps: `pair.run(s)`,
-//!   `pair.run_env(s)`, `pair.assert_uppers_equal(&DumpOpts)`.
+//!   `pair.run_env(s)`, `pair.assert_uppers_equal(&DumpOpts::uppers())`.
 //! - `expect_ovl(&fx, script, expected_stdout)`: ovl only, against a
 //!   hand-written expectation (for formats the kernel does not read).
 //! - `compare_twins(&kernel_fx, &ovl_fx, script)`: kernel on one fixture, ovl
@@ -88,7 +88,9 @@
 //! - `tree_dump(dir, &DumpOpts)`: sorted listing: path, type, mode, uid, gid,
 //!   size, nlink, content (inline up to 64 bytes, else sha256), symlink
 //!   target, rdev, all xattrs (trusted.* too); optionally mtime, ctime, ino.
-//!   `DumpOpts::exact()` for snapshots, `.skip_xattr(prefix)`, `.with_mtime()`.
+//!   `DumpOpts::exact()` for snapshots, `DumpOpts::uppers()` to compare the
+//!   kernel's upper with ovl's (drops the kernel's own `overlay.origin`,
+//!   `overlay.uuid`, `overlay.impure`), `.skip_xattr(prefix)`, `.with_mtime()`.
 //!
 //! Cleanup: mounts are undone by guards (also when a test panics); fixture
 //! directories (`$OVL_TEST_TMPDIR` or the temp dir, `ovl-test-<pid>-…`) are

@@ -70,7 +70,7 @@ impl Pair {
 
     /// Panics with a diff unless the two upper layers are the same as
     /// `tree_dump` with `opts` shows them (for example
-    /// `DumpOpts::default().skip_xattr("trusted.overlay.origin")`).
+    /// `DumpOpts::uppers()`).
     pub fn assert_uppers_equal(&self, opts: &DumpOpts) {
         let k = tree_dump(&self.kernel.upper_dir(), opts);
         let o = tree_dump(&self.ovl.upper_dir(), opts);
