@@ -92,6 +92,11 @@
 //!   kernel's upper with ovl's (drops the kernel's own `overlay.origin`,
 //!   `overlay.uuid`, `overlay.impure`), `.skip_xattr(prefix)`, `.with_mtime()`.
 //!
+//! Debugging: `OVL_TEST_VERBOSE=1` prints both outcomes of every comparison
+//! (with `-- --nocapture`); `OVL_TEST_SELF_CHECK=1` runs the ovl side under
+//! the kernel too, to check probes and harness; `OVL_TEST_KEEP=1` keeps
+//! fixture directories.
+//!
 //! Cleanup: mounts are undone by guards (also when a test panics); fixture
 //! directories (`$OVL_TEST_TMPDIR` or the temp dir, `ovl-test-<pid>-…`) are
 //! removed when the last clone is dropped, unless `$OVL_TEST_KEEP` is set;

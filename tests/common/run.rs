@@ -24,7 +24,8 @@ pub const OVL_SHIM_ENV: &str = "OVL_SHIM";
 
 /// Environment variable: when set, the "ovl" side runs under the kernel's
 /// overlayfs too. A check of the harness and of the probes (two clones must
-/// print the same), not of ovl.
+/// print the same), not of ovl. Tests of formats the kernel does not read
+/// (`expect_ovl`, `compare_twins`) fail in this mode, as they should.
 pub const SELF_CHECK_ENV: &str = "OVL_TEST_SELF_CHECK";
 
 /// Environment variable: when set, `compare` prints both outcomes to
