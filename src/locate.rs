@@ -360,7 +360,7 @@ impl Overlay {
         let rel = crate::lookup::join(&dir.rel, name);
         if !self.is_bottom(dir.layer) {
             let real = crate::sys::cpath(&self.real_path(dir.layer, &rel));
-            if crate::whiteout::is_whiteout(&real, &st) {
+            if self.hides(dir.layer, &real, &st, &dir.rel) {
                 return Ok(None);
             }
         }

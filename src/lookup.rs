@@ -5,7 +5,7 @@
 
 use crate::overlay::{LayerIdx, Overlay};
 use crate::sys::cpath;
-use crate::whiteout::{is_opaque, is_whiteout};
+use crate::whiteout::{is_opaque, is_whiteout, is_xattr_whiteout, marks_xattr_whiteouts};
 use rustix::fs::{FileType, Stat};
 use rustix::io::Errno;
 
@@ -146,7 +146,7 @@ impl Overlay {
                 Err(e) => return Err(e),
             };
             let bottom = self.is_bottom(l);
-            if !bottom && is_whiteout(&path, &st) {
+            if !bottom && self.hides(l, &path, &st, &parent.rel) {
                 break;
             }
             let is_dir = FileType::from_raw_mode(st.st_mode) == FileType::Directory;
@@ -177,6 +177,16 @@ impl Overlay {
                 fresh: true,
             }
         }))
+    }
+
+    /// Is the object at `path` in layer `l` (in the directory `dir_rel`) a
+    /// whiteout, in any of the formats?
+    pub fn hides(&self, l: LayerIdx, path: &std::ffi::CStr, st: &Stat, dir_rel: &[u8]) -> bool {
+        is_whiteout(path, st)
+            || (!(self.has_upper && l == crate::overlay::UPPER)
+                && is_xattr_whiteout(path, st, || {
+                    marks_xattr_whiteouts(&cpath(&self.real_path(l, dir_rel)))
+                }))
     }
 
     /// Resolves `path`, relative to the view's root unless absolute (a

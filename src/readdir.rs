@@ -5,7 +5,6 @@
 use crate::lookup::Node;
 use crate::overlay::Overlay;
 use crate::sys::cpath;
-use crate::whiteout::is_whiteout;
 use rustix::fs::{FileType, Mode, OFlags};
 use rustix::io::Errno;
 use std::collections::HashSet;
@@ -18,18 +17,6 @@ pub struct Entry {
     pub ino: u64,
     /// `DT_*` value.
     pub dtype: u8,
-}
-
-/// Does the real directory mark some of its empty files as whiteouts (the
-/// kernel's xattr whiteouts)?
-fn has_xattr_whiteouts(dir: &std::ffi::CStr) -> bool {
-    let mut names = [0u8; 1024];
-    match rustix::fs::llistxattr(dir, &mut names[..]) {
-        Ok(n) => names[..n]
-            .split(|&b| b == 0)
-            .any(|a| a.ends_with(b".overlay.whiteouts")),
-        Err(e) => e == Errno::RANGE,
-    }
 }
 
 /// Could an entry of this type be a whiteout (and so need a closer look)?
@@ -55,7 +42,9 @@ impl Overlay {
                 Mode::empty(),
             )?;
             let bottom = self.is_bottom(l);
-            let xw = !bottom && has_xattr_whiteouts(&cdir);
+            let xw = !bottom
+                && !(self.has_upper && l == crate::overlay::UPPER)
+                && crate::whiteout::marks_xattr_whiteouts(&cdir);
             let mut iter = rustix::fs::RawDir::new(&fd, &mut buf);
             while let Some(ent) = iter.next() {
                 let ent = ent?;
@@ -75,7 +64,7 @@ impl Overlay {
                     p.extend_from_slice(name);
                     let cp = cpath(&p);
                     if let Ok(st) = rustix::fs::lstat(cp.as_c_str()) {
-                        if is_whiteout(&cp, &st) {
+                        if self.hides(l, &cp, &st, &dir.rel) {
                             continue;
                         }
                     }

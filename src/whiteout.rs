@@ -19,20 +19,69 @@ pub fn is_private_xattr(name: &[u8]) -> bool {
     NAMESPACES.iter().any(|ns| name.starts_with(ns.as_bytes()))
 }
 
-fn xattr_is_y(path: &CStr, attr: &str) -> bool {
+/// Does the object carry `<ns>.overlay.<attr>` (in either namespace) whose
+/// value starts with one of `values` (any value when empty)?
+fn xattr_has(path: &CStr, attr: &str, values: &[u8]) -> bool {
     let mut buf = [0u8; 4];
     for ns in NAMESPACES {
         let full = format!("{ns}{attr}");
-        if let Ok(n) = rustix::fs::lgetxattr(path, full.as_str(), &mut buf[..]) {
-            if n >= 1 && (buf[0] == b'y' || buf[0] == b'x') {
-                return true;
-            }
+        match rustix::fs::lgetxattr(path, full.as_str(), &mut buf[..]) {
+            Ok(n) if values.is_empty() || (n >= 1 && values.contains(&buf[0])) => return true,
+            Err(Errno::RANGE) if values.is_empty() => return true,
+            _ => {}
         }
     }
     false
 }
 
-/// Is the object at the real `path`, whose `lstat` is `st`, a whiteout?
+fn xattr_is_y(path: &CStr, attr: &str) -> bool {
+    xattr_has(path, attr, b"y")
+}
+
+/// The overlay xattr names set on an object (one `llistxattr`).
+fn overlay_names(path: &CStr) -> Vec<Vec<u8>> {
+    let mut names = [0u8; 1024];
+    let n = match rustix::fs::llistxattr(path, &mut names[..]) {
+        Ok(n) => n,
+        Err(Errno::RANGE) => {
+            let mut big = vec![0u8; 65536];
+            let n = rustix::fs::llistxattr(path, &mut big[..]).unwrap_or(0);
+            return big[..n]
+                .split(|&b| b == 0)
+                .filter(|a| is_private_xattr(a))
+                .map(<[u8]>::to_vec)
+                .collect();
+        }
+        Err(_) => 0,
+    };
+    names[..n]
+        .split(|&b| b == 0)
+        .filter(|a| is_private_xattr(a))
+        .map(<[u8]>::to_vec)
+        .collect()
+}
+
+/// Is this empty file of a lower layer a whiteout of the kernel's xattr
+/// form (6.7+)? It counts only in a directory marked for them
+/// (`overlay.opaque=x`, or the older `overlay.whiteouts`).
+pub fn is_xattr_whiteout(path: &CStr, st: &Stat, dir_marked: impl FnOnce() -> bool) -> bool {
+    FileType::from_raw_mode(st.st_mode) == FileType::RegularFile
+        && st.st_size == 0
+        && xattr_has(path, "whiteout", b"")
+        && dir_marked()
+}
+
+/// Does the directory at `path` hold xattr whiteouts?
+pub fn marks_xattr_whiteouts(path: &CStr) -> bool {
+    let names = overlay_names(path);
+    if names.iter().any(|n| n.ends_with(b".overlay.whiteouts")) {
+        return true;
+    }
+    names.iter().any(|n| n.ends_with(b".overlay.opaque")) && xattr_has(path, "opaque", b"x")
+}
+
+/// Is the object at the real `path`, whose `lstat` is `st`, a whiteout (a
+/// character device 0/0, or the seed's symlink)? See also `is_xattr_whiteout`.
 pub fn is_whiteout(path: &CStr, st: &Stat) -> bool {
     match FileType::from_raw_mode(st.st_mode) {
         FileType::CharacterDevice => st.st_rdev == 0,
@@ -42,30 +91,16 @@ pub fn is_whiteout(path: &CStr, st: &Stat) -> bool {
                     .is_ok_and(|t| t.as_bytes() == SEED_WHITEOUT_TARGET)
                 && xattr_is_y(path, "whiteout")
         }
-        // The kernel's xattr whiteout (6.7+): an empty file marked by xattr.
-        FileType::RegularFile => st.st_size == 0 && xattr_is_y(path, "whiteout"),
         _ => false,
     }
 }
 
-/// Is the directory at the real `path` opaque?
+/// Is the directory at the real `path` opaque (`overlay.opaque=y`; the
+/// value `x` marks a directory holding xattr whiteouts, not an opaque one)?
 pub fn is_opaque(path: &CStr) -> bool {
     // One listxattr tells whether there is anything to read at all.
-    let mut names = [0u8; 1024];
-    let n = match rustix::fs::llistxattr(path, &mut names[..]) {
-        Ok(0) => return false,
-        Ok(n) => n,
-        Err(Errno::RANGE) => usize::MAX,
-        Err(_) => return false,
-    };
-    if n != usize::MAX
-        && !names[..n]
-            .split(|&b| b == 0)
-            .any(|a| a.ends_with(b".overlay.opaque"))
-    {
-        return false;
-    }
-    xattr_is_y(path, "opaque")
+    let names = overlay_names(path);
+    names.iter().any(|n| n.ends_with(b".overlay.opaque")) && xattr_is_y(path, "opaque")
 }
 
 /// Creates a whiteout at the real `path` (in the upper or work tree).
