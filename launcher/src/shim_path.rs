@@ -1,0 +1,52 @@
+//! Finding the shim and putting it into `LD_PRELOAD`.
+
+use std::ffi::OsString;
+use std::os::unix::ffi::{OsStrExt, OsStringExt};
+use std::path::PathBuf;
+
+/// The shim's file name.
+pub const SHIM_NAME: &str = "libovl_shim.so";
+
+/// `$OVL_SHIM`, else the shim next to ovl-exec, else in `../lib/ovl/`.
+pub fn find() -> Result<PathBuf, String> {
+    if let Some(p) = std::env::var_os(ovl::config::env::SHIM).filter(|p| !p.is_empty()) {
+        let p = PathBuf::from(p);
+        return std::fs::canonicalize(&p).map_err(|e| {
+            format!(
+                "OVL_SHIM={}: {e}: point it at {SHIM_NAME}, or unset it",
+                p.display()
+            )
+        });
+    }
+    let exe = std::env::current_exe().map_err(|e| format!("cannot find ovl-exec itself: {e}"))?;
+    let dir = exe.parent().map(PathBuf::from).unwrap_or_default();
+    let candidates = [dir.join(SHIM_NAME), dir.join("../lib/ovl").join(SHIM_NAME)];
+    for c in &candidates {
+        if c.is_file() {
+            return std::fs::canonicalize(c).map_err(|e| format!("{}: {e}", c.display()));
+        }
+    }
+    Err(format!(
+        "the shim {SHIM_NAME} is not in {} nor in {}: install it there, or set OVL_SHIM to its path",
+        dir.display(),
+        dir.join("../lib/ovl").display()
+    ))
+}
+
+/// The `LD_PRELOAD` value: the shim first, then what was there (without it).
+pub fn preload_value(shim: &PathBuf, old: Option<OsString>) -> OsString {
+    let mut v = shim.clone().into_os_string().into_vec();
+    if let Some(old) = old {
+        for item in old
+            .as_bytes()
+            .split(|&b| b == b':' || b == b' ')
+            .filter(|i| !i.is_empty())
+        {
+            if item != shim.as_os_str().as_bytes() {
+                v.push(b':');
+                v.extend_from_slice(item);
+            }
+        }
+    }
+    OsString::from_vec(v)
+}
