@@ -183,7 +183,7 @@ impl Overlay {
     /// whiteout, in any of the formats?
     pub fn hides(&self, l: LayerIdx, path: &std::ffi::CStr, st: &Stat, dir_rel: &[u8]) -> bool {
         is_whiteout(path, st)
-            || (!(self.has_upper && l == crate::overlay::UPPER)
+            || (self.is_lower_layer(l)
                 && is_xattr_whiteout(path, st, || {
                     marks_xattr_whiteouts(&cpath(&self.real_path(l, dir_rel)))
                 }))

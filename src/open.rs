@@ -4,7 +4,7 @@
 
 use crate::locate::FdInfo;
 use crate::lookup::{Node, ParentOf, Resolved};
-use crate::overlay::{Overlay, UPPER};
+use crate::overlay::Overlay;
 use crate::sys::cpath;
 use rustix::fd::OwnedFd;
 use rustix::fs::{FileType, Mode, OFlags};
@@ -13,7 +13,7 @@ use rustix::io::Errno;
 /// The result of opening a path.
 pub enum Opened {
     /// An open descriptor, and what it refers to in the view.
-    Fd(OwnedFd, FdInfo),
+    Fd(OwnedFd, Box<FdInfo>),
     /// The path leads out of the view: open this real path as it is.
     Outside(Vec<u8>),
 }
@@ -26,7 +26,7 @@ pub fn writes(flags: i32) -> bool {
 impl Overlay {
     /// Is `node` shown from a lower layer (so it must be copied up before a change)?
     pub fn is_lower(&self, node: &Node) -> bool {
-        !(self.has_upper && node.layer == UPPER)
+        self.is_lower_layer(node.layer)
     }
 
     /// What the overlay remembers of a descriptor open on `node`.
@@ -103,13 +103,13 @@ impl Overlay {
                     let rel = crate::lookup::join(&parent.rel, &name);
                     Ok(Opened::Fd(
                         fd,
-                        FdInfo {
+                        Box::new(FdInfo {
                             rel,
                             merged: false,
                             lower: false,
                             node: None,
                             generation: 0,
-                        },
+                        }),
                     ))
                 }
             },
@@ -143,6 +143,6 @@ impl Overlay {
                 node
             };
         let fd = self.open_node(&node, flags, mode)?;
-        Ok(Opened::Fd(fd, self.fd_info(&node)))
+        Ok(Opened::Fd(fd, Box::new(self.fd_info(&node))))
     }
 }

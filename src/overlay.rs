@@ -192,6 +192,11 @@ impl Overlay {
         self.layers.iter().find_map(|l| strip_dir(real, &l.root))
     }
 
+    /// Is layer `l` a lower layer (not the upper one)?
+    pub fn is_lower_layer(&self, l: LayerIdx) -> bool {
+        !(self.has_upper && l == UPPER)
+    }
+
     /// The bottom layer cannot hide anything, so it needs no whiteout or
     /// opaque checks.
     pub fn is_bottom(&self, l: LayerIdx) -> bool {

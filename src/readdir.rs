@@ -42,9 +42,8 @@ impl Overlay {
                 Mode::empty(),
             )?;
             let bottom = self.is_bottom(l);
-            let xw = !bottom
-                && !(self.has_upper && l == crate::overlay::UPPER)
-                && crate::whiteout::marks_xattr_whiteouts(&cdir);
+            let xw =
+                self.is_lower_layer(l) && !bottom && crate::whiteout::marks_xattr_whiteouts(&cdir);
             let mut iter = rustix::fs::RawDir::new(&fd, &mut buf);
             while let Some(ent) = iter.next() {
                 let ent = ent?;
