@@ -73,6 +73,24 @@ fn has_dotdot(p: &[u8]) -> bool {
 
 impl Overlay {
     /// Classifies `path` relative to `dirfd` (`AT_FDCWD` for the current directory).
+    /// A quick test that `(dirfd, path)` lies outside the view: one prefix
+    /// comparison or one load, no allocation. `false` means "look closer".
+    #[inline]
+    pub fn surely_outside(&self, dirfd: i32, path: &[u8]) -> bool {
+        if path.first() == Some(&b'/') {
+            return self.inside(path).is_none()
+                && !has_dotdot(path)
+                && !path.windows(2).any(|w| w == b"//" || w == b"/.");
+        }
+        if dirfd == libc::AT_FDCWD {
+            if !CWD_KNOWN.load(Ordering::Acquire) {
+                self.init_cwd();
+            }
+            return !CWD_INSIDE.load(Ordering::Acquire) && !has_dotdot(path);
+        }
+        dirfd >= FDS_LEN.load(Ordering::Acquire) || fd_info(dirfd).is_none()
+    }
+
     pub fn locate(&self, dirfd: i32, path: &[u8]) -> Where {
         if path.first() == Some(&b'/') {
             return self.locate_abs(path);
@@ -161,6 +179,15 @@ impl Overlay {
         CWD_KNOWN.store(true, Ordering::Release);
     }
 
+    /// Is `fd` one of the overlay's own layer descriptors?
+    fn own_fd(&self, fd: i32) -> bool {
+        use rustix::fd::AsRawFd;
+        self.layers
+            .iter()
+            .chain(self.work.iter())
+            .any(|l| l.fd.as_raw_fd() == fd)
+    }
+
     /// Finds descriptors inherited from before `exec` that refer to the view
     /// (their real path lies in a layer), so they keep their meaning.
     pub fn adopt_inherited_fds(&self) {
@@ -183,7 +210,7 @@ impl Overlay {
                 .unwrap_or("")
                 .parse::<i32>()
             {
-                if n != own {
+                if n != own && !self.own_fd(n) {
                     fds.push(n);
                 }
             }
@@ -327,6 +354,9 @@ impl Overlay {
 
     /// How a call that only reads `(dirfd, path)` is to be made.
     pub fn read_at(&self, dirfd: i32, path: &[u8], follow: bool) -> ReadAt {
+        if self.surely_outside(dirfd, path) {
+            return ReadAt::Outside;
+        }
         if let Some(dir) = self.known_dir(dirfd, path) {
             if dir.dirs == 1 << dir.layer {
                 // A directory of one layer: its children are in that layer, and
@@ -412,6 +442,9 @@ impl Overlay {
         path: &[u8],
         follow: bool,
     ) -> Option<Result<Resolved, Errno>> {
+        if self.surely_outside(dirfd, path) {
+            return None;
+        }
         if let Some(dir) = self.known_dir(dirfd, path) {
             match self.lookup_child(&dir, path) {
                 Ok(Some(n)) if !(follow && n.file_type() == rustix::fs::FileType::Symlink) => {
@@ -430,6 +463,9 @@ impl Overlay {
 
     /// Resolves the parent of `(dirfd, path)`; `None` when it lies outside the view.
     pub fn resolve_parent_at(&self, dirfd: i32, path: &[u8]) -> Option<Result<ParentOf, Errno>> {
+        if self.surely_outside(dirfd, path) {
+            return None;
+        }
         // A directory remembered without its stat (opened as given) is looked
         // up again: creating in it may copy it up, which needs its metadata.
         if let Some(dir) = self.known_dir(dirfd, path).filter(|d| d.stat.st_mode != 0) {

@@ -56,6 +56,9 @@ impl Overlay {
         flags: i32,
         mode: u32,
     ) -> Option<Result<Opened, Errno>> {
+        if self.surely_outside(dirfd, path) {
+            return None;
+        }
         let creat = flags & libc::O_CREAT != 0 && flags & libc::O_TMPFILE & !libc::O_DIRECTORY == 0;
         let excl = creat && flags & libc::O_EXCL != 0;
         let follow = flags & libc::O_NOFOLLOW == 0 && !excl;

@@ -31,6 +31,9 @@ pub(crate) unsafe fn open_in_view(
         Some(path) if !path.is_empty() => path,
         _ => return real(dirfd, p, flags, mode),
     };
+    if ovl.surely_outside(dirfd, path) {
+        return outside_open(ovl, dirfd, p, flags, mode, real);
+    }
     if let Some(info) = ovl.open_as_given(dirfd, path, flags) {
         let fd = real(dirfd, p, flags, mode);
         if fd >= 0 {

@@ -43,7 +43,9 @@ fn trace_fd() -> i32 {
 /// Notes which function is running (named in the lines that follow).
 #[inline]
 pub(crate) fn call(name: &'static str) {
-    CALL.with(|c| c.set(name));
+    if FD.load(Ordering::Relaxed) != -1 {
+        CALL.with(|c| c.set(name));
+    }
 }
 
 fn write_line(line: String) {
