@@ -20,6 +20,7 @@ mod modify;
 mod path;
 mod stat;
 mod trace;
+mod walk;
 
 /// Finds the next definition of a symbol (libc's), once; a race only
 /// repeats the look-up. A missing symbol is fatal: we cannot emulate it.
