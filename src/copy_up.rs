@@ -1,19 +1,321 @@
 //! Copy-up: before any change to an object that lives in a lower layer, the
 //! object (and first its parent directories) is copied to the upper layer.
 //! A copy is built in the work directory and appears in upper by one atomic
-//! `rename`, so an interrupted copy-up never shows a half-copied file.
+//! `rename`, so an interrupted copy-up never shows a half-copied file; when
+//! two processes copy the same object at once, the first rename wins and the
+//! other uses its copy.
 
-use crate::lookup::Node;
-use crate::overlay::Overlay;
+use crate::lookup::{join, split_last, Node, Resolved};
+use crate::overlay::{Overlay, UPPER};
+use crate::sys::cpath;
+use crate::whiteout::is_private_xattr;
+use rustix::fd::{AsFd, OwnedFd};
+use rustix::fs::{
+    AtFlags, FileType, Mode, OFlags, RenameFlags, SeekFrom, Stat, Timestamps, XattrFlags, CWD,
+};
 use rustix::io::Errno;
+use std::ffi::{CStr, CString};
+use std::sync::atomic::{AtomicU64, Ordering};
+
+static TEMP_COUNTER: AtomicU64 = AtomicU64::new(0);
+
+/// Times of a `stat`, as `utimensat` takes them.
+pub(crate) fn times_of(st: &Stat) -> Timestamps {
+    Timestamps {
+        last_access: rustix::fs::Timespec {
+            tv_sec: st.st_atime as _,
+            tv_nsec: st.st_atime_nsec as _,
+        },
+        last_modification: rustix::fs::Timespec {
+            tv_sec: st.st_mtime as _,
+            tv_nsec: st.st_mtime_nsec as _,
+        },
+    }
+}
+
+/// `EPERM` from `chown` is expected when not root: the copy keeps our ids.
+fn tolerate_perm(r: Result<(), Errno>) -> Result<(), Errno> {
+    match r {
+        Err(Errno::PERM) => Ok(()),
+        other => other,
+    }
+}
+
+/// Copies every xattr but the overlay's own, from `src` to `dst` (paths, not following).
+fn copy_xattrs(src: &CStr, dst: &CStr) -> Result<(), Errno> {
+    let mut names = vec![0u8; 4096];
+    let n = loop {
+        match rustix::fs::llistxattr(src, &mut names[..]) {
+            Ok(n) => break n,
+            Err(Errno::RANGE) => names.resize(names.len() * 4, 0),
+            Err(Errno::NOTSUP) => return Ok(()),
+            Err(e) => return Err(e),
+        }
+    };
+    for name in names[..n]
+        .split(|&b| b == 0)
+        .filter(|a| !a.is_empty() && !is_private_xattr(a))
+    {
+        let cname = cpath(name);
+        let mut value = vec![0u8; 256];
+        let len = loop {
+            match rustix::fs::lgetxattr(src, cname.as_c_str(), &mut value[..]) {
+                Ok(len) => break len,
+                Err(Errno::RANGE) => value.resize(value.len() * 4, 0),
+                Err(e) => return Err(e),
+            }
+        };
+        match rustix::fs::lsetxattr(dst, cname.as_c_str(), &value[..len], XattrFlags::empty()) {
+            Ok(()) => {}
+            // Not every namespace can be written by everyone (trusted.*, security.*).
+            Err(Errno::PERM) | Err(Errno::NOTSUP) if !rustix::process::geteuid().is_root() => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
+}
+
+/// Copies `len` bytes of data from `src` to `dst`, keeping holes: a reflink
+/// where the filesystem can, else `copy_file_range` over the data extents.
+fn copy_data(src: &OwnedFd, dst: &OwnedFd, len: u64, size: u64) -> Result<(), Errno> {
+    if len == 0 {
+        return Ok(());
+    }
+    if len == size && rustix::fs::ioctl_ficlone(dst, src).is_ok() {
+        return Ok(());
+    }
+    let mut pos: u64 = 0;
+    while pos < len {
+        // The next data extent, or the end when only a hole remains.
+        let data = match rustix::fs::seek(src, SeekFrom::Data(pos)) {
+            Ok(d) => d,
+            Err(Errno::NXIO) => break,
+            Err(_) => pos,
+        };
+        if data >= len {
+            break;
+        }
+        let hole = rustix::fs::seek(src, SeekFrom::Hole(data))
+            .unwrap_or(len)
+            .min(len);
+        let mut off_in = data;
+        let mut off_out = data;
+        while off_in < hole {
+            let want = (hole - off_in).min(1 << 30) as usize;
+            let n =
+                rustix::fs::copy_file_range(src, Some(&mut off_in), dst, Some(&mut off_out), want)?;
+            if n == 0 {
+                break;
+            }
+        }
+        pos = hole;
+    }
+    rustix::fs::ftruncate(dst, len)
+}
 
 impl Overlay {
+    /// A fresh name in the work directory for an object being built.
+    pub(crate) fn work_temp(&self) -> Result<CString, Errno> {
+        let work = self.work.as_ref().ok_or(Errno::ROFS)?;
+        let n = TEMP_COUNTER.fetch_add(1, Ordering::Relaxed);
+        let pid = rustix::process::getpid().as_raw_nonzero().get();
+        let mut p = work.root.clone();
+        p.extend_from_slice(format!("/#ovl.{pid}.{n}").as_bytes());
+        Ok(cpath(&p))
+    }
+
+    /// The real path of `rel` in the upper layer.
+    pub(crate) fn upper_path(&self, rel: &[u8]) -> CString {
+        cpath(&self.real_path(UPPER, rel))
+    }
+
     /// Makes sure `node` exists in the upper layer (copying it up, with its
     /// parents, when it lives in a lower one) and returns it as an upper node.
     /// `keep` limits the data copied for regular files (`Some(0)` for
     /// `O_TRUNC`, `Some(n)` for `truncate(n)`); `None` copies everything.
     pub fn copy_up(&self, node: &Node, keep: Option<u64>) -> Result<Node, Errno> {
-        let _ = (node, keep);
-        Err(Errno::ROFS)
+        if !self.has_upper {
+            return Err(Errno::ROFS);
+        }
+        if node.layer == UPPER {
+            return Ok(node.clone());
+        }
+        self.changed();
+        let r = self.copy_up_object(node, keep);
+        self.changed();
+        r
     }
+
+    /// Makes sure the directory `rel` of the view exists in upper.
+    pub(crate) fn ensure_upper_dir(&self, rel: &[u8]) -> Result<(), Errno> {
+        if rel.is_empty() {
+            return Ok(());
+        }
+        if let Ok(st) = rustix::fs::lstat(self.upper_path(rel).as_c_str()) {
+            if FileType::from_raw_mode(st.st_mode) == FileType::Directory {
+                return Ok(());
+            }
+        }
+        match self.resolve(rel, false)? {
+            Resolved::Inside(dir) if dir.is_dir() => self.copy_up(&dir, None).map(|_| ()),
+            Resolved::Inside(_) => Err(Errno::NOTDIR),
+            Resolved::Outside(_) => Err(Errno::XDEV),
+        }
+    }
+
+    fn copy_up_object(&self, node: &Node, keep: Option<u64>) -> Result<Node, Errno> {
+        let (dir_rel, _) = split_last(&node.rel);
+        self.ensure_upper_dir(dir_rel)?;
+        let src = cpath(&self.real_path(node.layer, &node.rel));
+        let st = rustix::fs::lstat(src.as_c_str())?;
+        let dst = self.upper_path(&node.rel);
+        let parent = self.upper_path(dir_rel);
+        let parent_st = rustix::fs::lstat(parent.as_c_str())?;
+        let tmp = self.work_temp()?;
+        let is_dir = FileType::from_raw_mode(st.st_mode) == FileType::Directory;
+        if let Err(e) = self.build_copy(&src, &st, &tmp, keep) {
+            remove_temp(&tmp, is_dir);
+            return Err(e);
+        }
+        match rustix::fs::renameat_with(
+            CWD,
+            tmp.as_c_str(),
+            CWD,
+            dst.as_c_str(),
+            RenameFlags::NOREPLACE,
+        ) {
+            Ok(()) => {
+                // The kernel keeps the parent's times across a copy-up.
+                let _ = rustix::fs::utimensat(
+                    CWD,
+                    parent.as_c_str(),
+                    &times_of(&parent_st),
+                    AtFlags::empty(),
+                );
+            }
+            // Another process copied it up first: use its copy.
+            Err(Errno::EXIST) | Err(Errno::NOTEMPTY) => remove_temp(&tmp, is_dir),
+            Err(e) => {
+                remove_temp(&tmp, is_dir);
+                return Err(e);
+            }
+        }
+        let stat = rustix::fs::lstat(dst.as_c_str())?;
+        let dirs = if is_dir { node.dirs | (1 << UPPER) } else { 0 };
+        Ok(Node {
+            rel: node.rel.clone(),
+            layer: UPPER,
+            stat,
+            dirs,
+            fresh: true,
+        })
+    }
+
+    /// Builds at `tmp` a copy of the object at `src` (whose lstat is `st`).
+    fn build_copy(
+        &self,
+        src: &CStr,
+        st: &Stat,
+        tmp: &CStr,
+        keep: Option<u64>,
+    ) -> Result<(), Errno> {
+        let mode = Mode::from_raw_mode(st.st_mode & 0o7777);
+        match FileType::from_raw_mode(st.st_mode) {
+            FileType::RegularFile => {
+                let from = rustix::fs::open(
+                    src,
+                    OFlags::RDONLY | OFlags::CLOEXEC | OFlags::NOFOLLOW,
+                    Mode::empty(),
+                )?;
+                let to = rustix::fs::open(
+                    tmp,
+                    OFlags::WRONLY | OFlags::CREATE | OFlags::EXCL | OFlags::CLOEXEC,
+                    Mode::from_raw_mode(0o600),
+                )?;
+                let size = st.st_size as u64;
+                copy_data(&from, &to, keep.map_or(size, |k| k.min(size)), size)?;
+                tolerate_perm(rustix::fs::fchown(
+                    to.as_fd(),
+                    Some(rustix::process::Uid::from_raw(st.st_uid)),
+                    Some(rustix::process::Gid::from_raw(st.st_gid)),
+                ))?;
+                copy_xattrs(src, tmp)?;
+                rustix::fs::fchmod(&to, mode)?;
+                rustix::fs::futimens(&to, &times_of(st))?;
+                // Data is safe before the copy becomes visible.
+                rustix::fs::fdatasync(&to)?;
+                return Ok(());
+            }
+            FileType::Directory => rustix::fs::mkdirat(CWD, tmp, Mode::from_raw_mode(0o700))?,
+            FileType::Symlink => {
+                let target = rustix::fs::readlinkat(CWD, src, Vec::new())?;
+                rustix::fs::symlinkat(target.as_c_str(), CWD, tmp)?;
+            }
+            t => rustix::fs::mknodat(CWD, tmp, t, mode, st.st_rdev)?,
+        }
+        let link = FileType::from_raw_mode(st.st_mode) == FileType::Symlink;
+        tolerate_perm(rustix::fs::chownat(
+            CWD,
+            tmp,
+            Some(rustix::process::Uid::from_raw(st.st_uid)),
+            Some(rustix::process::Gid::from_raw(st.st_gid)),
+            AtFlags::SYMLINK_NOFOLLOW,
+        ))?;
+        copy_xattrs(src, tmp)?;
+        if !link {
+            rustix::fs::chmodat(CWD, tmp, mode, AtFlags::empty())?;
+        }
+        rustix::fs::utimensat(CWD, tmp, &times_of(st), AtFlags::SYMLINK_NOFOLLOW)
+    }
+
+    /// Does a lower layer of the directory `parent` still show `name` (so that
+    /// removing it from the view needs a whiteout)?
+    pub(crate) fn lower_has(&self, parent: &Node, name: &[u8]) -> Result<bool, Errno> {
+        let rel = join(&parent.rel, name);
+        for l in parent.dir_layers().filter(|&l| self.is_lower_layer(l)) {
+            let path = cpath(&self.real_path(l, &rel));
+            match rustix::fs::lstat(path.as_c_str()) {
+                Ok(st) => return Ok(self.is_bottom(l) || !self.hides(l, &path, &st, &parent.rel)),
+                Err(Errno::NOENT) | Err(Errno::NOTDIR) => continue,
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(false)
+    }
+}
+
+/// Removes a temporary object from the work directory (a directory with
+/// whatever it holds: only whiteouts and copies of ours).
+pub(crate) fn remove_temp(tmp: &CStr, is_dir: bool) {
+    if is_dir {
+        remove_tree(tmp);
+    } else {
+        let _ = rustix::fs::unlinkat(CWD, tmp, AtFlags::empty());
+    }
+}
+
+/// Removes a directory tree of the work directory.
+pub(crate) fn remove_tree(dir: &CStr) {
+    if let Ok(fd) = rustix::fs::open(
+        dir,
+        OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+        Mode::empty(),
+    ) {
+        let mut buf = vec![std::mem::MaybeUninit::<u8>::uninit(); 8192];
+        let mut names = Vec::new();
+        let mut it = rustix::fs::RawDir::new(&fd, &mut buf);
+        while let Some(Ok(e)) = it.next() {
+            let n = e.file_name().to_bytes();
+            if n != b"." && n != b".." {
+                names.push((n.to_vec(), e.file_type() == FileType::Directory));
+            }
+        }
+        for (n, is_dir) in names {
+            let mut p = dir.to_bytes().to_vec();
+            p.push(b'/');
+            p.extend_from_slice(&n);
+            remove_temp(&cpath(&p), is_dir);
+        }
+    }
+    let _ = rustix::fs::unlinkat(CWD, dir, AtFlags::REMOVEDIR);
 }

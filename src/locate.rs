@@ -23,6 +23,11 @@ static CWD: RwLock<Option<Vec<u8>>> = RwLock::new(None);
 /// Fast check: is the current directory inside the view?
 static CWD_INSIDE: AtomicBool = AtomicBool::new(false);
 static CWD_KNOWN: AtomicBool = AtomicBool::new(false);
+/// The current directory is outside the view but above it: relative paths
+/// may lead in (`view/x` from the view's parent).
+static CWD_ABOVE: AtomicBool = AtomicBool::new(false);
+/// The real current directory, when outside the view.
+static CWD_REAL: RwLock<Vec<u8>> = RwLock::new(Vec::new());
 
 /// Open descriptors that refer to objects of the view: fd -> path in the view.
 static FDS: RwLock<Vec<Option<Arc<FdInfo>>>> = RwLock::new(Vec::new());
@@ -86,7 +91,9 @@ impl Overlay {
             if !CWD_KNOWN.load(Ordering::Acquire) {
                 self.init_cwd();
             }
-            return !CWD_INSIDE.load(Ordering::Acquire) && !has_dotdot(path);
+            return !CWD_INSIDE.load(Ordering::Acquire)
+                && !CWD_ABOVE.load(Ordering::Acquire)
+                && !has_dotdot(path);
         }
         dirfd >= FDS_LEN.load(Ordering::Acquire) || fd_info(dirfd).is_none()
     }
@@ -98,7 +105,9 @@ impl Overlay {
         let base = if dirfd == libc::AT_FDCWD {
             match self.cwd_rel() {
                 Some(rel) => rel,
-                None if has_dotdot(path) => return self.locate_via_real_cwd(path),
+                None if has_dotdot(path) || CWD_ABOVE.load(Ordering::Acquire) => {
+                    return self.locate_via_real_cwd(path)
+                }
                 None => return Where::Outside,
             }
         } else {
@@ -133,11 +142,10 @@ impl Overlay {
     }
 
     fn locate_via_real_cwd(&self, path: &[u8]) -> Where {
-        let cwd = match rustix::process::getcwd(Vec::new()) {
-            Ok(c) => c.into_bytes(),
-            Err(_) => return Where::Outside,
+        let mut abs = match CWD_REAL.read() {
+            Ok(c) if !c.is_empty() => c.clone(),
+            _ => return Where::Outside,
         };
-        let mut abs = cwd;
         abs.push(b'/');
         abs.extend_from_slice(path);
         self.locate_abs(&abs)
@@ -160,6 +168,12 @@ impl Overlay {
         let rel = match rustix::process::getcwd(Vec::new()) {
             Ok(c) => {
                 let real = c.into_bytes();
+                let above =
+                    real == b"/" || crate::overlay::strip_dir(&self.target, &real).is_some();
+                CWD_ABOVE.store(above, Ordering::Release);
+                if let Ok(mut c) = CWD_REAL.write() {
+                    c.clone_from(&real);
+                }
                 self.inside(&real)
                     .or_else(|| self.real_to_rel(&real))
                     .map(<[u8]>::to_vec)

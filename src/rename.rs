@@ -1,25 +1,158 @@
 //! `rename`: files and symlinks are copied up and renamed in upper (with a
-//! whiteout at the old name when a lower layer has it); directories that
-//! exist in a lower layer give `EXDEV`, as the kernel's default.
+//! whiteout left at the old name when a lower layer has it); directories
+//! that exist in a lower layer give `EXDEV`, as the kernel's default
+//! (`redirect_dir=off`), and `mv` then copies them.
 
-use crate::lookup::Node;
-use crate::overlay::Overlay;
+use crate::lookup::{join, Node};
+use crate::overlay::{Overlay, UPPER};
+use crate::remove::clear_whiteouts;
+use crate::whiteout::{is_whiteout, make_opaque, make_whiteout};
+use rustix::fs::{AtFlags, RenameFlags, CWD};
 use rustix::io::Errno;
 
+/// One end of a rename: the directory, the name in it, and the object there.
+pub struct RenameEnd<'a> {
+    pub parent: &'a Node,
+    pub name: &'a [u8],
+    pub node: Option<&'a Node>,
+}
+
 impl Overlay {
-    /// Renames `old` (named `old_name` in `old_parent`) to `new_name` in
-    /// `new_parent`, over `new` if it exists. `flags` are renameat2's.
-    pub fn rename(
+    /// Is this directory (also) in a lower layer, so that it cannot move?
+    fn dir_in_lower(&self, node: &Node) -> bool {
+        node.is_dir() && (node.layer != UPPER || node.dir_layers().any(|l| self.is_lower_layer(l)))
+    }
+
+    /// Renames `old` to `new` (over `new.node` if it exists). `flags` are renameat2's.
+    pub fn rename(&self, old: RenameEnd<'_>, new: RenameEnd<'_>, flags: u32) -> Result<(), Errno> {
+        let known = RenameFlags::NOREPLACE | RenameFlags::EXCHANGE;
+        let flags = RenameFlags::from_bits(flags)
+            .filter(|f| known.contains(*f))
+            .ok_or(Errno::INVAL)?;
+        let src = old.node.ok_or(Errno::NOENT)?;
+        let old_rel = join(&old.parent.rel, old.name);
+        let new_rel = join(&new.parent.rel, new.name);
+        if old_rel == new_rel {
+            return Ok(());
+        }
+        if new_rel.starts_with(&old_rel) && new_rel.get(old_rel.len()) == Some(&b'/') {
+            return Err(Errno::INVAL);
+        }
+        if flags.contains(RenameFlags::EXCHANGE) {
+            return self.exchange(&old, &new, src);
+        }
+        if let Some(dst) = new.node {
+            if flags.contains(RenameFlags::NOREPLACE) {
+                return Err(Errno::EXIST);
+            }
+            match (src.is_dir(), dst.is_dir()) {
+                (true, false) => return Err(Errno::NOTDIR),
+                (false, true) => return Err(Errno::ISDIR),
+                (true, true) => {
+                    let entries = self.merged_entries(dst)?;
+                    if entries.iter().any(|e| e.name != b"." && e.name != b"..") {
+                        return Err(Errno::NOTEMPTY);
+                    }
+                }
+                (false, false) => {
+                    if dst.stat.st_dev == src.stat.st_dev && dst.stat.st_ino == src.stat.st_ino {
+                        return Ok(()); // two names of one file: nothing to do
+                    }
+                }
+            }
+        }
+        if self.dir_in_lower(src) {
+            return Err(Errno::XDEV);
+        }
+        self.changing(|| self.move_name(&old, &new, src, &old_rel, &new_rel))
+    }
+
+    fn move_name(
         &self,
-        old_parent: &Node,
-        old_name: &[u8],
-        old: &Node,
-        new_parent: &Node,
-        new_name: &[u8],
-        new: Option<&Node>,
-        flags: u32,
+        old: &RenameEnd<'_>,
+        new: &RenameEnd<'_>,
+        src: &Node,
+        old_rel: &[u8],
+        new_rel: &[u8],
     ) -> Result<(), Errno> {
-        let _ = (old_parent, old_name, old, new_parent, new_name, new, flags);
-        Err(Errno::ROFS)
+        let whiteout_at_old = self.lower_has(old.parent, old.name)?;
+        let lower_at_new = self.lower_has(new.parent, new.name)?;
+        self.copy_up(src, None)?;
+        self.copy_up(new.parent, None)?;
+        let from = self.upper_path(old_rel);
+        let to = self.upper_path(new_rel);
+        let to_st = rustix::fs::lstat(to.as_c_str()).ok();
+        let over_whiteout = to_st.as_ref().is_some_and(|st| is_whiteout(&to, st));
+        if src.is_dir() {
+            if lower_at_new || over_whiteout {
+                // Nothing below may show through the moved directory.
+                make_opaque(self.xattr_ns, &from)?;
+            }
+            if to_st.is_some() && !over_whiteout {
+                // An upper directory empty in the view: only whiteouts in it.
+                clear_whiteouts(&to);
+            }
+        }
+        if over_whiteout && src.is_dir() {
+            // A directory cannot replace a whiteout by rename: swap them, and
+            // the whiteout lands at the old name, where it may be wanted.
+            rustix::fs::renameat_with(
+                CWD,
+                from.as_c_str(),
+                CWD,
+                to.as_c_str(),
+                RenameFlags::EXCHANGE,
+            )?;
+            if !whiteout_at_old {
+                rustix::fs::unlinkat(CWD, from.as_c_str(), AtFlags::empty())?;
+            }
+            return Ok(());
+        }
+        if whiteout_at_old && self.whiteout == crate::config::WhiteoutFormat::CharDev {
+            match rustix::fs::renameat_with(
+                CWD,
+                from.as_c_str(),
+                CWD,
+                to.as_c_str(),
+                RenameFlags::WHITEOUT,
+            ) {
+                Ok(()) => return Ok(()),
+                Err(Errno::INVAL) | Err(Errno::PERM) | Err(Errno::NOSYS) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        rustix::fs::renameat(CWD, from.as_c_str(), CWD, to.as_c_str())?;
+        if whiteout_at_old {
+            make_whiteout(self, &from)?;
+        }
+        Ok(())
+    }
+
+    /// `RENAME_EXCHANGE`: both names exist and swap. Directories that a
+    /// lower layer has cannot move (`EXDEV`), nor can names a lower layer
+    /// shows (the swapped objects would need whiteouts and redirects).
+    fn exchange(&self, old: &RenameEnd<'_>, new: &RenameEnd<'_>, src: &Node) -> Result<(), Errno> {
+        let dst = new.node.ok_or(Errno::NOENT)?;
+        if self.dir_in_lower(src) || self.dir_in_lower(dst) {
+            return Err(Errno::XDEV);
+        }
+        if (src.is_dir() && self.lower_has(new.parent, new.name)?)
+            || (dst.is_dir() && self.lower_has(old.parent, old.name)?)
+        {
+            return Err(Errno::XDEV);
+        }
+        self.changing(|| {
+            let a = self.copy_up(src, None)?;
+            let b = self.copy_up(dst, None)?;
+            let from = self.upper_path(&a.rel);
+            let to = self.upper_path(&b.rel);
+            rustix::fs::renameat_with(
+                CWD,
+                from.as_c_str(),
+                CWD,
+                to.as_c_str(),
+                RenameFlags::EXCHANGE,
+            )
+        })
     }
 }

@@ -37,7 +37,7 @@ pub(crate) unsafe fn open_in_view(
     if let Some(info) = ovl.open_as_given(dirfd, path, flags) {
         let fd = real(dirfd, p, flags, mode);
         if fd >= 0 {
-            register_fd(fd, *info);
+            register_fd(fd, info);
         }
         return fd;
     }

@@ -7,6 +7,7 @@ use crate::{bytes, fail, hooks};
 use libc::{c_char, c_int, c_uint, c_void, dev_t, gid_t, mode_t, size_t, ssize_t, uid_t};
 use ovl::lookup::Node;
 use ovl::overlay::Overlay;
+use ovl::rename::RenameEnd;
 use rustix::io::Errno;
 
 const FOLLOW: bool = true;
@@ -134,7 +135,19 @@ unsafe fn rename_in_view(
             if !ovl.has_upper {
                 return fail(Errno::ROFS);
             }
-            done(ovl.rename(&pa, &na, &old, &pb, &nb, new.as_ref(), flags))
+            done(ovl.rename(
+                RenameEnd {
+                    parent: &pa,
+                    name: &na,
+                    node: Some(&old),
+                },
+                RenameEnd {
+                    parent: &pb,
+                    name: &nb,
+                    node: new.as_ref(),
+                },
+                flags,
+            ))
         }
         (Ok(End::InView(_, _, None)), _) => fail(Errno::NOENT),
         (Err(e), _) | (_, Err(e)) => fail(e),
