@@ -274,7 +274,7 @@ def native_cp_time(data, runs):
 
 def rss_kib(prefix):
     """Peak resident memory of a small python3 process, in KiB."""
-    code = "import resource; print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)"
+    code = "print([l.split()[1] for l in open('/proc/self/status') if l.startswith('VmHWM')][0])"
     out = subprocess.run(prefix + ["python3", "-c", code], capture_output=True, text=True).stdout.strip()
     return int(out) if out.isdigit() else None
 
@@ -298,7 +298,7 @@ def main():
     t0 = time.perf_counter()
     make_tree(os.path.join(data, "tree"), 2500 // q, 20, 1)
     make_merged(os.path.join(data, "merged"), 10000 // q)
-    make_big(os.path.join(data, "big"), (1 << 30) // q)
+    make_big(os.path.join(data, "big"), (1024 // q) << 20)
     make_c_project(os.path.join(data, "cproj"), 200 // q)
     make_git_repo(os.path.join(data, "git"), 20000 // q)
     log(f"data sets ready in {time.perf_counter() - t0:.1f} s under {data}")

@@ -241,9 +241,11 @@ impl Overlay {
                 ))?;
                 copy_xattrs(src, tmp)?;
                 rustix::fs::fchmod(&to, mode)?;
+                // No fsync: the rename publishes a complete copy to every
+                // process, and a killed copy-up leaves only a temporary file
+                // in the work directory (durability across power loss is the
+                // filesystem's, as for any `cp`).
                 rustix::fs::futimens(&to, &times_of(st))?;
-                // Data is safe before the copy becomes visible.
-                rustix::fs::fdatasync(&to)?;
                 return Ok(());
             }
             FileType::Directory => rustix::fs::mkdirat(CWD, tmp, Mode::from_raw_mode(0o700))?,
