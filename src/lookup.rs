@@ -213,7 +213,7 @@ impl Overlay {
         stop_before_last: bool,
     ) -> Result<(Resolved, Option<Vec<u8>>), Errno> {
         let mut pending = Pending::new(b"");
-        self.validate_cache();
+        let generation = self.validate_cache();
         let mut cur = self.cached_root()?;
         let mut stack: Vec<Node> = Vec::new();
         let mut links = 0;
@@ -273,7 +273,7 @@ impl Overlay {
                 }
                 FileType::Directory => {
                     if child.fresh {
-                        self.remember_dir(&child);
+                        self.remember_dir(&child, generation);
                     }
                     stack.push(std::mem::replace(&mut cur, child));
                 }
