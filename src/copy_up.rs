@@ -140,10 +140,7 @@ impl Overlay {
         if node.layer == UPPER {
             return Ok(node.clone());
         }
-        self.changed();
-        let r = self.copy_up_object(node, keep);
-        self.changed();
-        r
+        self.changing(node.is_dir(), || self.copy_up_object(node, keep))
     }
 
     /// Makes sure the directory `rel` of the view exists in upper.

@@ -12,15 +12,26 @@ use rustix::io::Errno;
 use std::ffi::{CStr, CString};
 
 impl Overlay {
-    /// Runs a change of the layers' names, telling other processes before
-    /// and after (see `generation`).
-    pub(crate) fn changing<T>(&self, f: impl FnOnce() -> Result<T, Errno>) -> Result<T, Errno> {
+    /// Runs a change of the layers' names. When it changes what directories
+    /// are (which layers hold one, whether it is opaque, whether it exists:
+    /// what processes may remember, see `generation`), every process of the
+    /// overlay is told before and after. Files coming and going change no
+    /// such fact: their names are always looked up afresh.
+    pub(crate) fn changing<T>(
+        &self,
+        dirs_change: bool,
+        f: impl FnOnce() -> Result<T, Errno>,
+    ) -> Result<T, Errno> {
         if !self.has_upper {
             return Err(Errno::ROFS);
         }
-        self.changed();
+        if dirs_change {
+            self.changed();
+        }
         let r = f();
-        self.changed();
+        if dirs_change {
+            self.changed();
+        }
         r
     }
 
@@ -43,7 +54,7 @@ impl Overlay {
         opaque_if_over_whiteout: bool,
         make: impl FnOnce(&CStr) -> Result<(), Errno>,
     ) -> Result<(), Errno> {
-        self.changing(|| {
+        self.changing(opaque_if_over_whiteout, || {
             let (dst, over_whiteout) = self.creation_site(parent, name)?;
             if !over_whiteout {
                 return make(&dst);

@@ -14,7 +14,7 @@ use std::ffi::CStr;
 impl Overlay {
     /// `unlink` of the non-directory `node`, named `name` in `parent`.
     pub fn unlink(&self, parent: &Node, name: &[u8], node: &Node) -> Result<(), Errno> {
-        self.changing(|| self.remove_name(parent, name, node))
+        self.changing(node.is_dir(), || self.remove_name(parent, name, node))
     }
 
     /// `rmdir` of the directory `node`, named `name` in `parent`: it must be
@@ -24,7 +24,7 @@ impl Overlay {
         if entries.iter().any(|e| e.name != b"." && e.name != b"..") {
             return Err(Errno::NOTEMPTY);
         }
-        self.changing(|| self.remove_name(parent, name, node))
+        self.changing(node.is_dir(), || self.remove_name(parent, name, node))
     }
 
     fn remove_name(&self, parent: &Node, name: &[u8], node: &Node) -> Result<(), Errno> {

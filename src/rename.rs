@@ -64,7 +64,9 @@ impl Overlay {
         if self.dir_in_lower(src) {
             return Err(Errno::XDEV);
         }
-        self.changing(|| self.move_name(&old, &new, src, &old_rel, &new_rel))
+        self.changing(src.is_dir() || new.node.is_some_and(Node::is_dir), || {
+            self.move_name(&old, &new, src, &old_rel, &new_rel)
+        })
     }
 
     fn move_name(
@@ -141,7 +143,7 @@ impl Overlay {
         {
             return Err(Errno::XDEV);
         }
-        self.changing(|| {
+        self.changing(src.is_dir() || dst.is_dir(), || {
             let a = self.copy_up(src, None)?;
             let b = self.copy_up(dst, None)?;
             let from = self.upper_path(&a.rel);

@@ -1,0 +1,336 @@
+//! `ovl-exec` itself: its checks refuse bad setups before anything is
+//! created, its exit statuses (the command's; 125, 126, 127 for its own
+//! errors), the environment it hands down, the trace switch, and programs
+//! that cannot be preloaded.
+
+mod common;
+
+use common::*;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+/// A scratch directory with a lower layer holding a file and a script.
+struct Scratch {
+    dir: PathBuf,
+}
+
+impl Scratch {
+    fn new(tag: &str) -> Scratch {
+        let dir = std::env::temp_dir().join(format!("ovl-launcher-{tag}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(dir.join("lower/sub")).unwrap();
+        std::fs::write(dir.join("lower/sub/file"), "lower\n").unwrap();
+        std::fs::write(dir.join("lower/plain"), "not a program\n").unwrap();
+        std::fs::write(dir.join("lower/tool.sh"), "#!/bin/sh\necho tool \"$@\"\n").unwrap();
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(
+            dir.join("lower/tool.sh"),
+            std::fs::Permissions::from_mode(0o755),
+        )
+        .unwrap();
+        Scratch { dir }
+    }
+    fn p(&self, rel: &str) -> PathBuf {
+        self.dir.join(rel)
+    }
+    /// Every path below the scratch directory, sorted.
+    fn listing(&self) -> Vec<PathBuf> {
+        let mut out = Vec::new();
+        walk(&self.dir, &mut out);
+        out.sort();
+        out
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+fn walk(dir: &Path, out: &mut Vec<PathBuf>) {
+    for e in std::fs::read_dir(dir).unwrap() {
+        let p = e.unwrap().path();
+        out.push(p.clone());
+        if p.is_dir() && !p.is_symlink() {
+            walk(&p, out);
+        }
+    }
+}
+
+fn ovl(args: &[&std::ffi::OsStr]) -> Output {
+    Command::new(ovl_exec())
+        .args(args)
+        .env("OVL_SHIM", shim())
+        .output()
+        .unwrap()
+}
+
+fn os(s: &Path) -> &std::ffi::OsStr {
+    s.as_os_str()
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+#[test]
+fn exit_status_is_the_commands() {
+    let s = Scratch::new("status");
+    let o = ovl(&["--".as_ref(), "true".as_ref()]);
+    // Without -l the setup is refused (125); with it the status passes through.
+    assert_eq!(o.status.code(), Some(125), "{}", stderr(&o));
+    let o = ovl(&[
+        "-l".as_ref(),
+        os(&s.p("lower")),
+        "--".as_ref(),
+        "sh".as_ref(),
+        "-c".as_ref(),
+        "exit 7".as_ref(),
+    ]);
+    assert_eq!(o.status.code(), Some(7), "{}", stderr(&o));
+}
+
+#[test]
+fn missing_lower_is_refused_and_nothing_is_created() {
+    let s = Scratch::new("missing");
+    let before = s.listing();
+    let o = ovl(&[
+        "-l".as_ref(),
+        os(&s.p("nope")),
+        "-u".as_ref(),
+        os(&s.p("upper-not-made")),
+        "--".as_ref(),
+        "true".as_ref(),
+    ]);
+    assert_eq!(o.status.code(), Some(125));
+    assert!(
+        stderr(&o).contains("nope"),
+        "the message names the path: {}",
+        stderr(&o)
+    );
+    assert_eq!(before, s.listing(), "a refused setup created something");
+}
+
+#[test]
+fn overlapping_layers_are_refused() {
+    let s = Scratch::new("overlap");
+    std::fs::create_dir_all(s.p("lower/up")).unwrap();
+    let before = s.listing();
+    let o = ovl(&[
+        "-l".as_ref(),
+        os(&s.p("lower")),
+        "-u".as_ref(),
+        os(&s.p("lower/up")),
+        "--".as_ref(),
+        "true".as_ref(),
+    ]);
+    assert_eq!(o.status.code(), Some(125), "{}", stderr(&o));
+    assert!(stderr(&o).contains("overlap"), "{}", stderr(&o));
+    assert_eq!(before, s.listing());
+}
+
+#[test]
+fn work_on_another_filesystem_is_refused() {
+    let s = Scratch::new("xdev");
+    std::fs::create_dir_all(s.p("upper")).unwrap();
+    let shm = PathBuf::from("/dev/shm");
+    use std::os::unix::fs::MetadataExt;
+    if !shm.is_dir() || shm.metadata().unwrap().dev() == s.dir.metadata().unwrap().dev() {
+        eprintln!("skipped: /dev/shm is not another filesystem here");
+        return;
+    }
+    let work = tempdir_in(&shm);
+    let o = ovl(&[
+        "-l".as_ref(),
+        os(&s.p("lower")),
+        "-u".as_ref(),
+        os(&s.p("upper")),
+        "-w".as_ref(),
+        os(&work),
+        "--".as_ref(),
+        "true".as_ref(),
+    ]);
+    let _ = std::fs::remove_dir_all(&work);
+    assert_eq!(o.status.code(), Some(125), "{}", stderr(&o));
+    assert!(stderr(&o).contains("filesystem"), "{}", stderr(&o));
+}
+
+fn tempdir_in(base: &Path) -> PathBuf {
+    let d = base.join(format!("ovl-launcher-work-{}", std::process::id()));
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+#[test]
+fn command_not_found_is_127_and_not_runnable_is_126() {
+    let s = Scratch::new("codes");
+    let lower = s.p("lower");
+    let o = ovl(&[
+        "-l".as_ref(),
+        os(&lower),
+        "--".as_ref(),
+        "no-such-command-anywhere".as_ref(),
+    ]);
+    assert_eq!(o.status.code(), Some(127), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("no-such-command-anywhere"),
+        "{}",
+        stderr(&o)
+    );
+    let o = ovl(&[
+        "-l".as_ref(),
+        os(&lower),
+        "--".as_ref(),
+        os(&s.p("lower/plain")),
+    ]);
+    assert_eq!(o.status.code(), Some(126), "{}", stderr(&o));
+}
+
+#[test]
+fn a_script_in_the_view_runs_through_path() {
+    let s = Scratch::new("path");
+    let lower = s.p("lower");
+    let script = format!("PATH={}:$PATH tool.sh a b", lower.display());
+    let o = ovl(&[
+        "-l".as_ref(),
+        os(&lower),
+        "--".as_ref(),
+        "sh".as_ref(),
+        "-c".as_ref(),
+        script.as_ref(),
+    ]);
+    assert_eq!(
+        String::from_utf8_lossy(&o.stdout),
+        "tool a b\n",
+        "{}",
+        stderr(&o)
+    );
+}
+
+#[test]
+fn statically_linked_programs_are_refused() {
+    let candidates = ["/sbin/ldconfig", "/usr/sbin/ldconfig"];
+    let Some(prog) = candidates.iter().map(Path::new).find(|p| is_static(p)) else {
+        eprintln!("skipped: no statically linked program found to try");
+        return;
+    };
+    let s = Scratch::new("static");
+    let o = ovl(&[
+        "-l".as_ref(),
+        os(&s.p("lower")),
+        "--".as_ref(),
+        os(prog),
+        "--help".as_ref(),
+    ]);
+    assert_eq!(o.status.code(), Some(126), "{}", stderr(&o));
+    assert!(stderr(&o).contains("statically linked"), "{}", stderr(&o));
+}
+
+fn is_static(p: &Path) -> bool {
+    let Ok(bytes) = std::fs::read(p) else {
+        return false;
+    };
+    matches!(
+        ovl::binfmt::classify(&bytes[..bytes.len().min(ovl::binfmt::HEAD_LEN)]),
+        ovl::binfmt::Executable::StaticElf
+    )
+}
+
+#[test]
+fn the_environment_carries_the_overlay_and_the_shim() {
+    let s = Scratch::new("env");
+    std::fs::create_dir_all(s.p("upper")).unwrap();
+    let o = ovl(&[
+        "-l".as_ref(),
+        os(&s.p("lower")),
+        "-u".as_ref(),
+        os(&s.p("upper")),
+        "--".as_ref(),
+        "env".as_ref(),
+    ]);
+    let out = String::from_utf8_lossy(&o.stdout);
+    let shim = shim().canonicalize().unwrap();
+    assert!(
+        out.lines()
+            .any(|l| l.starts_with("LD_PRELOAD=") && l.contains(shim.to_str().unwrap())),
+        "{out}"
+    );
+    assert!(
+        out.contains(&format!(
+            "OVL_LOWER={}",
+            s.p("lower").canonicalize().unwrap().display()
+        )),
+        "{out}"
+    );
+    assert!(out.contains("OVL_UPPER="), "{out}");
+    assert!(out.contains("OVL_WORK="), "{out}");
+    assert!(
+        s.p("upper.ovl-work").is_dir(),
+        "the default work directory is made beside upper"
+    );
+}
+
+#[test]
+fn trace_logs_calls_in_the_view() {
+    let s = Scratch::new("trace");
+    let trace = s.p("trace.log");
+    let o = ovl(&[
+        "-l".as_ref(),
+        os(&s.p("lower")),
+        "--trace".as_ref(),
+        os(&trace),
+        "--".as_ref(),
+        "cat".as_ref(),
+        os(&s.p("lower/sub/file")),
+    ]);
+    assert_eq!(
+        String::from_utf8_lossy(&o.stdout),
+        "lower\n",
+        "{}",
+        stderr(&o)
+    );
+    let log = std::fs::read_to_string(&trace).unwrap_or_default();
+    assert!(
+        log.lines()
+            .any(|l| l.contains("sub/file") && l.contains("open")),
+        "the trace names the call and the path: {log}"
+    );
+}
+
+#[test]
+fn mount_style_options_work_too() {
+    let s = Scratch::new("mountopts");
+    std::fs::create_dir_all(s.p("upper")).unwrap();
+    std::fs::create_dir_all(s.p("work")).unwrap();
+    let opts = format!(
+        "lowerdir={},upperdir={},workdir={}",
+        s.p("lower").display(),
+        s.p("upper").display(),
+        s.p("work").display()
+    );
+    let script = format!(
+        "echo new > {}/sub/made && cat {}/sub/made",
+        s.p("lower").display(),
+        s.p("lower").display()
+    );
+    let o = ovl(&[
+        "-o".as_ref(),
+        opts.as_ref(),
+        "--".as_ref(),
+        "sh".as_ref(),
+        "-c".as_ref(),
+        script.as_ref(),
+    ]);
+    assert_eq!(
+        String::from_utf8_lossy(&o.stdout),
+        "new\n",
+        "{}",
+        stderr(&o)
+    );
+    assert!(s.p("upper/sub/made").is_file(), "the new file is in upper");
+    assert!(
+        !s.p("lower/sub/made").exists(),
+        "the lower layer never changes"
+    );
+}
