@@ -156,6 +156,10 @@ class Native(Impl):
         sh(f"cp -a {lower} {view}")
         if upper_template:
             sh(f"cp -a {upper_template}/. {view}/")
+        if os.path.isdir(os.path.join(view, ".git")):
+            # A copy has new inodes and ctimes: let git take note before timing,
+            # as the layers' own index already matches the lower files.
+            sh("git update-index -q --refresh", cwd=view)
         return view, [], lambda: None
 
 
