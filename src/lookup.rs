@@ -43,7 +43,14 @@ impl Node {
     }
     /// The layers of this directory, topmost first.
     pub fn dir_layers(&self) -> impl Iterator<Item = LayerIdx> + '_ {
-        (0..64).filter(move |i| self.dirs & (1 << i) != 0)
+        let mut rest = self.dirs;
+        std::iter::from_fn(move || {
+            (rest != 0).then(|| {
+                let l = rest.trailing_zeros() as LayerIdx;
+                rest &= rest - 1;
+                l
+            })
+        })
     }
 }
 
@@ -72,6 +79,16 @@ pub fn split_last(rel: &[u8]) -> (&[u8], &[u8]) {
     match rel.iter().rposition(|&b| b == b'/') {
         Some(i) => (&rel[..i], &rel[i + 1..]),
         None => (&[], rel),
+    }
+}
+
+/// Could this object be a whiteout of some format (worth a closer look)?
+fn may_hide(st: &Stat) -> bool {
+    match FileType::from_raw_mode(st.st_mode) {
+        FileType::CharacterDevice => st.st_rdev == 0,
+        FileType::Symlink => st.st_size as usize == crate::whiteout::SEED_WHITEOUT_TARGET.len(),
+        FileType::RegularFile => st.st_size == 0,
+        _ => false,
     }
 }
 
@@ -139,14 +156,14 @@ impl Overlay {
         let mut found: Option<(LayerIdx, Stat)> = None;
         let mut dirs: LayerSet = 0;
         for l in parent.dir_layers() {
-            let path = cpath(&self.real_path(l, &rel));
-            let st = match rustix::fs::lstat(path.as_c_str()) {
+            let real = self.real_path(l, &rel);
+            let st = match rustix::fs::lstat(real.as_slice()) {
                 Ok(st) => st,
                 Err(e) if is_absent(e) => continue,
                 Err(e) => return Err(e),
             };
             let bottom = self.is_bottom(l);
-            if !bottom && self.hides(l, &path, &st, &parent.rel) {
+            if !bottom && may_hide(&st) && self.hides(l, &cpath(&real), &st, &parent.rel) {
                 break;
             }
             let is_dir = FileType::from_raw_mode(st.st_mode) == FileType::Directory;
@@ -157,7 +174,7 @@ impl Overlay {
                 break;
             }
             dirs |= 1 << l;
-            if !bottom && is_opaque(&path) {
+            if !bottom && is_opaque(&cpath(&real)) {
                 break;
             }
         }
