@@ -3,9 +3,16 @@
 
 fn main() {
     println!("cargo:rerun-if-changed=src/execl.c");
-    cc::Build::new().file("src/execl.c").flag("-fvisibility=default").compile("ovl_execl");
+    cc::Build::new()
+        .file("src/execl.c")
+        .flag("-fvisibility=default")
+        .compile("ovl_execl");
     // A second version script adds the C symbols to the ones rustc exports.
-    let map = std::path::Path::new(&std::env::var("CARGO_MANIFEST_DIR").unwrap()).join("exports.map");
+    let map =
+        std::path::Path::new(&std::env::var("CARGO_MANIFEST_DIR").unwrap()).join("exports.map");
     println!("cargo:rerun-if-changed={}", map.display());
-    println!("cargo:rustc-cdylib-link-arg=-Wl,--version-script={}", map.display());
+    println!(
+        "cargo:rustc-cdylib-link-arg=-Wl,--version-script={}",
+        map.display()
+    );
 }

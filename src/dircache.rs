@@ -30,7 +30,9 @@ impl Overlay {
     /// returns the generation a look-up starting now works in.
     pub(crate) fn validate_cache(&self) -> u64 {
         let g = self.generation();
-        let stale = CACHE.read().map_or(true, |c| c.generation != g || g == UNCACHEABLE);
+        let stale = CACHE
+            .read()
+            .map_or(true, |c| c.generation != g || g == UNCACHEABLE);
         if stale {
             if let Ok(mut c) = CACHE.write() {
                 if c.generation != g || g == UNCACHEABLE {

@@ -2,7 +2,7 @@
 
 use std::ffi::OsString;
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 /// The shim's file name.
 pub const SHIM_NAME: &str = "libovl_shim.so";
@@ -34,8 +34,8 @@ pub fn find() -> Result<PathBuf, String> {
 }
 
 /// The `LD_PRELOAD` value: the shim first, then what was there (without it).
-pub fn preload_value(shim: &PathBuf, old: Option<OsString>) -> OsString {
-    let mut v = shim.clone().into_os_string().into_vec();
+pub fn preload_value(shim: &Path, old: Option<OsString>) -> OsString {
+    let mut v = shim.as_os_str().as_bytes().to_vec();
     if let Some(old) = old {
         for item in old
             .as_bytes()

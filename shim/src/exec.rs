@@ -192,8 +192,7 @@ unsafe fn spawn_in_view(
     ovl: &Overlay,
     pid: *mut pid_t,
     path: *const c_char,
-    fa: *const posix_spawn_file_actions_t,
-    attr: *const posix_spawnattr_t,
+    (fa, attr): (*const posix_spawn_file_actions_t, *const posix_spawnattr_t),
     argv: *const *const c_char,
     envp: *const *const c_char,
     real: impl FnOnce(
@@ -259,7 +258,7 @@ hooks! {
         real(fd, a, env.as_ref().map_or(e, CVec::as_ptr))
     }
     fn posix_spawn(pid: *mut pid_t, p: *const c_char, fa: *const posix_spawn_file_actions_t, at: *const posix_spawnattr_t, a: *const *const c_char, e: *const *const c_char) -> c_int |real, ovl| {
-        spawn_in_view(ovl, pid, p, fa, at, a, e, |pid, p, fa, at, a, e| real(pid, p, fa, at, a, e))
+        spawn_in_view(ovl, pid, p, (fa, at), a, e, |pid, p, fa, at, a, e| real(pid, p, fa, at, a, e))
     }
     fn posix_spawnp(pid: *mut pid_t, f: *const c_char, fa: *const posix_spawn_file_actions_t, at: *const posix_spawnattr_t, a: *const *const c_char, e: *const *const c_char) -> c_int |real, ovl| {
         let _ = real;
@@ -269,7 +268,7 @@ hooks! {
         } else {
             match search(ovl, file) { Ok(p) => p, Err(e) => return e.raw_os_error() }
         };
-        spawn_in_view(ovl, pid, found.as_ptr(), fa, at, a, e, |pid, p, fa, at, a, e| libc_posix_spawn(pid, p, fa, at, a, e))
+        spawn_in_view(ovl, pid, found.as_ptr(), (fa, at), a, e, |pid, p, fa, at, a, e| libc_posix_spawn(pid, p, fa, at, a, e))
     }
     fn system(cmd: *const c_char) -> c_int |real, ovl| {
         restore_environ(ovl);

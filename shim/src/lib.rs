@@ -143,6 +143,9 @@ macro_rules! hooks {
             |$real:ident, $ovl:ident| $body:block
     )*) => {$(
         #[no_mangle]
+        // Every body handles the caller's raw C pointers: it is unsafe code
+        // by nature, written where the symbol is listed.
+        #[allow(clippy::macro_metavars_in_unsafe)]
         pub unsafe extern "C" fn $name($($arg: $ty),*) -> $ret {
             type Real = unsafe extern "C" fn($($ty),*) -> $ret;
             static REAL: std::sync::atomic::AtomicPtr<std::ffi::c_void> =

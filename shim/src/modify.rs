@@ -83,7 +83,7 @@ fn real_change(
 /// The parent and name of a rename's or link's end, with the object there.
 enum End {
     Outside(c_int, *const c_char),
-    InView(Node, Vec<u8>, Option<Node>),
+    InView(Box<(Node, Vec<u8>, Option<Node>)>),
 }
 
 /// # Safety
@@ -105,7 +105,7 @@ unsafe fn end(
         Parent::Special(_) => return Err(Errno::BUSY),
         Parent::Name(dir, name) => {
             let node = ovl.lookup_child(&dir, &name)?;
-            End::InView(dir, name, node)
+            End::InView(Box::new((dir, name, node)))
         }
     })
 }
@@ -131,7 +131,11 @@ unsafe fn rename_in_view(
         (Ok(End::Outside(da, a)), Ok(End::Outside(db, b))) => real_change(ovl, da, a, |da, a| {
             real_change(ovl, db, b, |db, b| real(da, a, db, b))
         }),
-        (Ok(End::InView(pa, na, Some(old))), Ok(End::InView(pb, nb, new))) => {
+        (Ok(End::InView(a)), Ok(End::InView(b))) => {
+            let ((pa, na, old), (pb, nb, new)) = (*a, *b);
+            let Some(old) = old else {
+                return fail(Errno::NOENT);
+            };
             if !ovl.has_upper {
                 return fail(Errno::ROFS);
             }
@@ -149,7 +153,6 @@ unsafe fn rename_in_view(
                 flags,
             ))
         }
-        (Ok(End::InView(_, _, None)), _) => fail(Errno::NOENT),
         (Err(e), _) | (_, Err(e)) => fail(e),
         _ => fail(Errno::XDEV),
     }
@@ -178,13 +181,16 @@ unsafe fn link_in_view(
         (Ok(Located::Outside), Ok(End::Outside(db, b))) => {
             real_change(ovl, db, b, |db, b| real(da, a, db, b, flags))
         }
-        (Ok(Located::Node(old)), Ok(End::InView(dir, name, None))) => {
+        (Ok(Located::Node(old)), Ok(End::InView(b))) => {
+            let (dir, name, existing) = *b;
+            if existing.is_some() {
+                return fail(Errno::EXIST);
+            }
             if !ovl.has_upper {
                 return fail(Errno::ROFS);
             }
             done(ovl.link(&old, &dir, &name))
         }
-        (Ok(Located::Node(_)), Ok(End::InView(_, _, Some(_)))) => fail(Errno::EXIST),
         (Err(e), _) | (_, Err(e)) => fail(e),
         _ => fail(Errno::XDEV),
     }
