@@ -80,10 +80,20 @@ fn outside_open(
 ) -> c_int {
     if ovl::open::writes(flags) || flags & libc::O_CREAT != 0 {
         // SAFETY: p is a valid C string (the caller's or ours).
-        if let Some(path) = unsafe { bytes(p) } {
-            if path.first() == Some(&b'/') && ovl.in_lower_layer(&ovl::overlay::clean_abs(path)) {
-                return fail(Errno::ROFS);
-            }
+        let path = unsafe { bytes(p) }.unwrap_or_default();
+        let follow = flags & libc::O_NOFOLLOW == 0;
+        if let Some(found) = ovl.real_in_layers(dirfd, path, follow).filter(|f| f.lower) {
+            // A lower layer's file reached from outside: open it in the view
+            // (copied up), never in place.
+            return match ovl.open(&found.rel, flags, mode) {
+                Ok(Opened::Fd(fd, info)) => {
+                    let fd = fd.into_raw_fd();
+                    register_fd(fd, *info);
+                    fd
+                }
+                Ok(Opened::Outside(_)) => fail(Errno::ROFS),
+                Err(e) => fail(e),
+            };
         }
     }
     real(dirfd, p, flags, mode)

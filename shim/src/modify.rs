@@ -40,8 +40,10 @@ unsafe fn remove_in_view(
 ) -> c_int {
     // SAFETY: per the contract.
     match unsafe { parent(ovl, dirfd, p) } {
-        Ok(Parent::Outside) => real_change(ovl, dirfd, p, real),
-        Ok(Parent::Redirect(r)) => real_change(ovl, libc::AT_FDCWD, r.as_ptr(), real),
+        Ok(Parent::Outside) => crate::path::outside_change(ovl, dirfd, p, false, real),
+        Ok(Parent::Redirect(r)) => {
+            crate::path::outside_change(ovl, libc::AT_FDCWD, r.as_ptr(), false, real)
+        }
         Ok(Parent::Special(n)) => fail(if !want_dir {
             Errno::ISDIR
         } else if n.rel.is_empty() {
@@ -60,24 +62,6 @@ unsafe fn remove_in_view(
         },
         Err(e) => fail(e),
     }
-}
-
-/// A change outside the view, refused in a lower layer's own tree.
-fn real_change(
-    ovl: &Overlay,
-    dirfd: c_int,
-    p: *const c_char,
-    real: impl FnOnce(c_int, *const c_char) -> c_int,
-) -> c_int {
-    if dirfd == libc::AT_FDCWD {
-        // SAFETY: p is NULL or a valid C string.
-        if let Some(path) = unsafe { bytes(p) } {
-            if path.first() == Some(&b'/') && ovl.in_lower_layer(&ovl::overlay::clean_abs(path)) {
-                return fail(Errno::ROFS);
-            }
-        }
-    }
-    real(dirfd, p)
 }
 
 /// The parent and name of a rename's or link's end, with the object there.
@@ -128,9 +112,11 @@ unsafe fn rename_in_view(
     // SAFETY: per the contract.
     let ends = unsafe { (end(ovl, da, a, &mut ha), end(ovl, db, b, &mut hb)) };
     match ends {
-        (Ok(End::Outside(da, a)), Ok(End::Outside(db, b))) => real_change(ovl, da, a, |da, a| {
-            real_change(ovl, db, b, |db, b| real(da, a, db, b))
-        }),
+        (Ok(End::Outside(da, a)), Ok(End::Outside(db, b))) => {
+            crate::path::outside_change(ovl, da, a, false, |da, a| {
+                crate::path::outside_change(ovl, db, b, false, |db, b| real(da, a, db, b))
+            })
+        }
         (Ok(End::InView(a)), Ok(End::InView(b))) => {
             let ((pa, na, old), (pb, nb, new)) = (*a, *b);
             let Some(old) = old else {
@@ -179,7 +165,9 @@ unsafe fn link_in_view(
     let new = unsafe { end(ovl, db, b, &mut hb) };
     match (old, new) {
         (Ok(Located::Outside), Ok(End::Outside(db, b))) => {
-            real_change(ovl, db, b, |db, b| real(da, a, db, b, flags))
+            crate::path::outside_change(ovl, da, a, follow, |da, a| {
+                crate::path::outside_change(ovl, db, b, false, |db, b| real(da, a, db, b, flags))
+            })
         }
         (Ok(Located::Node(old)), Ok(End::InView(b))) => {
             let (dir, name, existing) = *b;

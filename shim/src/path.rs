@@ -98,8 +98,10 @@ pub(crate) unsafe fn changing<R: Failure>(
 ) -> R {
     // SAFETY: per the contract.
     match unsafe { locate(ovl, dirfd, p, follow) } {
-        Ok(Located::Outside) => outside_change(ovl, dirfd, p, f),
-        Ok(Located::Redirect(real)) => outside_change(ovl, libc::AT_FDCWD, real.as_ptr(), f),
+        Ok(Located::Outside) => outside_change(ovl, dirfd, p, follow, f),
+        Ok(Located::Redirect(real)) => {
+            outside_change(ovl, libc::AT_FDCWD, real.as_ptr(), follow, f)
+        }
         Ok(Located::Node(node)) => match upper_copy(ovl, &node, keep) {
             Ok(real) => f(libc::AT_FDCWD, real.as_ptr()),
             Err(e) => fail(e),
@@ -121,23 +123,21 @@ pub(crate) fn upper_copy(ovl: &Overlay, node: &Node, keep: Option<u64>) -> Resul
     Ok(ovl::cpath(&ovl.real_path(node.layer, &node.rel)))
 }
 
-/// A change to a path outside the view: refused when it lies in a lower
-/// layer's own tree (the lower layers never change), else done as asked.
-fn outside_change<R: Failure>(
+/// A change to a path outside the view: refused when it reaches a lower
+/// layer's tree (the lower layers never change), else done as asked.
+pub(crate) fn outside_change<R: Failure>(
     ovl: &Overlay,
     dirfd: c_int,
     p: *const c_char,
+    follow: bool,
     f: impl FnOnce(c_int, *const c_char) -> R,
 ) -> R {
-    if dirfd == libc::AT_FDCWD || p.is_null() {
-        // SAFETY: p is NULL or a valid C string (the caller's or ours).
-        if let Some(path) = unsafe { bytes(p) } {
-            if path.first() == Some(&b'/') && ovl.in_lower_layer(&ovl::overlay::clean_abs(path)) {
-                return fail(Errno::ROFS);
-            }
-        }
+    // SAFETY: p is NULL or a valid C string (the caller's or ours).
+    let path = unsafe { bytes(p) }.unwrap_or_default();
+    match ovl.check_outside_change(dirfd, path, follow) {
+        Ok(()) => f(dirfd, p),
+        Err(e) => fail(e),
     }
-    f(dirfd, p)
 }
 
 /// The parent directory of a name to create or remove.
@@ -191,8 +191,8 @@ pub(crate) unsafe fn creating(
 ) -> c_int {
     // SAFETY: per the contract.
     match unsafe { parent(ovl, dirfd, p) } {
-        Ok(Parent::Outside) => outside_change(ovl, dirfd, p, f),
-        Ok(Parent::Redirect(real)) => outside_change(ovl, libc::AT_FDCWD, real.as_ptr(), f),
+        Ok(Parent::Outside) => outside_change(ovl, dirfd, p, false, f),
+        Ok(Parent::Redirect(real)) => outside_change(ovl, libc::AT_FDCWD, real.as_ptr(), false, f),
         Ok(Parent::Special(_)) => fail(Errno::EXIST),
         Ok(Parent::Name(dir, name)) => match ovl.lookup_child(&dir, &name) {
             Ok(Some(_)) => fail(Errno::EXIST),

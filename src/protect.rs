@@ -1,0 +1,93 @@
+//! The lower layers never change, whatever a program does: a path outside
+//! the view can still reach a lower layer's own tree (by its real name, by a
+//! symlink, or through `/proc/self/fd`). Such paths are found here, before a
+//! change is made through them.
+
+use crate::overlay::{strip_dir, Overlay};
+use rustix::fd::{AsRawFd, BorrowedFd};
+use rustix::fs::{Mode, OFlags, CWD};
+
+/// Where a path outside the view really lies, when that is in a layer.
+pub struct InLayer {
+    /// The same object's path in the view.
+    pub rel: Vec<u8>,
+    /// It lies in a lower layer.
+    pub lower: bool,
+}
+
+impl Overlay {
+    /// Where `(dirfd, path)` really leads (following a final symlink when
+    /// `follow`), when that is inside one of the layers. For a name that does
+    /// not exist yet, its directory decides.
+    pub fn real_in_layers(&self, dirfd: i32, path: &[u8], follow: bool) -> Option<InLayer> {
+        if path.is_empty() {
+            return None;
+        }
+        // SAFETY: the caller's directory descriptor, used for this call only.
+        let base = (dirfd != libc::AT_FDCWD).then(|| unsafe { BorrowedFd::borrow_raw(dirfd) });
+        let nofollow = if follow {
+            OFlags::empty()
+        } else {
+            OFlags::NOFOLLOW
+        };
+        let open = |p: &[u8], extra: OFlags| {
+            let flags = OFlags::PATH | OFlags::CLOEXEC | extra;
+            match base {
+                Some(b) => rustix::fs::openat(b, p, flags, Mode::empty()),
+                None => rustix::fs::openat(CWD, p, flags, Mode::empty()),
+            }
+        };
+        let (real, name) = match open(path, nofollow) {
+            Ok(fd) => (self.fd_path(fd.as_raw_fd())?, None),
+            Err(rustix::io::Errno::NOENT) => {
+                let trimmed = path.strip_suffix(b"/").unwrap_or(path);
+                let (dir, name) = match trimmed.iter().rposition(|&b| b == b'/') {
+                    Some(0) => (&b"/"[..], &trimmed[1..]),
+                    Some(i) => (&trimmed[..i], &trimmed[i + 1..]),
+                    None => (&b"."[..], trimmed),
+                };
+                let fd = open(dir, OFlags::DIRECTORY).ok()?;
+                (self.fd_path(fd.as_raw_fd())?, Some(name.to_vec()))
+            }
+            Err(_) => return None,
+        };
+        let (l, rel) = self
+            .layers
+            .iter()
+            .enumerate()
+            .find_map(|(i, l)| strip_dir(&real, &l.root).map(|r| (i, r)))?;
+        let mut rel = rel.to_vec();
+        if let Some(name) = name {
+            if !rel.is_empty() {
+                rel.push(b'/');
+            }
+            rel.extend_from_slice(&name);
+        }
+        Some(InLayer {
+            rel,
+            lower: self.is_lower_layer(l),
+        })
+    }
+
+    /// The real path of an open descriptor.
+    fn fd_path(&self, fd: i32) -> Option<Vec<u8>> {
+        let link = format!("/proc/self/fd/{fd}");
+        rustix::fs::readlinkat(CWD, link.as_str(), Vec::new())
+            .ok()
+            .map(|c| c.into_bytes())
+    }
+
+    /// A change through a path outside the view: refused (`EROFS`) when it
+    /// would reach a lower layer's tree.
+    pub fn check_outside_change(
+        &self,
+        dirfd: i32,
+        path: &[u8],
+        follow: bool,
+    ) -> Result<(), rustix::io::Errno> {
+        match self.real_in_layers(dirfd, path, follow) {
+            Some(InLayer { lower: true, .. }) => Err(rustix::io::Errno::ROFS),
+            _ => Ok(()),
+        }
+    }
+}
