@@ -86,8 +86,10 @@ impl Overlay {
         let to_st = rustix::fs::lstat(to.as_c_str()).ok();
         let over_whiteout = to_st.as_ref().is_some_and(|st| is_whiteout(&to, st));
         if src.is_dir() {
-            if lower_at_new || over_whiteout {
-                // Nothing below may show through the moved directory.
+            // Nothing below may show through the moved directory: the kernel
+            // makes it opaque whenever its new parent merges lower layers.
+            let parent_merges = new.parent.dir_layers().any(|l| self.is_lower_layer(l));
+            if lower_at_new || over_whiteout || parent_merges {
                 make_opaque(self.xattr_ns, &from)?;
             }
             if to_st.is_some() && !over_whiteout {

@@ -1,0 +1,114 @@
+//! The write side against the kernel: each scenario runs once on a kernel
+//! overlay mount and once under `ovl-exec` on identical layers; every
+//! command's result must agree, the upper layers must hold the same records
+//! (whiteouts, opaque directories, copied-up data, modes, xattrs), the
+//! kernel must show ovl's upper layer as it showed its own, and no lower
+//! layer may change.
+
+mod common;
+
+use common::*;
+
+/// Two lower layers with files, directories, a symlink and an xattr.
+fn layers() -> Fixture {
+    let fx = Fixture::new(2);
+    fx.lower(2)
+        .file("a/low2", "low2\n")
+        .file("a/deep/x", "deep\n")
+        .dir("a/empty2")
+        .file("keep", "keep\n");
+    fx.lower(1)
+        .file("a/low1", "low1\n")
+        .file("a/data", "0123456789\n")
+        .xattr("a/data", "user.color", "blue")
+        .file_mode("a/tool", "#!/bin/sh\necho tool\n", 0o755)
+        .symlink("a/link", "low1")
+        .dir("b/c")
+        .file("b/c/f", "f\n");
+    fx
+}
+
+/// Runs `script` on both sides, then compares the uppers and the kernel's
+/// view of ovl's upper with its view of its own.
+fn scenario(script: &str) {
+    let fx = layers();
+    let pair = fx.pair();
+    pair.run(&format!("set +e\n{script}\n{LIST}{CAT_ALL}"));
+    pair.assert_uppers_equal(&DumpOpts::uppers());
+    let k = run_kernel(&pair.kernel, &format!("{LIST}{CAT_ALL}"));
+    let o = run_kernel(&pair.ovl, &format!("{LIST}{CAT_ALL}"));
+    compare(&k, &o);
+}
+
+#[test]
+fn copy_up_by_append_truncate_and_metadata() {
+    require_root!();
+    scenario(
+        "echo more >> a/low1; echo $?\n\
+         : > a/low2; echo $?\n\
+         truncate -s 4 a/data; echo $?\n\
+         chmod 600 a/tool; echo $?\n\
+         touch -d '2001-02-03 04:05:06' a/deep/x; echo $?\n\
+         python3 -c \"import os; os.setxattr('keep','user.k',b'v'); print(sorted(os.listxattr('a/data')))\"",
+    );
+}
+
+#[test]
+fn creating_in_lower_directories_and_over_whiteouts() {
+    require_root!();
+    scenario(
+        "echo new > a/deep/new; echo $?\n\
+         rm a/low1 && echo again > a/low1; echo $?\n\
+         rm -rf b/c && mkdir b/c && echo inside > b/c/g; echo $?\n\
+         mkdir -p n/e/w && ln -s ../keep n/sl && mkfifo n/fifo; echo $?\n\
+         ls -la b/c | tail -n +2 | awk '{print $1, $NF}'",
+    );
+}
+
+#[test]
+fn removing_leaves_whiteouts_where_lower_layers_have_the_name() {
+    require_root!();
+    scenario(
+        "rm a/low2 a/link; echo $?\n\
+         echo up > u && rm u; echo $?\n\
+         echo x >> a/data && rm a/data; echo $?\n\
+         rmdir a/empty2; echo $?\n\
+         rmdir a 2>&1; echo $?\n\
+         rm -rf b; echo $?\n\
+         ls a",
+    );
+}
+
+#[test]
+fn renames_of_files_and_directories() {
+    require_root!();
+    scenario(
+        "mv a/low1 a/renamed; echo $?\n\
+         mv a/low2 b/moved; echo $?\n\
+         mv a/data keep; echo $?\n\
+         mkdir up && echo u > up/f && mv up up2; echo $?\n\
+         mv b/c c2; echo $?\n\
+         mkdir -p e1 && mv e1 a/empty2; echo $?\n\
+         python3 -c \"import os\ntry:\n  os.rename('a/deep', 'a/deep2')\nexcept OSError as e: print(e.errno)\"",
+    );
+}
+
+#[test]
+fn links_temporary_files_and_descriptors() {
+    require_root!();
+    scenario(
+        "ln a/low1 a/hard && echo $? && stat -c %h a/hard\n\
+         python3 -c \"\nimport os, tempfile\nfd, p = tempfile.mkstemp(dir='a')\nos.write(fd, b'tmp')\nos.rename(p, 'a/tmpfile')\nd = tempfile.mkdtemp(dir='b')\nos.rename(d, 'b/tmpdir')\nr = os.open('a/tool', os.O_RDONLY)\nos.fchmod(r, 0o700)\nprint(oct(os.stat('a/tool').st_mode))\n\"",
+    );
+}
+
+#[test]
+fn read_only_descriptor_changes_never_reach_lower() {
+    require_root!();
+    let fx = layers();
+    let pair = fx.pair();
+    pair.run(
+        "python3 -c \"\nimport os\nfd = os.open('a/data', os.O_RDONLY)\nos.fchmod(fd, 0o600)\nos.utime(fd, (0, 0))\nprint(oct(os.stat('a/data').st_mode), os.stat('a/data').st_mtime)\n\"",
+    );
+    pair.assert_uppers_equal(&DumpOpts::uppers());
+}
