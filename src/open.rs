@@ -41,6 +41,19 @@ impl Overlay {
         }
     }
 
+    /// Where the symlink `node` points, as a path for `resolve`: absolute
+    /// targets as they are, relative ones from the link's directory.
+    fn link_target_path(&self, node: &Node) -> Result<Vec<u8>, Errno> {
+        let real = cpath(&self.real_path(node.layer, &node.rel));
+        let target =
+            rustix::fs::readlinkat(rustix::fs::CWD, real.as_c_str(), Vec::new())?.into_bytes();
+        if target.first() == Some(&b'/') {
+            return Ok(target);
+        }
+        let (dir, _) = crate::lookup::split_last(&node.rel);
+        Ok(crate::lookup::join(dir, &target))
+    }
+
     /// Opens the object `node` itself with `flags`.
     pub fn open_node(&self, node: &Node, flags: i32, mode: u32) -> Result<OwnedFd, Errno> {
         let real = cpath(&self.real_path(node.layer, &node.rel));
@@ -81,6 +94,19 @@ impl Overlay {
         flags: i32,
         mode: u32,
     ) -> Result<Opened, Errno> {
+        self.open_creating_via(parent, path, flags, mode, 0)
+    }
+
+    /// As `open_creating`, `links` symlinks deep: `O_CREAT` through a
+    /// dangling symlink creates the file it points to, as the kernel does.
+    fn open_creating_via(
+        &self,
+        parent: ParentOf,
+        path: &[u8],
+        flags: i32,
+        mode: u32,
+        links: u32,
+    ) -> Result<Opened, Errno> {
         let excl = flags & libc::O_EXCL != 0;
         let follow = flags & libc::O_NOFOLLOW == 0 && !excl;
         match parent {
@@ -89,9 +115,16 @@ impl Overlay {
             ParentOf::Inside(parent, name) => match self.lookup_child(&parent, &name)? {
                 Some(_) if excl => Err(Errno::EXIST),
                 Some(node) if node.file_type() == FileType::Symlink && follow => {
-                    match self.resolve(&node.rel, true)? {
-                        Resolved::Outside(p) => Ok(Opened::Outside(p)),
-                        Resolved::Inside(n) => self.open_existing(n, flags, mode),
+                    match self.resolve(&node.rel, true) {
+                        Ok(Resolved::Outside(p)) => Ok(Opened::Outside(p)),
+                        Ok(Resolved::Inside(n)) => self.open_existing(n, flags, mode),
+                        Err(Errno::NOENT) if links < crate::lookup::MAX_SYMLINKS => {
+                            let target = self.link_target_path(&node)?;
+                            let parent = self.resolve_parent(&target)?;
+                            self.open_creating_via(parent, &target, flags, mode, links + 1)
+                        }
+                        Err(Errno::NOENT) => Err(Errno::LOOP),
+                        Err(e) => Err(e),
                     }
                 }
                 Some(node) => self.open_existing(node, flags, mode),

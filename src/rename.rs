@@ -33,7 +33,12 @@ impl Overlay {
         let old_rel = join(&old.parent.rel, old.name);
         let new_rel = join(&new.parent.rel, new.name);
         if old_rel == new_rel {
-            return Ok(());
+            // Renaming a name onto itself: nothing to do, unless asked not to replace.
+            return if flags.contains(RenameFlags::NOREPLACE) {
+                Err(Errno::EXIST)
+            } else {
+                Ok(())
+            };
         }
         if new_rel.starts_with(&old_rel) && new_rel.get(old_rel.len()) == Some(&b'/') {
             return Err(Errno::INVAL);
