@@ -1,0 +1,117 @@
+//! Real programs changing a tree held in a lower layer: under `ovl-exec`
+//! they must leave the tree the kernel's overlayfs leaves (the same view,
+//! the same upper records), and the lower layer unchanged.
+
+mod common;
+
+use common::*;
+
+/// Runs `script` on both sides, then compares the final views and uppers.
+fn same_as_kernel(fx: &Fixture, script: &str, probe: &str) {
+    let pair = fx.pair();
+    pair.run(&format!("set +e\n{script}\n{probe}"));
+    let k = run_kernel(&pair.kernel, probe);
+    let o = run_kernel(&pair.ovl, probe);
+    compare(&k, &o);
+}
+
+fn source_tree() -> Fixture {
+    let fx = Fixture::new(1);
+    fx.lower(1)
+        .file("src/main.c", "#include \"util.h\"\nint main(void) { return util(); }\n")
+        .file("src/util.c", "int util(void) { return 0; }\n")
+        .file("src/util.h", "int util(void);\n")
+        .file(
+            "src/Makefile",
+            "prog: main.o util.o\n\t$(CC) -o $@ $^\n%.o: %.c util.h\n\t$(CC) -c $< -o $@\nclean:\n\trm -f *.o prog\n",
+        )
+        .file("doc/readme.txt", "hello\nworld\n")
+        .file_mode("doc/run.sh", "#!/bin/sh\necho run\n", 0o755)
+        .dir("doc/empty");
+    fx
+}
+
+#[test]
+fn coreutils_change_the_tree_as_under_the_kernel() {
+    require_root!();
+    same_as_kernel(
+        &source_tree(),
+        "cp -a doc doc2 && echo cp $?\n\
+         mv doc2/readme.txt doc2/README && echo mv $?\n\
+         sed -i s/world/there/ doc/readme.txt && echo sed $?\n\
+         chmod -R go-rwx doc && echo chmod $?\n\
+         touch -d '2010-01-01' doc/readme.txt && echo touch $?\n\
+         ln -s readme.txt doc/link && ln doc/run.sh doc/run2.sh && echo ln $?\n\
+         tar cf /tmp/ovl-tar-$$.tar -C doc . && mkdir unpacked && tar xf /tmp/ovl-tar-$$.tar -C unpacked && echo tar $?\n\
+         rm -f /tmp/ovl-tar-$$.tar\n\
+         rm -rf src && echo rm $?",
+        &format!("{LIST}{CAT_ALL}"),
+    );
+}
+
+#[test]
+fn make_builds_in_place() {
+    require_root!();
+    same_as_kernel(
+        &source_tree(),
+        "make -s -C src && ./src/prog; echo built $?\n\
+         make -s -C src && echo nothing to do\n\
+         touch src/util.h && make -C src | sort\n\
+         make -s -C src clean && echo cleaned",
+        LIST,
+    );
+}
+
+#[test]
+fn git_commits_and_checks_out_in_a_repository_held_in_lower() {
+    require_root!();
+    let fx = source_tree();
+    fx.kernel_prepare(
+        "git init -q . && git -c user.name=t -c user.email=t@t add -A && \
+         GIT_COMMITTER_DATE='2020-01-01T00:00:00Z' git -c user.name=t -c user.email=t@t \
+         commit -qm first --date='2020-01-01T00:00:00Z'",
+    );
+    // The kernel wrote the repository into upper: make it the lower layer.
+    let fx = fx.stacked(true);
+    let env = "export GIT_AUTHOR_NAME=t GIT_AUTHOR_EMAIL=t@t GIT_COMMITTER_NAME=t GIT_COMMITTER_EMAIL=t@t \
+               GIT_AUTHOR_DATE='2021-01-01T00:00:00Z' GIT_COMMITTER_DATE='2021-01-01T00:00:00Z'";
+    same_as_kernel(
+        &fx,
+        &format!(
+            "{env}\n\
+             echo change >> doc/readme.txt && git add doc && git commit -qm second && echo committed\n\
+             git checkout -q -b topic && rm doc/run.sh && git commit -qam third && echo topic\n\
+             git checkout -q master 2>/dev/null || git checkout -q main\n\
+             git status --porcelain; git log --format=%s | cat"
+        ),
+        "git status --porcelain; git log --all --format=%s | sort; find doc src | sort",
+    );
+}
+
+#[test]
+fn sqlite_writes_a_database_held_in_lower() {
+    require_root!();
+    let fx = Fixture::new(1);
+    fx.lower(1).dir("db");
+    fx.kernel_prepare("sqlite3 db/app.db 'create table t(x); insert into t values (1),(2);'");
+    let fx = fx.stacked(true);
+    same_as_kernel(
+        &fx,
+        "sqlite3 db/app.db 'insert into t values (3); update t set x = x * 10;' && echo wrote\n\
+         sqlite3 db/app.db 'select sum(x) from t;'",
+        "sqlite3 db/app.db 'select group_concat(x) from t;'; ls db",
+    );
+}
+
+#[test]
+fn python_venv_is_created_in_the_view() {
+    require_root!();
+    let fx = Fixture::new(1);
+    fx.lower(1).file("proj/mod.py", "VALUE = 42\n");
+    same_as_kernel(
+        &fx,
+        "python3 -m venv --without-pip proj/venv && echo venv $?\n\
+         proj/venv/bin/python -c 'import sys; sys.path.insert(0, \"proj\"); import mod; print(mod.VALUE, sys.prefix.endswith(\"venv\"))'",
+        "find proj -maxdepth 2 | sort",
+    );
+}
