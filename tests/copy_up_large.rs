@@ -1,0 +1,185 @@
+//! Copy-up of large files: a 1 GiB sparse file stays sparse, a 1 GiB dense
+//! file arrives whole, and a copy-up killed at random moments never shows a
+//! partial file in the view nor changes the lower layer.
+
+mod common;
+
+use common::*;
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+
+const GIB: u64 = 1 << 30;
+
+struct Layers {
+    dir: PathBuf,
+}
+
+impl Layers {
+    fn new(tag: &str) -> Layers {
+        let dir = std::env::temp_dir().join(format!("ovl-copyup-{tag}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        for d in ["l", "u", "w", "v"] {
+            std::fs::create_dir_all(dir.join(d)).unwrap();
+        }
+        Layers { dir }
+    }
+    fn p(&self, rel: &str) -> PathBuf {
+        self.dir.join(rel)
+    }
+    fn ovl(&self, script: &str) -> Command {
+        let mut c = Command::new(ovl_exec());
+        c.env("OVL_SHIM", shim()).args([
+            "-l",
+            self.s("l"),
+            "-u",
+            self.s("u"),
+            "-w",
+            self.s("w"),
+            "-t",
+            self.s("v"),
+        ]);
+        c.args(["--", "sh", "-c", script]);
+        c
+    }
+    fn s(&self, rel: &str) -> &str {
+        Box::leak(self.p(rel).to_str().unwrap().to_owned().into_boxed_str())
+    }
+}
+
+impl Drop for Layers {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+fn digest(p: &Path) -> String {
+    let out = Command::new("sha256sum").arg(p).output().unwrap();
+    String::from_utf8_lossy(&out.stdout)
+        .split(' ')
+        .next()
+        .unwrap_or("")
+        .to_owned()
+}
+
+#[test]
+fn sparse_gigabyte_stays_sparse() {
+    let l = Layers::new("sparse");
+    let f = std::fs::File::create(l.p("l/sparse")).unwrap();
+    f.set_len(GIB).unwrap();
+    drop(f);
+    std::fs::write(l.p("l/marker"), "m").unwrap();
+    let out = l
+        .ovl(&format!("printf x >> {}/v/sparse", l.dir.display()))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let m = std::fs::metadata(l.p("u/sparse")).unwrap();
+    assert_eq!(m.len(), GIB + 1);
+    assert!(
+        m.blocks() * 512 < 1 << 20,
+        "the copy is not sparse: {} bytes allocated",
+        m.blocks() * 512
+    );
+    assert_eq!(
+        std::fs::metadata(l.p("l/sparse")).unwrap().len(),
+        GIB,
+        "the lower file changed"
+    );
+}
+
+#[test]
+fn dense_gigabyte_is_copied_whole() {
+    let l = Layers::new("dense");
+    let status = Command::new("sh")
+        .args([
+            "-c",
+            &format!("head -c {GIB} /dev/urandom > {}", l.p("l/dense").display()),
+        ])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let before = digest(&l.p("l/dense"));
+    let out = l
+        .ovl(&format!("printf x >> {}/v/dense", l.dir.display()))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(digest(&l.p("l/dense")), before, "the lower file changed");
+    let up = std::fs::read(l.p("u/dense")).map(|v| v.len()).unwrap_or(0);
+    assert_eq!(up as u64, GIB + 1);
+    let check = Command::new("sh")
+        .args([
+            "-c",
+            &format!("head -c {GIB} {} | sha256sum", l.p("u/dense").display()),
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        String::from_utf8_lossy(&check.stdout).starts_with(&before),
+        "the copy's data differs"
+    );
+}
+
+#[test]
+fn killed_copy_ups_never_show_a_partial_file() {
+    let l = Layers::new("kill");
+    let size: u64 = 100 << 20;
+    let status = Command::new("sh")
+        .args([
+            "-c",
+            &format!("head -c {size} /dev/urandom > {}", l.p("l/big").display()),
+        ])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let lower_digest = digest(&l.p("l/big"));
+    let mut seed: u64 = 12345;
+    let mut completed = 0;
+    for round in 0..20 {
+        seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1);
+        let delay = (seed >> 33) % 160;
+        let mut child = l
+            .ovl(&format!("printf x >> {}/v/big", l.dir.display()))
+            .spawn()
+            .unwrap();
+        std::thread::sleep(Duration::from_millis(delay));
+        let _ = child.kill();
+        let _ = child.wait();
+        // What the view shows now: the lower file, or the whole copy.
+        let up = l.p("u/big");
+        match std::fs::metadata(&up) {
+            Err(_) => {}
+            Ok(m) => {
+                assert!(
+                    m.len() == size || m.len() == size + 1,
+                    "round {round} (killed after {delay} ms): upper shows {} bytes",
+                    m.len()
+                );
+                completed += 1;
+                let _ = std::fs::remove_file(&up);
+            }
+        }
+        assert_eq!(
+            digest(&l.p("l/big")),
+            lower_digest,
+            "round {round}: the lower file changed"
+        );
+    }
+    // Interrupted copies stay in the work directory only, never in upper.
+    let leftovers: Vec<_> = std::fs::read_dir(l.p("u"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert!(leftovers.is_empty(), "upper holds {leftovers:?}");
+    eprintln!("{completed} of 20 copy-ups completed before the kill");
+}
