@@ -295,26 +295,8 @@ pub(crate) fn remove_temp(tmp: &CStr, is_dir: bool) {
 
 /// Removes a directory tree of the work directory.
 pub(crate) fn remove_tree(dir: &CStr) {
-    if let Ok(fd) = rustix::fs::open(
-        dir,
-        OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
-        Mode::empty(),
-    ) {
-        let mut buf = vec![std::mem::MaybeUninit::<u8>::uninit(); 8192];
-        let mut names = Vec::new();
-        let mut it = rustix::fs::RawDir::new(&fd, &mut buf);
-        while let Some(Ok(e)) = it.next() {
-            let n = e.file_name().to_bytes();
-            if n != b"." && n != b".." {
-                names.push((n.to_vec(), e.file_type() == FileType::Directory));
-            }
-        }
-        for (n, is_dir) in names {
-            let mut p = dir.to_bytes().to_vec();
-            p.push(b'/');
-            p.extend_from_slice(&n);
-            remove_temp(&cpath(&p), is_dir);
-        }
+    for (name, is_dir) in crate::sys::entries(dir) {
+        remove_temp(&crate::sys::child(dir, &name), is_dir);
     }
     let _ = rustix::fs::unlinkat(CWD, dir, AtFlags::REMOVEDIR);
 }

@@ -65,23 +65,11 @@ impl Overlay {
 /// Removes the whiteouts (the only entries left) of an upper directory that
 /// is empty in the view.
 pub(crate) fn clear_whiteouts(dir: &CStr) {
-    let Ok(fd) = rustix::fs::open(
-        dir,
-        rustix::fs::OFlags::RDONLY | rustix::fs::OFlags::DIRECTORY | rustix::fs::OFlags::CLOEXEC,
-        rustix::fs::Mode::empty(),
-    ) else {
-        return;
-    };
-    let mut buf = vec![std::mem::MaybeUninit::<u8>::uninit(); 8192];
-    let mut names = Vec::new();
-    let mut it = rustix::fs::RawDir::new(&fd, &mut buf);
-    while let Some(Ok(e)) = it.next() {
-        let n = e.file_name().to_bytes();
-        if n != b"." && n != b".." {
-            names.push(n.to_vec());
-        }
-    }
-    for n in names {
-        let _ = rustix::fs::unlinkat(&fd, n.as_slice(), AtFlags::empty());
+    for (name, _) in crate::sys::entries(dir) {
+        let _ = rustix::fs::unlinkat(
+            CWD,
+            crate::sys::child(dir, &name).as_c_str(),
+            AtFlags::empty(),
+        );
     }
 }

@@ -10,3 +10,31 @@ pub fn cpath(p: &[u8]) -> CString {
     // SAFETY-free: no interior NUL remains after the cut.
     CString::new(&p[..end]).unwrap_or_default()
 }
+
+/// The entries of the real directory `dir` (without `.` and `..`): name, and
+/// whether it is a directory. Empty when the directory cannot be read.
+pub fn entries(dir: &std::ffi::CStr) -> Vec<(Vec<u8>, bool)> {
+    use rustix::fs::{FileType, Mode, OFlags};
+    let flags = OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC;
+    let Ok(fd) = rustix::fs::open(dir, flags, Mode::empty()) else {
+        return Vec::new();
+    };
+    let mut buf = vec![std::mem::MaybeUninit::<u8>::uninit(); 8192];
+    let mut names = Vec::new();
+    let mut it = rustix::fs::RawDir::new(&fd, &mut buf);
+    while let Some(Ok(e)) = it.next() {
+        let n = e.file_name().to_bytes();
+        if n != b"." && n != b".." {
+            names.push((n.to_vec(), e.file_type() == FileType::Directory));
+        }
+    }
+    names
+}
+
+/// `dir/name` as a C string.
+pub fn child(dir: &std::ffi::CStr, name: &[u8]) -> CString {
+    let mut p = dir.to_bytes().to_vec();
+    p.push(b'/');
+    p.extend_from_slice(name);
+    cpath(&p)
+}
