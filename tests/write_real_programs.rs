@@ -104,14 +104,31 @@ fn sqlite_writes_a_database_held_in_lower() {
 }
 
 #[test]
-fn python_venv_is_created_in_the_view() {
+fn python_venv_with_a_local_package_installed() {
     require_root!();
     let fx = Fixture::new(1);
-    fx.lower(1).file("proj/mod.py", "VALUE = 42\n");
+    fx.lower(1)
+        .file("proj/pkg/mypkg/__init__.py", "VALUE = 42\n")
+        .file("proj/pkg/setup.py", "from setuptools import setup\nsetup(name='mypkg', version='0.1', packages=['mypkg'])\n");
     same_as_kernel(
         &fx,
-        "python3 -m venv --without-pip proj/venv && echo venv $?\n\
-         proj/venv/bin/python -c 'import sys; sys.path.insert(0, \"proj\"); import mod; print(mod.VALUE, sys.prefix.endswith(\"venv\"))'",
-        "find proj -maxdepth 2 | sort",
+        "python3 -m venv proj/venv && echo venv $?\n\
+         (cd proj/pkg && ../venv/bin/python setup.py -q install > /dev/null 2>&1; echo install $?)\n\
+         cd / && $MNT/proj/venv/bin/python -c 'import mypkg, sys; print(mypkg.VALUE, sys.prefix.endswith(\"venv\"))'",
+        "ls proj proj/venv/bin | sort; ls proj/venv/lib/python3*/site-packages | grep -c mypkg",
+    );
+}
+
+#[test]
+fn concurrent_copy_ups_of_one_file_both_succeed() {
+    require_root!();
+    let fx = Fixture::new(1);
+    for i in 0..20 {
+        fx.lower(1).file(&format!("f{i}"), "lower\n");
+    }
+    same_as_kernel(
+        &fx,
+        "for i in $(seq 0 19); do (echo a >> f$i & echo b >> f$i & chmod 600 f$i & wait); done; echo done",
+        "for i in $(seq 0 19); do sort f$i | tr '\\n' ' '; stat -c %a f$i; done",
     );
 }
