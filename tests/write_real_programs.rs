@@ -114,7 +114,7 @@ fn python_venv_with_a_local_package_installed() {
         &fx,
         "python3 -m venv proj/venv && echo venv $?\n\
          (cd proj/pkg && ../venv/bin/python setup.py -q install > /dev/null 2>&1; echo install $?)\n\
-         cd / && $MNT/proj/venv/bin/python -c 'import mypkg, sys; print(mypkg.VALUE, sys.prefix.endswith(\"venv\"))'",
+         (cd / && $MNT/proj/venv/bin/python -c 'import mypkg, sys; print(mypkg.VALUE, sys.prefix.endswith(\"venv\"))')",
         "ls proj proj/venv/bin | sort; ls proj/venv/lib/python3*/site-packages | grep -c mypkg",
     );
 }
