@@ -112,3 +112,31 @@ fn read_only_descriptor_changes_never_reach_lower() {
     );
     pair.assert_uppers_equal(&DumpOpts::uppers());
 }
+
+#[test]
+fn seed_format_whiteouts_are_written_on_request_and_read_back() {
+    let fx = Fixture::new(1).ovl_args(&["--whiteout", "seed"]);
+    fx.lower(1).file("gone", "x\n").file("kept", "k\n").dir("d");
+    let clone = fx.clone_layers();
+    let before = clone.snapshot_lowers();
+    let out = run_ovl(&clone, "rm gone && rmdir d && ls");
+    out.assert_stdout("kept\n");
+    clone.assert_lowers_unchanged(&before);
+    let up = clone.upper_dir();
+    for name in ["gone", "d"] {
+        let target = std::fs::read_link(up.join(name)).expect("a symlink whiteout");
+        assert_eq!(target.as_os_str(), "(overlay-whiteout)");
+        let ns = if is_root() { "trusted" } else { "user" };
+        let mut v = [0u8; 4];
+        let n = rustix::fs::lgetxattr(
+            &up.join(name),
+            format!("{ns}.overlay.whiteout").as_str(),
+            &mut v[..],
+        )
+        .unwrap();
+        assert_eq!(&v[..n], b"y");
+    }
+    // And a later run reads them back as whiteouts.
+    run_ovl(&clone, "ls; test -e gone || echo gone-stays-gone")
+        .assert_stdout("kept\ngone-stays-gone\n");
+}
