@@ -129,7 +129,7 @@ fn seed_format_whiteouts_are_written_on_request_and_read_back() {
         let ns = if is_root() { "trusted" } else { "user" };
         let mut v = [0u8; 4];
         let n = rustix::fs::lgetxattr(
-            &up.join(name),
+            up.join(name),
             format!("{ns}.overlay.whiteout").as_str(),
             &mut v[..],
         )
