@@ -7,7 +7,7 @@ use crate::lookup::{join, Node};
 use crate::overlay::Overlay;
 use crate::whiteout::{is_whiteout, make_opaque};
 use rustix::fd::OwnedFd;
-use rustix::fs::{AtFlags, FileType, Mode, OFlags, RenameFlags, CWD};
+use rustix::fs::{AtFlags, FileType, Mode, OFlags, CWD};
 use rustix::io::Errno;
 use std::ffi::{CStr, CString};
 
@@ -74,7 +74,7 @@ impl Overlay {
     /// Puts the object at `tmp` (work directory) in place of the whiteout at
     /// `dst`, then removes the whiteout.
     fn replace_whiteout(&self, tmp: &CStr, dst: &CStr) -> Result<(), Errno> {
-        if let Err(e) = rustix::fs::renameat_with(CWD, tmp, CWD, dst, RenameFlags::EXCHANGE) {
+        if let Err(e) = crate::rename::exchange(tmp, dst) {
             let is_dir = rustix::fs::lstat(tmp)
                 .is_ok_and(|s| FileType::from_raw_mode(s.st_mode) == FileType::Directory);
             crate::copy_up::remove_temp(tmp, is_dir);

@@ -7,7 +7,7 @@ use crate::copy_up::remove_temp;
 use crate::lookup::{join, Node};
 use crate::overlay::{Overlay, UPPER};
 use crate::whiteout::make_whiteout;
-use rustix::fs::{AtFlags, RenameFlags, CWD};
+use rustix::fs::{AtFlags, CWD};
 use rustix::io::Errno;
 use std::ffi::CStr;
 
@@ -39,13 +39,7 @@ impl Overlay {
         if whiteout_needed {
             let tmp = self.work_temp()?;
             make_whiteout(self, &tmp)?;
-            if let Err(e) = rustix::fs::renameat_with(
-                CWD,
-                tmp.as_c_str(),
-                CWD,
-                dst.as_c_str(),
-                RenameFlags::EXCHANGE,
-            ) {
+            if let Err(e) = crate::rename::exchange(&tmp, &dst) {
                 remove_temp(&tmp, false);
                 return Err(e);
             }

@@ -105,13 +105,7 @@ impl Overlay {
         if over_whiteout && src.is_dir() {
             // A directory cannot replace a whiteout by rename: swap them, and
             // the whiteout lands at the old name, where it may be wanted.
-            rustix::fs::renameat_with(
-                CWD,
-                from.as_c_str(),
-                CWD,
-                to.as_c_str(),
-                RenameFlags::EXCHANGE,
-            )?;
+            exchange(&from, &to)?;
             if !whiteout_at_old {
                 rustix::fs::unlinkat(CWD, from.as_c_str(), AtFlags::empty())?;
             }
@@ -155,13 +149,12 @@ impl Overlay {
             let b = self.copy_up(dst, None)?;
             let from = self.upper_path(&a.rel);
             let to = self.upper_path(&b.rel);
-            rustix::fs::renameat_with(
-                CWD,
-                from.as_c_str(),
-                CWD,
-                to.as_c_str(),
-                RenameFlags::EXCHANGE,
-            )
+            exchange(&from, &to)
         })
     }
+}
+
+/// Swaps two names of the upper layer in one step.
+pub(crate) fn exchange(a: &std::ffi::CStr, b: &std::ffi::CStr) -> Result<(), Errno> {
+    rustix::fs::renameat_with(CWD, a, CWD, b, RenameFlags::EXCHANGE)
 }

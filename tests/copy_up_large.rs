@@ -63,6 +63,19 @@ fn digest(p: &Path) -> String {
         .to_owned()
 }
 
+/// Writes `size` random bytes to `path`; returns their digest.
+fn random_file(path: &Path, size: u64) -> String {
+    let status = Command::new("sh")
+        .args([
+            "-c",
+            &format!("head -c {size} /dev/urandom > {}", path.display()),
+        ])
+        .status()
+        .unwrap();
+    assert!(status.success(), "cannot write {}", path.display());
+    digest(path)
+}
+
 #[test]
 fn sparse_gigabyte_stays_sparse() {
     let l = Layers::new("sparse");
@@ -96,15 +109,7 @@ fn sparse_gigabyte_stays_sparse() {
 #[test]
 fn dense_gigabyte_is_copied_whole() {
     let l = Layers::new("dense");
-    let status = Command::new("sh")
-        .args([
-            "-c",
-            &format!("head -c {GIB} /dev/urandom > {}", l.p("l/dense").display()),
-        ])
-        .status()
-        .unwrap();
-    assert!(status.success());
-    let before = digest(&l.p("l/dense"));
+    let before = random_file(&l.p("l/dense"), GIB);
     let out = l
         .ovl(&format!("printf x >> {}/v/dense", l.dir.display()))
         .output()
@@ -134,15 +139,7 @@ fn dense_gigabyte_is_copied_whole() {
 fn killed_copy_ups_never_show_a_partial_file() {
     let l = Layers::new("kill");
     let size: u64 = 100 << 20;
-    let status = Command::new("sh")
-        .args([
-            "-c",
-            &format!("head -c {size} /dev/urandom > {}", l.p("l/big").display()),
-        ])
-        .status()
-        .unwrap();
-    assert!(status.success());
-    let lower_digest = digest(&l.p("l/big"));
+    let lower_digest = random_file(&l.p("l/big"), size);
     let mut seed: u64 = 12345;
     let mut completed = 0;
     for round in 0..20 {
