@@ -300,6 +300,12 @@ pub fn register_fd(fd: i32, info: FdInfo) {
     }
 }
 
+/// Could `fd` be one the overlay knows (a quick test, no lock)?
+#[inline]
+pub fn may_know_fd(fd: i32) -> bool {
+    fd >= 0 && fd < FDS_LEN.load(Ordering::Acquire)
+}
+
 /// What the overlay knows of `fd`, if it refers to the view.
 #[inline]
 pub fn fd_info(fd: i32) -> Option<Arc<FdInfo>> {

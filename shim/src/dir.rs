@@ -29,6 +29,11 @@ static STREAMS: Mutex<Option<HashMap<usize, Merged>>> = Mutex::new(None);
 /// Number of merged streams open: zero means every `readdir` goes straight to libc.
 static OPEN_MERGED: AtomicUsize = AtomicUsize::new(0);
 
+/// Is any merged stream open (else every `readdir` goes straight to libc)?
+pub(crate) fn any_merged() -> bool {
+    OPEN_MERGED.load(Ordering::Acquire) != 0
+}
+
 fn with_stream<R>(dir: *mut DIR, f: impl FnOnce(&mut Merged) -> R) -> Option<R> {
     if OPEN_MERGED.load(Ordering::Acquire) == 0 {
         return None;
@@ -270,9 +275,11 @@ hooks! {
         }
         dir
     }
+    unless_needed !any_merged();
     fn readdir(dir: *mut DIR) -> *mut dirent64 |real, ovl| {
         match merged_readdir(ovl, dir) { Some(d) => d, None => real(dir) }
     }
+    unless_needed !any_merged();
     fn readdir64(dir: *mut DIR) -> *mut dirent64 |real, ovl| {
         match merged_readdir(ovl, dir) { Some(d) => d, None => real(dir) }
     }

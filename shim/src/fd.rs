@@ -235,6 +235,7 @@ hooks! {
         freopen_in_view(ovl, p, mode, f, |p, m, f| real(p, m, f))
     }
 
+    unless_needed !ovl::locate::may_know_fd(fd);
     fn close(fd: c_int) -> c_int |real, _ovl| {
         forget_fd(fd);
         real(fd)

@@ -135,10 +135,13 @@ pub(crate) unsafe fn bytes<'a>(p: *const c_char) -> Option<&'a [u8]> {
 /// Defines exported wrappers. Each entry names the symbol, its C signature,
 /// and a body that sees `real` (libc's function) and `ovl` (the overlay). The
 /// body runs only when an overlay is configured and no hook is running on
-/// this thread; otherwise the call goes straight to `real`.
+/// this thread; otherwise the call goes straight to `real`. An optional
+/// `unless_needed COND;` before `fn` sends the call straight to `real` when COND holds,
+/// before anything else (for calls made in bulk, like `readdir`).
 #[macro_export]
 macro_rules! hooks {
     ($(
+        $(unless_needed $skip:expr;)?
         fn $name:ident($($arg:ident : $ty:ty),* $(,)?) -> $ret:ty
             |$real:ident, $ovl:ident| $body:block
     )*) => {$(
@@ -155,6 +158,9 @@ macro_rules! hooks {
                 std::mem::transmute::<*mut std::ffi::c_void, Real>(
                     $crate::real_symbol(&REAL, concat!(stringify!($name), "\0").as_bytes()))
             };
+            if false $(|| $skip)? {
+                return unsafe { $real($($arg),*) };
+            }
             let Some(_guard) = $crate::Guard::enter() else { return unsafe { $real($($arg),*) } };
             let Some($ovl) = ovl::overlay::get() else { return unsafe { $real($($arg),*) } };
             $crate::trace::call(stringify!($name));

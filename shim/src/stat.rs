@@ -125,11 +125,13 @@ hooks! {
         if r == 0 && fl & libc::AT_EMPTY_PATH != 0 && fd_merged(d) { (*buf).stx_nlink = 1; }
         r
     }
+    unless_needed !ovl::locate::may_know_fd(fd);
     fn fstat(fd: c_int, buf: *mut libc::stat) -> c_int |real, _ovl| {
         let r = real(fd, buf);
         if r == 0 && fd_merged(fd) { (*buf).st_nlink = 1; }
         r
     }
+    unless_needed !ovl::locate::may_know_fd(fd);
     fn fstat64(fd: c_int, buf: *mut libc::stat64) -> c_int |real, _ovl| {
         let r = real(fd, buf);
         if r == 0 && fd_merged(fd) { (*buf).st_nlink = 1; }
