@@ -1,113 +1,623 @@
-//! What kind of executable a file is, from its first bytes: dynamic or
-//! static ELF, `#!` script, or something else. Pure functions, no I/O.
+//! What kind of executable a file is, from its first bytes: a dynamically
+//! linked ELF (its program interpreter, the dynamic loader, will honour
+//! `LD_PRELOAD`), a static ELF (nothing will), a `#!` script, or something
+//! else. Pure functions over bytes, no I/O: the caller reads the file.
+//!
+//! Usage:
+//!
+//! ```
+//! use ovl::binfmt::{classify, classify_with_phdrs, phdr_range, HEAD_LEN};
+//! # let file = b"#!/bin/sh -e\necho hi\n".to_vec();
+//! # let read_at = |off: u64, len: usize| file.get(off as usize..off as usize + len).unwrap_or(&[]).to_vec();
+//! let head = read_at(0, HEAD_LEN); // up to HEAD_LEN bytes; fewer if the file is shorter
+//! let kind = match phdr_range(&head) {
+//!     None => classify(&head),
+//!     Some((offset, len)) => classify_with_phdrs(&head, &read_at(offset, len)),
+//! };
+//! ```
+//!
+//! The rules are the kernel's (`fs/binfmt_script.c`, `fs/binfmt_elf.c`): what
+//! `execve` would refuse with `ENOEXEC` is [`Executable::Unknown`].
 
-/// Bytes to read from the start of a file to classify it.
+/// Bytes to read from the start of a file to classify it. The program
+/// headers and the interpreter's name are within them in every ordinary
+/// executable; [`phdr_range`] tells when the headers are not.
 pub const HEAD_LEN: usize = 4096;
 
+/// The kernel reads this much of a file for its `#!` line (`BINPRM_BUF_SIZE`).
+const SHEBANG_BUF: usize = 256;
+
+/// Largest program header table the kernel accepts (`ELF_MIN_ALIGN`).
+const MAX_PHDR_TABLE: usize = 4096;
+
+/// Longest interpreter name the kernel accepts (`PATH_MAX`).
+const MAX_INTERP: u64 = 4096;
+
+const ET_EXEC: u64 = 2;
+const ET_DYN: u64 = 3;
+const PT_INTERP: u64 = 3;
+
 /// The kinds of executable the overlay treats differently.
-#[derive(Debug, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Executable {
-    DynamicElf {
-        interp: Vec<u8>,
-    },
+    /// An ELF with a program interpreter (`PT_INTERP`). `interp` is its path
+    /// up to the first NUL; empty when it lies beyond the bytes given.
+    DynamicElf { interp: Vec<u8> },
+    /// An ELF without a program interpreter: static, static-pie, or a bare
+    /// shared object such as the dynamic loader itself run as a program.
     StaticElf,
+    /// A `#!` script: the interpreter path and at most one argument, split
+    /// exactly as the kernel splits the line.
     Script {
         interp: Vec<u8>,
         arg: Option<Vec<u8>>,
     },
+    /// Anything else, including ELF files `execve` refuses (`ENOEXEC`).
     Unknown,
 }
 
-/// Classifies a file from its first bytes.
+/// Classifies a file from its first bytes (up to [`HEAD_LEN`]). An ELF whose
+/// program headers lie beyond `head` is [`Executable::Unknown`] here: call
+/// [`phdr_range`] first and [`classify_with_phdrs`] when it says so.
 pub fn classify(head: &[u8]) -> Executable {
+    classify_with_phdrs(head, &[])
+}
+
+/// Where the program header table of the ELF file starting with `head` lies,
+/// as `(file offset, length)`, when it is not inside `head`; `None` when
+/// nothing more is needed (the table is inside `head`, or `head` is not an
+/// ELF the kernel would run). The length is at most 4096 bytes.
+pub fn phdr_range(head: &[u8]) -> Option<(u64, usize)> {
+    let elf = ElfHeader::parse(head)?;
+    let end = elf.phoff.checked_add(elf.table_len() as u64)?;
+    if end <= head.len() as u64 {
+        return None;
+    }
+    Some((elf.phoff, elf.table_len()))
+}
+
+/// Classifies a file from its first bytes and its program header table,
+/// read from the range [`phdr_range`] gave. With an empty `phdrs` the table
+/// is taken from `head`, as [`classify`] does.
+pub fn classify_with_phdrs(head: &[u8], phdrs: &[u8]) -> Executable {
     if head.starts_with(b"#!") {
         return shebang(head);
     }
-    if head.starts_with(b"\x7fELF") {
-        return elf(head);
+    let Some(elf) = ElfHeader::parse(head) else {
+        return Executable::Unknown;
+    };
+    let table = if phdrs.is_empty() {
+        usize::try_from(elf.phoff)
+            .ok()
+            .and_then(|start| head.get(start..start.checked_add(elf.table_len())?))
+    } else {
+        phdrs.get(..elf.table_len())
+    };
+    match table {
+        Some(table) => elf.kind(head, table),
+        None => Executable::Unknown,
     }
-    Executable::Unknown
 }
 
-fn shebang(head: &[u8]) -> Executable {
-    let line = &head[2..];
-    let end = line
-        .iter()
-        .position(|&b| b == b'\n')
-        .unwrap_or(line.len().min(256));
-    let line = &line[..end];
-    let trim = |s: &[u8]| -> Vec<u8> {
-        let s = s
-            .iter()
-            .position(|b| !b" \t".contains(b))
-            .map_or(&s[s.len()..], |i| &s[i..]);
-        let e = s
-            .iter()
-            .rposition(|b| !b" \t\r".contains(b))
-            .map_or(0, |i| i + 1);
-        s[..e].to_vec()
-    };
-    let line = trim(line);
-    if line.is_empty() {
-        return Executable::Unknown;
+/// Reads unsigned fields of either endianness; `None` past the end.
+#[derive(Clone, Copy)]
+struct Fields<'a> {
+    bytes: &'a [u8],
+    little: bool,
+}
+
+impl Fields<'_> {
+    fn uint(self, at: usize, size: usize) -> Option<u64> {
+        let b = self.bytes.get(at..at.checked_add(size)?)?;
+        let fold = |v: u64, &byte: &u8| (v << 8) | u64::from(byte);
+        Some(if self.little {
+            b.iter().rev().fold(0, fold)
+        } else {
+            b.iter().fold(0, fold)
+        })
     }
-    let split = line.iter().position(|b| b" \t".contains(b));
-    match split {
-        None => Executable::Script {
-            interp: line,
-            arg: None,
-        },
-        Some(i) => {
-            let arg = trim(&line[i..]);
-            Executable::Script {
-                interp: line[..i].to_vec(),
-                arg: (!arg.is_empty()).then_some(arg),
+}
+
+/// The parts of an ELF header that tell where the program headers are.
+struct ElfHeader {
+    wide: bool,
+    little: bool,
+    phoff: u64,
+    phnum: usize,
+}
+
+impl ElfHeader {
+    /// The header of an ELF the kernel would try to run: magic, class, data
+    /// encoding, type `ET_EXEC` or `ET_DYN`, and a sane program header table.
+    fn parse(head: &[u8]) -> Option<ElfHeader> {
+        if !head.starts_with(b"\x7fELF") {
+            return None;
+        }
+        let wide = match head.get(4)? {
+            1 => false,
+            2 => true,
+            _ => return None,
+        };
+        let little = match head.get(5)? {
+            1 => true,
+            2 => false,
+            _ => return None,
+        };
+        let f = Fields {
+            bytes: head,
+            little,
+        };
+        let e_type = f.uint(16, 2)?;
+        if e_type != ET_EXEC && e_type != ET_DYN {
+            return None;
+        }
+        let (phoff, phentsize, phnum) = if wide {
+            (f.uint(32, 8)?, f.uint(54, 2)?, f.uint(56, 2)?)
+        } else {
+            (f.uint(28, 4)?, f.uint(42, 2)?, f.uint(44, 2)?)
+        };
+        let elf = ElfHeader {
+            wide,
+            little,
+            phoff,
+            phnum: phnum as usize,
+        };
+        let sane = phentsize as usize == elf.entry_len()
+            && elf.phnum > 0
+            && elf.table_len() <= MAX_PHDR_TABLE;
+        sane.then_some(elf)
+    }
+
+    fn entry_len(&self) -> usize {
+        if self.wide {
+            56
+        } else {
+            32
+        }
+    }
+
+    fn table_len(&self) -> usize {
+        self.entry_len() * self.phnum
+    }
+
+    /// Dynamic when a `PT_INTERP` entry is in `table`, else static.
+    fn kind(&self, head: &[u8], table: &[u8]) -> Executable {
+        let f = Fields {
+            bytes: table,
+            little: self.little,
+        };
+        for at in (0..self.phnum).map(|i| i * self.entry_len()) {
+            if f.uint(at, 4) != Some(PT_INTERP) {
+                continue;
+            }
+            let (offset, size) = if self.wide {
+                (f.uint(at + 8, 8), f.uint(at + 32, 8))
+            } else {
+                (f.uint(at + 4, 4), f.uint(at + 16, 4))
+            };
+            let interp = match (offset, size) {
+                (Some(offset), Some(size)) => interp_name(head, offset, size),
+                _ => Vec::new(),
+            };
+            return Executable::DynamicElf { interp };
+        }
+        Executable::StaticElf
+    }
+}
+
+/// The interpreter's path, up to its NUL; empty when outside `head`.
+fn interp_name(head: &[u8], offset: u64, size: u64) -> Vec<u8> {
+    if size > MAX_INTERP {
+        return Vec::new();
+    }
+    let bytes = usize::try_from(offset)
+        .ok()
+        .and_then(|start| head.get(start..start.checked_add(size as usize)?));
+    match bytes {
+        Some(b) => b.split(|&c| c == 0).next().unwrap_or(b).to_vec(),
+        None => Vec::new(),
+    }
+}
+
+fn is_blank(b: u8) -> bool {
+    b == b' ' || b == b'\t'
+}
+
+/// The first index in `from..to` that is not a blank.
+fn next_non_blank(buf: &[u8], from: usize, to: usize) -> Option<usize> {
+    (from..to).find(|&i| !is_blank(buf[i]))
+}
+
+/// The first index in `from..to` that is a blank or a NUL.
+fn next_terminator(buf: &[u8], from: usize, to: usize) -> Option<usize> {
+    (from..to).find(|&i| is_blank(buf[i]) || buf[i] == 0)
+}
+
+/// The bytes before the first NUL.
+fn c_str(b: &[u8]) -> Vec<u8> {
+    b.split(|&c| c == 0).next().unwrap_or(b).to_vec()
+}
+
+/// Splits a `#!` line as the kernel's `load_script` does, quirks included:
+/// only the first 256 bytes count (NUL-padded when the file is shorter);
+/// the interpreter ends at the first blank or NUL; the rest of the line,
+/// blanks trimmed from both ends, is one argument; a carriage return is
+/// part of the line. A line cut at 256 bytes keeps its trailing blanks, and
+/// one whose interpreter name is cut is refused.
+fn shebang(head: &[u8]) -> Executable {
+    let mut buf = [0u8; SHEBANG_BUF];
+    let n = head.len().min(SHEBANG_BUF);
+    buf[..n].copy_from_slice(&head[..n]);
+    let buf_end = SHEBANG_BUF - 1;
+    let mut end = match buf.iter().position(|&b| b == b'\n') {
+        Some(newline) => newline,
+        None => {
+            let Some(first) = next_non_blank(&buf, 2, buf_end) else {
+                return Executable::Unknown;
+            };
+            if next_terminator(&buf, first, buf_end).is_none() {
+                return Executable::Unknown;
+            }
+            buf_end
+        }
+    };
+    while end > 2 && is_blank(buf[end - 1]) {
+        end -= 1;
+    }
+    let Some(name) = next_non_blank(&buf, 2, end) else {
+        return Executable::Unknown;
+    };
+    let sep = next_terminator(&buf, name, end);
+    let arg = match sep {
+        Some(s) if buf[s] != 0 => next_non_blank(&buf, s, end),
+        _ => None,
+    };
+    Executable::Script {
+        interp: c_str(&buf[name..sep.unwrap_or(end)]),
+        arg: arg.map(|a| c_str(&buf[a..end])),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn script(interp: &str, arg: Option<&str>) -> Executable {
+        Executable::Script {
+            interp: interp.as_bytes().to_vec(),
+            arg: arg.map(|a| a.as_bytes().to_vec()),
+        }
+    }
+
+    #[test]
+    fn shebang_interpreter_and_one_argument() {
+        assert_eq!(classify(b"#!/bin/sh\necho\n"), script("/bin/sh", None));
+        assert_eq!(
+            classify(b"#! /usr/bin/env  python3 -u \t\nx"),
+            script("/usr/bin/env", Some("python3 -u"))
+        );
+        assert_eq!(classify(b"#!/bin/sh\t-e\n"), script("/bin/sh", Some("-e")));
+        assert_eq!(classify(b"#!/bin/sh"), script("/bin/sh", None));
+        assert_eq!(classify(b"#!awk -f\n"), script("awk", Some("-f")));
+    }
+
+    #[test]
+    fn shebang_quirks_of_the_kernel() {
+        // A carriage return belongs to the name (scripts saved with CRLF fail).
+        assert_eq!(classify(b"#!/bin/sh\r\n"), script("/bin/sh\r", None));
+        // A NUL ends the interpreter; nothing after it is an argument.
+        assert_eq!(classify(b"#!/bin/sh\0 -x\n"), script("/bin/sh", None));
+        // A NUL right after the blank gives an empty argument.
+        assert_eq!(classify(b"#!/bin/sh \0x\n"), script("/bin/sh", Some("")));
+        // Without a newline in the first 256 bytes, trailing blanks stay.
+        assert_eq!(classify(b"#!/bin/sh -e  "), script("/bin/sh", Some("-e  ")));
+    }
+
+    #[test]
+    fn shebang_long_lines_are_cut_at_256_bytes() {
+        let mut long = b"#!/bin/sh ".to_vec();
+        long.extend([b'x'; 400]);
+        let arg = "x".repeat(SHEBANG_BUF - 1 - 10);
+        assert_eq!(classify(&long), script("/bin/sh", Some(&arg)));
+        let mut cut_name = b"#!/".to_vec();
+        cut_name.extend([b'a'; 400]);
+        assert_eq!(classify(&cut_name), Executable::Unknown);
+    }
+
+    #[test]
+    fn shebang_without_interpreter_is_unknown() {
+        for head in [&b"#!\n"[..], b"#!   \t\n"] {
+            assert_eq!(classify(head), Executable::Unknown, "{head:?}");
+        }
+        // Without a newline the NUL padding is the interpreter's name: the
+        // kernel tries to run "" and fails.
+        assert_eq!(classify(b"#!"), script("", None));
+        assert_eq!(classify(b"#! "), script("", None));
+        assert_eq!(classify(b"# !/bin/sh\n"), Executable::Unknown);
+        assert_eq!(classify(b""), Executable::Unknown);
+    }
+
+    /// A program header: type, file offset, file size.
+    type Phdr = (u32, u64, u64);
+
+    /// A minimal ELF file: header, program headers at `phoff`, then `data`
+    /// wherever the program headers point.
+    struct Elf {
+        wide: bool,
+        little: bool,
+        e_type: u16,
+        phoff: u64,
+        phdrs: Vec<Phdr>,
+    }
+
+    impl Elf {
+        fn new(wide: bool, little: bool, e_type: u16, phdrs: Vec<Phdr>) -> Elf {
+            let phoff = if wide { 64 } else { 52 };
+            Elf {
+                wide,
+                little,
+                e_type,
+                phoff,
+                phdrs,
+            }
+        }
+
+        fn entry_len(&self) -> usize {
+            if self.wide {
+                56
+            } else {
+                32
+            }
+        }
+
+        fn put(&self, out: &mut Vec<u8>, at: usize, size: usize, v: u64) {
+            if out.len() < at + size {
+                out.resize(at + size, 0);
+            }
+            for i in 0..size {
+                let shift = if self.little { i } else { size - 1 - i };
+                out[at + i] = (v >> (8 * shift)) as u8;
+            }
+        }
+
+        fn bytes(&self) -> Vec<u8> {
+            let mut out = b"\x7fELF".to_vec();
+            out.extend([
+                if self.wide { 2 } else { 1 },
+                if self.little { 1 } else { 2 },
+                1,
+            ]);
+            self.put(&mut out, 16, 2, u64::from(self.e_type));
+            let (phoff_at, phentsize_at) = if self.wide { (32, 54) } else { (28, 42) };
+            self.put(
+                &mut out,
+                phoff_at,
+                if self.wide { 8 } else { 4 },
+                self.phoff,
+            );
+            self.put(&mut out, phentsize_at, 2, self.entry_len() as u64);
+            self.put(&mut out, phentsize_at + 2, 2, self.phdrs.len() as u64);
+            let table_end = self.phoff as usize + self.phdrs.len() * self.entry_len();
+            out.resize(out.len().max(table_end), 0);
+            for (i, &(p_type, offset, size)) in self.phdrs.iter().enumerate() {
+                let at = self.phoff as usize + i * self.entry_len();
+                self.put(&mut out, at, 4, u64::from(p_type));
+                if self.wide {
+                    self.put(&mut out, at + 8, 8, offset);
+                    self.put(&mut out, at + 32, 8, size);
+                } else {
+                    self.put(&mut out, at + 4, 4, offset);
+                    self.put(&mut out, at + 16, 4, size);
+                }
+            }
+            out
+        }
+
+        /// The file with `interp` (NUL-terminated) written at `offset`.
+        fn with_interp(&self, offset: usize, interp: &[u8]) -> Vec<u8> {
+            let mut out = self.bytes();
+            if out.len() < offset + interp.len() + 1 {
+                out.resize(offset + interp.len() + 1, 0);
+            }
+            out[offset..offset + interp.len()].copy_from_slice(interp);
+            out
+        }
+    }
+
+    const LD: &[u8] = b"/lib64/ld-linux-x86-64.so.2";
+    const PT_LOAD: u32 = 1;
+    const PT_DYNAMIC: u32 = 2;
+
+    fn dynamic(wide: bool, little: bool) -> Vec<u8> {
+        let at = 400;
+        let phdrs = vec![(PT_LOAD, 0, 0), (3, at as u64, LD.len() as u64 + 1)];
+        Elf::new(wide, little, 3, phdrs).with_interp(at, LD)
+    }
+
+    #[test]
+    fn elf_with_interpreter_is_dynamic_in_every_class_and_byte_order() {
+        for wide in [true, false] {
+            for little in [true, false] {
+                assert_eq!(
+                    classify(&dynamic(wide, little)),
+                    Executable::DynamicElf {
+                        interp: LD.to_vec()
+                    },
+                    "wide={wide} little={little}"
+                );
             }
         }
     }
-}
 
-fn elf(h: &[u8]) -> Executable {
-    let is64 = h.get(4) == Some(&2);
-    let le = h.get(5) != Some(&2);
-    let rd = |off: usize, n: usize| -> Option<u64> {
-        let b = h.get(off..off + n)?;
-        let mut v = 0u64;
-        for i in 0..n {
-            let byte = if le { b[n - 1 - i] } else { b[i] };
-            v = (v << 8) | byte as u64;
-        }
-        Some(v)
-    };
-    let (phoff, phentsize, phnum) = if is64 {
-        (rd(32, 8), rd(54, 2), rd(56, 2))
-    } else {
-        (rd(28, 4), rd(42, 2), rd(44, 2))
-    };
-    let (Some(phoff), Some(phentsize), Some(phnum)) = (phoff, phentsize, phnum) else {
-        return Executable::Unknown;
-    };
-    for i in 0..phnum {
-        let at = (phoff + i * phentsize) as usize;
-        let Some(ptype) = rd(at, 4) else {
-            return Executable::Unknown;
-        };
-        if ptype == 3 {
-            let (off, size) = if is64 {
-                (rd(at + 8, 8), rd(at + 32, 8))
-            } else {
-                (rd(at + 4, 4), rd(at + 16, 4))
-            };
-            let interp = match (off, size) {
-                (Some(o), Some(s)) => h
-                    .get(o as usize..(o + s) as usize)
-                    .map(|b| b.split(|&c| c == 0).next().unwrap_or(b).to_vec()),
-                _ => None,
-            };
-            return Executable::DynamicElf {
-                interp: interp.unwrap_or_default(),
-            };
+    #[test]
+    fn elf_without_interpreter_is_static_also_as_static_pie() {
+        for (e_type, phdrs) in [
+            (2, vec![(PT_LOAD, 0, 0)]),
+            (3, vec![(PT_LOAD, 0, 0), (PT_DYNAMIC, 0, 0)]),
+        ] {
+            for wide in [true, false] {
+                for little in [true, false] {
+                    let elf = Elf::new(wide, little, e_type, phdrs.clone()).bytes();
+                    assert_eq!(classify(&elf), Executable::StaticElf);
+                }
+            }
         }
     }
-    Executable::StaticElf
+
+    #[test]
+    fn elf_files_execve_refuses_are_unknown() {
+        let relocatable = Elf::new(true, true, 1, vec![(PT_LOAD, 0, 0)]).bytes();
+        assert_eq!(classify(&relocatable), Executable::Unknown);
+        let no_phdrs = Elf::new(true, true, 2, vec![]).bytes();
+        assert_eq!(classify(&no_phdrs), Executable::Unknown);
+        let mut bad_class = dynamic(true, true);
+        bad_class[4] = 3;
+        assert_eq!(classify(&bad_class), Executable::Unknown);
+        let mut bad_entry_size = dynamic(true, true);
+        bad_entry_size[54] = 55;
+        assert_eq!(classify(&bad_entry_size), Executable::Unknown);
+        assert_eq!(classify(&dynamic(true, true)[..40]), Executable::Unknown);
+        assert_eq!(classify(b"\x7fELF"), Executable::Unknown);
+    }
+
+    #[test]
+    fn program_headers_beyond_the_head_are_read_separately() {
+        let mut elf = Elf::new(true, true, 3, vec![(PT_LOAD, 0, 0), (3, 64, 28)]);
+        elf.phoff = 10_000;
+        let file = elf.with_interp(64, LD);
+        let head = &file[..HEAD_LEN];
+        assert_eq!(classify(head), Executable::Unknown);
+        let (offset, len) = phdr_range(head).expect("the table is beyond the head");
+        assert_eq!((offset, len), (10_000, 2 * 56));
+        let phdrs = &file[offset as usize..offset as usize + len];
+        assert_eq!(
+            classify_with_phdrs(head, phdrs),
+            Executable::DynamicElf {
+                interp: LD.to_vec()
+            }
+        );
+        assert_eq!(
+            classify_with_phdrs(head, &phdrs[..50]),
+            Executable::Unknown,
+            "a short read is not enough"
+        );
+        assert_eq!(phdr_range(&dynamic(true, true)), None);
+        assert_eq!(phdr_range(b"#!/bin/sh\n"), None);
+    }
+
+    #[test]
+    fn interpreter_name_beyond_the_head_is_empty() {
+        let at = 9_000;
+        let phdrs = vec![(3, at as u64, LD.len() as u64 + 1)];
+        let file = Elf::new(true, true, 3, phdrs).with_interp(at, LD);
+        assert_eq!(
+            classify(&file[..HEAD_LEN]),
+            Executable::DynamicElf { interp: vec![] }
+        );
+    }
+
+    #[test]
+    fn hostile_headers_never_panic() {
+        let mut far_table = dynamic(true, true);
+        far_table[32..40].copy_from_slice(&(u64::MAX - 10).to_le_bytes());
+        assert_eq!(phdr_range(&far_table), None);
+        assert_eq!(classify(&far_table), Executable::Unknown);
+        let mut far_interp = dynamic(true, true);
+        let interp_entry = 64 + 56;
+        far_interp[interp_entry + 8..interp_entry + 16]
+            .copy_from_slice(&(u64::MAX - 3).to_le_bytes());
+        assert_eq!(
+            classify(&far_interp),
+            Executable::DynamicElf { interp: vec![] }
+        );
+        let mut seed = 0x2545_f491_4f6c_dd1du64;
+        for base in [dynamic(true, true), dynamic(false, false)] {
+            for _ in 0..20_000 {
+                let mut b = base.clone();
+                for _ in 0..4 {
+                    seed ^= seed << 13;
+                    seed ^= seed >> 7;
+                    seed ^= seed << 17;
+                    let at = (seed as usize >> 8) % b.len();
+                    b[at] = seed as u8;
+                }
+                let _ = classify(&b);
+                if let Some((_, len)) = phdr_range(&b) {
+                    assert!(len <= MAX_PHDR_TABLE);
+                    let _ = classify_with_phdrs(&b, &b[b.len() / 2..]);
+                }
+            }
+        }
+    }
+
+    /// Classifies a real file the way a caller would.
+    fn classify_file(path: &std::path::Path) -> Option<Executable> {
+        let file = std::fs::read(path).ok()?;
+        let head = &file[..file.len().min(HEAD_LEN)];
+        Some(match phdr_range(head) {
+            None => classify(head),
+            Some((off, len)) => classify_with_phdrs(head, file.get(off as usize..)?.get(..len)?),
+        })
+    }
+
+    #[test]
+    fn real_programs_of_this_system() {
+        let Some(ls) = classify_file("/bin/ls".as_ref()) else {
+            return;
+        };
+        let Executable::DynamicElf { interp } = ls else {
+            panic!("/bin/ls is dynamically linked: {ls:?}");
+        };
+        assert!(
+            interp.starts_with(b"/lib") && interp.windows(3).any(|w| w == b"ld-"),
+            "{}",
+            String::from_utf8_lossy(&interp)
+        );
+        if let Some(ldconfig) = classify_file("/sbin/ldconfig".as_ref()) {
+            // Debian's ldconfig is static-pie; elsewhere it may be dynamic.
+            assert_ne!(ldconfig, Executable::Unknown);
+        }
+    }
+
+    /// Builds `main(){}` with `gcc` and the given flags; `None` when that
+    /// is not possible here (no compiler, no static C library).
+    fn build_c(tag: &str, flags: &[&str]) -> Option<std::path::PathBuf> {
+        let dir = std::env::temp_dir().join(format!("ovl-binfmt-{tag}-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).ok()?;
+        let src = dir.join("main.c");
+        std::fs::write(&src, "int main(void) { return 0; }\n").ok()?;
+        let out = dir.join("prog");
+        let ok = std::process::Command::new("gcc")
+            .args(flags)
+            .arg("-o")
+            .arg(&out)
+            .arg(&src)
+            .stderr(std::process::Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success());
+        ok.then_some(out)
+    }
+
+    #[test]
+    fn programs_built_static_and_static_pie() {
+        for (tag, flags) in [
+            ("static", &["-static"][..]),
+            ("static-pie", &["-static-pie", "-fPIE"][..]),
+            ("dynamic", &[][..]),
+        ] {
+            let Some(prog) = build_c(tag, flags) else {
+                eprintln!("skipped {tag}: gcc cannot build it here");
+                continue;
+            };
+            let kind = classify_file(&prog);
+            let _ = std::fs::remove_dir_all(prog.parent().unwrap());
+            match tag {
+                "dynamic" => assert!(
+                    matches!(kind, Some(Executable::DynamicElf { .. })),
+                    "{kind:?}"
+                ),
+                _ => assert_eq!(kind, Some(Executable::StaticElf), "{tag}"),
+            }
+        }
+    }
 }
