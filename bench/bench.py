@@ -1,27 +1,231 @@
 #!/usr/bin/env python3
 """The same work, natively and under each overlay, in one run.
 
-    python3 bench/bench.py            # full data sets, 5 runs each
-    python3 bench/bench.py --quick    # ~10x smaller, 3 runs (a smoke test)
+    python3 bench/bench.py              # full data sets, 5 timed runs each
+    python3 bench/bench.py --quick      # data sets ~10x smaller, 3 runs (< 2 minutes)
+    python3 bench/bench.py --only stat-find,build --runs 9 --json out.json
 
-Implementations: native (a plain copy of the lower tree), ovl (ovl-exec),
-and, where available, the kernel's overlayfs (root) and fuse-overlayfs.
-Prints, per workload, each one's median time and its ratio to native.
-Data sets are generated deterministically under --dir and reused.
+Implementations: native (a plain copy of the lower tree, no overlay), ovl
+(target/release/ovl-exec), and where they can be used here the kernel's
+overlayfs (needs root) and fuse-overlayfs. Each workload is a shell command
+over a directory VIEW; the table gives each implementation's median time and
+its ratio to native, next to ovl's goal. See bench/README.md.
 """
 
 import argparse
+import json
 import os
 import platform
 import random
+import shlex
 import shutil
+import signal
 import statistics
 import subprocess
 import sys
 import time
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+BENCH = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(BENCH)
 OVL_EXEC = os.path.join(ROOT, "target", "release", "ovl-exec")
+# Bump when a generator changes, so data sets made by an older one are remade.
+GENERATOR_VERSION = 2
+SCALE_QUICK = 10
+
+
+def log(msg):
+    print(msg, file=sys.stderr, flush=True)
+
+
+def run_checked(argv, what, **kw):
+    """Runs a set-up step; raises SetupError with its first stderr line on failure."""
+    p = subprocess.run(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, **kw)
+    if p.returncode != 0:
+        raise SetupError(f"{what}: exit {p.returncode}: {first_line(p.stderr)}")
+
+
+def first_line(stderr_bytes):
+    lines = stderr_bytes.decode(errors="replace").strip().splitlines()
+    return lines[0].strip()[:100] if lines else "no message"
+
+
+def remove_tree(path):
+    if os.path.lexists(path):
+        shutil.rmtree(path)
+
+
+class SetupError(Exception):
+    """An implementation could not prepare its view (mount, copy, ...)."""
+
+
+# ------------------------------------------------------------------ data sets
+
+
+class DataSet:
+    """A deterministic tree under the data dir, generated once per parameter set.
+
+    A `.params` file records what made it; a set whose record differs (or is
+    missing, after an interrupted generation) is generated again.
+    """
+
+    def __init__(self, name, generate, **params):
+        self.name, self.generate, self.params = name, generate, params
+
+    def ensure(self, data_dir):
+        path = os.path.join(data_dir, self.name)
+        stamp = dict(self.params, generator=GENERATOR_VERSION)
+        stamp_file = os.path.join(path, ".params")
+        try:
+            with open(stamp_file) as fh:
+                if json.load(fh) == stamp:
+                    return path, 0.0, True
+        except (OSError, ValueError):
+            pass
+        t0 = time.perf_counter()
+        tmp = path + ".tmp"
+        remove_tree(tmp)
+        remove_tree(path)
+        os.makedirs(tmp)
+        self.generate(tmp, **self.params)
+        with open(os.path.join(tmp, ".params"), "w") as fh:
+            json.dump(stamp, fh)
+        os.rename(tmp, path)
+        return path, time.perf_counter() - t0, False
+
+
+def write_file(path, data):
+    with open(path, "wb") as fh:
+        fh.write(data)
+
+
+def gen_tree(base, top, sub, files, seed):
+    """lower/dNNN/eNN/fNNN.txt: top*sub directories of `files` small files."""
+    rnd = random.Random(seed)
+    for t in range(top):
+        for s in range(sub):
+            d = os.path.join(base, "lower", f"d{t:03}", f"e{s:02}")
+            os.makedirs(d)
+            for f in range(files):
+                write_file(os.path.join(d, f"f{f:03}.txt"), b"x" * rnd.randrange(0, 1024))
+
+
+def gen_merged(base, names):
+    """names/ with `names` entries in lower and as many others in upper; combined/ has both."""
+    for layer, prefix in (("lower", "l"), ("upper", "u")):
+        for target in (os.path.join(base, layer, "names"), os.path.join(base, "combined", "names")):
+            os.makedirs(target, exist_ok=True)
+            for i in range(names):
+                open(os.path.join(target, f"{prefix}{i:05}"), "w").close()
+
+
+def gen_big(base, mib, seed):
+    """lower/big: `mib` MiB of incompressible data, each MiB stamped with its number."""
+    os.makedirs(os.path.join(base, "lower"))
+    block = bytearray(random.Random(seed).randbytes(1 << 20))
+    with open(os.path.join(base, "lower", "big"), "wb") as fh:
+        for i in range(mib):
+            block[0:8] = i.to_bytes(8, "little")
+            fh.write(block)
+
+
+def gen_writes(base, dirs, files, seed):
+    """lower/wNN/lNNN: the directories small-writes creates files in and deletes from."""
+    rnd = random.Random(seed)
+    for d in range(dirs):
+        p = os.path.join(base, "lower", f"w{d:02}")
+        os.makedirs(p)
+        for f in range(files):
+            write_file(os.path.join(p, f"l{f:03}"), b"y" * rnd.randrange(1, 200))
+
+
+def gen_cproj(base, units, seed):
+    """lower/: `units` C files with a header each and a Makefile building a static library."""
+    rnd = random.Random(seed)
+    lower = os.path.join(base, "lower")
+    os.makedirs(lower)
+    for i in range(units):
+        k = rnd.randrange(2, 50)
+        write_file(os.path.join(lower, f"m{i:03}.h"),
+                   f"#ifndef M{i}_H\n#define M{i}_H\nint f{i}(int x);\n#endif\n".encode())
+        write_file(os.path.join(lower, f"m{i:03}.c"), (
+            f'#include <stdio.h>\n#include <string.h>\n#include "m{i:03}.h"\n'
+            f"int f{i}(int x) {{\n  int s = 0;\n"
+            f"  for (int k = 0; k < x; k++) s += (k * {k}) ^ (s >> 3);\n"
+            f"  return s;\n}}\n").encode())
+    write_file(os.path.join(lower, "Makefile"), (
+        "CFLAGS = -O2\n"
+        "SRCS = $(wildcard m*.c)\n"
+        "OBJS = $(SRCS:.c=.o)\n"
+        "libbench.a: $(OBJS)\n\t$(AR) rcs $@ $^\n"
+        "%.o: %.c %.h\n\t$(CC) $(CFLAGS) -c $< -o $@\n").encode())
+
+
+GIT_ENV = {
+    "GIT_AUTHOR_NAME": "bench", "GIT_AUTHOR_EMAIL": "bench@example.invalid",
+    "GIT_COMMITTER_NAME": "bench", "GIT_COMMITTER_EMAIL": "bench@example.invalid",
+    "GIT_AUTHOR_DATE": "2020-01-01T00:00:00Z", "GIT_COMMITTER_DATE": "2020-01-01T00:00:00Z",
+    "GIT_CONFIG_NOSYSTEM": "1",
+}
+OLD_TIME = 1577836800  # 2020-01-01: older than the index, so no entry is "racily clean"
+
+
+def gen_git(base, files, per_dir, seed):
+    """lower/: a git repository of `files` committed files, index up to date."""
+    rnd = random.Random(seed)
+    lower = os.path.join(base, "lower")
+    os.makedirs(lower)
+    paths = []
+    for i in range(files):
+        d = os.path.join(lower, f"src{i // per_dir:03}")
+        os.makedirs(d, exist_ok=True)
+        p = os.path.join(d, f"file{i:05}.txt")
+        write_file(p, f"line {i} {rnd.random()}\n".encode())
+        paths.append(p)
+    env = dict(os.environ, **GIT_ENV)
+    git = ["git", "-c", "init.defaultBranch=main", "-c", "gc.auto=0"]
+    run_checked(git + ["init", "-q", "."], "git init", cwd=lower, env=env)
+    run_checked(git + ["add", "-A"], "git add", cwd=lower, env=env)
+    run_checked(git + ["commit", "-q", "-m", "generated"], "git commit", cwd=lower, env=env)
+    for p in paths:
+        os.utime(p, (OLD_TIME, OLD_TIME))
+    # Write the index again after the files' times, so that it matches them.
+    run_checked(["git", "update-index", "-q", "--really-refresh"], "git update-index", cwd=lower)
+
+
+def gen_tiny(base):
+    """lower/: one file, the unrelated overlay of the 'outside' workload."""
+    os.makedirs(os.path.join(base, "lower"))
+    write_file(os.path.join(base, "lower", "hello"), b"hello\n")
+
+
+def data_sets(q):
+    return [
+        DataSet("tree", gen_tree, top=50 // q, sub=50, files=20, seed=1),
+        DataSet("merged", gen_merged, names=10000 // q),
+        DataSet("big", gen_big, mib=1024 // q, seed=2),
+        DataSet("writes", gen_writes, dirs=50 // q, files=50, seed=3),
+        DataSet("cproj", gen_cproj, units=200 // q, seed=4),
+        DataSet("git", gen_git, files=20000 // q, per_dir=200, seed=5),
+        DataSet("tiny", gen_tiny),
+    ]
+
+
+# ------------------------------------------------------------------ workloads
+
+
+class Workload:
+    """A shell command over VIEW ({v}); `lower` (and `upper`, pre-populated) are layer dirs."""
+
+    def __init__(self, name, goal, cmd, lower, upper=None, native=None, writes=False, overlay_only=None):
+        self.name, self.goal, self.cmd = name, goal, cmd
+        self.lower, self.upper = lower, upper
+        self.native = native or lower  # what native reads, for a workload that does not write
+        self.writes = writes
+        self.overlay_only = overlay_only  # implementations that take part (None: all)
+
+    def command(self, view):
+        return self.cmd.replace("{v}", shlex.quote(view))
+
 
 GOALS = {
     "stat-find": 1.25, "stat-walk": 1.3, "readdir-merged": 1.5, "copy-up-big": 1.1,
@@ -29,343 +233,522 @@ GOALS = {
 }
 
 
-def sh(cmd, **kw):
-    return subprocess.run(cmd, shell=True, check=True, **kw)
+def workloads(paths, q):
+    py = shlex.quote(sys.executable or "python3")
+    script = lambda s: shlex.quote(os.path.join(BENCH, s))  # noqa: E731
+    tree, merged, big = paths["tree"], paths["merged"], paths["big"]
+    ws = [
+        Workload("stat-find", GOALS["stat-find"], "find {v} -printf '%s\\n' > /dev/null",
+                 lower=f"{tree}/lower"),
+        Workload("stat-walk", GOALS["stat-walk"], f"{py} {script('stat_walk.py')} {{v}}",
+                 lower=f"{tree}/lower"),
+        Workload("readdir-merged", GOALS["readdir-merged"],
+                 "cd {v} && for i in $(seq 20); do ls -f names > /dev/null; done",
+                 lower=f"{merged}/lower", upper=f"{merged}/upper", native=f"{merged}/combined"),
+        Workload("copy-up-big", GOALS["copy-up-big"], "printf x >> {v}/big",
+                 lower=f"{big}/lower", writes=True),
+        Workload("small-writes", GOALS["small-writes"],
+                 f"{py} {script('small_writes.py')} {{v}} {50 // q}",
+                 lower=f"{paths['writes']}/lower", writes=True),
+        Workload("build", GOALS["build"], "cd {v} && make -s -j2",
+                 lower=f"{paths['cproj']}/lower", writes=True),
+        Workload("git-status", GOALS["git-status"], "cd {v} && git status > /dev/null",
+                 lower=f"{paths['git']}/lower", writes=True),
+        Workload("outside", GOALS["outside"],
+                 f"find {shlex.quote(tree + '/lower')} -printf '%s\\n' > /dev/null",
+                 lower=f"{paths['tiny']}/lower", overlay_only={"native", "ovl"}),
+    ]
+    return ws
 
 
-def log(msg):
-    print(msg, file=sys.stderr, flush=True)
+# ------------------------------------------------------------ implementations
 
 
-# ---------------------------------------------------------------- data sets
+class Layout:
+    """One prepared view: the argv that runs a command in it, and how to undo it."""
 
-def make_tree(path, dirs, files_per_dir, seed):
-    """A lower tree: `dirs` directories two levels deep, small files in each."""
-    if os.path.exists(os.path.join(path, ".done")):
-        return
-    shutil.rmtree(path, ignore_errors=True)
-    rnd = random.Random(seed)
-    for d in range(dirs):
-        p = os.path.join(path, f"d{d // 50:03}", f"e{d % 50:02}")
-        os.makedirs(p, exist_ok=True)
-        for f in range(files_per_dir):
-            with open(os.path.join(p, f"f{f:03}.txt"), "w") as fh:
-                fh.write("x" * rnd.randrange(0, 200))
-    open(os.path.join(path, ".done"), "w").close()
+    def __init__(self, view, prefix=(), undo=None):
+        self.view, self.prefix, self.undo = view, list(prefix), undo
 
+    def argv(self, workload):
+        return self.prefix + ["sh", "-c", workload.command(self.view)]
 
-def make_merged(base, n):
-    """A directory with n names in lower and n other names in an upper template."""
-    lower, upper = os.path.join(base, "lower"), os.path.join(base, "upper-template")
-    if os.path.exists(os.path.join(base, ".done")):
-        return
-    shutil.rmtree(base, ignore_errors=True)
-    os.makedirs(os.path.join(lower, "big"))
-    os.makedirs(os.path.join(upper, "big"))
-    for i in range(n):
-        open(os.path.join(lower, "big", f"low{i:05}"), "w").close()
-        open(os.path.join(upper, "big", f"up{i:05}"), "w").close()
-    open(os.path.join(base, ".done"), "w").close()
+    def close(self):
+        if self.undo:
+            self.undo()
+            self.undo = None
 
-
-def make_big(base, size):
-    path = os.path.join(base, "lower", "big")
-    if os.path.exists(path) and os.path.getsize(path) == size:
-        return
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    with open(path, "wb") as fh:
-        block = random.Random(7).randbytes(1 << 20)
-        for _ in range(size >> 20):
-            fh.write(block)
-
-
-def make_c_project(base, n):
-    lower = os.path.join(base, "lower")
-    if os.path.exists(os.path.join(base, ".done")):
-        return
-    shutil.rmtree(base, ignore_errors=True)
-    os.makedirs(lower)
-    objs = []
-    for i in range(n):
-        with open(os.path.join(lower, f"m{i}.h"), "w") as fh:
-            fh.write(f"int f{i}(int);\n")
-        with open(os.path.join(lower, f"m{i}.c"), "w") as fh:
-            fh.write(f'#include "m{i}.h"\n#include <stdio.h>\n'
-                     f"int f{i}(int x) {{ int s = 0; for (int k = 0; k < x; k++) s += k * {i}; return s; }}\n")
-        objs.append(f"m{i}.o")
-    with open(os.path.join(lower, "Makefile"), "w") as fh:
-        fh.write("CFLAGS=-O2\nall: " + " ".join(objs) + "\n%.o: %.c %.h\n\t$(CC) $(CFLAGS) -c $< -o $@\n")
-    open(os.path.join(base, ".done"), "w").close()
-
-
-def make_git_repo(base, n):
-    lower = os.path.join(base, "lower")
-    if os.path.exists(os.path.join(base, ".done")):
-        return
-    shutil.rmtree(base, ignore_errors=True)
-    os.makedirs(lower)
-    for i in range(n):
-        d = os.path.join(lower, f"src{i // 200:03}")
-        os.makedirs(d, exist_ok=True)
-        with open(os.path.join(d, f"file{i}.txt"), "w") as fh:
-            fh.write(f"line {i}\n")
-    env = dict(os.environ, GIT_AUTHOR_NAME="b", GIT_AUTHOR_EMAIL="b@b", GIT_COMMITTER_NAME="b",
-               GIT_COMMITTER_EMAIL="b@b", GIT_AUTHOR_DATE="2020-01-01T00:00:00Z",
-               GIT_COMMITTER_DATE="2020-01-01T00:00:00Z")
-    sh("git init -q . && git add -A && git commit -qm init", cwd=lower, env=env)
-    open(os.path.join(base, ".done"), "w").close()
-
-
-# ---------------------------------------------------------- implementations
 
 class Impl:
-    """How one implementation shows a lower (and upper) at a view directory."""
-
     name = "?"
 
     def __init__(self, scratch):
         self.scratch = scratch
+        self.count = 0
 
-    def fresh(self, tag):
-        d = os.path.join(self.scratch, f"{self.name}-{tag}")
-        if os.path.exists(d):
-            sh(f"chattr -R -i {d} 2>/dev/null || true; rm -rf {d}")
+    def fresh_dir(self, workload):
+        self.count += 1
+        d = os.path.join(self.scratch, f"{self.name}-{workload.name}-{self.count}")
+        remove_tree(d)
         os.makedirs(d)
         return d
 
-    def layers(self, lower, upper_template, tag):
-        d = self.fresh(tag)
+    def layers(self, workload):
+        """Fresh upper (a copy of the workload's template, if any), work and view dirs."""
+        d = self.fresh_dir(workload)
         up, work, view = (os.path.join(d, x) for x in ("upper", "work", "view"))
-        if upper_template:
-            sh(f"cp -a {upper_template} {up}")
+        if workload.upper:
+            run_checked(["cp", "-a", workload.upper, up], f"copy of upper {workload.upper}")
         else:
-            os.makedirs(up)
-        os.makedirs(work)
-        os.makedirs(view)
-        return up, work, view
+            os.mkdir(up)
+        os.mkdir(work)
+        os.mkdir(view)
+        return d, up, work, view
+
+    def discard(self, d):
+        return lambda: remove_tree(d)
 
 
 class Native(Impl):
+    """No overlay: the lower tree itself, or for writers a fresh copy of it."""
+
     name = "native"
 
-    def prepare(self, lower, upper_template, tag, writes=True):
-        if not writes and not upper_template:
-            return lower, [], lambda: None
-        d = self.fresh(tag)
+    def prepare(self, workload):
+        if not workload.writes:
+            return Layout(workload.native)
+        d = self.fresh_dir(workload)
         view = os.path.join(d, "view")
-        sh(f"cp -a {lower} {view}")
-        if upper_template:
-            sh(f"cp -a {upper_template}/. {view}/")
+        run_checked(["cp", "-a", workload.lower, view], f"copy of {workload.lower}")
         if os.path.isdir(os.path.join(view, ".git")):
-            # A copy has new inodes and ctimes: let git take note before timing,
-            # as the layers' own index already matches the lower files.
-            sh("git update-index -q --refresh", cwd=view)
-        return view, [], lambda: None
+            # A copy has new inode numbers and change times: let git take note
+            # (untimed), as the overlays' index already matches the lower files.
+            run_checked(["git", "update-index", "-q", "--refresh"], "git update-index", cwd=view)
+        return Layout(view, undo=self.discard(d))
 
 
 class Ovl(Impl):
     name = "ovl"
 
-    def prepare(self, lower, upper_template, tag, writes=True):
-        up, work, view = self.layers(lower, upper_template, tag)
-        return view, [OVL_EXEC, "-l", lower, "-u", up, "-w", work, "-t", view, "--"], lambda: None
+    def prepare(self, workload):
+        if not os.access(OVL_EXEC, os.X_OK):
+            raise SetupError(f"{OVL_EXEC} not found: run cargo build --release --workspace")
+        d, up, work, view = self.layers(workload)
+        prefix = [OVL_EXEC, "-l", workload.lower, "-u", up, "-w", work, "-t", view, "--"]
+        return Layout(view, prefix, self.discard(d))
+
+
+def unmount(view, fuse):
+    cmds = ([["fusermount", "-u", view]] if fuse else []) + [["umount", view], ["umount", "-l", view]]
+    for c in cmds:
+        if shutil.which(c[0]) and subprocess.run(c, stderr=subprocess.DEVNULL).returncode == 0:
+            return
 
 
 class Kernel(Impl):
     name = "kernel"
 
-    def prepare(self, lower, upper_template, tag, writes=True):
-        up, work, view = self.layers(lower, upper_template, tag)
-        sh(f"mount -t overlay overlay -o lowerdir={lower},upperdir={up},workdir={work} {view}")
-        return view, [], lambda: sh(f"umount {view}")
+    def prepare(self, workload):
+        d, up, work, view = self.layers(workload)
+        opts = f"lowerdir={workload.lower},upperdir={up},workdir={work}"
+        try:
+            run_checked(["mount", "-t", "overlay", "overlay", "-o", opts, view], "mount -t overlay")
+        except SetupError:
+            remove_tree(d)
+            raise
+
+        def undo():
+            unmount(view, fuse=False)
+            remove_tree(d)
+        return Layout(view, undo=undo)
 
 
 class Fuse(Impl):
     name = "fuse-overlayfs"
 
-    def prepare(self, lower, upper_template, tag, writes=True):
-        up, work, view = self.layers(lower, upper_template, tag)
-        sh(f"fuse-overlayfs -o lowerdir={lower},upperdir={up},workdir={work} {view} 2>/dev/null")
-        return view, [], lambda: sh(f"fusermount -u {view} 2>/dev/null || umount {view}")
+    def prepare(self, workload):
+        d, up, work, view = self.layers(workload)
+        opts = f"lowerdir={workload.lower},upperdir={up},workdir={work}"
+        try:
+            run_checked(["fuse-overlayfs", "-o", opts, view], "fuse-overlayfs")
+        except SetupError:
+            remove_tree(d)
+            raise
+
+        def undo():
+            unmount(view, fuse=True)
+            remove_tree(d)
+        return Layout(view, undo=undo)
 
 
-def available_impls(scratch):
+class CopyBaseline(Impl):
+    """A native `cp` of copy-up-big's file: the yardstick of its goal."""
+
+    name = "cp"
+
+    def prepare(self, workload):
+        d = self.fresh_dir(workload)
+        src = os.path.join(workload.lower, "big")
+        layout = Layout(d, undo=self.discard(d))
+        layout.argv = lambda _w: ["cp", src, os.path.join(d, "big")]
+        return layout
+
+
+def probe(impl, tiny_lower):
+    """Mounts (and unmounts) an overlay of the tiny data set; returns why it fails, or None."""
+    w = Workload("probe", 0, "true", lower=tiny_lower)
+    try:
+        layout = impl.prepare(w)
+    except SetupError as e:
+        return str(e)
+    try:
+        if not os.path.exists(os.path.join(layout.view, "hello")):
+            return "the mounted view does not show the lower file"
+    finally:
+        layout.close()
+    return None
+
+
+def fuse_unusable_reason():
+    if not shutil.which("fuse-overlayfs"):
+        if os.geteuid() != 0:
+            return "fuse-overlayfs is not installed (and installing it needs root)"
+        log("fuse-overlayfs: not installed; installing it with apt-get")
+        p = subprocess.run("apt-get update -qq && DEBIAN_FRONTEND=noninteractive "
+                           "apt-get install -y -qq fuse-overlayfs", shell=True,
+                           stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        if p.returncode != 0 or not shutil.which("fuse-overlayfs"):
+            return f"apt-get install fuse-overlayfs failed: {first_line(p.stderr)}"
+    try:
+        os.close(os.open("/dev/fuse", os.O_RDWR))
+    except OSError as e:
+        return f"/dev/fuse cannot be opened: {e.strerror}"
+    return None
+
+
+def available_impls(scratch, tiny_lower):
     impls = [Native(scratch), Ovl(scratch)]
-    if os.geteuid() == 0:
-        impls.append(Kernel(scratch))
-        if not shutil.which("fuse-overlayfs"):
-            log("installing fuse-overlayfs to compare with it")
-            subprocess.run("apt-get update -qq && apt-get install -y -qq fuse-overlayfs >/dev/null",
-                           shell=True, check=False)
-        if shutil.which("fuse-overlayfs") and os.path.exists("/dev/fuse"):
-            impls.append(Fuse(scratch))
-        else:
-            log("fuse-overlayfs: not available here (binary or /dev/fuse missing); column skipped")
+    if os.geteuid() != 0:
+        log("kernel: skipped: mounting an overlay needs root")
     else:
-        log("not root: the kernel's overlayfs and fuse-overlayfs columns are skipped")
+        why = probe(Kernel(scratch), tiny_lower)
+        if why:
+            log(f"kernel: skipped: {why}")
+        else:
+            impls.append(Kernel(scratch))
+    why = fuse_unusable_reason() or probe(Fuse(scratch), tiny_lower)
+    if why:
+        log(f"fuse-overlayfs: skipped: {why}")
+    else:
+        impls.append(Fuse(scratch))
     return impls
 
 
-# ---------------------------------------------------------------- workloads
-
-def workloads(data, q):
-    tree = os.path.join(data, "tree")
-    py_walk = ("import os,sys\nfor r,ds,fs in os.walk(sys.argv[1]):\n"
-               "    for f in fs: os.stat(os.path.join(r,f))\n")
-    small = ("import os,sys\nv=sys.argv[1]\n"
-             "for d in range(50):\n    os.makedirs(f'{v}/w{d}', exist_ok=True)\n"
-             f"    for i in range({100 // q}): open(f'{{v}}/w{{d}}/n{{i}}','w').write('x')\n"
-             "for d in range(50):\n"
-             f"    for i in range(0, {100 // q}, 2): os.unlink(f'{{v}}/w{{d}}/n{{i}}')\n"
-             f"for d in range(0, {2500 // q}, 50):\n    p=f'{{v}}/d{{d//50:03}}/e00'\n"
-             f"    for i in range(0, {20 if q == 1 else 5}): os.unlink(f'{{p}}/f{{i:03}}.txt')\n")
-    return [
-        ("stat-find", tree, None, "find {v} -printf '%s\\n' > /dev/null", False),
-        ("stat-walk", tree, None, f"python3 -c {sh_quote(py_walk)} {{v}}", False),
-        ("readdir-merged", os.path.join(data, "merged", "lower"), os.path.join(data, "merged", "upper-template"),
-         "for i in $(seq 20); do ls -f {v}/big > /dev/null; done", False),
-        ("copy-up-big", os.path.join(data, "big", "lower"), None, "printf x >> {v}/big", True),
-        ("small-writes", tree, None, f"python3 -c {sh_quote(small)} {{v}}", True),
-        ("build", os.path.join(data, "cproj", "lower"), None, "make -s -j2 -C {v}", True),
-        ("git-status", os.path.join(data, "git", "lower"), None, "cd {v} && git status --short > /dev/null", True),
-        ("outside", os.path.join(data, "tiny"), None, "find /usr/share -printf '%s\\n' > /dev/null", False),
-    ]
+# ----------------------------------------------------------------- measuring
 
 
-def sh_quote(s):
-    return "'" + s.replace("'", "'\\''") + "'"
-
-
-def run_once(impl, lower, upper_template, cmd, tag, writes):
-    view, prefix, cleanup = impl.prepare(lower, upper_template, tag, writes)
-    try:
-        full = prefix + ["sh", "-c", cmd.replace("{v}", view)]
-        t0 = time.perf_counter()
-        p = subprocess.run(full, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-        dt = time.perf_counter() - t0
-        if p.returncode != 0:
-            first = (p.stderr.decode(errors="replace").strip().splitlines() or [""])[0]
-            return None, f"FAIL (exit {p.returncode}: {first[:60]})"
-        return dt, None
-    finally:
-        cleanup()
-
-
-def measure(impl, name, lower, upper_template, cmd, runs, writes):
-    run_once(impl, lower, upper_template, cmd, name, writes)  # warm-up, not timed
-    times = []
-    for _ in range(runs):
-        dt, err = run_once(impl, lower, upper_template, cmd, name, writes)
-        if err:
-            return None, err
-        times.append(dt)
-    return statistics.median(times), None
-
-
-def native_cp_time(data, runs):
-    src = os.path.join(data, "big", "lower", "big")
-    dst = os.path.join(data, "big-cp")
-    times = []
-    for _ in range(runs):
-        if os.path.exists(dst):
-            os.unlink(dst)
-        t0 = time.perf_counter()
-        sh(f"cp {src} {dst}")
-        times.append(time.perf_counter() - t0)
-    os.unlink(dst)
-    return statistics.median(times)
-
-
-def rss_kib(prefix):
-    """Peak resident memory of a small python3 process, in KiB."""
-    code = "print([l.split()[1] for l in open('/proc/self/status') if l.startswith('VmHWM')][0])"
-    out = subprocess.run(prefix + ["python3", "-c", code], capture_output=True, text=True).stdout.strip()
-    return int(out) if out.isdigit() else None
-
-
-def main():
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--quick", action="store_true", help="data sets ~10x smaller, 3 runs")
-    ap.add_argument("--runs", type=int, help="timed runs per workload (default 5, quick 3)")
-    ap.add_argument("--only", help="comma-separated workload names")
-    ap.add_argument("--dir", default="/var/tmp/ovl-bench", help="where data sets and scratch dirs live")
-    ap.add_argument("--no-build", action="store_true", help="do not run cargo build first")
-    args = ap.parse_args()
-    q = 10 if args.quick else 1
-    runs = args.runs or (3 if args.quick else 5)
-    if not args.no_build:
-        sh("cargo build --release --workspace --quiet", cwd=ROOT)
-    data = os.path.join(args.dir, "quick" if args.quick else "full")
-    scratch = os.path.join(args.dir, "scratch")
-    os.makedirs(data, exist_ok=True)
-    os.makedirs(os.path.join(data, "tiny"), exist_ok=True)
+def time_command(argv, timeout):
+    """Runs argv; returns (seconds, None) or (None, 'FAIL (...)')."""
     t0 = time.perf_counter()
-    make_tree(os.path.join(data, "tree"), 2500 // q, 20, 1)
-    make_merged(os.path.join(data, "merged"), 10000 // q)
-    make_big(os.path.join(data, "big"), (1024 // q) << 20)
-    make_c_project(os.path.join(data, "cproj"), 200 // q)
-    make_git_repo(os.path.join(data, "git"), 20000 // q)
-    log(f"data sets ready in {time.perf_counter() - t0:.1f} s under {data}")
+    p = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                         stderr=subprocess.PIPE, start_new_session=True, cwd="/")
+    try:
+        _, err = p.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(p.pid, signal.SIGKILL)
+        p.communicate()
+        return None, f"FAIL (timeout after {timeout} s)"
+    dt = time.perf_counter() - t0
+    if p.returncode != 0:
+        return None, f"FAIL (exit {p.returncode}: {first_line(err)})"
+    return dt, None
 
-    impls = available_impls(scratch)
-    only = set(args.only.split(",")) if args.only else None
-    rows = []
-    for name, lower, upper_t, cmd, writes in workloads(data, q):
-        if only and name not in only:
-            continue
-        cells = {}
+
+class Cell:
+    def __init__(self):
+        self.times, self.error, self.warmup = [], None, None
+
+    @property
+    def median(self):
+        return statistics.median(self.times) if self.times and not self.error else None
+
+
+def measure(workload, impls, runs, timeout):
+    """One untimed warm-up per implementation, then `runs` rounds over all of them.
+
+    A workload that writes gets a fresh view (upper, work; native: a fresh copy)
+    for every run; a read-only one keeps each implementation's view (and mount)
+    from its warm-up on. Rounds alternate implementations so that a slow phase
+    of the machine is shared.
+    """
+    cells = {i.name: Cell() for i in impls}
+    kept = {}
+
+    def one_run(impl, timed):
+        cell = cells[impl.name]
+        layout = kept.get(impl.name)
+        try:
+            if layout is None:
+                layout = impl.prepare(workload)
+                if not workload.writes:
+                    kept[impl.name] = layout
+            if workload.writes:
+                os.sync()  # no earlier run's write-back during this one
+            dt, err = time_command(layout.argv(workload), timeout)
+        except (SetupError, OSError) as e:
+            dt, err = None, f"FAIL (setup: {e})"
+        finally:
+            if workload.writes and layout is not None:
+                layout.close()
+        if err:
+            cell.error = err
+        elif timed:
+            cell.times.append(dt)
+        else:
+            cell.warmup = dt
+
+    try:
         for impl in impls:
-            if name == "outside" and impl.name not in ("native", "ovl"):
-                continue
-            med, err = measure(impl, name, lower, upper_t, cmd, runs, writes)
-            cells[impl.name] = (med, err)
-            log(f"{name:15} {impl.name:15} {err or f'{med:.3f} s'}")
-        base = native_cp_time(data, runs) if name == "copy-up-big" else cells["native"][0]
-        rows.append((name, cells, base))
+            one_run(impl, timed=False)
+        for _ in range(runs):
+            for impl in impls:
+                if not cells[impl.name].error:
+                    one_run(impl, timed=True)
+    finally:
+        for layout in kept.values():
+            layout.close()
+    return cells
 
-    names = [i.name for i in impls]
-    print(f"\nmachine: {os.cpu_count()} cores, {cpu_model()}, kernel {platform.release()}, "
-          f"data on {fs_type(data)}; median of {runs} runs; ratio = time / native"
-          " (copy-up-big: / a native cp of the file)")
-    head = f"{'workload':15}" + "".join(f"{n:>24}" for n in names) + f"{'ovl goal':>10}{'':>6}"
-    print(head)
-    print("-" * len(head))
-    for name, cells, base in rows:
-        line = f"{name:15}"
-        for n in names:
-            med, err = cells.get(n, (None, "n/a"))
-            if err:
-                line += f"{err[:23]:>24}"
-            else:
-                ratio = f"{med / base:.2f}x" if base else "?"
-                line += f"{f'{med:.3f}s {ratio}':>24}"
-        ovl_med = cells.get("ovl", (None, None))[0]
-        ok = ovl_med is not None and base and ovl_med / base <= GOALS[name]
-        line += f"{'<= ' + str(GOALS[name]):>10}{'ok' if ok else 'MISS':>6}"
-        print(line)
-    tiny = os.path.join(data, "tiny")
-    native_kib = rss_kib([])
-    ovl_kib = rss_kib([OVL_EXEC, "-l", tiny, "--"])
-    if native_kib and ovl_kib:
-        print(f"\npeak resident memory of python3: native {native_kib} KiB, under ovl {ovl_kib} KiB "
-              f"(+{ovl_kib - native_kib} KiB)")
+
+def peak_rss_kib(prefix, argv, runs=5):
+    """Median of a program's own peak resident memory (VmHWM), in KiB, or an error text."""
+    values = []
+    for _ in range(runs):
+        p = subprocess.run(prefix + argv, capture_output=True, text=True)
+        words = p.stdout.split()
+        if p.returncode != 0 or len(words) < 2 or not words[1].isdigit():
+            return f"FAIL (exit {p.returncode}: {(p.stderr.strip().splitlines() or ['no output'])[0][:80]})"
+        values.append(int(words[1]))
+    return int(statistics.median(values))
+
+
+def memory_overhead(tiny_lower, scratch):
+    """The shim's resident memory: small programs natively and under ovl-exec."""
+    d = os.path.join(scratch, "rss")
+    remove_tree(d)
+    for x in ("upper", "work", "view"):
+        os.makedirs(os.path.join(d, x))
+    prefix = [OVL_EXEC, "-l", tiny_lower, "-u", f"{d}/upper", "-w", f"{d}/work", "-t", f"{d}/view", "--"]
+    programs = {
+        "grep": ["grep", "^VmHWM", "/proc/self/status"],
+        "python3": [sys.executable or "python3", "-c",
+                    "print(*[l for l in open('/proc/self/status') if l.startswith('VmHWM')])"],
+    }
+    out = {}
+    for name, argv in programs.items():
+        out[name] = {"native": peak_rss_kib([], argv), "ovl": peak_rss_kib(prefix, argv)}
+    remove_tree(d)
+    return out
+
+
+# ------------------------------------------------------------------ reporting
 
 
 def cpu_model():
     try:
-        for line in open("/proc/cpuinfo"):
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
+        with open("/proc/cpuinfo") as fh:
+            for line in fh:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
     except OSError:
         pass
     return platform.processor() or "unknown CPU"
 
 
 def fs_type(path):
-    try:
-        return subprocess.run(["stat", "-f", "-c", "%T", path], capture_output=True, text=True).stdout.strip()
-    except OSError:
-        return "?"
+    """The type of the filesystem holding path (findmnt names ext4 where stat -f says ext2/ext3)."""
+    for argv in (["findmnt", "-n", "-o", "FSTYPE", "-T", path], ["stat", "-f", "-c", "%T", path]):
+        if shutil.which(argv[0]):
+            p = subprocess.run(argv, capture_output=True, text=True)
+            if p.returncode == 0 and p.stdout.strip():
+                return p.stdout.strip()
+    return "?"
+
+
+def machine(data_dir):
+    return {"nproc": os.cpu_count(), "cpu": cpu_model(), "kernel": platform.release(),
+            "data_dir": data_dir, "data_fs": fs_type(data_dir)}
+
+
+def fmt_cell(cell, base, is_base=False):
+    if cell is None:
+        return "-"
+    if cell.error:
+        return cell.error
+    if base and not is_base:
+        return f"{cell.median:.3f} ({cell.median / base:.2f}x)"
+    return f"{cell.median:.3f}"
+
+
+def verdict(cell, base, goal):
+    if cell is None or cell.median is None or not base:
+        return "MISS"
+    return "ok" if cell.median / base <= goal else "MISS"
+
+
+def table_rows(results, names):
+    """Rows of text cells: one per workload, and one 'vs native cp' row for copy-up-big."""
+    rows = []
+    for name, cells, goal in results:
+        native = cells.get("native")
+        base = native.median if native else None
+        if name == "copy-up-big" and "cp" in cells:
+            rows.append([name] + [fmt_cell(cells.get(n), base, n == "native") for n in names] + ["(below)", ""])
+            cp = cells["cp"]
+            cp_base = cp.median
+            first = f"cp {cp.median:.3f}" if cp_base else (cp.error or "-")
+            rows.append(["  ratio to native cp", first]
+                        + [fmt_ratio(cells.get(n), cp_base) for n in names[1:]]
+                        + [f"<= {goal} x cp", verdict(cells.get("ovl"), cp_base, goal)])
+            continue
+        rows.append([name] + [fmt_cell(cells.get(n), base, n == "native") for n in names]
+                    + [f"<= {goal}", verdict(cells.get("ovl"), base, goal)])
+    return rows
+
+
+def fmt_ratio(cell, base):
+    if cell is None:
+        return "-"
+    if cell.error:
+        return cell.error
+    return f"{cell.median / base:.2f}x" if base else "?"
+
+
+def print_table(results, names, runs, mach):
+    print()
+    print(f"machine: nproc {mach['nproc']}, {mach['cpu']}, kernel {mach['kernel']}, "
+          f"data dir {mach['data_dir']} on {mach['data_fs']}")
+    print(f"median seconds of {runs} timed runs after one untimed warm-up; (ratio to native)")
+    head = ["workload"] + names + ["ovl goal", "ovl"]
+    rows = [head] + table_rows(results, names)
+    widths = [max(len(r[i]) for r in rows) for i in range(len(head))]
+    for k, r in enumerate(rows):
+        print("  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip())
+        if k == 0:
+            print("  ".join("-" * w for w in widths))
+
+
+def print_memory(mem):
+    print()
+    for prog, m in mem.items():
+        n, o = m["native"], m["ovl"]
+        if isinstance(n, int) and isinstance(o, int):
+            print(f"shim resident memory ({prog}, peak RSS): native {n} KiB, ovl {o} KiB, "
+                  f"difference {o - n:+d} KiB")
+        else:
+            print(f"shim resident memory ({prog}): native {n}, ovl {o}")
+
+
+def to_json(args, mach, gen, results, runs, mem):
+    out = {"quick": args.quick, "runs": runs, "machine": mach, "data_generation_s": gen,
+           "memory_kib": mem, "workloads": {}}
+    for name, cells, goal in results:
+        native = cells.get("native")
+        base = native.median if native else None
+        if name == "copy-up-big" and "cp" in cells:
+            base = cells["cp"].median
+        w = {"goal": goal, "ratio_base": "cp" if name == "copy-up-big" else "native",
+             "ovl_ok": verdict(cells.get("ovl"), base, goal) == "ok", "impls": {}}
+        for n, c in cells.items():
+            w["impls"][n] = {"times_s": c.times, "warmup_s": c.warmup, "median_s": c.median,
+                             "ratio_to_native": (c.median / native.median
+                                                 if c.median and native and native.median else None),
+                             "error": c.error}
+        out["workloads"][name] = w
+    return out
+
+
+# ----------------------------------------------------------------------- main
+
+
+def build():
+    log("building: cargo build --release --workspace")
+    p = subprocess.run(["cargo", "build", "--release", "--workspace", "--quiet"], cwd=ROOT)
+    if p.returncode != 0:
+        log(f"build failed (exit {p.returncode}); the ovl column uses whatever {OVL_EXEC} exists")
+
+
+def parse_args():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--quick", action="store_true", help="data sets ~10x smaller, 3 runs")
+    ap.add_argument("--runs", type=int, help="timed runs per workload (default 5; --quick: 3)")
+    ap.add_argument("--only", help="comma-separated workload names, e.g. stat-find,build")
+    ap.add_argument("--json", metavar="FILE", help="also write every measurement to FILE as JSON")
+    ap.add_argument("--dir", default="/var/tmp/ovl-bench", help="data sets and scratch (default %(default)s)")
+    ap.add_argument("--no-build", action="store_true", help="do not run cargo build first")
+    ap.add_argument("--timeout", type=float, help="seconds before one run counts as failed "
+                    "(default 600; --quick: 60)")
+    args = ap.parse_args()
+    if args.runs is not None and args.runs < 1:
+        ap.error("--runs must be at least 1")
+    return args
+
+
+def main():
+    args = parse_args()
+    q = SCALE_QUICK if args.quick else 1
+    runs = args.runs or (3 if args.quick else 5)
+    timeout = args.timeout or (60 if args.quick else 600)
+    if not args.no_build:
+        build()
+
+    data_dir = os.path.join(os.path.abspath(args.dir), "quick" if args.quick else "full")
+    scratch = os.path.join(os.path.abspath(args.dir), "scratch")
+    os.makedirs(data_dir, exist_ok=True)
+    remove_tree(scratch)
+    os.makedirs(scratch)
+
+    paths, gen = {}, {}
+    t0 = time.perf_counter()
+    for ds in data_sets(q):
+        paths[ds.name], secs, reused = ds.ensure(data_dir)
+        gen[ds.name] = None if reused else round(secs, 2)
+        log(f"data set {ds.name:7} {'reused' if reused else f'generated in {secs:.1f} s'}")
+    log(f"data sets ready in {time.perf_counter() - t0:.1f} s under {data_dir}")
+
+    all_workloads = workloads(paths, q)
+    if args.only:
+        wanted = args.only.split(",")
+        unknown = set(wanted) - {w.name for w in all_workloads}
+        if unknown:
+            sys.exit(f"bench.py: unknown workload {', '.join(sorted(unknown))}; "
+                     f"known: {', '.join(w.name for w in all_workloads)}")
+        all_workloads = [w for w in all_workloads if w.name in wanted]
+
+    tiny_lower = os.path.join(paths["tiny"], "lower")
+    impls = available_impls(scratch, tiny_lower)
+    names = [i.name for i in impls]
+    results = []
+    for w in all_workloads:
+        taking_part = [i for i in impls if w.overlay_only is None or i.name in w.overlay_only]
+        if w.name == "copy-up-big":
+            taking_part.append(CopyBaseline(scratch))
+        cells = measure(w, taking_part, runs, timeout)
+        for n, c in cells.items():
+            log(f"{w.name:15} {n:15} {c.error or f'{c.median:.3f} s'}")
+        results.append((w.name, cells, w.goal))
+
+    mem = memory_overhead(tiny_lower, scratch) if os.access(OVL_EXEC, os.X_OK) else {}
+    remove_tree(scratch)
+
+    mach = machine(data_dir)
+    print_table(results, names, runs, mach)
+    if mem:
+        print_memory(mem)
+    if args.json:
+        with open(args.json, "w") as fh:
+            json.dump(to_json(args, mach, gen, results, runs, mem), fh, indent=2)
+        log(f"results written to {args.json}")
 
 
 if __name__ == "__main__":
