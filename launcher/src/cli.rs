@@ -2,16 +2,28 @@
 
 use clap::Parser;
 use ovl::config::{split_list, Settings};
-use std::ffi::OsString;
-use std::path::PathBuf;
+use std::ffi::{OsStr, OsString};
+use std::path::{Path, PathBuf};
+
+const AFTER_HELP: &str = "\
+The command is looked up in the merged view (through PATH too): it may live only there.
+Statically linked and set-id programs cannot be run: the overlay could not be preloaded into them.
+
+The shim libovl_shim.so is taken from $OVL_SHIM, else beside ovl-exec, else in ../lib/ovl/ from it.
+
+Exit status: the command's; 125 when ovl-exec itself fails (bad options or layers),
+126 when the command cannot be run, 127 when it is not found.
+
+Examples:
+  ovl-exec -l ~/src/project -u /tmp/up -- make -C ~/src/project
+  ovl-exec -o lowerdir=/a:/b,upperdir=/up,workdir=/work -t /merged -- ls /merged";
 
 #[derive(Parser, Debug)]
 #[command(
     name = "ovl-exec",
     version,
     about = "Run a command with an upper directory merged over lower directories, as overlayfs would show them",
-    after_help = "The exit status is the command's; errors of ovl-exec itself exit 125, a command that \
-cannot be run 126, one not found 127.\n\nExample: ovl-exec -l ~/src/project -u /tmp/up -- make -C ~/src/project"
+    after_help = AFTER_HELP
 )]
 pub struct Cli {
     /// A lower layer; repeat it, or separate with ':' (the first is topmost)
@@ -20,10 +32,10 @@ pub struct Cli {
     /// The upper layer (without it the overlay is read-only: writes fail with EROFS)
     #[arg(short = 'u', long = "upper", value_name = "DIR")]
     pub upper: Option<PathBuf>,
-    /// Work directory: same filesystem as upper, not inside it (default: <upper>.ovl-work beside upper)
+    /// Work directory: same filesystem as upper, not inside it (default: <upper>.ovl-work beside upper, created if missing)
     #[arg(short = 'w', long = "work", value_name = "DIR")]
     pub work: Option<PathBuf>,
-    /// Where the merged view appears (default: the topmost lower directory, in place)
+    /// Where the merged view appears; must exist (default: the topmost lower directory, in place)
     #[arg(short = 't', long = "target", value_name = "DIR")]
     pub target: Option<PathBuf>,
     /// Mount-style options: lowerdir=A:B,upperdir=U,workdir=W[,userxattr]
@@ -35,20 +47,23 @@ pub struct Cli {
     /// How whiteouts are written: kernel (char device 0/0) or seed (symlink + xattr)
     #[arg(long, value_name = "FORMAT", value_parser = ["kernel", "seed"])]
     pub whiteout: Option<String>,
-    /// Namespace of the opaque xattr written: trusted (default as root) or user
+    /// Namespace of the overlay's xattrs (opaque, whiteout): trusted (default as root) or user
     #[arg(long, value_name = "NS", value_parser = ["trusted", "user"])]
     pub xattr: Option<String>,
     /// The command to run, and its arguments
-    #[arg(
-        required = true,
-        trailing_var_arg = true,
-        allow_hyphen_values = true,
-        value_name = "COMMAND"
-    )]
+    #[arg(required = true, trailing_var_arg = true, value_name = "COMMAND")]
     pub command: Vec<OsString>,
 }
 
 impl Cli {
+    /// The parsed command line; usage errors exit 125 (help and version 0).
+    pub fn parse_or_exit() -> Cli {
+        Cli::try_parse().unwrap_or_else(|e| {
+            let _ = e.print();
+            std::process::exit(if e.use_stderr() { crate::EXIT_OVL } else { 0 })
+        })
+    }
+
     /// The overlay's settings from the options, before checks.
     pub fn settings(&self) -> Result<Settings, String> {
         let mut s = Settings {
@@ -56,50 +71,60 @@ impl Cli {
             upper: self.upper.clone(),
             work: self.work.clone(),
             target: self.target.clone(),
-            trace: self.trace.as_ref().map(absolute_unless_stderr),
+            trace: self.trace.as_deref().map(absolute_unless_stderr),
             whiteout: self.whiteout.clone(),
             xattr_ns: self.xattr.clone(),
         };
+        let mut lower_from_o = false;
         for opts in &self.options {
             for opt in opts.split(',').filter(|o| !o.is_empty()) {
-                apply_mount_option(&mut s, opt, !self.lower.is_empty())?;
+                apply_mount_option(&mut s, opt, &mut lower_from_o)?;
             }
+        }
+        if lower_from_o && !self.lower.is_empty() {
+            return Err(
+                "lower directories given both with -o lowerdir= and with -l: use one".into(),
+            );
         }
         Ok(s)
     }
 }
 
-fn absolute_unless_stderr(p: &PathBuf) -> PathBuf {
-    if p.as_os_str() == "-" || p.is_absolute() {
-        return p.clone();
+/// The trace file as an absolute path (the command may change directory),
+/// or `-`/`stderr` as they are.
+fn absolute_unless_stderr(p: &Path) -> PathBuf {
+    if p == Path::new("-") || p == Path::new("stderr") {
+        return p.to_path_buf();
     }
-    std::env::current_dir()
-        .map(|d| d.join(p))
-        .unwrap_or_else(|_| p.clone())
+    std::path::absolute(p).unwrap_or_else(|_| p.to_path_buf())
 }
 
 fn set_once(slot: &mut Option<PathBuf>, value: &str, name: &str) -> Result<(), String> {
     if slot.is_some() {
-        return Err(format!(
-            "{name} given twice (as an option and with -o): give it once"
-        ));
+        return Err(format!("{name} given twice: give it once"));
     }
     *slot = Some(PathBuf::from(value));
     Ok(())
 }
 
-fn apply_mount_option(s: &mut Settings, opt: &str, lower_given: bool) -> Result<(), String> {
+fn apply_mount_option(s: &mut Settings, opt: &str, lower_from_o: &mut bool) -> Result<(), String> {
     let (key, value) = opt.split_once('=').unwrap_or((opt, ""));
     match key {
-        "lowerdir" if lower_given => {
-            Err("lowerdir given both with -o and with --lower: use one".into())
-        }
+        "lowerdir" if *lower_from_o => Err("-o lowerdir= given twice: give it once".into()),
         "lowerdir" => {
-            s.lower = split_list(std::ffi::OsStr::new(value));
+            *lower_from_o = true;
+            s.lower = split_list(OsStr::new(value));
             Ok(())
         }
-        "upperdir" => set_once(&mut s.upper, value, "the upper directory"),
-        "workdir" => set_once(&mut s.work, value, "the work directory"),
+        "upperdir" => set_once(
+            &mut s.upper,
+            value,
+            "the upper directory (-u, -o upperdir=)",
+        ),
+        "workdir" => set_once(&mut s.work, value, "the work directory (-w, -o workdir=)"),
+        "userxattr" if s.xattr_ns.as_deref() == Some("trusted") => {
+            Err("-o userxattr contradicts --xattr trusted: use one".into())
+        }
         "userxattr" => {
             s.xattr_ns = Some("user".into());
             Ok(())
@@ -107,5 +132,72 @@ fn apply_mount_option(s: &mut Settings, opt: &str, lower_given: bool) -> Result<
         _ => Err(format!(
             "unknown -o option '{opt}': ovl-exec knows lowerdir=, upperdir=, workdir= and userxattr"
         )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn settings(args: &[&str]) -> Result<Settings, String> {
+        let mut argv = vec!["ovl-exec"];
+        argv.extend(args);
+        argv.extend(["--", "true"]);
+        Cli::try_parse_from(argv)
+            .map_err(|e| e.to_string())?
+            .settings()
+    }
+
+    #[test]
+    fn lower_is_repeatable_and_colon_separated() {
+        let s = settings(&["-l", "/a:/b", "--lower", "/c", "-l", "/d::"]).unwrap();
+        let want: Vec<PathBuf> = ["/a", "/b", "/c", "/d"].iter().map(PathBuf::from).collect();
+        assert_eq!(s.lower, want);
+    }
+
+    #[test]
+    fn mount_style_options() {
+        let s = settings(&[
+            "-o",
+            "lowerdir=/a:/b,upperdir=/u",
+            "-o",
+            "workdir=/w,userxattr",
+        ])
+        .unwrap();
+        assert_eq!(s.lower, vec![PathBuf::from("/a"), PathBuf::from("/b")]);
+        assert_eq!(s.upper, Some(PathBuf::from("/u")));
+        assert_eq!(s.work, Some(PathBuf::from("/w")));
+        assert_eq!(s.xattr_ns.as_deref(), Some("user"));
+    }
+
+    #[test]
+    fn conflicting_options_are_errors() {
+        for args in [
+            &["-l", "/a", "-o", "lowerdir=/b"][..],
+            &["-o", "lowerdir=/b", "-l", "/a"],
+            &["-o", "lowerdir=/a", "-o", "lowerdir=/b"],
+            &["-l", "/a", "-u", "/u", "-o", "upperdir=/v"],
+            &["-l", "/a", "-w", "/w", "-o", "workdir=/v"],
+            &["-l", "/a", "--xattr", "trusted", "-o", "userxattr"],
+            &["-l", "/a", "-o", "index=on"],
+        ] {
+            assert!(settings(args).is_err(), "{args:?} was accepted");
+        }
+    }
+
+    #[test]
+    fn trace_is_made_absolute_except_stderr() {
+        let s = settings(&["-l", "/a", "--trace", "log"]).unwrap();
+        assert!(s.trace.unwrap().is_absolute());
+        let s = settings(&["-l", "/a", "--trace", "-"]).unwrap();
+        assert_eq!(s.trace, Some(PathBuf::from("-")));
+    }
+
+    #[test]
+    fn the_command_keeps_its_own_options() {
+        let argv = ["ovl-exec", "-l", "/a", "ls", "-l", "--", "x"];
+        let cli = Cli::try_parse_from(argv).unwrap();
+        assert_eq!(cli.command, ["ls", "-l", "--", "x"]);
+        assert_eq!(cli.lower, ["/a"]);
     }
 }

@@ -11,12 +11,15 @@ pub const SHIM_NAME: &str = "libovl_shim.so";
 pub fn find() -> Result<PathBuf, String> {
     if let Some(p) = std::env::var_os(ovl::config::env::SHIM).filter(|p| !p.is_empty()) {
         let p = PathBuf::from(p);
-        return std::fs::canonicalize(&p).map_err(|e| {
-            format!(
-                "OVL_SHIM={}: {e}: point it at {SHIM_NAME}, or unset it",
-                p.display()
-            )
-        });
+        let why = match std::fs::canonicalize(&p) {
+            Ok(c) if c.is_file() => return Ok(c),
+            Ok(_) => "not a file".to_string(),
+            Err(e) => e.to_string(),
+        };
+        return Err(format!(
+            "OVL_SHIM={}: {why}: point it at {SHIM_NAME}, or unset it",
+            p.display()
+        ));
     }
     let exe = std::env::current_exe().map_err(|e| format!("cannot find ovl-exec itself: {e}"))?;
     let dir = exe.parent().map(PathBuf::from).unwrap_or_default();
@@ -27,7 +30,7 @@ pub fn find() -> Result<PathBuf, String> {
         }
     }
     Err(format!(
-        "the shim {SHIM_NAME} is not in {} nor in {}: install it there, or set OVL_SHIM to its path",
+        "the shim {SHIM_NAME} is not in {} nor in {}: install it there (cargo build puts it beside ovl-exec), or set OVL_SHIM to its path",
         dir.display(),
         dir.join("../lib/ovl").display()
     ))
