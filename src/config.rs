@@ -225,7 +225,15 @@ impl Config {
                 }
                 let work = match w {
                     Some(w) => canonical_dir("work", w)?,
-                    None => default_work_dir(&upper)?,
+                    None => {
+                        let d = default_work_dir(&upper)?;
+                        // An existing one must be a directory, symlinks resolved.
+                        if std::fs::symlink_metadata(&d).is_ok() {
+                            canonical_dir("work", &d)?
+                        } else {
+                            d
+                        }
+                    }
                 };
                 if overlapping(&work, &upper) {
                     return err(format!(
@@ -243,7 +251,13 @@ impl Config {
                         ));
                     }
                 }
-                if work.exists() && !same_filesystem(&work, &upper)? {
+                // A work directory still to be made lands in its parent's filesystem.
+                let probe = if work.exists() {
+                    work.as_path()
+                } else {
+                    work.parent().unwrap_or(Path::new("/"))
+                };
+                if !same_filesystem(probe, &upper)? {
                     return err(format!(
                         "work directory {} is on another filesystem than upper {}: copy-up needs one rename between them",
                         work.display(),
