@@ -7,7 +7,7 @@
 use crate::lookup::{Node, ParentOf, Resolved};
 use crate::overlay::{clean_abs, Overlay};
 use rustix::io::Errno;
-use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 
 /// Where a path leads, before resolution.
@@ -95,7 +95,7 @@ impl Overlay {
                 && !CWD_ABOVE.load(Ordering::Acquire)
                 && !has_dotdot(path);
         }
-        dirfd >= FDS_LEN.load(Ordering::Acquire) || fd_info(dirfd).is_none()
+        fd_info(dirfd).is_none()
     }
 
     pub fn locate(&self, dirfd: i32, path: &[u8]) -> Where {
@@ -202,61 +202,71 @@ impl Overlay {
             .any(|l| l.fd.as_raw_fd() == fd)
     }
 
-    /// Finds descriptors inherited from before `exec` that refer to the view
-    /// (their real path lies in a layer), so they keep their meaning.
-    pub fn adopt_inherited_fds(&self) {
-        let dir = match rustix::fs::open(
-            "/proc/self/fd",
-            rustix::fs::OFlags::RDONLY
-                | rustix::fs::OFlags::DIRECTORY
-                | rustix::fs::OFlags::CLOEXEC,
-            rustix::fs::Mode::empty(),
-        ) {
-            Ok(d) => d,
-            Err(_) => return,
-        };
-        let own = rustix::fd::AsRawFd::as_raw_fd(&dir);
-        let mut buf = vec![std::mem::MaybeUninit::<u8>::uninit(); 4096];
-        let mut fds = Vec::new();
-        let mut it = rustix::fs::RawDir::new(&dir, &mut buf);
-        while let Some(Ok(e)) = it.next() {
-            if let Ok(n) = std::str::from_utf8(e.file_name().to_bytes())
-                .unwrap_or("")
-                .parse::<i32>()
-            {
-                if n != own && !self.own_fd(n) {
-                    fds.push(n);
-                }
-            }
+    /// Looks once at a descriptor this process did not open through the
+    /// overlay (inherited across `exec`): when its real path lies in a layer
+    /// it stands for that object of the view, as before the `exec`.
+    fn adopt_inherited(&self, fd: i32) -> Option<Arc<FdInfo>> {
+        settle_fd(fd);
+        if self.own_fd(fd) {
+            return None;
         }
-        for fd in fds {
-            let link = format!("/proc/self/fd/{fd}");
-            let Ok(real) = rustix::fs::readlinkat(rustix::fs::CWD, link.as_str(), Vec::new())
-            else {
-                continue;
-            };
-            let real = real.into_bytes();
-            let first_lower = usize::from(self.has_upper);
-            let lower = self.layers[first_lower..]
-                .iter()
-                .any(|l| crate::overlay::strip_dir(&real, &l.root).is_some());
-            if let Some(rel) = self.real_to_rel(&real) {
-                // A directory may be merged: look it up again to know.
-                let merged = match self.resolve(rel, false) {
-                    Ok(crate::lookup::Resolved::Inside(n)) => n.is_merged(),
-                    _ => false,
-                };
-                register_fd(
-                    fd,
-                    FdInfo {
-                        rel: rel.to_vec(),
-                        merged,
-                        lower,
-                        node: None,
-                        generation: 0,
-                    },
-                );
-            }
+        let link = format!("/proc/self/fd/{fd}");
+        let real = rustix::fs::readlinkat(rustix::fs::CWD, link.as_str(), Vec::new()).ok()?;
+        let real = real.into_bytes();
+        let rel = self.real_to_rel(&real)?;
+        let first_lower = usize::from(self.has_upper);
+        let lower = self.layers[first_lower..]
+            .iter()
+            .any(|l| crate::overlay::strip_dir(&real, &l.root).is_some());
+        // A directory may be merged: look it up again to know.
+        let merged = match self.resolve(rel, false) {
+            Ok(crate::lookup::Resolved::Inside(n)) => n.is_merged(),
+            _ => false,
+        };
+        let info = FdInfo {
+            rel: rel.to_vec(),
+            merged,
+            lower,
+            node: None,
+            generation: 0,
+        };
+        register_fd(fd, info);
+        fd_info(fd)
+    }
+}
+
+/// Descriptors below this number are tracked by [`SETTLED`]; higher ones are
+/// looked at every time they are not known.
+const SETTLED_LIMIT: i32 = 1 << 16;
+
+/// One bit per descriptor: set once the overlay has accounted for it (opened,
+/// duplicated or closed through a hook, or looked at once). A descriptor not
+/// yet settled may have been inherited across `exec`; it is looked at the
+/// first time it matters, so a process start costs no `/proc` scan.
+static SETTLED: [AtomicU64; (SETTLED_LIMIT / 64) as usize] =
+    [const { AtomicU64::new(0) }; (SETTLED_LIMIT / 64) as usize];
+
+fn settled(fd: i32) -> bool {
+    fd < SETTLED_LIMIT
+        && SETTLED[(fd / 64) as usize].load(Ordering::Relaxed) & (1 << (fd % 64)) != 0
+}
+
+/// Records that `fd` is accounted for: what [`FDS`] says of it is the truth.
+#[inline]
+pub fn settle_fd(fd: i32) {
+    if (0..SETTLED_LIMIT).contains(&fd) {
+        SETTLED[(fd / 64) as usize].fetch_or(1 << (fd % 64), Ordering::Relaxed);
+    }
+}
+
+/// Settles every descriptor from `first` on (`closefrom`, `close_range`).
+fn settle_from(first: u32, last: u32) {
+    let last = last.min(SETTLED_LIMIT as u32 - 1);
+    for fd in first..=last {
+        if fd % 64 == 0 && fd + 63 <= last {
+            SETTLED[(fd / 64) as usize].store(u64::MAX, Ordering::Relaxed);
+        } else {
+            settle_fd(fd as i32);
         }
     }
 }
@@ -298,26 +308,36 @@ pub fn register_fd(fd: i32, info: FdInfo) {
         t[i] = Some(Arc::new(info));
         FDS_LEN.fetch_max(fd + 1, Ordering::Release);
     }
+    settle_fd(fd);
 }
 
 /// Could `fd` be one the overlay knows (a quick test, no lock)?
 #[inline]
 pub fn may_know_fd(fd: i32) -> bool {
-    fd >= 0 && fd < FDS_LEN.load(Ordering::Acquire)
+    fd >= 0 && (fd < FDS_LEN.load(Ordering::Acquire) || !settled(fd))
 }
 
 /// What the overlay knows of `fd`, if it refers to the view.
 #[inline]
 pub fn fd_info(fd: i32) -> Option<Arc<FdInfo>> {
-    if fd < 0 || fd >= FDS_LEN.load(Ordering::Acquire) {
+    if fd < 0 {
         return None;
     }
-    FDS.read().ok()?.get(fd as usize)?.clone()
+    if fd < FDS_LEN.load(Ordering::Acquire) {
+        if let Some(info) = FDS.read().ok()?.get(fd as usize)?.clone() {
+            return Some(info);
+        }
+    }
+    if settled(fd) {
+        return None;
+    }
+    crate::overlay::get()?.adopt_inherited(fd)
 }
 
 /// Forgets `fd` (it was closed).
 #[inline]
 pub fn forget_fd(fd: i32) {
+    settle_fd(fd);
     if fd < 0 || fd >= FDS_LEN.load(Ordering::Acquire) {
         return;
     }
@@ -336,6 +356,7 @@ pub fn forget_fd(fd: i32) {
 
 /// Forgets every fd in `[first, last]` (close_range).
 pub fn forget_fd_range(first: u32, last: u32) {
+    settle_from(first, last);
     let len = FDS_LEN.load(Ordering::Acquire).max(0) as u32;
     for fd in first..=last.min(len) {
         forget_fd(fd as i32);
@@ -357,6 +378,7 @@ pub fn dup_fd(oldfd: i32, newfd: i32) {
         }
         _ => forget_fd(newfd),
     }
+    settle_fd(newfd);
 }
 
 impl Overlay {

@@ -462,3 +462,25 @@ fn large_merged_directory_listing() {
          ls d | head -n 5; ls d | tail -n 5\n",
     );
 }
+
+#[test]
+fn descriptors_inherited_across_exec_keep_their_meaning() {
+    require_root!();
+    let fx = Fixture::new(1);
+    fx.lower(1)
+        .file("d/low", "low\n")
+        .file("d/both", "lower\n")
+        .file("f", "file\n");
+    fx.upper().file("d/up", "up\n").file("d/both", "upper\n");
+    // The shell opens a merged directory and a lower file; the programs it
+    // starts use the inherited descriptors as a directory and for a change.
+    compare_runs(
+        &fx,
+        "exec 3< d 4< f\n\
+         python3 -c \"import os; print(sorted(os.listdir(3)), os.fstat(3).st_nlink); \
+         print(open('both', opener=lambda p, fl: os.open(p, fl, dir_fd=3)).read().strip()); \
+         print(os.stat('low', dir_fd=3).st_size)\"\n\
+         python3 -c \"import os; os.fchmod(4, 0o600)\"; stat -c '%a %s' f; cat <&4\n\
+         exec 3<&- 4<&-\n",
+    );
+}

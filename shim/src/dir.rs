@@ -119,8 +119,8 @@ unsafe fn opendir_in_view(
 ) -> *mut DIR {
     // SAFETY: per the contract.
     let node = match unsafe { locate(ovl, libc::AT_FDCWD, p, true) } {
-        Ok(Located::Outside) => return real(p),
-        Ok(Located::Redirect(r)) => return real(r.as_ptr()),
+        Ok(Located::Outside) => return settled_stream(real(p)),
+        Ok(Located::Redirect(r)) => return settled_stream(real(r.as_ptr())),
         Ok(Located::Node(n)) => n,
         Err(e) => return fail(e),
     };
@@ -146,6 +146,15 @@ unsafe fn opendir_in_view(
         crate::set_errno(e);
     } else if node.is_merged() {
         track(dir, node.rel);
+    }
+    dir
+}
+
+/// A stream opened outside the view: its descriptor stands for no view object.
+fn settled_stream(dir: *mut DIR) -> *mut DIR {
+    if !dir.is_null() {
+        // SAFETY: dir is a live stream just returned by libc.
+        ovl::locate::settle_fd(unsafe { libc::dirfd(dir) });
     }
     dir
 }

@@ -29,7 +29,7 @@ pub(crate) unsafe fn open_in_view(
     // SAFETY: per the contract.
     let path = match unsafe { bytes(p) } {
         Some(path) if !path.is_empty() => path,
-        _ => return real(dirfd, p, flags, mode),
+        _ => return settled(real(dirfd, p, flags, mode)),
     };
     if ovl.surely_outside(dirfd, path) {
         return outside_open(ovl, dirfd, p, flags, mode, real);
@@ -96,7 +96,13 @@ fn outside_open(
             };
         }
     }
-    real(dirfd, p, flags, mode)
+    settled(real(dirfd, p, flags, mode))
+}
+
+/// A descriptor opened outside the view: known not to stand for a view object.
+fn settled(fd: c_int) -> c_int {
+    ovl::locate::settle_fd(fd);
+    fd
 }
 
 /// `open` flags for an `fopen` mode string.

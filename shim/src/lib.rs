@@ -184,11 +184,10 @@ static KEEP_EXECL: [unsafe extern "C" fn(*const c_char, *const c_char, ...) -> c
 /// Sets the overlay up before `main`, while the environment still describes
 /// it (a program may clear it before its first file call). Hooks also set it
 /// up on first use, for calls made by other libraries' constructors.
+/// Inherited descriptors are looked at later, one by one, when they matter.
 extern "C" fn init() {
     if let Some(_g) = Guard::enter() {
-        if let Some(ovl) = ovl::overlay::get() {
-            ovl.adopt_inherited_fds();
-        }
+        ovl::overlay::get();
     }
 }
 

@@ -60,6 +60,12 @@ fn fd_merged(fd: c_int) -> bool {
     ovl::locate::fd_info(fd).is_some_and(|i| i.merged)
 }
 
+/// After a successful `fstat`: does the view report a link count of one?
+/// Only a directory can be merged, so nothing else is looked up.
+fn fd_merged_dir(fd: c_int, mode: libc::mode_t) -> bool {
+    mode & libc::S_IFMT == libc::S_IFDIR && fd_merged(fd)
+}
+
 /// `access(W_OK)` in a read-only overlay fails as on a read-only mount.
 fn check_access(
     ovl: &ovl::overlay::Overlay,
@@ -90,12 +96,12 @@ hooks! {
     }
     fn fstatat(d: c_int, p: *const c_char, buf: *mut libc::stat, fl: c_int) -> c_int |real, ovl| {
         let r = reading(ovl, d, p, follows(fl), |d, rp, n| fix!(real(d, rp, buf, fl), n, buf, st_nlink));
-        if r == 0 && fl & libc::AT_EMPTY_PATH != 0 && fd_merged(d) { (*buf).st_nlink = 1; }
+        if r == 0 && fl & libc::AT_EMPTY_PATH != 0 && fd_merged_dir(d, (*buf).st_mode) { (*buf).st_nlink = 1; }
         r
     }
     fn fstatat64(d: c_int, p: *const c_char, buf: *mut libc::stat64, fl: c_int) -> c_int |real, ovl| {
         let r = reading(ovl, d, p, follows(fl), |d, rp, n| fix!(real(d, rp, buf, fl), n, buf, st_nlink));
-        if r == 0 && fl & libc::AT_EMPTY_PATH != 0 && fd_merged(d) { (*buf).st_nlink = 1; }
+        if r == 0 && fl & libc::AT_EMPTY_PATH != 0 && fd_merged_dir(d, (*buf).st_mode) { (*buf).st_nlink = 1; }
         r
     }
     fn __xstat(v: c_int, p: *const c_char, buf: *mut libc::stat) -> c_int |real, ovl| {
@@ -122,29 +128,29 @@ hooks! {
             if r == 0 && n.is_some_and(Node::is_merged) { (*buf).stx_nlink = 1; }
             r
         });
-        if r == 0 && fl & libc::AT_EMPTY_PATH != 0 && fd_merged(d) { (*buf).stx_nlink = 1; }
+        if r == 0 && fl & libc::AT_EMPTY_PATH != 0 && fd_merged_dir(d, libc::mode_t::from((*buf).stx_mode)) { (*buf).stx_nlink = 1; }
         r
     }
     unless_needed !ovl::locate::may_know_fd(fd);
     fn fstat(fd: c_int, buf: *mut libc::stat) -> c_int |real, _ovl| {
         let r = real(fd, buf);
-        if r == 0 && fd_merged(fd) { (*buf).st_nlink = 1; }
+        if r == 0 && fd_merged_dir(fd, (*buf).st_mode) { (*buf).st_nlink = 1; }
         r
     }
     unless_needed !ovl::locate::may_know_fd(fd);
     fn fstat64(fd: c_int, buf: *mut libc::stat64) -> c_int |real, _ovl| {
         let r = real(fd, buf);
-        if r == 0 && fd_merged(fd) { (*buf).st_nlink = 1; }
+        if r == 0 && fd_merged_dir(fd, (*buf).st_mode) { (*buf).st_nlink = 1; }
         r
     }
     fn __fxstat(v: c_int, fd: c_int, buf: *mut libc::stat) -> c_int |real, _ovl| {
         let r = real(v, fd, buf);
-        if r == 0 && fd_merged(fd) { (*buf).st_nlink = 1; }
+        if r == 0 && fd_merged_dir(fd, (*buf).st_mode) { (*buf).st_nlink = 1; }
         r
     }
     fn __fxstat64(v: c_int, fd: c_int, buf: *mut libc::stat64) -> c_int |real, _ovl| {
         let r = real(v, fd, buf);
-        if r == 0 && fd_merged(fd) { (*buf).st_nlink = 1; }
+        if r == 0 && fd_merged_dir(fd, (*buf).st_mode) { (*buf).st_nlink = 1; }
         r
     }
 
