@@ -1,16 +1,15 @@
 //! Running programs: finding them in the view (also through `PATH`), `#!`
 //! scripts (the interpreter found in the view, the script passed by its
 //! virtual path, as the kernel would), refusing what cannot be preloaded
-//! (static and set-id programs would run unseen), and keeping the overlay in
-//! the environment of every child.
+//! (see [`crate::preloadable`]), and keeping the overlay in the environment
+//! of every child.
 
-use crate::binfmt::{classify, Executable, HEAD_LEN};
 use crate::config::env;
 use crate::locate::Where;
 use crate::lookup::Resolved;
 use crate::overlay::Overlay;
+use crate::preloadable::{examine, Program};
 use crate::sys::cpath;
-use rustix::fs::{Mode, OFlags};
 use rustix::io::Errno;
 
 /// Interpreters followed through `#!` lines before `ELOOP`, as the kernel.
@@ -54,32 +53,32 @@ impl Overlay {
         Ok((real, st))
     }
 
-    /// Works out how to run `path` with `argv`, or why not.
+    /// Works out how to run `path` with `argv`, or why not. A refusal
+    /// names `path` as given, and the interpreter that is refused when it
+    /// is one of a `#!` chain.
     pub fn plan_exec(&self, path: &[u8], argv: Vec<Vec<u8>>) -> Result<Plan, Refusal> {
+        let named = path.to_vec();
         let mut path = path.to_vec();
         let mut argv = argv;
-        for _ in 0..=MAX_INTERPRETERS {
+        for depth in 0..=MAX_INTERPRETERS {
             let (real, st) = self.exec_target(&path)?;
             if st.st_mode & libc::S_IFMT != libc::S_IFREG {
                 return Err(Errno::ACCESS.into());
             }
-            refuse_set_id(&real, &st)?;
-            match classify(&read_head(&real)?) {
-                Executable::Script { interp, arg } => {
+            match examine(&real, &st) {
+                Program::Script { interp, arg } => {
                     let mut next = vec![interp.clone()];
                     next.extend(arg);
-                    next.push(path.clone());
+                    next.push(path);
                     next.extend(argv.into_iter().skip(1));
                     argv = next;
                     path = interp;
                 }
-                Executable::StaticElf => {
-                    return Err(Refusal::Unseen(format!(
-                        "{}: statically linked: the overlay cannot be preloaded into it, it would bypass the view",
-                        String::from_utf8_lossy(&path)
-                    )))
+                Program::Unseen(why) => {
+                    let interpreter = (depth > 0).then_some(path.as_slice());
+                    return Err(Refusal::Unseen(refusal(&named, interpreter, &why)));
                 }
-                _ => return Ok(Plan { path: real, argv }),
+                Program::Preloadable => return Ok(Plan { path: real, argv }),
             }
         }
         Err(Errno::LOOP.into())
@@ -166,40 +165,14 @@ impl Overlay {
     }
 }
 
-/// The first bytes of a file, enough to tell what kind of executable it is.
-fn read_head(real: &[u8]) -> Result<Vec<u8>, Errno> {
-    let fd = rustix::fs::open(
-        cpath(real).as_c_str(),
-        OFlags::RDONLY | OFlags::CLOEXEC,
-        Mode::empty(),
-    )?;
-    let mut buf = vec![0u8; HEAD_LEN];
-    let mut n = 0;
-    while n < buf.len() {
-        match rustix::io::read(&fd, &mut buf[n..]) {
-            Ok(0) => break,
-            Ok(k) => n += k,
-            Err(Errno::INTR) => continue,
-            Err(e) => return Err(e),
-        }
+/// `<named>: <why>`, or `<named>: its interpreter <interpreter>: <why>`.
+fn refusal(named: &[u8], interpreter: Option<&[u8]>, why: &str) -> String {
+    let named = String::from_utf8_lossy(named);
+    match interpreter {
+        None => format!("{named}: {why}"),
+        Some(i) => format!(
+            "{named}: its interpreter {}: {why}",
+            String::from_utf8_lossy(i)
+        ),
     }
-    buf.truncate(n);
-    Ok(buf)
-}
-
-/// A set-id program runs in secure mode, where the loader ignores
-/// `LD_PRELOAD`: it would run outside the overlay.
-fn refuse_set_id(real: &[u8], st: &rustix::fs::Stat) -> Result<(), Refusal> {
-    let suid = st.st_mode & libc::S_ISUID != 0 && st.st_uid != rustix::process::geteuid().as_raw();
-    let sgid = st.st_mode & libc::S_ISGID != 0
-        && st.st_mode & libc::S_IXGRP != 0
-        && st.st_gid != rustix::process::getegid().as_raw();
-    if suid || sgid {
-        return Err(Refusal::Unseen(format!(
-            "{}: set-{}-id: the loader ignores LD_PRELOAD for it, it would bypass the view",
-            String::from_utf8_lossy(real),
-            if suid { "user" } else { "group" }
-        )));
-    }
-    Ok(())
 }

@@ -1,0 +1,241 @@
+//! Whether the overlay can be preloaded into a program. It cannot be into a
+//! statically linked one (no loader reads `LD_PRELOAD`), nor into one the
+//! loader runs in secure mode (set-user-id or set-group-id of someone else,
+//! file capabilities), where `LD_PRELOAD` is ignored: either would run
+//! outside the overlay, unseen. Set-id bits and capabilities count on ELF
+//! files only: the kernel ignores them on `#!` scripts. The dynamic loader
+//! run as a program (`ldd` does) has no `PT_INTERP` and looks static, but
+//! reads `LD_PRELOAD`: it is let through.
+//!
+//! Works on the real file the view resolves to, with raw system calls only:
+//! inside the shim, libc's file functions are our own hooks.
+
+use crate::binfmt::{classify, classify_with_phdrs, phdr_range, Executable, HEAD_LEN};
+use crate::sys::cpath;
+use rustix::fd::OwnedFd;
+use rustix::fs::{Mode, OFlags, Stat, StatVfsMountFlags};
+use rustix::io::Errno;
+use std::sync::OnceLock;
+
+/// What a regular file is to the overlay when it is executed.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Program {
+    /// The loader will preload the overlay into it, or `execve` refuses it
+    /// (the kernel decides: it may not be an executable at all).
+    Preloadable,
+    /// A `#!` script: its interpreter runs, and decides.
+    Script {
+        interp: Vec<u8>,
+        arg: Option<Vec<u8>>,
+    },
+    /// It would run without the overlay: why, as one phrase.
+    Unseen(String),
+}
+
+/// Examines the regular file at the real path `real`, whose `stat` is `st`.
+/// A file we cannot read is left to `execve` (execute-only programs exist).
+pub fn examine(real: &[u8], st: &Stat) -> Program {
+    let flags = OFlags::RDONLY | OFlags::CLOEXEC | OFlags::NOCTTY;
+    let Ok(fd) = rustix::fs::open(cpath(real).as_c_str(), flags, Mode::empty()) else {
+        return Program::Preloadable;
+    };
+    match read_kind(&fd) {
+        Some(Executable::Script { interp, arg }) => Program::Script { interp, arg },
+        Some(Executable::DynamicElf { .. }) => match secure_mode(&fd, st) {
+            Some(what) => Program::Unseen(ignores_preload(what)),
+            None => Program::Preloadable,
+        },
+        Some(Executable::StaticElf) => match secure_mode(&fd, st) {
+            Some(what) => Program::Unseen(ignores_preload(what)),
+            None if is_own_loader(st) => Program::Preloadable,
+            None => Program::Unseen(
+                "statically linked: the overlay cannot be preloaded into it (it would bypass the overlay)"
+                    .into(),
+            ),
+        },
+        _ => Program::Preloadable,
+    }
+}
+
+fn ignores_preload(what: &str) -> String {
+    format!("{what}: the dynamic loader ignores LD_PRELOAD for it (it would bypass the overlay)")
+}
+
+/// The kind of executable open at `fd`, from its first bytes and, when they
+/// lie further on, its program headers; `None` when it cannot be read.
+fn read_kind(fd: &OwnedFd) -> Option<Executable> {
+    let head = read_at(fd, 0, HEAD_LEN).ok()?;
+    Some(match phdr_range(&head) {
+        None => classify(&head),
+        Some((offset, len)) => {
+            let phdrs = read_at(fd, offset, len).ok()?;
+            classify_with_phdrs(&head, &phdrs)
+        }
+    })
+}
+
+/// Up to `len` bytes at `offset`; fewer only at the end of the file.
+fn read_at(fd: &OwnedFd, offset: u64, len: usize) -> Result<Vec<u8>, Errno> {
+    let mut buf = vec![0u8; len];
+    let mut n = 0;
+    while n < len {
+        match rustix::io::pread(fd, &mut buf[n..], offset + n as u64) {
+            Ok(0) => break,
+            Ok(k) => n += k,
+            Err(Errno::INTR) => continue,
+            Err(e) => return Err(e),
+        }
+    }
+    buf.truncate(n);
+    Ok(buf)
+}
+
+/// What makes the loader run the ELF file open at `fd` in secure mode for
+/// us, if anything. The mount is asked last: it costs a call, and matters
+/// only for the few files with a reason.
+fn secure_mode(fd: &OwnedFd, st: &Stat) -> Option<&'static str> {
+    let euid = rustix::process::geteuid();
+    // Root already holds every capability: file capabilities change nothing.
+    let why = set_id(st)
+        .or_else(|| (!euid.is_root() && has_capabilities(fd)).then_some("file capabilities"))?;
+    // On a nosuid mount the kernel ignores set-id bits and file capabilities alike.
+    let nosuid =
+        rustix::fs::fstatvfs(fd).is_ok_and(|s| s.f_flag.contains(StatVfsMountFlags::NOSUID));
+    (!nosuid).then_some(why)
+}
+
+/// "setuid" or "setgid" when running the file would change our effective
+/// user or group.
+fn set_id(st: &Stat) -> Option<&'static str> {
+    if st.st_mode & libc::S_ISUID != 0 && st.st_uid != rustix::process::geteuid().as_raw() {
+        return Some("setuid");
+    }
+    // Without group execute permission the bit means mandatory locking.
+    let group_exec = st.st_mode & libc::S_IXGRP != 0;
+    let setgid = st.st_mode & libc::S_ISGID != 0 && group_exec;
+    (setgid && st.st_gid != rustix::process::getegid().as_raw()).then_some("setgid")
+}
+
+/// True when the file open at `fd` carries file capabilities.
+fn has_capabilities(fd: &OwnedFd) -> bool {
+    rustix::fs::fgetxattr_query(fd, "security.capability").is_ok_and(|size| size > 0)
+}
+
+/// True when `st` is the dynamic loader of this process: it has no
+/// `PT_INTERP` and so looks static, but it reads `LD_PRELOAD` when run as a
+/// program (as `ldd` does).
+fn is_own_loader(st: &Stat) -> bool {
+    static LOADER: OnceLock<Option<Stat>> = OnceLock::new();
+    LOADER
+        .get_or_init(own_loader)
+        .is_some_and(|l| l.st_dev == st.st_dev && l.st_ino == st.st_ino)
+}
+
+/// The file the kernel loaded as this process's program interpreter: the
+/// `PT_INTERP` of our own executable. The shim and ovl-exec only run in
+/// dynamically linked processes, so an executable of ours without one is
+/// the loader itself, run directly.
+fn own_loader() -> Option<Stat> {
+    let flags = OFlags::RDONLY | OFlags::CLOEXEC;
+    let exe = rustix::fs::open("/proc/self/exe", flags, Mode::empty()).ok()?;
+    match read_kind(&exe)? {
+        Executable::DynamicElf { interp } if !interp.is_empty() => {
+            rustix::fs::stat(cpath(&interp).as_c_str()).ok()
+        }
+        Executable::StaticElf => rustix::fs::fstat(&exe).ok(),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn examine_path(p: &str) -> Program {
+        let st = rustix::fs::stat(p).unwrap();
+        examine(p.as_bytes(), &st)
+    }
+
+    #[test]
+    fn a_dynamic_program_is_preloadable() {
+        assert_eq!(examine_path("/bin/sh"), Program::Preloadable);
+    }
+
+    #[test]
+    fn our_own_loader_is_preloadable() {
+        let exe = std::fs::read("/proc/self/exe").unwrap();
+        let Executable::DynamicElf { interp } = classify(&exe[..HEAD_LEN]) else {
+            eprintln!("skipped: this test program is not dynamically linked");
+            return;
+        };
+        let loader = String::from_utf8(interp).unwrap();
+        assert_eq!(examine_path(&loader), Program::Preloadable);
+    }
+
+    #[test]
+    fn a_copy_of_the_loader_is_not_the_loader() {
+        let exe = std::fs::read("/proc/self/exe").unwrap();
+        let Executable::DynamicElf { interp } = classify(&exe[..HEAD_LEN]) else {
+            eprintln!("skipped: this test program is not dynamically linked");
+            return;
+        };
+        let copy = std::env::temp_dir().join(format!("ovl-loader-copy-{}", std::process::id()));
+        std::fs::copy(String::from_utf8(interp).unwrap(), &copy).unwrap();
+        let kind = examine_path(copy.to_str().unwrap());
+        let _ = std::fs::remove_file(&copy);
+        assert!(
+            matches!(&kind, Program::Unseen(why) if why.starts_with("statically linked")),
+            "{kind:?}"
+        );
+    }
+
+    /// A little-endian 64-bit ET_DYN ELF file whose one program header, of
+    /// type `p_type`, lies at 8 KiB: past what a first read sees.
+    fn elf_with_far_phdr(p_type: u32) -> Vec<u8> {
+        const PHOFF: usize = 8192;
+        let mut f = vec![0u8; PHOFF + 56];
+        f[..6].copy_from_slice(b"\x7fELF\x02\x01");
+        f[16..18].copy_from_slice(&3u16.to_le_bytes()); // ET_DYN
+        f[32..40].copy_from_slice(&(PHOFF as u64).to_le_bytes());
+        f[54..56].copy_from_slice(&56u16.to_le_bytes());
+        f[56..58].copy_from_slice(&1u16.to_le_bytes());
+        f[PHOFF..PHOFF + 4].copy_from_slice(&p_type.to_le_bytes());
+        f
+    }
+
+    fn examine_bytes(tag: &str, bytes: &[u8]) -> Program {
+        let p = std::env::temp_dir().join(format!("ovl-elf-{tag}-{}", std::process::id()));
+        std::fs::write(&p, bytes).unwrap();
+        let kind = examine_path(p.to_str().unwrap());
+        let _ = std::fs::remove_file(&p);
+        kind
+    }
+
+    #[test]
+    fn program_headers_beyond_the_first_read_are_read() {
+        const PT_LOAD: u32 = 1;
+        const PT_INTERP: u32 = 3;
+        let kind = examine_bytes("static", &elf_with_far_phdr(PT_LOAD));
+        assert!(
+            matches!(&kind, Program::Unseen(why) if why.starts_with("statically linked")),
+            "{kind:?}"
+        );
+        let kind = examine_bytes("dynamic", &elf_with_far_phdr(PT_INTERP));
+        assert_eq!(kind, Program::Preloadable);
+    }
+
+    #[test]
+    fn a_script_names_its_interpreter() {
+        let p = std::env::temp_dir().join(format!("ovl-script-{}", std::process::id()));
+        std::fs::write(&p, "#!/bin/sh -e\necho hi\n").unwrap();
+        let kind = examine_path(p.to_str().unwrap());
+        let _ = std::fs::remove_file(&p);
+        assert_eq!(
+            kind,
+            Program::Script {
+                interp: b"/bin/sh".to_vec(),
+                arg: Some(b"-e".to_vec())
+            }
+        );
+    }
+}
