@@ -233,7 +233,10 @@ fn shim_not_found_is_125_and_says_where_it_looked() {
     assert_fails(&o, 125, "OVL_SHIM");
     let bin = s.mkdir("bin");
     let exe = Path::new(&bin).join("ovl-exec");
-    std::fs::copy(EXE, &exe).unwrap();
+    // Copied by another process: a copy written here could still be open
+    // for writing in a child another test is forking (ETXTBSY on exec).
+    let copied = Command::new("cp").arg(EXE).arg(&exe).status().unwrap();
+    assert!(copied.success(), "cp {EXE} {}", exe.display());
     let o = Command::new(&exe)
         .args(["-l", &s.p("lower"), "--", "true"])
         .env_remove("OVL_SHIM")
