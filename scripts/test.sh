@@ -18,6 +18,7 @@ tools=(
   python3:python3
   tar:tar
   find:findutils
+  setcap:libcap2-bin
 )
 
 missing=()

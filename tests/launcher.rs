@@ -1,7 +1,8 @@
 //! `ovl-exec` itself: its checks refuse bad setups before anything is
 //! created, its exit statuses (the command's; 125, 126, 127 for its own
-//! errors), the environment it hands down, the trace switch, and programs
-//! that cannot be preloaded.
+//! errors), the environment it hands down, the trace switch, programs
+//! that cannot be preloaded (also when a shell in the view starts them),
+//! and `ldd`, whose dynamic loader must run in the view.
 
 mod common;
 
@@ -332,5 +333,150 @@ fn mount_style_options_work_too() {
     assert!(
         !s.p("lower/sub/made").exists(),
         "the lower layer never changes"
+    );
+}
+
+/// The first word of each line of `ldd` output: the library names, without
+/// the load addresses (which differ from run to run).
+fn library_names(ldd_out: &[u8]) -> Vec<String> {
+    String::from_utf8_lossy(ldd_out)
+        .lines()
+        .filter_map(|l| l.split_whitespace().next())
+        .map(str::to_owned)
+        .collect()
+}
+
+#[test]
+fn ldd_runs_the_loader_in_the_view() {
+    if Command::new("ldd").arg("/bin/true").output().is_err() {
+        eprintln!("skipped: no ldd here");
+        return;
+    }
+    let s = Scratch::new("ldd");
+    // In the view (the target is the lower layer, in place) and outside it.
+    std::fs::copy("/bin/true", s.p("lower/true")).unwrap();
+    let in_view = s.p("lower/true");
+    for prog in [Path::new("/bin/true"), in_view.as_path()] {
+        let native = Command::new("ldd").arg(prog).output().unwrap();
+        let o = ovl(&[
+            "-l".as_ref(),
+            os(&s.p("lower")),
+            "--".as_ref(),
+            "ldd".as_ref(),
+            os(prog),
+        ]);
+        assert_eq!(
+            o.status.code(),
+            Some(0),
+            "ldd {}: {}",
+            prog.display(),
+            stderr(&o)
+        );
+        assert_eq!(stderr(&o), "", "ldd {}", prog.display());
+        // The shim is preloaded into every program in the view; ldd lists it.
+        let mut names = library_names(&o.stdout);
+        names.retain(|n| !n.ends_with("/libovl_shim.so"));
+        assert_eq!(
+            names,
+            library_names(&native.stdout),
+            "ldd {}",
+            prog.display()
+        );
+    }
+}
+
+/// Gives `prog` a file capability; false (after saying why) when this
+/// system cannot: not root, no setcap, or a filesystem without them.
+fn set_capability(prog: &Path) -> bool {
+    if !is_root() {
+        eprintln!("skipped: needs root to give a program a file capability");
+        return false;
+    }
+    let set = Command::new("setcap")
+        .arg("cap_net_raw+ep")
+        .arg(prog)
+        .output();
+    match set {
+        Ok(o) if o.status.success() => true,
+        Ok(o) => {
+            eprintln!("skipped: setcap failed here: {}", stderr(&o));
+            false
+        }
+        Err(e) => {
+            eprintln!("skipped: cannot run setcap (package libcap2-bin): {e}");
+            false
+        }
+    }
+}
+
+/// True when `dir` is on a `nosuid` mount, where file capabilities do nothing.
+fn on_nosuid_mount(dir: &Path) -> bool {
+    rustix::fs::statvfs(dir).is_ok_and(|s| s.f_flag.contains(rustix::fs::StatVfsMountFlags::NOSUID))
+}
+
+/// ovl-exec run as `nobody`: file capabilities put only an unprivileged
+/// user's programs in secure mode (root holds every capability already).
+fn ovl_as_nobody(args: &[&std::ffi::OsStr]) -> Output {
+    use std::os::unix::process::CommandExt;
+    Command::new(ovl_exec())
+        .args(args)
+        .env("OVL_SHIM", shim())
+        .uid(65534)
+        .gid(65534)
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn programs_with_file_capabilities_are_refused_also_from_inside_the_view() {
+    let s = Scratch::new("caps");
+    if on_nosuid_mount(&s.dir) {
+        eprintln!("skipped: {} is on a nosuid mount", s.dir.display());
+        return;
+    }
+    let prog = s.p("lower/cap-true");
+    std::fs::copy("/bin/true", &prog).unwrap();
+    if !set_capability(&prog) {
+        return;
+    }
+    let lower = s.p("lower");
+    // Started by ovl-exec itself: 126 and one line.
+    let o = ovl_as_nobody(&["-l".as_ref(), os(&lower), "--".as_ref(), os(&prog)]);
+    assert_eq!(o.status.code(), Some(126), "{}", stderr(&o));
+    let expected = format!(
+        "ovl-exec: {}: file capabilities: the dynamic loader ignores LD_PRELOAD",
+        prog.display()
+    );
+    assert!(stderr(&o).starts_with(&expected), "{}", stderr(&o));
+    assert_eq!(stderr(&o).lines().count(), 1, "{}", stderr(&o));
+    // Started by a shell in the view (the shim's execve): EPERM, one line
+    // from the overlay, then the shell's own.
+    let script = "\"$0\"; echo status=$?";
+    let o = ovl_as_nobody(&[
+        "-l".as_ref(),
+        os(&lower),
+        "--".as_ref(),
+        "sh".as_ref(),
+        "-c".as_ref(),
+        script.as_ref(),
+        os(&prog),
+    ]);
+    assert_eq!(
+        String::from_utf8_lossy(&o.stdout),
+        "status=126\n",
+        "{}",
+        stderr(&o)
+    );
+    let err = stderr(&o);
+    let ours: Vec<&str> = err.lines().filter(|l| l.starts_with("ovl: ")).collect();
+    let expected = format!(
+        "ovl: refusing to run {}: file capabilities:",
+        prog.display()
+    );
+    assert_eq!(ours.len(), 1, "{err}");
+    assert!(ours[0].starts_with(&expected), "{err}");
+    assert!(
+        err.contains("Operation not permitted"),
+        "EPERM expected: {err}"
     );
 }

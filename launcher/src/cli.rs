@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 
 const AFTER_HELP: &str = "\
 The command is looked up in the merged view (through PATH too): it may live only there.
-Statically linked and set-id programs cannot be run: the overlay could not be preloaded into them.
+Statically linked, set-id and file-capability programs cannot be run: the overlay could not be preloaded into them.
 
 The shim libovl_shim.so is taken from $OVL_SHIM, else beside ovl-exec, else in ../lib/ovl/ from it.
 

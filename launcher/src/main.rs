@@ -2,7 +2,6 @@
 //! description into the environment, and runs the command in it.
 
 mod cli;
-mod preload;
 mod run;
 mod setup;
 mod shim_path;
@@ -21,9 +20,5 @@ fn die(code: i32, msg: impl std::fmt::Display) -> ! {
 }
 
 fn main() {
-    let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
-    if args.get(1).is_some_and(|a| a == run::STAGE_TWO) {
-        run::stage_two(&args[2..]);
-    }
-    run::stage_one(&cli::Cli::parse_or_exit())
+    run::run(&cli::Cli::parse_or_exit())
 }

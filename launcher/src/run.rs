@@ -1,42 +1,43 @@
-//! The two stages. The first checks the setup, puts the shim and the
-//! overlay's description into the environment, and executes ovl-exec again
-//! with the shim preloaded; the second, now inside the overlay, hands the
-//! command to `execvp`, whose wrapper in the shim finds it in the merged view
-//! (the command may live only there) and refuses what cannot be preloaded.
+//! Checks the setup, puts the shim and the overlay's description into the
+//! environment, and executes the command once: found as `execvp` would find
+//! it but in the merged view (it may live only there), planned by the core
+//! (`#!` scripts, programs that cannot be preloaded), and handed to `execve`.
+//! ovl-exec itself runs without the shim; the core's raw system calls see
+//! the view all the same.
 
 use crate::cli::Cli;
-use crate::{die, preload, setup, shim_path, EXIT_CANNOT_RUN, EXIT_NOT_FOUND, EXIT_OVL};
+use crate::{die, setup, shim_path, EXIT_CANNOT_RUN, EXIT_NOT_FOUND, EXIT_OVL};
 use nix::errno::Errno;
 use ovl::config::{env, Config};
+use ovl::exec::{Plan, Refusal};
+use ovl::overlay::Overlay;
 use std::ffi::{CString, OsString};
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
 
-/// Hidden first argument of the second stage.
-pub const STAGE_TWO: &str = "--ovl-exec-stage-two";
+/// `PATH` when it is unset, as glibc's `execvp`.
+const DEFAULT_PATH: &[u8] = b"/bin:/usr/bin";
 
-/// Checks everything, creates the work directory, re-executes into stage two.
-pub fn stage_one(cli: &Cli) -> ! {
+/// Checks everything, creates the work directory, runs the command.
+pub fn run(cli: &Cli) -> ! {
     let settings = cli.settings().unwrap_or_else(|e| die(EXIT_OVL, e));
     let config = Config::validate(&settings).unwrap_or_else(|e| die(EXIT_OVL, e));
     setup::check(&config).unwrap_or_else(|e| die(EXIT_OVL, e));
     let shim = shim_path::find().unwrap_or_else(|e| die(EXIT_OVL, e));
-    if let Some(why) = preload::refusal(&cli.command[0], Some(&config.target)) {
-        die(EXIT_CANNOT_RUN, why);
-    }
     setup::create_work(&config).unwrap_or_else(|e| die(EXIT_OVL, e));
     set_environment(&config, &shim);
-    let me = std::env::current_exe()
-        .unwrap_or_else(|e| die(EXIT_OVL, format!("cannot find ovl-exec itself: {e}")));
-    let mut argv = vec![me.clone().into_os_string(), STAGE_TWO.into()];
-    argv.extend(cli.command.iter().cloned());
-    let err = match nix::unistd::execv(&cstring(me.into_os_string()), &cstrings(&argv)) {
-        Err(e) => e,
-        Ok(never) => match never {},
-    };
-    die(
-        EXIT_OVL,
-        format!("cannot start the overlay: {}", err.desc()),
-    )
+    let overlay = ovl::overlay::get().unwrap_or_else(|| {
+        die(
+            EXIT_OVL,
+            "the overlay's variables did not reach the environment: report this as a bug",
+        )
+    });
+    let argv: Vec<Vec<u8>> = cli
+        .command
+        .iter()
+        .cloned()
+        .map(OsString::into_vec)
+        .collect();
+    exec_command(overlay, argv)
 }
 
 /// The overlay's variables, `OVL_SHIM`, and the shim first in `LD_PRELOAD`;
@@ -53,22 +54,59 @@ fn set_environment(config: &Config, shim: &std::path::Path) {
     std::env::set_var("LD_PRELOAD", preload);
 }
 
-/// In the overlay: refuse what cannot be preloaded (our own file calls now
-/// see the view), run the command; on failure, say why with the right status.
-pub fn stage_two(command: &[OsString]) -> ! {
-    let Some(name) = command.first() else {
-        die(EXIT_OVL, "no command given")
+/// Runs `argv` in the view as `execvp` would; on failure, says why with the
+/// right status.
+fn exec_command(overlay: &Overlay, argv: Vec<Vec<u8>>) -> ! {
+    let Some(name) = argv.first().cloned() else {
+        die(EXIT_OVL, "no command given: put it after --")
     };
-    if let Some(why) = preload::refusal(name, None) {
-        die(EXIT_CANNOT_RUN, why);
+    let found = find(overlay, &name).unwrap_or_else(|e| exec_failed(&name, e));
+    let err = exec_planned(overlay, &found, argv.clone());
+    if err != Errno::ENOEXEC {
+        exec_failed(&name, err);
     }
-    let err = match nix::unistd::execvp(&cstring(name.clone()), &cstrings(command)) {
+    // Not a program the kernel knows: a shell script without `#!`, run by
+    // /bin/sh as `execvp` does.
+    let mut sh_argv = vec![b"/bin/sh".to_vec(), found];
+    sh_argv.extend(argv.into_iter().skip(1));
+    exec_failed(&name, exec_planned(overlay, b"/bin/sh", sh_argv))
+}
+
+/// `name` itself when it holds a `/`, else the first executable file of that
+/// name along `PATH`, in the view or outside.
+fn find(overlay: &Overlay, name: &[u8]) -> Result<Vec<u8>, Errno> {
+    if name.is_empty() {
+        return Err(Errno::ENOENT);
+    }
+    if name.contains(&b'/') {
+        return Ok(name.to_vec());
+    }
+    let search = std::env::var_os("PATH");
+    let search = search.as_ref().map_or(DEFAULT_PATH, |p| p.as_bytes());
+    overlay
+        .find_in_path(name, search)
+        .map_err(|e| Errno::from_raw(e.raw_os_error()))
+}
+
+/// Executes `path` as the core plans it; returns only on failure, with the
+/// errno. A program that cannot be preloaded is refused here, with its reason.
+fn exec_planned(overlay: &Overlay, path: &[u8], argv: Vec<Vec<u8>>) -> Errno {
+    let Plan { path, argv } = match overlay.plan_exec(path, argv) {
+        Ok(plan) => plan,
+        Err(Refusal::Errno(e)) => return Errno::from_raw(e.raw_os_error()),
+        Err(Refusal::Unseen(why)) => die(EXIT_CANNOT_RUN, why),
+    };
+    match nix::unistd::execv(&cstring(path), &cstrings(argv)) {
         Err(e) => e,
         Ok(never) => match never {},
-    };
-    let shown = name.to_string_lossy();
+    }
+}
+
+/// Dies with 127 when `name` was not found, else 126.
+fn exec_failed(name: &[u8], err: Errno) -> ! {
+    let shown = String::from_utf8_lossy(name);
     match err {
-        Errno::ENOENT if !name.as_bytes().contains(&b'/') => {
+        Errno::ENOENT if !name.contains(&b'/') => {
             die(EXIT_NOT_FOUND, format!("{shown}: command not found"))
         }
         Errno::ENOENT => die(EXIT_NOT_FOUND, format!("{shown}: {}", err.desc())),
@@ -76,8 +114,8 @@ pub fn stage_two(command: &[OsString]) -> ! {
     }
 }
 
-fn cstring(s: OsString) -> CString {
-    CString::new(s.into_vec()).unwrap_or_else(|_| {
+fn cstring(s: Vec<u8>) -> CString {
+    CString::new(s).unwrap_or_else(|_| {
         die(
             EXIT_OVL,
             "an argument holds a NUL byte: it cannot be passed",
@@ -85,6 +123,6 @@ fn cstring(s: OsString) -> CString {
     })
 }
 
-fn cstrings(items: &[OsString]) -> Vec<CString> {
-    items.iter().cloned().map(cstring).collect()
+fn cstrings(items: Vec<Vec<u8>>) -> Vec<CString> {
+    items.into_iter().map(cstring).collect()
 }
