@@ -4,9 +4,11 @@
 //! before resolves with one system call, on its last component.
 
 use crate::generation::UNCACHEABLE;
-use crate::lookup::{join, Node};
+use crate::lookup::{join, LayerSet, Node};
 use crate::overlay::Overlay;
+use crate::padded::Padded;
 use rustix::io::Errno;
+use std::cell::RefCell;
 use std::collections::HashMap;
 use std::sync::RwLock;
 
@@ -19,11 +21,27 @@ struct DirCache {
     dirs: Option<HashMap<Vec<u8>, Node>>,
 }
 
-static CACHE: RwLock<DirCache> = RwLock::new(DirCache {
+/// The directory a thread looked in last, as the cache knew it: most
+/// look-ups are in the same directory as the one before, and this answers
+/// them without taking the cache's lock (whose line would bounce between
+/// the cores of a threaded program).
+struct LastDir {
+    generation: u64,
+    rel: Vec<u8>,
+    dirs: LayerSet,
+}
+
+thread_local! {
+    static LAST_DIR: RefCell<LastDir> = const {
+        RefCell::new(LastDir { generation: UNCACHEABLE, rel: Vec::new(), dirs: 0 })
+    };
+}
+
+static CACHE: Padded<RwLock<DirCache>> = Padded(RwLock::new(DirCache {
     generation: UNCACHEABLE,
     root: None,
     dirs: None,
-});
+}));
 
 impl Overlay {
     /// Forgets everything when the layers changed since it was learned;
@@ -61,6 +79,46 @@ impl Overlay {
             }
         }
         Ok(root)
+    }
+
+    /// The layers of the directory at `rel` (symlink-free; `""`: the root)
+    /// and the generation they hold in, if this process knows them now.
+    pub(crate) fn known_dir_layers(&self, rel: &[u8]) -> Option<(LayerSet, u64)> {
+        let g = self.generation();
+        if g == UNCACHEABLE {
+            return None;
+        }
+        let memo = LAST_DIR
+            .try_with(|last| {
+                let last = last.try_borrow().ok()?;
+                (last.generation == g && last.rel == rel).then_some(last.dirs)
+            })
+            .ok()
+            .flatten();
+        if let Some(dirs) = memo {
+            return Some((dirs, g));
+        }
+        let dirs = {
+            let c = CACHE.read().ok()?;
+            if c.generation != g {
+                return None;
+            }
+            let dir = if rel.is_empty() {
+                c.root.as_ref()?
+            } else {
+                c.dirs.as_ref()?.get(rel)?
+            };
+            dir.dirs
+        };
+        let _ = LAST_DIR.try_with(|last| {
+            if let Ok(mut last) = last.try_borrow_mut() {
+                last.generation = g;
+                last.rel.clear();
+                last.rel.extend_from_slice(rel);
+                last.dirs = dirs;
+            }
+        });
+        Some((dirs, g))
     }
 
     /// The directory `name` in `parent`, if this process knows it.

@@ -15,6 +15,7 @@ pub mod locate;
 pub mod lookup;
 pub mod open;
 pub mod overlay;
+pub mod padded;
 pub mod preloadable;
 pub mod protect;
 pub mod readdir;

@@ -6,7 +6,9 @@
 
 use crate::lookup::{Node, ParentOf, Resolved};
 use crate::overlay::{clean_abs, Overlay};
+use crate::padded::Padded;
 use rustix::io::Errno;
+use std::cell::RefCell;
 use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 
@@ -19,7 +21,17 @@ pub enum Where {
 }
 
 /// Virtual current directory: `Some(rel)` when inside the view.
-static CWD: RwLock<Option<Vec<u8>>> = RwLock::new(None);
+static CWD: Padded<RwLock<Option<Vec<u8>>>> = Padded(RwLock::new(None));
+/// Bumped by every change of [`CWD`]; a thread's copy of it is good while
+/// this has not moved.
+static CWD_VERSION: AtomicU64 = AtomicU64::new(0);
+
+thread_local! {
+    /// This thread's copy of [`CWD`] and the version it was taken at (taking
+    /// the lock on every call would bounce its line between cores).
+    static CWD_COPY: RefCell<(u64, Vec<u8>)> = const { RefCell::new((u64::MAX, Vec::new())) };
+}
+
 /// Fast check: is the current directory inside the view?
 static CWD_INSIDE: AtomicBool = AtomicBool::new(false);
 static CWD_KNOWN: AtomicBool = AtomicBool::new(false);
@@ -27,10 +39,10 @@ static CWD_KNOWN: AtomicBool = AtomicBool::new(false);
 /// may lead in (`view/x` from the view's parent).
 static CWD_ABOVE: AtomicBool = AtomicBool::new(false);
 /// The real current directory, when outside the view.
-static CWD_REAL: RwLock<Vec<u8>> = RwLock::new(Vec::new());
+static CWD_REAL: Padded<RwLock<Vec<u8>>> = Padded(RwLock::new(Vec::new()));
 
 /// Open descriptors that refer to objects of the view: fd -> path in the view.
-static FDS: RwLock<Vec<Option<Arc<FdInfo>>>> = RwLock::new(Vec::new());
+static FDS: Padded<RwLock<Vec<Option<Arc<FdInfo>>>>> = Padded(RwLock::new(Vec::new()));
 /// Highest fd ever registered + 1 (fast check for "not ours").
 static FDS_LEN: AtomicI32 = AtomicI32::new(0);
 
@@ -65,6 +77,19 @@ fn dir_generation(node: &Option<Node>, ovl: &Overlay) -> u64 {
     } else {
         0
     }
+}
+
+/// `base/path` (just `path` when `base` is the root, `base` when `path` is empty).
+fn joined(base: &[u8], path: &[u8]) -> Vec<u8> {
+    let mut rel = Vec::with_capacity(base.len() + 1 + path.len());
+    rel.extend_from_slice(base);
+    if !path.is_empty() {
+        if !rel.is_empty() {
+            rel.push(b'/');
+        }
+        rel.extend_from_slice(path);
+    }
+    rel
 }
 
 /// A single name, resolvable in one step from a directory.
@@ -102,28 +127,19 @@ impl Overlay {
         if path.first() == Some(&b'/') {
             return self.locate_abs(path);
         }
-        let base = if dirfd == libc::AT_FDCWD {
-            match self.cwd_rel() {
-                Some(rel) => rel,
+        if dirfd == libc::AT_FDCWD {
+            return match self.with_cwd_rel(|cwd| cwd.map(|c| joined(c, path))) {
+                Some(rel) => Where::Inside(rel),
                 None if has_dotdot(path) || CWD_ABOVE.load(Ordering::Acquire) => {
-                    return self.locate_via_real_cwd(path)
+                    self.locate_via_real_cwd(path)
                 }
-                None => return Where::Outside,
-            }
-        } else {
-            match fd_info(dirfd) {
-                Some(info) => info.rel.clone(),
-                None => return Where::Outside,
-            }
-        };
-        let mut rel = base;
-        if !path.is_empty() {
-            if !rel.is_empty() {
-                rel.push(b'/');
-            }
-            rel.extend_from_slice(path);
+                None => Where::Outside,
+            };
         }
-        Where::Inside(rel)
+        match fd_info(dirfd) {
+            Some(info) => Where::Inside(joined(&info.rel, path)),
+            None => Where::Outside,
+        }
     }
 
     fn locate_abs(&self, path: &[u8]) -> Where {
@@ -153,13 +169,37 @@ impl Overlay {
 
     /// The virtual current directory, when inside the view.
     pub fn cwd_rel(&self) -> Option<Vec<u8>> {
+        self.with_cwd_rel(|c| c.map(<[u8]>::to_vec))
+    }
+
+    /// Runs `f` on the virtual current directory (`None`: outside the view),
+    /// from this thread's copy while no thread has changed it.
+    pub fn with_cwd_rel<R>(&self, f: impl FnOnce(Option<&[u8]>) -> R) -> R {
         if !CWD_KNOWN.load(Ordering::Acquire) {
             self.init_cwd();
         }
         if !CWD_INSIDE.load(Ordering::Acquire) {
-            return None;
+            return f(None);
         }
-        CWD.read().ok().and_then(|g| g.clone())
+        // Read before the copy is made: a copy is never newer than its version.
+        let version = CWD_VERSION.load(Ordering::Acquire);
+        let mut f = Some(f);
+        let from_copy = CWD_COPY
+            .try_with(|copy| {
+                let mut copy = copy.try_borrow_mut().ok()?;
+                if copy.0 != version {
+                    let current = CWD.read().ok()?.clone()?;
+                    *copy = (version, current);
+                }
+                f.take().map(|f| f(Some(&copy.1)))
+            })
+            .ok()
+            .flatten();
+        match (from_copy, f) {
+            (Some(r), _) => r,
+            (None, Some(f)) => f(CWD.read().ok().and_then(|g| g.clone()).as_deref()),
+            (None, None) => unreachable!("the closure ran and gave its result"),
+        }
     }
 
     /// Works the virtual current directory out from the real one: a real
@@ -189,6 +229,7 @@ impl Overlay {
         if let Ok(mut g) = CWD.write() {
             *g = rel;
         }
+        CWD_VERSION.fetch_add(1, Ordering::AcqRel);
         CWD_INSIDE.store(inside, Ordering::Release);
         CWD_KNOWN.store(true, Ordering::Release);
     }

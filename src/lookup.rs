@@ -42,16 +42,30 @@ impl Node {
         self.dirs.count_ones() > 1
     }
     /// The layers of this directory, topmost first.
-    pub fn dir_layers(&self) -> impl Iterator<Item = LayerIdx> + '_ {
-        let mut rest = self.dirs;
-        std::iter::from_fn(move || {
-            (rest != 0).then(|| {
-                let l = rest.trailing_zeros() as LayerIdx;
-                rest &= rest - 1;
-                l
-            })
-        })
+    pub fn dir_layers(&self) -> impl Iterator<Item = LayerIdx> {
+        layers_of(self.dirs)
     }
+}
+
+/// The layers of a set, topmost first.
+pub fn layers_of(set: LayerSet) -> impl Iterator<Item = LayerIdx> {
+    let mut rest = set;
+    std::iter::from_fn(move || {
+        (rest != 0).then(|| {
+            let l = rest.trailing_zeros() as LayerIdx;
+            rest &= rest - 1;
+            l
+        })
+    })
+}
+
+/// A relative path without `.`, `..`, empty components or a trailing `/`:
+/// its text is the path of the object it names, if no component is a symlink.
+fn is_clean(path: &[u8]) -> bool {
+    !path.is_empty()
+        && path
+            .split(|&b| b == b'/')
+            .all(|c| !c.is_empty() && c != b"." && c != b"..")
 }
 
 /// Where a path leads.
@@ -152,18 +166,29 @@ impl Overlay {
     /// Looks `name` up in the directory `parent`: `None` when the view has no
     /// such name (absent everywhere, or hidden by a whiteout).
     pub fn lookup_child(&self, parent: &Node, name: &[u8]) -> Result<Option<Node>, Errno> {
-        let rel = join(&parent.rel, name);
+        self.lookup_in(parent.dirs, join(&parent.rel, name), parent.rel.len())
+    }
+
+    /// Looks up `rel`, whose directory (its first `parent_len` bytes) is
+    /// made of the layers `parent_dirs`.
+    fn lookup_in(
+        &self,
+        parent_dirs: LayerSet,
+        rel: Vec<u8>,
+        parent_len: usize,
+    ) -> Result<Option<Node>, Errno> {
+        let parent_rel = &rel[..parent_len];
         let mut found: Option<(LayerIdx, Stat)> = None;
         let mut dirs: LayerSet = 0;
-        for l in parent.dir_layers() {
-            let real = self.real_path(l, &rel);
-            let st = match rustix::fs::lstat(real.as_slice()) {
+        for l in layers_of(parent_dirs) {
+            let st = match self.lstat_in_layer(l, &rel) {
                 Ok(st) => st,
                 Err(e) if is_absent(e) => continue,
                 Err(e) => return Err(e),
             };
             let bottom = self.is_bottom(l);
-            if !bottom && may_hide(&st) && self.hides(l, &cpath(&real), &st, &parent.rel) {
+            let real = || cpath(&self.real_path(l, &rel));
+            if !bottom && may_hide(&st) && self.hides(l, &real(), &st, parent_rel) {
                 break;
             }
             let is_dir = FileType::from_raw_mode(st.st_mode) == FileType::Directory;
@@ -174,7 +199,7 @@ impl Overlay {
                 break;
             }
             dirs |= 1 << l;
-            if !bottom && is_opaque(&cpath(&real)) {
+            if !bottom && is_opaque(&real()) {
                 break;
             }
         }
@@ -196,6 +221,16 @@ impl Overlay {
         }))
     }
 
+    /// `lstat` of `rel` (not empty) in layer `l`, walked from the layer's root
+    /// descriptor: the kernel looks up only the components of `rel`.
+    fn lstat_in_layer(&self, l: LayerIdx, rel: &[u8]) -> Result<Stat, Errno> {
+        rustix::fs::statat(
+            &self.layers[l].fd,
+            rel,
+            rustix::fs::AtFlags::SYMLINK_NOFOLLOW,
+        )
+    }
+
     /// Is the object at `path` in layer `l` (in the directory `dir_rel`) a
     /// whiteout, in any of the formats?
     pub fn hides(&self, l: LayerIdx, path: &std::ffi::CStr, st: &Stat, dir_rel: &[u8]) -> bool {
@@ -209,7 +244,35 @@ impl Overlay {
     /// Resolves `path`, relative to the view's root unless absolute (a
     /// virtual absolute path), following a final symlink when `follow`.
     pub fn resolve(&self, path: &[u8], follow: bool) -> Result<Resolved, Errno> {
+        if let Some(r) = self.resolve_in_known_dir(path, follow) {
+            return r;
+        }
         self.walk(path, follow, false).map(|(r, _)| r)
+    }
+
+    /// The common case, without a walk: a clean path whose directory this
+    /// process knows (the cache holds directories by their symlink-free
+    /// path, so a hit means every component is a directory); one look-up,
+    /// of the last name. `None`: walk instead.
+    fn resolve_in_known_dir(&self, path: &[u8], follow: bool) -> Option<Result<Resolved, Errno>> {
+        if !is_clean(path) {
+            return None;
+        }
+        let (parent, _) = split_last(path);
+        let (parent_dirs, generation) = self.known_dir_layers(parent)?;
+        let node = match self.lookup_in(parent_dirs, path.to_vec(), parent.len()) {
+            Ok(Some(node)) => node,
+            Ok(None) => return Some(Err(Errno::NOENT)),
+            Err(e) => return Some(Err(e)),
+        };
+        match node.file_type() {
+            FileType::Symlink if follow => None,
+            FileType::Directory => {
+                self.remember_dir(&node, generation);
+                Some(Ok(Resolved::Inside(node)))
+            }
+            _ => Some(Ok(Resolved::Inside(node))),
+        }
     }
 
     /// Resolves everything but the last component of `path`, which must be a

@@ -9,6 +9,7 @@ use crate::{fail, hooks};
 use libc::{c_char, c_int, c_long, dirent64, size_t, DIR};
 use ovl::locate::{fd_info, forget_fd, register_fd};
 use ovl::overlay::Overlay;
+use ovl::padded::Padded;
 use ovl::readdir::Entry;
 use rustix::fd::IntoRawFd;
 use rustix::io::Errno;
@@ -25,7 +26,7 @@ struct Merged {
     current: Box<dirent64>,
 }
 
-static STREAMS: Mutex<Option<HashMap<usize, Merged>>> = Mutex::new(None);
+static STREAMS: Padded<Mutex<Option<HashMap<usize, Merged>>>> = Padded(Mutex::new(None));
 /// Number of merged streams open: zero means every `readdir` goes straight to libc.
 static OPEN_MERGED: AtomicUsize = AtomicUsize::new(0);
 

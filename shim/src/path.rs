@@ -60,6 +60,24 @@ pub(crate) unsafe fn reading<R: Failure>(
     f: impl FnOnce(c_int, *const c_char, Option<&Node>) -> R,
 ) -> R {
     // SAFETY: per the contract.
+    unsafe { reading_or_answer(ovl, dirfd, p, follow, |_| None, f) }
+}
+
+/// `reading`, where `answer` may answer from the node the look-up found
+/// (the `stat` family: from its own fresh `lstat`), before any real path is
+/// made or a second system call is needed.
+///
+/// # Safety
+/// `p` is NULL or a valid C string.
+pub(crate) unsafe fn reading_or_answer<R: Failure>(
+    ovl: &Overlay,
+    dirfd: c_int,
+    p: *const c_char,
+    follow: bool,
+    answer: impl FnOnce(&Node) -> Option<R>,
+    f: impl FnOnce(c_int, *const c_char, Option<&Node>) -> R,
+) -> R {
+    // SAFETY: per the contract.
     let path = match unsafe { bytes(p) } {
         Some(path) if !path.is_empty() => path,
         _ => return f(dirfd, p, None),
@@ -75,6 +93,9 @@ pub(crate) unsafe fn reading<R: Failure>(
             f(libc::AT_FDCWD, real.as_ptr(), None)
         }
         Ok(Resolved::Inside(node)) => {
+            if let Some(r) = answer(&node) {
+                return r;
+            }
             let real = ovl::cpath(&ovl.real_path(node.layer, &node.rel));
             f(libc::AT_FDCWD, real.as_ptr(), Some(&node))
         }

@@ -3,7 +3,7 @@
 //! reports one link, as the kernel's overlay does (tree walkers must not
 //! take its link count as a count of subdirectories).
 
-use crate::path::reading;
+use crate::path::{reading, reading_or_answer};
 use crate::{fail, hooks};
 use libc::{c_char, c_int, size_t, ssize_t};
 use ovl::lookup::Node;
@@ -32,6 +32,22 @@ macro_rules! fix {
         }
         r
     }};
+}
+
+/// Answers a `stat` call from a fresh look-up's own `lstat`, when the
+/// buffer has the kernel's layout (else the real call is made).
+macro_rules! answer {
+    ($buf:expr, $nlink:ident) => {
+        |n: &Node| {
+            (n.fresh && !$buf.is_null() && fill(&n.stat, $buf)).then(|| {
+                if n.is_merged() {
+                    // SAFETY: fill just wrote the caller's buffer.
+                    unsafe { (*$buf).$nlink = 1 };
+                }
+                0
+            })
+        }
+    };
 }
 
 /// Copies the kernel's `stat` into a libc `stat`/`stat64` of the same layout
@@ -83,44 +99,44 @@ const OVERLAYFS_SUPER_MAGIC: libc::c_long = 0x794c_7630;
 
 hooks! {
     fn stat(p: *const c_char, buf: *mut libc::stat) -> c_int |real, ovl| {
-        reading(ovl, libc::AT_FDCWD, p, FOLLOW, |_, rp, n| fix!(real(rp, buf), n, buf, st_nlink))
+        reading_or_answer(ovl, libc::AT_FDCWD, p, FOLLOW, answer!(buf, st_nlink), |_, rp, n| fix!(real(rp, buf), n, buf, st_nlink))
     }
     fn stat64(p: *const c_char, buf: *mut libc::stat64) -> c_int |real, ovl| {
-        reading(ovl, libc::AT_FDCWD, p, FOLLOW, |_, rp, n| fix!(real(rp, buf), n, buf, st_nlink))
+        reading_or_answer(ovl, libc::AT_FDCWD, p, FOLLOW, answer!(buf, st_nlink), |_, rp, n| fix!(real(rp, buf), n, buf, st_nlink))
     }
     fn lstat(p: *const c_char, buf: *mut libc::stat) -> c_int |real, ovl| {
-        reading(ovl, libc::AT_FDCWD, p, NOFOLLOW, |_, rp, n| fix!(real(rp, buf), n, buf, st_nlink))
+        reading_or_answer(ovl, libc::AT_FDCWD, p, NOFOLLOW, answer!(buf, st_nlink), |_, rp, n| fix!(real(rp, buf), n, buf, st_nlink))
     }
     fn lstat64(p: *const c_char, buf: *mut libc::stat64) -> c_int |real, ovl| {
-        reading(ovl, libc::AT_FDCWD, p, NOFOLLOW, |_, rp, n| fix!(real(rp, buf), n, buf, st_nlink))
+        reading_or_answer(ovl, libc::AT_FDCWD, p, NOFOLLOW, answer!(buf, st_nlink), |_, rp, n| fix!(real(rp, buf), n, buf, st_nlink))
     }
     fn fstatat(d: c_int, p: *const c_char, buf: *mut libc::stat, fl: c_int) -> c_int |real, ovl| {
-        let r = reading(ovl, d, p, follows(fl), |d, rp, n| fix!(real(d, rp, buf, fl), n, buf, st_nlink));
+        let r = reading_or_answer(ovl, d, p, follows(fl), answer!(buf, st_nlink), |d, rp, n| fix!(real(d, rp, buf, fl), n, buf, st_nlink));
         if r == 0 && fl & libc::AT_EMPTY_PATH != 0 && fd_merged_dir(d, (*buf).st_mode) { (*buf).st_nlink = 1; }
         r
     }
     fn fstatat64(d: c_int, p: *const c_char, buf: *mut libc::stat64, fl: c_int) -> c_int |real, ovl| {
-        let r = reading(ovl, d, p, follows(fl), |d, rp, n| fix!(real(d, rp, buf, fl), n, buf, st_nlink));
+        let r = reading_or_answer(ovl, d, p, follows(fl), answer!(buf, st_nlink), |d, rp, n| fix!(real(d, rp, buf, fl), n, buf, st_nlink));
         if r == 0 && fl & libc::AT_EMPTY_PATH != 0 && fd_merged_dir(d, (*buf).st_mode) { (*buf).st_nlink = 1; }
         r
     }
     fn __xstat(v: c_int, p: *const c_char, buf: *mut libc::stat) -> c_int |real, ovl| {
-        reading(ovl, libc::AT_FDCWD, p, FOLLOW, |_, rp, n| fix!(real(v, rp, buf), n, buf, st_nlink))
+        reading_or_answer(ovl, libc::AT_FDCWD, p, FOLLOW, answer!(buf, st_nlink), |_, rp, n| fix!(real(v, rp, buf), n, buf, st_nlink))
     }
     fn __xstat64(v: c_int, p: *const c_char, buf: *mut libc::stat64) -> c_int |real, ovl| {
-        reading(ovl, libc::AT_FDCWD, p, FOLLOW, |_, rp, n| fix!(real(v, rp, buf), n, buf, st_nlink))
+        reading_or_answer(ovl, libc::AT_FDCWD, p, FOLLOW, answer!(buf, st_nlink), |_, rp, n| fix!(real(v, rp, buf), n, buf, st_nlink))
     }
     fn __lxstat(v: c_int, p: *const c_char, buf: *mut libc::stat) -> c_int |real, ovl| {
-        reading(ovl, libc::AT_FDCWD, p, NOFOLLOW, |_, rp, n| fix!(real(v, rp, buf), n, buf, st_nlink))
+        reading_or_answer(ovl, libc::AT_FDCWD, p, NOFOLLOW, answer!(buf, st_nlink), |_, rp, n| fix!(real(v, rp, buf), n, buf, st_nlink))
     }
     fn __lxstat64(v: c_int, p: *const c_char, buf: *mut libc::stat64) -> c_int |real, ovl| {
-        reading(ovl, libc::AT_FDCWD, p, NOFOLLOW, |_, rp, n| fix!(real(v, rp, buf), n, buf, st_nlink))
+        reading_or_answer(ovl, libc::AT_FDCWD, p, NOFOLLOW, answer!(buf, st_nlink), |_, rp, n| fix!(real(v, rp, buf), n, buf, st_nlink))
     }
     fn __fxstatat(v: c_int, d: c_int, p: *const c_char, buf: *mut libc::stat, fl: c_int) -> c_int |real, ovl| {
-        reading(ovl, d, p, follows(fl), |d, rp, n| fix!(real(v, d, rp, buf, fl), n, buf, st_nlink))
+        reading_or_answer(ovl, d, p, follows(fl), answer!(buf, st_nlink), |d, rp, n| fix!(real(v, d, rp, buf, fl), n, buf, st_nlink))
     }
     fn __fxstatat64(v: c_int, d: c_int, p: *const c_char, buf: *mut libc::stat64, fl: c_int) -> c_int |real, ovl| {
-        reading(ovl, d, p, follows(fl), |d, rp, n| fix!(real(v, d, rp, buf, fl), n, buf, st_nlink))
+        reading_or_answer(ovl, d, p, follows(fl), answer!(buf, st_nlink), |d, rp, n| fix!(real(v, d, rp, buf, fl), n, buf, st_nlink))
     }
     fn statx(d: c_int, p: *const c_char, fl: c_int, mask: libc::c_uint, buf: *mut libc::statx) -> c_int |real, ovl| {
         let r = reading(ovl, d, p, follows(fl), |d, rp, n| {
