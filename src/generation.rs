@@ -35,9 +35,11 @@ fn map_counter(ovl: &Overlay) -> Counter {
     let Some(work) = &ovl.work else {
         return Counter::Frozen;
     };
-    let fd = match rustix::fs::openat(
-        &work.fd,
-        FILE_NAME,
+    let mut path = work.root.clone();
+    path.push(b'/');
+    path.extend_from_slice(FILE_NAME.as_bytes());
+    let fd = match rustix::fs::open(
+        path.as_slice(),
         OFlags::RDWR | OFlags::CREATE | OFlags::CLOEXEC | OFlags::NOFOLLOW,
         Mode::from_raw_mode(0o600),
     ) {

@@ -11,6 +11,7 @@ pub mod create;
 pub mod dircache;
 pub mod exec;
 pub mod generation;
+pub mod layer_fds;
 pub mod locate;
 pub mod lookup;
 pub mod open;

@@ -234,23 +234,11 @@ impl Overlay {
         CWD_KNOWN.store(true, Ordering::Release);
     }
 
-    /// Is `fd` one of the overlay's own layer descriptors?
-    fn own_fd(&self, fd: i32) -> bool {
-        use rustix::fd::AsRawFd;
-        self.layers
-            .iter()
-            .chain(self.work.iter())
-            .any(|l| l.fd.as_raw_fd() == fd)
-    }
-
     /// Looks once at a descriptor this process did not open through the
     /// overlay (inherited across `exec`): when its real path lies in a layer
     /// it stands for that object of the view, as before the `exec`.
     fn adopt_inherited(&self, fd: i32) -> Option<Arc<FdInfo>> {
         settle_fd(fd);
-        if self.own_fd(fd) {
-            return None;
-        }
         let link = format!("/proc/self/fd/{fd}");
         let real = rustix::fs::readlinkat(rustix::fs::CWD, link.as_str(), Vec::new()).ok()?;
         let real = real.into_bytes();

@@ -148,7 +148,7 @@ impl Pending {
 impl Overlay {
     /// The root of the view: every layer's root merges there.
     pub fn root_node(&self) -> Result<Node, Errno> {
-        let stat = rustix::fs::fstat(&self.layers[0].fd)?;
+        let stat = rustix::fs::stat(self.layers[0].root.as_slice())?;
         let all = if self.layers.len() >= 64 {
             u64::MAX
         } else {
@@ -221,14 +221,9 @@ impl Overlay {
         }))
     }
 
-    /// `lstat` of `rel` (not empty) in layer `l`, walked from the layer's root
-    /// descriptor: the kernel looks up only the components of `rel`.
+    /// `lstat` of `rel` (not empty) in layer `l`.
     fn lstat_in_layer(&self, l: LayerIdx, rel: &[u8]) -> Result<Stat, Errno> {
-        rustix::fs::statat(
-            &self.layers[l].fd,
-            rel,
-            rustix::fs::AtFlags::SYMLINK_NOFOLLOW,
-        )
+        self.layers[l].lstat(rel)
     }
 
     /// Is the object at `path` in layer `l` (in the directory `dir_rel`) a

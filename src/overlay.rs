@@ -5,17 +5,20 @@
 //! libc's file functions are our own hooks.
 
 use crate::config::{env, split_list, WhiteoutFormat, XattrNs};
-use rustix::fd::OwnedFd;
-use rustix::fs::{Mode, OFlags};
+use crate::layer_fds::{open_layer_fd, root_dev};
+use rustix::fs::FileType;
 use std::os::unix::ffi::OsStrExt;
+use std::sync::atomic::AtomicI32;
 use std::sync::OnceLock;
 
 /// One directory of the stack.
 pub struct Layer {
     /// Absolute path of the layer's root, without a trailing `/`.
     pub root: Vec<u8>,
-    /// `O_PATH` descriptor of the root, the base of every look-up in the layer.
-    pub fd: OwnedFd,
+    /// `O_PATH` descriptor of the root (`-1`: none), see `layer_fds`.
+    pub(crate) fd: AtomicI32,
+    /// The root's device.
+    pub(crate) dev: u64,
 }
 
 /// A mounted-in-process overlay.
@@ -66,19 +69,26 @@ pub fn clean_abs(p: &[u8]) -> Vec<u8> {
     out
 }
 
-fn open_root(path: &[u8]) -> Result<Layer, String> {
+/// The layer at `path`, which must be a directory; `with_fd`: look-ups go
+/// through a descriptor of it.
+fn open_root(path: &[u8], with_fd: bool) -> Result<Layer, String> {
     let root = clean_abs(path);
-    match rustix::fs::open(
-        root.as_slice(),
-        OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
-        Mode::empty(),
-    ) {
-        Ok(fd) => Ok(Layer { root, fd }),
-        Err(e) => Err(format!(
-            "{}: {}",
-            String::from_utf8_lossy(path),
-            std::io::Error::from(e)
-        )),
+    let shown = String::from_utf8_lossy(path);
+    match rustix::fs::stat(root.as_slice()) {
+        Ok(st) if FileType::from_raw_mode(st.st_mode) == FileType::Directory => {
+            let fd = if with_fd { open_layer_fd(&root) } else { -1 };
+            Ok(Layer {
+                dev: if fd >= 0 {
+                    root_dev(fd, &root)
+                } else {
+                    st.st_dev
+                },
+                fd: AtomicI32::new(fd),
+                root,
+            })
+        }
+        Ok(_) => Err(format!("{shown}: not a directory")),
+        Err(e) => Err(format!("{shown}: {}", std::io::Error::from(e))),
     }
 }
 
@@ -102,16 +112,17 @@ fn from_env() -> Option<Overlay> {
     let mut layers = Vec::new();
     let upper = var(env::UPPER);
     if let Some(u) = &upper {
-        layers.push(open_root(u.as_bytes()).unwrap_or_else(|e| fail(&format!("upper {e}"))));
+        layers.push(open_root(u.as_bytes(), true).unwrap_or_else(|e| fail(&format!("upper {e}"))));
     }
     for l in &lowers {
         layers.push(
-            open_root(l.as_os_str().as_bytes()).unwrap_or_else(|e| fail(&format!("lower {e}"))),
+            open_root(l.as_os_str().as_bytes(), true)
+                .unwrap_or_else(|e| fail(&format!("lower {e}"))),
         );
     }
     let work = match (&upper, var(env::WORK)) {
         (Some(_), Some(w)) => {
-            Some(open_root(w.as_bytes()).unwrap_or_else(|e| fail(&format!("work {e}"))))
+            Some(open_root(w.as_bytes(), false).unwrap_or_else(|e| fail(&format!("work {e}"))))
         }
         (Some(_), None) => fail("OVL_UPPER is set but OVL_WORK is not"),
         (None, _) => None,

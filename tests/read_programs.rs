@@ -339,3 +339,18 @@ EOF
 "#,
     );
 }
+
+#[test]
+fn programs_that_close_every_descriptor_still_see_the_view() {
+    require_root!();
+    let fx = source_tree();
+    // A child with close_fds (python's default), a process that closes every
+    // descriptor from 3 on, redirections onto low and high descriptors.
+    compare_runs(
+        &fx,
+        "python3 -c \"import subprocess; print(subprocess.run(['cat', 'src/util.c'], capture_output=True).stdout.decode().strip())\"\n\
+         python3 -c \"import os; os.closerange(3, 4096); print(sorted(os.listdir('src')), open('docs/readme.md').read().split()[0])\"\n\
+         exec 3< src/main.c 4>&1 5< docs; cat <&3 >&4; ls src docs/api; exec 3<&- 4>&- 5<&-\n\
+         python3 -c \"import os; d = os.open('docs', os.O_RDONLY); [os.dup2(d, fd) for fd in range(950, 1000)]; print(sorted(os.listdir('src')), open('src/util.c').read().strip())\"\n",
+    );
+}

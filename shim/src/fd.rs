@@ -242,7 +242,8 @@ hooks! {
     }
 
     unless_needed !ovl::locate::may_know_fd(fd);
-    fn close(fd: c_int) -> c_int |real, _ovl| {
+    fn close(fd: c_int) -> c_int |real, ovl| {
+        if ovl.is_own_fd(fd) { return fail(Errno::BADF); }
         forget_fd(fd);
         real(fd)
     }
@@ -250,25 +251,35 @@ hooks! {
         if !f.is_null() { forget_fd(libc::fileno(f)); }
         real(f)
     }
-    fn close_range(first: c_uint, last: c_uint, fl: c_int) -> c_int |real, _ovl| {
-        if fl & (libc::CLOSE_RANGE_CLOEXEC as c_int) == 0 { forget_fd_range(first, last); }
-        real(first, last, fl)
+    fn close_range(first: c_uint, last: c_uint, fl: c_int) -> c_int |real, ovl| {
+        if fl & (libc::CLOSE_RANGE_CLOEXEC as c_int) != 0 { return real(first, last, fl); }
+        forget_fd_range(first, last);
+        let mut r = 0;
+        for (a, b) in ovl.ranges_without_own_fds(first, last) {
+            if real(a, b, fl) != 0 && r == 0 { r = -1; }
+        }
+        r
     }
-    fn closefrom(low: c_int) -> () |real, _ovl| {
-        forget_fd_range(low.max(0) as u32, u32::MAX);
-        real(low)
+    fn closefrom(low: c_int) -> () |real, ovl| {
+        let low = low.max(0) as u32;
+        forget_fd_range(low, u32::MAX);
+        for (a, b) in ovl.ranges_without_own_fds(low, u32::MAX) {
+            if b == u32::MAX { real(a as c_int) } else { libc::close_range(a, b, 0); }
+        }
     }
     fn dup(fd: c_int) -> c_int |real, _ovl| {
         let r = real(fd);
         if r >= 0 { dup_fd(fd, r); }
         r
     }
-    fn dup2(fd: c_int, new: c_int) -> c_int |real, _ovl| {
+    fn dup2(fd: c_int, new: c_int) -> c_int |real, ovl| {
+        ovl.vacate_fd(new);
         let r = real(fd, new);
         if r >= 0 && r != fd { dup_fd(fd, r); }
         r
     }
-    fn dup3(fd: c_int, new: c_int, fl: c_int) -> c_int |real, _ovl| {
+    fn dup3(fd: c_int, new: c_int, fl: c_int) -> c_int |real, ovl| {
+        ovl.vacate_fd(new);
         let r = real(fd, new, fl);
         if r >= 0 { dup_fd(fd, r); }
         r

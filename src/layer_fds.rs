@@ -1,0 +1,143 @@
+//! Descriptors of the layers' roots, so that a look-up walks only the path
+//! inside a layer (the kernel's walk of the root's own components is most
+//! of a `stat`'s cost on a deep layer).
+//!
+//! They belong to the overlay, not to the program: they sit at high numbers,
+//! and the program's `close`, `close_range`, `closefrom`, `dup2` and `dup3`
+//! leave them alone (the shim asks here first; a `dup2` onto one moves it
+//! away). Nor are they trusted blindly: a look-up through one that fails
+//! with `EBADF` or `ENOTDIR`, or lands on another device, is made again by
+//! path.
+
+use crate::overlay::{Layer, Overlay};
+use rustix::fd::{BorrowedFd, IntoRawFd};
+use rustix::fs::{AtFlags, Mode, OFlags, Stat};
+use rustix::io::Errno;
+use std::sync::atomic::Ordering;
+
+/// The lowest number a layer descriptor takes: high enough to stay out of
+/// the way of the numbers programs pick themselves, low enough not to grow
+/// the process's descriptor table much.
+fn lowest_number() -> i32 {
+    let soft = rustix::process::getrlimit(rustix::process::Resource::Nofile)
+        .current
+        .unwrap_or(1 << 20);
+    if soft >= 1024 {
+        960
+    } else {
+        (soft / 2) as i32
+    }
+}
+
+/// Opens `root` as a layer descriptor; `-1` when it cannot be had (look-ups
+/// then go by path).
+pub(crate) fn open_layer_fd(root: &[u8]) -> i32 {
+    let Ok(fd) = rustix::fs::open(
+        root,
+        OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
+        Mode::empty(),
+    ) else {
+        return -1;
+    };
+    let fd = match rustix::io::fcntl_dupfd_cloexec(&fd, lowest_number()) {
+        Ok(high) => high.into_raw_fd(),
+        Err(_) => fd.into_raw_fd(),
+    };
+    // Ours, not inherited: never to be taken for a directory of the view.
+    crate::locate::settle_fd(fd);
+    fd
+}
+
+impl Layer {
+    fn borrowed_fd(&self) -> Option<BorrowedFd<'_>> {
+        let fd = self.fd.load(Ordering::Acquire);
+        // SAFETY: a layer descriptor stays open for the life of the process:
+        // the program's closing calls skip it, a dup2 onto it moves it first.
+        (fd >= 0).then(|| unsafe { BorrowedFd::borrow_raw(fd) })
+    }
+
+    /// `lstat` of `rel` (relative, not empty) in this layer.
+    pub(crate) fn lstat(&self, rel: &[u8]) -> Result<Stat, Errno> {
+        if let Some(fd) = self.borrowed_fd() {
+            match rustix::fs::statat(fd, rel, AtFlags::SYMLINK_NOFOLLOW) {
+                Ok(st) if st.st_dev == self.dev => return Ok(st),
+                Err(e) if e != Errno::BADF && e != Errno::NOTDIR => return Err(e),
+                _ => {} // another device, or a descriptor gone astray: by path
+            }
+        }
+        self.lstat_by_path(rel)
+    }
+
+    fn lstat_by_path(&self, rel: &[u8]) -> Result<Stat, Errno> {
+        let mut path = Vec::with_capacity(self.root.len() + 1 + rel.len());
+        path.extend_from_slice(&self.root);
+        path.push(b'/');
+        path.extend_from_slice(rel);
+        rustix::fs::lstat(path.as_slice())
+    }
+}
+
+impl Overlay {
+    fn all_layers(&self) -> impl Iterator<Item = &Layer> {
+        self.layers.iter().chain(self.work.iter())
+    }
+
+    /// Is `fd` one of the overlay's own descriptors?
+    pub fn is_own_fd(&self, fd: i32) -> bool {
+        fd >= 0
+            && self
+                .all_layers()
+                .any(|l| l.fd.load(Ordering::Acquire) == fd)
+    }
+
+    /// Before the program makes `fd` a copy of another descriptor (`dup2`,
+    /// `dup3`): a layer descriptor there moves to another number.
+    pub fn vacate_fd(&self, fd: i32) {
+        for layer in self.all_layers() {
+            if layer.fd.load(Ordering::Acquire) != fd {
+                continue;
+            }
+            // SAFETY: fd is the layer's open descriptor (see borrowed_fd).
+            let current = unsafe { BorrowedFd::borrow_raw(fd) };
+            let moved = rustix::io::fcntl_dupfd_cloexec(current, lowest_number())
+                .map_or(-1, IntoRawFd::into_raw_fd);
+            crate::locate::settle_fd(moved);
+            layer.fd.store(moved, Ordering::Release);
+        }
+    }
+
+    /// `[first, last]` without the overlay's own descriptors, as ranges.
+    pub fn ranges_without_own_fds(&self, first: u32, last: u32) -> Vec<(u32, u32)> {
+        let mut own: Vec<u32> = self
+            .all_layers()
+            .map(|l| l.fd.load(Ordering::Acquire))
+            .filter(|&fd| fd >= 0)
+            .map(|fd| fd as u32)
+            .filter(|fd| (first..=last).contains(fd))
+            .collect();
+        own.sort_unstable();
+        let mut ranges = Vec::new();
+        let mut from = first;
+        for fd in own {
+            if fd > from {
+                ranges.push((from, fd - 1));
+            }
+            from = fd + 1;
+        }
+        if from <= last {
+            ranges.push((from, last));
+        }
+        ranges
+    }
+}
+
+/// The device of a layer's root, for the check above.
+pub(crate) fn root_dev(fd: i32, root: &[u8]) -> u64 {
+    let st = if fd >= 0 {
+        // SAFETY: fd was just opened by open_layer_fd and is ours.
+        rustix::fs::fstat(unsafe { BorrowedFd::borrow_raw(fd) })
+    } else {
+        rustix::fs::stat(root)
+    };
+    st.map_or(u64::MAX, |st| st.st_dev)
+}
