@@ -35,9 +35,7 @@ fn map_counter(ovl: &Overlay) -> Counter {
     let Some(work) = &ovl.work else {
         return Counter::Frozen;
     };
-    let mut path = work.root.clone();
-    path.push(b'/');
-    path.extend_from_slice(FILE_NAME.as_bytes());
+    let path = work.real_path(FILE_NAME.as_bytes());
     let fd = match rustix::fs::open(
         path.as_slice(),
         OFlags::RDWR | OFlags::CREATE | OFlags::CLOEXEC | OFlags::NOFOLLOW,

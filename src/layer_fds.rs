@@ -65,35 +65,26 @@ impl Layer {
                 _ => {} // another device, or a descriptor gone astray: by path
             }
         }
-        self.lstat_by_path(rel)
-    }
-
-    fn lstat_by_path(&self, rel: &[u8]) -> Result<Stat, Errno> {
-        let mut path = Vec::with_capacity(self.root.len() + 1 + rel.len());
-        path.extend_from_slice(&self.root);
-        path.push(b'/');
-        path.extend_from_slice(rel);
-        rustix::fs::lstat(path.as_slice())
+        rustix::fs::lstat(self.real_path(rel).as_slice())
     }
 }
 
+/// Only the layers of the stack have descriptors; the work directory is
+/// reached by path.
 impl Overlay {
-    fn all_layers(&self) -> impl Iterator<Item = &Layer> {
-        self.layers.iter().chain(self.work.iter())
-    }
-
     /// Is `fd` one of the overlay's own descriptors?
     pub fn is_own_fd(&self, fd: i32) -> bool {
         fd >= 0
             && self
-                .all_layers()
+                .layers
+                .iter()
                 .any(|l| l.fd.load(Ordering::Acquire) == fd)
     }
 
     /// Before the program makes `fd` a copy of another descriptor (`dup2`,
     /// `dup3`): a layer descriptor there moves to another number.
     pub fn vacate_fd(&self, fd: i32) {
-        for layer in self.all_layers() {
+        for layer in &self.layers {
             if layer.fd.load(Ordering::Acquire) != fd {
                 continue;
             }
@@ -109,7 +100,8 @@ impl Overlay {
     /// `[first, last]` without the overlay's own descriptors, as ranges.
     pub fn ranges_without_own_fds(&self, first: u32, last: u32) -> Vec<(u32, u32)> {
         let mut own: Vec<u32> = self
-            .all_layers()
+            .layers
+            .iter()
             .map(|l| l.fd.load(Ordering::Acquire))
             .filter(|&fd| fd >= 0)
             .map(|fd| fd as u32)
@@ -129,15 +121,4 @@ impl Overlay {
         }
         ranges
     }
-}
-
-/// The device of a layer's root, for the check above.
-pub(crate) fn root_dev(fd: i32, root: &[u8]) -> u64 {
-    let st = if fd >= 0 {
-        // SAFETY: fd was just opened by open_layer_fd and is ours.
-        rustix::fs::fstat(unsafe { BorrowedFd::borrow_raw(fd) })
-    } else {
-        rustix::fs::stat(root)
-    };
-    st.map_or(u64::MAX, |st| st.st_dev)
 }

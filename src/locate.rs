@@ -81,15 +81,11 @@ fn dir_generation(node: &Option<Node>, ovl: &Overlay) -> u64 {
 
 /// `base/path` (just `path` when `base` is the root, `base` when `path` is empty).
 fn joined(base: &[u8], path: &[u8]) -> Vec<u8> {
-    let mut rel = Vec::with_capacity(base.len() + 1 + path.len());
-    rel.extend_from_slice(base);
-    if !path.is_empty() {
-        if !rel.is_empty() {
-            rel.push(b'/');
-        }
-        rel.extend_from_slice(path);
+    if path.is_empty() {
+        base.to_vec()
+    } else {
+        crate::lookup::join(base, path)
     }
-    rel
 }
 
 /// A single name, resolvable in one step from a directory.

@@ -181,7 +181,7 @@ impl Overlay {
         let mut found: Option<(LayerIdx, Stat)> = None;
         let mut dirs: LayerSet = 0;
         for l in layers_of(parent_dirs) {
-            let st = match self.lstat_in_layer(l, &rel) {
+            let st = match self.layers[l].lstat(&rel) {
                 Ok(st) => st,
                 Err(e) if is_absent(e) => continue,
                 Err(e) => return Err(e),
@@ -219,11 +219,6 @@ impl Overlay {
                 fresh: true,
             }
         }))
-    }
-
-    /// `lstat` of `rel` (not empty) in layer `l`.
-    fn lstat_in_layer(&self, l: LayerIdx, rel: &[u8]) -> Result<Stat, Errno> {
-        self.layers[l].lstat(rel)
     }
 
     /// Is the object at `path` in layer `l` (in the directory `dir_rel`) a

@@ -5,7 +5,7 @@
 //! libc's file functions are our own hooks.
 
 use crate::config::{env, split_list, WhiteoutFormat, XattrNs};
-use crate::layer_fds::{open_layer_fd, root_dev};
+use crate::layer_fds::open_layer_fd;
 use rustix::fs::FileType;
 use std::os::unix::ffi::OsStrExt;
 use std::sync::atomic::AtomicI32;
@@ -19,6 +19,20 @@ pub struct Layer {
     pub(crate) fd: AtomicI32,
     /// The root's device.
     pub(crate) dev: u64,
+}
+
+impl Layer {
+    /// The real path of `rel` in this layer.
+    pub fn real_path(&self, rel: &[u8]) -> Vec<u8> {
+        let mut v = self.root.clone();
+        if !rel.is_empty() {
+            if v != b"/" {
+                v.push(b'/');
+            }
+            v.extend_from_slice(rel);
+        }
+        v
+    }
 }
 
 /// A mounted-in-process overlay.
@@ -78,11 +92,7 @@ fn open_root(path: &[u8], with_fd: bool) -> Result<Layer, String> {
         Ok(st) if FileType::from_raw_mode(st.st_mode) == FileType::Directory => {
             let fd = if with_fd { open_layer_fd(&root) } else { -1 };
             Ok(Layer {
-                dev: if fd >= 0 {
-                    root_dev(fd, &root)
-                } else {
-                    st.st_dev
-                },
+                dev: st.st_dev,
                 fd: AtomicI32::new(fd),
                 root,
             })
@@ -187,14 +197,7 @@ impl Overlay {
 
     /// The real path of `rel` in layer `l`.
     pub fn real_path(&self, l: LayerIdx, rel: &[u8]) -> Vec<u8> {
-        let mut v = self.layers[l].root.clone();
-        if !rel.is_empty() {
-            if v != b"/" {
-                v.push(b'/');
-            }
-            v.extend_from_slice(rel);
-        }
-        v
+        self.layers[l].real_path(rel)
     }
 
     /// Maps a real path inside one of the layers back to the view:

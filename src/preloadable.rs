@@ -161,26 +161,27 @@ mod tests {
         assert_eq!(examine_path("/bin/sh"), Program::Preloadable);
     }
 
-    #[test]
-    fn our_own_loader_is_preloadable() {
+    /// The dynamic loader of this test program (`None`: it is static).
+    fn own_loader() -> Option<String> {
         let exe = std::fs::read("/proc/self/exe").unwrap();
         let Executable::DynamicElf { interp } = classify(&exe[..HEAD_LEN]) else {
             eprintln!("skipped: this test program is not dynamically linked");
-            return;
+            return None;
         };
-        let loader = String::from_utf8(interp).unwrap();
+        Some(String::from_utf8(interp).unwrap())
+    }
+
+    #[test]
+    fn our_own_loader_is_preloadable() {
+        let Some(loader) = own_loader() else { return };
         assert_eq!(examine_path(&loader), Program::Preloadable);
     }
 
     #[test]
     fn a_copy_of_the_loader_is_not_the_loader() {
-        let exe = std::fs::read("/proc/self/exe").unwrap();
-        let Executable::DynamicElf { interp } = classify(&exe[..HEAD_LEN]) else {
-            eprintln!("skipped: this test program is not dynamically linked");
-            return;
-        };
+        let Some(loader) = own_loader() else { return };
         let copy = std::env::temp_dir().join(format!("ovl-loader-copy-{}", std::process::id()));
-        std::fs::copy(String::from_utf8(interp).unwrap(), &copy).unwrap();
+        std::fs::copy(loader, &copy).unwrap();
         let kind = examine_path(copy.to_str().unwrap());
         let _ = std::fs::remove_file(&copy);
         assert!(

@@ -16,16 +16,13 @@ fn follows(flags: c_int) -> bool {
     flags & libc::AT_SYMLINK_NOFOLLOW == 0
 }
 
-/// Answers a `stat` call: from the look-up's own fresh `lstat` when there
-/// is one (no second system call), else from the real call; either way with
-/// what the view reports differently from the real object.
+/// The real `stat` call's answer, with what the view reports differently
+/// from the real object (a look-up's fresh `lstat` was offered to `answer!`
+/// first).
 macro_rules! fix {
     ($r:expr, $node:expr, $buf:expr, $nlink:ident) => {{
         let node: Option<&Node> = $node;
-        let r = match node {
-            Some(n) if n.fresh && !$buf.is_null() && fill(&n.stat, $buf) => 0,
-            _ => $r,
-        };
+        let r = $r;
         if r == 0 && node.is_some_and(Node::is_merged) && !$buf.is_null() {
             // SAFETY: the call succeeded and filled *buf.
             unsafe { (*$buf).$nlink = 1 };
@@ -71,15 +68,11 @@ fn fill<T>(st: &rustix::fs::Stat, buf: *mut T) -> bool {
     true
 }
 
-/// After an `fstat` on a descriptor of a merged directory.
-fn fd_merged(fd: c_int) -> bool {
-    ovl::locate::fd_info(fd).is_some_and(|i| i.merged)
-}
-
-/// After a successful `fstat`: does the view report a link count of one?
-/// Only a directory can be merged, so nothing else is looked up.
+/// After a successful `fstat`: is `fd` a merged directory, for which the
+/// view reports one link? Only a directory can be merged, so nothing else
+/// is looked up.
 fn fd_merged_dir(fd: c_int, mode: libc::mode_t) -> bool {
-    mode & libc::S_IFMT == libc::S_IFDIR && fd_merged(fd)
+    mode & libc::S_IFMT == libc::S_IFDIR && ovl::locate::fd_info(fd).is_some_and(|i| i.merged)
 }
 
 /// `access(W_OK)` in a read-only overlay fails as on a read-only mount.
