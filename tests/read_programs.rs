@@ -354,3 +354,48 @@ fn programs_that_close_every_descriptor_still_see_the_view() {
          python3 -c \"import os; d = os.open('docs', os.O_RDONLY); [os.dup2(d, fd) for fd in range(950, 1000)]; print(sorted(os.listdir('src')), open('src/util.c').read().strip())\"\n",
     );
 }
+
+/// A C program that starts `sh -c 'exit 7'` with `vfork` and reports its status.
+const VFORK_PROGRAM: &str = r#"#include <stdio.h>
+#include <unistd.h>
+#include <sys/wait.h>
+int main(void) {
+    int status = 0;
+    pid_t pid = vfork();
+    if (pid == 0) {
+        execl("/bin/sh", "sh", "-c", "exit 7", (char *)0);
+        _exit(127);
+    }
+    if (pid < 0 || waitpid(pid, &status, 0) != pid) { perror("vfork"); return 1; }
+    printf("child exited %d\n", WEXITSTATUS(status));
+    return 0;
+}
+"#;
+
+#[test]
+fn vfork_works_with_the_shim_loaded_with_or_without_an_overlay() {
+    require_root!();
+    let fx = source_tree();
+    let dir = fx.root_dir().join("vfork");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("vfork.c"), VFORK_PROGRAM).unwrap();
+    let built = Command::new("cc")
+        .args(["-o", "vfork", "vfork.c"])
+        .current_dir(&dir)
+        .status()
+        .expect("cc runs");
+    assert!(built.success(), "cc could not build the vfork probe");
+    let mut idle = Command::new(dir.join("vfork"));
+    for (k, _) in std::env::vars_os().filter(|(k, _)| k.to_string_lossy().starts_with("OVL_")) {
+        idle.env_remove(k);
+    }
+    let idle = idle.env("LD_PRELOAD", shim()).output().unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&idle.stdout),
+        "child exited 7\n",
+        "shim preloaded without an overlay: {}",
+        String::from_utf8_lossy(&idle.stderr)
+    );
+    let probe = dir.join("vfork");
+    compare_runs(&fx, &format!("{} && cat up.txt\n", probe.display()));
+}
