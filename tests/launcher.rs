@@ -92,6 +92,37 @@ fn exit_status_is_the_commands() {
     assert_eq!(o.status.code(), Some(7), "{}", stderr(&o));
 }
 
+/// The command starts with the signal dispositions ovl-exec was given: a
+/// `SIGPIPE` left at its default ends `yes` quietly, one ignored stays ignored.
+#[test]
+fn signal_dispositions_pass_through_to_the_command() {
+    let s = Scratch::new("signals");
+    let script = "yes | head -1; grep SigIgn /proc/self/status";
+    for trap in ["", "trap '' PIPE; "] {
+        let inner = format!(
+            "{trap}exec {} -l {} -- sh -c '{script}'",
+            ovl_exec().display(),
+            s.p("lower").display()
+        );
+        let direct = Command::new("sh")
+            .args(["-c", &format!("{trap}sh -c '{script}'")])
+            .output()
+            .unwrap();
+        let wrapped = Command::new("sh")
+            .args(["-c", &inner])
+            .env("OVL_SHIM", shim())
+            .output()
+            .unwrap();
+        assert_eq!(
+            String::from_utf8_lossy(&wrapped.stdout),
+            String::from_utf8_lossy(&direct.stdout),
+            "with {trap:?}: {}",
+            stderr(&wrapped)
+        );
+        assert_eq!(stderr(&wrapped), stderr(&direct), "with {trap:?}");
+    }
+}
+
 #[test]
 fn missing_lower_is_refused_and_nothing_is_created() {
     let s = Scratch::new("missing");

@@ -1,5 +1,12 @@
 //! `ovl-exec`: checks an overlay's setup, puts the shim and the overlay's
 //! description into the environment, and runs the command in it.
+//!
+//! Std's own `main` is not used: it would set `SIGPIPE` to be ignored (which
+//! the command would inherit, so that `yes | head` complains of a broken
+//! pipe) and reopen closed standard descriptors; the command must start with
+//! the signal dispositions and descriptors ovl-exec was given.
+
+#![no_main]
 
 mod cli;
 mod run;
@@ -19,6 +26,9 @@ fn die(code: i32, msg: impl std::fmt::Display) -> ! {
     std::process::exit(code)
 }
 
-fn main() {
+/// The C entry point; std still reads the arguments (glibc hands them to
+/// its initialisers).
+#[no_mangle]
+pub extern "C" fn main(_argc: libc::c_int, _argv: *const *const libc::c_char) -> libc::c_int {
     run::run(&cli::Cli::parse_or_exit())
 }
