@@ -13,6 +13,7 @@ use crate::overlay::{Layer, Overlay};
 use rustix::fd::{BorrowedFd, IntoRawFd};
 use rustix::fs::{AtFlags, Mode, OFlags, Stat};
 use rustix::io::Errno;
+use std::ffi::CStr;
 use std::sync::atomic::Ordering;
 
 /// The lowest number a layer descriptor takes: high enough to stay out of
@@ -57,7 +58,7 @@ impl Layer {
     }
 
     /// `lstat` of `rel` (relative, not empty) in this layer.
-    pub(crate) fn lstat(&self, rel: &[u8]) -> Result<Stat, Errno> {
+    pub(crate) fn lstat(&self, rel: &CStr) -> Result<Stat, Errno> {
         if let Some(fd) = self.borrowed_fd() {
             match rustix::fs::statat(fd, rel, AtFlags::SYMLINK_NOFOLLOW) {
                 Ok(st) if st.st_dev == self.dev => return Ok(st),
@@ -65,7 +66,7 @@ impl Layer {
                 _ => {} // another device, or a descriptor gone astray: by path
             }
         }
-        rustix::fs::lstat(self.real_path(rel).as_slice())
+        rustix::fs::lstat(self.real_path(rel.to_bytes()).as_slice())
     }
 }
 

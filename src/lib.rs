@@ -19,6 +19,7 @@ pub mod overlay;
 pub mod padded;
 pub mod preloadable;
 pub mod protect;
+pub mod quick_stat;
 pub mod readdir;
 pub mod remove;
 pub mod rename;

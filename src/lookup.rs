@@ -8,6 +8,7 @@ use crate::sys::cpath;
 use crate::whiteout::{is_opaque, is_whiteout, is_xattr_whiteout, marks_xattr_whiteouts};
 use rustix::fs::{FileType, Stat};
 use rustix::io::Errno;
+use std::ffi::CStr;
 
 /// Set of layers, bit `i` for layer `i`.
 pub type LayerSet = u64;
@@ -47,6 +48,29 @@ impl Node {
     }
 }
 
+/// What a look-up found, before it is given its path and becomes a [`Node`].
+pub(crate) struct Found {
+    pub layer: LayerIdx,
+    pub stat: Stat,
+    pub dirs: LayerSet,
+}
+
+impl Found {
+    pub(crate) fn into_node(self, rel: Vec<u8>) -> Node {
+        Node {
+            rel,
+            layer: self.layer,
+            stat: self.stat,
+            dirs: self.dirs,
+            fresh: true,
+        }
+    }
+
+    pub(crate) fn is_merged(&self) -> bool {
+        self.dirs.count_ones() > 1
+    }
+}
+
 /// The layers of a set, topmost first.
 pub fn layers_of(set: LayerSet) -> impl Iterator<Item = LayerIdx> {
     let mut rest = set;
@@ -61,7 +85,7 @@ pub fn layers_of(set: LayerSet) -> impl Iterator<Item = LayerIdx> {
 
 /// A relative path without `.`, `..`, empty components or a trailing `/`:
 /// its text is the path of the object it names, if no component is a symlink.
-fn is_clean(path: &[u8]) -> bool {
+pub(crate) fn is_clean(path: &[u8]) -> bool {
     !path.is_empty()
         && path
             .split(|&b| b == b'/')
@@ -79,7 +103,8 @@ pub enum Resolved {
 
 /// Joins a relative path in the view and a name.
 pub fn join(dir: &[u8], name: &[u8]) -> Vec<u8> {
-    let mut v = Vec::with_capacity(dir.len() + 1 + name.len());
+    // Room for the NUL a look-up appends.
+    let mut v = Vec::with_capacity(dir.len() + 2 + name.len());
     v.extend_from_slice(dir);
     if !dir.is_empty() {
         v.push(b'/');
@@ -177,17 +202,34 @@ impl Overlay {
         rel: Vec<u8>,
         parent_len: usize,
     ) -> Result<Option<Node>, Errno> {
-        let parent_rel = &rel[..parent_len];
+        let rel = std::ffi::CString::new(rel).map_err(|_| Errno::INVAL)?;
+        let found = self.find_in_layers(parent_dirs, &rel, parent_len)?;
+        Ok(found.map(|f| f.into_node(rel.into_bytes())))
+    }
+
+    /// The heart of a look-up, without allocating: which layer shows `rel`
+    /// (whose directory, its first `parent_len` bytes, is made of the layers
+    /// `parent_dirs`), its `lstat` there, and the layers that merge if it is
+    /// a directory. `None` when the view has no such name (absent
+    /// everywhere, or hidden by a whiteout).
+    pub(crate) fn find_in_layers(
+        &self,
+        parent_dirs: LayerSet,
+        rel: &CStr,
+        parent_len: usize,
+    ) -> Result<Option<Found>, Errno> {
+        let rel_bytes = rel.to_bytes();
+        let parent_rel = &rel_bytes[..parent_len];
         let mut found: Option<(LayerIdx, Stat)> = None;
         let mut dirs: LayerSet = 0;
         for l in layers_of(parent_dirs) {
-            let st = match self.layers[l].lstat(&rel) {
+            let st = match self.layers[l].lstat(rel) {
                 Ok(st) => st,
                 Err(e) if is_absent(e) => continue,
                 Err(e) => return Err(e),
             };
             let bottom = self.is_bottom(l);
-            let real = || cpath(&self.real_path(l, &rel));
+            let real = || cpath(&self.real_path(l, rel_bytes));
             if !bottom && may_hide(&st) && self.hides(l, &real(), &st, parent_rel) {
                 break;
             }
@@ -211,13 +253,7 @@ impl Overlay {
             } else {
                 0
             };
-            Node {
-                rel,
-                layer,
-                stat,
-                dirs,
-                fresh: true,
-            }
+            Found { layer, stat, dirs }
         }))
     }
 
@@ -250,7 +286,9 @@ impl Overlay {
         }
         let (parent, _) = split_last(path);
         let (parent_dirs, generation) = self.known_dir_layers(parent)?;
-        let node = match self.lookup_in(parent_dirs, path.to_vec(), parent.len()) {
+        let mut rel = Vec::with_capacity(path.len() + 1); // and the NUL
+        rel.extend_from_slice(path);
+        let node = match self.lookup_in(parent_dirs, rel, parent.len()) {
             Ok(Some(node)) => node,
             Ok(None) => return Some(Err(Errno::NOENT)),
             Err(e) => return Some(Err(e)),

@@ -6,6 +6,7 @@ use crate::{bytes, fail, trace, Failure};
 use ovl::locate::ReadAt;
 use ovl::lookup::{Node, ParentOf, Resolved};
 use ovl::overlay::Overlay;
+use rustix::fs::Stat;
 use rustix::io::Errno;
 use std::ffi::{c_char, c_int, CString};
 
@@ -60,12 +61,22 @@ pub(crate) unsafe fn reading<R: Failure>(
     f: impl FnOnce(c_int, *const c_char, Option<&Node>) -> R,
 ) -> R {
     // SAFETY: per the contract.
-    unsafe { reading_or_answer(ovl, dirfd, p, follow, |_| None, f) }
+    unsafe {
+        read_through(
+            ovl,
+            dirfd,
+            p,
+            follow,
+            None::<fn(&Stat, bool) -> Option<R>>,
+            f,
+        )
+    }
 }
 
-/// `reading`, where `answer` may answer from the node the look-up found
-/// (the `stat` family: from its own fresh `lstat`), before any real path is
-/// made or a second system call is needed.
+/// `reading`, where `answer` may answer from a fresh `lstat` the look-up
+/// made (with whether the object is a merged directory), before any real
+/// path is made or a second system call is needed: the `stat` family. A
+/// path whose directory is known is answered by the core's quick path.
 ///
 /// # Safety
 /// `p` is NULL or a valid C string.
@@ -74,7 +85,37 @@ pub(crate) unsafe fn reading_or_answer<R: Failure>(
     dirfd: c_int,
     p: *const c_char,
     follow: bool,
-    answer: impl FnOnce(&Node) -> Option<R>,
+    answer: impl Fn(&Stat, bool) -> Option<R>,
+    f: impl FnOnce(c_int, *const c_char, Option<&Node>) -> R,
+) -> R {
+    // SAFETY: per the contract.
+    let path = unsafe { bytes(p) }.unwrap_or_default();
+    // The trace names the real path of every look-up: the full one gives it.
+    if !path.is_empty() && !trace::enabled() {
+        match ovl.quick_stat(dirfd, path, follow) {
+            Some(Ok(q)) => {
+                if let Some(r) = answer(&q.stat, q.merged) {
+                    return r;
+                }
+            }
+            Some(Err(e)) => return fail(e),
+            None => {}
+        }
+    }
+    // SAFETY: per the contract.
+    unsafe { read_through(ovl, dirfd, p, follow, Some(answer), f) }
+}
+
+/// The look-up behind `reading` and `reading_or_answer`.
+///
+/// # Safety
+/// `p` is NULL or a valid C string.
+unsafe fn read_through<R: Failure>(
+    ovl: &Overlay,
+    dirfd: c_int,
+    p: *const c_char,
+    follow: bool,
+    answer: Option<impl Fn(&Stat, bool) -> Option<R>>,
     f: impl FnOnce(c_int, *const c_char, Option<&Node>) -> R,
 ) -> R {
     // SAFETY: per the contract.
@@ -93,7 +134,10 @@ pub(crate) unsafe fn reading_or_answer<R: Failure>(
             f(libc::AT_FDCWD, real.as_ptr(), None)
         }
         Ok(Resolved::Inside(node)) => {
-            if let Some(r) = answer(&node) {
+            let answered = answer
+                .filter(|_| node.fresh)
+                .and_then(|a| a(&node.stat, node.is_merged()));
+            if let Some(r) = answered {
                 return r;
             }
             let real = ovl::cpath(&ovl.real_path(node.layer, &node.rel));

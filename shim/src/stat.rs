@@ -31,13 +31,13 @@ macro_rules! fix {
     }};
 }
 
-/// Answers a `stat` call from a fresh look-up's own `lstat`, when the
+/// Answers a `stat` call from a fresh `lstat` the look-up made, when the
 /// buffer has the kernel's layout (else the real call is made).
 macro_rules! answer {
     ($buf:expr, $nlink:ident) => {
-        |n: &Node| {
-            (n.fresh && !$buf.is_null() && fill(&n.stat, $buf)).then(|| {
-                if n.is_merged() {
+        |st: &rustix::fs::Stat, merged: bool| {
+            (!$buf.is_null() && fill(st, $buf)).then(|| {
+                if merged {
                     // SAFETY: fill just wrote the caller's buffer.
                     unsafe { (*$buf).$nlink = 1 };
                 }

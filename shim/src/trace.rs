@@ -57,7 +57,7 @@ fn write_line(line: String) {
     }
 }
 
-fn enabled() -> bool {
+pub(crate) fn enabled() -> bool {
     trace_fd() >= 0
 }
 
