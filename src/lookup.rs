@@ -68,6 +68,15 @@ fn is_clean(path: &[u8]) -> bool {
             .all(|c| !c.is_empty() && c != b"." && c != b"..")
 }
 
+/// A name looked up before creating it.
+pub enum Slot {
+    /// The view shows this object there.
+    Taken(Node),
+    /// The view has no such name; `whiteout`: the upper layer holds a
+    /// whiteout there, which a creation replaces.
+    Free { whiteout: bool },
+}
+
 /// Where a path leads.
 pub enum Resolved {
     /// To an object of the view.
@@ -97,7 +106,7 @@ pub fn split_last(rel: &[u8]) -> (&[u8], &[u8]) {
 }
 
 /// Could this object be a whiteout of some format (worth a closer look)?
-fn may_hide(st: &Stat) -> bool {
+pub(crate) fn may_hide(st: &Stat) -> bool {
     match FileType::from_raw_mode(st.st_mode) {
         FileType::CharacterDevice => st.st_rdev == 0,
         FileType::Symlink => st.st_size as usize == crate::whiteout::SEED_WHITEOUT_TARGET.len(),
@@ -169,6 +178,12 @@ impl Overlay {
         self.lookup_in(parent.dirs, join(&parent.rel, name), parent.rel.len())
     }
 
+    /// Looks `name` up in `parent` before creating it: what the view shows
+    /// there, or whether the upper layer holds a whiteout that hides it.
+    pub fn lookup_slot(&self, parent: &Node, name: &[u8]) -> Result<Slot, Errno> {
+        self.look(parent.dirs, join(&parent.rel, name), parent.rel.len())
+    }
+
     /// Looks up `rel`, whose directory (its first `parent_len` bytes) is
     /// made of the layers `parent_dirs`.
     fn lookup_in(
@@ -177,9 +192,18 @@ impl Overlay {
         rel: Vec<u8>,
         parent_len: usize,
     ) -> Result<Option<Node>, Errno> {
+        Ok(match self.look(parent_dirs, rel, parent_len)? {
+            Slot::Taken(node) => Some(node),
+            Slot::Free { .. } => None,
+        })
+    }
+
+    /// The look-up of `lookup_in`, telling also what hid the name.
+    fn look(&self, parent_dirs: LayerSet, rel: Vec<u8>, parent_len: usize) -> Result<Slot, Errno> {
         let parent_rel = &rel[..parent_len];
         let mut found: Option<(LayerIdx, Stat)> = None;
         let mut dirs: LayerSet = 0;
+        let mut upper_whiteout = false;
         for l in layers_of(parent_dirs) {
             let st = match self.layers[l].lstat(&rel) {
                 Ok(st) => st,
@@ -189,6 +213,7 @@ impl Overlay {
             let bottom = self.is_bottom(l);
             let real = || cpath(&self.real_path(l, &rel));
             if !bottom && may_hide(&st) && self.hides(l, &real(), &st, parent_rel) {
+                upper_whiteout = !self.is_lower_layer(l);
                 break;
             }
             let is_dir = FileType::from_raw_mode(st.st_mode) == FileType::Directory;
@@ -205,19 +230,22 @@ impl Overlay {
         }
         // A non-directory found under a directory ends the merge; only the
         // directories above it count.
-        Ok(found.map(|(layer, stat)| {
-            let dirs = if FileType::from_raw_mode(stat.st_mode) == FileType::Directory {
-                dirs
-            } else {
-                0
-            };
-            Node {
-                rel,
-                layer,
-                stat,
-                dirs,
-                fresh: true,
-            }
+        let Some((layer, stat)) = found else {
+            return Ok(Slot::Free {
+                whiteout: upper_whiteout,
+            });
+        };
+        let dirs = if FileType::from_raw_mode(stat.st_mode) == FileType::Directory {
+            dirs
+        } else {
+            0
+        };
+        Ok(Slot::Taken(Node {
+            rel,
+            layer,
+            stat,
+            dirs,
+            fresh: true,
         }))
     }
 
