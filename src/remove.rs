@@ -8,7 +8,7 @@ use crate::copy_up::remove_temp;
 use crate::lookup::{join, Node};
 use crate::overlay::{Overlay, UPPER};
 use crate::whiteout::make_whiteout;
-use rustix::fs::{AtFlags, FileType, Mode, CWD};
+use rustix::fs::{AtFlags, CWD};
 use rustix::io::Errno;
 use std::ffi::CStr;
 
@@ -63,9 +63,9 @@ impl Overlay {
     /// Makes a whiteout at `rel` in the upper layer.
     fn whiteout_in_upper(&self, rel: &[u8]) -> Result<(), Errno> {
         match self.whiteout {
-            WhiteoutFormat::CharDev => self.layers[UPPER].at(rel, |dir, p| {
-                rustix::fs::mknodat(dir, p, FileType::CharacterDevice, Mode::empty(), 0)
-            }),
+            WhiteoutFormat::CharDev => {
+                self.layers[UPPER].at(rel, |dir, p| self.chardev_whiteout_at(dir, p))
+            }
             // Its xattr is set by path: no call sets one relative to a directory.
             WhiteoutFormat::SeedSymlink => make_whiteout(self, &self.upper_path(rel)),
         }
