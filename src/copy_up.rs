@@ -5,7 +5,7 @@
 //! two processes copy the same object at once, the first rename wins and the
 //! other uses its copy.
 
-use crate::lookup::{join, split_last, Node, Resolved};
+use crate::lookup::{join, may_hide, split_last, Node, Resolved};
 use crate::overlay::{Overlay, UPPER};
 use crate::sys::cpath;
 use crate::whiteout::is_private_xattr;
@@ -271,10 +271,14 @@ impl Overlay {
     /// removing it from the view needs a whiteout)?
     pub(crate) fn lower_has(&self, parent: &Node, name: &[u8]) -> Result<bool, Errno> {
         let rel = join(&parent.rel, name);
+        let rel_c = cpath(&rel);
         for l in parent.dir_layers().filter(|&l| self.is_lower_layer(l)) {
-            let path = cpath(&self.real_path(l, &rel));
-            match rustix::fs::lstat(path.as_c_str()) {
-                Ok(st) => return Ok(self.is_bottom(l) || !self.hides(l, &path, &st, &parent.rel)),
+            match self.layers[l].lstat(&rel_c) {
+                Ok(st) if self.is_bottom(l) || !may_hide(&st) => return Ok(true),
+                Ok(st) => {
+                    let path = cpath(&self.real_path(l, &rel));
+                    return Ok(!self.hides(l, &path, &st, &parent.rel));
+                }
                 Err(Errno::NOENT) | Err(Errno::NOTDIR) => continue,
                 Err(e) => return Err(e),
             }

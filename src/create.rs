@@ -3,13 +3,14 @@
 //! creating over a whiteout replaces it in one exchange, and a directory
 //! made there is opaque, so nothing of the lower layers shows through it.
 
-use crate::lookup::{join, Node};
-use crate::overlay::Overlay;
+use crate::lookup::{join, may_hide, Node};
+use crate::overlay::{Overlay, UPPER};
+use crate::sys::cpath;
 use crate::whiteout::{is_whiteout, make_opaque};
-use rustix::fd::OwnedFd;
+use rustix::fd::{BorrowedFd, OwnedFd};
 use rustix::fs::{AtFlags, FileType, Mode, OFlags, CWD};
 use rustix::io::Errno;
-use std::ffi::{CStr, CString};
+use std::ffi::CStr;
 
 impl Overlay {
     /// Runs a change of the layers' names. When it changes what directories
@@ -35,40 +36,48 @@ impl Overlay {
         r
     }
 
-    /// The upper path where `name` is created in `parent` (copied up first),
-    /// and whether a whiteout stands there now.
-    fn creation_site(&self, parent: &Node, name: &[u8]) -> Result<(CString, bool), Errno> {
-        self.copy_up(parent, None)?;
-        let dst = self.upper_path(&join(&parent.rel, name));
-        let over_whiteout =
-            rustix::fs::lstat(dst.as_c_str()).is_ok_and(|st| is_whiteout(&dst, &st));
-        Ok((dst, over_whiteout))
-    }
-
-    /// Creates an object with `make` at `name` in `parent`: in place, or,
-    /// over a whiteout, built in the work directory then exchanged with it.
+    /// Creates an object with `make` at `name` in `parent` (copied up
+    /// first). `make` is given a directory and a path in it, and must fail
+    /// with `EEXIST` when the name is taken there. The object is made in
+    /// place, or, over a whiteout (the one the caller's look-up saw, when
+    /// `over_whiteout`, or one found at the name), built in the work
+    /// directory then exchanged with it.
     fn create_with(
         &self,
         parent: &Node,
         name: &[u8],
+        over_whiteout: bool,
         opaque_if_over_whiteout: bool,
-        make: impl FnOnce(&CStr) -> Result<(), Errno>,
+        mut make: impl FnMut(BorrowedFd<'_>, &CStr) -> Result<(), Errno>,
     ) -> Result<(), Errno> {
         self.changing(opaque_if_over_whiteout, || {
-            let (dst, over_whiteout) = self.creation_site(parent, name)?;
+            self.copy_up(parent, None)?;
+            let rel = join(&parent.rel, name);
+            // An exclusive creation needs no look before it: whatever took
+            // the name since the caller's look-up makes it fail.
             if !over_whiteout {
-                return make(&dst);
+                match self.layers[UPPER].at(&rel, &mut make) {
+                    Err(Errno::EXIST) if self.upper_whiteout(&rel) => {}
+                    r => return r,
+                }
             }
             let tmp = self.work_temp()?;
-            make(&tmp)?;
+            make(CWD, &tmp)?;
             if opaque_if_over_whiteout {
                 if let Err(e) = make_opaque(self.xattr_ns, &tmp) {
                     crate::copy_up::remove_temp(&tmp, true);
                     return Err(e);
                 }
             }
-            self.replace_whiteout(&tmp, &dst)
+            self.replace_whiteout(&tmp, &self.upper_path(&rel))
         })
+    }
+
+    /// Is there a whiteout at `rel` in the upper layer?
+    fn upper_whiteout(&self, rel: &[u8]) -> bool {
+        self.layers[UPPER]
+            .lstat(&cpath(rel))
+            .is_ok_and(|st| may_hide(&st) && is_whiteout(&self.upper_path(rel), &st))
     }
 
     /// Puts the object at `tmp` (work directory) in place of the whiteout at
@@ -84,19 +93,23 @@ impl Overlay {
     }
 
     /// Creates a regular file `name` in the directory `parent` (O_CREAT with
-    /// the name absent from the view) and returns it opened with `flags`.
+    /// the name absent from the view; `over_whiteout` as the look-up found)
+    /// and returns it opened with `flags`. `EEXIST` when the name was taken
+    /// since the look-up, even without `O_EXCL` in `flags`: the caller looks
+    /// again rather than open what took it.
     pub fn create_file(
         &self,
         parent: &Node,
         name: &[u8],
+        over_whiteout: bool,
         flags: i32,
         mode: u32,
     ) -> Result<OwnedFd, Errno> {
-        let flags = OFlags::from_bits_retain((flags | libc::O_CREAT) as u32);
+        let flags = OFlags::from_bits_retain((flags | libc::O_CREAT | libc::O_EXCL) as u32);
         let mode = Mode::from_raw_mode(mode);
         let mut fd = None;
-        self.create_with(parent, name, false, |path| {
-            fd = Some(rustix::fs::open(path, flags, mode)?);
+        self.create_with(parent, name, over_whiteout, false, |dir, path| {
+            fd = Some(rustix::fs::openat(dir, path, flags, mode)?);
             Ok(())
         })?;
         fd.ok_or(Errno::IO)
@@ -104,8 +117,8 @@ impl Overlay {
 
     /// `mkdir` of a name absent from the view.
     pub fn mkdir(&self, parent: &Node, name: &[u8], mode: u32) -> Result<(), Errno> {
-        self.create_with(parent, name, true, |p| {
-            rustix::fs::mkdirat(CWD, p, Mode::from_raw_mode(mode))
+        self.create_with(parent, name, false, true, |dir, p| {
+            rustix::fs::mkdirat(dir, p, Mode::from_raw_mode(mode))
         })
     }
 
@@ -118,12 +131,13 @@ impl Overlay {
         if kind == FileType::Directory || kind == FileType::Symlink {
             return Err(Errno::INVAL);
         }
-        self.create_with(parent, name, false, |p| {
+        let perm = Mode::from_raw_mode(mode & 0o7777);
+        self.create_with(parent, name, false, false, |dir, p| {
             if kind == FileType::RegularFile {
                 let flags = OFlags::CREATE | OFlags::EXCL | OFlags::WRONLY | OFlags::CLOEXEC;
-                rustix::fs::open(p, flags, Mode::from_raw_mode(mode & 0o7777)).map(drop)
+                rustix::fs::openat(dir, p, flags, perm).map(drop)
             } else {
-                rustix::fs::mknodat(CWD, p, kind, Mode::from_raw_mode(mode & 0o7777), dev)
+                rustix::fs::mknodat(dir, p, kind, perm, dev)
             }
         })
     }
@@ -131,8 +145,8 @@ impl Overlay {
     /// `symlink(target, parent/name)` of a name absent from the view.
     pub fn symlink(&self, target: &[u8], parent: &Node, name: &[u8]) -> Result<(), Errno> {
         let target = crate::sys::cpath(target);
-        self.create_with(parent, name, false, |p| {
-            rustix::fs::symlinkat(target.as_c_str(), CWD, p)
+        self.create_with(parent, name, false, false, |dir, p| {
+            rustix::fs::symlinkat(target.as_c_str(), dir, p)
         })
     }
 
@@ -143,8 +157,8 @@ impl Overlay {
         }
         let up = self.copy_up(existing, None)?;
         let from = self.upper_path(&up.rel);
-        self.create_with(parent, name, false, |p| {
-            rustix::fs::linkat(CWD, from.as_c_str(), CWD, p, AtFlags::empty())
+        self.create_with(parent, name, false, false, |dir, p| {
+            rustix::fs::linkat(CWD, from.as_c_str(), dir, p, AtFlags::empty())
         })
     }
 }

@@ -11,7 +11,7 @@
 
 use crate::overlay::{Layer, Overlay};
 use rustix::fd::{BorrowedFd, IntoRawFd};
-use rustix::fs::{AtFlags, Mode, OFlags, Stat};
+use rustix::fs::{AtFlags, Mode, OFlags, Stat, CWD};
 use rustix::io::Errno;
 use std::ffi::CStr;
 use std::sync::atomic::Ordering;
@@ -67,6 +67,29 @@ impl Layer {
             }
         }
         rustix::fs::lstat(self.real_path(rel.to_bytes()).as_slice())
+    }
+
+    /// Makes the `*at` call `f` on `rel` (relative, not empty) in this
+    /// layer: relative to the layer's descriptor, or, when that fails with
+    /// `EBADF` or `ENOTDIR` (a descriptor gone astray, which also changed
+    /// nothing), again by the real path. `f` may thus run twice.
+    ///
+    /// A change cannot check the device as `lstat` does; the descriptor is
+    /// the layer's root as surely as its path is: the program's closing and
+    /// duplicating calls leave it alone, and a program that makes raw system
+    /// calls bypasses the overlay by path just as well.
+    pub(crate) fn at<T>(
+        &self,
+        rel: &[u8],
+        mut f: impl FnMut(BorrowedFd<'_>, &CStr) -> Result<T, Errno>,
+    ) -> Result<T, Errno> {
+        if let Some(fd) = self.borrowed_fd() {
+            match f(fd, crate::sys::cpath(rel).as_c_str()) {
+                Err(Errno::BADF) | Err(Errno::NOTDIR) => {}
+                r => return r,
+            }
+        }
+        f(CWD, crate::sys::cpath(&self.real_path(rel)).as_c_str())
     }
 }
 

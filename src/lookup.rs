@@ -92,6 +92,24 @@ pub(crate) fn is_clean(path: &[u8]) -> bool {
             .all(|c| !c.is_empty() && c != b"." && c != b"..")
 }
 
+/// A name looked up (before creating it, say).
+pub enum Slot<T = Node> {
+    /// The view shows this object there.
+    Taken(T),
+    /// The view has no such name; `whiteout`: the upper layer holds a
+    /// whiteout there, which a creation replaces.
+    Free { whiteout: bool },
+}
+
+impl<T> Slot<T> {
+    fn map<U>(self, f: impl FnOnce(T) -> U) -> Slot<U> {
+        match self {
+            Slot::Taken(t) => Slot::Taken(f(t)),
+            Slot::Free { whiteout } => Slot::Free { whiteout },
+        }
+    }
+}
+
 /// Where a path leads.
 pub enum Resolved {
     /// To an object of the view.
@@ -122,7 +140,7 @@ pub fn split_last(rel: &[u8]) -> (&[u8], &[u8]) {
 }
 
 /// Could this object be a whiteout of some format (worth a closer look)?
-fn may_hide(st: &Stat) -> bool {
+pub(crate) fn may_hide(st: &Stat) -> bool {
     match FileType::from_raw_mode(st.st_mode) {
         FileType::CharacterDevice => st.st_rdev == 0,
         FileType::Symlink => st.st_size as usize == crate::whiteout::SEED_WHITEOUT_TARGET.len(),
@@ -194,6 +212,12 @@ impl Overlay {
         self.lookup_in(parent.dirs, join(&parent.rel, name), parent.rel.len())
     }
 
+    /// Looks `name` up in `parent` before creating it: what the view shows
+    /// there, or whether the upper layer holds a whiteout that hides it.
+    pub fn lookup_slot(&self, parent: &Node, name: &[u8]) -> Result<Slot, Errno> {
+        self.look(parent.dirs, join(&parent.rel, name), parent.rel.len())
+    }
+
     /// Looks up `rel`, whose directory (its first `parent_len` bytes) is
     /// made of the layers `parent_dirs`.
     fn lookup_in(
@@ -202,26 +226,35 @@ impl Overlay {
         rel: Vec<u8>,
         parent_len: usize,
     ) -> Result<Option<Node>, Errno> {
+        Ok(match self.look(parent_dirs, rel, parent_len)? {
+            Slot::Taken(node) => Some(node),
+            Slot::Free { .. } => None,
+        })
+    }
+
+    /// The look-up of `lookup_in`, telling also what hid the name.
+    fn look(&self, parent_dirs: LayerSet, rel: Vec<u8>, parent_len: usize) -> Result<Slot, Errno> {
         let rel = std::ffi::CString::new(rel).map_err(|_| Errno::INVAL)?;
-        let found = self.find_in_layers(parent_dirs, &rel, parent_len)?;
-        Ok(found.map(|f| f.into_node(rel.into_bytes())))
+        let slot = self.find_in_layers(parent_dirs, &rel, parent_len)?;
+        Ok(slot.map(|f| f.into_node(rel.into_bytes())))
     }
 
     /// The heart of a look-up, without allocating: which layer shows `rel`
     /// (whose directory, its first `parent_len` bytes, is made of the layers
     /// `parent_dirs`), its `lstat` there, and the layers that merge if it is
-    /// a directory. `None` when the view has no such name (absent
-    /// everywhere, or hidden by a whiteout).
+    /// a directory; or, when the view has no such name (absent everywhere,
+    /// or hidden by a whiteout), whether a whiteout in upper hides it.
     pub(crate) fn find_in_layers(
         &self,
         parent_dirs: LayerSet,
         rel: &CStr,
         parent_len: usize,
-    ) -> Result<Option<Found>, Errno> {
+    ) -> Result<Slot<Found>, Errno> {
         let rel_bytes = rel.to_bytes();
         let parent_rel = &rel_bytes[..parent_len];
         let mut found: Option<(LayerIdx, Stat)> = None;
         let mut dirs: LayerSet = 0;
+        let mut upper_whiteout = false;
         for l in layers_of(parent_dirs) {
             let st = match self.layers[l].lstat(rel) {
                 Ok(st) => st,
@@ -231,6 +264,7 @@ impl Overlay {
             let bottom = self.is_bottom(l);
             let real = || cpath(&self.real_path(l, rel_bytes));
             if !bottom && may_hide(&st) && self.hides(l, &real(), &st, parent_rel) {
+                upper_whiteout = !self.is_lower_layer(l);
                 break;
             }
             let is_dir = FileType::from_raw_mode(st.st_mode) == FileType::Directory;
@@ -247,14 +281,17 @@ impl Overlay {
         }
         // A non-directory found under a directory ends the merge; only the
         // directories above it count.
-        Ok(found.map(|(layer, stat)| {
-            let dirs = if FileType::from_raw_mode(stat.st_mode) == FileType::Directory {
-                dirs
-            } else {
-                0
-            };
-            Found { layer, stat, dirs }
-        }))
+        let Some((layer, stat)) = found else {
+            return Ok(Slot::Free {
+                whiteout: upper_whiteout,
+            });
+        };
+        let dirs = if FileType::from_raw_mode(stat.st_mode) == FileType::Directory {
+            dirs
+        } else {
+            0
+        };
+        Ok(Slot::Taken(Found { layer, stat, dirs }))
     }
 
     /// Is the object at `path` in layer `l` (in the directory `dir_rel`) a

@@ -3,7 +3,7 @@
 //! `O_CREAT` of an absent name creates it in upper.
 
 use crate::locate::FdInfo;
-use crate::lookup::{Node, ParentOf, Resolved};
+use crate::lookup::{Node, ParentOf, Resolved, Slot};
 use crate::overlay::Overlay;
 use crate::sys::cpath;
 use rustix::fd::OwnedFd;
@@ -21,6 +21,17 @@ pub enum Opened {
 /// Does `open` with these flags change the file?
 pub fn writes(flags: i32) -> bool {
     flags & libc::O_ACCMODE != libc::O_RDONLY || flags & libc::O_TRUNC != 0
+}
+
+/// What the overlay remembers of a regular file it just created at `rel`.
+fn new_file_info(rel: Vec<u8>) -> FdInfo {
+    FdInfo {
+        rel,
+        merged: false,
+        lower: false,
+        node: None,
+        generation: 0,
+    }
 }
 
 impl Overlay {
@@ -109,46 +120,46 @@ impl Overlay {
     ) -> Result<Opened, Errno> {
         let excl = flags & libc::O_EXCL != 0;
         let follow = flags & libc::O_NOFOLLOW == 0 && !excl;
-        match parent {
-            ParentOf::Outside(p) => Ok(Opened::Outside(p)),
-            ParentOf::Special(node) => self.open_existing(node, flags, mode),
-            ParentOf::Inside(parent, name) => match self.lookup_child(&parent, &name)? {
-                Some(_) if excl => Err(Errno::EXIST),
-                Some(node) if node.file_type() == FileType::Symlink && follow => {
-                    match self.resolve(&node.rel, true) {
-                        Ok(Resolved::Outside(p)) => Ok(Opened::Outside(p)),
-                        Ok(Resolved::Inside(n)) => self.open_existing(n, flags, mode),
-                        Err(Errno::NOENT) if links < crate::lookup::MAX_SYMLINKS => {
-                            let target = self.link_target_path(&node)?;
-                            let parent = self.resolve_parent(&target)?;
-                            self.open_creating_via(parent, &target, flags, mode, links + 1)
-                        }
-                        Err(Errno::NOENT) => Err(Errno::LOOP),
-                        Err(e) => Err(e),
+        let (parent, name) = match parent {
+            ParentOf::Outside(p) => return Ok(Opened::Outside(p)),
+            ParentOf::Special(node) => return self.open_existing(node, flags, mode),
+            ParentOf::Inside(parent, name) => (parent, name),
+        };
+        match self.lookup_slot(&parent, &name)? {
+            Slot::Taken(_) if excl => Err(Errno::EXIST),
+            Slot::Taken(node) if node.file_type() == FileType::Symlink && follow => {
+                match self.resolve(&node.rel, true) {
+                    Ok(Resolved::Outside(p)) => Ok(Opened::Outside(p)),
+                    Ok(Resolved::Inside(n)) => self.open_existing(n, flags, mode),
+                    Err(Errno::NOENT) if links < crate::lookup::MAX_SYMLINKS => {
+                        let target = self.link_target_path(&node)?;
+                        let parent = self.resolve_parent(&target)?;
+                        self.open_creating_via(parent, &target, flags, mode, links + 1)
                     }
+                    Err(Errno::NOENT) => Err(Errno::LOOP),
+                    Err(e) => Err(e),
                 }
-                Some(node) => self.open_existing(node, flags, mode),
-                None => {
-                    if !self.has_upper {
-                        return Err(Errno::ROFS);
-                    }
-                    if path.ends_with(b"/") {
-                        return Err(Errno::ISDIR);
-                    }
-                    let fd = self.create_file(&parent, &name, flags, mode)?;
-                    let rel = crate::lookup::join(&parent.rel, &name);
-                    Ok(Opened::Fd(
-                        fd,
-                        Box::new(FdInfo {
-                            rel,
-                            merged: false,
-                            lower: false,
-                            node: None,
-                            generation: 0,
-                        }),
-                    ))
+            }
+            Slot::Taken(node) => self.open_existing(node, flags, mode),
+            Slot::Free { whiteout } => {
+                if !self.has_upper {
+                    return Err(Errno::ROFS);
                 }
-            },
+                if path.ends_with(b"/") {
+                    return Err(Errno::ISDIR);
+                }
+                let rel = crate::lookup::join(&parent.rel, &name);
+                match self.create_file(&parent, &name, whiteout, flags, mode) {
+                    Ok(fd) => Ok(Opened::Fd(fd, Box::new(new_file_info(rel)))),
+                    // Taken since the look-up: open it as the view shows it
+                    // now (a bounded number of times, as for symlinks).
+                    Err(Errno::EXIST) if !excl && links < crate::lookup::MAX_SYMLINKS => {
+                        let parent = self.resolve_parent(&rel)?;
+                        self.open_creating_via(parent, path, flags, mode, links + 1)
+                    }
+                    Err(e) => Err(e),
+                }
+            }
         }
     }
 

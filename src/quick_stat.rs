@@ -4,7 +4,7 @@
 //! Anything else (a symlink to follow, `..`, a directory not seen yet, a
 //! path too long for the buffer) is left to the full look-up.
 
-use crate::lookup::{is_clean, split_last};
+use crate::lookup::{is_clean, split_last, Slot};
 use crate::overlay::Overlay;
 use rustix::fs::{FileType, Stat};
 use rustix::io::Errno;
@@ -85,8 +85,8 @@ impl Overlay {
         let (parent, _) = split_last(rel.as_bytes());
         let (parent_dirs, generation) = self.known_dir_layers(parent)?;
         let found = match self.find_in_layers(parent_dirs, rel.as_c_str()?, parent.len()) {
-            Ok(Some(f)) => f,
-            Ok(None) => return Some(Err(Errno::NOENT)),
+            Ok(Slot::Taken(f)) => f,
+            Ok(Slot::Free { .. }) => return Some(Err(Errno::NOENT)),
             Err(e) => return Some(Err(e)),
         };
         match FileType::from_raw_mode(found.stat.st_mode) {

@@ -3,6 +3,7 @@
 //! lower one is swapped for a whiteout in one exchange, so the lower object
 //! never shows through, even for an instant.
 
+use crate::config::WhiteoutFormat;
 use crate::copy_up::remove_temp;
 use crate::lookup::{join, Node};
 use crate::overlay::{Overlay, UPPER};
@@ -29,16 +30,16 @@ impl Overlay {
 
     fn remove_name(&self, parent: &Node, name: &[u8], node: &Node) -> Result<(), Errno> {
         let rel = join(&parent.rel, name);
-        let dst = self.upper_path(&rel);
-        let whiteout_needed = node.layer != UPPER || self.lower_has(parent, name)?;
         if node.layer != UPPER {
             // Only lower layers have it: a whiteout in the (copied-up) parent.
             self.copy_up(parent, None)?;
-            return make_whiteout(self, &dst);
+            return self.whiteout_in_upper(&rel);
         }
-        if whiteout_needed {
+        let upper = &self.layers[UPPER];
+        if self.lower_has(parent, name)? {
             let tmp = self.work_temp()?;
             make_whiteout(self, &tmp)?;
+            let dst = self.upper_path(&rel);
             if let Err(e) = crate::rename::exchange(&tmp, &dst) {
                 remove_temp(&tmp, false);
                 return Err(e);
@@ -49,10 +50,25 @@ impl Overlay {
         }
         if node.is_dir() {
             // Empty in the view; it may still hold whiteouts of its own.
-            clear_whiteouts(&dst);
-            return rustix::fs::unlinkat(CWD, dst.as_c_str(), AtFlags::REMOVEDIR);
+            clear_whiteouts(&self.upper_path(&rel));
+            return upper.at(&rel, |dir, p| {
+                rustix::fs::unlinkat(dir, p, AtFlags::REMOVEDIR)
+            });
         }
-        rustix::fs::unlinkat(CWD, dst.as_c_str(), AtFlags::empty())
+        upper.at(&rel, |dir, p| {
+            rustix::fs::unlinkat(dir, p, AtFlags::empty())
+        })
+    }
+
+    /// Makes a whiteout at `rel` in the upper layer.
+    fn whiteout_in_upper(&self, rel: &[u8]) -> Result<(), Errno> {
+        match self.whiteout {
+            WhiteoutFormat::CharDev => {
+                self.layers[UPPER].at(rel, |dir, p| self.chardev_whiteout_at(dir, p))
+            }
+            // Its xattr is set by path: no call sets one relative to a directory.
+            WhiteoutFormat::SeedSymlink => make_whiteout(self, &self.upper_path(rel)),
+        }
     }
 }
 

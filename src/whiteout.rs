@@ -4,9 +4,12 @@
 
 use crate::config::{WhiteoutFormat, XattrNs};
 use crate::overlay::Overlay;
-use rustix::fs::{FileType, Mode, Stat, CWD};
+use rustix::fd::BorrowedFd;
+use rustix::fs::{AtFlags, FileType, Mode, RenameFlags, Stat, CWD};
 use rustix::io::Errno;
-use std::ffi::CStr;
+use std::ffi::{CStr, CString};
+use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::OnceLock;
 
 /// Target of the seed's symlink whiteout.
 pub const SEED_WHITEOUT_TARGET: &[u8] = b"(overlay-whiteout)";
@@ -106,9 +109,7 @@ pub fn is_opaque(path: &CStr) -> bool {
 /// Creates a whiteout at the real `path` (in the upper or work tree).
 pub fn make_whiteout(ovl: &Overlay, path: &CStr) -> Result<(), Errno> {
     match ovl.whiteout {
-        WhiteoutFormat::CharDev => {
-            rustix::fs::mknodat(CWD, path, FileType::CharacterDevice, Mode::empty(), 0)
-        }
+        WhiteoutFormat::CharDev => ovl.chardev_whiteout_at(CWD, path),
         WhiteoutFormat::SeedSymlink => {
             rustix::fs::symlinkat(SEED_WHITEOUT_TARGET, CWD, path)?;
             let attr = format!("{}whiteout", ovl.xattr_ns.prefix());
@@ -121,4 +122,106 @@ pub fn make_whiteout(ovl: &Overlay, path: &CStr) -> Result<(), Errno> {
 pub fn make_opaque(ns: XattrNs, path: &CStr) -> Result<(), Errno> {
     let attr = format!("{}opaque", ns.prefix());
     rustix::fs::lsetxattr(path, attr.as_str(), b"y", rustix::fs::XattrFlags::empty())
+}
+
+/// Name, in the work directory, of the whiteout that new whiteouts are hard
+/// links of: as the kernel, one inode for them all, so removing a name costs
+/// a directory entry and no inode allocation.
+pub const SHARED_WHITEOUT: &str = "ovl-whiteout";
+
+/// This process's use of the shared whiteout: not yet looked at, in use, or
+/// given up (it cannot be made or linked: another owner, another
+/// filesystem), then whiteouts are device nodes of their own.
+const UNCHECKED: u8 = 0;
+const SHARING: u8 = 1;
+const NOT_SHARING: u8 = 2;
+static SHARED_STATE: AtomicU8 = AtomicU8::new(UNCHECKED);
+static SHARED_PATH: OnceLock<Option<CString>> = OnceLock::new();
+
+fn is_chardev_whiteout(st: &Stat) -> bool {
+    FileType::from_raw_mode(st.st_mode) == FileType::CharacterDevice && st.st_rdev == 0
+}
+
+impl Overlay {
+    fn shared_whiteout_path(&self) -> Option<&CStr> {
+        SHARED_PATH
+            .get_or_init(|| {
+                let work = self.work.as_ref()?;
+                Some(crate::sys::cpath(
+                    &work.real_path(SHARED_WHITEOUT.as_bytes()),
+                ))
+            })
+            .as_deref()
+    }
+
+    /// The shared whiteout, made if missing; `None` when not sharing.
+    fn shared_whiteout(&self) -> Option<&CStr> {
+        let path = self.shared_whiteout_path()?;
+        match SHARED_STATE.load(Ordering::Acquire) {
+            SHARING => return Some(path),
+            NOT_SHARING => return None,
+            _ => {}
+        }
+        let usable = match rustix::fs::lstat(path) {
+            Ok(st) => is_chardev_whiteout(&st),
+            Err(Errno::NOENT) => self.renew_shared_whiteout(path, RenameFlags::NOREPLACE),
+            Err(_) => false,
+        };
+        let state = if usable { SHARING } else { NOT_SHARING };
+        SHARED_STATE.store(state, Ordering::Release);
+        usable.then_some(path)
+    }
+
+    /// Puts a new whiteout at `path`, built aside and renamed there (with
+    /// `flags`), so nobody ever links something half-made; true when a
+    /// whiteout is there afterwards.
+    fn renew_shared_whiteout(&self, path: &CStr, flags: RenameFlags) -> bool {
+        let Ok(tmp) = self.work_temp() else {
+            return false;
+        };
+        let made = rustix::fs::mknodat(CWD, &tmp, FileType::CharacterDevice, Mode::empty(), 0);
+        if made.is_err() {
+            return false;
+        }
+        if rustix::fs::renameat_with(CWD, &tmp, CWD, path, flags).is_err() {
+            let _ = rustix::fs::unlinkat(CWD, &tmp, AtFlags::empty());
+        }
+        // Ours or another process's: what is there now decides.
+        rustix::fs::lstat(path).is_ok_and(|st| is_chardev_whiteout(&st))
+    }
+
+    /// After linking the shared whiteout failed with `e`: a full one
+    /// (`EMLINK`) or a missing one is made again, anything else but a bad
+    /// directory descriptor (retried by path) ends the sharing here.
+    fn shared_whiteout_failed(&self, path: &CStr, e: Errno) {
+        let state = match e {
+            Errno::BADF => return,
+            Errno::MLINK => self.renew_shared_whiteout(path, RenameFlags::empty()),
+            // The shared one, or the new name's directory, is missing.
+            Errno::NOENT | Errno::NOTDIR => {
+                rustix::fs::lstat(path).is_ok_and(|st| is_chardev_whiteout(&st))
+                    || self.renew_shared_whiteout(path, RenameFlags::NOREPLACE)
+            }
+            _ => false,
+        };
+        let state = if state { SHARING } else { NOT_SHARING };
+        SHARED_STATE.store(state, Ordering::Release);
+    }
+
+    /// Makes a character-device whiteout at `(dir, path)` (an `*at` pair):
+    /// a hard link of the shared whiteout, or a device node of its own.
+    pub(crate) fn chardev_whiteout_at(
+        &self,
+        dir: BorrowedFd<'_>,
+        path: &CStr,
+    ) -> Result<(), Errno> {
+        if let Some(shared) = self.shared_whiteout() {
+            match rustix::fs::linkat(CWD, shared, dir, path, AtFlags::empty()) {
+                Ok(()) => return Ok(()),
+                Err(Errno::EXIST) => return Err(Errno::EXIST),
+                Err(e) => self.shared_whiteout_failed(shared, e),
+            }
+        }
+        rustix::fs::mknodat(dir, path, FileType::CharacterDevice, Mode::empty(), 0)
+    }
 }

@@ -140,3 +140,31 @@ fn seed_format_whiteouts_are_written_on_request_and_read_back() {
     run_ovl(&clone, "ls; test -e gone || echo gone-stays-gone")
         .assert_stdout("kept\ngone-stays-gone\n");
 }
+
+#[test]
+fn whiteouts_are_links_of_one_shared_whiteout_when_it_can_be() {
+    use std::os::unix::fs::{FileTypeExt, MetadataExt};
+    let fx = Fixture::new(1);
+    fx.lower(1)
+        .file("a", "a\n")
+        .file("b", "b\n")
+        .file("c", "c\n");
+    let clone = fx.clone_layers();
+    run_ovl(&clone, "rm a b && ls").assert_stdout("c\n");
+    let up = clone.upper_dir();
+    let shared = clone.work_dir().join("ovl-whiteout");
+    let (a, b) = (
+        up.join("a").symlink_metadata(),
+        up.join("b").symlink_metadata(),
+    );
+    let (a, b) = (a.unwrap(), b.unwrap());
+    assert_eq!((a.rdev(), a.ino()), (0, b.ino()), "one inode, a 0/0 device");
+    assert_eq!(shared.symlink_metadata().unwrap().ino(), a.ino());
+    // Something else in its place: whiteouts are then devices of their own.
+    std::fs::remove_file(&shared).unwrap();
+    std::fs::write(&shared, "not a whiteout").unwrap();
+    run_ovl(&clone, "rm c && ls; echo $?").assert_stdout("0\n");
+    let c = up.join("c").symlink_metadata().unwrap();
+    assert!(c.file_type().is_char_device(), "c: {c:?}");
+    assert_eq!((c.rdev(), c.nlink()), (0, 1));
+}
