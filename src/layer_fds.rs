@@ -51,6 +51,9 @@ pub(crate) fn open_layer_fd(root: &[u8]) -> i32 {
 
 impl Layer {
     fn borrowed_fd(&self) -> Option<BorrowedFd<'_>> {
+        if !crate::vfork::layer_fds_usable() {
+            return None;
+        }
         let fd = self.fd.load(Ordering::Acquire);
         // SAFETY: a layer descriptor stays open for the life of the process:
         // the program's closing calls skip it, a dup2 onto it moves it first.
@@ -111,6 +114,11 @@ impl Overlay {
         for layer in &self.layers {
             if layer.fd.load(Ordering::Acquire) != fd {
                 continue;
+            }
+            if crate::vfork::in_child() {
+                // The number is the parent's too: the child goes by path.
+                crate::vfork::spoil_layer_fds();
+                return;
             }
             // SAFETY: fd is the layer's open descriptor (see borrowed_fd).
             let current = unsafe { BorrowedFd::borrow_raw(fd) };

@@ -24,6 +24,7 @@ pub mod readdir;
 pub mod remove;
 pub mod rename;
 mod sys;
+pub mod vfork;
 pub mod whiteout;
 pub mod xattr;
 

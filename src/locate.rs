@@ -20,26 +20,58 @@ pub enum Where {
     Inside(Vec<u8>),
 }
 
-/// Virtual current directory: `Some(rel)` when inside the view.
-static CWD: Padded<RwLock<Option<Vec<u8>>>> = Padded(RwLock::new(None));
-/// Bumped by every change of [`CWD`]; a thread's copy of it is good while
-/// this has not moved.
-static CWD_VERSION: AtomicU64 = AtomicU64::new(0);
-
-thread_local! {
-    /// This thread's copy of [`CWD`] and the version it was taken at (taking
-    /// the lock on every call would bounce its line between cores).
-    static CWD_COPY: RefCell<(u64, Vec<u8>)> = const { RefCell::new((u64::MAX, Vec::new())) };
+/// What the overlay knows of the current directory.
+struct CwdState {
+    /// Virtual current directory: `Some(rel)` when inside the view.
+    rel: Padded<RwLock<Option<Vec<u8>>>>,
+    /// Bumped by every change of `rel`; a thread's copy of it is good while
+    /// this has not moved.
+    version: AtomicU64,
+    /// Fast check: is the current directory inside the view?
+    inside: AtomicBool,
+    known: AtomicBool,
+    /// The current directory is outside the view but above it: relative
+    /// paths may lead in (`view/x` from the view's parent).
+    above: AtomicBool,
+    /// The real current directory, when outside the view.
+    real: Padded<RwLock<Vec<u8>>>,
 }
 
-/// Fast check: is the current directory inside the view?
-static CWD_INSIDE: AtomicBool = AtomicBool::new(false);
-static CWD_KNOWN: AtomicBool = AtomicBool::new(false);
-/// The current directory is outside the view but above it: relative paths
-/// may lead in (`view/x` from the view's parent).
-static CWD_ABOVE: AtomicBool = AtomicBool::new(false);
-/// The real current directory, when outside the view.
-static CWD_REAL: Padded<RwLock<Vec<u8>>> = Padded(RwLock::new(Vec::new()));
+impl CwdState {
+    const fn new(first_version: u64) -> CwdState {
+        CwdState {
+            rel: Padded(RwLock::new(None)),
+            version: AtomicU64::new(first_version),
+            inside: AtomicBool::new(false),
+            known: AtomicBool::new(false),
+            above: AtomicBool::new(false),
+            real: Padded(RwLock::new(Vec::new())),
+        }
+    }
+}
+
+/// The process's current directory.
+static MAIN_CWD: CwdState = CwdState::new(0);
+/// A `vfork` child's, once it moved (see `vfork`); its versions never meet
+/// the main ones, so a thread's copy taken in the child is not reused after.
+static VFORK_CWD: CwdState = CwdState::new(1 << 63);
+
+/// The current directory's state, as this process (or `vfork` child) has it.
+#[inline]
+fn cwd() -> &'static CwdState {
+    if crate::vfork::child_moved() {
+        &VFORK_CWD
+    } else {
+        &MAIN_CWD
+    }
+}
+
+thread_local! {
+    /// This thread's copy of the current directory and the version it was
+    /// taken at (taking the lock on every call would bounce its line between
+    /// cores).
+    static CWD_COPY: RefCell<(u64, Vec<u8>)> = const { RefCell::new((u64::MAX, Vec::new())) };
+}
 
 /// Open descriptors that refer to objects of the view: fd -> path in the view.
 static FDS: Padded<RwLock<Vec<Option<Arc<FdInfo>>>>> = Padded(RwLock::new(Vec::new()));
@@ -109,11 +141,13 @@ impl Overlay {
                 && !path.windows(2).any(|w| w == b"//" || w == b"/.");
         }
         if dirfd == libc::AT_FDCWD {
-            if !CWD_KNOWN.load(Ordering::Acquire) {
+            let mut cwd = cwd();
+            if !cwd.known.load(Ordering::Acquire) {
                 self.init_cwd();
+                cwd = self::cwd();
             }
-            return !CWD_INSIDE.load(Ordering::Acquire)
-                && !CWD_ABOVE.load(Ordering::Acquire)
+            return !cwd.inside.load(Ordering::Acquire)
+                && !cwd.above.load(Ordering::Acquire)
                 && !has_dotdot(path);
         }
         fd_info(dirfd).is_none()
@@ -126,7 +160,7 @@ impl Overlay {
         if dirfd == libc::AT_FDCWD {
             return match self.with_cwd_rel(|cwd| cwd.map(|c| joined(c, path))) {
                 Some(rel) => Where::Inside(rel),
-                None if has_dotdot(path) || CWD_ABOVE.load(Ordering::Acquire) => {
+                None if has_dotdot(path) || cwd().above.load(Ordering::Acquire) => {
                     self.locate_via_real_cwd(path)
                 }
                 None => Where::Outside,
@@ -154,7 +188,7 @@ impl Overlay {
     }
 
     fn locate_via_real_cwd(&self, path: &[u8]) -> Where {
-        let mut abs = match CWD_REAL.read() {
+        let mut abs = match cwd().real.read() {
             Ok(c) if !c.is_empty() => c.clone(),
             _ => return Where::Outside,
         };
@@ -171,20 +205,22 @@ impl Overlay {
     /// Runs `f` on the virtual current directory (`None`: outside the view),
     /// from this thread's copy while no thread has changed it.
     pub fn with_cwd_rel<R>(&self, f: impl FnOnce(Option<&[u8]>) -> R) -> R {
-        if !CWD_KNOWN.load(Ordering::Acquire) {
+        let mut cwd = cwd();
+        if !cwd.known.load(Ordering::Acquire) {
             self.init_cwd();
+            cwd = self::cwd();
         }
-        if !CWD_INSIDE.load(Ordering::Acquire) {
+        if !cwd.inside.load(Ordering::Acquire) {
             return f(None);
         }
         // Read before the copy is made: a copy is never newer than its version.
-        let version = CWD_VERSION.load(Ordering::Acquire);
+        let version = cwd.version.load(Ordering::Acquire);
         let mut f = Some(f);
         let from_copy = CWD_COPY
             .try_with(|copy| {
                 let mut copy = copy.try_borrow_mut().ok()?;
                 if copy.0 != version {
-                    let current = CWD.read().ok()?.clone()?;
+                    let current = cwd.rel.read().ok()?.clone()?;
                     *copy = (version, current);
                 }
                 f.take().map(|f| f(Some(&copy.1)))
@@ -193,7 +229,7 @@ impl Overlay {
             .flatten();
         match (from_copy, f) {
             (Some(r), _) => r,
-            (None, Some(f)) => f(CWD.read().ok().and_then(|g| g.clone()).as_deref()),
+            (None, Some(f)) => f(cwd.rel.read().ok().and_then(|g| g.clone()).as_deref()),
             (None, None) => unreachable!("the closure ran and gave its result"),
         }
     }
@@ -206,8 +242,8 @@ impl Overlay {
                 let real = c.into_bytes();
                 let above =
                     real == b"/" || crate::overlay::strip_dir(&self.target, &real).is_some();
-                CWD_ABOVE.store(above, Ordering::Release);
-                if let Ok(mut c) = CWD_REAL.write() {
+                self.cwd_for_change().above.store(above, Ordering::Release);
+                if let Ok(mut c) = self.cwd_for_change().real.write() {
                     c.clone_from(&real);
                 }
                 self.inside(&real)
@@ -221,13 +257,25 @@ impl Overlay {
 
     /// Records the virtual current directory (`None`: outside the view).
     pub fn set_cwd(&self, rel: Option<Vec<u8>>) {
+        let cwd = self.cwd_for_change();
         let inside = rel.is_some();
-        if let Ok(mut g) = CWD.write() {
+        if let Ok(mut g) = cwd.rel.write() {
             *g = rel;
         }
-        CWD_VERSION.fetch_add(1, Ordering::AcqRel);
-        CWD_INSIDE.store(inside, Ordering::Release);
-        CWD_KNOWN.store(true, Ordering::Release);
+        cwd.version.fetch_add(1, Ordering::AcqRel);
+        cwd.inside.store(inside, Ordering::Release);
+        cwd.known.store(true, Ordering::Release);
+    }
+
+    /// Where a change of the current directory is recorded: a `vfork` child
+    /// records its own apart, from then on.
+    fn cwd_for_change(&self) -> &'static CwdState {
+        if crate::vfork::in_child() {
+            crate::vfork::set_moved();
+            &VFORK_CWD
+        } else {
+            &MAIN_CWD
+        }
     }
 
     /// Looks once at a descriptor this process did not open through the
@@ -279,6 +327,9 @@ fn settled(fd: i32) -> bool {
 /// Records that `fd` is accounted for: what [`FDS`] says of it is the truth.
 #[inline]
 pub fn settle_fd(fd: i32) {
+    if crate::vfork::in_child() {
+        return; // the parent's table: a child's descriptors are not in it
+    }
     if (0..SETTLED_LIMIT).contains(&fd) {
         SETTLED[(fd / 64) as usize].fetch_or(1 << (fd % 64), Ordering::Relaxed);
     }
@@ -286,6 +337,9 @@ pub fn settle_fd(fd: i32) {
 
 /// Settles every descriptor from `first` on (`closefrom`, `close_range`).
 fn settle_from(first: u32, last: u32) {
+    if crate::vfork::in_child() {
+        return;
+    }
     let last = last.min(SETTLED_LIMIT as u32 - 1);
     for fd in first..=last {
         if fd % 64 == 0 && fd + 63 <= last {
@@ -322,6 +376,9 @@ pub(crate) fn lexical(path: &[u8]) -> Vec<u8> {
 
 /// Remembers that `fd` refers to an object of the view.
 pub fn register_fd(fd: i32, info: FdInfo) {
+    if crate::vfork::in_child() {
+        return crate::vfork::touch_fds(fd, fd);
+    }
     if fd < 0 {
         return;
     }
@@ -348,6 +405,9 @@ pub fn fd_info(fd: i32) -> Option<Arc<FdInfo>> {
     if fd < 0 {
         return None;
     }
+    if crate::vfork::in_child() && crate::vfork::touched_fd(fd) {
+        return None; // changed by a vfork child: taken as it is
+    }
     if fd < FDS_LEN.load(Ordering::Acquire) {
         if let Some(info) = FDS.read().ok()?.get(fd as usize)?.clone() {
             return Some(info);
@@ -362,6 +422,9 @@ pub fn fd_info(fd: i32) -> Option<Arc<FdInfo>> {
 /// Forgets `fd` (it was closed).
 #[inline]
 pub fn forget_fd(fd: i32) {
+    if crate::vfork::in_child() {
+        return crate::vfork::touch_fds(fd, fd);
+    }
     settle_fd(fd);
     if fd < 0 || fd >= FDS_LEN.load(Ordering::Acquire) {
         return;
@@ -381,6 +444,12 @@ pub fn forget_fd(fd: i32) {
 
 /// Forgets every fd in `[first, last]` (close_range).
 pub fn forget_fd_range(first: u32, last: u32) {
+    if crate::vfork::in_child() {
+        return crate::vfork::touch_fds(
+            first.min(i32::MAX as u32) as i32,
+            last.min(i32::MAX as u32) as i32,
+        );
+    }
     settle_from(first, last);
     let len = FDS_LEN.load(Ordering::Acquire).max(0) as u32;
     for fd in first..=last.min(len) {
@@ -390,6 +459,9 @@ pub fn forget_fd_range(first: u32, last: u32) {
 
 /// `newfd` is now a duplicate of `oldfd`.
 pub fn dup_fd(oldfd: i32, newfd: i32) {
+    if crate::vfork::in_child() {
+        return crate::vfork::touch_fds(newfd, newfd);
+    }
     match fd_info(oldfd) {
         Some(info) if newfd >= 0 => {
             if let Ok(mut t) = FDS.write() {

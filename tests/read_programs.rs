@@ -372,20 +372,73 @@ int main(void) {
 }
 "#;
 
+/// A C program whose `vfork` child changes what a child changes before its
+/// exec (descriptors duplicated over, one closed, the current directory)
+/// and runs a shell in the view; the parent then uses the view through the
+/// same descriptor, current directory and relative paths.
+const VFORK_CHILD_CHANGES: &str = r#"#include <dirent.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+static int by_name(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
+int main(void) {
+    int d = open("src", O_RDONLY | O_DIRECTORY), p[2], status = 0;
+    if (d < 0 || pipe(p) != 0) { perror("setup"); return 1; }
+    pid_t pid = vfork();
+    if (pid == 0) {
+        for (int fd = 900; fd < 1024; fd++) dup2(p[1], fd);
+        dup2(p[1], 1);
+        close(d);
+        if (chdir("src") != 0) _exit(120);
+        execl("/bin/sh", "sh", "-c", "cd .. && cd src && pwd && cat main.c && ls", (char *)0);
+        _exit(127);
+    }
+    close(p[1]);
+    char buf[4096], cwd[4096];
+    ssize_t n;
+    while ((n = read(p[0], buf, sizeof buf)) > 0) fwrite(buf, 1, n, stdout);
+    waitpid(pid, &status, 0);
+    printf("child exited %d\n", WEXITSTATUS(status));
+    printf("parent in %s\n", getcwd(cwd, sizeof cwd) ? cwd : "?");
+    struct stat st;
+    printf("util.c by descriptor: %d, by relative path: %d, old.c: %d\n",
+           fstatat(d, "util.c", &st, 0), stat("src/util.c", &st), stat("src/old.c", &st));
+    DIR *dir = fdopendir(d);
+    char *names[64];
+    int count = 0;
+    struct dirent *e;
+    while (dir && (e = readdir(dir)) && count < 64)
+        if (e->d_name[0] != '.') names[count++] = strdup(e->d_name);
+    qsort(names, count, sizeof *names, by_name);
+    for (int i = 0; i < count; i++) printf("src has %s\n", names[i]);
+    return 0;
+}
+"#;
+
+/// Builds a C program from `source` in the fixture's scratch space.
+fn build_c(fx: &Fixture, name: &str, source: &str) -> std::path::PathBuf {
+    let dir = fx.root_dir().join("cprogs");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join(format!("{name}.c")), source).unwrap();
+    let built = Command::new("cc")
+        .args(["-o", name, &format!("{name}.c")])
+        .current_dir(&dir)
+        .status()
+        .expect("cc runs");
+    assert!(built.success(), "cc could not build {name}.c");
+    dir.join(name)
+}
+
 #[test]
 fn vfork_works_with_the_shim_loaded_with_or_without_an_overlay() {
     require_root!();
     let fx = source_tree();
-    let dir = fx.root_dir().join("vfork");
-    std::fs::create_dir_all(&dir).unwrap();
-    std::fs::write(dir.join("vfork.c"), VFORK_PROGRAM).unwrap();
-    let built = Command::new("cc")
-        .args(["-o", "vfork", "vfork.c"])
-        .current_dir(&dir)
-        .status()
-        .expect("cc runs");
-    assert!(built.success(), "cc could not build the vfork probe");
-    let mut idle = Command::new(dir.join("vfork"));
+    let probe = build_c(&fx, "vfork", VFORK_PROGRAM);
+    let mut idle = Command::new(&probe);
     for (k, _) in std::env::vars_os().filter(|(k, _)| k.to_string_lossy().starts_with("OVL_")) {
         idle.env_remove(k);
     }
@@ -396,6 +449,13 @@ fn vfork_works_with_the_shim_loaded_with_or_without_an_overlay() {
         "shim preloaded without an overlay: {}",
         String::from_utf8_lossy(&idle.stderr)
     );
-    let probe = dir.join("vfork");
     compare_runs(&fx, &format!("{} && cat up.txt\n", probe.display()));
+}
+
+#[test]
+fn a_vfork_childs_changes_stay_out_of_its_parents_view() {
+    require_root!();
+    let fx = source_tree();
+    let probe = build_c(&fx, "vfork_child_changes", VFORK_CHILD_CHANGES);
+    compare_runs(&fx, &format!("{}\n", probe.display()));
 }

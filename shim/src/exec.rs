@@ -230,20 +230,6 @@ fn restore_environ(ovl: &Overlay) {
     }
 }
 
-/// `vfork`, always as a `fork` (POSIX allows it: the child may only exec or
-/// exit either way), with or without an overlay. A `vfork` child shares the
-/// parent's memory, and with it the overlay's tables of descriptors and of
-/// the current directory, which its `dup2`, `close` or `chdir` would change
-/// under the parent; and the real `vfork` cannot be called from here at all:
-/// its child would return through this function's frame and leave the
-/// parent a clobbered stack.
-#[no_mangle]
-pub extern "C" fn vfork() -> pid_t {
-    // SAFETY: fork has no preconditions; the caller treats the child as a
-    // vfork child, which asks less of it.
-    unsafe { libc::fork() }
-}
-
 hooks! {
     fn execve(p: *const c_char, a: *const *const c_char, e: *const *const c_char) -> c_int |real, ovl| {
         exec_in_view(ovl, p, a, e, |p, a, e| real(p, a, e))

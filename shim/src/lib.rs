@@ -20,6 +20,7 @@ mod modify;
 mod path;
 mod stat;
 mod trace;
+mod vfork;
 mod walk;
 
 /// Finds the next definition of a symbol (libc's), once; a race only

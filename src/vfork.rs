@@ -1,0 +1,81 @@
+//! A `vfork` child runs on its parent's memory, with its own descriptor
+//! table, until it execs or exits; meanwhile the parent's thread waits (its
+//! other threads do not). What the child does to its descriptors and its
+//! current directory must not be written into the overlay's tables, which
+//! are the parent's: here the child is recognised, and what it changed is
+//! kept apart until the parent resumes.
+
+use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
+use std::sync::Mutex;
+
+/// The pid of a `vfork` child running on this memory (0: none).
+static CHILD: AtomicI32 = AtomicI32::new(0);
+/// The child moved a layer descriptor's number (`dup2` onto it): its
+/// look-ups go by path.
+static LAYER_FDS_SPOILED: AtomicBool = AtomicBool::new(false);
+/// The child changed its current directory (see `locate`).
+static MOVED: AtomicBool = AtomicBool::new(false);
+/// Descriptors the child opened, closed or duplicated onto, as ranges.
+static TOUCHED: Mutex<Vec<(i32, i32)>> = Mutex::new(Vec::new());
+
+/// In the child, right after `vfork` returned there.
+pub fn child_started() {
+    CHILD.store(
+        rustix::process::getpid().as_raw_nonzero().get(),
+        Ordering::Release,
+    );
+}
+
+/// In the parent, once its child has exec'd or exited.
+pub fn parent_resumed() {
+    CHILD.store(0, Ordering::Release);
+    LAYER_FDS_SPOILED.store(false, Ordering::Release);
+    MOVED.store(false, Ordering::Release);
+    if let Ok(mut t) = TOUCHED.lock() {
+        t.clear();
+    }
+}
+
+/// Is this the `vfork` child? One load while there is none.
+#[inline]
+pub fn in_child() -> bool {
+    let child = CHILD.load(Ordering::Acquire);
+    child != 0 && child == rustix::process::getpid().as_raw_nonzero().get()
+}
+
+/// In the child: descriptors `first..=last` no longer are what the
+/// parent's table says.
+pub(crate) fn touch_fds(first: i32, last: i32) {
+    if let Ok(mut t) = TOUCHED.lock() {
+        if !t.iter().any(|&(a, b)| a <= first && last <= b) {
+            t.push((first, last));
+        }
+    }
+}
+
+/// In the child: did it change `fd`?
+pub(crate) fn touched_fd(fd: i32) -> bool {
+    TOUCHED
+        .lock()
+        .map_or(true, |t| t.iter().any(|&(a, b)| a <= fd && fd <= b))
+}
+
+pub(crate) fn spoil_layer_fds() {
+    LAYER_FDS_SPOILED.store(true, Ordering::Release);
+}
+
+/// May the layer descriptors be used? Not in a child that moved one.
+#[inline]
+pub(crate) fn layer_fds_usable() -> bool {
+    !LAYER_FDS_SPOILED.load(Ordering::Acquire) || !in_child()
+}
+
+pub(crate) fn set_moved() {
+    MOVED.store(true, Ordering::Release);
+}
+
+/// Is this a `vfork` child that changed its current directory?
+#[inline]
+pub(crate) fn child_moved() -> bool {
+    MOVED.load(Ordering::Acquire) && in_child()
+}
