@@ -5,11 +5,15 @@
     python3 bench/bench.py --quick      # data sets ~10x smaller, 3 runs (< 2 minutes)
     python3 bench/bench.py --only stat-find,build --runs 9 --json out.json
 
-Implementations: native (a plain copy of the lower tree, no overlay), ovl
-(target/release/ovl-exec), and where they can be used here the kernel's
-overlayfs (needs root) and fuse-overlayfs. Each workload is a shell command
-over a directory VIEW; the table gives each implementation's median time and
-its ratio to native, next to ovl's goal. See bench/README.md.
+Implementations: native (no overlay: the lower tree itself, or for a
+workload that writes a fresh copy of it), ovl (target/release/ovl-exec), and
+where they can be used here the kernel's overlayfs (needs root) and
+fuse-overlayfs. Each workload is a shell command over a directory VIEW; the
+table gives each implementation's median time and its ratio to native, next
+to ovl's goal. Workloads that write get a fresh upper (native: a fresh copy)
+for every run; but for copy-up-big, the overlays' lower layer is then a
+fresh copy too, so that every implementation reads files of the same age.
+See the README's Performance section.
 """
 
 import argparse
@@ -595,36 +599,47 @@ def machine(data_dir):
             "data_dir": data_dir, "data_fs": fs_type(data_dir)}
 
 
+def ratio(cell, base):
+    """Time of `cell` relative to `base` (cells of one workload): the median,
+    over rounds, of the two times taken in the same round. Runs alternate
+    implementations round by round, so a pair shares the machine's state of
+    the moment; on a noisy machine this holds where a ratio of medians,
+    taken at other moments, drifts. None if either has no times."""
+    if cell is None or base is None or cell.median is None or base.median is None:
+        return None
+    if len(cell.times) != len(base.times):
+        return cell.median / base.median
+    return statistics.median(t / b for t, b in zip(cell.times, base.times))
+
+
 def fmt_cell(cell, base, is_base=False):
     if cell is None:
         return "-"
     if cell.error:
         return cell.error
-    if base and not is_base:
-        return f"{cell.median:.3f} ({cell.median / base:.2f}x)"
+    r = ratio(cell, base)
+    if r is not None and not is_base:
+        return f"{cell.median:.3f} ({r:.2f}x)"
     return f"{cell.median:.3f}"
 
 
 def verdict(cell, base, goal):
-    if cell is None or cell.median is None or not base:
-        return "MISS"
-    return "ok" if cell.median / base <= goal else "MISS"
+    r = ratio(cell, base)
+    return "ok" if r is not None and r <= goal else "MISS"
 
 
 def table_rows(results, names):
     """Rows of text cells: one per workload, and one 'vs native cp' row for copy-up-big."""
     rows = []
     for name, cells, goal in results:
-        native = cells.get("native")
-        base = native.median if native else None
+        base = cells.get("native")
         if name == "copy-up-big" and "cp" in cells:
             rows.append([name] + [fmt_cell(cells.get(n), base, n == "native") for n in names] + ["(below)", ""])
             cp = cells["cp"]
-            cp_base = cp.median
-            first = f"cp {cp.median:.3f}" if cp_base else (cp.error or "-")
+            first = f"cp {cp.median:.3f}" if cp.median else (cp.error or "-")
             rows.append(["  ratio to native cp", first]
-                        + [fmt_ratio(cells.get(n), cp_base) for n in names[1:]]
-                        + [f"<= {goal} x cp", verdict(cells.get("ovl"), cp_base, goal)])
+                        + [fmt_ratio(cells.get(n), cp) for n in names[1:]]
+                        + [f"<= {goal} x cp", verdict(cells.get("ovl"), cp, goal)])
             continue
         rows.append([name] + [fmt_cell(cells.get(n), base, n == "native") for n in names]
                     + [f"<= {goal}", verdict(cells.get("ovl"), base, goal)])
@@ -636,14 +651,16 @@ def fmt_ratio(cell, base):
         return "-"
     if cell.error:
         return cell.error
-    return f"{cell.median / base:.2f}x" if base else "?"
+    r = ratio(cell, base)
+    return f"{r:.2f}x" if r is not None else "?"
 
 
 def print_table(results, names, runs, mach):
     print()
     print(f"machine: nproc {mach['nproc']}, {mach['cpu']}, kernel {mach['kernel']}, "
           f"data dir {mach['data_dir']} on {mach['data_fs']}")
-    print(f"median seconds of {runs} timed runs after one untimed warm-up; (ratio to native)")
+    print(f"median seconds of {runs} timed runs after one untimed warm-up; (ratio to native:")
+    print("median over rounds of the time over native's in the same round)")
     head = ["workload"] + names + ["ovl goal", "ovl"]
     rows = [head] + table_rows(results, names)
     widths = [max(len(r[i]) for r in rows) for i in range(len(head))]
@@ -669,16 +686,14 @@ def to_json(args, mach, gen, results, runs, mem):
            "memory_kib": mem, "workloads": {}}
     for name, cells, goal in results:
         native = cells.get("native")
-        base = native.median if native else None
+        base = native
         if name == "copy-up-big" and "cp" in cells:
-            base = cells["cp"].median
+            base = cells["cp"]
         w = {"goal": goal, "ratio_base": "cp" if name == "copy-up-big" else "native",
              "ovl_ok": verdict(cells.get("ovl"), base, goal) == "ok", "impls": {}}
         for n, c in cells.items():
             w["impls"][n] = {"times_s": c.times, "warmup_s": c.warmup, "median_s": c.median,
-                             "ratio_to_native": (c.median / native.median
-                                                 if c.median and native and native.median else None),
-                             "error": c.error}
+                             "ratio_to_native": ratio(c, native), "error": c.error}
         out["workloads"][name] = w
     return out
 
