@@ -90,8 +90,11 @@ pub(crate) unsafe fn reading_or_answer<R: Failure>(
 ) -> R {
     // SAFETY: per the contract.
     let path = unsafe { bytes(p) }.unwrap_or_default();
+    if path.is_empty() || ovl.surely_outside(dirfd, path) {
+        return f(dirfd, p, None);
+    }
     // The trace names the real path of every look-up: the full one gives it.
-    if !path.is_empty() && !trace::enabled() {
+    if !trace::enabled() {
         match ovl.quick_stat(dirfd, path, follow) {
             Some(Ok(q)) => {
                 if let Some(r) = answer(&q.stat, q.merged) {
