@@ -6,7 +6,7 @@
 //! pipe) and reopen closed standard descriptors; the command must start with
 //! the signal dispositions and descriptors ovl-exec was given.
 
-#![no_main]
+#![cfg_attr(not(test), no_main)]
 
 mod cli;
 mod run;
@@ -27,8 +27,8 @@ fn die(code: i32, msg: impl std::fmt::Display) -> ! {
 }
 
 /// The C entry point; std still reads the arguments (glibc hands them to
-/// its initialisers).
-#[no_mangle]
+/// its initialisers). Unit tests keep the harness's own.
+#[cfg_attr(not(test), no_mangle)]
 pub extern "C" fn main(_argc: libc::c_int, _argv: *const *const libc::c_char) -> libc::c_int {
     run::run(&cli::Cli::parse_or_exit())
 }
