@@ -8,8 +8,10 @@
 use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
 use std::sync::Mutex;
 
-/// The pid of a `vfork` child running on this memory (0: none).
+/// The pid of a `vfork` child running on this memory (0: none; `CLAIMED`:
+/// one is being started).
 static CHILD: AtomicI32 = AtomicI32::new(0);
+const CLAIMED: i32 = -1;
 /// The child moved a layer descriptor's number (`dup2` onto it): its
 /// look-ups go by path.
 static LAYER_FDS_SPOILED: AtomicBool = AtomicBool::new(false);
@@ -17,6 +19,20 @@ static LAYER_FDS_SPOILED: AtomicBool = AtomicBool::new(false);
 static MOVED: AtomicBool = AtomicBool::new(false);
 /// Descriptors the child opened, closed or duplicated onto, as ranges.
 static TOUCHED: Mutex<Vec<(i32, i32)>> = Mutex::new(Vec::new());
+
+/// Before a `vfork`: may it share this memory? Only one child at a time
+/// does (its state here is one); a thread that finds another's child still
+/// running must `fork` instead.
+pub fn claim() -> bool {
+    CHILD
+        .compare_exchange(0, CLAIMED, Ordering::AcqRel, Ordering::Acquire)
+        .is_ok()
+}
+
+/// The `vfork` claimed did not happen.
+pub fn release() {
+    CHILD.store(0, Ordering::Release);
+}
 
 /// In the child, right after `vfork` returned there.
 pub fn child_started() {

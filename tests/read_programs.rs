@@ -419,13 +419,59 @@ int main(void) {
 }
 "#;
 
+/// Two threads start children with `vfork` at the same time, each child
+/// closing every descriptor before its `exec`; then the parent lists a
+/// merged directory through a descriptor it opened first.
+const VFORK_FROM_THREADS: &str = r#"#include <dirent.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <sys/wait.h>
+static int d;
+static void *spawn(void *arg) {
+    (void)arg;
+    for (int i = 0; i < 10; i++) {
+        pid_t pid = vfork();
+        if (pid == 0) {
+            for (int fd = 3; fd < 64; fd++) close(fd);
+            usleep(20000);
+            execl("/bin/true", "true", (char *)0);
+            _exit(127);
+        }
+        waitpid(pid, 0, 0);
+    }
+    return 0;
+}
+static int by_name(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
+int main(void) {
+    d = open("src", O_RDONLY | O_DIRECTORY);
+    pthread_t a, b;
+    pthread_create(&a, 0, spawn, 0);
+    pthread_create(&b, 0, spawn, 0);
+    pthread_join(a, 0);
+    pthread_join(b, 0);
+    DIR *dir = fdopendir(d);
+    char *names[64];
+    int count = 0;
+    struct dirent *e;
+    while (dir && (e = readdir(dir)) && count < 64)
+        if (e->d_name[0] != '.') names[count++] = strdup(e->d_name);
+    qsort(names, count, sizeof *names, by_name);
+    for (int i = 0; i < count; i++) printf("src has %s\n", names[i]);
+    return 0;
+}
+"#;
+
 /// Builds a C program from `source` in the fixture's scratch space.
 fn build_c(fx: &Fixture, name: &str, source: &str) -> std::path::PathBuf {
     let dir = fx.root_dir().join("cprogs");
     std::fs::create_dir_all(&dir).unwrap();
     std::fs::write(dir.join(format!("{name}.c")), source).unwrap();
     let built = Command::new("cc")
-        .args(["-o", name, &format!("{name}.c")])
+        .args(["-pthread", "-o", name, &format!("{name}.c")])
         .current_dir(&dir)
         .status()
         .expect("cc runs");
@@ -457,5 +503,13 @@ fn a_vfork_childs_changes_stay_out_of_its_parents_view() {
     require_root!();
     let fx = source_tree();
     let probe = build_c(&fx, "vfork_child_changes", VFORK_CHILD_CHANGES);
+    compare_runs(&fx, &format!("{}\n", probe.display()));
+}
+
+#[test]
+fn vforks_from_two_threads_at_once_leave_the_parents_view_alone() {
+    require_root!();
+    let fx = source_tree();
+    let probe = build_c(&fx, "vfork_from_threads", VFORK_FROM_THREADS);
     compare_runs(&fx, &format!("{}\n", probe.display()));
 }

@@ -14,6 +14,12 @@ std::arch::global_asm!(
     ".globl vfork",
     ".type vfork, @function",
     "vfork:",
+    // One child at a time shares this memory; another thread's vfork forks.
+    "    sub $8, %rsp",
+    "    call {claim}",
+    "    add $8, %rsp",
+    "    test %al, %al",
+    "    jz {fork_instead}",
     // The return address leaves the stack, which the child is about to use.
     "    pop %rdi",
     "    mov $58, %eax", // SYS_vfork
@@ -42,22 +48,42 @@ std::arch::global_asm!(
     "    add $8, %rsp",
     "    ret",
     ".size vfork, . - vfork",
+    claim = sym claim,
+    fork_instead = sym fork_instead,
     parent = sym parent_resumed,
     child = sym child_started,
     failed = sym failed,
     options(att_syntax)
 );
 
+#[cfg(target_arch = "x86_64")]
+extern "C" fn claim() -> bool {
+    ovl::vfork::claim()
+}
+
+#[cfg(target_arch = "x86_64")]
+/// A `fork` in place of the `vfork` (reached by a jump: it returns to the
+/// caller of `vfork`).
+extern "C" fn fork_instead() -> pid_t {
+    // SAFETY: fork has no preconditions; the caller treats the child as a
+    // vfork child, which asks less of it.
+    unsafe { libc::fork() }
+}
+
+#[cfg(target_arch = "x86_64")]
 extern "C" fn child_started() {
     ovl::vfork::child_started();
 }
 
+#[cfg(target_arch = "x86_64")]
 extern "C" fn parent_resumed() {
     ovl::vfork::parent_resumed();
 }
 
-/// Sets `errno` to `e` and returns -1.
+#[cfg(target_arch = "x86_64")]
+/// The `vfork` failed: sets `errno` to `e` and returns -1.
 extern "C" fn failed(e: i32) -> pid_t {
+    ovl::vfork::release();
     crate::set_errno(e);
     -1
 }
