@@ -42,12 +42,20 @@ pub fn child_started() {
     );
 }
 
+/// In the child of a `fork` (which has memory of its own): no `vfork` child
+/// runs on it, whatever another thread of its parent was doing.
+pub fn after_fork_in_child() {
+    parent_resumed();
+}
+
 /// In the parent, once its child has exec'd or exited.
 pub fn parent_resumed() {
     CHILD.store(0, Ordering::Release);
     LAYER_FDS_SPOILED.store(false, Ordering::Release);
     MOVED.store(false, Ordering::Release);
-    if let Ok(mut t) = TOUCHED.lock() {
+    // Only a vfork child takes this lock, and it is gone: a lock still held
+    // is one a `fork` copied from another thread, which the child lacks.
+    if let Ok(mut t) = TOUCHED.try_lock() {
         t.clear();
     }
 }

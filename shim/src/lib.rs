@@ -190,6 +190,13 @@ extern "C" fn init() {
     if let Some(_g) = Guard::enter() {
         ovl::overlay::get();
     }
+    // SAFETY: registers a handler that only stores to atomics and tries a
+    // lock (see `ovl::vfork::parent_resumed`), safe in a new child.
+    unsafe { libc::pthread_atfork(None, None, Some(after_fork_in_child)) };
+}
+
+extern "C" fn after_fork_in_child() {
+    ovl::vfork::after_fork_in_child();
 }
 
 #[used]
