@@ -124,9 +124,7 @@ impl Overlay {
     /// The directory `name` in `parent`, if this process knows it.
     pub(crate) fn cached_dir(&self, parent: &Node, name: &[u8]) -> Option<Node> {
         let c = CACHE.read().ok()?;
-        let mut n = c.dirs.as_ref()?.get(&join(&parent.rel, name))?.clone();
-        n.fresh = false;
-        Some(n)
+        c.dirs.as_ref()?.get(&join(&parent.rel, name)).cloned()
     }
 
     /// Keeps what a look-up that started in `generation` found out about a
@@ -140,7 +138,11 @@ impl Overlay {
             if dirs.len() >= MAX_ENTRIES {
                 dirs.clear();
             }
-            dirs.insert(node.rel.clone(), node.clone());
+            let kept = Node {
+                fresh: false,
+                ..node.clone()
+            };
+            dirs.insert(node.rel.clone(), kept);
         }
     }
 }

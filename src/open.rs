@@ -47,7 +47,11 @@ impl Overlay {
             rel: node.rel.clone(),
             merged: node.is_merged(),
             lower: self.is_lower(node),
-            node: dir.then(|| node.clone()),
+            // Kept: its stat grows old, and is never an answer.
+            node: dir.then(|| Node {
+                fresh: false,
+                ..node.clone()
+            }),
             generation: if dir { self.generation() } else { 0 },
         }
     }
