@@ -384,7 +384,6 @@ const VFORK_CHILD_CHANGES: &str = r#"#include <dirent.h>
 #include <unistd.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
-static int by_name(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
 int main(void) {
     int d = open("src", O_RDONLY | O_DIRECTORY), p[2], status = 0;
     if (d < 0 || pipe(p) != 0) { perror("setup"); return 1; }
@@ -407,14 +406,7 @@ int main(void) {
     struct stat st;
     printf("util.c by descriptor: %d, by relative path: %d, old.c: %d\n",
            fstatat(d, "util.c", &st, 0), stat("src/util.c", &st), stat("src/old.c", &st));
-    DIR *dir = fdopendir(d);
-    char *names[64];
-    int count = 0;
-    struct dirent *e;
-    while (dir && (e = readdir(dir)) && count < 64)
-        if (e->d_name[0] != '.') names[count++] = strdup(e->d_name);
-    qsort(names, count, sizeof *names, by_name);
-    for (int i = 0; i < count; i++) printf("src has %s\n", names[i]);
+    print_names("src has", d);
     return 0;
 }
 "#;
@@ -445,7 +437,6 @@ static void *spawn(void *arg) {
     }
     return 0;
 }
-static int by_name(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
 int main(void) {
     d = open("src", O_RDONLY | O_DIRECTORY);
     pthread_t a, b;
@@ -453,23 +444,40 @@ int main(void) {
     pthread_create(&b, 0, spawn, 0);
     pthread_join(a, 0);
     pthread_join(b, 0);
-    DIR *dir = fdopendir(d);
+    print_names("src has", d);
+    return 0;
+}
+"#;
+
+/// Put before every C program: `print_names(prefix, fd)` prints the names
+/// (but dot files) of the directory open as `fd`, sorted, one a line.
+const C_HELPERS: &str = r#"#include <dirent.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+static int by_name(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
+static void print_names(const char *prefix, int fd) {
+    DIR *dir = fdopendir(fd);
     char *names[64];
     int count = 0;
     struct dirent *e;
     while (dir && (e = readdir(dir)) && count < 64)
         if (e->d_name[0] != '.') names[count++] = strdup(e->d_name);
     qsort(names, count, sizeof *names, by_name);
-    for (int i = 0; i < count; i++) printf("src has %s\n", names[i]);
-    return 0;
+    for (int i = 0; i < count; i++) printf("%s %s\n", prefix, names[i]);
 }
 "#;
 
-/// Builds a C program from `source` in the fixture's scratch space.
+/// Builds a C program from `source` (after [`C_HELPERS`]) in the fixture's
+/// scratch space.
 fn build_c(fx: &Fixture, name: &str, source: &str) -> std::path::PathBuf {
     let dir = fx.root_dir().join("cprogs");
     std::fs::create_dir_all(&dir).unwrap();
-    std::fs::write(dir.join(format!("{name}.c")), source).unwrap();
+    std::fs::write(
+        dir.join(format!("{name}.c")),
+        format!("{C_HELPERS}{source}"),
+    )
+    .unwrap();
     let built = Command::new("cc")
         .args(["-pthread", "-o", name, &format!("{name}.c")])
         .current_dir(&dir)
