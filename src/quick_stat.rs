@@ -21,20 +21,20 @@ pub struct QuickStat {
 }
 
 /// A path in the view, NUL-terminated, on the stack.
-struct PathBuf256 {
+struct StackPath {
     bytes: [u8; CAPACITY],
     len: usize,
 }
 
-impl PathBuf256 {
+impl StackPath {
     /// `base/path` (or `path` when `base` is empty); `None` when too long.
-    fn joined(base: &[u8], path: &[u8]) -> Option<PathBuf256> {
+    fn joined(base: &[u8], path: &[u8]) -> Option<StackPath> {
         let sep = usize::from(!base.is_empty());
         let len = base.len() + sep + path.len();
         if len >= CAPACITY {
             return None;
         }
-        let mut b = PathBuf256 {
+        let mut b = StackPath {
             bytes: [0; CAPACITY],
             len,
         };
@@ -72,16 +72,16 @@ impl Overlay {
             if !is_clean(rest) {
                 return None;
             }
-            PathBuf256::joined(b"", rest)?
+            StackPath::joined(b"", rest)?
         } else if dirfd == libc::AT_FDCWD && is_clean(path) {
-            self.with_cwd_rel(|cwd| PathBuf256::joined(cwd?, path))?
+            self.with_cwd_rel(|cwd| StackPath::joined(cwd?, path))?
         } else {
             return None;
         };
         self.quick_stat_rel(&rel, follow)
     }
 
-    fn quick_stat_rel(&self, rel: &PathBuf256, follow: bool) -> Option<Result<QuickStat, Errno>> {
+    fn quick_stat_rel(&self, rel: &StackPath, follow: bool) -> Option<Result<QuickStat, Errno>> {
         let (parent, _) = split_last(rel.as_bytes());
         let (parent_dirs, generation) = self.known_dir_layers(parent)?;
         let found = match self.find_in_layers(parent_dirs, rel.as_c_str()?, parent.len()) {

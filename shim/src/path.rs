@@ -61,11 +61,16 @@ pub(crate) unsafe fn reading<R: Failure>(
     f: impl FnOnce(c_int, *const c_char, Option<&Node>) -> R,
 ) -> R {
     // SAFETY: per the contract.
+    let path = match unsafe { bytes(p) } {
+        Some(path) if !path.is_empty() => path,
+        _ => return f(dirfd, p, None),
+    };
+    // SAFETY: per the contract.
     unsafe {
         read_through(
             ovl,
             dirfd,
-            p,
+            (p, path),
             follow,
             None::<fn(&Stat, bool) -> Option<R>>,
             f,
@@ -106,26 +111,22 @@ pub(crate) unsafe fn reading_or_answer<R: Failure>(
         }
     }
     // SAFETY: per the contract.
-    unsafe { read_through(ovl, dirfd, p, follow, Some(answer), f) }
+    unsafe { read_through(ovl, dirfd, (p, path), follow, Some(answer), f) }
 }
 
-/// The look-up behind `reading` and `reading_or_answer`.
+/// The look-up behind `reading` and `reading_or_answer`, of the caller's
+/// C string `p`, whose bytes (not empty) are `path`.
 ///
 /// # Safety
-/// `p` is NULL or a valid C string.
+/// `p` is a valid C string.
 unsafe fn read_through<R: Failure>(
     ovl: &Overlay,
     dirfd: c_int,
-    p: *const c_char,
+    (p, path): (*const c_char, &[u8]),
     follow: bool,
     answer: Option<impl Fn(&Stat, bool) -> Option<R>>,
     f: impl FnOnce(c_int, *const c_char, Option<&Node>) -> R,
 ) -> R {
-    // SAFETY: per the contract.
-    let path = match unsafe { bytes(p) } {
-        Some(path) if !path.is_empty() => path,
-        _ => return f(dirfd, p, None),
-    };
     let r = match ovl.read_at(dirfd, path, follow) {
         ReadAt::Outside | ReadAt::AsGiven => return f(dirfd, p, None),
         ReadAt::Found(r) => r,
