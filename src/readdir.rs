@@ -1,23 +1,17 @@
 //! Listing a merged directory: upper names first, then each lower layer's,
 //! duplicates dropped, whiteouts hidden (and hiding what lies below them),
-//! `.` and `..` once. The list is built once per open directory stream.
+//! `.` and `..` once. The list is built once per open directory stream; a
+//! big directory's is kept in the work directory for the next (see
+//! `listing_cache`).
 
+use crate::listing::Listing;
+use crate::listing_cache::{self, LayerDir};
 use crate::lookup::Node;
 use crate::overlay::Overlay;
 use crate::sys::cpath;
 use rustix::fs::{FileType, Mode, OFlags};
 use rustix::io::Errno;
-use std::collections::HashSet;
 use std::mem::MaybeUninit;
-
-/// One name of a merged listing.
-#[derive(Clone, Debug)]
-pub struct Entry {
-    pub name: Vec<u8>,
-    pub ino: u64,
-    /// `DT_*` value.
-    pub dtype: u8,
-}
 
 /// Could an entry of this type be a whiteout (and so need a closer look)?
 fn may_be_whiteout(dtype: u8, xattr_whiteouts: bool) -> bool {
@@ -28,125 +22,175 @@ fn may_be_whiteout(dtype: u8, xattr_whiteouts: bool) -> bool {
 }
 
 /// FNV-1a: names are short, and the set is private (no adversary to resist).
-#[derive(Default)]
-struct Fnv(u64);
-
-impl std::hash::Hasher for Fnv {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-    fn write(&mut self, bytes: &[u8]) {
-        let mut h = if self.0 == 0 {
-            0xcbf2_9ce4_8422_2325
-        } else {
-            self.0
-        };
-        for &b in bytes {
-            h = (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3);
-        }
-        self.0 = h;
-    }
+fn hash_name(name: &[u8]) -> u64 {
+    name.iter().fold(0xcbf2_9ce4_8422_2325, |h, &b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+    })
 }
 
-/// A name already listed: points into the `Entry` that owns it.
+/// Where a remembered name is kept.
 #[derive(Clone, Copy)]
-struct Seen {
-    ptr: *const u8,
-    len: usize,
+enum Place {
+    /// A record of the listing being built, at this position.
+    Listed(usize),
+    /// A whited-out name, at this offset of `NameSet::hidden` (length first).
+    Hidden(usize),
 }
 
-impl Seen {
-    fn bytes(&self) -> &[u8] {
-        // SAFETY: `ptr` points to the heap buffer of an `Entry::name` of the
-        // listing being built, or of a whited-out name kept beside it; such a
-        // buffer is neither freed nor moved while the set lives (the outer
-        // vectors may move their elements, not the elements' buffers).
-        unsafe { std::slice::from_raw_parts(self.ptr, self.len) }
+/// The names met so far, listed or whited out, to drop what lies below them:
+/// an open-addressing table of places, so that no listed name is copied.
+struct NameSet {
+    slots: Vec<Option<(u64, Place)>>,
+    used: usize,
+    hidden: Vec<u8>,
+}
+
+impl NameSet {
+    fn new() -> NameSet {
+        NameSet {
+            slots: vec![None; 1024],
+            used: 0,
+            hidden: Vec::new(),
+        }
     }
-}
 
-impl std::hash::Hash for Seen {
-    fn hash<H: std::hash::Hasher>(&self, h: &mut H) {
-        h.write(self.bytes());
+    fn name<'a>(&'a self, listing: &'a Listing, place: Place) -> &'a [u8] {
+        match place {
+            Place::Listed(pos) => listing.name_at(pos),
+            Place::Hidden(at) => {
+                let len = usize::from(self.hidden[at]);
+                &self.hidden[at + 1..at + 1 + len]
+            }
+        }
     }
-}
 
-impl PartialEq for Seen {
-    fn eq(&self, other: &Seen) -> bool {
-        self.bytes() == other.bytes()
+    fn contains(&self, listing: &Listing, name: &[u8], hash: u64) -> bool {
+        let mask = self.slots.len() - 1;
+        let mut i = hash as usize & mask;
+        while let Some((h, place)) = self.slots[i] {
+            if h == hash && self.name(listing, place) == name {
+                return true;
+            }
+            i = (i + 1) & mask;
+        }
+        false
     }
-}
 
-impl Eq for Seen {}
+    fn insert(&mut self, listing: &Listing, hash: u64, place: Place) {
+        if (self.used + 1) * 2 > self.slots.len() {
+            self.grow(listing);
+        }
+        let mask = self.slots.len() - 1;
+        let mut i = hash as usize & mask;
+        while self.slots[i].is_some() {
+            i = (i + 1) & mask;
+        }
+        self.slots[i] = Some((hash, place));
+        self.used += 1;
+    }
 
-fn probe(name: &[u8]) -> Seen {
-    Seen {
-        ptr: name.as_ptr(),
-        len: name.len(),
+    fn insert_hidden(&mut self, listing: &Listing, name: &[u8], hash: u64) {
+        let at = self.hidden.len();
+        let name = &name[..name.len().min(255)];
+        self.hidden.push(name.len() as u8);
+        self.hidden.extend_from_slice(name);
+        self.insert(listing, hash, Place::Hidden(at));
+    }
+
+    fn grow(&mut self, listing: &Listing) {
+        let bigger = vec![None; self.slots.len() * 2];
+        let old = std::mem::replace(&mut self.slots, bigger);
+        self.used = 0;
+        for (hash, place) in old.into_iter().flatten() {
+            self.insert(listing, hash, place);
+        }
     }
 }
 
 impl Overlay {
     /// The merged listing of the directory `dir`.
-    pub fn merged_entries(&self, dir: &Node) -> Result<Vec<Entry>, Errno> {
-        let mut seen: HashSet<Seen, std::hash::BuildHasherDefault<Fnv>> = HashSet::default();
-        let mut out: Vec<Entry> = Vec::new();
-        let last = dir.dir_layers().last();
-        // Whited-out names, owned here for as long as `seen` points at them.
-        let mut whiteouts: Vec<Vec<u8>> = Vec::new();
-        let mut buf = vec![MaybeUninit::<u8>::uninit(); 32 * 1024];
+    pub fn merged_listing(&self, dir: &Node) -> Result<Listing, Errno> {
+        let started = listing_cache::now();
+        let mut dirs = Vec::new();
         for l in dir.dir_layers() {
-            let dpath = self.real_path(l, &dir.rel);
-            let cdir = cpath(&dpath);
+            let path = self.real_path(l, &dir.rel);
             let fd = rustix::fs::open(
-                cdir.as_c_str(),
+                cpath(&path).as_c_str(),
                 OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
                 Mode::empty(),
             )?;
+            let stat = rustix::fs::fstat(&fd)?;
+            dirs.push(LayerDir {
+                layer: l,
+                fd,
+                stat,
+                path,
+            });
+        }
+        let kept = listing_cache::Kept::for_dir(self, dir, &dirs);
+        if let Some(listing) = kept.as_ref().and_then(|k| k.load()) {
+            return Ok(listing);
+        }
+        let listing = self.read_merged(dir, &dirs)?;
+        if let Some(k) = kept {
+            k.store(self, &listing, &dirs, started);
+        }
+        Ok(listing)
+    }
+
+    /// Reads and merges the layers' directories `dirs` of `dir`.
+    fn read_merged(&self, dir: &Node, dirs: &[LayerDir]) -> Result<Listing, Errno> {
+        let mut seen = NameSet::new();
+        let mut out = Listing::new();
+        let mut buf = vec![MaybeUninit::<u8>::uninit(); 32 * 1024];
+        for (i, d) in dirs.iter().enumerate() {
+            let l = d.layer;
             let bottom = self.is_bottom(l);
-            let xw =
-                self.is_lower_layer(l) && !bottom && crate::whiteout::marks_xattr_whiteouts(&cdir);
-            let mut iter = rustix::fs::RawDir::new(&fd, &mut buf);
+            let xw = self.is_lower_layer(l)
+                && !bottom
+                && crate::whiteout::marks_xattr_whiteouts(&cpath(&d.path));
+            // Names of the last layer need not be remembered: nothing follows.
+            let remember = i + 1 < dirs.len();
+            let mut iter = rustix::fs::RawDir::new(&d.fd, &mut buf);
             while let Some(ent) = iter.next() {
                 let ent = ent?;
                 let name = ent.file_name().to_bytes();
                 let dots = name == b"." || name == b"..";
-                if dots && !out.is_empty() && l != dir.layer {
+                if dots && out.count() > 0 && l != dir.layer {
                     continue;
                 }
-                if seen.contains(&probe(name)) {
+                let hash = hash_name(name);
+                if seen.contains(&out, name, hash) {
                     continue;
                 }
-                // Names of the last layer need not be remembered: nothing follows.
-                let remember = Some(l) != last;
                 let dtype = file_type_to_dt(ent.file_type());
-                if !dots && !bottom && may_be_whiteout(dtype, xw) {
-                    let mut p = dpath.clone();
-                    p.push(b'/');
-                    p.extend_from_slice(name);
-                    let cp = cpath(&p);
-                    if let Ok(st) = rustix::fs::lstat(cp.as_c_str()) {
-                        if self.hides(l, &cp, &st, &dir.rel) {
-                            // Hidden, and hiding the name below.
-                            if remember {
-                                whiteouts.push(name.to_vec());
-                                seen.insert(probe(&whiteouts[whiteouts.len() - 1]));
-                            }
-                            continue;
-                        }
+                if !dots
+                    && !bottom
+                    && may_be_whiteout(dtype, xw)
+                    && self.hidden_entry(d, &dir.rel, name)
+                {
+                    // Hidden, and hiding the name below.
+                    if remember {
+                        seen.insert_hidden(&out, name, hash);
                     }
+                    continue;
                 }
-                out.push(Entry {
-                    name: name.to_vec(),
-                    ino: ent.ino(),
-                    dtype,
-                });
+                let at = out.push(ent.ino(), dtype, name);
                 if remember {
-                    seen.insert(probe(&out[out.len() - 1].name));
+                    seen.insert(&out, hash, Place::Listed(at));
                 }
             }
         }
         Ok(out)
+    }
+
+    /// Is the entry `name` of the layer directory `d` a whiteout?
+    fn hidden_entry(&self, d: &LayerDir, dir_rel: &[u8], name: &[u8]) -> bool {
+        let mut p = d.path.clone();
+        p.push(b'/');
+        p.extend_from_slice(name);
+        let cp = cpath(&p);
+        rustix::fs::lstat(cp.as_c_str()).is_ok_and(|st| self.hides(d.layer, &cp, &st, dir_rel))
     }
 }
 

@@ -21,8 +21,7 @@ impl Overlay {
     /// `rmdir` of the directory `node`, named `name` in `parent`: it must be
     /// empty in the merged view.
     pub fn rmdir(&self, parent: &Node, name: &[u8], node: &Node) -> Result<(), Errno> {
-        let entries = self.merged_entries(node)?;
-        if entries.iter().any(|e| e.name != b"." && e.name != b"..") {
+        if !self.merged_listing(node)?.is_empty_dir() {
             return Err(Errno::NOTEMPTY);
         }
         self.changing(node.is_dir(), || self.remove_name(parent, name, node))

@@ -54,8 +54,7 @@ impl Overlay {
                 (true, false) => return Err(Errno::NOTDIR),
                 (false, true) => return Err(Errno::ISDIR),
                 (true, true) => {
-                    let entries = self.merged_entries(dst)?;
-                    if entries.iter().any(|e| e.name != b"." && e.name != b"..") {
+                    if !self.merged_listing(dst)?.is_empty_dir() {
                         return Err(Errno::NOTEMPTY);
                     }
                 }

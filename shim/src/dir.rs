@@ -7,26 +7,50 @@
 use crate::path::{locate, Located};
 use crate::{fail, hooks};
 use libc::{c_char, c_int, c_long, dirent64, size_t, DIR};
+use ovl::listing::Listing;
 use ovl::locate::{fd_info, forget_fd, register_fd};
 use ovl::overlay::Overlay;
 use ovl::padded::Padded;
-use ovl::readdir::Entry;
+use ovl::spin_lock::SpinLock;
 use rustix::fd::IntoRawFd;
 use rustix::io::Errno;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Mutex;
 
 /// A stream on a merged directory.
 struct Merged {
     rel: Vec<u8>,
-    entries: Option<Vec<Entry>>,
+    /// Built at the first read, and again after a rewind.
+    listing: Option<Listing>,
+    /// Position of the next entry: a byte offset in the listing.
     pos: usize,
-    /// The entry handed out by the last `readdir`, valid until the next call.
-    current: Box<dirent64>,
 }
 
-static STREAMS: Padded<Mutex<Option<HashMap<usize, Merged>>>> = Padded(Mutex::new(None));
+/// Hashes a stream's address: one multiplication (the table is private and
+/// consulted at every `readdir`; SipHash's resistance buys nothing here).
+#[derive(Default)]
+struct AddressHasher(u64);
+
+impl std::hash::Hasher for AddressHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = (self.0 << 8 | u64::from(b)).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+        }
+    }
+    fn write_usize(&mut self, n: usize) {
+        // The high bits are the well-mixed ones; hashbrown takes both ends.
+        self.0 = (n as u64)
+            .wrapping_mul(0x9e37_79b9_7f4a_7c15)
+            .rotate_left(29);
+    }
+}
+
+type StreamTable = HashMap<usize, Merged, std::hash::BuildHasherDefault<AddressHasher>>;
+
+static STREAMS: Padded<SpinLock<Option<StreamTable>>> = Padded(SpinLock::new(None));
 /// Number of merged streams open: zero means every `readdir` goes straight to libc.
 static OPEN_MERGED: AtomicUsize = AtomicUsize::new(0);
 
@@ -35,30 +59,27 @@ pub(crate) fn any_merged() -> bool {
     OPEN_MERGED.load(Ordering::Acquire) != 0
 }
 
+/// Runs `f` on the stream `dir` under the table's lock: `None` when the
+/// stream is not ours. `f` must be quick.
 fn with_stream<R>(dir: *mut DIR, f: impl FnOnce(&mut Merged) -> R) -> Option<R> {
     if OPEN_MERGED.load(Ordering::Acquire) == 0 {
         return None;
     }
-    let mut g = STREAMS.lock().ok()?;
-    g.as_mut()?.get_mut(&(dir as usize)).map(f)
+    STREAMS.lock().as_mut()?.get_mut(&(dir as usize)).map(f)
 }
 
 fn track(dir: *mut DIR, rel: Vec<u8>) {
-    if let Ok(mut g) = STREAMS.lock() {
-        // SAFETY: dirent64 is plain data; all-zero is a valid value.
-        let current = Box::new(unsafe { std::mem::zeroed::<dirent64>() });
-        let m = Merged {
-            rel,
-            entries: None,
-            pos: 0,
-            current,
-        };
-        if g.get_or_insert_with(HashMap::new)
-            .insert(dir as usize, m)
-            .is_none()
-        {
-            OPEN_MERGED.fetch_add(1, Ordering::AcqRel);
-        }
+    let m = Merged {
+        rel,
+        listing: None,
+        pos: 0,
+    };
+    let mut g = STREAMS.lock();
+    if g.get_or_insert_with(StreamTable::default)
+        .insert(dir as usize, m)
+        .is_none()
+    {
+        OPEN_MERGED.fetch_add(1, Ordering::AcqRel);
     }
 }
 
@@ -66,43 +87,72 @@ fn untrack(dir: *mut DIR) {
     if OPEN_MERGED.load(Ordering::Acquire) == 0 {
         return;
     }
-    if let Ok(mut g) = STREAMS.lock() {
-        if g.as_mut().and_then(|m| m.remove(&(dir as usize))).is_some() {
-            OPEN_MERGED.fetch_sub(1, Ordering::AcqRel);
+    let removed = STREAMS
+        .lock()
+        .as_mut()
+        .and_then(|m| m.remove(&(dir as usize)));
+    if removed.is_some() {
+        OPEN_MERGED.fetch_sub(1, Ordering::AcqRel);
+    }
+    drop(removed); // its listing is freed outside the lock
+}
+
+/// What a stream holds at its position.
+enum Step {
+    Entry(*mut dirent64),
+    End,
+    /// No listing yet: the directory's path in the view.
+    Unbuilt(Vec<u8>),
+}
+
+fn step(m: &mut Merged) -> Step {
+    let Some(listing) = &m.listing else {
+        return Step::Unbuilt(m.rel.clone());
+    };
+    match listing.dirent_at(m.pos) {
+        Some((d, next)) => {
+            m.pos = next;
+            // Handed out mutable, as glibc's are; a program writing into it
+            // changes only this stream's copy of the listing.
+            Step::Entry(d.cast_mut())
+        }
+        None => Step::End,
+    }
+}
+
+/// The next entry of the stream `dir`: a record of its listing, valid until
+/// the stream is rewound or closed; `None` when the stream is not ours. The
+/// listing is built at the first read, outside the table's lock.
+fn next_entry(ovl: &Overlay, dir: *mut DIR) -> Option<Result<Option<*mut dirent64>, Errno>> {
+    loop {
+        match with_stream(dir, step)? {
+            Step::Entry(d) => return Some(Ok(Some(d))),
+            Step::End => return Some(Ok(None)),
+            Step::Unbuilt(rel) => {
+                let listing = match build_listing(ovl, &rel) {
+                    Ok(l) => l,
+                    Err(e) => return Some(Err(e)),
+                };
+                let unused = with_stream(dir, |m| match m.listing {
+                    None => m.listing.replace(listing),
+                    Some(_) => Some(listing), // another thread was quicker
+                })?;
+                drop(unused);
+            }
         }
     }
 }
 
-/// The next merged entry, copied into the stream's own `dirent64`.
-fn next_entry(ovl: &Overlay, m: &mut Merged) -> Result<Option<*mut dirent64>, Errno> {
-    if m.entries.is_none() {
-        let node = match ovl.resolve(&m.rel, false)? {
-            ovl::lookup::Resolved::Inside(n) => n,
-            ovl::lookup::Resolved::Outside(_) => return Err(Errno::NOENT),
-        };
-        m.entries = Some(ovl.merged_entries(&node)?);
+fn build_listing(ovl: &Overlay, rel: &[u8]) -> Result<Listing, Errno> {
+    match ovl.resolve(rel, false)? {
+        ovl::lookup::Resolved::Inside(node) => ovl.merged_listing(&node),
+        ovl::lookup::Resolved::Outside(_) => Err(Errno::NOENT),
     }
-    let entries = m.entries.as_ref().map_or(&[][..], Vec::as_slice);
-    let Some(e) = entries.get(m.pos) else {
-        return Ok(None);
-    };
-    m.pos += 1;
-    let d = &mut *m.current;
-    d.d_ino = e.ino;
-    d.d_off = m.pos as i64;
-    d.d_type = e.dtype;
-    let n = e.name.len().min(d.d_name.len() - 1);
-    for (dst, &src) in d.d_name.iter_mut().zip(&e.name[..n]) {
-        *dst = src as c_char;
-    }
-    d.d_name[n] = 0;
-    d.d_reclen = (std::mem::offset_of!(dirent64, d_name) + n + 1).next_multiple_of(8) as u16;
-    Ok(Some(d as *mut dirent64))
 }
 
 /// `readdir` on a tracked stream: `None` when the stream is not ours.
 fn merged_readdir(ovl: &Overlay, dir: *mut DIR) -> Option<*mut dirent64> {
-    with_stream(dir, |m| match next_entry(ovl, m) {
+    next_entry(ovl, dir).map(|r| match r {
         Ok(Some(d)) => d,
         Ok(None) => std::ptr::null_mut(),
         Err(e) => fail(e),
@@ -305,12 +355,12 @@ hooks! {
     fn seekdir(dir: *mut DIR, pos: c_long) -> () |real, _ovl| {
         let ours = with_stream(dir, |m| {
             m.pos = pos.max(0) as usize;
-            if pos == 0 { m.entries = None; }
+            if pos == 0 { m.listing = None; }
         });
         if ours.is_none() { real(dir, pos) }
     }
     fn rewinddir(dir: *mut DIR) -> () |real, _ovl| {
-        with_stream(dir, |m| { m.pos = 0; m.entries = None; });
+        with_stream(dir, |m| { m.pos = 0; m.listing = None; });
         real(dir)
     }
     fn closedir(dir: *mut DIR) -> c_int |real, _ovl| {
@@ -364,11 +414,13 @@ fn readdir_r_in_view(
     entry: *mut dirent64,
     result: *mut *mut dirent64,
 ) -> Option<c_int> {
-    with_stream(dir, |m| match next_entry(ovl, m) {
+    next_entry(ovl, dir).map(|r| match r {
         Ok(Some(d)) => {
-            // SAFETY: entry is the caller's dirent buffer, d our filled entry.
+            // SAFETY: entry is the caller's dirent buffer (a whole dirent64);
+            // d a record of reclen bytes, at most a dirent64's.
             unsafe {
-                std::ptr::copy_nonoverlapping(d, entry, 1);
+                let len = usize::from((*d).d_reclen).min(std::mem::size_of::<dirent64>());
+                std::ptr::copy_nonoverlapping(d.cast::<u8>(), entry.cast::<u8>(), len);
                 *result = entry;
             }
             0
