@@ -14,13 +14,65 @@ const MIN_RECORD: usize = (HEADER + 2).next_multiple_of(8);
 /// `struct dirent64` out of the last one, as it may out of glibc's buffer.
 const SLACK: usize = std::mem::size_of::<libc::dirent64>();
 
-/// Records, 8-byte aligned (the buffer is made of `u64`s).
-#[derive(Clone, Default)]
+/// Records, 8-byte aligned: in a buffer of `u64`s, or in a mapped file.
+#[derive(Default)]
 pub struct Listing {
     words: Vec<u64>,
-    /// Bytes of records (the rest of `words` is slack).
+    /// When set, the records are there (from its byte `start`), not in `words`.
+    mapped: Option<(FileMap, usize)>,
+    /// Bytes of records (the zeroed slack follows them).
     len: usize,
     count: usize,
+}
+
+/// A private, writable mapping of a whole file: a program may write into an
+/// entry it was handed, as into glibc's buffer; the file never changes. The
+/// file must not be cut while mapped (kept listings are never changed in
+/// place: they are written under another name and renamed).
+pub struct FileMap {
+    ptr: std::ptr::NonNull<std::ffi::c_void>,
+    len: usize,
+}
+
+// SAFETY: the mapping is private memory owned by this value alone.
+unsafe impl Send for FileMap {}
+
+impl FileMap {
+    /// Maps the first `len` bytes (the whole file) of `fd`.
+    pub fn new(fd: rustix::fd::BorrowedFd<'_>, len: usize) -> Option<FileMap> {
+        use rustix::mm::{MapFlags, ProtFlags};
+        if len == 0 {
+            return None;
+        }
+        // SAFETY: a fresh mapping chosen by the kernel, owned by the result
+        // and unmapped when it is dropped.
+        let p = unsafe {
+            rustix::mm::mmap(
+                std::ptr::null_mut(),
+                len,
+                ProtFlags::READ | ProtFlags::WRITE,
+                MapFlags::PRIVATE,
+                fd,
+                0,
+            )
+        };
+        Some(FileMap {
+            ptr: std::ptr::NonNull::new(p.ok()?)?,
+            len,
+        })
+    }
+
+    pub fn bytes(&self) -> &[u8] {
+        // SAFETY: `len` bytes mapped, readable, alive while `self` is.
+        unsafe { std::slice::from_raw_parts(self.ptr.as_ptr().cast::<u8>(), self.len) }
+    }
+}
+
+impl Drop for FileMap {
+    fn drop(&mut self) {
+        // SAFETY: our own mapping; nothing borrows it any more.
+        let _ = unsafe { rustix::mm::munmap(self.ptr.as_ptr(), self.len) };
+    }
 }
 
 /// One entry, read out of a listing.
@@ -44,14 +96,37 @@ impl Listing {
         self.count
     }
 
+    /// Where the records start: 8-aligned.
+    fn base(&self) -> *const u8 {
+        match &self.mapped {
+            // SAFETY: `start` lies within the mapping (see `from_map`).
+            Some((map, start)) => unsafe { map.ptr.as_ptr().cast::<u8>().add(*start) },
+            None => self.words.as_ptr().cast(),
+        }
+    }
+
     /// The records, as `getdents64` would return them.
     pub fn bytes(&self) -> &[u8] {
-        // SAFETY: `words` holds at least `len` initialised bytes (see `push`
-        // and `from_bytes`); u8 has no alignment or validity requirement.
-        unsafe { std::slice::from_raw_parts(self.words.as_ptr().cast::<u8>(), self.len) }
+        // SAFETY: `len` initialised bytes start at `base` (see `push`,
+        // `from_bytes`, `from_map`); u8 has no alignment requirement.
+        unsafe { std::slice::from_raw_parts(self.base(), self.len) }
+    }
+
+    /// Moves mapped records into a buffer of our own (to add to them).
+    fn make_owned(&mut self) {
+        if self.mapped.is_some() {
+            let mut words = vec![0u64; (self.len + SLACK).div_ceil(8)];
+            // SAFETY: `words` has room for `len` bytes; the regions are distinct.
+            unsafe {
+                std::ptr::copy_nonoverlapping(self.base(), words.as_mut_ptr().cast(), self.len)
+            };
+            self.words = words;
+            self.mapped = None;
+        }
     }
 
     fn bytes_mut(&mut self) -> &mut [u8] {
+        self.make_owned();
         let n = self.words.len() * 8;
         // SAFETY: the whole of `words`, seen as bytes; exclusively borrowed.
         unsafe { std::slice::from_raw_parts_mut(self.words.as_mut_ptr().cast::<u8>(), n) }
@@ -60,6 +135,7 @@ impl Listing {
     /// Appends an entry; returns its position. A name longer than a
     /// directory entry's (255 bytes) cannot come from a directory; it is cut.
     pub fn push(&mut self, ino: u64, dtype: u8, name: &[u8]) -> usize {
+        self.make_owned();
         let name = &name[..name.len().min(255)];
         let at = self.len;
         let reclen = (HEADER + name.len() + 1).next_multiple_of(8);
@@ -80,32 +156,48 @@ impl Listing {
         at
     }
 
-    /// A listing of `len` bytes of records that `fill` writes (made by
-    /// [`Listing::bytes`], read back from a file), checked to be such
-    /// records: `None` when they are not, or when `fill` fails.
-    pub fn from_filled(len: usize, fill: impl FnOnce(&mut [u8]) -> bool) -> Option<Listing> {
+    /// A listing of the `len` bytes of records at `start` in `map`, which
+    /// must be followed by zeroed slack in it; checked record by record.
+    pub fn from_map(map: FileMap, start: usize, len: usize) -> Option<Listing> {
+        let end = start.checked_add(len)?;
+        let slack = map.bytes().get(end..end.checked_add(SLACK)?)?;
+        if !start.is_multiple_of(8) || slack.iter().any(|&b| b != 0) {
+            return None;
+        }
         let mut l = Listing {
-            words: vec![0; (len + SLACK).div_ceil(8)],
+            words: Vec::new(),
+            mapped: Some((map, start)),
             len,
             count: 0,
         };
-        if !fill(&mut l.bytes_mut()[..len]) {
-            return None;
-        }
-        let mut pos = 0;
-        while pos < len {
-            pos = l.checked_record(pos)?;
-            l.count += 1;
-        }
+        l.count = l.checked_count()?;
         Some(l)
     }
 
+    /// Number of records, when every record is as `push` makes them.
+    fn checked_count(&self) -> Option<usize> {
+        let (mut pos, mut count) = (0, 0);
+        while pos < self.len {
+            pos = self.checked_record(pos)?;
+            count += 1;
+        }
+        Some(count)
+    }
+
+    /// Bytes of zeroes a file holding records must have after them.
+    pub const SLACK: usize = SLACK;
+
     /// A listing from records made by [`Listing::bytes`], checked.
     pub fn from_bytes(bytes: &[u8]) -> Option<Listing> {
-        Listing::from_filled(bytes.len(), |b| {
-            b.copy_from_slice(bytes);
-            true
-        })
+        let mut l = Listing {
+            words: vec![0; (bytes.len() + SLACK).div_ceil(8)],
+            mapped: None,
+            len: bytes.len(),
+            count: 0,
+        };
+        l.bytes_mut()[..bytes.len()].copy_from_slice(bytes);
+        l.count = l.checked_count()?;
+        Some(l)
     }
 
     /// The position after the record at `pos`, if one starts there as
@@ -153,9 +245,9 @@ impl Listing {
         if reclen < MIN_RECORD || !reclen.is_multiple_of(8) || pos + reclen > b.len() {
             return None;
         }
-        // SAFETY: `pos` is within the buffer and 8-aligned in an 8-aligned
-        // buffer; the record and SLACK zeroed bytes follow it.
-        let p = unsafe { self.words.as_ptr().cast::<u8>().add(pos) };
+        // SAFETY: `pos` is within the records and 8-aligned from an
+        // 8-aligned base; the record and SLACK zeroed bytes follow it.
+        let p = unsafe { self.base().add(pos) };
         Some((p.cast(), pos + reclen))
     }
 
@@ -231,6 +323,48 @@ mod tests {
         );
         assert_eq!(next, l.bytes().len());
         assert!(l.dirent_at(next).is_none());
+    }
+
+    #[test]
+    fn a_mapped_file_of_records_is_a_listing() {
+        let mut l = Listing::new();
+        l.push(3, libc::DT_REG, b"mapped");
+        l.push(4, libc::DT_DIR, b"sub");
+        let path = std::env::temp_dir().join(format!("ovl-listing-test-{}", std::process::id()));
+        let map_of = |bytes: &[u8]| {
+            std::fs::write(&path, bytes).expect("write the test file");
+            let f = std::fs::File::open(&path).expect("open the test file");
+            FileMap::new(rustix::fd::AsFd::as_fd(&f), bytes.len()).expect("map")
+        };
+        let mut file = b"8 bytes.".to_vec();
+        file.extend_from_slice(l.bytes());
+        file.extend_from_slice(&[0; SLACK]);
+        let m = Listing::from_map(map_of(&file), 8, l.bytes().len()).expect("a listing");
+        assert_eq!(m.bytes(), l.bytes());
+        assert_eq!(m.count(), 2);
+        // A program may write into an entry it was handed (its copy only).
+        let (d, _) = m.dirent_at(0).expect("first record");
+        // SAFETY: a record of `m`, in a private writable mapping.
+        unsafe { (*d.cast_mut()).d_name[0] = b'M' as libc::c_char };
+        assert_eq!(
+            m.iter().next().map(|e| e.name.to_vec()),
+            Some(b"Mapped".to_vec())
+        );
+        assert_eq!(
+            std::fs::read(&path).expect("read back")[8 + HEADER],
+            b'm',
+            "file unchanged"
+        );
+        let mut m = m;
+        m.push(5, libc::DT_LNK, b"added");
+        assert_eq!(m.count(), 3);
+        // Not followed by zeroes, or not aligned: refused.
+        let n = file.len();
+        file[n - 1] = 1;
+        assert!(Listing::from_map(map_of(&file), 8, l.bytes().len()).is_none());
+        file[n - 1] = 0;
+        assert!(Listing::from_map(map_of(&file), 4, l.bytes().len()).is_none());
+        let _ = std::fs::remove_file(&path);
     }
 
     #[test]

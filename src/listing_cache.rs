@@ -16,11 +16,11 @@
 //! an xattr after its creation, which its directory's ctime does not show.
 
 use crate::config::WhiteoutFormat;
-use crate::listing::Listing;
+use crate::listing::{FileMap, Listing};
 use crate::lookup::Node;
 use crate::overlay::{LayerIdx, Overlay};
 use crate::sys::cpath;
-use rustix::fd::OwnedFd;
+use rustix::fd::{AsFd, OwnedFd};
 use rustix::fs::{Mode, OFlags, Stat};
 use rustix::io::Errno;
 
@@ -32,7 +32,7 @@ const MIN_ENTRIES: usize = 1000;
 /// to less (a directory of about a thousand names on ext4 or tmpfs).
 const MIN_DIR_BYTES: i64 = 24 * 1024;
 /// Start of every kept listing's file: the format and its version.
-const MAGIC: &[u8; 8] = b"ovlLst01";
+const MAGIC: &[u8; 8] = b"ovlLst02";
 
 /// One layer's directory of a merged directory, open for reading.
 pub(crate) struct LayerDir {
@@ -70,7 +70,8 @@ fn hash(bytes: &[u8]) -> u64 {
 }
 
 /// Where the listing of one directory is kept, and what it must have been
-/// read from to be used now.
+/// read from to be used now. The file holds that key, the records (as
+/// `Listing::bytes`), then `Listing::SLACK` zero bytes.
 pub(crate) struct Kept {
     file: Vec<u8>,
     /// The file's first bytes: format, overlay, directory, and the identity
@@ -108,21 +109,24 @@ impl Kept {
                 key.extend_from_slice(&n.to_le_bytes());
             }
         }
+        // The records that follow must start 8-aligned.
+        key.resize(key.len().next_multiple_of(8), 0);
         let file = work.real_path(format!("{DIR_NAME}/{:016x}", hash(&dir.rel)).as_bytes());
         Some(Kept { file, key })
     }
 
-    /// The listing kept for exactly these layer directories, if any.
+    /// The listing kept for exactly these layer directories, if any: the
+    /// file is mapped, not read (its records are handed out as they are).
     pub(crate) fn load(&self) -> Option<Listing> {
         let flags = OFlags::RDONLY | OFlags::CLOEXEC | OFlags::NOFOLLOW;
         let fd = rustix::fs::open(cpath(&self.file).as_c_str(), flags, Mode::empty()).ok()?;
         let size = usize::try_from(rustix::fs::fstat(&fd).ok()?.st_size).ok()?;
-        let records = size.checked_sub(self.key.len())?;
-        let mut key = vec![0u8; self.key.len()];
-        if !read_exactly(&fd, &mut key) || key != self.key {
+        let records = size.checked_sub(self.key.len() + Listing::SLACK)?;
+        let map = FileMap::new(fd.as_fd(), size)?;
+        if !map.bytes().starts_with(&self.key) {
             return None;
         }
-        Listing::from_filled(records, |buf| read_exactly(&fd, buf))
+        Listing::from_map(map, self.key.len(), records)
     }
 
     /// Keeps `listing`, read from `dirs` after `started`, for later readers,
@@ -148,7 +152,9 @@ impl Kept {
         let Ok(fd) = rustix::fs::open(tmp.as_c_str(), flags, Mode::from_raw_mode(0o600)) else {
             return;
         };
-        let written = write_all(&fd, &self.key).and_then(|()| write_all(&fd, listing.bytes()));
+        let written = write_all(&fd, &self.key)
+            .and_then(|()| write_all(&fd, listing.bytes()))
+            .and_then(|()| write_all(&fd, &[0; Listing::SLACK]));
         drop(fd);
         if written.is_err()
             || rustix::fs::rename(tmp.as_c_str(), cpath(&self.file).as_c_str()).is_err()
@@ -156,20 +162,6 @@ impl Kept {
             let _ = rustix::fs::unlink(tmp.as_c_str());
         }
     }
-}
-
-/// Fills `buf` from `fd`: false at an error or an early end of file.
-fn read_exactly(fd: &OwnedFd, buf: &mut [u8]) -> bool {
-    let mut got = 0;
-    while got < buf.len() {
-        match rustix::io::read(fd, &mut buf[got..]) {
-            Ok(0) => return false,
-            Ok(n) => got += n,
-            Err(Errno::INTR) => {}
-            Err(_) => return false,
-        }
-    }
-    true
 }
 
 fn write_all(fd: &OwnedFd, mut bytes: &[u8]) -> Result<(), Errno> {

@@ -155,7 +155,7 @@ fn a_damaged_kept_listing_is_ignored_and_replaced() {
     // Garbage after a valid start: records that do not chain up.
     let mut bad = bytes.clone();
     let n = bad.len();
-    bad[n - 300..n - 200].fill(0xff);
+    bad[n - 600..n - 500].fill(0xff);
     std::fs::write(&kept, &bad).expect("spoil the kept listing");
     pair.run(LIST);
     pair.assert_lowers_unchanged();
