@@ -15,38 +15,41 @@ use rustix::fs::{AtFlags, Mode, OFlags, Stat, CWD};
 use rustix::io::Errno;
 use std::ffi::CStr;
 use std::sync::atomic::Ordering;
+use std::sync::OnceLock;
 
 /// The lowest number a layer descriptor takes: high enough to stay out of
 /// the way of the numbers programs pick themselves, low enough not to grow
-/// the process's descriptor table much.
+/// the process's descriptor table much. Asked once per process.
 fn lowest_number() -> i32 {
-    let soft = rustix::process::getrlimit(rustix::process::Resource::Nofile)
-        .current
-        .unwrap_or(1 << 20);
-    if soft >= 1024 {
-        960
-    } else {
-        (soft / 2) as i32
-    }
+    static LOWEST: OnceLock<i32> = OnceLock::new();
+    *LOWEST.get_or_init(|| {
+        let soft = rustix::process::getrlimit(rustix::process::Resource::Nofile)
+            .current
+            .unwrap_or(1 << 20);
+        if soft >= 1024 {
+            960
+        } else {
+            (soft / 2) as i32
+        }
+    })
 }
 
-/// Opens `root` as a layer descriptor; `-1` when it cannot be had (look-ups
-/// then go by path).
-pub(crate) fn open_layer_fd(root: &[u8]) -> i32 {
-    let Ok(fd) = rustix::fs::open(
+/// Opens the directory `root` as a layer descriptor (moved to a high
+/// number when it can be), with its `stat`.
+pub(crate) fn open_layer_fd(root: &[u8]) -> Result<(i32, Stat), Errno> {
+    let fd = rustix::fs::open(
         root,
         OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
         Mode::empty(),
-    ) else {
-        return -1;
-    };
+    )?;
+    let st = rustix::fs::fstat(&fd)?;
     let fd = match rustix::io::fcntl_dupfd_cloexec(&fd, lowest_number()) {
         Ok(high) => high.into_raw_fd(),
         Err(_) => fd.into_raw_fd(),
     };
     // Ours, not inherited: never to be taken for a directory of the view.
     crate::locate::settle_fd(fd);
-    fd
+    Ok((fd, st))
 }
 
 impl Layer {

@@ -84,20 +84,27 @@ pub fn clean_abs(p: &[u8]) -> Vec<u8> {
 }
 
 /// The layer at `path`, which must be a directory; `with_fd`: look-ups go
-/// through a descriptor of it.
+/// through a descriptor of it (opened first, then asked its `stat`: one
+/// walk of the path, not two).
 fn open_root(path: &[u8], with_fd: bool) -> Result<Layer, String> {
     let root = clean_abs(path);
     let shown = String::from_utf8_lossy(path);
-    match rustix::fs::stat(root.as_slice()) {
-        Ok(st) if FileType::from_raw_mode(st.st_mode) == FileType::Directory => {
-            let fd = if with_fd { open_layer_fd(&root) } else { -1 };
-            Ok(Layer {
-                dev: st.st_dev,
-                fd: AtomicI32::new(fd),
-                root,
-            })
-        }
-        Ok(_) => Err(format!("{shown}: not a directory")),
+    let by_path = || rustix::fs::stat(root.as_slice()).map(|st| (-1, st));
+    let opened = match with_fd {
+        // Out of descriptors: look-ups go by path.
+        true => open_layer_fd(&root).or_else(|e| match e {
+            rustix::io::Errno::MFILE | rustix::io::Errno::NFILE => by_path(),
+            e => Err(e),
+        }),
+        false => by_path(),
+    };
+    match opened {
+        Ok((fd, st)) if FileType::from_raw_mode(st.st_mode) == FileType::Directory => Ok(Layer {
+            dev: st.st_dev,
+            fd: AtomicI32::new(fd),
+            root,
+        }),
+        Ok(_) | Err(rustix::io::Errno::NOTDIR) => Err(format!("{shown}: not a directory")),
         Err(e) => Err(format!("{shown}: {}", std::io::Error::from(e))),
     }
 }
