@@ -77,6 +77,17 @@ thread_local! {
 static FDS: Padded<RwLock<Vec<Option<Arc<FdInfo>>>>> = Padded(RwLock::new(Vec::new()));
 /// Highest fd ever registered + 1 (fast check for "not ours").
 static FDS_LEN: AtomicI32 = AtomicI32::new(0);
+/// Bumped at every change of [`FDS`], under its write lock.
+static FDS_VERSION: AtomicU64 = AtomicU64::new(0);
+
+thread_local! {
+    /// The last descriptor this thread looked up in [`FDS`], the table's
+    /// version then, and what it said: while the version stands, asking
+    /// about the same descriptor again takes no lock and clones nothing
+    /// (`find` asks about its directory's descriptor for every name in it).
+    static LAST_FD: RefCell<(i32, u64, Option<Arc<FdInfo>>)> =
+        const { RefCell::new((-1, u64::MAX, None)) };
+}
 
 /// What the overlay remembers of an open descriptor.
 #[derive(Clone)]
@@ -150,7 +161,7 @@ impl Overlay {
                 && !cwd.above.load(Ordering::Acquire)
                 && !has_dotdot(path);
         }
-        fd_info(dirfd).is_none()
+        with_fd_info(dirfd, |info| info.is_none())
     }
 
     pub fn locate(&self, dirfd: i32, path: &[u8]) -> Where {
@@ -166,10 +177,10 @@ impl Overlay {
                 None => Where::Outside,
             };
         }
-        match fd_info(dirfd) {
+        with_fd_info(dirfd, |info| match info {
             Some(info) => Where::Inside(joined(&info.rel, path)),
             None => Where::Outside,
-        }
+        })
     }
 
     fn locate_abs(&self, path: &[u8]) -> Where {
@@ -389,6 +400,7 @@ pub fn register_fd(fd: i32, info: FdInfo) {
         }
         t[i] = Some(Arc::new(info));
         FDS_LEN.fetch_max(fd + 1, Ordering::Release);
+        FDS_VERSION.fetch_add(1, Ordering::AcqRel);
     }
     settle_fd(fd);
 }
@@ -419,6 +431,47 @@ pub fn fd_info(fd: i32) -> Option<Arc<FdInfo>> {
     crate::overlay::get()?.adopt_inherited(fd)
 }
 
+/// Runs `f` on what the overlay knows of `fd` (`None`: it does not refer
+/// to the view), from this thread's last look-up while the table is
+/// unchanged: as [`fd_info`], without a lock or a clone.
+pub fn with_fd_info<R>(fd: i32, f: impl FnOnce(Option<&FdInfo>) -> R) -> R {
+    if fd < 0 || (crate::vfork::in_child() && crate::vfork::touched_fd(fd)) {
+        return f(None);
+    }
+    if fd >= FDS_LEN.load(Ordering::Acquire) && settled(fd) {
+        return f(None);
+    }
+    // Read before the table: a copy is never newer than its version.
+    let version = FDS_VERSION.load(Ordering::Acquire);
+    let mut f = Some(f);
+    let from_copy = LAST_FD
+        .try_with(|last| {
+            let mut last = last.try_borrow_mut().ok()?;
+            if last.0 != fd || last.1 != version {
+                *last = (fd, version, in_table(fd)?);
+            }
+            f.take().map(|f| f(last.2.as_deref()))
+        })
+        .ok()
+        .flatten();
+    match (from_copy, f) {
+        (Some(r), _) => r,
+        (None, Some(f)) => f(fd_info(fd).as_deref()),
+        (None, None) => unreachable!("the closure ran and gave its result"),
+    }
+}
+
+/// What [`FDS`] says of `fd`, when that is the whole truth (`None`: an
+/// inherited descriptor not looked at yet).
+fn in_table(fd: i32) -> Option<Option<Arc<FdInfo>>> {
+    let found = if fd < FDS_LEN.load(Ordering::Acquire) {
+        FDS.read().ok()?.get(fd as usize).cloned().flatten()
+    } else {
+        None
+    };
+    (found.is_some() || settled(fd)).then_some(found)
+}
+
 /// Forgets `fd` (it was closed).
 #[inline]
 pub fn forget_fd(fd: i32) {
@@ -439,6 +492,7 @@ pub fn forget_fd(fd: i32) {
         if let Some(slot) = t.get_mut(fd as usize) {
             *slot = None;
         }
+        FDS_VERSION.fetch_add(1, Ordering::AcqRel);
     }
 }
 
@@ -471,6 +525,7 @@ pub fn dup_fd(oldfd: i32, newfd: i32) {
                 }
                 t[i] = Some(info);
                 FDS_LEN.fetch_max(newfd + 1, Ordering::Release);
+                FDS_VERSION.fetch_add(1, Ordering::AcqRel);
             }
         }
         _ => forget_fd(newfd),
@@ -482,13 +537,21 @@ impl Overlay {
     /// The directory behind `dirfd` when `path` is one plain name in it and
     /// what we know of the directory is still valid.
     fn known_dir(&self, dirfd: i32, path: &[u8]) -> Option<Node> {
+        self.with_known_dir(dirfd, path, Node::clone)
+    }
+
+    /// Runs `f` on the directory behind `dirfd`, as [`Overlay::known_dir`].
+    fn with_known_dir<R>(&self, dirfd: i32, path: &[u8], f: impl FnOnce(&Node) -> R) -> Option<R> {
         if dirfd == libc::AT_FDCWD || !plain_name(path) {
             return None;
         }
-        let info = fd_info(dirfd)?;
-        let node = info.node.as_ref()?;
-        (info.generation == self.generation() && info.generation != crate::generation::UNCACHEABLE)
-            .then(|| node.clone())
+        with_fd_info(dirfd, |info| {
+            let info = info?;
+            let node = info.node.as_ref()?;
+            let valid = info.generation == self.generation()
+                && info.generation != crate::generation::UNCACHEABLE;
+            valid.then(|| f(node))
+        })
     }
 
     /// How a call that only reads `(dirfd, path)` is to be made.
@@ -496,13 +559,16 @@ impl Overlay {
         if self.surely_outside(dirfd, path) {
             return ReadAt::Outside;
         }
-        if let Some(dir) = self.known_dir(dirfd, path) {
-            if dir.dirs == 1 << dir.layer {
-                // A directory of one layer: its children are in that layer, and
-                // the caller's descriptor is that layer's real directory.
-                if !follow && self.is_bottom(dir.layer) {
-                    return ReadAt::AsGiven;
-                }
+        let one_layer = self.with_known_dir(dirfd, path, |dir| {
+            (dir.dirs == 1 << dir.layer).then_some(dir.layer)
+        });
+        if let Some(Some(layer)) = one_layer {
+            // A directory of one layer: its children are in that layer, and
+            // the caller's descriptor is that layer's real directory.
+            if !follow && self.is_bottom(layer) {
+                return ReadAt::AsGiven;
+            }
+            if let Some(dir) = self.known_dir(dirfd, path) {
                 match self.child_of_single(&dir, dirfd, path) {
                     Ok(Some(n)) if follow && n.file_type() == rustix::fs::FileType::Symlink => {}
                     Ok(Some(n)) => return ReadAt::Found(Ok(Resolved::Inside(n))),
