@@ -342,7 +342,12 @@ pub fn settle_fd(fd: i32) {
         return; // the parent's table: a child's descriptors are not in it
     }
     if (0..SETTLED_LIMIT).contains(&fd) {
-        SETTLED[(fd / 64) as usize].fetch_or(1 << (fd % 64), Ordering::Relaxed);
+        let word = &SETTLED[(fd / 64) as usize];
+        let bit = 1 << (fd % 64);
+        // Mostly set already (numbers are reused): a load, not an exchange.
+        if word.load(Ordering::Relaxed) & bit == 0 {
+            word.fetch_or(bit, Ordering::Relaxed);
+        }
     }
 }
 

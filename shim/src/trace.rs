@@ -43,7 +43,9 @@ fn trace_fd() -> i32 {
 /// Notes which function is running (named in the lines that follow).
 #[inline]
 pub(crate) fn call(name: &'static str) {
-    if FD.load(Ordering::Relaxed) != -1 {
+    // Asks the switch once per process: while it was unknown, every hook
+    // paid for a thread-local store.
+    if trace_fd() >= 0 {
         CALL.with(|c| c.set(name));
     }
 }
