@@ -19,7 +19,7 @@ use crate::config::WhiteoutFormat;
 use crate::listing::{FileMap, Listing};
 use crate::lookup::Node;
 use crate::overlay::{LayerIdx, Overlay};
-use crate::sys::cpath;
+use crate::sys::{cpath, fnv1a};
 use rustix::fd::{AsFd, OwnedFd};
 use rustix::fs::{Mode, OFlags, Stat};
 use rustix::io::Errno;
@@ -63,12 +63,6 @@ fn settled(st: &Stat, started: i128) -> bool {
     ctime + margin < started
 }
 
-fn hash(bytes: &[u8]) -> u64 {
-    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |h, &b| {
-        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
-    })
-}
-
 /// Where the listing of one directory is kept, and what it must have been
 /// read from to be used now. The file holds that key, the records (as
 /// `Listing::bytes`), then `Listing::SLACK` zero bytes.
@@ -90,28 +84,25 @@ impl Kept {
             return None;
         }
         let mut key = MAGIC.to_vec();
-        let mut num = |n: u64| key.extend_from_slice(&n.to_le_bytes());
-        num(ovl.layers.len() as u64);
-        num(ovl.xattr_ns as u64);
-        num(dir.dirs);
-        num(dir.rel.len() as u64);
+        let push = |key: &mut Vec<u8>, numbers: &[u64]| {
+            numbers
+                .iter()
+                .for_each(|n| key.extend_from_slice(&n.to_le_bytes()))
+        };
+        let overlay = [ovl.layers.len() as u64, ovl.xattr_ns as u64, dir.dirs];
+        push(&mut key, &overlay);
+        push(&mut key, &[dir.rel.len() as u64]);
         key.extend_from_slice(&dir.rel);
         for d in dirs {
             let s = &d.stat;
-            for n in [
-                d.layer as u64,
-                s.st_dev,
-                s.st_ino,
-                s.st_size as u64,
-                s.st_ctime as u64,
-                i128::from(s.st_ctime_nsec) as u64,
-            ] {
-                key.extend_from_slice(&n.to_le_bytes());
-            }
+            let ctime_nsec = i128::from(s.st_ctime_nsec) as u64;
+            let identity = [d.layer as u64, s.st_dev, s.st_ino, s.st_size as u64];
+            push(&mut key, &identity);
+            push(&mut key, &[s.st_ctime as u64, ctime_nsec]);
         }
         // The records that follow must start 8-aligned.
         key.resize(key.len().next_multiple_of(8), 0);
-        let file = work.real_path(format!("{DIR_NAME}/{:016x}", hash(&dir.rel)).as_bytes());
+        let file = work.real_path(format!("{DIR_NAME}/{:016x}", fnv1a(&dir.rel)).as_bytes());
         Some(Kept { file, key })
     }
 

@@ -8,7 +8,7 @@ use crate::listing::Listing;
 use crate::listing_cache::{self, LayerDir};
 use crate::lookup::Node;
 use crate::overlay::Overlay;
-use crate::sys::cpath;
+use crate::sys::{cpath, fnv1a};
 use rustix::fs::{FileType, Mode, OFlags};
 use rustix::io::Errno;
 use std::mem::MaybeUninit;
@@ -19,13 +19,6 @@ fn may_be_whiteout(dtype: u8, xattr_whiteouts: bool) -> bool {
         || dtype == libc::DT_LNK
         || (xattr_whiteouts && dtype == libc::DT_REG)
         || dtype == libc::DT_UNKNOWN
-}
-
-/// FNV-1a: names are short, and the set is private (no adversary to resist).
-fn hash_name(name: &[u8]) -> u64 {
-    name.iter().fold(0xcbf2_9ce4_8422_2325, |h, &b| {
-        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
-    })
 }
 
 /// Where a remembered name is kept.
@@ -159,7 +152,7 @@ impl Overlay {
                 if dots && out.count() > 0 && l != dir.layer {
                     continue;
                 }
-                let hash = hash_name(name);
+                let hash = fnv1a(name);
                 if seen.contains(&out, name, hash) {
                     continue;
                 }

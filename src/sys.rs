@@ -11,6 +11,14 @@ pub fn cpath(p: &[u8]) -> CString {
     CString::new(&p[..end]).unwrap_or_default()
 }
 
+/// FNV-1a: for names and paths, short, in tables and file names of our own
+/// (no adversary to resist).
+pub fn fnv1a(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |h, &b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+    })
+}
+
 /// The entries of the real directory `dir` (without `.` and `..`): name, and
 /// whether it is a directory. Empty when the directory cannot be read.
 pub fn entries(dir: &std::ffi::CStr) -> Vec<(Vec<u8>, bool)> {
