@@ -51,6 +51,16 @@ fn the_kept_file(pair: &Pair) -> PathBuf {
     files[0].clone()
 }
 
+/// A pair of clones of `big_fixture` whose ovl side has listed `d` once
+/// and kept the listing; the kept file's path.
+fn pair_with_kept_listing() -> (Pair, PathBuf) {
+    let pair = big_fixture().pair();
+    settle();
+    pair.run(LIST);
+    let kept = the_kept_file(&pair);
+    (pair, kept)
+}
+
 fn replace_once(bytes: &mut [u8], from: &[u8], to: &[u8]) -> bool {
     assert_eq!(from.len(), to.len());
     match bytes.windows(from.len()).position(|w| w == from) {
@@ -65,10 +75,7 @@ fn replace_once(bytes: &mut [u8], from: &[u8], to: &[u8]) -> bool {
 #[test]
 fn a_big_listing_is_kept_and_later_readers_use_it() {
     require_root!();
-    let pair = big_fixture().pair();
-    settle();
-    pair.run(LIST);
-    let kept = the_kept_file(&pair);
+    let (pair, kept) = pair_with_kept_listing();
     // Proof that readers use it: a name changed in the kept file (and only
     // there) shows in the view.
     let mut bytes = std::fs::read(&kept).expect("read the kept listing");
@@ -90,10 +97,7 @@ fn a_big_listing_is_kept_and_later_readers_use_it() {
 #[test]
 fn changes_through_the_view_show_at_once_and_are_kept_anew() {
     require_root!();
-    let pair = big_fixture().pair();
-    settle();
-    pair.run(LIST);
-    the_kept_file(&pair);
+    let (pair, _) = pair_with_kept_listing();
     // Each change is seen by the next listing, in the same second.
     pair.run(&format!(
         "touch d/new; {LIST} rm d/up1500; {LIST} rm d/low1200; {LIST} mv d/mid0250 d/moved; {LIST}"
@@ -106,10 +110,7 @@ fn changes_through_the_view_show_at_once_and_are_kept_anew() {
 #[test]
 fn changes_behind_the_view_between_runs_are_seen() {
     require_root!();
-    let pair = big_fixture().pair();
-    settle();
-    pair.run(LIST);
-    the_kept_file(&pair);
+    let (pair, _) = pair_with_kept_listing();
     for fx in [&pair.kernel, &pair.ovl] {
         std::fs::write(fx.upper_dir().join("d/behind"), "x").expect("add to upper");
         std::fs::remove_file(fx.upper_dir().join("d/up1001")).expect("remove from upper");
@@ -120,10 +121,7 @@ fn changes_behind_the_view_between_runs_are_seen() {
 #[test]
 fn another_lower_layer_under_the_same_work_directory_is_not_confused() {
     require_root!();
-    let pair = big_fixture().pair();
-    settle();
-    pair.run(LIST);
-    the_kept_file(&pair);
+    let (pair, _) = pair_with_kept_listing();
     // Between runs, the lower layer is changed (ovl never does it; a user
     // may, with no overlay running): the kept listing must not be used.
     for fx in [&pair.kernel, &pair.ovl] {
@@ -139,10 +137,7 @@ fn another_lower_layer_under_the_same_work_directory_is_not_confused() {
 #[test]
 fn a_damaged_kept_listing_is_ignored_and_replaced() {
     require_root!();
-    let pair = big_fixture().pair();
-    settle();
-    pair.run(LIST);
-    let kept = the_kept_file(&pair);
+    let (pair, kept) = pair_with_kept_listing();
     let bytes = std::fs::read(&kept).expect("read the kept listing");
     let good_len = bytes.len();
     std::fs::write(&kept, &bytes[..bytes.len() / 2]).expect("cut the kept listing");
