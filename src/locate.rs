@@ -398,16 +398,21 @@ pub fn register_fd(fd: i32, info: FdInfo) {
     if fd < 0 {
         return;
     }
+    store_fd(fd, Arc::new(info));
+    settle_fd(fd);
+}
+
+/// Puts `info` in [`FDS`] for `fd` (not negative).
+fn store_fd(fd: i32, info: Arc<FdInfo>) {
     if let Ok(mut t) = FDS.write() {
         let i = fd as usize;
         if t.len() <= i {
             t.resize(i + 1, None);
         }
-        t[i] = Some(Arc::new(info));
+        t[i] = Some(info);
         FDS_LEN.fetch_max(fd + 1, Ordering::Release);
         FDS_VERSION.fetch_add(1, Ordering::AcqRel);
     }
-    settle_fd(fd);
 }
 
 /// Could `fd` be one the overlay knows (a quick test, no lock)?
@@ -425,15 +430,10 @@ pub fn fd_info(fd: i32) -> Option<Arc<FdInfo>> {
     if crate::vfork::in_child() && crate::vfork::touched_fd(fd) {
         return None; // changed by a vfork child: taken as it is
     }
-    if fd < FDS_LEN.load(Ordering::Acquire) {
-        if let Some(info) = FDS.read().ok()?.get(fd as usize)?.clone() {
-            return Some(info);
-        }
+    match in_table(fd) {
+        Some(found) => found,
+        None => crate::overlay::get()?.adopt_inherited(fd),
     }
-    if settled(fd) {
-        return None;
-    }
-    crate::overlay::get()?.adopt_inherited(fd)
 }
 
 /// Runs `f` on what the overlay knows of `fd` (`None`: it does not refer
@@ -522,17 +522,7 @@ pub fn dup_fd(oldfd: i32, newfd: i32) {
         return crate::vfork::touch_fds(newfd, newfd);
     }
     match fd_info(oldfd) {
-        Some(info) if newfd >= 0 => {
-            if let Ok(mut t) = FDS.write() {
-                let i = newfd as usize;
-                if t.len() <= i {
-                    t.resize(i + 1, None);
-                }
-                t[i] = Some(info);
-                FDS_LEN.fetch_max(newfd + 1, Ordering::Release);
-                FDS_VERSION.fetch_add(1, Ordering::AcqRel);
-            }
-        }
+        Some(info) if newfd >= 0 => store_fd(newfd, info),
         _ => forget_fd(newfd),
     }
     settle_fd(newfd);
