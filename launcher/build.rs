@@ -31,17 +31,19 @@ const STATIC_STAND_INS: [(&str, &str); 6] = [
 /// package it apart, e.g. glibc-static) ovl-exec stays dynamic; so it does
 /// with OVL_EXEC_DYNAMIC=1 in the build's environment.
 fn link_statically() {
-    let out = PathBuf::from(std::env::var("OUT_DIR").unwrap());
-    // Stand-ins of an earlier build must never meet a dynamic link.
-    for (lib, _) in STATIC_STAND_INS {
-        let _ = std::fs::remove_file(out.join(format!("lib{lib}.so")));
-    }
+    // A directory of their own, searched by ovl-exec's link only: the
+    // package's tests, and the doctests of the workspace (rustdoc is handed
+    // every build script's search paths), link dynamically.
+    let dir = PathBuf::from(std::env::var("OUT_DIR").unwrap()).join("static-libc");
+    let _ = std::fs::remove_dir_all(&dir);
     if std::env::var_os("OVL_EXEC_DYNAMIC").is_some() || !static_libc_installed() {
         return;
     }
+    std::fs::create_dir_all(&dir).unwrap();
     for (lib, script) in STATIC_STAND_INS {
-        std::fs::write(out.join(format!("lib{lib}.so")), script).unwrap();
+        std::fs::write(dir.join(format!("lib{lib}.so")), script).unwrap();
     }
+    println!("cargo:rustc-link-arg-bins=-L{}", dir.display());
     println!("cargo:rustc-link-arg-bins=-static-pie");
 }
 
