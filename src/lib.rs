@@ -4,6 +4,7 @@
 //! Inside the shim, libc's file functions are our own hooks: the library does
 //! its I/O with raw system calls (`rustix`), never with `std::fs`.
 
+pub mod above;
 pub mod binfmt;
 pub mod config;
 pub mod copy_up;

@@ -140,6 +140,23 @@ fn has_dotdot(p: &[u8]) -> bool {
     p.windows(2).any(|w| w == b"..")
 }
 
+/// Does `p` climb (a `..` component)? Exact, unlike the quick [`has_dotdot`].
+fn has_dotdot_component(p: &[u8]) -> bool {
+    has_dotdot(p) && p.split(|&b| b == b'/').any(|c| c == b"..")
+}
+
+fn trim_trailing_slashes(p: &[u8]) -> &[u8] {
+    let end = p.iter().rposition(|&b| b != b'/').map_or(1, |i| i + 1);
+    &p[..end]
+}
+
+/// The real path of an open descriptor, from `/proc/self/fd`.
+fn real_path_of_fd(fd: i32) -> Option<Vec<u8>> {
+    let link = format!("/proc/self/fd/{fd}");
+    let real = rustix::fs::readlinkat(rustix::fs::CWD, link.as_str(), Vec::new()).ok()?;
+    Some(real.into_bytes()).filter(|r| r.first() == Some(&b'/'))
+}
+
 impl Overlay {
     /// Classifies `path` relative to `dirfd` (`AT_FDCWD` for the current directory).
     /// A quick test that `(dirfd, path)` lies outside the view: one prefix
@@ -162,6 +179,8 @@ impl Overlay {
                 && !has_dotdot(path);
         }
         with_fd_info(dirfd, |info| info.is_none())
+            && !crate::above::is_above(dirfd)
+            && !has_dotdot_component(path)
     }
 
     pub fn locate(&self, dirfd: i32, path: &[u8]) -> Where {
@@ -177,10 +196,60 @@ impl Overlay {
                 None => Where::Outside,
             };
         }
-        with_fd_info(dirfd, |info| match info {
-            Some(info) => Where::Inside(joined(&info.rel, path)),
-            None => Where::Outside,
-        })
+        match with_fd_info(dirfd, |info| info.map(|info| joined(&info.rel, path))) {
+            Some(rel) => Where::Inside(rel),
+            None => self.locate_from_outside_dir(dirfd, path),
+        }
+    }
+
+    /// `path` relative to a directory descriptor outside the view: it leads
+    /// in from a directory above the view, or by `..`.
+    fn locate_from_outside_dir(&self, dirfd: i32, path: &[u8]) -> Where {
+        let base = match crate::above::path_of(dirfd) {
+            Some(base) => base,
+            None if has_dotdot_component(path) => match real_path_of_fd(dirfd) {
+                Some(base) => base,
+                None => return Where::Outside,
+            },
+            None => return Where::Outside,
+        };
+        self.locate_abs(&lexical(&crate::lookup::join(&base, path)))
+    }
+
+    /// After an open outside the view succeeded with `fd`: when it opened
+    /// one of the view's ancestors, remember it (names relative to it may
+    /// lead into the view). Costs nothing more than a prefix test unless
+    /// the path starts at an ancestor or climbs with `..`.
+    pub fn note_opened_outside(&self, dirfd: i32, path: &[u8], fd: i32) {
+        if fd < 0 || crate::vfork::in_child() {
+            return;
+        }
+        let abs = if path.first() == Some(&b'/') {
+            let unclean = has_dotdot(path) || path.windows(2).any(|w| w == b"//" || w == b"/.");
+            (unclean || self.target.starts_with(trim_trailing_slashes(path))).then(|| path.to_vec())
+        } else if dirfd == libc::AT_FDCWD {
+            let cwd = cwd();
+            (cwd.above.load(Ordering::Acquire) || has_dotdot(path))
+                .then(|| cwd.real.read().ok().map(|c| crate::lookup::join(&c, path)))
+                .flatten()
+        } else {
+            crate::above::path_of(dirfd)
+                .or_else(|| {
+                    has_dotdot_component(path)
+                        .then(|| real_path_of_fd(dirfd))
+                        .flatten()
+                })
+                .map(|base| crate::lookup::join(&base, path))
+        };
+        match abs.map(|a| lexical(&a)) {
+            Some(abs) if self.is_above_view(&abs) => crate::above::note(fd, abs),
+            _ => crate::above::forget(fd),
+        }
+    }
+
+    /// Is the clean absolute path `abs` a proper ancestor of the view?
+    fn is_above_view(&self, abs: &[u8]) -> bool {
+        abs != self.target.as_slice() && crate::overlay::strip_dir(&self.target, abs).is_some()
     }
 
     fn locate_abs(&self, path: &[u8]) -> Where {
@@ -297,6 +366,10 @@ impl Overlay {
         let link = format!("/proc/self/fd/{fd}");
         let real = rustix::fs::readlinkat(rustix::fs::CWD, link.as_str(), Vec::new()).ok()?;
         let real = real.into_bytes();
+        if self.is_above_view(&real) {
+            crate::above::note(fd, real);
+            return None;
+        }
         let rel = self.real_to_rel(&real)?;
         let first_lower = usize::from(self.has_upper);
         let lower = self.layers[first_lower..]
@@ -404,6 +477,7 @@ pub fn register_fd(fd: i32, info: FdInfo) {
 
 /// Puts `info` in [`FDS`] for `fd` (not negative).
 fn store_fd(fd: i32, info: Arc<FdInfo>) {
+    crate::above::forget(fd);
     if let Ok(mut t) = FDS.write() {
         let i = fd as usize;
         if t.len() <= i {
@@ -484,6 +558,7 @@ pub fn forget_fd(fd: i32) {
         return crate::vfork::touch_fds(fd, fd);
     }
     settle_fd(fd);
+    crate::above::forget(fd);
     if fd < 0 || fd >= FDS_LEN.load(Ordering::Acquire) {
         return;
     }
@@ -510,6 +585,10 @@ pub fn forget_fd_range(first: u32, last: u32) {
         );
     }
     settle_from(first, last);
+    crate::above::forget_range(
+        first.min(i32::MAX as u32) as i32,
+        last.min(i32::MAX as u32) as i32,
+    );
     let len = FDS_LEN.load(Ordering::Acquire).max(0) as u32;
     for fd in first..=last.min(len) {
         forget_fd(fd as i32);
@@ -525,6 +604,7 @@ pub fn dup_fd(oldfd: i32, newfd: i32) {
         Some(info) if newfd >= 0 => store_fd(newfd, info),
         _ => forget_fd(newfd),
     }
+    crate::above::dup(oldfd, newfd);
     settle_fd(newfd);
 }
 
@@ -683,5 +763,20 @@ impl Overlay {
     /// directory out again.
     pub fn refresh_cwd(&self) {
         self.init_cwd();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn climbing_components_and_trailing_slashes() {
+        assert!(has_dotdot_component(b"../x"));
+        assert!(has_dotdot_component(b"a/.."));
+        assert!(!has_dotdot_component(b"a..b/c"));
+        assert!(!has_dotdot_component(b"..."));
+        assert_eq!(trim_trailing_slashes(b"/tmp/o//"), b"/tmp/o");
+        assert_eq!(trim_trailing_slashes(b"/"), b"/");
     }
 }

@@ -168,3 +168,36 @@ fn whiteouts_are_links_of_one_shared_whiteout_when_it_can_be() {
     assert!(c.file_type().is_char_device(), "c: {c:?}");
     assert_eq!((c.rdev(), c.nlink()), (0, 1));
 }
+
+/// Descriptors of the view's ancestors (its parent, `/`) are opened outside
+/// the view, but names relative to them lead in, as `find PARENT`, `du`
+/// and `rm -r` walk; so do `..` names from a sibling's descriptor. Reads
+/// and changes through them must be the view's, not the empty mount point's.
+#[test]
+fn names_relative_to_directories_above_the_view_lead_into_it() {
+    require_root!();
+    scenario(
+        "find \"$MNT/..\" -maxdepth 3 -path '*/../mnt/*' -printf '%P %y\\n' | sort\n\
+         du -a --apparent-size \"$MNT/..\" | grep '[.][.]/mnt/' | grep -v '/mnt/a$' | sort -k2\n\
+         python3 -c \"\n\
+import os\n\
+up = os.open(os.environ['MNT'] + '/..', os.O_RDONLY | os.O_DIRECTORY)\n\
+print(sorted(os.listdir(os.open('mnt/a', os.O_RDONLY, dir_fd=up))))\n\
+print(os.stat('mnt/b/c/f', dir_fd=up).st_size, os.access('mnt/a/deep/x', os.R_OK, dir_fd=up))\n\
+print(open(os.open('mnt/a/low2', os.O_RDONLY, dir_fd=up)).read(), end='')\n\
+os.mkdir('mnt/a/made', dir_fd=up)\n\
+with open(os.open('mnt/a/low1', os.O_WRONLY | os.O_APPEND, dir_fd=up), 'w') as f: f.write('more\\\\n')\n\
+os.unlink('mnt/keep', dir_fd=up)\n\
+os.rename('mnt/a/data', 'mnt/b/data', src_dir_fd=up, dst_dir_fd=up)\n\
+home = os.open(os.environ['HOME'], os.O_RDONLY)\n\
+print(open(os.open('../mnt/b/c/f', os.O_RDONLY, dir_fd=home)).read(), end='')\n\
+os.symlink('low2', '../mnt/a/ln', dir_fd=home)\n\
+root = os.open('/', os.O_RDONLY)\n\
+print(sorted(os.listdir(os.open(os.environ['MNT'][1:] + '/a', os.O_RDONLY, dir_fd=root))))\n\
+dup = os.dup(up); os.close(up)\n\
+print(sorted(os.listdir(os.open('mnt', os.O_RDONLY, dir_fd=dup))))\n\
+os.fchdir(dup); print(sorted(os.listdir('mnt/b')))\n\
+\"\n\
+         cd \"$MNT/..\" && rm -r mnt/a/deep; echo \"rm: $?\"; cd \"$MNT\"",
+    );
+}

@@ -170,8 +170,9 @@ unsafe fn opendir_in_view(
 ) -> *mut DIR {
     // SAFETY: per the contract.
     let node = match unsafe { locate(ovl, libc::AT_FDCWD, p, true) } {
-        Ok(Located::Outside) => return settled_stream(real(p)),
-        Ok(Located::Redirect(r)) => return settled_stream(real(r.as_ptr())),
+        // SAFETY: p is the caller's valid C string, r ours.
+        Ok(Located::Outside) => return outside_stream(ovl, p, real(p)),
+        Ok(Located::Redirect(r)) => return outside_stream(ovl, r.as_ptr(), real(r.as_ptr())),
         Ok(Located::Node(n)) => n,
         Err(e) => return fail(e),
     };
@@ -202,10 +203,17 @@ unsafe fn opendir_in_view(
 }
 
 /// A stream opened outside the view: its descriptor stands for no view object.
-fn settled_stream(dir: *mut DIR) -> *mut DIR {
+///
+/// # Safety
+/// `p` is NULL or a valid C string: the path `dir` was opened with.
+unsafe fn outside_stream(ovl: &Overlay, p: *const c_char, dir: *mut DIR) -> *mut DIR {
     if !dir.is_null() {
         // SAFETY: dir is a live stream just returned by libc.
-        ovl::locate::settle_fd(unsafe { libc::dirfd(dir) });
+        let fd = unsafe { libc::dirfd(dir) };
+        ovl::locate::settle_fd(fd);
+        // SAFETY: per the contract.
+        let path = unsafe { crate::bytes(p) }.unwrap_or_default();
+        ovl.note_opened_outside(libc::AT_FDCWD, path, fd);
     }
     dir
 }

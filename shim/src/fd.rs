@@ -96,7 +96,10 @@ fn outside_open(
             };
         }
     }
-    settled(real(dirfd, p, flags, mode))
+    let fd = settled(real(dirfd, p, flags, mode));
+    // SAFETY: p is a valid C string (the caller's or ours).
+    ovl.note_opened_outside(dirfd, unsafe { bytes(p) }.unwrap_or_default(), fd);
+    fd
 }
 
 /// A descriptor opened outside the view: known not to stand for a view object.
