@@ -6,32 +6,77 @@
 //! holds the chain from its start down to the view), so a short list does.
 
 use crate::padded::Padded;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicI32, AtomicUsize, Ordering};
 use std::sync::RwLock;
 
-/// A descriptor and the real absolute path (lexically clean) of its directory.
-type Entry = (i32, Vec<u8>);
+/// Descriptors held in slots, asked without a lock (a hook asks on every
+/// call relative to a descriptor); more than this go to a list.
+const SLOTS: usize = 16;
+/// The descriptor of each slot, -1 when free. A slot's descriptor never
+/// moves to another slot, so a reader racing with a change of another
+/// descriptor never misses its own.
+static SLOT_FDS: [AtomicI32; SLOTS] = [const { AtomicI32::new(-1) }; SLOTS];
+/// Descriptors known: in slots and in the list.
+static USED: AtomicUsize = AtomicUsize::new(0);
+/// Descriptors in the list.
+static MORE: AtomicUsize = AtomicUsize::new(0);
 
-static ABOVE: Padded<RwLock<Vec<Entry>>> = Padded(RwLock::new(Vec::new()));
-/// Entries in [`ABOVE`]: while 0 (nearly always) no lock is taken.
-static COUNT: AtomicUsize = AtomicUsize::new(0);
+/// The real absolute path (lexically clean) of each slot's directory, and
+/// the list of (descriptor, path) beyond the slots.
+struct Paths {
+    slots: [Vec<u8>; SLOTS],
+    more: Vec<(i32, Vec<u8>)>,
+}
 
-/// Is `fd` known as a directory above the view? One load while none is.
+static PATHS: Padded<RwLock<Paths>> = Padded(RwLock::new(Paths {
+    slots: [const { Vec::new() }; SLOTS],
+    more: Vec::new(),
+}));
+
+/// Is any descriptor known as a directory above the view? One load.
 #[inline]
+pub fn any() -> bool {
+    USED.load(Ordering::Acquire) != 0
+}
+
+/// Is `fd` a directory above the view, asked without a lock: `None` when
+/// only the list could tell.
+#[inline]
+pub fn quick_is_above(fd: i32) -> Option<bool> {
+    if !any() {
+        return Some(false);
+    }
+    if SLOT_FDS.iter().any(|s| s.load(Ordering::Acquire) == fd) {
+        return Some(true);
+    }
+    (MORE.load(Ordering::Acquire) == 0).then_some(false)
+}
+
+/// Is `fd` known as a directory above the view?
 pub fn is_above(fd: i32) -> bool {
-    COUNT.load(Ordering::Acquire) != 0 && path_of(fd).is_some()
+    quick_is_above(fd) != Some(false) && path_of(fd).is_some()
 }
 
 /// The real path of `fd`, when it is a directory above the view.
 pub fn path_of(fd: i32) -> Option<Vec<u8>> {
-    if COUNT.load(Ordering::Acquire) == 0 {
+    if quick_is_above(fd) == Some(false) {
         return None;
     }
     if crate::vfork::in_child() && crate::vfork::touched_fd(fd) {
         return None; // changed by a vfork child: taken as it is
     }
-    let list = ABOVE.read().ok()?;
-    list.iter().find(|(f, _)| *f == fd).map(|(_, p)| p.clone())
+    let paths = PATHS.read().ok()?;
+    match SLOT_FDS
+        .iter()
+        .position(|s| s.load(Ordering::Acquire) == fd)
+    {
+        Some(i) => Some(paths.slots[i].clone()),
+        None => paths
+            .more
+            .iter()
+            .find(|(f, _)| *f == fd)
+            .map(|(_, p)| p.clone()),
+    }
 }
 
 /// Remembers that `fd` is the directory `path` above the view.
@@ -39,22 +84,47 @@ pub fn note(fd: i32, path: Vec<u8>) {
     if fd < 0 || crate::vfork::in_child() {
         return; // a vfork child's descriptors are taken as they are
     }
-    if let Ok(mut list) = ABOVE.write() {
-        list.retain(|(f, _)| *f != fd);
-        list.push((fd, path));
-        COUNT.store(list.len(), Ordering::Release);
+    let Ok(mut paths) = PATHS.write() else { return };
+    if let Some(i) = SLOT_FDS
+        .iter()
+        .position(|s| s.load(Ordering::Acquire) == fd)
+    {
+        paths.slots[i] = path;
+    } else if let Some(e) = paths.more.iter_mut().find(|(f, _)| *f == fd) {
+        e.1 = path;
+    } else if let Some(i) = SLOT_FDS.iter().position(|s| s.load(Ordering::Acquire) < 0) {
+        // The path first: a reader that finds the descriptor takes the lock.
+        paths.slots[i] = path;
+        SLOT_FDS[i].store(fd, Ordering::Release);
+        USED.fetch_add(1, Ordering::AcqRel);
+    } else {
+        paths.more.push((fd, path));
+        MORE.fetch_add(1, Ordering::AcqRel);
+        USED.fetch_add(1, Ordering::AcqRel);
     }
 }
 
 /// Forgets every descriptor in `first..=last` (closed, or replaced).
 pub fn forget_range(first: i32, last: i32) {
-    if COUNT.load(Ordering::Acquire) == 0 || crate::vfork::in_child() {
+    if !any() || crate::vfork::in_child() {
         return;
     }
-    if let Ok(mut list) = ABOVE.write() {
-        list.retain(|(f, _)| !(first..=last).contains(f));
-        COUNT.store(list.len(), Ordering::Release);
+    if first == last && quick_is_above(first) == Some(false) {
+        return;
     }
+    let Ok(mut paths) = PATHS.write() else { return };
+    for (i, slot) in SLOT_FDS.iter().enumerate() {
+        if (first..=last).contains(&slot.load(Ordering::Acquire)) {
+            slot.store(-1, Ordering::Release);
+            paths.slots[i] = Vec::new();
+            USED.fetch_sub(1, Ordering::AcqRel);
+        }
+    }
+    let before = paths.more.len();
+    paths.more.retain(|(f, _)| !(first..=last).contains(f));
+    let gone = before - paths.more.len();
+    MORE.fetch_sub(gone, Ordering::AcqRel);
+    USED.fetch_sub(gone, Ordering::AcqRel);
 }
 
 /// Forgets `fd`.
@@ -94,6 +164,15 @@ mod tests {
         );
         forget_range(A, B);
         assert!(!is_above(A) && !is_above(B));
+        // More than the slots hold: the rest go to the list.
+        for fd in 0..SLOTS as i32 + 3 {
+            note(A + 10 + fd, format!("/d{fd}").into_bytes());
+        }
+        let last = A + 10 + SLOTS as i32 + 2;
+        assert_eq!(path_of(last).as_deref(), Some(&b"/d18"[..]));
+        assert_eq!(quick_is_above(last), None, "only the list can tell");
+        forget_range(A + 10, last);
+        assert_eq!(quick_is_above(last), Some(false));
         dup(A, B);
         assert!(
             !is_above(B),

@@ -158,29 +158,48 @@ fn real_path_of_fd(fd: i32) -> Option<Vec<u8>> {
 }
 
 impl Overlay {
-    /// Classifies `path` relative to `dirfd` (`AT_FDCWD` for the current directory).
     /// A quick test that `(dirfd, path)` lies outside the view: one prefix
     /// comparison or one load, no allocation. `false` means "look closer".
     #[inline]
     pub fn surely_outside(&self, dirfd: i32, path: &[u8]) -> bool {
+        if self.plainly_outside(dirfd, path) {
+            return true;
+        }
+        if path.first() == Some(&b'/') {
+            return false; // an absolute path is decided by the prefix test
+        }
+        if dirfd == libc::AT_FDCWD {
+            if cwd().known.load(Ordering::Acquire) {
+                return false;
+            }
+            self.init_cwd();
+            return self.plainly_outside(dirfd, path);
+        }
+        with_fd_info(dirfd, |info| info.is_none())
+            && !crate::above::is_above(dirfd)
+            && !has_dotdot_component(path)
+    }
+
+    /// [`Overlay::surely_outside`] where it takes no lock, allocates nothing
+    /// and makes no system call, so that a hook may ask it before anything
+    /// else (even in a signal handler that interrupted another hook).
+    /// `false` means "look closer": a descriptor not accounted for yet, a
+    /// current directory not known yet, directories above the view held.
+    #[inline]
+    pub fn plainly_outside(&self, dirfd: i32, path: &[u8]) -> bool {
         if path.first() == Some(&b'/') {
             return self.inside(path).is_none()
                 && !has_dotdot(path)
                 && !path.windows(2).any(|w| w == b"//" || w == b"/.");
         }
         if dirfd == libc::AT_FDCWD {
-            let mut cwd = cwd();
-            if !cwd.known.load(Ordering::Acquire) {
-                self.init_cwd();
-                cwd = self::cwd();
-            }
-            return !cwd.inside.load(Ordering::Acquire)
+            let cwd = cwd();
+            return cwd.known.load(Ordering::Acquire)
+                && !cwd.inside.load(Ordering::Acquire)
                 && !cwd.above.load(Ordering::Acquire)
                 && !has_dotdot(path);
         }
-        with_fd_info(dirfd, |info| info.is_none())
-            && !crate::above::is_above(dirfd)
-            && !has_dotdot_component(path)
+        !may_know_fd(dirfd) && !crate::vfork::in_child() && !has_dotdot_component(path)
     }
 
     pub fn locate(&self, dirfd: i32, path: &[u8]) -> Where {
@@ -492,7 +511,10 @@ fn store_fd(fd: i32, info: Arc<FdInfo>) {
 /// Could `fd` be one the overlay knows (a quick test, no lock)?
 #[inline]
 pub fn may_know_fd(fd: i32) -> bool {
-    fd >= 0 && (fd < FDS_LEN.load(Ordering::Acquire) || !settled(fd))
+    fd >= 0
+        && (fd < FDS_LEN.load(Ordering::Acquire)
+            || !settled(fd)
+            || crate::above::quick_is_above(fd) != Some(false))
 }
 
 /// What the overlay knows of `fd`, if it refers to the view.

@@ -66,6 +66,12 @@ pub fn get() -> Option<&'static Overlay> {
     OVERLAY.get_or_init(from_env).as_ref()
 }
 
+/// The overlay, when it is already set up (never sets it up).
+#[inline]
+pub fn peek() -> Option<&'static Overlay> {
+    OVERLAY.get()?.as_ref()
+}
+
 /// Lexically cleans an absolute path: no `//`, no `/./`, no trailing `/`.
 /// (`..` is left alone: it can only be resolved against the real tree.)
 pub fn clean_abs(p: &[u8]) -> Vec<u8> {

@@ -102,6 +102,12 @@ fn outside_open(
     fd
 }
 
+/// Does this `fcntl` command make a new descriptor (the only ones the
+/// overlay follows)?
+fn duplicates(cmd: c_int) -> bool {
+    cmd == libc::F_DUPFD || cmd == libc::F_DUPFD_CLOEXEC
+}
+
 /// A descriptor opened outside the view: known not to stand for a view object.
 fn settled(fd: c_int) -> c_int {
     ovl::locate::settle_fd(fd);
@@ -287,14 +293,16 @@ hooks! {
         if r >= 0 { dup_fd(fd, r); }
         r
     }
+    unless_needed !duplicates(cmd);
     fn fcntl(fd: c_int, cmd: c_int, arg: c_long) -> c_int |real, _ovl| {
         let r = real(fd, cmd, arg);
-        if r >= 0 && (cmd == libc::F_DUPFD || cmd == libc::F_DUPFD_CLOEXEC) { dup_fd(fd, r); }
+        if r >= 0 { dup_fd(fd, r); }
         r
     }
+    unless_needed !duplicates(cmd);
     fn fcntl64(fd: c_int, cmd: c_int, arg: c_long) -> c_int |real, _ovl| {
         let r = real(fd, cmd, arg);
-        if r >= 0 && (cmd == libc::F_DUPFD || cmd == libc::F_DUPFD_CLOEXEC) { dup_fd(fd, r); }
+        if r >= 0 { dup_fd(fd, r); }
         r
     }
 

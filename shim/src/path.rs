@@ -48,6 +48,21 @@ pub(crate) unsafe fn locate(
     }
 }
 
+/// Before a hook does anything else: does `(dirfd, p)` plainly lie outside
+/// an overlay already set up (see `Overlay::plainly_outside`: no lock, no
+/// allocation, no system call)? The call then goes straight to libc.
+///
+/// # Safety
+/// `p` is NULL or a valid C string.
+#[inline]
+pub(crate) unsafe fn plainly_outside(dirfd: c_int, p: *const c_char) -> bool {
+    // SAFETY: per the contract.
+    match (ovl::overlay::peek(), unsafe { bytes(p) }) {
+        (Some(ovl), Some(path)) if !path.is_empty() => ovl.plainly_outside(dirfd, path),
+        _ => false,
+    }
+}
+
 /// Runs `f` on the real object behind a path that is only read: the caller's
 /// arguments outside the view, else `(AT_FDCWD, real path, node)`.
 ///
