@@ -137,7 +137,10 @@ fn plain_name(p: &[u8]) -> bool {
 }
 
 fn has_dotdot(p: &[u8]) -> bool {
-    p.windows(2).any(|w| w == b"..")
+    // Most names hold no dot at all: one quick scan for the first.
+    p.iter()
+        .position(|&b| b == b'.')
+        .is_some_and(|i| p[i..].windows(2).any(|w| w == b".."))
 }
 
 /// Does `p` climb (a `..` component)? Exact, unlike the quick [`has_dotdot`].
@@ -798,6 +801,8 @@ mod tests {
         assert!(has_dotdot_component(b"a/.."));
         assert!(!has_dotdot_component(b"a..b/c"));
         assert!(!has_dotdot_component(b"..."));
+        assert!(!has_dotdot_component(b"name") && !has_dotdot(b"a.b"));
+        assert!(has_dotdot(b"a.b/..") && has_dotdot(b"x..y"));
         assert_eq!(trim_trailing_slashes(b"/tmp/o//"), b"/tmp/o");
         assert_eq!(trim_trailing_slashes(b"/"), b"/");
     }
