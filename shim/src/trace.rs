@@ -14,11 +14,19 @@ thread_local! {
     static CALL: Cell<&'static str> = const { Cell::new("") };
 }
 
+/// Asked by every hook: the known answer is one load, inlined.
+#[inline]
 fn trace_fd() -> i32 {
-    let fd = FD.load(Ordering::Relaxed);
-    if fd != -2 {
-        return fd;
+    match FD.load(Ordering::Relaxed) {
+        -2 => first_trace_fd(),
+        fd => fd,
     }
+}
+
+/// Reads the switch, once per process.
+#[cold]
+#[inline(never)]
+fn first_trace_fd() -> i32 {
     let fd = match std::env::var_os(ovl::config::env::TRACE) {
         None => -1,
         Some(v) if v.is_empty() => -1,
