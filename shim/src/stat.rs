@@ -1,7 +1,7 @@
-//! `stat` and friends, `access`, `readlink`, `statfs`: read-only calls on a
-//! path, answered by the real object the view shows. A merged directory
-//! reports one link, as the kernel's overlay does (tree walkers must not
-//! take its link count as a count of subdirectories).
+//! `stat` and friends, `access`, `readlink`, `statfs`, `inotify_add_watch`:
+//! read-only calls on a path, answered by the real object the view shows. A
+//! merged directory reports one link, as the kernel's overlay does (tree
+//! walkers must not take its link count as a count of subdirectories).
 
 use crate::path::{plainly_outside, reading, reading_or_answer};
 use crate::{fail, hooks};
@@ -236,6 +236,12 @@ hooks! {
             r
         })
     }
+    // The watch is on the real object the view shows (see the README's
+    // limitations for what it cannot see).
+    fn inotify_add_watch(fd: c_int, p: *const c_char, mask: u32) -> c_int |real, ovl| {
+        reading(ovl, libc::AT_FDCWD, p, mask & libc::IN_DONT_FOLLOW == 0, |_, rp, _| real(fd, rp, mask))
+    }
+
     fn statvfs(p: *const c_char, buf: *mut libc::statvfs) -> c_int |real, ovl| {
         reading(ovl, libc::AT_FDCWD, p, FOLLOW, |_, rp, _| real(rp, buf))
     }
