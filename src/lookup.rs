@@ -131,6 +131,13 @@ pub fn join(dir: &[u8], name: &[u8]) -> Vec<u8> {
     v
 }
 
+/// Does `path` end in `/` after a name (`x/`, not `/` alone)? Its last name
+/// must then be a directory, or be made one: the kernel's rules for each
+/// call that creates, removes or renames by such a path.
+pub fn ends_in_slash(path: &[u8]) -> bool {
+    path.len() > 1 && path.ends_with(b"/")
+}
+
 /// Splits a relative path in the view into its directory and last name.
 pub fn split_last(rel: &[u8]) -> (&[u8], &[u8]) {
     match rel.iter().rposition(|&b| b == b'/') {

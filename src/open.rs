@@ -92,6 +92,9 @@ impl Overlay {
         let follow = flags & libc::O_NOFOLLOW == 0 && !excl;
         if creat {
             let parent = self.resolve_parent_at(dirfd, path)?;
+            if crate::lookup::ends_in_slash(path) && matches!(parent, Ok(ParentOf::Inside(..))) {
+                return Some(Err(Errno::ISDIR)); // as the kernel: O_CREAT never makes `x/`
+            }
             return Some(parent.and_then(|p| self.open_creating(p, path, flags, mode)));
         }
         let r = self.resolve_at(dirfd, path, follow)?;

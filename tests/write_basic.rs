@@ -201,3 +201,29 @@ os.fchdir(dup); print(sorted(os.listdir('mnt/b')))\n\
          cd \"$MNT/..\" && rm -r mnt/a/deep; echo \"rm: $?\"; cd \"$MNT\"",
     );
 }
+
+/// A path ending in `/` names a directory: creating, removing, renaming or
+/// linking a non-directory by such a path fails as on the kernel (`rm
+/// file/` must not remove the file, `mv f new/` must not rename it), while
+/// directories take the slash.
+#[test]
+fn trailing_slashes_name_directories_only() {
+    require_root!();
+    scenario(
+        "rm a/low2/; echo \"rm: $?\"\n\
+         rm -r a/deep/; echo \"rm -r: $?\"\n\
+         rmdir a/low1/; echo \"rmdir: $?\"\n\
+         mv a/data a/data2/; echo \"mv to x/: $?\"\n\
+         mv a/data/ a/data3; echo \"mv from x/: $?\"\n\
+         mv a/link/ a/link2; echo \"mv link/: $?\"\n\
+         ln -s x a/sl/; echo \"ln -s: $?\"\n\
+         ln a/low1 a/hl/; echo \"ln: $?\"\n\
+         ln a/low1/ a/hl2; echo \"ln from x/: $?\"\n\
+         mkfifo a/ff/; echo \"mkfifo: $?\"\n\
+         touch a/new1/; echo \"touch: $?\"\n\
+         (echo x > a/new2/) 2>&1 | sed 's/.*: //'; echo \"redirect: $?\"\n\
+         mkdir a/nd/ && mkdir a/nd/sub// && rmdir a/nd/sub/ && echo \"mkdir rmdir: $?\"\n\
+         mv a/nd/ a/nd2/; echo \"mv dir/: $?\"\n\
+         rm a/nd2/; echo \"rm dir/: $?\"",
+    );
+}

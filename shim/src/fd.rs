@@ -471,7 +471,7 @@ hooks! {
             return real(t);
         }
         let r = fill_template(t, 0, |p| {
-            crate::path::creating(ovl, libc::AT_FDCWD, p, |d, n| ovl.mkdir(d, n, 0o700), |d, p| libc::mkdirat(d, p, 0o700))
+            crate::path::creating(ovl, libc::AT_FDCWD, p, true, |d, n| ovl.mkdir(d, n, 0o700), |d, p| libc::mkdirat(d, p, 0o700))
         });
         if r == 0 { t } else { std::ptr::null_mut() }
     }

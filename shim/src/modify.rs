@@ -51,9 +51,9 @@ unsafe fn remove_in_view(
         } else {
             Errno::INVAL
         }),
-        Ok(Parent::Name(dir, name)) => match ovl.lookup_child(&dir, &name) {
+        Ok(Parent::Name { dir, name, slash }) => match ovl.lookup_child(&dir, &name) {
             Ok(None) => fail(Errno::NOENT),
-            Ok(Some(node)) if want_dir && !node.is_dir() => fail(Errno::NOTDIR),
+            Ok(Some(node)) if (want_dir || slash) && !node.is_dir() => fail(Errno::NOTDIR),
             Ok(Some(node)) if !want_dir && node.is_dir() => fail(Errno::ISDIR),
             Ok(Some(_)) if !ovl.has_upper => fail(Errno::ROFS),
             Ok(Some(node)) if want_dir => done(ovl.rmdir(&dir, &name, &node)),
@@ -64,10 +64,11 @@ unsafe fn remove_in_view(
     }
 }
 
-/// The parent and name of a rename's or link's end, with the object there.
+/// The parent and name of a rename's or link's end, with the object there
+/// and whether the path ends in `/`.
 enum End {
     Outside(c_int, *const c_char),
-    InView(Box<(Node, Vec<u8>, Option<Node>)>),
+    InView(Box<(Node, Vec<u8>, Option<Node>, bool)>),
 }
 
 /// # Safety
@@ -87,9 +88,9 @@ unsafe fn end(
             End::Outside(libc::AT_FDCWD, ptr)
         }
         Parent::Special(_) => return Err(Errno::BUSY),
-        Parent::Name(dir, name) => {
+        Parent::Name { dir, name, slash } => {
             let node = ovl.lookup_child(&dir, &name)?;
-            End::InView(Box::new((dir, name, node)))
+            End::InView(Box::new((dir, name, node, slash)))
         }
     })
 }
@@ -118,10 +119,14 @@ unsafe fn rename_in_view(
             })
         }
         (Ok(End::InView(a)), Ok(End::InView(b))) => {
-            let ((pa, na, old), (pb, nb, new)) = (*a, *b);
+            let ((pa, na, old, slash_a), (pb, nb, new, slash_b)) = (*a, *b);
             let Some(old) = old else {
                 return fail(Errno::NOENT);
             };
+            // Only a directory may be named with a trailing `/`, at either end.
+            if (slash_a || slash_b) && !old.is_dir() {
+                return fail(Errno::NOTDIR);
+            }
             if !ovl.has_upper {
                 return fail(Errno::ROFS);
             }
@@ -170,9 +175,12 @@ unsafe fn link_in_view(
             })
         }
         (Ok(Located::Node(old)), Ok(End::InView(b))) => {
-            let (dir, name, existing) = *b;
+            let (dir, name, existing, slash) = *b;
             if existing.is_some() {
                 return fail(Errno::EXIST);
+            }
+            if slash {
+                return fail(Errno::NOENT); // `new/` asks for a directory
             }
             if !ovl.has_upper {
                 return fail(Errno::ROFS);
@@ -210,36 +218,36 @@ fn list_filtered(
 
 hooks! {
     fn mkdir(p: *const c_char, mode: mode_t) -> c_int |real, ovl| {
-        creating(ovl, libc::AT_FDCWD, p, |d, n| ovl.mkdir(d, n, mode), |_, p| real(p, mode))
+        creating(ovl, libc::AT_FDCWD, p, true, |d, n| ovl.mkdir(d, n, mode), |_, p| real(p, mode))
     }
     fn mkdirat(fd: c_int, p: *const c_char, mode: mode_t) -> c_int |real, ovl| {
-        creating(ovl, fd, p, |d, n| ovl.mkdir(d, n, mode), |fd, p| real(fd, p, mode))
+        creating(ovl, fd, p, true, |d, n| ovl.mkdir(d, n, mode), |fd, p| real(fd, p, mode))
     }
     fn mknod(p: *const c_char, mode: mode_t, dev: dev_t) -> c_int |real, ovl| {
-        creating(ovl, libc::AT_FDCWD, p, |d, n| ovl.mknod(d, n, mode, dev), |_, p| real(p, mode, dev))
+        creating(ovl, libc::AT_FDCWD, p, false, |d, n| ovl.mknod(d, n, mode, dev), |_, p| real(p, mode, dev))
     }
     fn mknodat(fd: c_int, p: *const c_char, mode: mode_t, dev: dev_t) -> c_int |real, ovl| {
-        creating(ovl, fd, p, |d, n| ovl.mknod(d, n, mode, dev), |fd, p| real(fd, p, mode, dev))
+        creating(ovl, fd, p, false, |d, n| ovl.mknod(d, n, mode, dev), |fd, p| real(fd, p, mode, dev))
     }
     fn __xmknod(v: c_int, p: *const c_char, mode: mode_t, dev: *mut dev_t) -> c_int |real, ovl| {
-        creating(ovl, libc::AT_FDCWD, p, |d, n| ovl.mknod(d, n, mode, *dev), |_, p| real(v, p, mode, dev))
+        creating(ovl, libc::AT_FDCWD, p, false, |d, n| ovl.mknod(d, n, mode, *dev), |_, p| real(v, p, mode, dev))
     }
     fn __xmknodat(v: c_int, fd: c_int, p: *const c_char, mode: mode_t, dev: *mut dev_t) -> c_int |real, ovl| {
-        creating(ovl, fd, p, |d, n| ovl.mknod(d, n, mode, *dev), |fd, p| real(v, fd, p, mode, dev))
+        creating(ovl, fd, p, false, |d, n| ovl.mknod(d, n, mode, *dev), |fd, p| real(v, fd, p, mode, dev))
     }
     fn mkfifo(p: *const c_char, mode: mode_t) -> c_int |real, ovl| {
-        creating(ovl, libc::AT_FDCWD, p, |d, n| ovl.mknod(d, n, mode | libc::S_IFIFO, 0), |_, p| real(p, mode))
+        creating(ovl, libc::AT_FDCWD, p, false, |d, n| ovl.mknod(d, n, mode | libc::S_IFIFO, 0), |_, p| real(p, mode))
     }
     fn mkfifoat(fd: c_int, p: *const c_char, mode: mode_t) -> c_int |real, ovl| {
-        creating(ovl, fd, p, |d, n| ovl.mknod(d, n, mode | libc::S_IFIFO, 0), |fd, p| real(fd, p, mode))
+        creating(ovl, fd, p, false, |d, n| ovl.mknod(d, n, mode | libc::S_IFIFO, 0), |fd, p| real(fd, p, mode))
     }
     fn symlink(t: *const c_char, p: *const c_char) -> c_int |real, ovl| {
         let target = bytes(t).unwrap_or_default();
-        creating(ovl, libc::AT_FDCWD, p, |d, n| ovl.symlink(target, d, n), |_, p| real(t, p))
+        creating(ovl, libc::AT_FDCWD, p, false, |d, n| ovl.symlink(target, d, n), |_, p| real(t, p))
     }
     fn symlinkat(t: *const c_char, fd: c_int, p: *const c_char) -> c_int |real, ovl| {
         let target = bytes(t).unwrap_or_default();
-        creating(ovl, fd, p, |d, n| ovl.symlink(target, d, n), |fd, p| real(t, fd, p))
+        creating(ovl, fd, p, false, |d, n| ovl.symlink(target, d, n), |fd, p| real(t, fd, p))
     }
     fn link(a: *const c_char, b: *const c_char) -> c_int |real, ovl| {
         link_in_view(ovl, libc::AT_FDCWD, a, libc::AT_FDCWD, b, 0, |_, a, _, b, _| real(a, b))

@@ -228,7 +228,12 @@ pub(crate) fn outside_change<R: Failure>(
 pub(crate) enum Parent {
     Outside,
     Redirect(CString),
-    Name(Node, Vec<u8>),
+    /// The directory and the last name; `slash`: the path ends in `/`.
+    Name {
+        dir: Node,
+        name: Vec<u8>,
+        slash: bool,
+    },
     /// The path names an existing object with no last name (`.`, `/`, `x/..`).
     Special(Node),
 }
@@ -255,14 +260,19 @@ pub(crate) unsafe fn parent(
     let r = r?;
     trace::parent(ovl, path, &r);
     Ok(match r {
-        ParentOf::Inside(dir, name) => Parent::Name(dir, name),
+        ParentOf::Inside(dir, name) => Parent::Name {
+            dir,
+            name,
+            slash: ovl::lookup::ends_in_slash(path),
+        },
         ParentOf::Special(node) => Parent::Special(node),
         ParentOf::Outside(p) => Parent::Redirect(ovl::cpath(&p)),
     })
 }
 
 /// Runs a name-creating call: `op` in the view (with the name known absent),
-/// or `f` with the caller's (or redirected) arguments outside it.
+/// or `f` with the caller's (or redirected) arguments outside it. `makes_dir`:
+/// `mkdir`, the one such call a path ending in `/` may name.
 ///
 /// # Safety
 /// `p` is NULL or a valid C string.
@@ -270,6 +280,7 @@ pub(crate) unsafe fn creating(
     ovl: &Overlay,
     dirfd: c_int,
     p: *const c_char,
+    makes_dir: bool,
     op: impl FnOnce(&Node, &[u8]) -> Result<(), Errno>,
     f: impl FnOnce(c_int, *const c_char) -> c_int,
 ) -> c_int {
@@ -278,8 +289,10 @@ pub(crate) unsafe fn creating(
         Ok(Parent::Outside) => outside_change(ovl, dirfd, p, false, f),
         Ok(Parent::Redirect(real)) => outside_change(ovl, libc::AT_FDCWD, real.as_ptr(), false, f),
         Ok(Parent::Special(_)) => fail(Errno::EXIST),
-        Ok(Parent::Name(dir, name)) => match ovl.lookup_child(&dir, &name) {
+        Ok(Parent::Name { dir, name, slash }) => match ovl.lookup_child(&dir, &name) {
             Ok(Some(_)) => fail(Errno::EXIST),
+            // `x/` asks for a directory: only mkdir makes one.
+            Ok(None) if slash && !makes_dir => fail(Errno::NOENT),
             Ok(None) if !ovl.has_upper => fail(Errno::ROFS),
             Ok(None) => done(op(&dir, &name)),
             Err(e) => fail(e),
