@@ -183,11 +183,12 @@ impl Overlay {
             && !has_dotdot_component(path)
     }
 
-    /// [`Overlay::surely_outside`] where it takes no lock, allocates nothing
-    /// and makes no system call, so that a hook may ask it before anything
-    /// else (even in a signal handler that interrupted another hook).
-    /// `false` means "look closer": a descriptor not accounted for yet, a
-    /// current directory not known yet, directories above the view held.
+    /// [`Overlay::surely_outside`] where it takes no lock and allocates
+    /// nothing (its one possible system call, `getpid`, only while a
+    /// `vfork` child runs), so that a hook may ask it before anything else
+    /// (even in a signal handler that interrupted another hook). `false`
+    /// means "look closer": a descriptor not accounted for yet or above the
+    /// view, a current directory not known yet, a path that climbs.
     #[inline]
     pub fn plainly_outside(&self, dirfd: i32, path: &[u8]) -> bool {
         if path.first() == Some(&b'/') {

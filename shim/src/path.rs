@@ -50,7 +50,7 @@ pub(crate) unsafe fn locate(
 
 /// Before a hook does anything else: does `(dirfd, p)` plainly lie outside
 /// an overlay already set up (see `Overlay::plainly_outside`: no lock, no
-/// allocation, no system call)? The call then goes straight to libc.
+/// allocation)? The call then goes straight to libc.
 ///
 /// # Safety
 /// `p` is NULL or a valid C string.
