@@ -122,8 +122,25 @@ fn dir_generation(node: &Option<Node>, ovl: &Overlay) -> u64 {
     }
 }
 
-/// `base/path` (just `path` when `base` is the root, `base` when `path` is empty).
+/// `base/path` (just `path` when `base` is the root, `base` when `path` is
+/// empty). `base` is a directory of the view by its real, symlink-free
+/// path (the current directory's, a descriptor's), so a leading `..` climbs
+/// it by name: the same parent the walk would find, and still there once
+/// `base` itself was removed (the kernel walks `..` from a removed current
+/// directory too).
 fn joined(base: &[u8], path: &[u8]) -> Vec<u8> {
+    let (mut base, mut path) = (base, path);
+    while !base.is_empty() {
+        let (first, rest) = match path.iter().position(|&b| b == b'/') {
+            Some(i) => (&path[..i], &path[i + 1..]),
+            None => (path, &b""[..]),
+        };
+        if first != b".." {
+            break;
+        }
+        base = crate::lookup::split_last(base).0;
+        path = &rest[rest.iter().take_while(|&&b| b == b'/').count()..];
+    }
     if path.is_empty() {
         base.to_vec()
     } else {

@@ -290,8 +290,15 @@ unsafe fn realpath_in_view(
 }
 
 /// The virtual current directory as an absolute path, when inside the view.
-fn virtual_cwd(ovl: &Overlay) -> Option<Vec<u8>> {
-    ovl.cwd_rel().map(|rel| ovl.virtual_path(&rel))
+/// The virtual current directory's absolute path, when inside the view;
+/// `ENOENT` once it was removed, as the kernel's `getcwd` answers.
+fn virtual_cwd(ovl: &Overlay) -> Option<Result<Vec<u8>, Errno>> {
+    let rel = ovl.cwd_rel()?;
+    Some(match ovl.resolve(&rel, false) {
+        Ok(ovl::lookup::Resolved::Inside(n)) if n.is_dir() => Ok(ovl.virtual_path(&rel)),
+        Ok(_) => Err(Errno::NOENT),
+        Err(e) => Err(e),
+    })
 }
 
 /// `chdir` into the view: the real process moves to the directory's topmost
@@ -393,16 +400,16 @@ hooks! {
         r
     }
     fn getcwd(buf: *mut c_char, size: size_t) -> *mut c_char |real, ovl| {
-        match virtual_cwd(ovl) { Some(v) => out_string(&v, buf, size, true), None => real(buf, size) }
+        match virtual_cwd(ovl) { Some(Err(e)) => fail(e), Some(Ok(v)) => out_string(&v, buf, size, true), None => real(buf, size) }
     }
     fn __getcwd_chk(buf: *mut c_char, size: size_t, blen: size_t) -> *mut c_char |real, ovl| {
-        match virtual_cwd(ovl) { Some(v) => out_string(&v, buf, size.min(blen), true), None => real(buf, size, blen) }
+        match virtual_cwd(ovl) { Some(Err(e)) => fail(e), Some(Ok(v)) => out_string(&v, buf, size.min(blen), true), None => real(buf, size, blen) }
     }
     fn get_current_dir_name() -> *mut c_char |real, ovl| {
-        match virtual_cwd(ovl) { Some(v) => out_string(&v, std::ptr::null_mut(), 0, true), None => real() }
+        match virtual_cwd(ovl) { Some(Err(e)) => fail(e), Some(Ok(v)) => out_string(&v, std::ptr::null_mut(), 0, true), None => real() }
     }
     fn getwd(buf: *mut c_char) -> *mut c_char |real, ovl| {
-        match virtual_cwd(ovl) { Some(v) => out_string(&v, buf, libc::PATH_MAX as size_t, false), None => real(buf) }
+        match virtual_cwd(ovl) { Some(Err(e)) => fail(e), Some(Ok(v)) => out_string(&v, buf, libc::PATH_MAX as size_t, false), None => real(buf) }
     }
     fn realpath(p: *const c_char, out: *mut c_char) -> *mut c_char |real, ovl| {
         realpath_in_view(ovl, p, out, |p, o| real(p, o))
