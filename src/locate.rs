@@ -170,7 +170,8 @@ fn trim_trailing_slashes(p: &[u8]) -> &[u8] {
     &p[..end]
 }
 
-/// The real path of an open descriptor, from `/proc/self/fd`.
+/// The real path of an open descriptor, from `/proc/self/fd` (`None` for
+/// objects with no path: pipes, sockets, anonymous files).
 fn real_path_of_fd(fd: i32) -> Option<Vec<u8>> {
     let link = format!("/proc/self/fd/{fd}");
     let real = rustix::fs::readlinkat(rustix::fs::CWD, link.as_str(), Vec::new()).ok()?;
@@ -403,9 +404,7 @@ impl Overlay {
     /// it stands for that object of the view, as before the `exec`.
     fn adopt_inherited(&self, fd: i32) -> Option<Arc<FdInfo>> {
         settle_fd(fd);
-        let link = format!("/proc/self/fd/{fd}");
-        let real = rustix::fs::readlinkat(rustix::fs::CWD, link.as_str(), Vec::new()).ok()?;
-        let real = real.into_bytes();
+        let real = real_path_of_fd(fd)?;
         if self.is_above_view(&real) {
             crate::above::note(fd, real);
             return None;
