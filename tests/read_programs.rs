@@ -521,3 +521,23 @@ fn vforks_from_two_threads_at_once_leave_the_parents_view_alone() {
     let probe = build_c(&fx, "vfork_from_threads", VFORK_FROM_THREADS);
     compare_runs(&fx, &format!("{}\n", probe.display()));
 }
+
+/// A program with its own `malloc` that reads a file while that allocator
+/// sets itself up (as jemalloc reads `/etc/malloc.conf`; rustc is one),
+/// first called from a library's constructor, before the shim's own
+/// constructor has run: the hook it reaches must not allocate from that
+/// allocator (it waited for the allocator's lock forever).
+#[test]
+fn program_with_its_own_malloc_set_up_by_a_file_read() {
+    require_root!();
+    let fx = Fixture::new(1);
+    fx.lower(1)
+        .file("own_malloc.c", include_str!("data/own_malloc.c"))
+        .file("early_ctor.c", include_str!("data/early_ctor.c"));
+    compare_runs(
+        &fx,
+        "cc -shared -fPIC -o libearly.so early_ctor.c && \
+         cc -o prog own_malloc.c -Wl,--no-as-needed -L. -learly -Wl,-rpath,'$ORIGIN' && \
+         timeout 20 ./prog; echo \"exit $?\"",
+    );
+}

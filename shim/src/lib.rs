@@ -13,6 +13,7 @@ use std::cell::Cell;
 use std::ffi::{c_char, c_int, c_void, CStr};
 use std::sync::atomic::{AtomicPtr, Ordering};
 
+mod alloc;
 mod dir;
 mod exec;
 mod fd;
