@@ -162,3 +162,41 @@ print(sorted(event(o) for o in offsets))\n\
         &format!("{LIST}{CAT_ALL}"),
     );
 }
+
+/// cargo builds a crate held in lower, then rebuilds only what changed
+/// (rustc allocates with jemalloc: see `shim/src/alloc.rs`). Uses the
+/// toolchain that runs this test (`$CARGO`, rustc beside it).
+#[test]
+fn cargo_builds_a_crate_held_in_lower() {
+    require_root!();
+    let Some(cargo) = std::env::var_os("CARGO").map(std::path::PathBuf::from) else {
+        eprintln!("skipped: $CARGO is not set (run under cargo test)");
+        return;
+    };
+    let rustc = cargo.with_file_name("rustc");
+    let fx = Fixture::new(1);
+    fx.lower(1)
+        .file(
+            "proj/Cargo.toml",
+            "[package]\nname = \"p\"\nversion = \"0.1.0\"\nedition = \"2021\"\n",
+        )
+        .file(
+            "proj/src/main.rs",
+            "fn main() { println!(\"hi {}\", 6 * 7); }\n",
+        );
+    let env = format!(
+        "export CARGO_HOME=\"$HOME/.cargo\" RUSTC='{}' CARGO_TERM_COLOR=never\n",
+        rustc.display()
+    );
+    let cargo = cargo.display();
+    same_as_kernel(
+        &fx,
+        &format!(
+            "{env}cd proj && timeout 120 '{cargo}' build -q --offline; echo \"build $?\"\n\
+             ./target/debug/p\n\
+             '{cargo}' build -q --offline && echo unchanged\n\
+             touch src/main.rs && '{cargo}' build --offline 2>&1 | grep -c Compiling"
+        ),
+        "ls proj proj/target/debug | sort",
+    );
+}
