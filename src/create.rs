@@ -1,4 +1,5 @@
-//! Creating names in the view: files, directories, nodes, symlinks, links.
+//! Creating names in the view: files, directories, nodes, symlinks, links,
+//! Unix sockets' files.
 //! New objects always land in the upper layer (its parents copied up first);
 //! creating over a whiteout replaces it in one exchange, and a directory
 //! made there is opaque, so nothing of the lower layers shows through it.
@@ -139,6 +140,25 @@ impl Overlay {
             } else {
                 rustix::fs::mknodat(dir, p, kind, perm, dev)
             }
+        })
+    }
+
+    /// `bind` of the Unix socket `sock` to a name absent from the view: its
+    /// socket file is made in upper like any other node. `EADDRINUSE` when
+    /// the name is taken, as the kernel's `bind` says.
+    pub fn bind_unix(&self, parent: &Node, name: &[u8], sock: BorrowedFd<'_>) -> Result<(), Errno> {
+        let r = self.create_with(parent, name, false, false, |dir, p| {
+            let (path, _dir_kept_open) = crate::sys::socket_path_at(dir, p)?;
+            let addr = rustix::net::SocketAddrUnix::new(path.as_c_str())?;
+            // create_with asks for EEXIST when the name is taken.
+            rustix::net::bind(sock, &addr).map_err(|e| match e {
+                Errno::ADDRINUSE => Errno::EXIST,
+                e => e,
+            })
+        });
+        r.map_err(|e| match e {
+            Errno::EXIST => Errno::ADDRINUSE,
+            e => e,
         })
     }
 

@@ -32,4 +32,4 @@ pub mod vfork;
 pub mod whiteout;
 pub mod xattr;
 
-pub use sys::cpath;
+pub use sys::{cpath, socket_path_at};

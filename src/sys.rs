@@ -1,5 +1,6 @@
 //! Small helpers over raw system calls.
 
+use rustix::fd::AsRawFd;
 use std::ffi::CString;
 
 /// A C string from path bytes. A path with a NUL byte cannot exist; it is cut
@@ -45,4 +46,51 @@ pub fn child(dir: &std::ffi::CStr, name: &[u8]) -> CString {
     p.push(b'/');
     p.extend_from_slice(name);
     cpath(&p)
+}
+
+/// Room for a path in a Unix socket's address, its NUL included.
+const SUN_PATH_LEN: usize = 108;
+
+/// A path naming `path` (relative to `dir`, or absolute) short enough for a
+/// Unix socket's address: its absolute real path when that fits (what
+/// `getsockname` will then say), else `/proc/self/fd/N/name` with N its
+/// directory opened here (kept open until the address is used: the second
+/// value).
+pub fn socket_path_at(
+    dir: rustix::fd::BorrowedFd<'_>,
+    path: &std::ffi::CStr,
+) -> Result<(CString, Option<rustix::fd::OwnedFd>), rustix::io::Errno> {
+    let bytes = path.to_bytes();
+    let absolute = if bytes.first() == Some(&b'/') {
+        Some(bytes.to_vec())
+    } else if dir.as_raw_fd() == rustix::fs::CWD.as_raw_fd() {
+        None
+    } else {
+        let link = format!("/proc/self/fd/{}", dir.as_raw_fd());
+        rustix::fs::readlinkat(rustix::fs::CWD, link.as_str(), Vec::new())
+            .ok()
+            .map(|d| crate::lookup::join(d.as_bytes(), bytes))
+    };
+    if let Some(a) = absolute.filter(|a| a.len() < SUN_PATH_LEN) {
+        return Ok((cpath(&a), None));
+    }
+    let (parent, name) = match bytes.iter().rposition(|&b| b == b'/') {
+        Some(0) => (&b"/"[..], &bytes[1..]),
+        Some(i) => (&bytes[..i], &bytes[i + 1..]),
+        None => (&b"."[..], bytes),
+    };
+    let flags =
+        rustix::fs::OFlags::PATH | rustix::fs::OFlags::DIRECTORY | rustix::fs::OFlags::CLOEXEC;
+    let parent_fd = rustix::fs::openat(
+        dir,
+        cpath(parent).as_c_str(),
+        flags,
+        rustix::fs::Mode::empty(),
+    )?;
+    let mut short = format!("/proc/self/fd/{}/", parent_fd.as_raw_fd()).into_bytes();
+    short.extend_from_slice(name);
+    if short.len() >= SUN_PATH_LEN {
+        return Err(rustix::io::Errno::NAMETOOLONG);
+    }
+    Ok((cpath(&short), Some(parent_fd)))
 }

@@ -200,3 +200,39 @@ fn cargo_builds_a_crate_held_in_lower() {
         "ls proj proj/target/debug | sort",
     );
 }
+
+/// Unix sockets bound at paths of the view: the socket's file is made in
+/// upper (also over a whiteout, and when its real path is too long for a
+/// socket address), clients connect through the view, and `bind` over a
+/// name the view has says EADDRINUSE, as on the kernel's mount.
+#[test]
+fn unix_sockets_bound_in_the_view() {
+    require_root!();
+    let deep = "d".repeat(90);
+    same_as_kernel(
+        &source_tree(),
+        &format!(
+            "mkdir -p {deep}\n\
+             python3 -c \"\n\
+import os, socket\n\
+def sock(): return socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)\n\
+def attempt(what, f):\n\
+\x20   try: f(); print(what, 'ok')\n\
+\x20   except OSError as e: print(what, e.strerror)\n\
+s = sock(); s.bind('doc/s'); s.listen(1)\n\
+attempt('connect', lambda: sock().connect('doc/s'))\n\
+attempt('connect absolute', lambda: sock().connect(os.path.abspath('doc/s')))\n\
+attempt('bind over a lower file', lambda: sock().bind('doc/readme.txt'))\n\
+attempt('bind in a missing directory', lambda: sock().bind('nowhere/s'))\n\
+attempt('connect to a file', lambda: sock().connect('doc/readme.txt'))\n\
+attempt('connect to nothing', lambda: sock().connect('doc/none'))\n\
+os.unlink('src/util.h'); w = sock(); w.bind('src/util.h'); w.listen(1)\n\
+attempt('connect over a whiteout', lambda: sock().connect('src/util.h'))\n\
+d = sock(); d.bind('{deep}/s'); d.listen(1)\n\
+attempt('connect deep', lambda: sock().connect('{deep}/s'))\n\
+\"\n\
+             find . -type s | sort"
+        ),
+        "find . -type s | sort",
+    );
+}

@@ -19,6 +19,7 @@ mod exec;
 mod fd;
 mod modify;
 mod path;
+mod socket;
 mod stat;
 mod trace;
 mod vfork;
