@@ -541,3 +541,35 @@ fn program_with_its_own_malloc_set_up_by_a_file_read() {
          timeout 20 ./prog; echo \"exit $?\"",
     );
 }
+
+/// Libraries loaded by a path of the view (`dlopen`: Python's C extensions
+/// in a virtual environment held in the view, `ctypes`, plugins): the
+/// loader opens the file itself, so the path must reach the real file,
+/// in a lower layer or in upper.
+#[test]
+fn libraries_loaded_by_paths_of_the_view() {
+    require_root!();
+    let fx = Fixture::new(1);
+    fx.lower(1)
+        .file("lowlib/low.c", "int low(void) { return 41; }\n")
+        .file("up.c", "int up(void) { return 42; }\n");
+    let lower = fx.lower_dir(1).join("lowlib");
+    let built = Command::new("cc")
+        .args(["-shared", "-fPIC", "-o", "liblow.so", "low.c"])
+        .current_dir(&lower)
+        .status()
+        .expect("cc runs");
+    assert!(built.success(), "cc built liblow.so");
+    compare_runs(
+        &fx,
+        "mkdir -p up && cc -shared -fPIC -o up/libup.so up.c && echo built\n\
+         python3 -c \"\n\
+import ctypes, os\n\
+print(ctypes.CDLL(os.path.abspath('lowlib/liblow.so')).low())\n\
+print(ctypes.CDLL(os.path.abspath('up/libup.so')).up())\n\
+print(ctypes.CDLL('lowlib/liblow.so').low())\n\
+os.chdir('lowlib'); print(ctypes.CDLL('./liblow.so').low())\n\
+\"\n\
+         python3 -c \"import ctypes; ctypes.CDLL('./none.so')\" 2>&1 | tail -n 1 | sed \"s|$MNT|MNT|\"",
+    );
+}

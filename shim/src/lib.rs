@@ -15,6 +15,7 @@ use std::sync::atomic::{AtomicPtr, Ordering};
 
 mod alloc;
 mod dir;
+mod dl;
 mod exec;
 mod fd;
 mod modify;
