@@ -65,21 +65,22 @@ unsafe impl GlobalAlloc for GlibcMalloc {
     }
 
     unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        let new = Layout::from_size_align(new_size, layout.align());
-        match new {
+        let Ok(new) = Layout::from_size_align(new_size, layout.align()) else {
+            return std::ptr::null_mut();
+        };
+        if malloc_aligns(&new) {
             // SAFETY: ptr came from this allocator; realloc keeps malloc's alignment.
-            Ok(new) if malloc_aligns(&new) => unsafe {
-                __libc_realloc(ptr.cast(), new_size).cast()
-            },
-            // SAFETY: the caller's contract for realloc; copied by the default way.
-            _ => unsafe {
-                let fresh = self.alloc(Layout::from_size_align_unchecked(new_size, layout.align()));
-                if !fresh.is_null() {
-                    std::ptr::copy_nonoverlapping(ptr, fresh, layout.size().min(new_size));
-                    self.dealloc(ptr, layout);
-                }
-                fresh
-            },
+            return unsafe { __libc_realloc(ptr.cast(), new_size).cast() };
+        }
+        // SAFETY: a fresh block of the new layout; the old one (from this
+        // allocator, `layout.size()` bytes) is copied, then freed.
+        unsafe {
+            let fresh = self.alloc(new);
+            if !fresh.is_null() {
+                std::ptr::copy_nonoverlapping(ptr, fresh, layout.size().min(new_size));
+                self.dealloc(ptr, layout);
+            }
+            fresh
         }
     }
 }

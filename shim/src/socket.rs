@@ -27,6 +27,18 @@ unsafe fn unix_path(addr: *const sockaddr, len: socklen_t) -> Option<CString> {
     (!path.is_empty()).then(|| ovl::cpath(path))
 }
 
+/// Runs `f` on a Unix socket address for the real path `path` (through
+/// `/proc/self/fd` when it is too long for one: `ovl::socket_path_at`).
+fn with_unix_addr(path: &CStr, f: impl FnOnce(*const sockaddr, socklen_t) -> c_int) -> c_int {
+    match ovl::socket_path_at(rustix::fs::CWD, path) {
+        Ok((short, _dir_kept_open)) => {
+            let (a, l) = unix_addr(&short);
+            f((&a as *const sockaddr_un).cast(), l)
+        }
+        Err(e) => fail(e),
+    }
+}
+
 /// A `sockaddr_un` for `path` (which fits: see `ovl::socket_path_at`).
 fn unix_addr(path: &CStr) -> (sockaddr_un, socklen_t) {
     // SAFETY: a plain C struct of integers; all-zero is a valid value.
@@ -46,7 +58,11 @@ hooks! {
         let Some(path) = unix_path(addr, len) else { return real(fd, addr, len) };
         // SAFETY: fd is the caller's socket, used for this call only.
         let sock = BorrowedFd::borrow_raw(fd);
-        let r = creating(ovl, libc::AT_FDCWD, path.as_ptr(), false, |d, n| ovl.bind_unix(d, n, sock), |_, _| real(fd, addr, len));
+        let r = creating(ovl, libc::AT_FDCWD, path.as_ptr(), false, |d, n| ovl.bind_unix(d, n, sock), |_, p| {
+            if p == path.as_ptr() { return real(fd, addr, len); }
+            // Led out of the view by a symlink: bind where it leads.
+            with_unix_addr(CStr::from_ptr(p), |a, l| real(fd, a, l))
+        });
         // A name the view already has: the kernel's bind says EADDRINUSE.
         if r != 0 && errno() == libc::EEXIST { set_errno(libc::EADDRINUSE); }
         r
@@ -58,14 +74,7 @@ hooks! {
                 return real(fd, addr, len); // outside the view: as given
             }
             // SAFETY: `reading` hands over a valid C string.
-            let real_path = CStr::from_ptr(rp);
-            match ovl::socket_path_at(rustix::fs::CWD, real_path) {
-                Ok((short, _dir_kept_open)) => {
-                    let (a, l) = unix_addr(&short);
-                    real(fd, (&a as *const sockaddr_un).cast(), l)
-                }
-                Err(e) => fail(e),
-            }
+            with_unix_addr(CStr::from_ptr(rp), |a, l| real(fd, a, l))
         })
     }
 }
