@@ -64,11 +64,19 @@ unsafe fn remove_in_view(
     }
 }
 
-/// The parent and name of a rename's or link's end, with the object there
-/// and whether the path ends in `/`.
+/// A rename's or link's end.
 enum End {
     Outside(c_int, *const c_char),
-    InView(Box<(Node, Vec<u8>, Option<Node>, bool)>),
+    InView(Box<EndInView>),
+}
+
+/// An end in the view: its directory and name, the object there, and
+/// whether the path ends in `/`.
+struct EndInView {
+    dir: Node,
+    name: Vec<u8>,
+    node: Option<Node>,
+    slash: bool,
 }
 
 /// # Safety
@@ -90,7 +98,12 @@ unsafe fn end(
         Parent::Special(_) => return Err(Errno::BUSY),
         Parent::Name { dir, name, slash } => {
             let node = ovl.lookup_child(&dir, &name)?;
-            End::InView(Box::new((dir, name, node, slash)))
+            End::InView(Box::new(EndInView {
+                dir,
+                name,
+                node,
+                slash,
+            }))
         }
     })
 }
@@ -119,12 +132,11 @@ unsafe fn rename_in_view(
             })
         }
         (Ok(End::InView(a)), Ok(End::InView(b))) => {
-            let ((pa, na, old, slash_a), (pb, nb, new, slash_b)) = (*a, *b);
-            let Some(old) = old else {
+            let Some(old) = &a.node else {
                 return fail(Errno::NOENT);
             };
             // Only a directory may be named with a trailing `/`, at either end.
-            if (slash_a || slash_b) && !old.is_dir() {
+            if (a.slash || b.slash) && !old.is_dir() {
                 return fail(Errno::NOTDIR);
             }
             if !ovl.has_upper {
@@ -132,14 +144,14 @@ unsafe fn rename_in_view(
             }
             done(ovl.rename(
                 RenameEnd {
-                    parent: &pa,
-                    name: &na,
-                    node: Some(&old),
+                    parent: &a.dir,
+                    name: &a.name,
+                    node: Some(old),
                 },
                 RenameEnd {
-                    parent: &pb,
-                    name: &nb,
-                    node: new.as_ref(),
+                    parent: &b.dir,
+                    name: &b.name,
+                    node: b.node.as_ref(),
                 },
                 flags,
             ))
@@ -175,17 +187,16 @@ unsafe fn link_in_view(
             })
         }
         (Ok(Located::Node(old)), Ok(End::InView(b))) => {
-            let (dir, name, existing, slash) = *b;
-            if existing.is_some() {
+            if b.node.is_some() {
                 return fail(Errno::EXIST);
             }
-            if slash {
+            if b.slash {
                 return fail(Errno::NOENT); // `new/` asks for a directory
             }
             if !ovl.has_upper {
                 return fail(Errno::ROFS);
             }
-            done(ovl.link(&old, &dir, &name))
+            done(ovl.link(&old, &b.dir, &b.name))
         }
         (Err(e), _) | (_, Err(e)) => fail(e),
         _ => fail(Errno::XDEV),
