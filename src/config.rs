@@ -29,6 +29,9 @@ pub mod env {
     /// Absolute path of the shim, so it can be put back into children that
     /// were started with a fresh environment.
     pub const SHIM: &str = "OVL_SHIM";
+    /// The `LD_LIBRARY_PATH` a child was given, while its loader reads the
+    /// real one (see `library_path`); the shim puts it back before `main`.
+    pub const LIBRARY_PATH_AS_GIVEN: &str = "OVL_LD_LIBRARY_PATH";
     /// Every variable that belongs to the overlay's description.
     pub const ALL: [&str; 8] = [LOWER, UPPER, WORK, TARGET, TRACE, WHITEOUT, XATTR, SHIM];
 }

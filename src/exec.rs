@@ -112,8 +112,10 @@ impl Overlay {
     }
 
     /// The environment of a child: `envp` with the overlay's variables and
-    /// the shim in `LD_PRELOAD` put back where they went missing.
+    /// the shim in `LD_PRELOAD` put back where they went missing, and the
+    /// loader's library path made real (`library_path`).
     pub fn child_env(&self, envp: &[&[u8]]) -> Option<Vec<Vec<u8>>> {
+        let library = self.library_path_env(envp);
         let shim = self
             .env
             .iter()
@@ -133,16 +135,20 @@ impl Overlay {
                 })
         });
         let missing: Vec<&(String, Vec<u8>)> = self.env.iter().filter(|(k, _)| !has(k)).collect();
-        if missing.is_empty() && preload_ok {
+        if missing.is_empty() && preload_ok && library.is_none() {
             return None;
         }
-        let mut out: Vec<Vec<u8>> = Vec::with_capacity(envp.len() + missing.len() + 1);
+        let mut out: Vec<Vec<u8>> = Vec::with_capacity(envp.len() + missing.len() + 3);
         for e in envp {
-            if !preload_ok && e.starts_with(b"LD_PRELOAD=") {
-                continue;
+            let replaced = (!preload_ok && e.starts_with(b"LD_PRELOAD="))
+                || (library.is_some()
+                    && (e.starts_with(b"LD_LIBRARY_PATH=")
+                        || e.starts_with(format!("{}=", env::LIBRARY_PATH_AS_GIVEN).as_bytes())));
+            if !replaced {
+                out.push(e.to_vec());
             }
-            out.push(e.to_vec());
         }
+        out.extend(library.into_iter().flatten());
         for (k, v) in missing {
             let mut e = k.as_bytes().to_vec();
             e.push(b'=');

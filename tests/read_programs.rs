@@ -573,3 +573,37 @@ os.chdir('lowlib'); print(ctypes.CDLL('./liblow.so').low())\n\
          python3 -c \"import ctypes; ctypes.CDLL('./none.so')\" 2>&1 | tail -n 1 | sed \"s|$MNT|MNT|\"",
     );
 }
+
+/// `LD_LIBRARY_PATH` naming directories of the view (libtool's wrappers,
+/// `make check`, test runners): the loader searches them itself, so each
+/// must reach its real copies, a library in a lower layer and one built in
+/// upper in the same merged directory; the program still sees the value it
+/// was given.
+#[test]
+fn library_path_into_the_view() {
+    require_root!();
+    let fx = Fixture::new(1);
+    fx.lower(1)
+        .file("lib/low.c", "int low(void) { return 40; }\n")
+        .file("lib/up.c", "int up(void) { return 2; }\n")
+        .file(
+            "m.c",
+            "int low(void); int up(void);\nint main(void) { return low() + up(); }\n",
+        );
+    let lib = fx.lower_dir(1).join("lib");
+    let built = Command::new("cc")
+        .args(["-shared", "-fPIC", "-o", "liblow.so", "low.c"])
+        .current_dir(&lib)
+        .status()
+        .expect("cc runs");
+    assert!(built.success(), "cc built liblow.so");
+    compare_runs(
+        &fx,
+        "cc -shared -fPIC -o lib/libup.so lib/up.c && cc -o m m.c -Llib -llow -lup && echo built\n\
+         LD_LIBRARY_PATH=\"$MNT/lib\" ./m; echo \"absolute: $?\"\n\
+         (cd /tmp && LD_LIBRARY_PATH=\"$MNT/lib:/usr/lib\" \"$MNT/m\"; echo \"from outside: $?\")\n\
+         LD_LIBRARY_PATH=lib ./m; echo \"relative: $?\"\n\
+         LD_LIBRARY_PATH=\"$MNT/lib\" sh -c 'echo \"$LD_LIBRARY_PATH\" | sed \"s|$MNT|MNT|\"; env | grep -c ^OVL_LD_'\n\
+         LD_LIBRARY_PATH=\"$MNT/lib\" python3 -c \"import ctypes; print(ctypes.CDLL('liblow.so').low())\"",
+    );
+}

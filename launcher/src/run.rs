@@ -31,6 +31,7 @@ pub fn run(cli: &Cli) -> ! {
             "the overlay's variables did not reach the environment: report this as a bug",
         )
     });
+    set_library_path(overlay);
     let argv: Vec<Vec<u8>> = cli
         .command
         .iter()
@@ -52,6 +53,19 @@ fn set_environment(config: &Config, shim: &std::path::Path) {
     std::env::set_var(env::SHIM, shim);
     let preload = shim_path::preload_value(shim, std::env::var_os("LD_PRELOAD"));
     std::env::set_var("LD_PRELOAD", preload);
+}
+
+/// `LD_LIBRARY_PATH` with its directories of the view made real, for the
+/// command's loader (the shim puts the given value back before `main`).
+fn set_library_path(overlay: &Overlay) {
+    std::env::remove_var(env::LIBRARY_PATH_AS_GIVEN);
+    let Some(given) = std::env::var_os("LD_LIBRARY_PATH") else {
+        return;
+    };
+    if let Some(real) = overlay.real_library_path(given.as_bytes()) {
+        std::env::set_var("LD_LIBRARY_PATH", OsString::from_vec(real));
+        std::env::set_var(env::LIBRARY_PATH_AS_GIVEN, given);
+    }
 }
 
 /// Runs `argv` in the view as `execvp` would; on failure, says why with the

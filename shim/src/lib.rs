@@ -191,7 +191,9 @@ static KEEP_EXECL: [unsafe extern "C" fn(*const c_char, *const c_char, ...) -> c
 /// Inherited descriptors are looked at later, one by one, when they matter.
 extern "C" fn init() {
     if let Some(_g) = Guard::enter() {
-        ovl::overlay::get();
+        if ovl::overlay::get().is_some() {
+            ovl::library_path::restore_library_path();
+        }
     }
     // SAFETY: registers a handler that only stores to atomics and tries a
     // lock (see `ovl::vfork::parent_resumed`), safe in a new child.
