@@ -230,6 +230,8 @@ os.unlink('src/util.h'); w = sock(); w.bind('src/util.h'); w.listen(1)\n\
 attempt('connect over a whiteout', lambda: sock().connect('src/util.h'))\n\
 d = sock(); d.bind('{deep}/s'); d.listen(1)\n\
 attempt('connect deep', lambda: sock().connect('{deep}/s'))\n\
+print(s.getsockname(), w.getsockname(), d.getsockname() == '{deep}/s')\n\
+c = sock(); c.connect('src/util.h'); print(c.getpeername())\n\
 \"\n\
              find . -type s | sort"
         ),
