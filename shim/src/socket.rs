@@ -84,8 +84,16 @@ unsafe fn remember_bound(fd: c_int, addr: *const sockaddr, len: socklen_t) {
     let Some(kept) = kernel_address(fd) else {
         return;
     };
+    // The caller's path as the kernel would keep it: family, path, NUL.
     // SAFETY: per the contract.
-    let given = unsafe { std::slice::from_raw_parts(addr.cast::<u8>(), len as usize) }.to_vec();
+    let Some(path) = (unsafe { unix_path(addr, len) }) else {
+        return;
+    };
+    let (a, l) = unix_addr(&path);
+    // SAFETY: `a` is a whole sockaddr_un, `l` bytes of it meant.
+    let given =
+        unsafe { std::slice::from_raw_parts((&a as *const sockaddr_un).cast::<u8>(), l as usize) }
+            .to_vec();
     if kept == given {
         return; // bound as given: outside the view
     }
