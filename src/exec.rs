@@ -139,11 +139,12 @@ impl Overlay {
             return None;
         }
         let mut out: Vec<Vec<u8>> = Vec::with_capacity(envp.len() + missing.len() + 3);
+        let given_prefix = format!("{}=", env::LIBRARY_PATH_AS_GIVEN);
         for e in envp {
             let replaced = (!preload_ok && e.starts_with(b"LD_PRELOAD="))
                 || (library.is_some()
                     && (e.starts_with(b"LD_LIBRARY_PATH=")
-                        || e.starts_with(format!("{}=", env::LIBRARY_PATH_AS_GIVEN).as_bytes())));
+                        || e.starts_with(given_prefix.as_bytes())));
             if !replaced {
                 out.push(e.to_vec());
             }

@@ -170,14 +170,6 @@ fn trim_trailing_slashes(p: &[u8]) -> &[u8] {
     &p[..end]
 }
 
-/// The real path of an open descriptor, from `/proc/self/fd` (`None` for
-/// objects with no path: pipes, sockets, anonymous files).
-fn real_path_of_fd(fd: i32) -> Option<Vec<u8>> {
-    let link = format!("/proc/self/fd/{fd}");
-    let real = rustix::fs::readlinkat(rustix::fs::CWD, link.as_str(), Vec::new()).ok()?;
-    Some(real.into_bytes()).filter(|r| r.first() == Some(&b'/'))
-}
-
 impl Overlay {
     /// A quick test that `(dirfd, path)` lies outside the view: one prefix
     /// comparison or one load, no allocation. `false` means "look closer".
@@ -248,7 +240,7 @@ impl Overlay {
     fn locate_from_outside_dir(&self, dirfd: i32, path: &[u8]) -> Where {
         let base = match crate::above::path_of(dirfd) {
             Some(base) => base,
-            None if has_dotdot_component(path) => match real_path_of_fd(dirfd) {
+            None if has_dotdot_component(path) => match crate::sys::real_path_of_fd(dirfd) {
                 Some(base) => base,
                 None => return Where::Outside,
             },
@@ -277,7 +269,7 @@ impl Overlay {
             crate::above::path_of(dirfd)
                 .or_else(|| {
                     has_dotdot_component(path)
-                        .then(|| real_path_of_fd(dirfd))
+                        .then(|| crate::sys::real_path_of_fd(dirfd))
                         .flatten()
                 })
                 .map(|base| crate::lookup::join(&base, path))
@@ -404,7 +396,7 @@ impl Overlay {
     /// it stands for that object of the view, as before the `exec`.
     fn adopt_inherited(&self, fd: i32) -> Option<Arc<FdInfo>> {
         settle_fd(fd);
-        let real = real_path_of_fd(fd)?;
+        let real = crate::sys::real_path_of_fd(fd)?;
         if self.is_above_view(&real) {
             crate::above::note(fd, real);
             return None;

@@ -48,6 +48,14 @@ pub fn child(dir: &std::ffi::CStr, name: &[u8]) -> CString {
     cpath(&p)
 }
 
+/// The real path of an open descriptor, from `/proc/self/fd` (`None` for
+/// objects with no path: pipes, sockets, anonymous files).
+pub(crate) fn real_path_of_fd(fd: i32) -> Option<Vec<u8>> {
+    let link = format!("/proc/self/fd/{fd}");
+    let real = rustix::fs::readlinkat(rustix::fs::CWD, link.as_str(), Vec::new()).ok()?;
+    Some(real.into_bytes()).filter(|r| r.first() == Some(&b'/'))
+}
+
 /// Room for a path in a Unix socket's address, its NUL included.
 const SUN_PATH_LEN: usize = 108;
 
@@ -66,10 +74,7 @@ pub fn socket_path_at(
     } else if dir.as_raw_fd() == rustix::fs::CWD.as_raw_fd() {
         None
     } else {
-        let link = format!("/proc/self/fd/{}", dir.as_raw_fd());
-        rustix::fs::readlinkat(rustix::fs::CWD, link.as_str(), Vec::new())
-            .ok()
-            .map(|d| crate::lookup::join(d.as_bytes(), bytes))
+        real_path_of_fd(dir.as_raw_fd()).map(|d| crate::lookup::join(&d, bytes))
     };
     if let Some(a) = absolute.filter(|a| a.len() < SUN_PATH_LEN) {
         return Ok((cpath(&a), None));

@@ -542,6 +542,17 @@ fn program_with_its_own_malloc_set_up_by_a_file_read() {
     );
 }
 
+/// Compiles `source` in the layer directory `dir` into the shared library
+/// `output` (made before the runs: a library a lower layer holds).
+fn build_shared_library(dir: &Path, source: &str, output: &str) {
+    let built = Command::new("cc")
+        .args(["-shared", "-fPIC", "-o", output, source])
+        .current_dir(dir)
+        .status()
+        .expect("cc runs");
+    assert!(built.success(), "cc built {output}");
+}
+
 /// Libraries loaded by a path of the view (`dlopen`: Python's C extensions
 /// in a virtual environment held in the view, `ctypes`, plugins): the
 /// loader opens the file itself, so the path must reach the real file,
@@ -553,13 +564,7 @@ fn libraries_loaded_by_paths_of_the_view() {
     fx.lower(1)
         .file("lowlib/low.c", "int low(void) { return 41; }\n")
         .file("up.c", "int up(void) { return 42; }\n");
-    let lower = fx.lower_dir(1).join("lowlib");
-    let built = Command::new("cc")
-        .args(["-shared", "-fPIC", "-o", "liblow.so", "low.c"])
-        .current_dir(&lower)
-        .status()
-        .expect("cc runs");
-    assert!(built.success(), "cc built liblow.so");
+    build_shared_library(&fx.lower_dir(1).join("lowlib"), "low.c", "liblow.so");
     compare_runs(
         &fx,
         "mkdir -p up && cc -shared -fPIC -o up/libup.so up.c && echo built\n\
@@ -590,13 +595,7 @@ fn library_path_into_the_view() {
             "m.c",
             "int low(void); int up(void);\nint main(void) { return low() + up(); }\n",
         );
-    let lib = fx.lower_dir(1).join("lib");
-    let built = Command::new("cc")
-        .args(["-shared", "-fPIC", "-o", "liblow.so", "low.c"])
-        .current_dir(&lib)
-        .status()
-        .expect("cc runs");
-    assert!(built.success(), "cc built liblow.so");
+    build_shared_library(&fx.lower_dir(1).join("lib"), "low.c", "liblow.so");
     compare_runs(
         &fx,
         "cc -shared -fPIC -o lib/libup.so lib/up.c && cc -o m m.c -Llib -llow -lup && echo built\n\

@@ -289,7 +289,6 @@ unsafe fn realpath_in_view(
     }
 }
 
-/// The virtual current directory as an absolute path, when inside the view.
 /// The virtual current directory's absolute path, when inside the view;
 /// `ENOENT` once it was removed, as the kernel's `getcwd` answers.
 fn virtual_cwd(ovl: &Overlay) -> Option<Result<Vec<u8>, Errno>> {
