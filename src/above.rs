@@ -6,7 +6,7 @@
 //! holds the chain from its start down to the view), so a short list does.
 
 use crate::padded::Padded;
-use std::sync::atomic::{AtomicI32, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicI32, AtomicU32, Ordering};
 use std::sync::RwLock;
 
 /// Descriptors held in slots, asked without a lock (a hook asks on every
@@ -17,9 +17,9 @@ const SLOTS: usize = 16;
 /// descriptor never misses its own.
 static SLOT_FDS: [AtomicI32; SLOTS] = [const { AtomicI32::new(-1) }; SLOTS];
 /// Descriptors known: in slots and in the list.
-static USED: AtomicUsize = AtomicUsize::new(0);
+const USED: &AtomicU32 = &crate::hot::HOT.above_used;
 /// Descriptors in the list.
-static MORE: AtomicUsize = AtomicUsize::new(0);
+const MORE: &AtomicU32 = &crate::hot::HOT.above_more;
 
 /// The real absolute path (lexically clean) of each slot's directory, and
 /// the list of (descriptor, path) beyond the slots.
@@ -122,7 +122,7 @@ pub fn forget_range(first: i32, last: i32) {
     }
     let before = paths.more.len();
     paths.more.retain(|(f, _)| !(first..=last).contains(f));
-    let gone = before - paths.more.len();
+    let gone = (before - paths.more.len()) as u32;
     MORE.fetch_sub(gone, Ordering::AcqRel);
     USED.fetch_sub(gone, Ordering::AcqRel);
 }

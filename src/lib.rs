@@ -12,6 +12,7 @@ pub mod create;
 pub mod dircache;
 pub mod exec;
 pub mod generation;
+mod hot;
 pub mod layer_fds;
 pub mod library_path;
 pub mod listing;

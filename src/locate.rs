@@ -9,6 +9,7 @@ use crate::overlay::{clean_abs, Overlay};
 use crate::padded::Padded;
 use rustix::io::Errno;
 use std::cell::RefCell;
+use std::ffi::CStr;
 use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 
@@ -76,7 +77,7 @@ thread_local! {
 /// Open descriptors that refer to objects of the view: fd -> path in the view.
 static FDS: Padded<RwLock<Vec<Option<Arc<FdInfo>>>>> = Padded(RwLock::new(Vec::new()));
 /// Highest fd ever registered + 1 (fast check for "not ours").
-static FDS_LEN: AtomicI32 = AtomicI32::new(0);
+const FDS_LEN: &AtomicI32 = &crate::hot::HOT.fds_len;
 /// Bumped at every change of [`FDS`], under its write lock.
 static FDS_VERSION: AtomicU64 = AtomicU64::new(0);
 
@@ -165,6 +166,42 @@ fn has_dotdot_component(p: &[u8]) -> bool {
     has_dotdot(p) && p.split(|&b| b == b'/').any(|c| c == b"..")
 }
 
+/// Does the NUL-terminated `p` hold a `..` component? [`has_dotdot_component`]
+/// without measuring the string first: libc's `strchr` finds each `/`.
+///
+/// # Safety
+/// `p` points to a NUL-terminated string.
+#[inline]
+unsafe fn climbs_c(mut p: *const u8) -> bool {
+    loop {
+        // SAFETY: `p` starts a component within the string; each byte is
+        // read only after a non-NUL one, so never past the terminator.
+        unsafe {
+            if *p == b'.' && *p.add(1) == b'.' && matches!(*p.add(2), 0 | b'/') {
+                return true;
+            }
+            p = libc::strchr(p.cast(), b'/'.into()).cast();
+            if p.is_null() {
+                return false;
+            }
+            p = p.add(1);
+        }
+    }
+}
+
+/// Is a relative name from `dirfd` plainly outside the view, as far as the
+/// base goes (the name must not climb either)? No lock, no allocation.
+#[inline(always)]
+fn base_plainly_outside(dirfd: i32) -> bool {
+    if dirfd == libc::AT_FDCWD {
+        let cwd = cwd();
+        return cwd.known.load(Ordering::Acquire)
+            && !cwd.inside.load(Ordering::Acquire)
+            && !cwd.above.load(Ordering::Acquire);
+    }
+    !may_know_fd(dirfd) && !crate::vfork::in_child()
+}
+
 fn trim_trailing_slashes(p: &[u8]) -> &[u8] {
     let end = p.iter().rposition(|&b| b != b'/').map_or(1, |i| i + 1);
     &p[..end]
@@ -206,14 +243,26 @@ impl Overlay {
                 && !has_dotdot(path)
                 && !path.windows(2).any(|w| w == b"//" || w == b"/.");
         }
-        if dirfd == libc::AT_FDCWD {
-            let cwd = cwd();
-            return cwd.known.load(Ordering::Acquire)
-                && !cwd.inside.load(Ordering::Acquire)
-                && !cwd.above.load(Ordering::Acquire)
-                && !has_dotdot(path);
+        base_plainly_outside(dirfd) && !has_dotdot_component(path)
+    }
+
+    /// [`Overlay::plainly_outside`] of a NUL-terminated path, which is only
+    /// measured when absolute: the hooks' fast path, for the calls a program
+    /// makes by the thousand on names relative to its directories.
+    ///
+    /// # Safety
+    /// `p` points to a NUL-terminated string.
+    #[inline(always)]
+    pub unsafe fn plainly_outside_c(&self, dirfd: i32, p: *const u8) -> bool {
+        // SAFETY: per the contract: the first byte is readable, and the
+        // string is NUL-terminated for `CStr` and `climbs_c`.
+        unsafe {
+            match *p {
+                0 => false,
+                b'/' => self.plainly_outside(dirfd, CStr::from_ptr(p.cast()).to_bytes()),
+                _ => base_plainly_outside(dirfd) && !climbs_c(p),
+            }
         }
-        !may_know_fd(dirfd) && !crate::vfork::in_child() && !has_dotdot_component(path)
     }
 
     pub fn locate(&self, dirfd: i32, path: &[u8]) -> Where {
@@ -425,15 +474,15 @@ impl Overlay {
 
 /// Descriptors below this number are tracked by [`SETTLED`]; higher ones are
 /// looked at every time they are not known.
-const SETTLED_LIMIT: i32 = 1 << 16;
+use crate::hot::SETTLED_LIMIT;
 
 /// One bit per descriptor: set once the overlay has accounted for it (opened,
 /// duplicated or closed through a hook, or looked at once). A descriptor not
 /// yet settled may have been inherited across `exec`; it is looked at the
 /// first time it matters, so a process start costs no `/proc` scan.
-static SETTLED: [AtomicU64; (SETTLED_LIMIT / 64) as usize] =
-    [const { AtomicU64::new(0) }; (SETTLED_LIMIT / 64) as usize];
+const SETTLED: &[AtomicU64] = &crate::hot::HOT.settled;
 
+#[inline]
 fn settled(fd: i32) -> bool {
     fd < SETTLED_LIMIT
         && SETTLED[(fd / 64) as usize].load(Ordering::Relaxed) & (1 << (fd % 64)) != 0
@@ -629,10 +678,30 @@ pub fn forget_fd_range(first: u32, last: u32) {
     }
 }
 
+/// Settles `fd`, just made for something outside the view, when that needs
+/// no lock: no stale entry of the view's table or of the list of directories
+/// above the view to forget. `false`: call [`forget_fd`] (or [`dup_fd`]).
+/// Safe without the re-entry guard.
+#[inline]
+pub fn settle_plain_new_fd(fd: i32) -> bool {
+    let plain = fd >= FDS_LEN.load(Ordering::Acquire)
+        && crate::above::quick_is_above(fd) == Some(false)
+        && !crate::vfork::in_child();
+    if plain {
+        settle_fd(fd);
+    }
+    plain
+}
+
 /// `newfd` is now a duplicate of `oldfd`.
 pub fn dup_fd(oldfd: i32, newfd: i32) {
     if crate::vfork::in_child() {
         return crate::vfork::touch_fds(newfd, newfd);
+    }
+    // A program's own descriptors, duplicated by the thousand (fts does):
+    // nothing to copy, nothing to forget, no lock.
+    if !may_know_fd(oldfd) && settle_plain_new_fd(newfd) {
+        return;
     }
     match fd_info(oldfd) {
         Some(info) if newfd >= 0 => store_fd(newfd, info),
@@ -812,6 +881,22 @@ mod tests {
         assert!(!has_dotdot_component(b"..."));
         assert!(!has_dotdot_component(b"name") && !has_dotdot(b"a.b"));
         assert!(has_dotdot(b"a.b/..") && has_dotdot(b"x..y"));
+        for (p, climbs) in [
+            (&b"..\0"[..], true),
+            (b"../x\0", true),
+            (b"a/..\0", true),
+            (b"a//../b\0", true),
+            (b"a..b/c\0", false),
+            (b"...\0", false),
+            (b"..x/y\0", false),
+            (b"a/.b\0", false),
+            (b"f000.txt\0", false),
+            (b"a/\0", false),
+        ] {
+            // SAFETY: each is NUL-terminated.
+            assert_eq!(unsafe { climbs_c(p.as_ptr()) }, climbs, "{p:?}");
+            assert_eq!(has_dotdot_component(&p[..p.len() - 1]), climbs, "{p:?}");
+        }
         assert_eq!(trim_trailing_slashes(b"/tmp/o//"), b"/tmp/o");
         assert_eq!(trim_trailing_slashes(b"/"), b"/");
     }

@@ -8,7 +8,7 @@ use crate::config::{env, split_list, WhiteoutFormat, XattrNs};
 use crate::layer_fds::open_layer_fd;
 use rustix::fs::FileType;
 use std::os::unix::ffi::OsStrExt;
-use std::sync::atomic::AtomicI32;
+use std::sync::atomic::{AtomicI32, Ordering};
 use std::sync::OnceLock;
 
 /// One directory of the stack.
@@ -63,13 +63,20 @@ static OVERLAY: OnceLock<Option<Overlay>> = OnceLock::new();
 /// The overlay described by this process's environment, set up on first use.
 /// `None` when no overlay is configured.
 pub fn get() -> Option<&'static Overlay> {
-    OVERLAY.get_or_init(from_env).as_ref()
+    let ovl = OVERLAY.get_or_init(from_env).as_ref()?;
+    let hot = &crate::hot::HOT.overlay;
+    if hot.load(Ordering::Relaxed).is_null() {
+        hot.store(std::ptr::from_ref(ovl).cast_mut(), Ordering::Release);
+    }
+    Some(ovl)
 }
 
 /// The overlay, when it is already set up (never sets it up).
 #[inline]
 pub fn peek() -> Option<&'static Overlay> {
-    OVERLAY.get()?.as_ref()
+    // SAFETY: when set, the pointer is to the overlay in `OVERLAY`, which
+    // lives as long as the process and is never changed once set.
+    unsafe { crate::hot::HOT.overlay.load(Ordering::Acquire).as_ref() }
 }
 
 /// Lexically cleans an absolute path: no `//`, no `/./`, no trailing `/`.

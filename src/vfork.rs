@@ -10,7 +10,7 @@ use std::sync::Mutex;
 
 /// The pid of a `vfork` child running on this memory (0: none; `CLAIMED`:
 /// one is being started).
-static CHILD: AtomicI32 = AtomicI32::new(0);
+const CHILD: &AtomicI32 = &crate::hot::HOT.vfork_child;
 const CLAIMED: i32 = -1;
 /// The child moved a layer descriptor's number (`dup2` onto it): its
 /// look-ups go by path.

@@ -192,6 +192,10 @@ os.rename('mnt/a/data', 'mnt/b/data', src_dir_fd=up, dst_dir_fd=up)\n\
 home = os.open(os.environ['HOME'], os.O_RDONLY)\n\
 print(open(os.open('../mnt/b/c/f', os.O_RDONLY, dir_fd=home)).read(), end='')\n\
 os.symlink('low2', '../mnt/a/ln', dir_fd=home)\n\
+hd = os.dup(home); os.close(home)\n\
+print(os.stat('../mnt/b/c/f', dir_fd=hd).st_size)\n\
+par = os.open('..', os.O_RDONLY, dir_fd=hd)\n\
+print(sorted(os.listdir(os.open('mnt/b', os.O_RDONLY, dir_fd=par))))\n\
 root = os.open('/', os.O_RDONLY)\n\
 print(sorted(os.listdir(os.open(os.environ['MNT'][1:] + '/a', os.O_RDONLY, dir_fd=root))))\n\
 dup = os.dup(up); os.close(up)\n\

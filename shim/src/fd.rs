@@ -108,6 +108,54 @@ fn duplicates(cmd: c_int) -> bool {
     cmd == libc::F_DUPFD || cmd == libc::F_DUPFD_CLOEXEC
 }
 
+/// `dup` or `fcntl(F_DUPFD)` of a descriptor plainly outside the view,
+/// made without the re-entry guard or a lock: programs that walk trees
+/// duplicate their directories' descriptors by the thousand. `None`: the
+/// hook's body decides.
+fn quick_dup(fd: c_int, dup: impl FnOnce() -> c_int) -> Option<c_int> {
+    if ovl::overlay::peek().is_none() || ovl::locate::may_know_fd(fd) || ovl::vfork::in_child() {
+        return None;
+    }
+    let new = dup();
+    if new >= 0 && !ovl::locate::settle_plain_new_fd(new) {
+        if let Some(_guard) = crate::Guard::enter() {
+            dup_fd(fd, new);
+        }
+    }
+    Some(new)
+}
+
+/// A read-only open of a name plainly outside the view, relative to a
+/// directory (an absolute path may name one of the view's ancestors, which
+/// the body notes): made as `quick_dup` makes its duplicates.
+///
+/// # Safety
+/// `p` is NULL or a valid C string.
+unsafe fn quick_open(
+    dirfd: c_int,
+    p: *const c_char,
+    flags: c_int,
+    open: impl FnOnce() -> c_int,
+) -> Option<c_int> {
+    // SAFETY: per the contract, a non-NULL `p` has a first byte.
+    let relative = !p.is_null() && unsafe { *p } != b'/' as c_char;
+    if !relative
+        || ovl::open::writes(flags)
+        || flags & libc::O_CREAT != 0
+        // SAFETY: per the contract.
+        || !unsafe { crate::path::plainly_outside(dirfd, p) }
+    {
+        return None;
+    }
+    let fd = open();
+    if fd >= 0 && !ovl::locate::settle_plain_new_fd(fd) {
+        if let Some(_guard) = crate::Guard::enter() {
+            forget_fd(fd);
+        }
+    }
+    Some(fd)
+}
+
 /// A descriptor opened outside the view: known not to stand for a view object.
 fn settled(fd: c_int) -> c_int {
     ovl::locate::settle_fd(fd);
@@ -207,27 +255,35 @@ pub(crate) fn fd_change(
 }
 
 hooks! {
+    quick quick_open(libc::AT_FDCWD, p, fl, || real(p, fl, mode));
     fn open(p: *const c_char, fl: c_int, mode: mode_t) -> c_int |real, ovl| {
         open_in_view(ovl, libc::AT_FDCWD, p, fl, mode, |_, p, fl, m| real(p, fl, m))
     }
+    quick quick_open(libc::AT_FDCWD, p, fl, || real(p, fl, mode));
     fn open64(p: *const c_char, fl: c_int, mode: mode_t) -> c_int |real, ovl| {
         open_in_view(ovl, libc::AT_FDCWD, p, fl, mode, |_, p, fl, m| real(p, fl, m))
     }
+    quick quick_open(libc::AT_FDCWD, p, fl, || real(p, fl));
     fn __open_2(p: *const c_char, fl: c_int) -> c_int |real, ovl| {
         open_in_view(ovl, libc::AT_FDCWD, p, fl, 0, |_, p, fl, _| real(p, fl))
     }
+    quick quick_open(libc::AT_FDCWD, p, fl, || real(p, fl));
     fn __open64_2(p: *const c_char, fl: c_int) -> c_int |real, ovl| {
         open_in_view(ovl, libc::AT_FDCWD, p, fl, 0, |_, p, fl, _| real(p, fl))
     }
+    quick quick_open(d, p, fl, || real(d, p, fl, mode));
     fn openat(d: c_int, p: *const c_char, fl: c_int, mode: mode_t) -> c_int |real, ovl| {
         open_in_view(ovl, d, p, fl, mode, |d, p, fl, m| real(d, p, fl, m))
     }
+    quick quick_open(d, p, fl, || real(d, p, fl, mode));
     fn openat64(d: c_int, p: *const c_char, fl: c_int, mode: mode_t) -> c_int |real, ovl| {
         open_in_view(ovl, d, p, fl, mode, |d, p, fl, m| real(d, p, fl, m))
     }
+    quick quick_open(d, p, fl, || real(d, p, fl));
     fn __openat_2(d: c_int, p: *const c_char, fl: c_int) -> c_int |real, ovl| {
         open_in_view(ovl, d, p, fl, 0, |d, p, fl, _| real(d, p, fl))
     }
+    quick quick_open(d, p, fl, || real(d, p, fl));
     fn __openat64_2(d: c_int, p: *const c_char, fl: c_int) -> c_int |real, ovl| {
         open_in_view(ovl, d, p, fl, 0, |d, p, fl, _| real(d, p, fl))
     }
@@ -276,6 +332,7 @@ hooks! {
             if b == u32::MAX { real(a as c_int) } else { libc::close_range(a, b, 0); }
         }
     }
+    quick quick_dup(fd, || real(fd));
     fn dup(fd: c_int) -> c_int |real, _ovl| {
         let r = real(fd);
         if r >= 0 { dup_fd(fd, r); }
@@ -294,12 +351,14 @@ hooks! {
         r
     }
     unless_needed !duplicates(cmd);
+    quick quick_dup(fd, || real(fd, cmd, arg));
     fn fcntl(fd: c_int, cmd: c_int, arg: c_long) -> c_int |real, _ovl| {
         let r = real(fd, cmd, arg);
         if r >= 0 { dup_fd(fd, r); }
         r
     }
     unless_needed !duplicates(cmd);
+    quick quick_dup(fd, || real(fd, cmd, arg));
     fn fcntl64(fd: c_int, cmd: c_int, arg: c_long) -> c_int |real, _ovl| {
         let r = real(fd, cmd, arg);
         if r >= 0 { dup_fd(fd, r); }

@@ -28,11 +28,19 @@ mod walk;
 
 /// Finds the next definition of a symbol (libc's), once; a race only
 /// repeats the look-up. A missing symbol is fatal: we cannot emulate it.
+#[inline]
 pub(crate) fn real_symbol(cache: &AtomicPtr<c_void>, name: &'static [u8]) -> *mut c_void {
     let p = cache.load(Ordering::Relaxed);
     if !p.is_null() {
         return p;
     }
+    look_up_real_symbol(cache, name)
+}
+
+/// The first call of a wrapper: finds libc's function and caches it.
+#[cold]
+#[inline(never)]
+fn look_up_real_symbol(cache: &AtomicPtr<c_void>, name: &'static [u8]) -> *mut c_void {
     // SAFETY: `name` is a NUL-terminated literal; RTLD_NEXT is valid in a shared object.
     let p = unsafe { libc::dlsym(libc::RTLD_NEXT, name.as_ptr().cast()) };
     if p.is_null() {
@@ -141,11 +149,15 @@ pub(crate) unsafe fn bytes<'a>(p: *const c_char) -> Option<&'a [u8]> {
 /// body runs only when an overlay is configured and no hook is running on
 /// this thread; otherwise the call goes straight to `real`. An optional
 /// `unless_needed COND;` before `fn` sends the call straight to `real` when COND holds,
-/// before anything else (for calls made in bulk, like `readdir`).
+/// before anything else (for calls made in bulk, like `readdir`). An optional
+/// `quick EXPR;` after it is tried next: `Some(result)` is the call's result
+/// (EXPR made the call itself, lock-free, outside the view), `None` goes on
+/// to the body.
 #[macro_export]
 macro_rules! hooks {
     ($(
         $(unless_needed $skip:expr;)?
+        $(quick $quick:expr;)?
         fn $name:ident($($arg:ident : $ty:ty),* $(,)?) -> $ret:ty
             |$real:ident, $ovl:ident| $body:block
     )*) => {$(
@@ -165,11 +177,20 @@ macro_rules! hooks {
             if false $(|| $skip)? {
                 return unsafe { $real($($arg),*) };
             }
-            let Some(_guard) = $crate::Guard::enter() else { return unsafe { $real($($arg),*) } };
-            let Some($ovl) = ovl::overlay::get() else { return unsafe { $real($($arg),*) } };
-            $crate::trace::call(stringify!($name));
-            #[allow(unused_unsafe)]
-            unsafe { $body }
+            $(if let Some(r) = $quick { return r; })?
+            // Out of line, so that the call sent straight to libc above
+            // saves and restores no registers for the overlay's part.
+            #[inline(never)]
+            #[allow(clippy::macro_metavars_in_unsafe)]
+            unsafe fn in_overlay($real: Real, $($arg: $ty),*) -> $ret {
+                let Some(_guard) = $crate::Guard::enter() else { return unsafe { $real($($arg),*) } };
+                let Some($ovl) = ovl::overlay::get() else { return unsafe { $real($($arg),*) } };
+                $crate::trace::call(stringify!($name));
+                #[allow(unused_unsafe)]
+                unsafe { $body }
+            }
+            // SAFETY: the caller's arguments, passed on as they came.
+            unsafe { in_overlay($real, $($arg),*) }
         }
     )*};
 }

@@ -54,11 +54,11 @@ pub(crate) unsafe fn locate(
 ///
 /// # Safety
 /// `p` is NULL or a valid C string.
-#[inline]
+#[inline(always)]
 pub(crate) unsafe fn plainly_outside(dirfd: c_int, p: *const c_char) -> bool {
-    // SAFETY: per the contract.
-    match (ovl::overlay::peek(), unsafe { bytes(p) }) {
-        (Some(ovl), Some(path)) if !path.is_empty() => ovl.plainly_outside(dirfd, path),
+    match ovl::overlay::peek() {
+        // SAFETY: per the contract, a non-NULL `p` is NUL-terminated.
+        Some(ovl) if !p.is_null() => unsafe { ovl.plainly_outside_c(dirfd, p.cast()) },
         _ => false,
     }
 }
