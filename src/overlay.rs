@@ -190,8 +190,9 @@ fn from_env() -> Option<Overlay> {
 }
 
 impl Overlay {
-    /// If the absolute, lexically clean path `abs` lies inside the view,
-    /// the part after the target (no leading `/`; empty for the target itself).
+    /// If the absolute path `abs` lies inside the view, the part after the
+    /// target (no leading `/`, even for `VIEW//x`; empty for the target
+    /// itself).
     #[inline]
     pub fn inside<'a>(&self, abs: &'a [u8]) -> Option<&'a [u8]> {
         let t = &self.target;
@@ -200,7 +201,10 @@ impl Overlay {
         }
         match abs.get(t.len()) {
             None => Some(&[]),
-            Some(b'/') => Some(&abs[t.len() + 1..]),
+            Some(b'/') => {
+                let rest = &abs[t.len() + 1..];
+                Some(&rest[rest.iter().take_while(|&&b| b == b'/').count()..])
+            }
             Some(_) => None,
         }
     }

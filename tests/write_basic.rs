@@ -206,6 +206,19 @@ os.fchdir(dup); print(sorted(os.listdir('mnt/b')))\n\
     );
 }
 
+/// `VIEW//x` (a doubled slash right after the view's path, as scripts that
+/// join "$DIR/" and "/x" write) names `VIEW/x`, as on the kernel's mount:
+/// reads, writes and removals reach the file, not the view's root.
+#[test]
+fn doubled_slashes_after_the_view_path() {
+    require_root!();
+    scenario(
+        "cat \"$MNT//a/low1\" \"$MNT///keep\"; stat -c '%s %F' \"$MNT//b/c/f\"\n\
+         echo hi > \"$MNT//a/newf\" && cat a/newf\n\
+         ls \"$MNT//a\"; rm \"$MNT//keep\"; ls; realpath \"$MNT//b/c\" | sed \"s|$MNT|MNT|\"",
+    );
+}
+
 /// A path ending in `/` names a directory: creating, removing, renaming or
 /// linking a non-directory by such a path fails as on the kernel (`rm
 /// file/` must not remove the file, `mv f new/` must not rename it), while
