@@ -202,6 +202,34 @@ fn base_plainly_outside(dirfd: i32) -> bool {
     !may_know_fd(dirfd) && !crate::vfork::in_child()
 }
 
+/// Could the absolute path `p` differ from its lexically cleaned form: a
+/// `//`, or a component starting with `.` (`.`, `..`, or a hidden name,
+/// which the exact look then settles)? Eight bytes at a time, as paths
+/// given by compilers and build tools are long.
+fn unclean_abs(p: &[u8]) -> bool {
+    const ONES: u64 = u64::from_le_bytes([1; 8]);
+    const HIGH: u64 = ONES << 7;
+    // The high bit of each byte of `w` equal to `b`; a byte just above an
+    // equal one may be marked too, which only errs towards "unclean".
+    let equal = |w: u64, b: u8| {
+        let x = w ^ (ONES * u64::from(b));
+        x.wrapping_sub(ONES) & !x & HIGH
+    };
+    let mut i = 0;
+    // Windows of 8 bytes, 7 apart: every pair of neighbours lies in one.
+    while i + 8 <= p.len() {
+        let w = u64::from_le_bytes(p[i..i + 8].try_into().expect("8 bytes"));
+        let next = (equal(w, b'/') | equal(w, b'.')) >> 8;
+        if equal(w, b'/') & next != 0 {
+            return true;
+        }
+        i += 7;
+    }
+    p[i..]
+        .windows(2)
+        .any(|w| w[0] == b'/' && matches!(w[1], b'/' | b'.'))
+}
+
 fn trim_trailing_slashes(p: &[u8]) -> &[u8] {
     let end = p.iter().rposition(|&b| b != b'/').map_or(1, |i| i + 1);
     &p[..end]
@@ -240,8 +268,7 @@ impl Overlay {
     pub fn plainly_outside(&self, dirfd: i32, path: &[u8]) -> bool {
         if path.first() == Some(&b'/') {
             return self.inside(path).is_none()
-                && !has_dotdot(path)
-                && !path.windows(2).any(|w| w == b"//" || w == b"/.");
+                && !(unclean_abs(path) && self.may_lexically_reach_view(path));
         }
         base_plainly_outside(dirfd) && !has_dotdot_component(path)
     }
@@ -263,6 +290,28 @@ impl Overlay {
                 _ => base_plainly_outside(dirfd) && !climbs_c(p),
             }
         }
+    }
+
+    /// Is the NUL-terminated `p` plainly outside the view and none of its
+    /// ancestors (whose descriptors [`Overlay::note_opened_outside`] must
+    /// remember)? Then an open of it that does not write goes to libc
+    /// without the overlay's locks.
+    ///
+    /// # Safety
+    /// `p` points to a NUL-terminated string.
+    #[inline]
+    pub unsafe fn opens_plainly_outside_c(&self, dirfd: i32, p: *const u8) -> bool {
+        // SAFETY: per the contract.
+        if unsafe { *p } != b'/' {
+            // A name below a directory neither in nor above the view, which
+            // does not climb, names neither either.
+            return unsafe { self.plainly_outside_c(dirfd, p) };
+        }
+        // SAFETY: per the contract.
+        let path = unsafe { CStr::from_ptr(p.cast()) }.to_bytes();
+        self.inside(path).is_none()
+            && !unclean_abs(path)
+            && !self.target.starts_with(trim_trailing_slashes(path))
     }
 
     pub fn locate(&self, dirfd: i32, path: &[u8]) -> Where {
@@ -307,8 +356,8 @@ impl Overlay {
             return;
         }
         let abs = if path.first() == Some(&b'/') {
-            let unclean = has_dotdot(path) || path.windows(2).any(|w| w == b"//" || w == b"/.");
-            (unclean || self.target.starts_with(trim_trailing_slashes(path))).then(|| path.to_vec())
+            (unclean_abs(path) || self.target.starts_with(trim_trailing_slashes(path)))
+                .then(|| path.to_vec())
         } else if dirfd == libc::AT_FDCWD {
             let cwd = cwd();
             (cwd.above.load(Ordering::Acquire) || has_dotdot(path))
@@ -329,6 +378,30 @@ impl Overlay {
         }
     }
 
+    /// Could the absolute `path`, its `.`, `..` and empty components taken
+    /// lexically, lead into the view? Each component of the cleaned path is
+    /// one of `path`'s, so the view's last one must appear in it: compilers
+    /// look up `/usr/lib/gcc/x86_64-linux-gnu/12/../../../../include` by the
+    /// hundred, and this answers for them without cleaning the path.
+    fn may_lexically_reach_view(&self, path: &[u8]) -> bool {
+        let last = self
+            .target
+            .rsplit(|&b| b == b'/')
+            .next()
+            .unwrap_or_default();
+        // SAFETY: both ranges are live slices; memmem only reads them.
+        last.is_empty()
+            || !unsafe {
+                libc::memmem(
+                    path.as_ptr().cast(),
+                    path.len(),
+                    last.as_ptr().cast(),
+                    last.len(),
+                )
+            }
+            .is_null()
+    }
+
     /// Is the clean absolute path `abs` a proper ancestor of the view?
     fn is_above_view(&self, abs: &[u8]) -> bool {
         abs != self.target.as_slice() && crate::overlay::strip_dir(&self.target, abs).is_some()
@@ -339,8 +412,8 @@ impl Overlay {
             return Where::Inside(rest.to_vec());
         }
         // `/a/../view/x` or `//view` reach the view too: look again at the
-        // lexically cleaned path (only when it could differ).
-        if has_dotdot(path) || path.windows(2).any(|w| w == b"//" || w == b"/.") {
+        // lexically cleaned path (only when it could differ and reach it).
+        if unclean_abs(path) && self.may_lexically_reach_view(path) {
             let clean = lexical(path);
             if let Some(rest) = self.inside(&clean) {
                 return Where::Inside(rest.to_vec());
@@ -899,5 +972,41 @@ mod tests {
         }
         assert_eq!(trim_trailing_slashes(b"/tmp/o//"), b"/tmp/o");
         assert_eq!(trim_trailing_slashes(b"/"), b"/");
+    }
+
+    /// The eight-bytes-at-a-time test never misses a `//` or `/.` (it may
+    /// report one that is not there), whatever the bytes around them.
+    #[test]
+    fn unclean_paths_are_all_found() {
+        let exact = |p: &[u8]| p.windows(2).any(|w| w == b"//" || w == b"/.");
+        let alphabet = b"/.a-\x2e\x2f\x01";
+        let mut seed = 12345u64;
+        for len in 0..40 {
+            for _ in 0..400 {
+                let p: Vec<u8> = (0..len)
+                    .map(|_| {
+                        seed = seed
+                            .wrapping_mul(6364136223846793005)
+                            .wrapping_add(1442695040888963407);
+                        alphabet[(seed >> 33) as usize % alphabet.len()]
+                    })
+                    .collect();
+                if exact(&p) {
+                    assert!(unclean_abs(&p), "{:?}", String::from_utf8_lossy(&p));
+                }
+            }
+        }
+        let long = b"/usr/lib/gcc/x86_64-linux-gnu/12/include/stddef.h";
+        assert!(!unclean_abs(long));
+        for at in [1, 7, 8, 13, 40, long.len() - 1] {
+            for pair in [b"//", b"/."] {
+                let mut p = long.to_vec();
+                p.splice(at..at, pair.iter().copied());
+                assert!(unclean_abs(&p), "{pair:?} at {at}");
+            }
+        }
+        assert!(unclean_abs(
+            b"/usr/lib/gcc/x86_64-linux-gnu/12/../../../../include"
+        ));
     }
 }

@@ -125,9 +125,9 @@ fn quick_dup(fd: c_int, dup: impl FnOnce() -> c_int) -> Option<c_int> {
     Some(new)
 }
 
-/// A read-only open of a name plainly outside the view, relative to a
-/// directory (an absolute path may name one of the view's ancestors, which
-/// the body notes): made as `quick_dup` makes its duplicates.
+/// A read-only open of a path plainly outside the view and none of its
+/// ancestors (whose descriptors the body remembers): made as `quick_dup`
+/// makes its duplicates.
 ///
 /// # Safety
 /// `p` is NULL or a valid C string.
@@ -137,14 +137,12 @@ unsafe fn quick_open(
     flags: c_int,
     open: impl FnOnce() -> c_int,
 ) -> Option<c_int> {
-    // SAFETY: per the contract, a non-NULL `p` has a first byte.
-    let relative = !p.is_null() && unsafe { *p } != b'/' as c_char;
-    if !relative
-        || ovl::open::writes(flags)
-        || flags & libc::O_CREAT != 0
-        // SAFETY: per the contract.
-        || !unsafe { crate::path::plainly_outside(dirfd, p) }
-    {
+    if p.is_null() || ovl::open::writes(flags) || flags & libc::O_CREAT != 0 {
+        return None;
+    }
+    let ovl = ovl::overlay::peek()?;
+    // SAFETY: per the contract, `p` is NUL-terminated.
+    if !unsafe { ovl.opens_plainly_outside_c(dirfd, p.cast()) } {
         return None;
     }
     let fd = open();
