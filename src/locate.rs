@@ -929,7 +929,7 @@ impl Overlay {
         }
         match self.locate(dirfd, path) {
             Where::Outside => None,
-            Where::Inside(rel) => Some(self.resolve_parent(&rel)),
+            Where::Inside(rel) => Some(self.resolve_parent_as(&rel, crate::lookup::no_name(path))),
         }
     }
 }

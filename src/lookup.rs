@@ -138,6 +138,28 @@ pub fn ends_in_slash(path: &[u8]) -> bool {
     path.len() > 1 && path.ends_with(b"/")
 }
 
+/// How a path with no last name ends; the kernel tells them apart (`rmdir
+/// x/.` fails with `EINVAL`, `rmdir x/..` with `ENOTEMPTY`, `rmdir /` with
+/// `EBUSY`), and none of them names an entry of a directory.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum NoName {
+    Dot,
+    DotDot,
+    Root,
+}
+
+/// The [`NoName`] a path as given ends in (trailing slashes aside), if any.
+pub fn no_name(path: &[u8]) -> Option<NoName> {
+    let Some(end) = path.iter().rposition(|&b| b != b'/') else {
+        return (!path.is_empty()).then_some(NoName::Root);
+    };
+    match split_last(&path[..=end]).1 {
+        b"." => Some(NoName::Dot),
+        b".." => Some(NoName::DotDot),
+        _ => None,
+    }
+}
+
 /// Splits a relative path in the view into its directory and last name.
 pub fn split_last(rel: &[u8]) -> (&[u8], &[u8]) {
     match rel.iter().rposition(|&b| b == b'/') {
@@ -351,11 +373,59 @@ impl Overlay {
     /// name: returns the parent directory and that name. Used by calls that
     /// create or remove a name.
     pub fn resolve_parent(&self, path: &[u8]) -> Result<ParentOf, Errno> {
+        self.resolve_parent_as(path, no_name(path))
+    }
+
+    /// [`Overlay::resolve_parent`] of `path`, which the caller gave ending as
+    /// `ending` says (its `.` or `..` may have been folded away since).
+    pub fn resolve_parent_as(
+        &self,
+        path: &[u8],
+        ending: Option<NoName>,
+    ) -> Result<ParentOf, Errno> {
+        if let Some(kind) = ending {
+            return self.resolve_no_name(path, kind);
+        }
         match self.walk(path, true, true)? {
             (Resolved::Inside(dir), Some(name)) => Ok(ParentOf::Inside(dir, name)),
-            (Resolved::Inside(node), None) => Ok(ParentOf::Special(node)),
+            (Resolved::Inside(node), None) => Ok(ParentOf::Special(node, NoName::Root)),
             (Resolved::Outside(p), _) => Ok(ParentOf::Outside(p)),
         }
+    }
+
+    /// A path with no last name names a directory as a whole. The kernel
+    /// judges such a call by the directory the last component is in (the
+    /// `x` of `x/..`): within the view, the answer depends on the ending
+    /// alone; outside, the real call is given the ending again.
+    fn resolve_no_name(&self, path: &[u8], kind: NoName) -> Result<ParentOf, Errno> {
+        let within = match kind {
+            NoName::DotDot => {
+                let end = path.iter().rposition(|&b| b != b'/').map_or(0, |i| i + 1);
+                split_last(&path[..end]).0
+            }
+            NoName::Dot | NoName::Root => path,
+        };
+        let dir = match self.walk(within, true, false)? {
+            (Resolved::Inside(dir), _) if dir.is_dir() => dir,
+            (Resolved::Inside(_), _) => return Err(Errno::NOTDIR),
+            (Resolved::Outside(mut p), _) => {
+                p.extend_from_slice(if kind == NoName::DotDot {
+                    b"/.."
+                } else {
+                    b"/."
+                });
+                return Ok(ParentOf::Outside(p));
+            }
+        };
+        if kind != NoName::DotDot {
+            return Ok(ParentOf::Special(dir, kind));
+        }
+        // The directory named is the one above; above the view's root it
+        // is outside, where no call made by this name acts on it.
+        Ok(match self.walk(path, true, false)? {
+            (Resolved::Inside(up), _) => ParentOf::Special(up, kind),
+            (Resolved::Outside(_), _) => ParentOf::Special(dir, kind),
+        })
     }
 
     fn walk(
@@ -494,9 +564,9 @@ impl Overlay {
 pub enum ParentOf {
     /// The directory of the view, and the name in it.
     Inside(Node, Vec<u8>),
-    /// The path has no last name (`/`, `.`, `..`, or a trailing `/` on an
-    /// existing directory): this is the object itself.
-    Special(Node),
+    /// The path has no last name (it ends in `.` or `..`, or is the view's
+    /// root): the directory it names, and how it ended.
+    Special(Node, NoName),
     /// The path leads out of the view.
     Outside(Vec<u8>),
 }

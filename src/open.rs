@@ -92,6 +92,9 @@ impl Overlay {
         let follow = flags & libc::O_NOFOLLOW == 0 && !excl;
         if creat {
             let parent = self.resolve_parent_at(dirfd, path)?;
+            if flags & libc::O_DIRECTORY != 0 {
+                return Some(Err(Errno::INVAL)); // as the kernel since 6.4
+            }
             if crate::lookup::ends_in_slash(path) && matches!(parent, Ok(ParentOf::Inside(..))) {
                 return Some(Err(Errno::ISDIR)); // as the kernel: O_CREAT never makes `x/`
             }
@@ -129,7 +132,8 @@ impl Overlay {
         let follow = flags & libc::O_NOFOLLOW == 0 && !excl;
         let (parent, name) = match parent {
             ParentOf::Outside(p) => return Ok(Opened::Outside(p)),
-            ParentOf::Special(node) => return self.open_existing(node, flags, mode),
+            ParentOf::Special(..) if excl => return Err(Errno::EXIST),
+            ParentOf::Special(node, _) => return self.open_found(node, flags, mode),
             ParentOf::Inside(parent, name) => (parent, name),
         };
         match self.lookup_slot(&parent, &name)? {
@@ -137,7 +141,7 @@ impl Overlay {
             Slot::Taken(node) if node.file_type() == FileType::Symlink && follow => {
                 match self.resolve(&node.rel, true) {
                     Ok(Resolved::Outside(p)) => Ok(Opened::Outside(p)),
-                    Ok(Resolved::Inside(n)) => self.open_existing(n, flags, mode),
+                    Ok(Resolved::Inside(n)) => self.open_found(n, flags, mode),
                     Err(Errno::NOENT) if links < crate::lookup::MAX_SYMLINKS => {
                         let target = self.link_target_path(&node)?;
                         let parent = self.resolve_parent(&target)?;
@@ -147,7 +151,7 @@ impl Overlay {
                     Err(e) => Err(e),
                 }
             }
-            Slot::Taken(node) => self.open_existing(node, flags, mode),
+            Slot::Taken(node) => self.open_found(node, flags, mode),
             Slot::Free { whiteout } => {
                 if !self.has_upper {
                     return Err(Errno::ROFS);
@@ -177,6 +181,15 @@ impl Overlay {
         abs.extend_from_slice(path);
         self.open_at(libc::AT_FDCWD, &abs, flags, mode)
             .unwrap_or(Err(Errno::XDEV))
+    }
+
+    /// An `O_CREAT` open that found `node` there: the kernel opens no
+    /// directory so.
+    fn open_found(&self, node: Node, flags: i32, mode: u32) -> Result<Opened, Errno> {
+        if node.is_dir() {
+            return Err(Errno::ISDIR);
+        }
+        self.open_existing(node, flags, mode)
     }
 
     fn open_existing(&self, node: Node, flags: i32, mode: u32) -> Result<Opened, Errno> {

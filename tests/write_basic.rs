@@ -219,6 +219,39 @@ fn doubled_slashes_after_the_view_path() {
     );
 }
 
+/// A path whose last component is `.` or `..` names no entry of a
+/// directory: `rmdir x/.` fails with `EINVAL` (and must not remove an empty
+/// `x`), `mkdir new/.` with `ENOENT` (and must not make `new`), a rename of
+/// `x/.` with `EBUSY`, `link f x/.` with `EEXIST`; an `O_CREAT` open of a
+/// directory fails with `EISDIR` (`EINVAL` with `O_DIRECTORY`). As the kernel.
+#[test]
+fn paths_without_a_last_name_and_creating_opens_of_directories() {
+    require_root!();
+    scenario(
+        r#"mkdir e; rmdir e/.; echo "rmdir empty/.: $?"
+python3 - <<'EOF'
+import os
+def t(f, *a):
+    try:
+        r = f(*a)
+        if isinstance(r, int): os.close(r)
+        return "ok"
+    except OSError as e:
+        return e.errno
+for call in [(os.rmdir, "a/deep/."), (os.rmdir, "a/deep/.."), (os.rmdir, "."), (os.rmdir, ".."),
+             (os.rmdir, "a/low1/."), (os.unlink, "a/."), (os.mkdir, "a/."), (os.mkdir, "a/nx/."),
+             (os.mkdir, "a/deep/../n2/"), (os.symlink, "x", "a/."), (os.link, "a/low1", "a/."),
+             (os.link, "a/low1", ".."), (os.rename, "a/deep/.", "z"), (os.rename, "a/low1", "a/."),
+             (os.rename, "..", "q"), (os.mkfifo, "a/deep/."),
+             (os.open, "a", os.O_CREAT | os.O_RDONLY), (os.open, "a/.", os.O_CREAT | os.O_WRONLY),
+             (os.open, "..", os.O_CREAT | os.O_RDONLY), (os.open, "a/deep", os.O_CREAT | os.O_EXCL),
+             (os.open, "a/low1", os.O_CREAT | os.O_DIRECTORY), (os.open, "a/new", os.O_CREAT | os.O_DIRECTORY)]:
+    print(call[0].__name__, call[1:], t(*call))
+EOF
+ls -d e a/nx a/n2"#,
+    );
+}
+
 /// A path ending in `/` names a directory: creating, removing, renaming or
 /// linking a non-directory by such a path fails as on the kernel (`rm
 /// file/` must not remove the file, `mv f new/` must not rename it), while

@@ -5,7 +5,7 @@
 use crate::path::{changing, creating, done, locate, parent, reading, Located, Parent};
 use crate::{bytes, fail, hooks};
 use libc::{c_char, c_int, c_uint, c_void, dev_t, gid_t, mode_t, size_t, ssize_t, uid_t};
-use ovl::lookup::Node;
+use ovl::lookup::{NoName, Node};
 use ovl::overlay::Overlay;
 use ovl::rename::RenameEnd;
 use rustix::io::Errno;
@@ -44,12 +44,11 @@ unsafe fn remove_in_view(
         Ok(Parent::Redirect(r)) => {
             crate::path::outside_change(ovl, libc::AT_FDCWD, r.as_ptr(), false, real)
         }
-        Ok(Parent::Special(n)) => fail(if !want_dir {
-            Errno::ISDIR
-        } else if n.rel.is_empty() {
-            Errno::BUSY
-        } else {
-            Errno::INVAL
+        Ok(Parent::Special(ending)) => fail(match ending {
+            _ if !want_dir => Errno::ISDIR,
+            NoName::Dot => Errno::INVAL,
+            NoName::DotDot => Errno::NOTEMPTY,
+            NoName::Root => Errno::BUSY,
         }),
         Ok(Parent::Name { dir, name, slash }) => match ovl.lookup_child(&dir, &name) {
             Ok(None) => fail(Errno::NOENT),
@@ -79,12 +78,16 @@ struct EndInView {
     slash: bool,
 }
 
+/// The end `(dirfd, p)`; `no_name`: the error when the path has no last
+/// name (`x/.`, `x/..`, the view's root).
+///
 /// # Safety
 /// `p` is NULL or a valid C string.
 unsafe fn end(
     ovl: &Overlay,
     dirfd: c_int,
     p: *const c_char,
+    no_name: Errno,
     holder: &mut Option<std::ffi::CString>,
 ) -> Result<End, Errno> {
     // SAFETY: per the contract.
@@ -95,7 +98,7 @@ unsafe fn end(
             *holder = Some(r);
             End::Outside(libc::AT_FDCWD, ptr)
         }
-        Parent::Special(_) => return Err(Errno::BUSY),
+        Parent::Special(_) => return Err(no_name),
         Parent::Name { dir, name, slash } => {
             let node = ovl.lookup_child(&dir, &name)?;
             End::InView(Box::new(EndInView {
@@ -124,7 +127,12 @@ unsafe fn rename_in_view(
 ) -> c_int {
     let (mut ha, mut hb) = (None, None);
     // SAFETY: per the contract.
-    let ends = unsafe { (end(ovl, da, a, &mut ha), end(ovl, db, b, &mut hb)) };
+    let ends = unsafe {
+        (
+            end(ovl, da, a, Errno::BUSY, &mut ha),
+            end(ovl, db, b, Errno::BUSY, &mut hb),
+        )
+    };
     match ends {
         (Ok(End::Outside(da, a)), Ok(End::Outside(db, b))) => {
             crate::path::outside_change(ovl, da, a, false, |da, a| {
@@ -179,7 +187,8 @@ unsafe fn link_in_view(
     // SAFETY: per the contract.
     let old = unsafe { locate(ovl, da, a, follow) };
     // SAFETY: per the contract.
-    let new = unsafe { end(ovl, db, b, &mut hb) };
+    // A new name that is none (`x/.`) is taken, as the kernel's link says.
+    let new = unsafe { end(ovl, db, b, Errno::EXIST, &mut hb) };
     match (old, new) {
         (Ok(Located::Outside), Ok(End::Outside(db, b))) => {
             crate::path::outside_change(ovl, da, a, follow, |da, a| {

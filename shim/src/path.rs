@@ -4,7 +4,7 @@
 
 use crate::{bytes, fail, trace, Failure};
 use ovl::locate::ReadAt;
-use ovl::lookup::{Node, ParentOf, Resolved};
+use ovl::lookup::{NoName, Node, ParentOf, Resolved};
 use ovl::overlay::Overlay;
 use rustix::fs::Stat;
 use rustix::io::Errno;
@@ -225,6 +225,8 @@ pub(crate) fn outside_change<R: Failure>(
 }
 
 /// The parent directory of a name to create or remove.
+// Made and matched once per call, never stored: its size does not matter.
+#[allow(clippy::large_enum_variant)]
 pub(crate) enum Parent {
     Outside,
     Redirect(CString),
@@ -234,8 +236,9 @@ pub(crate) enum Parent {
         name: Vec<u8>,
         slash: bool,
     },
-    /// The path names an existing object with no last name (`.`, `/`, `x/..`).
-    Special(Node),
+    /// The path names an existing directory with no last name (`x/.`,
+    /// `x/..`, the view's root), ending as said.
+    Special(NoName),
 }
 
 /// Resolves the directory part of `(dirfd, p)`.
@@ -265,7 +268,7 @@ pub(crate) unsafe fn parent(
             name,
             slash: ovl::lookup::ends_in_slash(path),
         },
-        ParentOf::Special(node) => Parent::Special(node),
+        ParentOf::Special(_, kind) => Parent::Special(kind),
         ParentOf::Outside(p) => Parent::Redirect(ovl::cpath(&p)),
     })
 }

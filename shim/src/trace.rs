@@ -98,7 +98,7 @@ pub(crate) fn parent(ovl: &Overlay, path: &[u8], r: &ParentOf) {
             String::from_utf8_lossy(&ovl.real_path(n.layer, &n.rel)),
             String::from_utf8_lossy(name)
         ),
-        ParentOf::Special(n) => format!(
+        ParentOf::Special(n, _) => format!(
             "{}",
             String::from_utf8_lossy(&ovl.real_path(n.layer, &n.rel))
         ),
