@@ -27,7 +27,7 @@ impl Overlay {
     pub fn rename(&self, old: RenameEnd<'_>, new: RenameEnd<'_>, flags: u32) -> Result<(), Errno> {
         let known = RenameFlags::NOREPLACE | RenameFlags::EXCHANGE;
         let flags = RenameFlags::from_bits(flags)
-            .filter(|f| known.contains(*f))
+            .filter(|f| known.contains(*f) && !f.contains(known))
             .ok_or(Errno::INVAL)?;
         let src = old.node.ok_or(Errno::NOENT)?;
         let old_rel = join(&old.parent.rel, old.name);
@@ -53,11 +53,7 @@ impl Overlay {
             match (src.is_dir(), dst.is_dir()) {
                 (true, false) => return Err(Errno::NOTDIR),
                 (false, true) => return Err(Errno::ISDIR),
-                (true, true) => {
-                    if !self.merged_listing(dst)?.is_empty_dir() {
-                        return Err(Errno::NOTEMPTY);
-                    }
-                }
+                (true, true) => {}
                 (false, false) => {
                     if dst.stat.st_dev == src.stat.st_dev && dst.stat.st_ino == src.stat.st_ino {
                         return Ok(()); // two names of one file: nothing to do
@@ -65,8 +61,14 @@ impl Overlay {
                 }
             }
         }
+        // Before the target's emptiness, as the kernel's overlayfs.
         if self.dir_in_lower(src) {
             return Err(Errno::XDEV);
+        }
+        if let Some(dst) = new.node.filter(|d| d.is_dir()) {
+            if !self.merged_listing(dst)?.is_empty_dir() {
+                return Err(Errno::NOTEMPTY);
+            }
         }
         self.changing(src.is_dir() || new.node.is_some_and(Node::is_dir), || {
             self.move_name(&old, &new, src, &old_rel, &new_rel)
@@ -131,24 +133,29 @@ impl Overlay {
     }
 
     /// `RENAME_EXCHANGE`: both names exist and swap. Directories that a
-    /// lower layer has cannot move (`EXDEV`), nor can names a lower layer
-    /// shows (the swapped objects would need whiteouts and redirects).
+    /// lower layer has cannot move (`EXDEV`); a directory that lands in a
+    /// directory merging lower layers is made opaque, as the kernel's
+    /// overlayfs does, so that nothing of a lower one of that name shows.
     fn exchange(&self, old: &RenameEnd<'_>, new: &RenameEnd<'_>, src: &Node) -> Result<(), Errno> {
         let dst = new.node.ok_or(Errno::NOENT)?;
         if self.dir_in_lower(src) || self.dir_in_lower(dst) {
             return Err(Errno::XDEV);
         }
-        if (src.is_dir() && self.lower_has(new.parent, new.name)?)
-            || (dst.is_dir() && self.lower_has(old.parent, old.name)?)
-        {
-            return Err(Errno::XDEV);
-        }
+        let merges = |dir: &Node| dir.dir_layers().any(|l| self.is_lower_layer(l));
         self.changing(src.is_dir() || dst.is_dir(), || {
             let a = self.copy_up(src, None)?;
             let b = self.copy_up(dst, None)?;
             let from = self.upper_path(&a.rel);
             let to = self.upper_path(&b.rel);
-            exchange(&from, &to)
+            exchange(&from, &to)?;
+            // Each now stands at the other's name.
+            if src.is_dir() && merges(new.parent) {
+                make_opaque(self.xattr_ns, &to)?;
+            }
+            if dst.is_dir() && merges(old.parent) {
+                make_opaque(self.xattr_ns, &from)?;
+            }
+            Ok(())
         })
     }
 }

@@ -252,6 +252,40 @@ ls -d e a/nx a/n2"#,
     );
 }
 
+/// Renames judged in the kernel's order (a directory a lower layer has
+/// cannot move, `EXDEV`, before a non-empty target, `ENOTEMPTY`), and
+/// `renameat2`'s `RENAME_NOREPLACE` and `RENAME_EXCHANGE`: an exchange of
+/// a directory of the upper layer with a name lower layers show is made,
+/// and the directory, landing where a lower directory merges, is opaque.
+#[test]
+fn renames_in_the_kernels_order_and_renameat2_flags() {
+    require_root!();
+    scenario(
+        r#"mkdir e1 e2 e3 e4 && touch e2/f e4/in && rm -r b && touch b
+python3 - <<'EOF'
+import ctypes, os
+libc = ctypes.CDLL(None, use_errno=True)
+def rename2(a, b, flags):
+    if libc.renameat2(-100, a.encode(), -100, b.encode(), flags) != 0:
+        raise OSError(ctypes.get_errno(), a)
+def t(f, *a):
+    try:
+        f(*a)
+        return "ok"
+    except OSError as e:
+        return e.errno
+for call in [(os.rename, "a", "a/deep/sub"), (os.rename, "a", "e2"), (os.rename, "e1", "a"),
+             (os.rename, "keep", "a"), (os.rename, "a", "keep"), (os.rename, "a/link", "a/low1"),
+             (rename2, "a/low2", "a/data", 1), (rename2, "a/low2", "a/nothere", 2),
+             (rename2, "a/deep", "keep", 2), (rename2, "e4", "keep", 2), (rename2, "keep", "b", 2),
+             (rename2, "b", "a/low1", 2), (rename2, "a/low1", "a/empty2", 2), (rename2, "a/low2", "e3", 2),
+             (rename2, "e1", "e3", 3), (rename2, "a/tool", "a/data", 4)]:
+    print(call[0].__name__, call[1:], t(*call))
+EOF
+ls -d b keep e3 a/low1 a/low2 && cat e3 a/data"#,
+    );
+}
+
 /// A path ending in `/` names a directory: creating, removing, renaming or
 /// linking a non-directory by such a path fails as on the kernel (`rm
 /// file/` must not remove the file, `mv f new/` must not rename it), while
