@@ -140,7 +140,11 @@ impl Overlay {
         if node.layer == UPPER {
             return Ok(node.clone());
         }
-        self.changing(node.is_dir(), || self.copy_up_object(node, keep))
+        let up = self.changing(node.is_dir(), || self.copy_up_object(node, keep))?;
+        if up.file_type() == FileType::RegularFile {
+            crate::locate::repoint_lower_fds(&node.rel, &self.upper_path(&node.rel));
+        }
+        Ok(up)
     }
 
     /// Makes sure the directory `rel` of the view exists in upper.

@@ -766,6 +766,68 @@ pub fn settle_plain_new_fd(fd: i32) -> bool {
     plain
 }
 
+/// After a copy-up of the regular file `rel` (its copy at `upper`): this
+/// process's descriptors open for reading on the lower file read the copy
+/// from now on, at the same offset, as the kernel's overlayfs switches them.
+/// (A descriptor another process holds is out of reach: README.)
+pub(crate) fn repoint_lower_fds(rel: &[u8], upper: &CStr) {
+    if crate::vfork::in_child() {
+        return; // the parent's table, and the child's descriptors may differ
+    }
+    let readers: Vec<(i32, Arc<FdInfo>)> = match FDS.read() {
+        Ok(t) => t
+            .iter()
+            .enumerate()
+            .filter_map(|(fd, info)| Some((fd as i32, info.clone()?)))
+            .filter(|(_, info)| info.lower && info.node.is_none() && info.rel == rel)
+            .collect(),
+        Err(_) => return,
+    };
+    for (fd, info) in readers {
+        if repoint(fd, upper).is_ok() {
+            let moved = FdInfo {
+                lower: false,
+                rel: info.rel.clone(),
+                node: None,
+                ..*info
+            };
+            store_fd(fd, Arc::new(moved));
+        }
+    }
+}
+
+/// Puts a new open file description of `upper` under the number `fd` (a
+/// reader of the file's lower copy), with `fd`'s offset and flags. (Record
+/// locks the process held on the lower file go with it, as with any close;
+/// the view no longer shows that file.)
+fn repoint(fd: i32, upper: &CStr) -> Result<(), Errno> {
+    use rustix::fd::{FromRawFd, OwnedFd};
+    use rustix::fs::{Mode, OFlags, SeekFrom};
+    // SAFETY: `fd` is open (the table follows closes) and is never closed
+    // here: the wrapper is not dropped, dup3 only replaces what it refers to.
+    let mut old = std::mem::ManuallyDrop::new(unsafe { OwnedFd::from_raw_fd(fd) });
+    let flags = rustix::fs::fcntl_getfl(&*old)?;
+    if flags.contains(OFlags::WRONLY) || flags.contains(OFlags::RDWR) {
+        return Err(Errno::INVAL); // only readers stay on a lower file
+    }
+    let cloexec = rustix::io::fcntl_getfd(&*old)?.contains(rustix::io::FdFlags::CLOEXEC);
+    let offset = rustix::fs::seek(&*old, SeekFrom::Current(0))?;
+    let kept = flags & (OFlags::NONBLOCK | OFlags::APPEND);
+    let new = rustix::fs::open(
+        upper,
+        OFlags::RDONLY | OFlags::CLOEXEC | kept,
+        Mode::empty(),
+    )?;
+    rustix::fs::seek(&new, SeekFrom::Start(offset))?;
+    let dup_flags = if cloexec {
+        rustix::io::DupFlags::CLOEXEC
+    } else {
+        rustix::io::DupFlags::empty()
+    };
+    rustix::io::dup3(&new, &mut old, dup_flags)?;
+    Ok(())
+}
+
 /// `newfd` is now a duplicate of `oldfd`.
 pub fn dup_fd(oldfd: i32, newfd: i32) {
     if crate::vfork::in_child() {
