@@ -45,6 +45,17 @@ impl<T> SpinLock<T> {
     }
 }
 
+impl<T> SpinLock<T> {
+    /// The lock if it is free now (one atomic exchange), else `None`.
+    #[inline]
+    pub fn try_lock(&self) -> Option<SpinGuard<'_, T>> {
+        self.held
+            .compare_exchange(false, true, Ordering::Acquire, Ordering::Relaxed)
+            .is_ok()
+            .then_some(SpinGuard { lock: self })
+    }
+}
+
 pub struct SpinGuard<'a, T> {
     lock: &'a SpinLock<T>,
 }

@@ -150,6 +150,22 @@ fn build_listing(ovl: &Overlay, rel: &[u8]) -> Result<Listing, Errno> {
     }
 }
 
+/// The next entry of a merged stream whose listing is built, without the
+/// hook's guard against re-entry: `readdir` is called once per name. `None`
+/// leaves the call to the hook's body: the stream is not ours or has no
+/// listing yet, or the table is busy (perhaps with this very thread, in a
+/// signal handler that interrupted it; the body then goes to libc).
+fn quick_readdir(dir: *mut DIR) -> Option<*mut dirent64> {
+    let mut table = STREAMS.try_lock()?;
+    let m = table.as_mut()?.get_mut(&(dir as usize))?;
+    m.listing.as_ref()?; // built at the first read, by the body
+    match step(m) {
+        Step::Entry(d) => Some(d),
+        Step::End => Some(std::ptr::null_mut()),
+        Step::Unbuilt(_) => None,
+    }
+}
+
 /// `readdir` on a tracked stream: `None` when the stream is not ours.
 fn merged_readdir(ovl: &Overlay, dir: *mut DIR) -> Option<*mut dirent64> {
     next_entry(ovl, dir).map(|r| match r {
@@ -350,10 +366,12 @@ hooks! {
         dir
     }
     unless_needed !any_merged();
+    quick quick_readdir(dir);
     fn readdir(dir: *mut DIR) -> *mut dirent64 |real, ovl| {
         match merged_readdir(ovl, dir) { Some(d) => d, None => real(dir) }
     }
     unless_needed !any_merged();
+    quick quick_readdir(dir);
     fn readdir64(dir: *mut DIR) -> *mut dirent64 |real, ovl| {
         match merged_readdir(ovl, dir) { Some(d) => d, None => real(dir) }
     }
