@@ -768,7 +768,8 @@ pub fn settle_plain_new_fd(fd: i32) -> bool {
 
 /// After a copy-up of the regular file `rel` (its copy at `upper`): this
 /// process's descriptors open for reading on the lower file read the copy
-/// from now on, at the same offset, as the kernel's overlayfs switches them.
+/// from now on, at the same offset (duplicates still sharing one), as the
+/// kernel's overlayfs switches them.
 /// (A descriptor another process holds is out of reach: README.)
 pub(crate) fn repoint_lower_fds(rel: &[u8], upper: &CStr) {
     if crate::vfork::in_child() {
@@ -783,49 +784,91 @@ pub(crate) fn repoint_lower_fds(rel: &[u8], upper: &CStr) {
             .collect(),
         Err(_) => return,
     };
-    for (fd, info) in readers {
-        if repoint(fd, upper).is_ok() {
-            let moved = FdInfo {
-                lower: false,
-                rel: info.rel.clone(),
-                node: None,
-                ..*info
-            };
-            store_fd(fd, Arc::new(moved));
+    // Duplicates share one open file description (and its offset): they
+    // get one of the copy, shared again.
+    let mut groups: Vec<Vec<(i32, Arc<FdInfo>)>> = Vec::new();
+    for reader in readers {
+        match groups
+            .iter_mut()
+            .find(|g| same_description(g[0].0, reader.0))
+        {
+            Some(group) => group.push(reader),
+            None => groups.push(vec![reader]),
+        }
+    }
+    for group in groups {
+        let Ok(copy) = reopen_on(group[0].0, upper) else {
+            continue;
+        };
+        for (fd, info) in group {
+            if put_under(&copy, fd).is_ok() {
+                let moved = FdInfo {
+                    lower: false,
+                    rel: info.rel.clone(),
+                    node: None,
+                    ..*info
+                };
+                store_fd(fd, Arc::new(moved));
+            }
         }
     }
 }
 
-/// Puts a new open file description of `upper` under the number `fd` (a
-/// reader of the file's lower copy), with `fd`'s offset and flags. (Record
-/// locks the process held on the lower file go with it, as with any close;
-/// the view no longer shows that file.)
-fn repoint(fd: i32, upper: &CStr) -> Result<(), Errno> {
-    use rustix::fd::{FromRawFd, OwnedFd};
+/// Do `a` and `b` share one open file description (`kcmp`)? `false` when
+/// the kernel will not say.
+fn same_description(a: i32, b: i32) -> bool {
+    const KCMP_FILE: libc::c_long = 0;
+    let pid = libc::c_long::from(rustix::process::getpid().as_raw_nonzero().get());
+    // SAFETY: kcmp only compares two descriptors of this process.
+    let r = unsafe {
+        libc::syscall(
+            libc::SYS_kcmp,
+            pid,
+            pid,
+            KCMP_FILE,
+            libc::c_long::from(a),
+            libc::c_long::from(b),
+        )
+    };
+    r == 0
+}
+
+/// A new open file description of `upper` with the status flags and offset
+/// of `fd`'s (a reader of the file's lower copy).
+fn reopen_on(fd: i32, upper: &CStr) -> Result<rustix::fd::OwnedFd, Errno> {
     use rustix::fs::{Mode, OFlags, SeekFrom};
-    // SAFETY: `fd` is open (the table follows closes) and is never closed
-    // here: the wrapper is not dropped, dup3 only replaces what it refers to.
-    let mut old = std::mem::ManuallyDrop::new(unsafe { OwnedFd::from_raw_fd(fd) });
-    let flags = rustix::fs::fcntl_getfl(&*old)?;
+    // SAFETY: `fd` is open: the table follows closes.
+    let old = unsafe { rustix::fd::BorrowedFd::borrow_raw(fd) };
+    let flags = rustix::fs::fcntl_getfl(old)?;
     if flags.contains(OFlags::WRONLY) || flags.contains(OFlags::RDWR) {
         return Err(Errno::INVAL); // only readers stay on a lower file
     }
-    let cloexec = rustix::io::fcntl_getfd(&*old)?.contains(rustix::io::FdFlags::CLOEXEC);
-    let offset = rustix::fs::seek(&*old, SeekFrom::Current(0))?;
+    let offset = rustix::fs::seek(old, SeekFrom::Current(0))?;
     let kept = flags & (OFlags::NONBLOCK | OFlags::APPEND);
-    let new = rustix::fs::open(
+    let copy = rustix::fs::open(
         upper,
         OFlags::RDONLY | OFlags::CLOEXEC | kept,
         Mode::empty(),
     )?;
-    rustix::fs::seek(&new, SeekFrom::Start(offset))?;
-    let dup_flags = if cloexec {
+    rustix::fs::seek(&copy, SeekFrom::Start(offset))?;
+    Ok(copy)
+}
+
+/// Puts `copy` under the number `fd`, keeping `fd`'s close-on-exec flag.
+/// (Record locks the process held on the lower file go, as with any close;
+/// the view no longer shows that file.)
+fn put_under(copy: &rustix::fd::OwnedFd, fd: i32) -> Result<(), Errno> {
+    use rustix::fd::FromRawFd;
+    // SAFETY: `fd` is open (the table follows closes) and is never closed
+    // here: the wrapper is not dropped, dup3 only replaces what it refers to.
+    let mut old = std::mem::ManuallyDrop::new(unsafe { rustix::fd::OwnedFd::from_raw_fd(fd) });
+    let cloexec = rustix::io::fcntl_getfd(&*old)?.contains(rustix::io::FdFlags::CLOEXEC);
+    let flags = if cloexec {
         rustix::io::DupFlags::CLOEXEC
     } else {
         rustix::io::DupFlags::empty()
     };
-    rustix::io::dup3(&new, &mut old, dup_flags)?;
-    Ok(())
+    rustix::io::dup3(copy, &mut old, flags)
 }
 
 /// `newfd` is now a duplicate of `oldfd`.

@@ -331,6 +331,9 @@ print(os.read(r2, 100), fcntl.fcntl(r2, fcntl.F_GETFL) & os.O_NONBLOCK != 0)
 r3 = os.open('a/low2', os.O_RDONLY | os.O_CLOEXEC); os.read(r3, 2)
 os.truncate('a/low2', 3)
 print(os.read(r3, 10), os.fstat(r3).st_size, fcntl.fcntl(r3, fcntl.F_GETFD))
+r4 = os.open('keep', os.O_RDONLY); r5 = os.dup(r4); r6 = os.open('keep', os.O_RDONLY); os.read(r4, 2)
+with open('keep', 'a') as f: f.write('K')
+print(os.read(r4, 20), os.read(r5, 20), os.read(r6, 20), fcntl.fcntl(r5, fcntl.F_GETFD))
 EOF"#,
     );
 }
