@@ -286,6 +286,31 @@ ls -d b keep e3 a/low1 a/low2 && cat e3 a/data"#,
     );
 }
 
+/// An `O_PATH` descriptor names a file without opening it: `fchmod`,
+/// `fchown`, `futimens`, `fsetxattr` through one fail with `EBADF` on the
+/// kernel, so nothing is copied up or changed.
+#[test]
+fn changes_through_o_path_descriptors_fail() {
+    require_root!();
+    scenario(
+        r#"python3 - <<'EOF'
+import os
+p = os.open('a/low1', os.O_PATH)
+for name, change in [('futimens', lambda: os.utime(p, (5, 6))), ('fchmod', lambda: os.fchmod(p, 0o600)),
+                     ('fchown', lambda: os.fchown(p, 1, 1)), ('fsetxattr', lambda: os.setxattr(p, 'user.x', b'1')),
+                     ('fremovexattr', lambda: os.removexattr(p, 'user.color')), ('ftruncate', lambda: os.ftruncate(p, 0))]:
+    try:
+        change()
+        print(name, 'ok')
+    except OSError as e:
+        print(name, e.errno)
+d = os.open('a/deep', os.O_PATH | os.O_DIRECTORY)
+os.fchdir(d)
+print(sorted(os.listdir('.')))
+EOF"#,
+    );
+}
+
 /// A path ending in `/` names a directory: creating, removing, renaming or
 /// linking a non-directory by such a path fails as on the kernel (`rm
 /// file/` must not remove the file, `mv f new/` must not rename it), while

@@ -227,7 +227,7 @@ unsafe fn fopen_in_view(
 /// copied up first; `None` when the descriptor needs no care.
 fn lower_fd_target(ovl: &Overlay, fd: c_int) -> Option<Result<CString, Errno>> {
     let info = fd_info(fd)?;
-    if !info.lower {
+    if !info.lower || only_names(fd) {
         return None;
     }
     Some(match ovl.resolve(&info.rel, false) {
@@ -235,6 +235,14 @@ fn lower_fd_target(ovl: &Overlay, fd: c_int) -> Option<Result<CString, Errno>> {
         Ok(Resolved::Outside(_)) => Err(Errno::XDEV),
         Err(e) => Err(e),
     })
+}
+
+/// Is `fd` an `O_PATH` descriptor? Changes through one fail with `EBADF`
+/// (the kernel says so itself: nothing to copy up for them).
+fn only_names(fd: c_int) -> bool {
+    // SAFETY: a descriptor number the caller passed; fcntl only reads its flags.
+    let fd = unsafe { rustix::fd::BorrowedFd::borrow_raw(fd) };
+    rustix::fs::fcntl_getfl(fd).is_ok_and(|f| f.contains(rustix::fs::OFlags::PATH))
 }
 
 /// Runs a change through a descriptor: on the upper copy when the descriptor
