@@ -69,6 +69,19 @@ impl NameSet {
         false
     }
 
+    /// Where `name` is, if seen.
+    fn find(&self, listing: &Listing, name: &[u8], hash: u64) -> Option<Place> {
+        let mask = self.slots.len() - 1;
+        let mut i = hash as usize & mask;
+        while let Some((h, place)) = self.slots[i] {
+            if h == hash && self.name(listing, place) == name {
+                return Some(place);
+            }
+            i = (i + 1) & mask;
+        }
+        None
+    }
+
     fn insert(&mut self, listing: &Listing, hash: u64, place: Place) {
         if (self.used + 1) * 2 > self.slots.len() {
             self.grow(listing);
@@ -131,50 +144,90 @@ impl Overlay {
         Ok(listing)
     }
 
-    /// Reads and merges the layers' directories `dirs` of `dir`.
+    /// Reads and merges the layers' directories `dirs` of `dir` (topmost
+    /// first), in the kernel's overlayfs order: the names of the last layer
+    /// (the stack's bottom) first, in that directory's own order, each with
+    /// the record of the highest layer that has it; then the other names,
+    /// top layer first. (The kernel reads the bottom last and moves its
+    /// names to the front, to keep offsets steady.)
     fn read_merged(&self, dir: &Node, dirs: &[LayerDir]) -> Result<Listing, Errno> {
-        let mut seen = NameSet::new();
-        let mut out = Listing::new();
+        let Some((last, above)) = dirs.split_last() else {
+            return Ok(Listing::new());
+        };
         let mut buf = vec![MaybeUninit::<u8>::uninit(); 32 * 1024];
-        for (i, d) in dirs.iter().enumerate() {
-            let l = d.layer;
-            let bottom = self.is_bottom(l);
-            let xw = self.is_lower_layer(l)
-                && !bottom
-                && crate::whiteout::marks_xattr_whiteouts(&cpath(&d.path));
-            // Names of the last layer need not be remembered: nothing follows.
-            let remember = i + 1 < dirs.len();
-            let mut iter = rustix::fs::RawDir::new(&d.fd, &mut buf);
-            while let Some(ent) = iter.next() {
-                let ent = ent?;
-                let name = ent.file_name().to_bytes();
-                let dots = name == b"." || name == b"..";
-                if dots && out.count() > 0 && l != dir.layer {
-                    continue;
+        let mut seen = NameSet::new();
+        let mut higher = Listing::new();
+        for d in above {
+            self.read_layer(dir, d, &mut buf, |name, hash, record| {
+                if seen.contains(&higher, name, hash) {
+                    return;
                 }
-                let hash = fnv1a(name);
-                if seen.contains(&out, name, hash) {
-                    continue;
-                }
-                let dtype = file_type_to_dt(ent.file_type());
-                if !dots
-                    && !bottom
-                    && may_be_whiteout(dtype, xw)
-                    && self.hidden_entry(d, &dir.rel, name)
-                {
-                    // Hidden, and hiding the name below.
-                    if remember {
-                        seen.insert_hidden(&out, name, hash);
+                match record {
+                    Some((ino, dtype)) => {
+                        let at = higher.push(ino, dtype, name);
+                        seen.insert(&higher, hash, Place::Listed(at));
                     }
-                    continue;
+                    // Hidden, and hiding the name below.
+                    None => seen.insert_hidden(&higher, name, hash),
                 }
-                let at = out.push(ent.ino(), dtype, name);
-                if remember {
-                    seen.insert(&out, hash, Place::Listed(at));
+            })?;
+        }
+        let mut out = Listing::new();
+        let mut moved = Vec::new();
+        self.read_layer(dir, last, &mut buf, |name, hash, record| {
+            match seen.find(&higher, name, hash) {
+                Some(Place::Listed(at)) => {
+                    if let Some(e) = higher.entry_at(at) {
+                        out.push(e.ino, e.dtype, name);
+                        moved.push(at);
+                    }
+                }
+                Some(Place::Hidden(_)) => {}
+                None => {
+                    if let Some((ino, dtype)) = record {
+                        out.push(ino, dtype, name);
+                    }
                 }
             }
+        })?;
+        moved.sort_unstable();
+        let mut pos = 0;
+        for e in higher.iter() {
+            if moved.binary_search(&pos).is_err() {
+                out.push(e.ino, e.dtype, e.name);
+            }
+            pos = e.next;
         }
         Ok(out)
+    }
+
+    /// Reads the layer directory `d` of `dir`, handing each name to `f`
+    /// with its hash and `(ino, DT_*)`, or `None` for a whiteout (which
+    /// hides the name in the layers below).
+    fn read_layer(
+        &self,
+        dir: &Node,
+        d: &LayerDir,
+        buf: &mut [MaybeUninit<u8>],
+        mut f: impl FnMut(&[u8], u64, Option<(u64, u8)>),
+    ) -> Result<(), Errno> {
+        let bottom = self.is_bottom(d.layer);
+        let xw = self.is_lower_layer(d.layer)
+            && !bottom
+            && crate::whiteout::marks_xattr_whiteouts(&cpath(&d.path));
+        let mut iter = rustix::fs::RawDir::new(&d.fd, buf);
+        while let Some(ent) = iter.next() {
+            let ent = ent?;
+            let name = ent.file_name().to_bytes();
+            let dots = name == b"." || name == b"..";
+            let dtype = file_type_to_dt(ent.file_type());
+            let whiteout = !dots
+                && !bottom
+                && may_be_whiteout(dtype, xw)
+                && self.hidden_entry(d, &dir.rel, name);
+            f(name, fnv1a(name), (!whiteout).then_some((ent.ino(), dtype)));
+        }
+        Ok(())
     }
 
     /// Is the entry `name` of the layer directory `d` a whiteout?

@@ -311,6 +311,19 @@ EOF"#,
     );
 }
 
+/// A merged directory lists in the kernel's order: the bottom layer's
+/// names first (in its directory's order, `.` and `..` among them), then
+/// the other names, top layer first; whiteouts and copy-ups keep it.
+#[test]
+fn merged_listings_in_the_kernels_order() {
+    require_root!();
+    scenario(
+        "ls -f a | tr '\\n' ' '; echo; ls -fa . | tr '\\n' ' '; echo\n\
+         touch a/new && echo x >> a/low1 && rm a/low2 && ls -f a | tr '\\n' ' '; echo\n\
+         mkdir a/deep/n && ls -f a/deep | tr '\\n' ' '; echo",
+    );
+}
+
 /// A path ending in `/` names a directory: creating, removing, renaming or
 /// linking a non-directory by such a path fails as on the kernel (`rm
 /// file/` must not remove the file, `mv f new/` must not rename it), while
