@@ -273,10 +273,8 @@ def workloads(paths, q):
                  lower=f"{paths['writes']}/lower", writes=True, fresh_lower=True),
         Workload("build", GOALS["build"], "cd {v} && make -s -j2",
                  lower=f"{paths['cproj']}/lower", writes=True, fresh_lower=True, rounds_factor=2),
-        # git status runs in 0.03-0.05 s natively here, and rounds differ by
-        # a third: three times the rounds.
         Workload("git-status", GOALS["git-status"], "cd {v} && git status > /dev/null",
-                 lower=f"{paths['git']}/lower", writes=True, fresh_lower=True, rounds_factor=3),
+                 lower=f"{paths['git']}/lower", writes=True, fresh_lower=True),
         Workload("outside", GOALS["outside"],
                  f"find {shlex.quote(tree + '/lower')} -printf '%s\\n' > /dev/null",
                  lower=f"{paths['tiny']}/lower", overlay_only={"native", "ovl"}),
@@ -712,7 +710,7 @@ def print_table(results, names, runs, mach):
     print(f"machine: nproc {mach['nproc']}, {mach['cpu']}, kernel {mach['kernel']}, "
           f"data dir {mach['data_dir']} on {mach['data_fs']}")
     print(f"median seconds of {runs} timed runs after one untimed warm-up ({runs * SHORT_FACTOR} for "
-          f"read-only workloads under {SHORT_S} s, {runs * 2} for build, {runs * 3} for git-status); (ratio to native:")
+          f"read-only workloads under {SHORT_S} s, {runs * 2} for build); (ratio to native:")
     print("median over rounds of the time over native's in the same round)")
     head = ["workload"] + names + ["ovl goal", "ovl"]
     rows = [head] + table_rows(results, names)
