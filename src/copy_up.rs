@@ -5,10 +5,10 @@
 //! two processes copy the same object at once, the first rename wins and the
 //! other uses its copy.
 
+use crate::config::XattrNs;
 use crate::lookup::{join, may_hide, split_last, Node, Resolved};
 use crate::overlay::{Overlay, UPPER};
 use crate::sys::cpath;
-use crate::whiteout::is_private_xattr;
 use rustix::fd::{AsFd, OwnedFd};
 use rustix::fs::{
     AtFlags, FileType, Mode, OFlags, RenameFlags, SeekFrom, Stat, Timestamps, XattrFlags, CWD,
@@ -41,8 +41,9 @@ fn tolerate_perm(r: Result<(), Errno>) -> Result<(), Errno> {
     }
 }
 
-/// Copies every xattr but the overlay's own, from `src` to `dst` (paths, not following).
-fn copy_xattrs(src: &CStr, dst: &CStr) -> Result<(), Errno> {
+/// Copies every xattr the view shows (escaped names too, not the overlay's
+/// records), from `src` to `dst` (paths, not following).
+fn copy_xattrs(ns: XattrNs, src: &CStr, dst: &CStr) -> Result<(), Errno> {
     let mut names = vec![0u8; 4096];
     let n = loop {
         match rustix::fs::llistxattr(src, &mut names[..]) {
@@ -54,7 +55,7 @@ fn copy_xattrs(src: &CStr, dst: &CStr) -> Result<(), Errno> {
     };
     for name in names[..n]
         .split(|&b| b == 0)
-        .filter(|a| !a.is_empty() && !is_private_xattr(a))
+        .filter(|a| !a.is_empty() && crate::xattr::shown(ns, a))
     {
         let cname = cpath(name);
         let mut value = vec![0u8; 256];
@@ -240,7 +241,7 @@ impl Overlay {
                     Some(rustix::process::Uid::from_raw(st.st_uid)),
                     Some(rustix::process::Gid::from_raw(st.st_gid)),
                 ))?;
-                copy_xattrs(src, tmp)?;
+                copy_xattrs(self.xattr_ns, src, tmp)?;
                 rustix::fs::fchmod(&to, mode)?;
                 // No fsync: the rename publishes a complete copy to every
                 // process, and a killed copy-up leaves only a temporary file
@@ -264,7 +265,7 @@ impl Overlay {
             Some(rustix::process::Gid::from_raw(st.st_gid)),
             AtFlags::SYMLINK_NOFOLLOW,
         ))?;
-        copy_xattrs(src, tmp)?;
+        copy_xattrs(self.xattr_ns, src, tmp)?;
         if !link {
             rustix::fs::chmodat(CWD, tmp, mode, AtFlags::empty())?;
         }

@@ -324,6 +324,43 @@ fn merged_listings_in_the_kernels_order() {
     );
 }
 
+/// Names in the overlay's namespace given through the view are escaped on
+/// the real object (`trusted.overlay.x` is `trusted.overlay.overlay.x`
+/// there), as the kernel's overlayfs does since Linux 6.7: they are no
+/// records of this overlay (an escaped `opaque` leaves the directory
+/// merged), they list unescaped, and a copy-up keeps them. Outside the
+/// view such names are set as given.
+#[test]
+fn overlay_xattr_names_given_through_the_view_are_escaped() {
+    require_root!();
+    if !kernel_at_least(6, 7) {
+        eprintln!("skipped: the kernel's overlayfs escapes overlay xattr names since Linux 6.7");
+        return;
+    }
+    let fx = layers();
+    fx.lower(1).xattr("b/c/f", "trusted.overlay.overlay.z", "9");
+    let pair = fx.pair();
+    pair.run(
+        "getfattr -d -m - b/c/f 2>&1; chmod 600 b/c/f; getfattr -d -m - b/c/f 2>&1\n\
+         setfattr -n trusted.overlay.foo -v bar keep; echo \"set: $?\"\n\
+         getfattr -n trusted.overlay.foo keep; getfattr -d -m - keep\n\
+         setfattr -x trusted.overlay.foo keep; echo \"remove: $?\"; getfattr -d -m - keep\n\
+         setfattr -n trusted.overlay.opaque -v y a; echo \"opaque: $?\"; ls a\n\
+         touch /tmp/ovl-xattr-outside && setfattr -n trusted.overlay.out -v 1 /tmp/ovl-xattr-outside\n\
+         getfattr -d -m trusted /tmp/ovl-xattr-outside 2>/dev/null; rm -f /tmp/ovl-xattr-outside",
+    );
+    pair.assert_uppers_equal(&DumpOpts::uppers());
+}
+
+/// Is the running kernel at least `major.minor`?
+fn kernel_at_least(major: u32, minor: u32) -> bool {
+    let release = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
+    let mut parts = release
+        .split(|c: char| !c.is_ascii_digit())
+        .filter_map(|p| p.parse::<u32>().ok());
+    (parts.next().unwrap_or(0), parts.next().unwrap_or(0)) >= (major, minor)
+}
+
 /// A path ending in `/` names a directory: creating, removing, renaming or
 /// linking a non-directory by such a path fails as on the kernel (`rm
 /// file/` must not remove the file, `mv f new/` must not rename it), while

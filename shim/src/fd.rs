@@ -384,12 +384,12 @@ hooks! {
         fd_change(ovl, fd, |p| libc::lutimes(p, t), || real(fd, t))
     }
     fn fsetxattr(fd: c_int, n: *const c_char, v: *const libc::c_void, s: libc::size_t, fl: c_int) -> c_int |real, ovl| {
-        if let Err(e) = crate::modify::settable(n) { return fail(e); }
-        fd_change(ovl, fd, |p| libc::lsetxattr(p, n, v, s, fl), || real(fd, n, v, s, fl))
+        let n = match crate::modify::fd_xattr_name(ovl, fd, n) { Ok(n) => n, Err(e) => return fail(e) };
+        fd_change(ovl, fd, |p| libc::lsetxattr(p, n.as_ptr(), v, s, fl), || real(fd, n.as_ptr(), v, s, fl))
     }
     fn fremovexattr(fd: c_int, n: *const c_char) -> c_int |real, ovl| {
-        if let Err(e) = crate::modify::settable(n) { return fail(e); }
-        fd_change(ovl, fd, |p| libc::lremovexattr(p, n), || real(fd, n))
+        let n = match crate::modify::fd_xattr_name(ovl, fd, n) { Ok(n) => n, Err(e) => return fail(e) };
+        fd_change(ovl, fd, |p| libc::lremovexattr(p, n.as_ptr()), || real(fd, n.as_ptr()))
     }
 }
 

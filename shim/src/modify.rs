@@ -9,22 +9,108 @@ use ovl::lookup::{NoName, Node};
 use ovl::overlay::Overlay;
 use ovl::rename::RenameEnd;
 use rustix::io::Errno;
+use std::ffi::CString;
 
 const FOLLOW: bool = true;
 const NOFOLLOW: bool = false;
 
-/// The overlay's own xattrs cannot be set or removed through the view.
-pub(crate) fn settable(name: *const c_char) -> Result<(), Errno> {
-    // SAFETY: name is a C string argument (or NULL).
-    match unsafe { bytes(name) } {
-        Some(n) if ovl::xattr::is_hidden(n) => Err(Errno::PERM),
-        _ => Ok(()),
+/// An xattr name as the call passes it to the real object.
+pub(crate) enum XattrName {
+    /// The caller's (outside the view, or NULL).
+    Given(*const c_char),
+    /// Escaped in the overlay's namespace (see `ovl::xattr::real_name`).
+    Escaped(CString),
+}
+
+impl XattrName {
+    pub(crate) fn as_ptr(&self) -> *const c_char {
+        match self {
+            XattrName::Given(p) => *p,
+            XattrName::Escaped(c) => c.as_ptr(),
+        }
     }
 }
 
-fn hidden(name: *const c_char) -> bool {
-    // SAFETY: as above.
-    unsafe { bytes(name) }.is_some_and(ovl::xattr::is_hidden)
+/// The real name of the view's xattr `name`; `EPERM` for the names ovl
+/// keeps as its records in the other namespace.
+pub(crate) fn real_xattr_name(ovl: &Overlay, name: *const c_char) -> Result<XattrName, Errno> {
+    // SAFETY: name is a C string argument (or NULL).
+    let Some(n) = (unsafe { bytes(name) }) else {
+        return Ok(XattrName::Given(name));
+    };
+    Ok(match ovl::xattr::real_name(ovl.xattr_ns, n)? {
+        std::borrow::Cow::Borrowed(_) => XattrName::Given(name),
+        std::borrow::Cow::Owned(v) => {
+            XattrName::Escaped(CString::new(v).map_err(|_| Errno::INVAL)?)
+        }
+    })
+}
+
+/// The name for an `*xattr` call through the descriptor `fd`: escaped when
+/// `fd` is of the view.
+pub(crate) fn fd_xattr_name(
+    ovl: &Overlay,
+    fd: c_int,
+    name: *const c_char,
+) -> Result<XattrName, Errno> {
+    if ovl::locate::fd_info(fd).is_some() {
+        real_xattr_name(ovl, name)
+    } else {
+        Ok(XattrName::Given(name))
+    }
+}
+
+/// Runs an xattr change `f(real path, real name)` on the object behind
+/// `p`: in the view, on its upper copy under the escaped name (nothing is
+/// copied up for a name refused); outside, as given.
+///
+/// # Safety
+/// `p` is NULL or a valid C string.
+unsafe fn xattr_change(
+    ovl: &Overlay,
+    p: *const c_char,
+    follow: bool,
+    name: *const c_char,
+    f: impl FnOnce(*const c_char, *const c_char) -> c_int,
+) -> c_int {
+    // SAFETY: per the contract.
+    match unsafe { locate(ovl, libc::AT_FDCWD, p, follow) } {
+        Ok(Located::Outside) => {
+            crate::path::outside_change(ovl, libc::AT_FDCWD, p, follow, |_, p| f(p, name))
+        }
+        Ok(Located::Redirect(r)) => {
+            crate::path::outside_change(ovl, libc::AT_FDCWD, r.as_ptr(), follow, |_, p| f(p, name))
+        }
+        Ok(Located::Node(node)) => {
+            let name = match real_xattr_name(ovl, name) {
+                Ok(n) => n,
+                Err(e) => return fail(e),
+            };
+            match crate::path::upper_copy(ovl, &node, None) {
+                Ok(real) => f(real.as_ptr(), name.as_ptr()),
+                Err(e) => fail(e),
+            }
+        }
+        Err(e) => fail(e),
+    }
+}
+
+/// A read of the xattr `name` of an object of the view (`Some(real)`), or
+/// of an outside one: the view's names are escaped; a name ovl keeps as
+/// its record is not there (`ENODATA`).
+fn xattr_read(
+    ovl: &Overlay,
+    in_view: bool,
+    name: *const c_char,
+    f: impl FnOnce(*const c_char) -> ssize_t,
+) -> ssize_t {
+    if !in_view {
+        return f(name);
+    }
+    match real_xattr_name(ovl, name) {
+        Ok(n) => f(n.as_ptr()),
+        Err(_) => fail(Errno::NODATA),
+    }
 }
 
 /// Removes a name: `want_dir` for `rmdir`, else `unlink`.
@@ -212,8 +298,9 @@ unsafe fn link_in_view(
     }
 }
 
-/// `listxattr` with the overlay's own names removed.
+/// `listxattr` as the view shows it (see `ovl::xattr::filter_list`).
 fn list_filtered(
+    ovl: &Overlay,
     r: ssize_t,
     list: *mut c_char,
     size: size_t,
@@ -229,11 +316,11 @@ fn list_filtered(
         if n < 0 {
             return n;
         }
-        return ovl::xattr::filter_list(&mut buf, n as usize) as ssize_t;
+        return ovl::xattr::filter_list(ovl.xattr_ns, &mut buf, n as usize) as ssize_t;
     }
     // SAFETY: the real call filled r bytes of the caller's buffer.
     let s = unsafe { std::slice::from_raw_parts_mut(list.cast::<u8>(), r as usize) };
-    ovl::xattr::filter_list(s, r as usize) as ssize_t
+    ovl::xattr::filter_list(ovl.xattr_ns, s, r as usize) as ssize_t
 }
 
 hooks! {
@@ -341,49 +428,44 @@ hooks! {
     }
 
     fn setxattr(p: *const c_char, n: *const c_char, v: *const c_void, s: size_t, fl: c_int) -> c_int |real, ovl| {
-        if let Err(e) = settable(n) { return fail(e); }
-        changing(ovl, libc::AT_FDCWD, p, FOLLOW, None, |_, p| real(p, n, v, s, fl))
+        xattr_change(ovl, p, FOLLOW, n, |p, n| real(p, n, v, s, fl))
     }
     fn lsetxattr(p: *const c_char, n: *const c_char, v: *const c_void, s: size_t, fl: c_int) -> c_int |real, ovl| {
-        if let Err(e) = settable(n) { return fail(e); }
-        changing(ovl, libc::AT_FDCWD, p, NOFOLLOW, None, |_, p| real(p, n, v, s, fl))
+        xattr_change(ovl, p, NOFOLLOW, n, |p, n| real(p, n, v, s, fl))
     }
     fn removexattr(p: *const c_char, n: *const c_char) -> c_int |real, ovl| {
-        if let Err(e) = settable(n) { return fail(e); }
-        changing(ovl, libc::AT_FDCWD, p, FOLLOW, None, |_, p| real(p, n))
+        xattr_change(ovl, p, FOLLOW, n, |p, n| real(p, n))
     }
     fn lremovexattr(p: *const c_char, n: *const c_char) -> c_int |real, ovl| {
-        if let Err(e) = settable(n) { return fail(e); }
-        changing(ovl, libc::AT_FDCWD, p, NOFOLLOW, None, |_, p| real(p, n))
+        xattr_change(ovl, p, NOFOLLOW, n, |p, n| real(p, n))
     }
     fn getxattr(p: *const c_char, n: *const c_char, v: *mut c_void, s: size_t) -> ssize_t |real, ovl| {
         reading(ovl, libc::AT_FDCWD, p, FOLLOW, |_, rp, node| {
-            if node.is_some() && hidden(n) { fail(Errno::NODATA) } else { real(rp, n, v, s) }
+            xattr_read(ovl, node.is_some(), n, |n| real(rp, n, v, s))
         })
     }
     fn lgetxattr(p: *const c_char, n: *const c_char, v: *mut c_void, s: size_t) -> ssize_t |real, ovl| {
         reading(ovl, libc::AT_FDCWD, p, NOFOLLOW, |_, rp, node| {
-            if node.is_some() && hidden(n) { fail(Errno::NODATA) } else { real(rp, n, v, s) }
+            xattr_read(ovl, node.is_some(), n, |n| real(rp, n, v, s))
         })
     }
-    fn fgetxattr(fd: c_int, n: *const c_char, v: *mut c_void, s: size_t) -> ssize_t |real, _ovl| {
-        if ovl::locate::fd_info(fd).is_some() && hidden(n) { return fail(Errno::NODATA); }
-        real(fd, n, v, s)
+    fn fgetxattr(fd: c_int, n: *const c_char, v: *mut c_void, s: size_t) -> ssize_t |real, ovl| {
+        xattr_read(ovl, ovl::locate::fd_info(fd).is_some(), n, |n| real(fd, n, v, s))
     }
     fn listxattr(p: *const c_char, l: *mut c_char, s: size_t) -> ssize_t |real, ovl| {
         reading(ovl, libc::AT_FDCWD, p, FOLLOW, |_, rp, node| {
             let r = real(rp, l, s);
-            if node.is_some() { list_filtered(r, l, s, |b, n| real(rp, b, n)) } else { r }
+            if node.is_some() { list_filtered(ovl, r, l, s, |b, n| real(rp, b, n)) } else { r }
         })
     }
     fn llistxattr(p: *const c_char, l: *mut c_char, s: size_t) -> ssize_t |real, ovl| {
         reading(ovl, libc::AT_FDCWD, p, NOFOLLOW, |_, rp, node| {
             let r = real(rp, l, s);
-            if node.is_some() { list_filtered(r, l, s, |b, n| real(rp, b, n)) } else { r }
+            if node.is_some() { list_filtered(ovl, r, l, s, |b, n| real(rp, b, n)) } else { r }
         })
     }
-    fn flistxattr(fd: c_int, l: *mut c_char, s: size_t) -> ssize_t |real, _ovl| {
+    fn flistxattr(fd: c_int, l: *mut c_char, s: size_t) -> ssize_t |real, ovl| {
         let r = real(fd, l, s);
-        if ovl::locate::fd_info(fd).is_some() { list_filtered(r, l, s, |b, n| real(fd, b, n)) } else { r }
+        if ovl::locate::fd_info(fd).is_some() { list_filtered(ovl, r, l, s, |b, n| real(fd, b, n)) } else { r }
     }
 }
