@@ -117,11 +117,7 @@ fn quick_dup(fd: c_int, dup: impl FnOnce() -> c_int) -> Option<c_int> {
         return None;
     }
     let new = dup();
-    if new >= 0 && !ovl::locate::settle_plain_new_fd(new) {
-        if let Some(_guard) = crate::Guard::enter() {
-            dup_fd(fd, new);
-        }
-    }
+    settle_new(new, |new| dup_fd(fd, new));
     Some(new)
 }
 
@@ -146,12 +142,20 @@ unsafe fn quick_open(
         return None;
     }
     let fd = open();
-    if fd >= 0 && !ovl::locate::settle_plain_new_fd(fd) {
+    settle_new(fd, forget_fd);
+    Some(fd)
+}
+
+/// Accounts for `new` (or a failure), a descriptor the quick way just made
+/// for something outside the view: without a lock when nothing stale is
+/// recorded under its number, else by `slow` under the guard (skipped
+/// inside another hook, as the hook would have been).
+fn settle_new(new: c_int, slow: impl FnOnce(c_int)) {
+    if new >= 0 && !ovl::locate::settle_plain_new_fd(new) {
         if let Some(_guard) = crate::Guard::enter() {
-            forget_fd(fd);
+            slow(new);
         }
     }
-    Some(fd)
 }
 
 /// A descriptor opened outside the view: known not to stand for a view object.
