@@ -58,15 +58,7 @@ impl NameSet {
     }
 
     fn contains(&self, listing: &Listing, name: &[u8], hash: u64) -> bool {
-        let mask = self.slots.len() - 1;
-        let mut i = hash as usize & mask;
-        while let Some((h, place)) = self.slots[i] {
-            if h == hash && self.name(listing, place) == name {
-                return true;
-            }
-            i = (i + 1) & mask;
-        }
-        false
+        self.find(listing, name, hash).is_some()
     }
 
     /// Where `name` is, if seen.

@@ -20,7 +20,12 @@ pub struct RenameEnd<'a> {
 impl Overlay {
     /// Is this directory (also) in a lower layer, so that it cannot move?
     fn dir_in_lower(&self, node: &Node) -> bool {
-        node.is_dir() && (node.layer != UPPER || node.dir_layers().any(|l| self.is_lower_layer(l)))
+        node.is_dir() && (node.layer != UPPER || self.merges_lower(node))
+    }
+
+    /// Does the directory `dir` take entries from a lower layer?
+    fn merges_lower(&self, dir: &Node) -> bool {
+        dir.dir_layers().any(|l| self.is_lower_layer(l))
     }
 
     /// Renames `old` to `new` (over `new.node` if it exists). `flags` are renameat2's.
@@ -94,7 +99,7 @@ impl Overlay {
         if src.is_dir() {
             // Nothing below may show through the moved directory: the kernel
             // makes it opaque whenever its new parent merges lower layers.
-            let parent_merges = new.parent.dir_layers().any(|l| self.is_lower_layer(l));
+            let parent_merges = self.merges_lower(new.parent);
             if lower_at_new || over_whiteout || parent_merges {
                 make_opaque(self.xattr_ns, &from)?;
             }
@@ -141,7 +146,6 @@ impl Overlay {
         if self.dir_in_lower(src) || self.dir_in_lower(dst) {
             return Err(Errno::XDEV);
         }
-        let merges = |dir: &Node| dir.dir_layers().any(|l| self.is_lower_layer(l));
         self.changing(src.is_dir() || dst.is_dir(), || {
             let a = self.copy_up(src, None)?;
             let b = self.copy_up(dst, None)?;
@@ -149,10 +153,10 @@ impl Overlay {
             let to = self.upper_path(&b.rel);
             exchange(&from, &to)?;
             // Each now stands at the other's name.
-            if src.is_dir() && merges(new.parent) {
+            if src.is_dir() && self.merges_lower(new.parent) {
                 make_opaque(self.xattr_ns, &to)?;
             }
-            if dst.is_dir() && merges(old.parent) {
+            if dst.is_dir() && self.merges_lower(old.parent) {
                 make_opaque(self.xattr_ns, &from)?;
             }
             Ok(())
