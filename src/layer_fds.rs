@@ -14,6 +14,7 @@ use rustix::fd::{BorrowedFd, IntoRawFd};
 use rustix::fs::{AtFlags, Mode, OFlags, Stat, CWD};
 use rustix::io::Errno;
 use std::ffi::CStr;
+use std::mem::MaybeUninit;
 use std::sync::atomic::Ordering;
 use std::sync::OnceLock;
 
@@ -52,6 +53,44 @@ pub(crate) fn open_layer_fd(root: &[u8]) -> Result<(i32, Stat), Errno> {
     Ok((fd, st))
 }
 
+/// `fstatat` made straight into `out`: rustix hands the `stat` back by
+/// value, which costs a look-up a copy of it or two.
+#[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
+fn statat_into(
+    fd: BorrowedFd<'_>,
+    path: &CStr,
+    flags: AtFlags,
+    out: &mut MaybeUninit<Stat>,
+) -> Result<(), Errno> {
+    use rustix::fd::AsRawFd;
+    crate::sys::syscall_keeping_errno(|| {
+        // SAFETY: newfstatat reads the C string `path` and writes one kernel
+        // `struct stat`, which `Stat` is on these targets, into `out`.
+        // libc's `syscall` is not one of the shim's hooks.
+        unsafe {
+            libc::syscall(
+                libc::SYS_newfstatat,
+                fd.as_raw_fd(),
+                path.as_ptr(),
+                out.as_mut_ptr(),
+                flags.bits(),
+            )
+        }
+    })
+    .map(drop)
+}
+
+#[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
+fn statat_into(
+    fd: BorrowedFd<'_>,
+    path: &CStr,
+    flags: AtFlags,
+    out: &mut MaybeUninit<Stat>,
+) -> Result<(), Errno> {
+    out.write(rustix::fs::statat(fd, path, flags)?);
+    Ok(())
+}
+
 impl Layer {
     fn borrowed_fd(&self) -> Option<BorrowedFd<'_>> {
         if !crate::vfork::layer_fds_usable() {
@@ -65,14 +104,29 @@ impl Layer {
 
     /// `lstat` of `rel` (relative, not empty) in this layer.
     pub(crate) fn lstat(&self, rel: &CStr) -> Result<Stat, Errno> {
+        let mut st = MaybeUninit::uninit();
+        self.lstat_into(rel, &mut st).copied()
+    }
+
+    /// `lstat` of `rel` (relative, not empty) in this layer, made in `out`.
+    pub(crate) fn lstat_into<'o>(
+        &self,
+        rel: &CStr,
+        out: &'o mut MaybeUninit<Stat>,
+    ) -> Result<&'o Stat, Errno> {
         if let Some(fd) = self.borrowed_fd() {
-            match rustix::fs::statat(fd, rel, AtFlags::SYMLINK_NOFOLLOW) {
-                Ok(st) if st.st_dev == self.dev => return Ok(st),
+            match statat_into(fd, rel, AtFlags::SYMLINK_NOFOLLOW, out) {
+                // SAFETY: the call succeeded: the kernel filled `out`.
+                Ok(()) if unsafe { out.assume_init_ref() }.st_dev == self.dev => {
+                    // SAFETY: as above.
+                    return Ok(unsafe { out.assume_init_ref() });
+                }
                 Err(e) if e != Errno::BADF && e != Errno::NOTDIR => return Err(e),
                 _ => {} // another device, or a descriptor gone astray: by path
             }
         }
-        rustix::fs::lstat(self.real_path(rel.to_bytes()).as_slice())
+        let st = rustix::fs::lstat(self.real_path(rel.to_bytes()).as_slice())?;
+        Ok(out.write(st))
     }
 
     /// Makes the `*at` call `f` on `rel` (relative, not empty) in this

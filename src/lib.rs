@@ -28,6 +28,7 @@ pub mod quick_stat;
 pub mod readdir;
 pub mod remove;
 pub mod rename;
+mod scan;
 pub mod spin_lock;
 mod sys;
 pub mod vfork;

@@ -204,30 +204,9 @@ fn base_plainly_outside(dirfd: i32) -> bool {
 
 /// Could the absolute path `p` differ from its lexically cleaned form: a
 /// `//`, or a component starting with `.` (`.`, `..`, or a hidden name,
-/// which the exact look then settles)? Eight bytes at a time, as paths
-/// given by compilers and build tools are long.
+/// which the exact look then settles)?
 fn unclean_abs(p: &[u8]) -> bool {
-    const ONES: u64 = u64::from_le_bytes([1; 8]);
-    const HIGH: u64 = ONES << 7;
-    // The high bit of each byte of `w` equal to `b`; a byte just above an
-    // equal one may be marked too, which only errs towards "unclean".
-    let equal = |w: u64, b: u8| {
-        let x = w ^ (ONES * u64::from(b));
-        x.wrapping_sub(ONES) & !x & HIGH
-    };
-    let mut i = 0;
-    // Windows of 8 bytes, 7 apart: every pair of neighbours lies in one.
-    while i + 8 <= p.len() {
-        let w = u64::from_le_bytes(p[i..i + 8].try_into().expect("8 bytes"));
-        let next = (equal(w, b'/') | equal(w, b'.')) >> 8;
-        if equal(w, b'/') & next != 0 {
-            return true;
-        }
-        i += 7;
-    }
-    p[i..]
-        .windows(2)
-        .any(|w| w[0] == b'/' && matches!(w[1], b'/' | b'.'))
+    crate::scan::slash_before_slash_or_dot(p)
 }
 
 fn trim_trailing_slashes(p: &[u8]) -> &[u8] {
@@ -819,18 +798,20 @@ pub(crate) fn repoint_lower_fds(rel: &[u8], upper: &CStr) {
 fn same_description(a: i32, b: i32) -> bool {
     const KCMP_FILE: libc::c_long = 0;
     let pid = libc::c_long::from(rustix::process::getpid().as_raw_nonzero().get());
-    // SAFETY: kcmp only compares two descriptors of this process.
-    let r = unsafe {
-        libc::syscall(
-            libc::SYS_kcmp,
-            pid,
-            pid,
-            KCMP_FILE,
-            libc::c_long::from(a),
-            libc::c_long::from(b),
-        )
-    };
-    r == 0
+    let r = crate::sys::syscall_keeping_errno(|| {
+        // SAFETY: kcmp only compares two descriptors of this process.
+        unsafe {
+            libc::syscall(
+                libc::SYS_kcmp,
+                pid,
+                pid,
+                KCMP_FILE,
+                libc::c_long::from(a),
+                libc::c_long::from(b),
+            )
+        }
+    });
+    r == Ok(0)
 }
 
 /// A new open file description of `upper` with the status flags and offset
@@ -982,8 +963,7 @@ impl Overlay {
         let node = (flags & libc::O_DIRECTORY != 0).then(|| Node {
             rel: rel.clone(),
             layer: dir.layer,
-            // SAFETY: a plain C struct of integers; all-zero is a valid value.
-            stat: unsafe { std::mem::zeroed() },
+            stat: crate::sys::zeroed_stat(),
             dirs: 1 << dir.layer,
             fresh: false,
         });

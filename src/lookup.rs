@@ -4,11 +4,13 @@
 //! after a symlink is physical, as in the kernel.
 
 use crate::overlay::{LayerIdx, Overlay};
+use crate::scan;
 use crate::sys::cpath;
 use crate::whiteout::{is_opaque, is_whiteout, is_xattr_whiteout, marks_xattr_whiteouts};
 use rustix::fs::{FileType, Stat};
 use rustix::io::Errno;
 use std::ffi::CStr;
+use std::mem::MaybeUninit;
 
 /// Set of layers, bit `i` for layer `i`.
 pub type LayerSet = u64;
@@ -86,10 +88,14 @@ pub fn layers_of(set: LayerSet) -> impl Iterator<Item = LayerIdx> {
 /// A relative path without `.`, `..`, empty components or a trailing `/`:
 /// its text is the path of the object it names, if no component is a symlink.
 pub(crate) fn is_clean(path: &[u8]) -> bool {
-    !path.is_empty()
-        && path
+    match (path.first(), path.last()) {
+        (None, _) | (Some(b'/'), _) | (_, Some(b'/')) => false,
+        // The usual path, no name in it starting with '.', takes one pass.
+        (Some(&first), _) if first != b'.' && !scan::slash_before_slash_or_dot(path) => true,
+        _ => path
             .split(|&b| b == b'/')
-            .all(|c| !c.is_empty() && c != b"." && c != b"..")
+            .all(|c| !c.is_empty() && c != b"." && c != b".."),
+    }
 }
 
 /// A name looked up (before creating it, say).
@@ -162,7 +168,7 @@ pub fn no_name(path: &[u8]) -> Option<NoName> {
 
 /// Splits a relative path in the view into its directory and last name.
 pub fn split_last(rel: &[u8]) -> (&[u8], &[u8]) {
-    match rel.iter().rposition(|&b| b == b'/') {
+    match scan::last_slash(rel) {
         Some(i) => (&rel[..i], &rel[i + 1..]),
         None => (&[], rel),
     }
@@ -279,26 +285,54 @@ impl Overlay {
         rel: &CStr,
         parent_len: usize,
     ) -> Result<Slot<Found>, Errno> {
+        let mut stat = MaybeUninit::uninit();
+        let slot = self.find_in_layers_into(parent_dirs, rel, parent_len, &mut stat)?;
+        Ok(slot.map(|(layer, dirs, stat)| Found {
+            layer,
+            stat: *stat,
+            dirs,
+        }))
+    }
+
+    /// [`Overlay::find_in_layers`], leaving the `lstat` of what the view
+    /// shows in `stat` (the quick path's answer is not moved about): the
+    /// layer that shows it, the layers that merge if it is a directory, and
+    /// the `lstat`.
+    pub(crate) fn find_in_layers_into<'s>(
+        &self,
+        parent_dirs: LayerSet,
+        rel: &CStr,
+        parent_len: usize,
+        stat: &'s mut MaybeUninit<Stat>,
+    ) -> Result<Slot<(LayerIdx, LayerSet, &'s Stat)>, Errno> {
         let rel_bytes = rel.to_bytes();
         let parent_rel = &rel_bytes[..parent_len];
-        let mut found: Option<(LayerIdx, Stat)> = None;
+        let mut found: Option<LayerIdx> = None;
+        let mut below = MaybeUninit::uninit();
         let mut dirs: LayerSet = 0;
         let mut upper_whiteout = false;
         for l in layers_of(parent_dirs) {
-            let st = match self.layers[l].lstat(rel) {
+            // Until something is found, each `lstat` is made in the caller's
+            // buffer: the answer is not copied about.
+            let buf = if found.is_none() {
+                &mut *stat
+            } else {
+                &mut below
+            };
+            let st = match self.layers[l].lstat_into(rel, buf) {
                 Ok(st) => st,
                 Err(e) if is_absent(e) => continue,
                 Err(e) => return Err(e),
             };
             let bottom = self.is_bottom(l);
             let real = || cpath(&self.real_path(l, rel_bytes));
-            if !bottom && may_hide(&st) && self.hides(l, &real(), &st, parent_rel) {
+            if !bottom && may_hide(st) && self.hides(l, &real(), st, parent_rel) {
                 upper_whiteout = !self.is_lower_layer(l);
                 break;
             }
             let is_dir = FileType::from_raw_mode(st.st_mode) == FileType::Directory;
             if found.is_none() {
-                found = Some((l, st));
+                found = Some(l);
             }
             if !is_dir {
                 break;
@@ -308,19 +342,22 @@ impl Overlay {
                 break;
             }
         }
-        // A non-directory found under a directory ends the merge; only the
-        // directories above it count.
-        let Some((layer, stat)) = found else {
+        let Some(layer) = found else {
             return Ok(Slot::Free {
                 whiteout: upper_whiteout,
             });
         };
+        // SAFETY: the `lstat` of `layer`, the first layer found, was made in
+        // `stat`, which no later layer's wrote over.
+        let stat = unsafe { stat.assume_init_ref() };
+        // A non-directory found under a directory ends the merge; only the
+        // directories above it count.
         let dirs = if FileType::from_raw_mode(stat.st_mode) == FileType::Directory {
             dirs
         } else {
             0
         };
-        Ok(Slot::Taken(Found { layer, stat, dirs }))
+        Ok(Slot::Taken((layer, dirs, stat)))
     }
 
     /// Is the object at `path` in layer `l` (in the directory `dir_rel`) a
@@ -569,4 +606,46 @@ pub enum ParentOf {
     Special(Node, NoName),
     /// The path leads out of the view.
     Outside(Vec<u8>),
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn clean_by_definition(path: &[u8]) -> bool {
+        !path.is_empty()
+            && path
+                .split(|&b| b == b'/')
+                .all(|c| !c.is_empty() && c != b"." && c != b"..")
+    }
+
+    /// Every path of up to 7 bytes over `/`, `.` and `a`, and each of them
+    /// padded on either side to cross the eight-byte windows.
+    #[test]
+    fn is_clean_agrees_with_its_definition() {
+        let alphabet = [b'/', b'.', b'a'];
+        let mut paths = vec![Vec::new()];
+        for _ in 0..7 {
+            let longer: Vec<Vec<u8>> = paths
+                .iter()
+                .filter(|p| p.len() == paths.last().map_or(0, Vec::len))
+                .flat_map(|p| alphabet.iter().map(move |&b| [p.as_slice(), &[b]].concat()))
+                .collect();
+            paths.extend(longer);
+        }
+        for p in &paths {
+            for padded in [
+                p.clone(),
+                [b"abcdefghij/".as_slice(), p].concat(),
+                [p.as_slice(), b"/klmnopq"].concat(),
+            ] {
+                assert_eq!(
+                    is_clean(&padded),
+                    clean_by_definition(&padded),
+                    "{:?}",
+                    String::from_utf8_lossy(&padded)
+                );
+            }
+        }
+    }
 }

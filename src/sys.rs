@@ -12,6 +12,32 @@ pub fn cpath(p: &[u8]) -> CString {
     CString::new(&p[..end]).unwrap_or_default()
 }
 
+/// Makes a system call through libc's `syscall` (for what rustix has no
+/// form of), leaving the program's `errno` as it was: the overlay's own
+/// calls must not change what the program reads there (`readdir` tells its
+/// end from an error by `errno`).
+pub fn syscall_keeping_errno(
+    call: impl FnOnce() -> libc::c_long,
+) -> Result<libc::c_long, rustix::io::Errno> {
+    // SAFETY: libc's pointer to this thread's errno, valid for the thread's life.
+    let errno = unsafe { libc::__errno_location() };
+    // SAFETY: as above.
+    let saved = unsafe { *errno };
+    let r = call();
+    if r != -1 {
+        return Ok(r);
+    }
+    // SAFETY: as above.
+    let e = unsafe { std::mem::replace(&mut *errno, saved) };
+    Err(rustix::io::Errno::from_raw_os_error(e))
+}
+
+/// A `stat` buffer to be filled: all zeros (plain integers, a valid value).
+pub fn zeroed_stat() -> rustix::fs::Stat {
+    // SAFETY: `Stat` is a C struct of integers; all-zero is a valid value.
+    unsafe { std::mem::zeroed() }
+}
+
 /// FNV-1a: for names and paths, short, in tables and file names of our own
 /// (no adversary to resist).
 pub fn fnv1a(bytes: &[u8]) -> u64 {

@@ -8,7 +8,7 @@ use ovl::lookup::{NoName, Node, ParentOf, Resolved};
 use ovl::overlay::Overlay;
 use rustix::fs::Stat;
 use rustix::io::Errno;
-use std::ffi::{c_char, c_int, CString};
+use std::ffi::{c_char, c_int, CStr, CString};
 
 /// Where a path argument inside the view leads.
 pub(crate) enum Located {
@@ -115,9 +115,17 @@ pub(crate) unsafe fn reading_or_answer<R: Failure>(
     }
     // The trace names the real path of every look-up: the full one gives it.
     if !trace::enabled() {
-        match ovl.quick_stat(dirfd, path, follow) {
-            Some(Ok(q)) => {
-                if let Some(r) = answer(&q.stat, q.merged) {
+        // SAFETY: `bytes` found the NUL right after `path`.
+        let c_path = unsafe {
+            CStr::from_bytes_with_nul_unchecked(std::slice::from_raw_parts(
+                p.cast(),
+                path.len() + 1,
+            ))
+        };
+        let mut stat = std::mem::MaybeUninit::uninit();
+        match ovl.quick_stat(dirfd, c_path, follow, &mut stat) {
+            Some(Ok((stat, merged))) => {
+                if let Some(r) = answer(stat, merged) {
                     return r;
                 }
             }
