@@ -84,7 +84,7 @@ mod tests {
         let mut all = Vec::new();
         for p in short {
             for pad in 0..9 {
-                let left = "abcdefghi"[..pad].as_bytes();
+                let left = &b"abcdefghi"[..pad];
                 all.push([left, p.as_slice()].concat());
                 all.push([p.as_slice(), left].concat());
             }
