@@ -109,8 +109,6 @@ pub struct FdInfo {
 pub enum ReadAt {
     /// Outside the view: the caller's arguments stand.
     Outside,
-    /// Inside, but the caller's arguments reach the right object as they are.
-    AsGiven,
     /// Resolved in the view.
     Found(Result<Resolved, Errno>),
 }
@@ -219,9 +217,12 @@ impl Overlay {
     /// comparison or one load, no allocation. `false` means "look closer".
     #[inline]
     pub fn surely_outside(&self, dirfd: i32, path: &[u8]) -> bool {
-        if self.plainly_outside(dirfd, path) {
-            return true;
-        }
+        self.plainly_outside(dirfd, path) || self.outside_on_closer_look(dirfd, path)
+    }
+
+    /// [`Overlay::surely_outside`], once `plainly_outside` said no.
+    #[inline]
+    fn outside_on_closer_look(&self, dirfd: i32, path: &[u8]) -> bool {
         if path.first() == Some(&b'/') {
             return false; // an absolute path is decided by the prefix test
         }
@@ -232,9 +233,45 @@ impl Overlay {
             self.init_cwd();
             return self.plainly_outside(dirfd, path);
         }
+        self.fd_outside(dirfd, path)
+    }
+
+    /// Is a relative `path` under `dirfd`, a descriptor of no directory of
+    /// the view, outside the view?
+    fn fd_outside(&self, dirfd: i32, path: &[u8]) -> bool {
         with_fd_info(dirfd, |info| info.is_none())
             && !crate::above::is_above(dirfd)
             && !has_dotdot_component(path)
+    }
+
+    /// Does a call that only reads `(dirfd, path)` reach what the view shows
+    /// when made as the caller made it? So when the path surely lies outside
+    /// the view, and when it names, without following it, a child of a
+    /// directory of the bottom layer alone that the caller opened (its
+    /// descriptor is that real directory, and nothing can hide its
+    /// children): `find`'s `fstatat` of every name. One look at the
+    /// descriptor answers both.
+    #[inline]
+    pub fn reads_as_given(&self, dirfd: i32, path: &[u8], follow: bool) -> bool {
+        if path.is_empty() || self.plainly_outside(dirfd, path) {
+            return true;
+        }
+        if dirfd == libc::AT_FDCWD || path.first() == Some(&b'/') {
+            return self.outside_on_closer_look(dirfd, path);
+        }
+        let plain = !follow && plain_name(path);
+        with_fd_info(dirfd, |info| match info {
+            None => !crate::above::is_above(dirfd) && !has_dotdot_component(path),
+            Some(info) => {
+                plain
+                    && info.node.as_ref().is_some_and(|dir| {
+                        dir.dirs == 1 << dir.layer
+                            && self.is_bottom(dir.layer)
+                            && info.generation == self.generation()
+                            && info.generation != crate::generation::UNCACHEABLE
+                    })
+            }
+        })
     }
 
     /// [`Overlay::surely_outside`] where it takes no lock and allocates
@@ -891,20 +928,15 @@ impl Overlay {
         })
     }
 
-    /// How a call that only reads `(dirfd, path)` is to be made.
-    pub fn read_at(&self, dirfd: i32, path: &[u8], follow: bool) -> ReadAt {
-        if self.surely_outside(dirfd, path) {
-            return ReadAt::Outside;
-        }
+    /// How a call that only reads `(dirfd, path)` is to be made, once
+    /// [`Overlay::reads_as_given`] said it could not be made as given.
+    pub fn read_inside_at(&self, dirfd: i32, path: &[u8], follow: bool) -> ReadAt {
         let one_layer = self.with_known_dir(dirfd, path, |dir| {
             (dir.dirs == 1 << dir.layer).then_some(dir.layer)
         });
-        if let Some(Some(layer)) = one_layer {
+        if let Some(Some(_)) = one_layer {
             // A directory of one layer: its children are in that layer, and
             // the caller's descriptor is that layer's real directory.
-            if !follow && self.is_bottom(layer) {
-                return ReadAt::AsGiven;
-            }
             if let Some(dir) = self.known_dir(dirfd, path) {
                 match self.child_of_single(&dir, dirfd, path) {
                     Ok(Some(n)) if follow && n.file_type() == rustix::fs::FileType::Symlink => {}

@@ -77,7 +77,7 @@ pub(crate) unsafe fn reading<R: Failure>(
 ) -> R {
     // SAFETY: per the contract.
     let path = match unsafe { bytes(p) } {
-        Some(path) if !path.is_empty() => path,
+        Some(path) if !ovl.reads_as_given(dirfd, path, follow) => path,
         _ => return f(dirfd, p, None),
     };
     // SAFETY: per the contract.
@@ -110,7 +110,7 @@ pub(crate) unsafe fn reading_or_answer<R: Failure>(
 ) -> R {
     // SAFETY: per the contract.
     let path = unsafe { bytes(p) }.unwrap_or_default();
-    if path.is_empty() || ovl.surely_outside(dirfd, path) {
+    if ovl.reads_as_given(dirfd, path, follow) {
         return f(dirfd, p, None);
     }
     // The trace names the real path of every look-up: the full one gives it.
@@ -150,8 +150,8 @@ unsafe fn read_through<R: Failure>(
     answer: Option<impl Fn(&Stat, bool) -> Option<R>>,
     f: impl FnOnce(c_int, *const c_char, Option<&Node>) -> R,
 ) -> R {
-    let r = match ovl.read_at(dirfd, path, follow) {
-        ReadAt::Outside | ReadAt::AsGiven => return f(dirfd, p, None),
+    let r = match ovl.read_inside_at(dirfd, path, follow) {
+        ReadAt::Outside => return f(dirfd, p, None),
         ReadAt::Found(r) => r,
     };
     trace::resolved(ovl, path, &r);
