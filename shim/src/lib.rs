@@ -169,20 +169,36 @@ macro_rules! hooks {
             type Real = unsafe extern "C" fn($($ty),*) -> $ret;
             static REAL: std::sync::atomic::AtomicPtr<std::ffi::c_void> =
                 std::sync::atomic::AtomicPtr::new(std::ptr::null_mut());
-            // SAFETY: the symbol libc exports under this name has this signature.
-            let $real: Real = unsafe {
-                std::mem::transmute::<*mut std::ffi::c_void, Real>(
-                    $crate::real_symbol(&REAL, concat!(stringify!($name), "\0").as_bytes()))
-            };
-            if false $(|| $skip)? {
-                return unsafe { $real($($arg),*) };
+            // Is the overlay not needed for this call (`unless_needed`)?
+            #[inline(always)]
+            #[allow(unused_variables)]
+            unsafe fn needless($($arg: $ty),*) -> bool {
+                false $(|| $skip)?
             }
-            $(if let Some(r) = $quick { return r; })?
-            // Out of line, so that the call sent straight to libc above
-            // saves and restores no registers for the overlay's part.
+            // The way straight to libc calls nothing before its final jump,
+            // so it saves no registers: everything else is out of line, the
+            // symbol's first look-up included (that first call asks
+            // `needless` there).
+            let known = REAL.load(std::sync::atomic::Ordering::Relaxed);
+            // SAFETY: the caller's arguments, as they came.
+            if !known.is_null() && unsafe { needless($($arg),*) } {
+                // SAFETY: the symbol libc exports under this name has this
+                // signature; the caller's arguments are passed on as they came.
+                return unsafe { std::mem::transmute::<*mut std::ffi::c_void, Real>(known)($($arg),*) };
+            }
             #[inline(never)]
             #[allow(clippy::macro_metavars_in_unsafe)]
-            unsafe fn in_overlay($real: Real, $($arg: $ty),*) -> $ret {
+            unsafe fn in_overlay(first: bool, $($arg: $ty),*) -> $ret {
+                // SAFETY: the symbol libc exports under this name has this signature.
+                let $real: Real = unsafe {
+                    std::mem::transmute::<*mut std::ffi::c_void, Real>(
+                        $crate::real_symbol(&REAL, concat!(stringify!($name), "\0").as_bytes()))
+                };
+                // SAFETY: the caller's arguments, passed on as they came.
+                if first && unsafe { needless($($arg),*) } {
+                    return unsafe { $real($($arg),*) };
+                }
+                $(if let Some(r) = $quick { return r; })?
                 let Some(_guard) = $crate::Guard::enter() else { return unsafe { $real($($arg),*) } };
                 let Some($ovl) = ovl::overlay::get() else { return unsafe { $real($($arg),*) } };
                 $crate::trace::call(stringify!($name));
@@ -190,7 +206,7 @@ macro_rules! hooks {
                 unsafe { $body }
             }
             // SAFETY: the caller's arguments, passed on as they came.
-            unsafe { in_overlay($real, $($arg),*) }
+            unsafe { in_overlay(known.is_null(), $($arg),*) }
         }
     )*};
 }
