@@ -551,7 +551,7 @@ def measure(workload, impls, runs, timeout):
     A workload that writes gets a fresh view (upper, work; native: a fresh copy)
     for every run; a read-only one keeps each implementation's view (and mount)
     from its warm-up on. Rounds alternate implementations so that a slow phase
-    of the machine is shared.
+    of the machine is shared, and each round starts with the next one.
     """
     cells = {i.name: Cell() for i in impls}
     kept = {}
@@ -583,8 +583,11 @@ def measure(workload, impls, runs, timeout):
     try:
         for impl in impls:
             one_run(impl, timed=False)
-        for _ in range(rounds_for(workload, cells, runs)):
-            for impl in impls:
+        for r in range(rounds_for(workload, cells, runs)):
+            # Each round starts with another implementation: whatever the
+            # place in a round does to a run (the run before it, its
+            # write-back, its caches) falls on each one in turn.
+            for impl in impls[r % len(impls):] + impls[:r % len(impls)]:
                 if not cells[impl.name].error:
                     one_run(impl, timed=True)
     finally:
