@@ -55,40 +55,36 @@ pub(crate) fn open_layer_fd(root: &[u8]) -> Result<(i32, Stat), Errno> {
 
 /// `fstatat` made straight into `out`: rustix hands the `stat` back by
 /// value, which costs a look-up a copy of it or two.
-#[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
 fn statat_into(
     fd: BorrowedFd<'_>,
     path: &CStr,
     flags: AtFlags,
     out: &mut MaybeUninit<Stat>,
 ) -> Result<(), Errno> {
-    use rustix::fd::AsRawFd;
-    crate::sys::syscall_keeping_errno(|| {
-        // SAFETY: newfstatat reads the C string `path` and writes one kernel
-        // `struct stat`, which `Stat` is on these targets, into `out`.
-        // libc's `syscall` is not one of the shim's hooks.
-        unsafe {
-            libc::syscall(
-                libc::SYS_newfstatat,
-                fd.as_raw_fd(),
-                path.as_ptr(),
-                out.as_mut_ptr(),
-                flags.bits(),
-            )
-        }
-    })
-    .map(drop)
-}
-
-#[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
-fn statat_into(
-    fd: BorrowedFd<'_>,
-    path: &CStr,
-    flags: AtFlags,
-    out: &mut MaybeUninit<Stat>,
-) -> Result<(), Errno> {
-    out.write(rustix::fs::statat(fd, path, flags)?);
-    Ok(())
+    #[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
+    {
+        use rustix::fd::AsRawFd;
+        crate::sys::syscall_keeping_errno(|| {
+            // SAFETY: newfstatat reads the C string `path` and writes one
+            // kernel `struct stat`, which `Stat` is on these targets, into
+            // `out`. libc's `syscall` is not one of the shim's hooks.
+            unsafe {
+                libc::syscall(
+                    libc::SYS_newfstatat,
+                    fd.as_raw_fd(),
+                    path.as_ptr(),
+                    out.as_mut_ptr(),
+                    flags.bits(),
+                )
+            }
+        })
+        .map(drop)
+    }
+    #[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
+    {
+        out.write(rustix::fs::statat(fd, path, flags)?);
+        Ok(())
+    }
 }
 
 impl Layer {

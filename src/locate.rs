@@ -207,6 +207,13 @@ fn unclean_abs(p: &[u8]) -> bool {
     crate::scan::slash_before_slash_or_dot(p)
 }
 
+/// Does a relative `path` under `dirfd`, a descriptor of no directory of
+/// the view, stay outside it: `dirfd` is no directory above the view, and
+/// the path does not climb?
+fn stays_outside(dirfd: i32, path: &[u8]) -> bool {
+    !crate::above::is_above(dirfd) && !has_dotdot_component(path)
+}
+
 fn trim_trailing_slashes(p: &[u8]) -> &[u8] {
     let end = p.iter().rposition(|&b| b != b'/').map_or(1, |i| i + 1);
     &p[..end]
@@ -239,9 +246,7 @@ impl Overlay {
     /// Is a relative `path` under `dirfd`, a descriptor of no directory of
     /// the view, outside the view?
     fn fd_outside(&self, dirfd: i32, path: &[u8]) -> bool {
-        with_fd_info(dirfd, |info| info.is_none())
-            && !crate::above::is_above(dirfd)
-            && !has_dotdot_component(path)
+        with_fd_info(dirfd, |info| info.is_none()) && stays_outside(dirfd, path)
     }
 
     /// Does a call that only reads `(dirfd, path)` reach what the view shows
@@ -261,7 +266,7 @@ impl Overlay {
         }
         let plain = !follow && plain_name(path);
         with_fd_info(dirfd, |info| match info {
-            None => !crate::above::is_above(dirfd) && !has_dotdot_component(path),
+            None => stays_outside(dirfd, path),
             Some(info) => {
                 plain
                     && info.node.as_ref().is_some_and(|dir| {
@@ -931,10 +936,8 @@ impl Overlay {
     /// How a call that only reads `(dirfd, path)` is to be made, once
     /// [`Overlay::reads_as_given`] said it could not be made as given.
     pub fn read_inside_at(&self, dirfd: i32, path: &[u8], follow: bool) -> ReadAt {
-        let one_layer = self.with_known_dir(dirfd, path, |dir| {
-            (dir.dirs == 1 << dir.layer).then_some(dir.layer)
-        });
-        if let Some(Some(_)) = one_layer {
+        let one_layer = self.with_known_dir(dirfd, path, |dir| dir.dirs == 1 << dir.layer);
+        if one_layer == Some(true) {
             // A directory of one layer: its children are in that layer, and
             // the caller's descriptor is that layer's real directory.
             if let Some(dir) = self.known_dir(dirfd, path) {
