@@ -514,6 +514,47 @@ fn a_vfork_childs_changes_stay_out_of_its_parents_view() {
     compare_runs(&fx, &format!("{}\n", probe.display()));
 }
 
+/// `errno` after calls that succeed, and after `readdir` reaches the end of
+/// a directory: the overlay's own failed look-ups (a name absent from upper
+/// and from the first lower layer) must not show there. `find` took an
+/// `ENOENT` left by one for a `readdir` error.
+const ERRNO_AFTER_SUCCESS: &str = r#"#include <errno.h>
+#include <sys/stat.h>
+int main(void) {
+    const char *paths[] = {"docs/readme.md", "docs/api/index.md", "src/main.c", "docs/latest", "notes.txt"};
+    struct stat st;
+    for (int i = 0; i < 5; i++) {
+        errno = 0;
+        int r = lstat(paths[i], &st);
+        printf("lstat %s: %d, errno %d\n", paths[i], r, errno);
+        errno = 0;
+        r = stat(paths[i], &st);
+        printf("stat %s: %d, errno %d\n", paths[i], r, errno);
+    }
+    const char *dirs[] = {"docs", "docs/api", "src", "."};
+    for (int i = 0; i < 4; i++) {
+        DIR *d = opendir(dirs[i]);
+        int n = 0;
+        errno = 0;
+        while (d && readdir(d)) {
+            n++;
+            errno = 0;
+        }
+        printf("readdir %s: %d names, errno %d at the end\n", dirs[i], n, errno);
+        if (d) closedir(d);
+    }
+    return 0;
+}
+"#;
+
+#[test]
+fn errno_is_left_alone_by_the_overlays_own_look_ups() {
+    require_root!();
+    let fx = source_tree();
+    let probe = build_c(&fx, "errno_after_success", ERRNO_AFTER_SUCCESS);
+    compare_runs(&fx, &format!("{}\n", probe.display()));
+}
+
 #[test]
 fn vforks_from_two_threads_at_once_leave_the_parents_view_alone() {
     require_root!();
