@@ -17,7 +17,7 @@ fn main() {
     );
     // The shim's own calls to symbols it defines (execl -> execve, the core's
     // libc::open) bind to its definitions at link time: the dynamic loader
-    // then looks up 22 symbols fewer in every process it starts.
+    // then looks up 19 symbols fewer in every process it starts.
     println!("cargo:rustc-cdylib-link-arg=-Wl,-Bsymbolic-functions");
     link_unwinder_statically();
 }
