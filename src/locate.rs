@@ -165,12 +165,25 @@ fn has_dotdot_component(p: &[u8]) -> bool {
 }
 
 /// Does the NUL-terminated `p` hold a `..` component? [`has_dotdot_component`]
-/// without measuring the string first: libc's `strchr` finds each `/`.
+/// without measuring the string first: a name with no two dots in a row is
+/// settled sixteen bytes at a time, the others component by component.
 ///
 /// # Safety
 /// `p` points to a NUL-terminated string.
 #[inline]
-unsafe fn climbs_c(mut p: *const u8) -> bool {
+unsafe fn climbs_c(p: *const u8) -> bool {
+    // SAFETY: per the contract.
+    unsafe { crate::scan::has_dot_pair_c(p) && climbs_c_exactly(p) }
+}
+
+/// [`climbs_c`] component by component (libc's `strchr` finds each `/`),
+/// for the few names with two dots in a row.
+///
+/// # Safety
+/// `p` points to a NUL-terminated string.
+#[cold]
+#[inline(never)]
+unsafe fn climbs_c_exactly(mut p: *const u8) -> bool {
     loop {
         // SAFETY: `p` starts a component within the string; each byte is
         // read only after a non-NUL one, so never past the terminator.
@@ -309,6 +322,23 @@ impl Overlay {
                 0 => false,
                 b'/' => self.plainly_outside(dirfd, CStr::from_ptr(p.cast()).to_bytes()),
                 _ => base_plainly_outside(dirfd) && !climbs_c(p),
+            }
+        }
+    }
+
+    /// [`Overlay::plainly_outside_c`] where it takes no call: a relative
+    /// name with no two dots in a row, from a base plainly outside. `false`
+    /// means "look closer" (as for every absolute path).
+    ///
+    /// # Safety
+    /// `p` points to a NUL-terminated string.
+    #[inline(always)]
+    pub unsafe fn quickly_outside_c(&self, dirfd: i32, p: *const u8) -> bool {
+        // SAFETY: per the contract.
+        unsafe {
+            match *p {
+                0 | b'/' => false,
+                _ => base_plainly_outside(dirfd) && !crate::scan::has_dot_pair_c(p),
             }
         }
     }

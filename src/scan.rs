@@ -1,5 +1,5 @@
-//! Scans of a path's bytes, eight at a time: paths given by compilers and
-//! build tools are long, and a hook scans each one it is given.
+//! Scans of a path's bytes, eight or sixteen at a time: paths given by
+//! compilers and build tools are long, and a hook scans each one it is given.
 
 const ONES: u64 = u64::from_le_bytes([1; 8]);
 const HIGH: u64 = ONES << 7;
@@ -65,6 +65,120 @@ pub(crate) fn last_slash(p: &[u8]) -> Option<usize> {
     p[..end].iter().rposition(|&b| b == b'/')
 }
 
+/// Does the NUL-terminated string at `p` hold two dots in a row? A path
+/// without them cannot climb with `..`. Sixteen bytes at a time (SSE2, part
+/// of every x86-64), with no call: the hooks' way to libc stays free of
+/// register saves.
+///
+/// # Safety
+/// `p` points to a NUL-terminated string.
+#[cfg(target_arch = "x86_64")]
+#[inline(always)]
+pub unsafe fn has_dot_pair_c(p: *const u8) -> bool {
+    use std::arch::x86_64::{
+        __m128i, _mm_cmpeq_epi8, _mm_movemask_epi8, _mm_set1_epi8, _mm_setzero_si128,
+    };
+    let mut block = (p as usize & !15) as *const u8;
+    // Bytes of the first block before `p` are not the string's.
+    let mut before = (1u32 << (p as usize & 15)) - 1;
+    let mut dot_before = 0; // the previous block ended with a dot
+    loop {
+        let v: __m128i;
+        // SAFETY: memory is readable page by page, and the page that holds
+        // a readable byte of the string holds the aligned 16 bytes around
+        // it: the load cannot fault. Its bytes outside the string belong to
+        // no Rust object the compiler knows of (the assembly loads them,
+        // not Rust), and they are masked out below, so whatever they hold,
+        // even while another thread writes them, never changes the answer.
+        unsafe {
+            std::arch::asm!("movdqa {v}, xmmword ptr [{at}]", at = in(reg) block,
+                v = lateout(xmm_reg) v, options(nostack, preserves_flags, readonly, pure));
+        }
+        let nuls = _mm_movemask_epi8(_mm_cmpeq_epi8(v, _mm_setzero_si128())) as u32 & !before;
+        let mut dots =
+            _mm_movemask_epi8(_mm_cmpeq_epi8(v, _mm_set1_epi8(b'.' as i8))) as u32 & !before;
+        if nuls != 0 {
+            // Only the bytes before the first NUL are the string's.
+            dots &= nuls ^ (nuls - 1);
+        }
+        if dots & ((dots << 1) | dot_before) != 0 {
+            return true;
+        }
+        if nuls != 0 {
+            return false;
+        }
+        dot_before = dots >> 15;
+        before = 0;
+        // SAFETY: no NUL yet, so the string goes on into the next block.
+        block = unsafe { block.add(16) };
+    }
+}
+
+/// [`has_dot_pair_c`] eight bytes at a time, for other 64-bit targets.
+///
+/// # Safety
+/// `p` points to a NUL-terminated string.
+#[cfg(any(target_arch = "aarch64", all(test, target_arch = "x86_64")))]
+#[cfg_attr(not(target_arch = "aarch64"), allow(dead_code))]
+pub unsafe fn has_dot_pair_c_by_words(p: *const u8) -> bool {
+    let mut word = (p as usize & !7) as *const u64;
+    // Bytes of the first word before `p` count as 0xff: no NUL, no dot.
+    let mut w = aligned_load(word) | ((1u64 << ((p as usize & 7) * 8)) - 1);
+    let mut dot_before = 0; // the previous word ended with a dot
+    loop {
+        let nuls = equal_exact(w, 0);
+        let mut dots = equal_exact(w, b'.');
+        if nuls != 0 {
+            dots &= nuls ^ (nuls - 1);
+        }
+        if dots & ((dots << 8) | dot_before) != 0 {
+            return true;
+        }
+        if nuls != 0 {
+            return false;
+        }
+        dot_before = dots >> 56;
+        // SAFETY: no NUL yet, so the string goes on into the next word.
+        word = unsafe { word.add(1) };
+        w = aligned_load(word);
+    }
+}
+
+/// The aligned word at `at` that holds a byte of a string, read as
+/// [`has_dot_pair_c`] reads its blocks (see the safety note there).
+#[cfg(any(target_arch = "aarch64", all(test, target_arch = "x86_64")))]
+#[inline(always)]
+fn aligned_load(at: *const u64) -> u64 {
+    let w: u64;
+    // SAFETY: `at` is aligned and holds a readable byte of a string: the
+    // word lies in one readable page; bytes outside the string are masked.
+    unsafe {
+        #[cfg(target_arch = "x86_64")]
+        std::arch::asm!("mov {w}, qword ptr [{at}]", at = in(reg) at, w = lateout(reg) w,
+            options(nostack, preserves_flags, readonly, pure));
+        #[cfg(target_arch = "aarch64")]
+        std::arch::asm!("ldr {w}, [{at}]", at = in(reg) at, w = lateout(reg) w,
+            options(nostack, preserves_flags, readonly, pure));
+    }
+    u64::from_le(w)
+}
+
+#[cfg(target_arch = "aarch64")]
+pub use has_dot_pair_c_by_words as has_dot_pair_c;
+
+/// [`has_dot_pair_c`] a byte at a time, where no wide load is written.
+///
+/// # Safety
+/// `p` points to a NUL-terminated string.
+#[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
+pub unsafe fn has_dot_pair_c(p: *const u8) -> bool {
+    // SAFETY: per the contract.
+    unsafe { std::ffi::CStr::from_ptr(p.cast()) }
+        .to_bytes()
+        .windows(2)
+        .any(|w| w == b"..")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -107,6 +221,33 @@ mod tests {
                 "{:?}",
                 String::from_utf8_lossy(&p)
             );
+        }
+    }
+
+    /// Every sample, at each of the sixteen offsets from an aligned block, and
+    /// with bytes after its NUL that would be a pair of dots: only the
+    /// string's own bytes count.
+    #[test]
+    fn dot_pairs_are_found_exactly_at_every_alignment() {
+        for p in samples() {
+            let exact = p.windows(2).any(|w| w == b"..");
+            for offset in 0..16 {
+                let mut buf = vec![0u128; (p.len() + 40) / 16 + 2];
+                // SAFETY: the u64 buffer is large enough for the offset, the
+                // string, its NUL and the trailing dots.
+                let bytes = unsafe {
+                    std::slice::from_raw_parts_mut(buf.as_mut_ptr().cast::<u8>(), buf.len() * 16)
+                };
+                bytes.fill(b'.');
+                bytes[offset..offset + p.len()].copy_from_slice(&p);
+                bytes[offset + p.len()] = 0;
+                let at = bytes[offset..].as_ptr();
+                // SAFETY: NUL-terminated above.
+                let (got, by_words) = unsafe { (has_dot_pair_c(at), has_dot_pair_c_by_words(at)) };
+                let shown = String::from_utf8_lossy(&p);
+                assert_eq!(got, exact, "{shown:?} at {offset}");
+                assert_eq!(by_words, exact, "{shown:?} at {offset}, by words");
+            }
         }
     }
 

@@ -4,7 +4,7 @@
 //! list, built at the first read and rebuilt after a rewind, as the kernel
 //! does. Other directories are read straight.
 
-use crate::path::{locate, plainly_outside, Located};
+use crate::path::{locate, Located};
 use crate::{fail, hooks};
 use libc::{c_char, c_int, c_long, dirent64, size_t, DIR};
 use ovl::listing::Listing;
@@ -428,15 +428,15 @@ hooks! {
     fn getwd(buf: *mut c_char) -> *mut c_char |real, ovl| {
         match virtual_cwd(ovl) { Some(Err(e)) => fail(e), Some(Ok(v)) => out_string(&v, buf, libc::PATH_MAX as size_t, false), None => real(buf) }
     }
-    unless_needed plainly_outside(libc::AT_FDCWD, p);
+    unless_outside(libc::AT_FDCWD, p);
     fn realpath(p: *const c_char, out: *mut c_char) -> *mut c_char |real, ovl| {
         realpath_in_view(ovl, p, out, |p, o| real(p, o))
     }
-    unless_needed plainly_outside(libc::AT_FDCWD, p);
+    unless_outside(libc::AT_FDCWD, p);
     fn __realpath_chk(p: *const c_char, out: *mut c_char, olen: size_t) -> *mut c_char |real, ovl| {
         realpath_in_view(ovl, p, out, |p, o| real(p, o, olen))
     }
-    unless_needed plainly_outside(libc::AT_FDCWD, p);
+    unless_outside(libc::AT_FDCWD, p);
     fn canonicalize_file_name(p: *const c_char) -> *mut c_char |real, ovl| {
         realpath_in_view(ovl, p, std::ptr::null_mut(), |p, _| real(p))
     }

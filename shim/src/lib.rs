@@ -149,7 +149,10 @@ pub(crate) unsafe fn bytes<'a>(p: *const c_char) -> Option<&'a [u8]> {
 /// body runs only when an overlay is configured and no hook is running on
 /// this thread; otherwise the call goes straight to `real`. An optional
 /// `unless_needed COND;` before `fn` sends the call straight to `real` when COND holds,
-/// before anything else (for calls made in bulk, like `readdir`). An optional
+/// before anything else (for calls made in bulk, like `readdir`); COND must
+/// call nothing. `unless_outside(DIRFD, PATH);` does the same for a path
+/// plainly outside the view: settled on the spot for a relative name that
+/// cannot climb, else first thing out of line. An optional
 /// `quick EXPR;` after it is tried next: `Some(result)` is the call's result
 /// (EXPR made the call itself, lock-free, outside the view), `None` goes on
 /// to the body.
@@ -157,6 +160,7 @@ pub(crate) unsafe fn bytes<'a>(p: *const c_char) -> Option<&'a [u8]> {
 macro_rules! hooks {
     ($(
         $(unless_needed $skip:expr;)?
+        $(unless_outside($od:expr, $op:expr);)?
         $(quick $quick:expr;)?
         fn $name:ident($($arg:ident : $ty:ty),* $(,)?) -> $ret:ty
             |$real:ident, $ovl:ident| $body:block
@@ -173,7 +177,7 @@ macro_rules! hooks {
             #[inline(always)]
             #[allow(unused_variables)]
             unsafe fn needless($($arg: $ty),*) -> bool {
-                false $(|| $skip)?
+                false $(|| $skip)? $(|| $crate::path::quickly_outside($od, $op))?
             }
             // The way straight to libc calls nothing before its final jump,
             // so it saves no registers: everything else is out of line, the
@@ -196,6 +200,12 @@ macro_rules! hooks {
                 };
                 // SAFETY: the caller's arguments, passed on as they came.
                 if first && unsafe { needless($($arg),*) } {
+                    return unsafe { $real($($arg),*) };
+                }
+                // A path the quick test left open is settled here (its
+                // absolute form measured, a `..` placed exactly).
+                #[allow(unused_unsafe)]
+                if false $(|| unsafe { $crate::path::plainly_outside($od, $op) })? {
                     return unsafe { $real($($arg),*) };
                 }
                 $(if let Some(r) = $quick { return r; })?

@@ -48,6 +48,22 @@ pub(crate) unsafe fn locate(
     }
 }
 
+/// The first thing a hook asks: is `(dirfd, p)` a relative name that
+/// plainly lies outside an overlay already set up, and cannot climb? Calls
+/// nothing, so that the way to libc saves no registers. `false`: look
+/// closer ([`plainly_outside`]).
+///
+/// # Safety
+/// `p` is NULL or a valid C string.
+#[inline(always)]
+pub(crate) unsafe fn quickly_outside(dirfd: c_int, p: *const c_char) -> bool {
+    match ovl::overlay::peek() {
+        // SAFETY: per the contract, a non-NULL `p` is NUL-terminated.
+        Some(ovl) if !p.is_null() => unsafe { ovl.quickly_outside_c(dirfd, p.cast()) },
+        _ => false,
+    }
+}
+
 /// Before a hook does anything else: does `(dirfd, p)` plainly lie outside
 /// an overlay already set up (see `Overlay::plainly_outside`: no lock, no
 /// allocation)? The call then goes straight to libc.

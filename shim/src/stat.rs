@@ -3,7 +3,7 @@
 //! merged directory reports one link, as the kernel's overlay does (tree
 //! walkers must not take its link count as a count of subdirectories).
 
-use crate::path::{plainly_outside, reading, reading_or_answer};
+use crate::path::{reading, reading_or_answer};
 use crate::{fail, hooks};
 use libc::{c_char, c_int, size_t, ssize_t};
 use ovl::lookup::Node;
@@ -91,59 +91,59 @@ fn check_access(
 const OVERLAYFS_SUPER_MAGIC: libc::c_long = 0x794c_7630;
 
 hooks! {
-    unless_needed plainly_outside(libc::AT_FDCWD, p);
+    unless_outside(libc::AT_FDCWD, p);
     fn stat(p: *const c_char, buf: *mut libc::stat) -> c_int |real, ovl| {
         reading_or_answer(ovl, libc::AT_FDCWD, p, FOLLOW, answer!(buf, st_nlink), |_, rp, n| fix!(real(rp, buf), n, buf, st_nlink))
     }
-    unless_needed plainly_outside(libc::AT_FDCWD, p);
+    unless_outside(libc::AT_FDCWD, p);
     fn stat64(p: *const c_char, buf: *mut libc::stat64) -> c_int |real, ovl| {
         reading_or_answer(ovl, libc::AT_FDCWD, p, FOLLOW, answer!(buf, st_nlink), |_, rp, n| fix!(real(rp, buf), n, buf, st_nlink))
     }
-    unless_needed plainly_outside(libc::AT_FDCWD, p);
+    unless_outside(libc::AT_FDCWD, p);
     fn lstat(p: *const c_char, buf: *mut libc::stat) -> c_int |real, ovl| {
         reading_or_answer(ovl, libc::AT_FDCWD, p, NOFOLLOW, answer!(buf, st_nlink), |_, rp, n| fix!(real(rp, buf), n, buf, st_nlink))
     }
-    unless_needed plainly_outside(libc::AT_FDCWD, p);
+    unless_outside(libc::AT_FDCWD, p);
     fn lstat64(p: *const c_char, buf: *mut libc::stat64) -> c_int |real, ovl| {
         reading_or_answer(ovl, libc::AT_FDCWD, p, NOFOLLOW, answer!(buf, st_nlink), |_, rp, n| fix!(real(rp, buf), n, buf, st_nlink))
     }
-    unless_needed plainly_outside(d, p);
+    unless_outside(d, p);
     fn fstatat(d: c_int, p: *const c_char, buf: *mut libc::stat, fl: c_int) -> c_int |real, ovl| {
         let r = reading_or_answer(ovl, d, p, follows(fl), answer!(buf, st_nlink), |d, rp, n| fix!(real(d, rp, buf, fl), n, buf, st_nlink));
         if r == 0 && fl & libc::AT_EMPTY_PATH != 0 && fd_merged_dir(d, (*buf).st_mode) { (*buf).st_nlink = 1; }
         r
     }
-    unless_needed plainly_outside(d, p);
+    unless_outside(d, p);
     fn fstatat64(d: c_int, p: *const c_char, buf: *mut libc::stat64, fl: c_int) -> c_int |real, ovl| {
         let r = reading_or_answer(ovl, d, p, follows(fl), answer!(buf, st_nlink), |d, rp, n| fix!(real(d, rp, buf, fl), n, buf, st_nlink));
         if r == 0 && fl & libc::AT_EMPTY_PATH != 0 && fd_merged_dir(d, (*buf).st_mode) { (*buf).st_nlink = 1; }
         r
     }
-    unless_needed plainly_outside(libc::AT_FDCWD, p);
+    unless_outside(libc::AT_FDCWD, p);
     fn __xstat(v: c_int, p: *const c_char, buf: *mut libc::stat) -> c_int |real, ovl| {
         reading_or_answer(ovl, libc::AT_FDCWD, p, FOLLOW, answer!(buf, st_nlink), |_, rp, n| fix!(real(v, rp, buf), n, buf, st_nlink))
     }
-    unless_needed plainly_outside(libc::AT_FDCWD, p);
+    unless_outside(libc::AT_FDCWD, p);
     fn __xstat64(v: c_int, p: *const c_char, buf: *mut libc::stat64) -> c_int |real, ovl| {
         reading_or_answer(ovl, libc::AT_FDCWD, p, FOLLOW, answer!(buf, st_nlink), |_, rp, n| fix!(real(v, rp, buf), n, buf, st_nlink))
     }
-    unless_needed plainly_outside(libc::AT_FDCWD, p);
+    unless_outside(libc::AT_FDCWD, p);
     fn __lxstat(v: c_int, p: *const c_char, buf: *mut libc::stat) -> c_int |real, ovl| {
         reading_or_answer(ovl, libc::AT_FDCWD, p, NOFOLLOW, answer!(buf, st_nlink), |_, rp, n| fix!(real(v, rp, buf), n, buf, st_nlink))
     }
-    unless_needed plainly_outside(libc::AT_FDCWD, p);
+    unless_outside(libc::AT_FDCWD, p);
     fn __lxstat64(v: c_int, p: *const c_char, buf: *mut libc::stat64) -> c_int |real, ovl| {
         reading_or_answer(ovl, libc::AT_FDCWD, p, NOFOLLOW, answer!(buf, st_nlink), |_, rp, n| fix!(real(v, rp, buf), n, buf, st_nlink))
     }
-    unless_needed plainly_outside(d, p);
+    unless_outside(d, p);
     fn __fxstatat(v: c_int, d: c_int, p: *const c_char, buf: *mut libc::stat, fl: c_int) -> c_int |real, ovl| {
         reading_or_answer(ovl, d, p, follows(fl), answer!(buf, st_nlink), |d, rp, n| fix!(real(v, d, rp, buf, fl), n, buf, st_nlink))
     }
-    unless_needed plainly_outside(d, p);
+    unless_outside(d, p);
     fn __fxstatat64(v: c_int, d: c_int, p: *const c_char, buf: *mut libc::stat64, fl: c_int) -> c_int |real, ovl| {
         reading_or_answer(ovl, d, p, follows(fl), answer!(buf, st_nlink), |d, rp, n| fix!(real(v, d, rp, buf, fl), n, buf, st_nlink))
     }
-    unless_needed plainly_outside(d, p);
+    unless_outside(d, p);
     fn statx(d: c_int, p: *const c_char, fl: c_int, mask: libc::c_uint, buf: *mut libc::statx) -> c_int |real, ovl| {
         let r = reading(ovl, d, p, follows(fl), |d, rp, n| {
             let r = real(d, rp, fl, mask, buf);
@@ -176,28 +176,28 @@ hooks! {
         r
     }
 
-    unless_needed plainly_outside(libc::AT_FDCWD, p);
+    unless_outside(libc::AT_FDCWD, p);
     fn access(p: *const c_char, mode: c_int) -> c_int |real, ovl| {
         reading(ovl, libc::AT_FDCWD, p, FOLLOW, |_, rp, n| match check_access(ovl, n, mode) {
             Ok(()) => real(rp, mode),
             Err(e) => fail(e),
         })
     }
-    unless_needed plainly_outside(libc::AT_FDCWD, p);
+    unless_outside(libc::AT_FDCWD, p);
     fn euidaccess(p: *const c_char, mode: c_int) -> c_int |real, ovl| {
         reading(ovl, libc::AT_FDCWD, p, FOLLOW, |_, rp, n| match check_access(ovl, n, mode) {
             Ok(()) => real(rp, mode),
             Err(e) => fail(e),
         })
     }
-    unless_needed plainly_outside(libc::AT_FDCWD, p);
+    unless_outside(libc::AT_FDCWD, p);
     fn eaccess(p: *const c_char, mode: c_int) -> c_int |real, ovl| {
         reading(ovl, libc::AT_FDCWD, p, FOLLOW, |_, rp, n| match check_access(ovl, n, mode) {
             Ok(()) => real(rp, mode),
             Err(e) => fail(e),
         })
     }
-    unless_needed plainly_outside(d, p);
+    unless_outside(d, p);
     fn faccessat(d: c_int, p: *const c_char, mode: c_int, fl: c_int) -> c_int |real, ovl| {
         reading(ovl, d, p, follows(fl), |d, rp, n| match check_access(ovl, n, mode) {
             Ok(()) => real(d, rp, mode, fl),
@@ -205,19 +205,19 @@ hooks! {
         })
     }
 
-    unless_needed plainly_outside(libc::AT_FDCWD, p);
+    unless_outside(libc::AT_FDCWD, p);
     fn readlink(p: *const c_char, buf: *mut c_char, len: size_t) -> ssize_t |real, ovl| {
         reading(ovl, libc::AT_FDCWD, p, NOFOLLOW, |_, rp, _| real(rp, buf, len))
     }
-    unless_needed plainly_outside(d, p);
+    unless_outside(d, p);
     fn readlinkat(d: c_int, p: *const c_char, buf: *mut c_char, len: size_t) -> ssize_t |real, ovl| {
         reading(ovl, d, p, NOFOLLOW, |d, rp, _| real(d, rp, buf, len))
     }
-    unless_needed plainly_outside(libc::AT_FDCWD, p);
+    unless_outside(libc::AT_FDCWD, p);
     fn __readlink_chk(p: *const c_char, buf: *mut c_char, len: size_t, blen: size_t) -> ssize_t |real, ovl| {
         reading(ovl, libc::AT_FDCWD, p, NOFOLLOW, |_, rp, _| real(rp, buf, len, blen))
     }
-    unless_needed plainly_outside(d, p);
+    unless_outside(d, p);
     fn __readlinkat_chk(d: c_int, p: *const c_char, buf: *mut c_char, len: size_t, blen: size_t) -> ssize_t |real, ovl| {
         reading(ovl, d, p, NOFOLLOW, |d, rp, _| real(d, rp, buf, len, blen))
     }
