@@ -192,7 +192,7 @@ macro_rules! hooks {
             }
             #[inline(never)]
             #[allow(clippy::macro_metavars_in_unsafe)]
-            unsafe fn in_overlay(first: bool, $($arg: $ty),*) -> $ret {
+            unsafe fn in_overlay($($arg: $ty,)* first: bool) -> $ret {
                 // SAFETY: the symbol libc exports under this name has this signature.
                 let $real: Real = unsafe {
                     std::mem::transmute::<*mut std::ffi::c_void, Real>(
@@ -216,7 +216,7 @@ macro_rules! hooks {
                 unsafe { $body }
             }
             // SAFETY: the caller's arguments, passed on as they came.
-            unsafe { in_overlay(known.is_null(), $($arg),*) }
+            unsafe { in_overlay($($arg,)* known.is_null()) }
         }
     )*};
 }
