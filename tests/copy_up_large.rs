@@ -1,5 +1,5 @@
-//! Copy-up of large files: a 1 GiB sparse file stays sparse, a 1 GiB dense
-//! file arrives whole, and a copy-up killed at random moments never shows a
+//! Copy-up of large files: a 1 GiB sparse file stays sparse, one with data
+//! islands keeps its holes, a 1 GiB dense file arrives whole, and a copy-up killed at random moments never shows a
 //! partial file in the view nor changes the lower layer.
 
 mod common;
@@ -104,6 +104,61 @@ fn sparse_gigabyte_stays_sparse() {
         GIB,
         "the lower file changed"
     );
+}
+
+/// A file of data islands in a sea of holes: the islands arrive whole (their
+/// blocks are reserved before they are copied), the sea stays unallocated.
+#[test]
+fn data_islands_arrive_and_holes_stay_holes() {
+    let l = Layers::new("islands");
+    let island: u64 = 4 << 20;
+    let starts = [0, 300 << 20, GIB - island];
+    let make = starts
+        .iter()
+        .map(|at| {
+            format!(
+                "head -c {island} /dev/urandom | dd of={} bs=1M seek={} conv=notrunc status=none",
+                l.p("l/islands").display(),
+                at >> 20
+            )
+        })
+        .collect::<Vec<_>>()
+        .join(" && ");
+    assert!(Command::new("sh")
+        .args(["-c", &make])
+        .status()
+        .unwrap()
+        .success());
+    let before = digest(&l.p("l/islands"));
+    let out = l
+        .ovl(&format!("printf x >> {}/v/islands", l.dir.display()))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let m = std::fs::metadata(l.p("u/islands")).unwrap();
+    assert_eq!(m.len(), GIB + 1);
+    let allocated = m.blocks() * 512;
+    assert!(
+        allocated < 4 * island,
+        "holes were filled: {allocated} bytes allocated for {} of data",
+        3 * island
+    );
+    let check = Command::new("sh")
+        .args([
+            "-c",
+            &format!("head -c {GIB} {} | sha256sum", l.p("u/islands").display()),
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        String::from_utf8_lossy(&check.stdout).starts_with(&before),
+        "the copy's data differs"
+    );
+    assert_eq!(digest(&l.p("l/islands")), before, "the lower file changed");
 }
 
 #[test]
