@@ -233,7 +233,7 @@ mod tests {
             let exact = p.windows(2).any(|w| w == b"..");
             for offset in 0..16 {
                 let mut buf = vec![0u128; (p.len() + 40) / 16 + 2];
-                // SAFETY: the u64 buffer is large enough for the offset, the
+                // SAFETY: the u128 buffer is large enough for the offset, the
                 // string, its NUL and the trailing dots.
                 let bytes = unsafe {
                     std::slice::from_raw_parts_mut(buf.as_mut_ptr().cast::<u8>(), buf.len() * 16)
