@@ -43,6 +43,19 @@ impl Layers {
         c.args(["--", "sh", "-c", script]);
         c
     }
+    /// Appends one byte to `v/NAME` under the overlay (a copy-up), which
+    /// must succeed.
+    fn append_byte(&self, name: &str) {
+        let out = self
+            .ovl(&format!("printf x >> {}/v/{name}", self.dir.display()))
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
     fn s(&self, rel: &str) -> &str {
         Box::leak(self.p(rel).to_str().unwrap().to_owned().into_boxed_str())
     }
@@ -56,11 +69,28 @@ impl Drop for Layers {
 
 fn digest(p: &Path) -> String {
     let out = Command::new("sha256sum").arg(p).output().unwrap();
-    String::from_utf8_lossy(&out.stdout)
+    first_word(&out.stdout)
+}
+
+/// What `sha256sum` printed before the file's name: the digest.
+fn first_word(out: &[u8]) -> String {
+    String::from_utf8_lossy(out)
         .split(' ')
         .next()
         .unwrap_or("")
         .to_owned()
+}
+
+/// The digest of the first `len` bytes of `path`.
+fn digest_of_first(path: &Path, len: u64) -> String {
+    let out = Command::new("sh")
+        .args([
+            "-c",
+            &format!("head -c {len} {} | sha256sum", path.display()),
+        ])
+        .output()
+        .unwrap();
+    first_word(&out.stdout)
 }
 
 /// Writes `size` random bytes to `path`; returns their digest.
@@ -83,15 +113,7 @@ fn sparse_gigabyte_stays_sparse() {
     f.set_len(GIB).unwrap();
     drop(f);
     std::fs::write(l.p("l/marker"), "m").unwrap();
-    let out = l
-        .ovl(&format!("printf x >> {}/v/sparse", l.dir.display()))
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    l.append_byte("sparse");
     let m = std::fs::metadata(l.p("u/sparse")).unwrap();
     assert_eq!(m.len(), GIB + 1);
     assert!(
@@ -130,15 +152,7 @@ fn data_islands_arrive_and_holes_stay_holes() {
         .unwrap()
         .success());
     let before = digest(&l.p("l/islands"));
-    let out = l
-        .ovl(&format!("printf x >> {}/v/islands", l.dir.display()))
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    l.append_byte("islands");
     let m = std::fs::metadata(l.p("u/islands")).unwrap();
     assert_eq!(m.len(), GIB + 1);
     let allocated = m.blocks() * 512;
@@ -147,15 +161,9 @@ fn data_islands_arrive_and_holes_stay_holes() {
         "holes were filled: {allocated} bytes allocated for {} of data",
         3 * island
     );
-    let check = Command::new("sh")
-        .args([
-            "-c",
-            &format!("head -c {GIB} {} | sha256sum", l.p("u/islands").display()),
-        ])
-        .output()
-        .unwrap();
-    assert!(
-        String::from_utf8_lossy(&check.stdout).starts_with(&before),
+    assert_eq!(
+        digest_of_first(&l.p("u/islands"), GIB),
+        before,
         "the copy's data differs"
     );
     assert_eq!(digest(&l.p("l/islands")), before, "the lower file changed");
@@ -165,27 +173,13 @@ fn data_islands_arrive_and_holes_stay_holes() {
 fn dense_gigabyte_is_copied_whole() {
     let l = Layers::new("dense");
     let before = random_file(&l.p("l/dense"), GIB);
-    let out = l
-        .ovl(&format!("printf x >> {}/v/dense", l.dir.display()))
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    l.append_byte("dense");
     assert_eq!(digest(&l.p("l/dense")), before, "the lower file changed");
     let up = std::fs::read(l.p("u/dense")).map(|v| v.len()).unwrap_or(0);
     assert_eq!(up as u64, GIB + 1);
-    let check = Command::new("sh")
-        .args([
-            "-c",
-            &format!("head -c {GIB} {} | sha256sum", l.p("u/dense").display()),
-        ])
-        .output()
-        .unwrap();
-    assert!(
-        String::from_utf8_lossy(&check.stdout).starts_with(&before),
+    assert_eq!(
+        digest_of_first(&l.p("u/dense"), GIB),
+        before,
         "the copy's data differs"
     );
 }
