@@ -251,6 +251,58 @@ mod tests {
         }
     }
 
+    /// Strings that end at the last byte of a page followed by one that
+    /// cannot be read: the scans' aligned loads never reach it (a load
+    /// that did would end the test with SIGSEGV).
+    #[test]
+    fn dot_pair_scans_stop_at_the_end_of_a_page() {
+        let page = rustix::param::page_size();
+        // SAFETY: a fresh private anonymous mapping of two pages; the
+        // second is made unreadable before any string is scanned.
+        let base = unsafe {
+            let m = libc::mmap(
+                std::ptr::null_mut(),
+                2 * page,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
+                -1,
+                0,
+            );
+            assert_ne!(m, libc::MAP_FAILED);
+            assert_eq!(
+                libc::mprotect(m.cast::<u8>().add(page).cast(), page, libc::PROT_NONE),
+                0
+            );
+            m.cast::<u8>()
+        };
+        // SAFETY: the first page is readable and writable, and ours.
+        let first = unsafe { std::slice::from_raw_parts_mut(base, page) };
+        for len in 0..40 {
+            for dots in [false, true] {
+                first.fill(b'a');
+                first[page - 1] = 0;
+                let start = page - 1 - len;
+                if dots && len >= 2 {
+                    first[page - 3] = b'.';
+                    first[page - 2] = b'.';
+                }
+                let at = first[start..].as_ptr();
+                let expected = dots && len >= 2;
+                // SAFETY: NUL-terminated at the page's last byte.
+                unsafe {
+                    assert_eq!(has_dot_pair_c(at), expected, "{len} bytes");
+                    assert_eq!(
+                        has_dot_pair_c_by_words(at),
+                        expected,
+                        "{len} bytes, by words"
+                    );
+                }
+            }
+        }
+        // SAFETY: the mapping made above, no longer used.
+        unsafe { libc::munmap(base.cast(), 2 * page) };
+    }
+
     #[test]
     fn last_slash_is_exact() {
         for p in samples() {
