@@ -81,28 +81,20 @@ fn first_word(out: &[u8]) -> String {
         .to_owned()
 }
 
+/// Runs `script` with `sh -c`, outside the overlay.
+fn sh(script: &str) -> std::process::Output {
+    Command::new("sh").args(["-c", script]).output().unwrap()
+}
+
 /// The digest of the first `len` bytes of `path`.
 fn digest_of_first(path: &Path, len: u64) -> String {
-    let out = Command::new("sh")
-        .args([
-            "-c",
-            &format!("head -c {len} {} | sha256sum", path.display()),
-        ])
-        .output()
-        .unwrap();
-    first_word(&out.stdout)
+    first_word(&sh(&format!("head -c {len} {} | sha256sum", path.display())).stdout)
 }
 
 /// Writes `size` random bytes to `path`; returns their digest.
 fn random_file(path: &Path, size: u64) -> String {
-    let status = Command::new("sh")
-        .args([
-            "-c",
-            &format!("head -c {size} /dev/urandom > {}", path.display()),
-        ])
-        .status()
-        .unwrap();
-    assert!(status.success(), "cannot write {}", path.display());
+    let out = sh(&format!("head -c {size} /dev/urandom > {}", path.display()));
+    assert!(out.status.success(), "cannot write {}", path.display());
     digest(path)
 }
 
@@ -146,11 +138,7 @@ fn data_islands_arrive_and_holes_stay_holes() {
         })
         .collect::<Vec<_>>()
         .join(" && ");
-    assert!(Command::new("sh")
-        .args(["-c", &make])
-        .status()
-        .unwrap()
-        .success());
+    assert!(sh(&make).status.success(), "cannot write the islands");
     let before = digest(&l.p("l/islands"));
     l.append_byte("islands");
     let m = std::fs::metadata(l.p("u/islands")).unwrap();
