@@ -14,8 +14,10 @@ use ovl::padded::Padded;
 use ovl::spin_lock::SpinLock;
 use rustix::fd::IntoRawFd;
 use rustix::io::Errno;
+use std::cell::Cell;
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::ptr::NonNull;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
 /// A stream on a merged directory.
 struct Merged {
@@ -48,11 +50,53 @@ impl std::hash::Hasher for AddressHasher {
     }
 }
 
-type StreamTable = HashMap<usize, Merged, std::hash::BuildHasherDefault<AddressHasher>>;
+/// A stream's state, owned by the table through a raw pointer: it stays at
+/// its address while the table grows, so a thread's memo may point at it.
+struct Owned(NonNull<Merged>);
+
+impl Owned {
+    fn new(m: Merged) -> Owned {
+        Owned(NonNull::from(Box::leak(Box::new(m))))
+    }
+}
+
+impl Drop for Owned {
+    fn drop(&mut self) {
+        // SAFETY: the pointer came from Box::leak in `new` and is dropped once.
+        drop(unsafe { Box::from_raw(self.0.as_ptr()) });
+    }
+}
+
+// SAFETY: `Owned` owns its `Merged` as a Box would, and `Merged` is Send.
+unsafe impl Send for Owned {}
+
+type StreamTable = HashMap<usize, Owned, std::hash::BuildHasherDefault<AddressHasher>>;
 
 static STREAMS: Padded<SpinLock<Option<StreamTable>>> = Padded(SpinLock::new(None));
 /// Number of merged streams open: zero means every `readdir` goes straight to libc.
 static OPEN_MERGED: AtomicUsize = AtomicUsize::new(0);
+/// Bumped, under the table's lock, whenever a stream enters or leaves the
+/// table: a thread's [`Memo`] taken at another value may be stale.
+static TABLE_GEN: AtomicU64 = AtomicU64::new(0);
+
+/// The stream this thread read last and what the table said of it (its
+/// state, or null: not a merged stream), valid while [`TABLE_GEN`] has not
+/// moved. `readdir` is called once per name; with the memo, reading one
+/// stream takes neither the table's lock nor a look-up. Streams are not
+/// shared by threads reading at once (glibc's `readdir` is MT-Unsafe
+/// race:dirstream), so the memo's stream is this thread's to step.
+#[derive(Clone, Copy)]
+struct Memo {
+    dir: usize,
+    stream: *mut Merged,
+    gen: u64,
+}
+
+thread_local! {
+    static LAST_READ: Cell<Memo> = const {
+        Cell::new(Memo { dir: 0, stream: std::ptr::null_mut(), gen: u64::MAX })
+    };
+}
 
 /// Is any merged stream open (else every `readdir` goes straight to libc)?
 pub(crate) fn any_merged() -> bool {
@@ -65,7 +109,12 @@ fn with_stream<R>(dir: *mut DIR, f: impl FnOnce(&mut Merged) -> R) -> Option<R> 
     if OPEN_MERGED.load(Ordering::Acquire) == 0 {
         return None;
     }
-    STREAMS.lock().as_mut()?.get_mut(&(dir as usize)).map(f)
+    STREAMS
+        .lock()
+        .as_mut()?
+        .get_mut(&(dir as usize))
+        // SAFETY: the table owns the stream, and we hold its lock.
+        .map(|m| f(unsafe { m.0.as_mut() }))
 }
 
 fn track(dir: *mut DIR, rel: Vec<u8>) {
@@ -75,22 +124,27 @@ fn track(dir: *mut DIR, rel: Vec<u8>) {
         pos: 0,
     };
     let mut g = STREAMS.lock();
-    if g.get_or_insert_with(StreamTable::default)
-        .insert(dir as usize, m)
-        .is_none()
-    {
+    let replaced = g
+        .get_or_insert_with(StreamTable::default)
+        .insert(dir as usize, Owned::new(m));
+    TABLE_GEN.fetch_add(1, Ordering::AcqRel);
+    if replaced.is_none() {
         OPEN_MERGED.fetch_add(1, Ordering::AcqRel);
     }
+    drop(g);
+    drop(replaced); // freed outside the lock
 }
 
 fn untrack(dir: *mut DIR) {
     if OPEN_MERGED.load(Ordering::Acquire) == 0 {
         return;
     }
-    let removed = STREAMS
-        .lock()
-        .as_mut()
-        .and_then(|m| m.remove(&(dir as usize)));
+    let mut g = STREAMS.lock();
+    let removed = g.as_mut().and_then(|m| m.remove(&(dir as usize)));
+    if removed.is_some() {
+        TABLE_GEN.fetch_add(1, Ordering::AcqRel);
+    }
+    drop(g);
     if removed.is_some() {
         OPEN_MERGED.fetch_sub(1, Ordering::AcqRel);
     }
@@ -155,15 +209,44 @@ fn build_listing(ovl: &Overlay, rel: &[u8]) -> Result<Listing, Errno> {
 /// leaves the call to the hook's body: the stream is not ours or has no
 /// listing yet, or the table is busy (perhaps with this very thread, in a
 /// signal handler that interrupted it; the body then goes to libc).
-fn quick_readdir(dir: *mut DIR) -> Option<*mut dirent64> {
-    let mut table = STREAMS.try_lock()?;
-    let m = table.as_mut()?.get_mut(&(dir as usize))?;
+fn quick_readdir(dir: *mut DIR, real: impl FnOnce() -> *mut dirent64) -> Option<*mut dirent64> {
+    let memo = LAST_READ.get();
+    let stream = if memo.dir == dir as usize && memo.gen == TABLE_GEN.load(Ordering::Acquire) {
+        memo.stream
+    } else {
+        remember_stream(dir)?
+    };
+    if stream.is_null() {
+        return Some(real()); // not a merged stream
+    }
+    // SAFETY: the memo is current, so the table still owns this stream; no
+    // other thread steps it meanwhile (see `Memo`).
+    let m = unsafe { &mut *stream };
     m.listing.as_ref()?; // built at the first read, by the body
     match step(m) {
         Step::Entry(d) => Some(d),
         Step::End => Some(std::ptr::null_mut()),
         Step::Unbuilt(_) => None,
     }
+}
+
+/// Looks `dir` up in the table and makes it this thread's memo: its state,
+/// or null when it is not a merged stream. `None`: the table is busy
+/// (perhaps with this very thread, in a signal handler that interrupted it).
+fn remember_stream(dir: *mut DIR) -> Option<*mut Merged> {
+    let mut table = STREAMS.try_lock()?;
+    let stream = table
+        .as_mut()
+        .and_then(|t| t.get(&(dir as usize)))
+        .map_or(std::ptr::null_mut(), |m| m.0.as_ptr());
+    let gen = TABLE_GEN.load(Ordering::Acquire);
+    drop(table);
+    LAST_READ.set(Memo {
+        dir: dir as usize,
+        stream,
+        gen,
+    });
+    Some(stream)
 }
 
 /// `readdir` on a tracked stream: `None` when the stream is not ours.
@@ -366,12 +449,12 @@ hooks! {
         dir
     }
     unless_needed !any_merged();
-    quick quick_readdir(dir);
+    quick quick_readdir(dir, || real(dir));
     fn readdir(dir: *mut DIR) -> *mut dirent64 |real, ovl| {
         match merged_readdir(ovl, dir) { Some(d) => d, None => real(dir) }
     }
     unless_needed !any_merged();
-    quick quick_readdir(dir);
+    quick quick_readdir(dir, || real(dir));
     fn readdir64(dir: *mut DIR) -> *mut dirent64 |real, ovl| {
         match merged_readdir(ovl, dir) { Some(d) => d, None => real(dir) }
     }
