@@ -154,6 +154,7 @@ impl Overlay {
         }
         let up = self.changing(node.is_dir(), || self.copy_up_object(node, keep))?;
         if up.file_type() == FileType::RegularFile {
+            self.copied_up(); // other processes' readers follow (`catch_up_reader`)
             crate::locate::repoint_lower_fds(&node.rel, &self.upper_path(&node.rel));
         }
         Ok(up)

@@ -1,17 +1,19 @@
-//! The overlay's change counter, shared by every process of one overlay.
+//! The overlay's change counters, shared by every process of one overlay.
 //!
 //! Like the kernel, ovl requires that nobody changes the layers behind the
 //! overlay's back (lower layers never change at all). Then the only changes
 //! to the layers' names are the ones ovl makes itself, and each of those
-//! bumps this counter, kept in a page of the work directory mapped by every
+//! bumps a counter kept in a page of the work directory mapped by every
 //! process of the overlay. A process may keep what it learned of the layers'
 //! directories for as long as the counter has not moved: checking costs one
-//! memory load, not a system call.
+//! memory load, not a system call. A second counter, beside it, counts the
+//! copy-ups of regular files: a descriptor reading a lower file checks it
+//! before each read, to follow a copy-up made by another process.
 
 use crate::overlay::Overlay;
 use rustix::fs::{Mode, OFlags};
 use rustix::mm::{MapFlags, ProtFlags};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicPtr, AtomicU64, Ordering};
 use std::sync::OnceLock;
 
 /// Name of the counter's file in the work directory.
@@ -20,16 +22,43 @@ pub const FILE_NAME: &str = "ovl-generation";
 /// The value reported when no counter could be mapped: nothing may be kept.
 pub const UNCACHEABLE: u64 = u64::MAX;
 
+/// The start of the shared page.
+#[repr(C)]
+struct Counters {
+    /// Changes to the layers' names.
+    names: AtomicU64,
+    /// Copy-ups of regular files.
+    copy_ups: AtomicU64,
+}
+
 enum Counter {
     /// No upper layer: nothing ever changes.
     Frozen,
     /// The shared page.
-    Shared(&'static AtomicU64),
+    Shared(&'static Counters),
     /// The page could not be mapped: nothing is kept.
     Unavailable,
 }
 
 static COUNTER: OnceLock<Counter> = OnceLock::new();
+
+/// The count of copy-ups once [`COUNTER`] is set up (null before, and when
+/// it cannot be mapped), for [`copy_ups_now`] to read with no call.
+static COPY_UPS: AtomicPtr<AtomicU64> = AtomicPtr::new(std::ptr::null_mut());
+/// The count of copy-ups of an overlay without an upper layer.
+static NO_COPY_UPS: AtomicU64 = AtomicU64::new(0);
+
+/// The count of copy-ups if this process has looked at it already, else
+/// [`UNCACHEABLE`]: one load, no call (for a hook's quick test).
+#[inline(always)]
+pub fn copy_ups_now() -> u64 {
+    // SAFETY: when set, the pointer is to a counter that lives as long as
+    // the process (the shared page is never unmapped).
+    match unsafe { COPY_UPS.load(Ordering::Acquire).as_ref() } {
+        Some(c) => c.load(Ordering::Acquire),
+        None => UNCACHEABLE,
+    }
+}
 
 fn map_counter(ovl: &Overlay) -> Counter {
     let Some(work) = &ovl.work else {
@@ -46,7 +75,7 @@ fn map_counter(ovl: &Overlay) -> Counter {
     };
     let page = 4096;
     match rustix::fs::fstat(&fd) {
-        Ok(st) if st.st_size >= 8 => {}
+        Ok(st) if st.st_size >= std::mem::size_of::<Counters>() as i64 => {}
         Ok(_) => {
             if rustix::fs::ftruncate(&fd, page).is_err() {
                 return Counter::Unavailable;
@@ -67,16 +96,26 @@ fn map_counter(ovl: &Overlay) -> Counter {
         )
     };
     match p {
-        // SAFETY: the mapping is page-aligned, at least 8 bytes, and lives
-        // for the rest of the process; AtomicU64 has u64's layout.
-        Ok(p) => Counter::Shared(unsafe { &*(p as *const AtomicU64) }),
+        // SAFETY: the mapping is page-aligned, as long as the file (at
+        // least `Counters`' size, which a page holds), and lives for the
+        // rest of the process; AtomicU64 has u64's layout.
+        Ok(p) => Counter::Shared(unsafe { &*(p as *const Counters) }),
         Err(_) => Counter::Unavailable,
     }
 }
 
 impl Overlay {
     fn counter(&self) -> &Counter {
-        COUNTER.get_or_init(|| map_counter(self))
+        COUNTER.get_or_init(|| {
+            let counter = map_counter(self);
+            let copy_ups = match &counter {
+                Counter::Frozen => &NO_COPY_UPS,
+                Counter::Shared(c) => &c.copy_ups,
+                Counter::Unavailable => return counter,
+            };
+            COPY_UPS.store(std::ptr::from_ref(copy_ups).cast_mut(), Ordering::Release);
+            counter
+        })
     }
 
     /// The current generation of the layers' names.
@@ -84,7 +123,7 @@ impl Overlay {
     pub fn generation(&self) -> u64 {
         match self.counter() {
             Counter::Frozen => 0,
-            Counter::Shared(c) => c.load(Ordering::Acquire),
+            Counter::Shared(c) => c.names.load(Ordering::Acquire),
             Counter::Unavailable => UNCACHEABLE,
         }
     }
@@ -92,7 +131,25 @@ impl Overlay {
     /// Records a change to the layers' names (call before and after it).
     pub fn changed(&self) {
         if let Counter::Shared(c) = self.counter() {
-            c.fetch_add(1, Ordering::AcqRel);
+            c.names.fetch_add(1, Ordering::AcqRel);
+        }
+    }
+
+    /// How many regular files have been copied up so far ([`UNCACHEABLE`]
+    /// when no process can tell: every reader looks every time).
+    #[inline]
+    pub fn copy_ups(&self) -> u64 {
+        match self.counter() {
+            Counter::Frozen => 0,
+            Counter::Shared(c) => c.copy_ups.load(Ordering::Acquire),
+            Counter::Unavailable => UNCACHEABLE,
+        }
+    }
+
+    /// Records a copy-up of a regular file (once its copy is in place).
+    pub fn copied_up(&self) {
+        if let Counter::Shared(c) = self.counter() {
+            c.copy_ups.fetch_add(1, Ordering::AcqRel);
         }
     }
 }

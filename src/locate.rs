@@ -103,6 +103,9 @@ pub struct FdInfo {
     /// generation is `generation`.
     pub node: Option<Node>,
     pub generation: u64,
+    /// For a reader of a lower file: the overlay's count of copy-ups when
+    /// the file was last seen not copied up (see [`catch_up_reader`]).
+    pub copy_ups: u64,
 }
 
 /// How a call that only reads a path is made.
@@ -590,6 +593,7 @@ impl Overlay {
             lower,
             node: None,
             generation: 0,
+            copy_ups: 0, // not known: looked at before its first read
         };
         register_fd(fd, info);
         fd_info(fd)
@@ -687,6 +691,7 @@ fn store_fd(fd: i32, info: Arc<FdInfo>) {
         if t.len() <= i {
             t.resize(i + 1, None);
         }
+        note_reader(i, Some(&info));
         t[i] = Some(info);
         FDS_LEN.fetch_max(fd + 1, Ordering::Release);
         FDS_VERSION.fetch_add(1, Ordering::AcqRel);
@@ -778,6 +783,7 @@ pub fn forget_fd(fd: i32) {
     if let Ok(mut t) = FDS.write() {
         if let Some(slot) = t.get_mut(fd as usize) {
             *slot = None;
+            note_reader(fd as usize, None);
         }
         FDS_VERSION.fetch_add(1, Ordering::AcqRel);
     }
@@ -820,8 +826,8 @@ pub fn settle_plain_new_fd(fd: i32) -> bool {
 /// After a copy-up of the regular file `rel` (its copy at `upper`): this
 /// process's descriptors open for reading on the lower file read the copy
 /// from now on, at the same offset (duplicates still sharing one), as the
-/// kernel's overlayfs switches them.
-/// (A descriptor another process holds is out of reach: README.)
+/// kernel's overlayfs switches them. (Other processes' descriptors follow
+/// at their next read: [`catch_up_reader`].)
 pub(crate) fn repoint_lower_fds(rel: &[u8], upper: &CStr) {
     if crate::vfork::in_child() {
         return; // the parent's table, and the child's descriptors may differ
@@ -865,6 +871,84 @@ pub(crate) fn repoint_lower_fds(rel: &[u8], upper: &CStr) {
     }
 }
 
+/// Could a read through `fd` need [`catch_up_reader`] first? `false` when
+/// it surely reaches the right file as it is: it reads no lower file, or
+/// nothing was copied up since it last looked. Loads only: no lock, no
+/// call (a hook's quick test, made before every `read`).
+#[inline(always)]
+pub fn read_may_need_catch_up(fd: i32) -> bool {
+    if fd < 0 || crate::hot::HOT.overlay.load(Ordering::Relaxed).is_null() {
+        return false;
+    }
+    match READERS.get(fd as usize) {
+        Some(slot) => match slot.load(Ordering::Acquire) {
+            0 => !settled(fd), // an inherited descriptor is looked at once
+            mark => mark - 1 != crate::generation::copy_ups_now(),
+        },
+        None => true,
+    }
+}
+
+/// Does `info` describe a descriptor on a lower file (not a directory)?
+fn is_lower_reader(info: &FdInfo) -> bool {
+    info.lower && info.node.is_none()
+}
+
+/// The low descriptors' [`FdInfo::copy_ups`], for [`reads_current`] to read
+/// without a lock: 0 for a descriptor that reads no lower file, else one
+/// more than the count (`u64::MAX`: never current). Kept by [`store_fd`]
+/// and [`forget_fd`], under the table's write lock.
+static READERS: [AtomicU64; READERS_LEN] = [const { AtomicU64::new(0) }; READERS_LEN];
+const READERS_LEN: usize = 4096;
+
+fn note_reader(fd: usize, info: Option<&FdInfo>) {
+    if let Some(slot) = READERS.get(fd) {
+        let mark = match info.filter(|i| is_lower_reader(i)) {
+            None => 0,
+            Some(i) => i.copy_ups.saturating_add(1),
+        };
+        slot.store(mark, Ordering::Release);
+    }
+}
+
+/// Before a read through `fd` (or its `fstat`): a descriptor reading a lower
+/// file that another process has copied up since reads the copy from now
+/// on, at its offset, as on the kernel's overlayfs (which looks at every
+/// read). One load of the shared count of copy-ups says whether anything
+/// was copied up meanwhile; only then is the file's upper name looked at.
+pub fn catch_up_reader(ovl: &Overlay, fd: i32) {
+    if crate::vfork::in_child() {
+        return; // the parent's table: this child's descriptors may differ
+    }
+    let now = ovl.copy_ups();
+    let stale = with_fd_info(fd, |info| {
+        info.filter(|i| is_lower_reader(i))
+            .filter(|i| i.copy_ups != now || now == crate::generation::UNCACHEABLE)
+            .map(|i| i.rel.clone())
+    });
+    let Some(rel) = stale else {
+        return;
+    };
+    let upper = ovl.upper_path(&rel);
+    match rustix::fs::lstat(upper.as_c_str()) {
+        Ok(st) if rustix::fs::FileType::from_raw_mode(st.st_mode).is_file() => {
+            repoint_lower_fds(&rel, &upper);
+        }
+        // Still the lower file's: nothing to look at before the next copy-up.
+        _ => {
+            if let Some(info) = fd_info(fd).filter(|i| i.rel == rel) {
+                store_fd(
+                    fd,
+                    Arc::new(FdInfo {
+                        copy_ups: now,
+                        ..(*info).clone()
+                    }),
+                );
+            }
+        }
+    }
+}
+
 /// Do `a` and `b` share one open file description (`kcmp`)? `false` when
 /// the kernel will not say.
 fn same_description(a: i32, b: i32) -> bool {
@@ -893,8 +977,8 @@ fn reopen_on(fd: i32, upper: &CStr) -> Result<rustix::fd::OwnedFd, Errno> {
     // SAFETY: `fd` is open: the table follows closes.
     let old = unsafe { rustix::fd::BorrowedFd::borrow_raw(fd) };
     let flags = rustix::fs::fcntl_getfl(old)?;
-    if flags.contains(OFlags::WRONLY) || flags.contains(OFlags::RDWR) {
-        return Err(Errno::INVAL); // only readers stay on a lower file
+    if flags.intersects(OFlags::WRONLY | OFlags::RDWR | OFlags::PATH) {
+        return Err(Errno::INVAL); // only readers stay on a lower file (and O_PATH reads nothing)
     }
     let offset = rustix::fs::seek(old, SeekFrom::Current(0))?;
     let kept = flags & (OFlags::NONBLOCK | OFlags::APPEND);
@@ -1015,6 +1099,8 @@ impl Overlay {
     /// final symlink: when the caller's own call reaches the right object,
     /// what to remember of the descriptor it returns.
     pub fn open_as_given(&self, dirfd: i32, path: &[u8], flags: i32) -> Option<FdInfo> {
+        // Read before the caller's open: a copy-up after it is seen at the first read.
+        let copy_ups = self.copy_ups();
         if crate::open::writes(flags)
             || flags & (libc::O_CREAT | libc::O_NOFOLLOW) != libc::O_NOFOLLOW
         {
@@ -1038,6 +1124,7 @@ impl Overlay {
             lower: self.is_lower(&dir),
             generation: dir_generation(&node, self),
             node,
+            copy_ups,
         })
     }
 

@@ -31,6 +31,7 @@ fn new_file_info(rel: Vec<u8>) -> FdInfo {
         lower: false,
         node: None,
         generation: 0,
+        copy_ups: 0,
     }
 }
 
@@ -53,6 +54,7 @@ impl Overlay {
                 ..node.clone()
             }),
             generation: if dir { self.generation() } else { 0 },
+            copy_ups: 0,
         }
     }
 
@@ -87,6 +89,26 @@ impl Overlay {
         if self.surely_outside(dirfd, path) {
             return None;
         }
+        // Read before the look-up: a copy-up after it is seen at the first read.
+        let copy_ups = self.copy_ups();
+        let opened = self.open_in_view(dirfd, path, flags, mode)?;
+        Some(opened.map(|o| match o {
+            Opened::Fd(fd, mut info) => {
+                info.copy_ups = copy_ups;
+                Opened::Fd(fd, info)
+            }
+            outside => outside,
+        }))
+    }
+
+    /// `open_at` for a path that may lie in the view.
+    fn open_in_view(
+        &self,
+        dirfd: i32,
+        path: &[u8],
+        flags: i32,
+        mode: u32,
+    ) -> Option<Result<Opened, Errno>> {
         let creat = flags & libc::O_CREAT != 0 && flags & libc::O_TMPFILE & !libc::O_DIRECTORY == 0;
         let excl = creat && flags & libc::O_EXCL != 0;
         let follow = flags & libc::O_NOFOLLOW == 0 && !excl;

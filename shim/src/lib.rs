@@ -20,6 +20,7 @@ mod exec;
 mod fd;
 mod modify;
 mod path;
+mod read;
 mod socket;
 mod stat;
 mod trace;

@@ -154,23 +154,27 @@ hooks! {
         r
     }
     unless_needed !ovl::locate::may_know_fd(fd);
-    fn fstat(fd: c_int, buf: *mut libc::stat) -> c_int |real, _ovl| {
+    fn fstat(fd: c_int, buf: *mut libc::stat) -> c_int |real, ovl| {
+        if ovl::locate::read_may_need_catch_up(fd) { ovl::locate::catch_up_reader(ovl, fd); } // its size, after another process's copy-up
         let r = real(fd, buf);
         if r == 0 && fd_merged_dir(fd, (*buf).st_mode) { (*buf).st_nlink = 1; }
         r
     }
     unless_needed !ovl::locate::may_know_fd(fd);
-    fn fstat64(fd: c_int, buf: *mut libc::stat64) -> c_int |real, _ovl| {
+    fn fstat64(fd: c_int, buf: *mut libc::stat64) -> c_int |real, ovl| {
+        if ovl::locate::read_may_need_catch_up(fd) { ovl::locate::catch_up_reader(ovl, fd); } // its size, after another process's copy-up
         let r = real(fd, buf);
         if r == 0 && fd_merged_dir(fd, (*buf).st_mode) { (*buf).st_nlink = 1; }
         r
     }
-    fn __fxstat(v: c_int, fd: c_int, buf: *mut libc::stat) -> c_int |real, _ovl| {
+    fn __fxstat(v: c_int, fd: c_int, buf: *mut libc::stat) -> c_int |real, ovl| {
+        if ovl::locate::read_may_need_catch_up(fd) { ovl::locate::catch_up_reader(ovl, fd); } // its size, after another process's copy-up
         let r = real(v, fd, buf);
         if r == 0 && fd_merged_dir(fd, (*buf).st_mode) { (*buf).st_nlink = 1; }
         r
     }
-    fn __fxstat64(v: c_int, fd: c_int, buf: *mut libc::stat64) -> c_int |real, _ovl| {
+    fn __fxstat64(v: c_int, fd: c_int, buf: *mut libc::stat64) -> c_int |real, ovl| {
+        if ovl::locate::read_may_need_catch_up(fd) { ovl::locate::catch_up_reader(ovl, fd); } // its size, after another process's copy-up
         let r = real(v, fd, buf);
         if r == 0 && fd_merged_dir(fd, (*buf).st_mode) { (*buf).st_nlink = 1; }
         r
