@@ -132,17 +132,74 @@ fn fail(msg: &str) -> ! {
     }
 }
 
+/// The overlay's variables ([`env::ALL`]), read in one pass over the
+/// environment: a process start then costs one scan, not one per variable
+/// (each `std::env::var_os` scans it all, and allocates).
+struct OverlayVars([Option<Vec<u8>>; env::ALL.len()]);
+
+extern "C" {
+    static environ: *const *const libc::c_char;
+}
+
+impl OverlayVars {
+    fn read() -> OverlayVars {
+        let mut found = [const { None }; env::ALL.len()];
+        // SAFETY: `environ` is the C library's NULL-terminated array of
+        // NUL-terminated `NAME=value` strings, read here as `getenv` reads
+        // it (and, like `getenv`, not guarded against a concurrent `setenv`).
+        unsafe {
+            let mut entry = environ;
+            while !entry.is_null() && !(*entry).is_null() {
+                let text = std::ffi::CStr::from_ptr(*entry).to_bytes();
+                if let Some((name, value)) = split_ovl_entry(text) {
+                    if let Some(i) = env::ALL.iter().position(|k| k.as_bytes() == name) {
+                        // The first definition counts, as for `getenv`.
+                        found[i].get_or_insert_with(|| value.to_vec());
+                    }
+                }
+                entry = entry.add(1);
+            }
+        }
+        OverlayVars(found)
+    }
+
+    fn get(&self, name: &str) -> Option<&[u8]> {
+        let i = env::ALL.iter().position(|k| *k == name)?;
+        self.0[i].as_deref()
+    }
+
+    /// The variables that are set, by name (for children started with a
+    /// fresh environment).
+    fn into_pairs(self) -> Vec<(String, Vec<u8>)> {
+        env::ALL
+            .iter()
+            .zip(self.0)
+            .filter_map(|(k, v)| Some((k.to_string(), v?)))
+            .collect()
+    }
+}
+
+/// `OVL_NAME=value` split at its first `=`; `None` for any other entry.
+fn split_ovl_entry(entry: &[u8]) -> Option<(&[u8], &[u8])> {
+    if !entry.starts_with(b"OVL_") {
+        return None;
+    }
+    let eq = entry.iter().position(|&b| b == b'=')?;
+    Some((&entry[..eq], &entry[eq + 1..]))
+}
+
 fn from_env() -> Option<Overlay> {
-    let lower = std::env::var_os(env::LOWER)?;
-    let var = |k: &str| std::env::var_os(k).filter(|v| !v.is_empty());
-    let lowers = split_list(&lower);
+    let vars = OverlayVars::read();
+    let lower = vars.get(env::LOWER)?;
+    let var = |k: &str| vars.get(k).filter(|v| !v.is_empty());
+    let lowers = split_list(std::ffi::OsStr::from_bytes(lower));
     if lowers.is_empty() {
         fail("OVL_LOWER names no directory");
     }
     let mut layers = Vec::new();
     let upper = var(env::UPPER);
-    if let Some(u) = &upper {
-        layers.push(open_root(u.as_bytes(), true).unwrap_or_else(|e| fail(&format!("upper {e}"))));
+    if let Some(u) = upper {
+        layers.push(open_root(u, true).unwrap_or_else(|e| fail(&format!("upper {e}"))));
     }
     for l in &lowers {
         layers.push(
@@ -150,37 +207,35 @@ fn from_env() -> Option<Overlay> {
                 .unwrap_or_else(|e| fail(&format!("lower {e}"))),
         );
     }
-    let work = match (&upper, var(env::WORK)) {
+    let work = match (upper, var(env::WORK)) {
         (Some(_), Some(w)) => {
-            Some(open_root(w.as_bytes(), false).unwrap_or_else(|e| fail(&format!("work {e}"))))
+            Some(open_root(w, false).unwrap_or_else(|e| fail(&format!("work {e}"))))
         }
         (Some(_), None) => fail("OVL_UPPER is set but OVL_WORK is not"),
         (None, _) => None,
     };
     let target = match var(env::TARGET) {
-        Some(t) => clean_abs(t.as_bytes()),
+        Some(t) => clean_abs(t),
         None => clean_abs(lowers[0].as_os_str().as_bytes()),
     };
     if target.first() != Some(&b'/') {
         fail("OVL_TARGET must be an absolute path");
     }
-    let whiteout = match std::env::var(env::WHITEOUT).ok().as_deref() {
-        Some("seed") | Some("symlink") => WhiteoutFormat::SeedSymlink,
+    let whiteout = match vars.get(env::WHITEOUT) {
+        Some(b"seed") | Some(b"symlink") => WhiteoutFormat::SeedSymlink,
         _ => WhiteoutFormat::CharDev,
     };
-    let xattr_ns = match std::env::var(env::XATTR).ok().as_deref() {
-        Some("user") => XattrNs::User,
-        Some("trusted") => XattrNs::Trusted,
+    let xattr_ns = match vars.get(env::XATTR) {
+        Some(b"user") => XattrNs::User,
+        Some(b"trusted") => XattrNs::Trusted,
         _ if rustix::process::geteuid().is_root() => XattrNs::Trusted,
         _ => XattrNs::User,
     };
-    let env = env::ALL
-        .iter()
-        .filter_map(|k| std::env::var_os(k).map(|v| (k.to_string(), v.as_bytes().to_vec())))
-        .collect();
+    let has_upper = upper.is_some();
+    let env = vars.into_pairs();
     Some(Overlay {
         target: if target == b"/" { Vec::new() } else { target },
-        has_upper: upper.is_some(),
+        has_upper,
         layers,
         work,
         whiteout,

@@ -511,3 +511,77 @@ fn programs_with_file_capabilities_are_refused_also_from_inside_the_view() {
         "EPERM expected: {err}"
     );
 }
+
+/// The shim preloaded by hand (no launcher) with `vars` and nothing else of
+/// the overlay's: runs `sh -c script`.
+fn with_shim_alone(vars: &[(&str, &Path)], script: &str) -> Output {
+    let mut cmd = Command::new("sh");
+    cmd.args(["-c", script]).env("LD_PRELOAD", shim());
+    for (k, _) in std::env::vars_os().filter(|(k, _)| k.to_string_lossy().starts_with("OVL_")) {
+        cmd.env_remove(k);
+    }
+    for (k, v) in vars {
+        cmd.env(k, v);
+    }
+    cmd.output().unwrap()
+}
+
+/// The shim reads its own variables by their exact names (not `XOVL_…`,
+/// `OVL_LOWE` or `OVL_…X`), and an incomplete set stops the program with a message
+/// naming what is wrong, before it runs.
+#[test]
+fn the_shim_alone_reads_its_variables_by_name_and_refuses_an_incomplete_set() {
+    let s = Scratch::new("shimvars");
+    for d in ["upper", "work"] {
+        std::fs::create_dir_all(s.p(d)).unwrap();
+    }
+    let (lower, upper, work) = (s.p("lower"), s.p("upper"), s.p("work"));
+    let nowhere = Path::new("/nonexistent/ovl");
+    let view = [
+        ("OVL_LOWER", lower.as_path()),
+        ("OVL_UPPER", upper.as_path()),
+        ("OVL_WORK", work.as_path()),
+        ("XOVL_LOWER", nowhere),
+        ("OVL_LOWE", nowhere),
+        ("OVL_LOWERX", nowhere),
+        ("OVL_UPPER_", nowhere),
+    ];
+    let run = with_shim_alone(
+        &view,
+        &format!(
+            "cd {} && cat sub/file && echo new > sub/new && cat sub/new",
+            lower.display()
+        ),
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&run.stdout),
+        "lower\nnew\n",
+        "{}",
+        stderr(&run)
+    );
+    assert_eq!(
+        std::fs::read_to_string(upper.join("sub/new")).unwrap(),
+        "new\n"
+    );
+    assert!(
+        !lower.join("sub/new").exists(),
+        "the write reached the lower layer"
+    );
+
+    let no_work = with_shim_alone(&view[..2], "echo ran");
+    assert_eq!(no_work.status.code(), Some(125), "{}", stderr(&no_work));
+    assert_eq!(String::from_utf8_lossy(&no_work.stdout), "");
+    assert!(
+        stderr(&no_work).contains("OVL_UPPER is set but OVL_WORK is not"),
+        "{}",
+        stderr(&no_work)
+    );
+
+    let empty = with_shim_alone(&[("OVL_LOWER", Path::new(":"))], "echo ran");
+    assert_eq!(empty.status.code(), Some(125), "{}", stderr(&empty));
+    assert!(
+        stderr(&empty).contains("OVL_LOWER names no directory"),
+        "{}",
+        stderr(&empty)
+    );
+}
