@@ -447,6 +447,25 @@ EOF"#,
     );
 }
 
+/// The same for the calls that copy from a descriptor: `copy_file_range`,
+/// `sendfile` and `splice` read the copy another process made.
+#[test]
+fn copies_from_a_read_descriptor_see_a_copy_up_by_another_process() {
+    require_root!();
+    scenario(
+        r#"python3 - <<'EOF'
+import os, subprocess
+a = os.open('a/low1', os.O_RDONLY); b = os.open('a/data', os.O_RDONLY); c = os.open('a/low2', os.O_RDONLY)
+subprocess.run(['sh', '-c', 'echo A >> a/low1; echo B >> a/data; echo C >> a/low2'], check=True)
+out = os.open('copies', os.O_WRONLY | os.O_CREAT, 0o644)
+print(os.copy_file_range(a, out, 100), os.sendfile(out, b, None, 100))
+r, w = os.pipe(); n = os.splice(c, w, 100); os.close(w)
+print(n, os.read(r, 100))
+EOF
+cat copies"#,
+    );
+}
+
 /// A current directory removed through the view: `getcwd` fails with
 /// `ENOENT` and `..` still leads to its parent, as on the kernel's mount.
 /// (`stat(".")` there is not: README limitations.)

@@ -1,4 +1,4 @@
-//! Reads (and seeks) through descriptors. A descriptor reading a lower
+//! Reads (seeks, and copies from) descriptors. A descriptor reading a lower
 //! file follows a copy-up made by another process since it was opened, as
 //! on the kernel's overlayfs: each read first asks the core
 //! (`read_may_need_catch_up`: a few loads, no lock, no call), and only when
@@ -8,7 +8,7 @@
 //! stream's buffered reads are out of reach; see the README.)
 
 use crate::hooks;
-use libc::{c_int, c_void, iovec, off_t, size_t, ssize_t};
+use libc::{c_int, c_uint, c_void, iovec, loff_t, off_t, size_t, ssize_t};
 use ovl::locate::{catch_up_reader, read_may_need_catch_up};
 
 hooks! {
@@ -77,5 +77,26 @@ hooks! {
     fn lseek64(fd: c_int, at: off_t, whence: c_int) -> off_t |real, ovl| {
         catch_up_reader(ovl, fd);
         real(fd, at, whence)
+    }
+    // Copies whose source is a descriptor.
+    unless_needed !read_may_need_catch_up(fd_in);
+    fn copy_file_range(fd_in: c_int, off_in: *mut loff_t, fd_out: c_int, off_out: *mut loff_t, len: size_t, fl: c_uint) -> ssize_t |real, ovl| {
+        catch_up_reader(ovl, fd_in);
+        real(fd_in, off_in, fd_out, off_out, len, fl)
+    }
+    unless_needed !read_may_need_catch_up(fd_in);
+    fn splice(fd_in: c_int, off_in: *mut loff_t, fd_out: c_int, off_out: *mut loff_t, len: size_t, fl: c_uint) -> ssize_t |real, ovl| {
+        catch_up_reader(ovl, fd_in);
+        real(fd_in, off_in, fd_out, off_out, len, fl)
+    }
+    unless_needed !read_may_need_catch_up(fd_in);
+    fn sendfile(fd_out: c_int, fd_in: c_int, off: *mut off_t, n: size_t) -> ssize_t |real, ovl| {
+        catch_up_reader(ovl, fd_in);
+        real(fd_out, fd_in, off, n)
+    }
+    unless_needed !read_may_need_catch_up(fd_in);
+    fn sendfile64(fd_out: c_int, fd_in: c_int, off: *mut off_t, n: size_t) -> ssize_t |real, ovl| {
+        catch_up_reader(ovl, fd_in);
+        real(fd_out, fd_in, off, n)
     }
 }
