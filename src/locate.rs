@@ -894,7 +894,7 @@ fn is_lower_reader(info: &FdInfo) -> bool {
     info.lower && info.node.is_none()
 }
 
-/// The low descriptors' [`FdInfo::copy_ups`], for [`reads_current`] to read
+/// The low descriptors' [`FdInfo::copy_ups`], for [`read_may_need_catch_up`] to read
 /// without a lock: 0 for a descriptor that reads no lower file, else one
 /// more than the count (`u64::MAX`: never current). Kept by [`store_fd`]
 /// and [`forget_fd`], under the table's write lock.
@@ -1099,13 +1099,13 @@ impl Overlay {
     /// final symlink: when the caller's own call reaches the right object,
     /// what to remember of the descriptor it returns.
     pub fn open_as_given(&self, dirfd: i32, path: &[u8], flags: i32) -> Option<FdInfo> {
-        // Read before the caller's open: a copy-up after it is seen at the first read.
-        let copy_ups = self.copy_ups();
         if crate::open::writes(flags)
             || flags & (libc::O_CREAT | libc::O_NOFOLLOW) != libc::O_NOFOLLOW
         {
             return None;
         }
+        // Read before the caller's open: a copy-up after it is seen at the first read.
+        let copy_ups = self.copy_ups();
         let dir = self.known_dir(dirfd, path)?;
         if dir.dirs != 1 << dir.layer || !self.is_bottom(dir.layer) {
             return None;

@@ -234,9 +234,9 @@ fn quick_readdir(dir: *mut DIR, real: impl FnOnce() -> *mut dirent64) -> Option<
 /// or null when it is not a merged stream. `None`: the table is busy
 /// (perhaps with this very thread, in a signal handler that interrupted it).
 fn remember_stream(dir: *mut DIR) -> Option<*mut Merged> {
-    let mut table = STREAMS.try_lock()?;
+    let table = STREAMS.try_lock()?;
     let stream = table
-        .as_mut()
+        .as_ref()
         .and_then(|t| t.get(&(dir as usize)))
         .map_or(std::ptr::null_mut(), |m| m.0.as_ptr());
     let gen = TABLE_GEN.load(Ordering::Acquire);

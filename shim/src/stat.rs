@@ -75,6 +75,14 @@ fn fd_merged_dir(fd: c_int, mode: libc::mode_t) -> bool {
     mode & libc::S_IFMT == libc::S_IFDIR && ovl::locate::fd_info(fd).is_some_and(|i| i.merged)
 }
 
+/// Before an `fstat`: a descriptor reading a lower file that another
+/// process has copied up since shows the copy (its size), as on the kernel.
+fn catch_up(ovl: &ovl::overlay::Overlay, fd: c_int) {
+    if ovl::locate::read_may_need_catch_up(fd) {
+        ovl::locate::catch_up_reader(ovl, fd);
+    }
+}
+
 /// `access(W_OK)` in a read-only overlay fails as on a read-only mount.
 fn check_access(
     ovl: &ovl::overlay::Overlay,
@@ -155,26 +163,26 @@ hooks! {
     }
     unless_needed !ovl::locate::may_know_fd(fd);
     fn fstat(fd: c_int, buf: *mut libc::stat) -> c_int |real, ovl| {
-        if ovl::locate::read_may_need_catch_up(fd) { ovl::locate::catch_up_reader(ovl, fd); } // its size, after another process's copy-up
+        catch_up(ovl, fd);
         let r = real(fd, buf);
         if r == 0 && fd_merged_dir(fd, (*buf).st_mode) { (*buf).st_nlink = 1; }
         r
     }
     unless_needed !ovl::locate::may_know_fd(fd);
     fn fstat64(fd: c_int, buf: *mut libc::stat64) -> c_int |real, ovl| {
-        if ovl::locate::read_may_need_catch_up(fd) { ovl::locate::catch_up_reader(ovl, fd); } // its size, after another process's copy-up
+        catch_up(ovl, fd);
         let r = real(fd, buf);
         if r == 0 && fd_merged_dir(fd, (*buf).st_mode) { (*buf).st_nlink = 1; }
         r
     }
     fn __fxstat(v: c_int, fd: c_int, buf: *mut libc::stat) -> c_int |real, ovl| {
-        if ovl::locate::read_may_need_catch_up(fd) { ovl::locate::catch_up_reader(ovl, fd); } // its size, after another process's copy-up
+        catch_up(ovl, fd);
         let r = real(v, fd, buf);
         if r == 0 && fd_merged_dir(fd, (*buf).st_mode) { (*buf).st_nlink = 1; }
         r
     }
     fn __fxstat64(v: c_int, fd: c_int, buf: *mut libc::stat64) -> c_int |real, ovl| {
-        if ovl::locate::read_may_need_catch_up(fd) { ovl::locate::catch_up_reader(ovl, fd); } // its size, after another process's copy-up
+        catch_up(ovl, fd);
         let r = real(v, fd, buf);
         if r == 0 && fd_merged_dir(fd, (*buf).st_mode) { (*buf).st_nlink = 1; }
         r
