@@ -121,35 +121,40 @@ impl Overlay {
     /// The current generation of the layers' names.
     #[inline]
     pub fn generation(&self) -> u64 {
-        match self.counter() {
-            Counter::Frozen => 0,
-            Counter::Shared(c) => c.names.load(Ordering::Acquire),
-            Counter::Unavailable => UNCACHEABLE,
-        }
+        self.count(|c| &c.names)
     }
 
     /// Records a change to the layers' names (call before and after it).
     pub fn changed(&self) {
-        if let Counter::Shared(c) = self.counter() {
-            c.names.fetch_add(1, Ordering::AcqRel);
-        }
+        self.bump(|c| &c.names);
     }
 
     /// How many regular files have been copied up so far ([`UNCACHEABLE`]
     /// when no process can tell: every reader looks every time).
     #[inline]
     pub fn copy_ups(&self) -> u64 {
-        match self.counter() {
-            Counter::Frozen => 0,
-            Counter::Shared(c) => c.copy_ups.load(Ordering::Acquire),
-            Counter::Unavailable => UNCACHEABLE,
-        }
+        self.count(|c| &c.copy_ups)
     }
 
     /// Records a copy-up of a regular file (once its copy is in place).
     pub fn copied_up(&self) {
+        self.bump(|c| &c.copy_ups);
+    }
+
+    /// One counter's value: 0 without an upper layer (nothing changes),
+    /// [`UNCACHEABLE`] without the shared page.
+    #[inline]
+    fn count(&self, which: fn(&Counters) -> &AtomicU64) -> u64 {
+        match self.counter() {
+            Counter::Frozen => 0,
+            Counter::Shared(c) => which(c).load(Ordering::Acquire),
+            Counter::Unavailable => UNCACHEABLE,
+        }
+    }
+
+    fn bump(&self, which: fn(&Counters) -> &AtomicU64) {
         if let Counter::Shared(c) = self.counter() {
-            c.copy_ups.fetch_add(1, Ordering::AcqRel);
+            which(c).fetch_add(1, Ordering::AcqRel);
         }
     }
 }

@@ -487,6 +487,15 @@ fn build_c(fx: &Fixture, name: &str, source: &str) -> std::path::PathBuf {
     dir.join(name)
 }
 
+/// Builds the C program `source` as `name` in a [`source_tree`] fixture and
+/// compares its runs on the kernel and under ovl; `then` follows the
+/// program's path on the command line (`""`, `" | sort"`).
+fn compare_c_program(name: &str, source: &str, then: &str) {
+    let fx = source_tree();
+    let probe = build_c(&fx, name, source);
+    compare_runs(&fx, &format!("{}{then}\n", probe.display()));
+}
+
 #[test]
 fn vfork_works_with_the_shim_loaded_with_or_without_an_overlay() {
     require_root!();
@@ -509,9 +518,7 @@ fn vfork_works_with_the_shim_loaded_with_or_without_an_overlay() {
 #[test]
 fn a_vfork_childs_changes_stay_out_of_its_parents_view() {
     require_root!();
-    let fx = source_tree();
-    let probe = build_c(&fx, "vfork_child_changes", VFORK_CHILD_CHANGES);
-    compare_runs(&fx, &format!("{}\n", probe.display()));
+    compare_c_program("vfork_child_changes", VFORK_CHILD_CHANGES, "");
 }
 
 /// Merged streams read in turn, one closed half read and another opened in
@@ -519,7 +526,6 @@ fn a_vfork_childs_changes_stay_out_of_its_parents_view() {
 /// plain), a plain stream read between merged ones, and two threads each reading its own streams at
 /// once: every stream must show its own names, whatever was read before.
 const STREAMS_IN_TURN: &str = r#"#include <pthread.h>
-#include <fcntl.h>
 static int names_of(const char *path, char *out, size_t len) {
     DIR *d = opendir(path);
     struct dirent *e;
@@ -569,7 +575,6 @@ int main(void) {
         if (p && (e = readdir(p))) { live++; n[2]++; }
         if (d && (e = readdir(d))) { live++; if (e->d_name[0] != '.') printf("docs: %s\n", e->d_name), n[1]++; }
     }
-    struct stat st;
     int roots = 0;
     DIR *r = opendir("/");
     while (r && readdir(r)) roots++;
@@ -577,7 +582,6 @@ int main(void) {
     pthread_t t[2];
     for (long i = 0; i < 2; i++) pthread_create(&t[i], 0, reader, (void *)i);
     for (int i = 0; i < 2; i++) pthread_join(t[i], 0);
-    (void)st;
     return 0;
 }
 "#;
@@ -585,11 +589,9 @@ int main(void) {
 #[test]
 fn merged_streams_read_in_turn_or_from_two_threads_keep_their_own_names() {
     require_root!();
-    let fx = source_tree();
-    let probe = build_c(&fx, "streams_in_turn", STREAMS_IN_TURN);
     // The names of the streams read in turn come in directory order, which
     // the kernel does not define: sorted, they must match.
-    compare_runs(&fx, &format!("{} | sort\n", probe.display()));
+    compare_c_program("streams_in_turn", STREAMS_IN_TURN, " | sort");
 }
 
 /// `errno` after calls that succeed, and after `readdir` reaches the end of
@@ -628,17 +630,13 @@ int main(void) {
 #[test]
 fn errno_is_left_alone_by_the_overlays_own_look_ups() {
     require_root!();
-    let fx = source_tree();
-    let probe = build_c(&fx, "errno_after_success", ERRNO_AFTER_SUCCESS);
-    compare_runs(&fx, &format!("{}\n", probe.display()));
+    compare_c_program("errno_after_success", ERRNO_AFTER_SUCCESS, "");
 }
 
 #[test]
 fn vforks_from_two_threads_at_once_leave_the_parents_view_alone() {
     require_root!();
-    let fx = source_tree();
-    let probe = build_c(&fx, "vfork_from_threads", VFORK_FROM_THREADS);
-    compare_runs(&fx, &format!("{}\n", probe.display()));
+    compare_c_program("vfork_from_threads", VFORK_FROM_THREADS, "");
 }
 
 /// A program with its own `malloc` that reads a file while that allocator
