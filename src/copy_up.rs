@@ -154,7 +154,6 @@ impl Overlay {
         }
         let up = self.changing(node.is_dir(), || self.copy_up_object(node, keep))?;
         if up.file_type() == FileType::RegularFile {
-            self.copied_up(); // other processes' readers follow (`catch_up_reader`)
             crate::locate::repoint_lower_fds(&node.rel, &self.upper_path(&node.rel));
         }
         Ok(up)
@@ -206,6 +205,13 @@ impl Overlay {
                     &times_of(&parent_st),
                     AtFlags::empty(),
                 );
+                if FileType::from_raw_mode(st.st_mode) == FileType::RegularFile {
+                    // Other processes' readers of the lower file follow (`catch_up_reader`).
+                    if let Ok(copy) = rustix::fs::lstat(dst.as_c_str()) {
+                        let lower = crate::generation::file_key(st.st_dev, st.st_ino);
+                        self.copied_up(lower, copy.st_ino);
+                    }
+                }
             }
             // Another process copied it up first: use its copy.
             Err(Errno::EXIST) | Err(Errno::NOTEMPTY) => remove_temp(&tmp, is_dir),

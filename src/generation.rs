@@ -8,7 +8,9 @@
 //! directories for as long as the counter has not moved: checking costs one
 //! memory load, not a system call. A second counter, beside it, counts the
 //! copy-ups of regular files: a descriptor reading a lower file checks it
-//! before each read, to follow a copy-up made by another process.
+//! before each read, to follow a copy-up made by another process; the page
+//! also keeps the last copy-ups' records (which lower file became which
+//! upper one), so a name that was replaced is not taken for a copy.
 
 use crate::overlay::Overlay;
 use rustix::fs::{Mode, OFlags};
@@ -22,13 +24,25 @@ pub const FILE_NAME: &str = "ovl-generation";
 /// The value reported when no counter could be mapped: nothing may be kept.
 pub const UNCACHEABLE: u64 = u64::MAX;
 
-/// The start of the shared page.
+/// How many copy-ups the shared page remembers (it fills one page).
+const RECORDS: usize = 254;
+
+/// The shared page.
 #[repr(C)]
 struct Counters {
     /// Changes to the layers' names.
     names: AtomicU64,
     /// Copy-ups of regular files.
     copy_ups: AtomicU64,
+    /// Where the next copy-up's record goes (modulo [`RECORDS`]).
+    next_record: AtomicU64,
+    /// The last copy-ups: the lower file ([`file_key`]) and its copy's inode.
+    records: [[AtomicU64; 2]; RECORDS],
+}
+
+/// One number for a file of a lower layer: its inode and device.
+pub fn file_key(dev: u64, ino: u64) -> u64 {
+    ino ^ dev.rotate_left(32)
 }
 
 enum Counter {
@@ -136,9 +150,27 @@ impl Overlay {
         self.count(|c| &c.copy_ups)
     }
 
-    /// Records a copy-up of a regular file (once its copy is in place).
-    pub fn copied_up(&self) {
+    /// Records a copy-up of a regular file (once its copy is in place): the
+    /// lower file ([`file_key`]) and the inode of its copy.
+    pub fn copied_up(&self, lower: u64, copy_ino: u64) {
+        if let Counter::Shared(c) = self.counter() {
+            let slot = c.next_record.fetch_add(1, Ordering::AcqRel) as usize % RECORDS;
+            c.records[slot][0].store(lower, Ordering::Release);
+            c.records[slot][1].store(copy_ino, Ordering::Release);
+        }
         self.bump(|c| &c.copy_ups);
+    }
+
+    /// Is the upper file of inode `copy_ino` a copy of the lower file
+    /// `lower` ([`file_key`]), by one of the last copy-ups? (`false` also
+    /// when that copy-up's record was overwritten since.)
+    pub fn is_copy_of(&self, lower: u64, copy_ino: u64) -> bool {
+        match self.counter() {
+            Counter::Shared(c) => c.records.iter().any(|r| {
+                r[0].load(Ordering::Acquire) == lower && r[1].load(Ordering::Acquire) == copy_ino
+            }),
+            _ => false,
+        }
     }
 
     /// One counter's value: 0 without an upper layer (nothing changes),

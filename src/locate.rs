@@ -931,7 +931,10 @@ pub fn catch_up_reader(ovl: &Overlay, fd: i32) {
     };
     let upper = ovl.upper_path(&rel);
     match rustix::fs::lstat(upper.as_c_str()) {
-        Ok(st) if rustix::fs::FileType::from_raw_mode(st.st_mode).is_file() => {
+        Ok(st)
+            if rustix::fs::FileType::from_raw_mode(st.st_mode).is_file()
+                && is_copy_of_fd(ovl, fd, st.st_ino) =>
+        {
             repoint_lower_fds(&rel, &upper);
         }
         // Still the lower file's: nothing to look at before the next copy-up.
@@ -947,6 +950,15 @@ pub fn catch_up_reader(ovl: &Overlay, fd: i32) {
             }
         }
     }
+}
+
+/// Is the upper file of inode `copy_ino` a copy of the lower file `fd` is
+/// open on (not another file put in its name's place since)?
+fn is_copy_of_fd(ovl: &Overlay, fd: i32, copy_ino: u64) -> bool {
+    // SAFETY: `fd` is open: the table follows closes.
+    let lower = rustix::fs::fstat(unsafe { rustix::fd::BorrowedFd::borrow_raw(fd) });
+    lower
+        .is_ok_and(|st| ovl.is_copy_of(crate::generation::file_key(st.st_dev, st.st_ino), copy_ino))
 }
 
 /// Do `a` and `b` share one open file description (`kcmp`)? `false` when

@@ -447,6 +447,24 @@ EOF"#,
     );
 }
 
+/// A name that another process replaced (a new file renamed over it, as
+/// `sed -i` and editors do) is not a copy-up: a descriptor opened on the
+/// lower file before keeps reading the lower data, as on the kernel, also
+/// after later copy-ups of other files.
+#[test]
+fn read_descriptor_keeps_its_file_when_another_process_replaces_the_name() {
+    require_root!();
+    scenario(
+        r#"python3 - <<'EOF'
+import os, subprocess
+r = os.open('a/low1', os.O_RDONLY); os.read(r, 2)
+s = os.open('a/data', os.O_RDONLY); os.read(s, 2)
+subprocess.run(['sh', '-c', 'printf new > t.tmp && mv t.tmp a/low1; sed -i s/5/X/ a/data; echo more >> keep'], check=True)
+print(os.read(r, 100), os.fstat(r).st_size, os.read(s, 100))
+EOF"#,
+    );
+}
+
 /// The same for the calls that copy from a descriptor: `copy_file_range`,
 /// `sendfile` and `splice` read the copy another process made.
 #[test]
