@@ -13,6 +13,7 @@ pub mod dircache;
 pub mod exec;
 pub mod generation;
 mod hot;
+pub mod ioctl;
 pub mod layer_fds;
 pub mod library_path;
 pub mod listing;

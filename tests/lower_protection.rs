@@ -78,3 +78,30 @@ print("proc and fchmod done")
     assert!(stdout.contains("rm by the real name: 1"), "{stdout}");
     assert!(stdout.contains("proc and fchmod done"), "{stdout}");
 }
+
+/// `chattr` opens a file read-only and changes its attribute flags with an
+/// `ioctl`: through the view the object is copied up first and the copy
+/// changes, as with the kernel's overlayfs (the lower layers' snapshot
+/// holds every file's and directory's flags, and their change times). A
+/// request overlayfs does not serve (`lsattr -v`: ext4's own) fails with
+/// `ENOTTY` there and here.
+#[test]
+fn attribute_flags_change_the_copy_and_other_requests_are_refused() {
+    require_root!();
+    let fx = Fixture::new(1);
+    fx.lower(1)
+        .file("f", "data\n")
+        .file("d/g", "g\n")
+        .file("h", "h\n");
+    compare_runs(
+        &fx,
+        "chattr +A f; echo \"chattr f: $?\"\n\
+         chattr +d d; echo \"chattr d: $?\"\n\
+         lsattr f | cut -c1-22; lsattr -d d | cut -c1-22; lsattr h | cut -c1-22\n\
+         lsattr -v h 2>&1 | sed 's/^lsattr: //'\n\
+         python3 -c \"import fcntl, os; fd = os.open('h', os.O_RDONLY)\n\
+try: fcntl.ioctl(fd, 0x40086602, bytes(8))\n\
+except OSError as e: print('SETFLAGS 0 on h:', e.errno)\n\
+else: print('SETFLAGS 0 on h: ok')\"\n",
+    );
+}

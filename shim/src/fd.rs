@@ -249,6 +249,68 @@ fn only_names(fd: c_int) -> bool {
     rustix::fs::fcntl_getfl(fd).is_ok_and(|f| f.contains(rustix::fs::OFlags::PATH))
 }
 
+/// `ioctl` on `fd`, as the kernel's overlayfs answers it when `fd` is a
+/// regular file or directory of the view (`ovl::ioctl`); any other
+/// descriptor takes every request as given.
+///
+/// # Safety
+/// `arg` is what the request expects, as for the kernel.
+unsafe fn ioctl_in_view(
+    ovl: &Overlay,
+    fd: c_int,
+    req: libc::c_ulong,
+    arg: *mut libc::c_void,
+    real: impl Fn(c_int) -> c_int,
+) -> c_int {
+    use ovl::ioctl::Plan;
+    let Some(info) = fd_info(fd).filter(|_| file_or_dir(fd)) else {
+        return real(fd);
+    };
+    match ovl::ioctl::plan(req) {
+        Plan::AsGiven => real(fd),
+        Plan::NotTty => fail(Errno::NOTTY),
+        // Made on a descriptor of the upper copy: opened read-only, as
+        // `chattr` opens the file, without following a symlink put there.
+        Plan::OnUpperCopy => fd_change(
+            ovl,
+            fd,
+            |p| {
+                use rustix::fs::{Mode, OFlags};
+                let flags = OFlags::RDONLY | OFlags::NONBLOCK | OFlags::NOFOLLOW | OFlags::CLOEXEC;
+                // SAFETY: `p` is the NUL-terminated path fd_change made.
+                let path = unsafe { std::ffi::CStr::from_ptr(p) };
+                match rustix::fs::open(path, flags, Mode::empty()) {
+                    Ok(copy) => real(std::os::fd::AsRawFd::as_raw_fd(&copy)),
+                    Err(e) => fail(e),
+                }
+            },
+            || real(fd),
+        ),
+        Plan::Dedupe => {
+            // SAFETY: the caller's argument for this request (see `ioctl`).
+            let dests = unsafe { ovl::ioctl::dedupe_destinations(arg.cast()) };
+            let lower = |fd: c_int| fd_info(fd).is_some_and(|i| i.lower);
+            if info.lower || dests.into_iter().any(lower) {
+                fail(Errno::PERM) // as the kernel: no deduplication with a lower file
+            } else {
+                real(fd)
+            }
+        }
+    }
+}
+
+/// Is `fd` open on a regular file or a directory?
+fn file_or_dir(fd: c_int) -> bool {
+    // SAFETY: a descriptor number the caller passed; fstat only reads it.
+    let fd = unsafe { rustix::fd::BorrowedFd::borrow_raw(fd) };
+    rustix::fs::fstat(fd).is_ok_and(|st| {
+        matches!(
+            rustix::fs::FileType::from_raw_mode(st.st_mode),
+            rustix::fs::FileType::RegularFile | rustix::fs::FileType::Directory
+        )
+    })
+}
+
 /// Runs a change through a descriptor: on the upper copy when the descriptor
 /// refers to a lower object, else on the descriptor itself.
 pub(crate) fn fd_change(
@@ -394,6 +456,10 @@ hooks! {
     fn fremovexattr(fd: c_int, n: *const c_char) -> c_int |real, ovl| {
         let n = match crate::modify::fd_xattr_name(ovl, fd, n) { Ok(n) => n, Err(e) => return fail(e) };
         fd_change(ovl, fd, |p| libc::lremovexattr(p, n.as_ptr()), || real(fd, n.as_ptr()))
+    }
+    unless_needed !ovl::locate::may_know_fd(fd);
+    fn ioctl(fd: c_int, req: libc::c_ulong, arg: *mut libc::c_void) -> c_int |real, ovl| {
+        ioctl_in_view(ovl, fd, req, arg, |fd| real(fd, req, arg))
     }
 }
 

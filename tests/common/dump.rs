@@ -19,6 +19,9 @@ pub struct DumpOpts {
     pub ctime: bool,
     /// Print `ino=<n>` (same tree before/after only).
     pub ino: bool,
+    /// Print the attribute flags (`chattr`'s) of regular files and
+    /// directories, `flags=<hex>`.
+    pub flags: bool,
     /// Print the link count of directories too (non-directories always show it).
     pub dir_nlink: bool,
     /// Xattr names starting with one of these are left out (for example
@@ -42,6 +45,7 @@ impl DumpOpts {
             ctime: true,
             ino: true,
             dir_nlink: true,
+            flags: true,
             ..DumpOpts::default()
         }
     }
@@ -160,7 +164,36 @@ fn describe(path: &Path, rel: &Path, md: &fs::Metadata, opts: &DumpOpts) -> Stri
     if opts.ino {
         line += &format!(" ino={}", md.ino());
     }
+    if opts.flags && (ft.is_file() || ft.is_dir()) {
+        line += &format!(" flags={}", attribute_flags(path));
+    }
     line
+}
+
+/// The attribute flags of a regular file or directory (`FS_IOC_GETFLAGS`),
+/// in hex, or the error that kept them.
+fn attribute_flags(path: &Path) -> String {
+    use rustix::fs::{Mode, OFlags};
+    const FS_IOC_GETFLAGS: libc::c_ulong = 0x8008_6601;
+    let flags = OFlags::RDONLY | OFlags::NONBLOCK | OFlags::NOFOLLOW | OFlags::CLOEXEC;
+    let fd = match rustix::fs::open(path, flags, Mode::empty()) {
+        Ok(fd) => fd,
+        Err(e) => return format!("({e})"),
+    };
+    let mut value: libc::c_long = 0;
+    // SAFETY: FS_IOC_GETFLAGS writes one long to the pointer it is given.
+    let r = unsafe {
+        libc::ioctl(
+            std::os::fd::AsRawFd::as_raw_fd(&fd),
+            FS_IOC_GETFLAGS,
+            &mut value,
+        )
+    };
+    if r == 0 {
+        format!("{value:#x}")
+    } else {
+        format!("({})", std::io::Error::last_os_error())
+    }
 }
 
 fn type_letter(ft: &fs::FileType) -> char {
