@@ -93,7 +93,7 @@ fn attribute_flags_change_the_copy_and_other_requests_are_refused() {
         .file("f", "data\n")
         .file("d/g", "g\n")
         .file("h", "h\n");
-    compare_runs(
+    let (_, ovl) = compare_runs(
         &fx,
         "chattr +A f; echo \"chattr f: $?\"\n\
          chattr +d d; echo \"chattr d: $?\"\n\
@@ -103,5 +103,44 @@ fn attribute_flags_change_the_copy_and_other_requests_are_refused() {
 try: fcntl.ioctl(fd, 0x40086602, bytes(8))\n\
 except OSError as e: print('SETFLAGS 0 on h:', e.errno)\n\
 else: print('SETFLAGS 0 on h: ok')\"\n",
+    );
+    // The script ran as meant (not an error both sides would print alike).
+    let out = ovl.out();
+    assert!(out.contains("chattr f: 0\nchattr d: 0\n-------A"), "{out}");
+    assert!(out.contains("SETFLAGS 0 on h:"), "{out}");
+}
+
+/// `linkat(fd, "", …, AT_EMPTY_PATH)` links the descriptor's own object: a
+/// new name in the view is made on a copy (the lower file keeps its link
+/// count), a name outside the view is refused with `EXDEV`, as across two
+/// mounts, for a descriptor open for reading and an `O_PATH` one alike.
+#[test]
+fn linking_a_descriptors_object_never_names_a_lower_file() {
+    require_root!();
+    let fx = Fixture::new(1);
+    fx.lower(1).file("f", "data\n").file("g", "g\n");
+    let (_, ovl) = compare_runs(
+        &fx,
+        r#"out=$(mktemp -d)
+python3 - "$out" <<'EOF'
+import ctypes, os, sys
+libc = ctypes.CDLL(None, use_errno=True)
+AT_FDCWD, AT_EMPTY_PATH = -100, 0x1000
+for name, flags, to in [('f', os.O_RDONLY, sys.argv[1] + '/out-f'), ('g', os.O_PATH, sys.argv[1] + '/out-g'),
+                        ('f', os.O_RDONLY, 'in-view-f'), ('g', os.O_PATH, 'in-view-g')]:
+    fd = os.open(name, flags)
+    r = libc.linkat(fd, b'', AT_FDCWD, to.encode(), AT_EMPTY_PATH)
+    print(name, 'to', os.path.basename(to), r, os.strerror(ctypes.get_errno()) if r else '')
+EOF
+ls "$out"; rm -r "$out"
+cat in-view-f in-view-g; stat -c '%n %h' f g in-view-f in-view-g
+"#,
+    );
+    // The script ran (not an error both sides would print alike).
+    assert!(
+        ovl.out()
+            .contains("f to out-f -1 Invalid cross-device link\ng to out-g -1"),
+        "{}",
+        ovl.out()
     );
 }

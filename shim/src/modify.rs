@@ -255,6 +255,32 @@ unsafe fn rename_in_view(
     }
 }
 
+/// With `AT_EMPTY_PATH` and an empty name, `linkat` links the object of
+/// the descriptor `da` itself: when that is an object of the view, the
+/// view's node (linked in the view, or refused elsewhere, as across two
+/// mounts); a real link to it would give a lower file a name outside the
+/// view, and a way to change it. `None`: not that case.
+///
+/// # Safety
+/// `a` is NULL or a valid C string.
+unsafe fn descriptors_own_object(
+    ovl: &Overlay,
+    da: c_int,
+    a: *const c_char,
+    flags: c_int,
+) -> Option<Result<Node, Errno>> {
+    // SAFETY: per the contract.
+    if flags & libc::AT_EMPTY_PATH == 0 || !unsafe { bytes(a) }.is_some_and(<[u8]>::is_empty) {
+        return None;
+    }
+    let info = ovl::locate::fd_info(da)?;
+    Some(match ovl.resolve(&info.rel, false) {
+        Ok(ovl::lookup::Resolved::Inside(node)) => Ok(node),
+        Ok(ovl::lookup::Resolved::Outside(_)) => Err(Errno::XDEV),
+        Err(e) => Err(e),
+    })
+}
+
 /// `linkat` in the view.
 ///
 /// # Safety
@@ -271,7 +297,11 @@ unsafe fn link_in_view(
     let follow = flags & libc::AT_SYMLINK_FOLLOW != 0;
     let mut hb = None;
     // SAFETY: per the contract.
-    let old = unsafe { locate(ovl, da, a, follow) };
+    let old = match unsafe { descriptors_own_object(ovl, da, a, flags) } {
+        Some(node) => node.map(Located::Node),
+        // SAFETY: per the contract.
+        None => unsafe { locate(ovl, da, a, follow) },
+    };
     // SAFETY: per the contract.
     // A new name that is none (`x/.`) is taken, as the kernel's link says.
     let new = unsafe { end(ovl, db, b, Errno::EXIST, &mut hb) };
