@@ -77,6 +77,18 @@ impl Overlay {
             .map(|c| c.into_bytes())
     }
 
+    /// Is the open descriptor `fd` on an object of a lower layer's own tree
+    /// (for a descriptor the overlay did not open itself)?
+    pub fn fd_in_lower_layer(&self, fd: i32) -> bool {
+        let Some(real) = self.fd_path(fd) else {
+            return false;
+        };
+        let first_lower = usize::from(self.has_upper);
+        self.layers[first_lower..]
+            .iter()
+            .any(|l| strip_dir(&real, &l.root).is_some())
+    }
+
     /// A change through a path outside the view: refused (`EROFS`) when it
     /// would reach a lower layer's tree.
     pub fn check_outside_change(

@@ -29,6 +29,17 @@ os.write(w, b"via-proc\n")
 os.fchmod(fd, 0o600)
 print("proc and fchmod done")
 ' "$d"
+        python3 - "$d" <<'EOF'
+import ctypes, os, struct, sys
+libc = ctypes.CDLL(None, use_errno=True)
+h = ctypes.create_string_buffer(8 + 128); struct.pack_into('I', h, 0, 128)
+mount_id = ctypes.c_int()
+r = libc.name_to_handle_at(-100, (sys.argv[1] + '/l/f').encode(), h, ctypes.byref(mount_id), 0)
+root = os.open('/', os.O_RDONLY)
+fd = libc.open_by_handle_at(root, h, os.O_WRONLY | os.O_APPEND) if r == 0 else -1
+if fd >= 0: os.write(fd, b'via-handle\n')
+print('handle of the real name:', r, 'open for writing:', fd, ctypes.get_errno() if fd < 0 else '')
+EOF
         chmod 700 "$d/o/link" 2>/dev/null; echo "chmod via link: $?"
         ln "$d/l/f" "$d/o/hard" 2>/dev/null; echo "hard link out: $?"
         rm "$d/l/f" 2>/dev/null; echo "rm by the real name: $?"
@@ -77,6 +88,10 @@ print("proc and fchmod done")
     assert!(stdout.contains("chmod via link: 1"), "{stdout}");
     assert!(stdout.contains("rm by the real name: 1"), "{stdout}");
     assert!(stdout.contains("proc and fchmod done"), "{stdout}");
+    assert!(
+        stdout.contains("handle of the real name: 0 open for writing: -1 30"),
+        "{stdout}"
+    );
 }
 
 /// `chattr` opens a file read-only and changes its attribute flags with an
@@ -140,6 +155,33 @@ cat in-view-f in-view-g; stat -c '%n %h' f g in-view-f in-view-g
     assert!(
         ovl.out()
             .contains("f to out-f -1 Invalid cross-device link\ng to out-g -1"),
+        "{}",
+        ovl.out()
+    );
+}
+
+/// `name_to_handle_at` on an object of the view fails with `EOPNOTSUPP`, as
+/// on the kernel's overlayfs (it makes handles only with `nfs_export`).
+#[test]
+fn file_handles_of_the_view_are_not_made() {
+    require_root!();
+    let fx = Fixture::new(1);
+    fx.lower(1).file("f", "data\n");
+    let (_, ovl) = compare_runs(
+        &fx,
+        r#"python3 - <<'EOF'
+import ctypes, os, struct
+libc = ctypes.CDLL(None, use_errno=True)
+h = ctypes.create_string_buffer(8 + 128); struct.pack_into('I', h, 0, 128)
+mount_id = ctypes.c_int()
+for name in ['f', os.path.abspath('f')]:
+    r = libc.name_to_handle_at(-100, name.encode(), h, ctypes.byref(mount_id), 0)
+    print(os.path.basename(name), r, os.strerror(ctypes.get_errno()) if r else '')
+EOF
+"#,
+    );
+    assert!(
+        ovl.out().contains("f -1 Operation not supported"),
         "{}",
         ovl.out()
     );

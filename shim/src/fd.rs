@@ -4,7 +4,7 @@
 
 use crate::path::upper_copy;
 use crate::{bytes, fail, hooks, trace};
-use libc::{c_char, c_int, c_long, c_uint, mode_t, FILE};
+use libc::{c_char, c_int, c_long, c_uint, c_void, mode_t, FILE};
 use ovl::locate::{dup_fd, fd_info, forget_fd, forget_fd_range, register_fd};
 use ovl::lookup::Resolved;
 use ovl::open::Opened;
@@ -299,6 +299,24 @@ unsafe fn ioctl_in_view(
     }
 }
 
+/// Does `name_to_handle_at(d, p, …, fl)` name an object of the view (by a
+/// path, or with `AT_EMPTY_PATH` by a descriptor of the view)?
+///
+/// # Safety
+/// `p` is NULL or a valid C string.
+unsafe fn handle_of_view_object(ovl: &Overlay, d: c_int, p: *const c_char, fl: c_int) -> bool {
+    // SAFETY: per the contract.
+    if fl & libc::AT_EMPTY_PATH != 0 && unsafe { bytes(p) }.is_some_and(<[u8]>::is_empty) {
+        return fd_info(d).is_some();
+    }
+    let follow = fl & libc::AT_SYMLINK_FOLLOW != 0;
+    // SAFETY: per the contract.
+    matches!(
+        unsafe { crate::path::locate(ovl, d, p, follow) },
+        Ok(crate::path::Located::Node(_))
+    )
+}
+
 /// Is `fd` open on a regular file or a directory?
 fn file_or_dir(fd: c_int) -> bool {
     // SAFETY: a descriptor number the caller passed; fstat only reads it.
@@ -456,6 +474,21 @@ hooks! {
     fn fremovexattr(fd: c_int, n: *const c_char) -> c_int |real, ovl| {
         let n = match crate::modify::fd_xattr_name(ovl, fd, n) { Ok(n) => n, Err(e) => return fail(e) };
         fd_change(ovl, fd, |p| libc::lremovexattr(p, n.as_ptr()), || real(fd, n.as_ptr()))
+    }
+    // File handles: overlayfs (without `nfs_export`) makes none for its
+    // objects; and a handle of a lower file, got by its real name outside
+    // the view, never opens it for a change.
+    fn name_to_handle_at(d: c_int, p: *const c_char, h: *mut c_void, mnt: *mut c_int, fl: c_int) -> c_int |real, ovl| {
+        if handle_of_view_object(ovl, d, p, fl) { return fail(Errno::OPNOTSUPP); }
+        real(d, p, h, mnt, fl)
+    }
+    fn open_by_handle_at(mnt: c_int, h: *mut c_void, fl: c_int) -> c_int |real, ovl| {
+        let fd = real(mnt, h, fl);
+        if fd >= 0 && ovl::open::writes(fl) && ovl.fd_in_lower_layer(fd) {
+            libc::close(fd);
+            return fail(Errno::ROFS);
+        }
+        fd
     }
     unless_needed !ovl::locate::may_know_fd(fd);
     fn ioctl(fd: c_int, req: libc::c_ulong, arg: *mut libc::c_void) -> c_int |real, ovl| {
