@@ -259,7 +259,7 @@ unsafe fn ioctl_in_view(
     ovl: &Overlay,
     fd: c_int,
     req: libc::c_ulong,
-    arg: *mut libc::c_void,
+    arg: *mut c_void,
     real: impl Fn(c_int) -> c_int,
 ) -> c_int {
     use ovl::ioctl::Plan;
@@ -306,7 +306,7 @@ unsafe fn ioctl_in_view(
 /// `p` is NULL or a valid C string.
 unsafe fn handle_of_view_object(ovl: &Overlay, d: c_int, p: *const c_char, fl: c_int) -> bool {
     // SAFETY: per the contract.
-    if fl & libc::AT_EMPTY_PATH != 0 && unsafe { bytes(p) }.is_some_and(<[u8]>::is_empty) {
+    if unsafe { crate::path::names_the_descriptor(p, fl) } {
         return fd_info(d).is_some();
     }
     let follow = fl & libc::AT_SYMLINK_FOLLOW != 0;
@@ -491,7 +491,7 @@ hooks! {
         fd
     }
     unless_needed !ovl::locate::may_know_fd(fd);
-    fn ioctl(fd: c_int, req: libc::c_ulong, arg: *mut libc::c_void) -> c_int |real, ovl| {
+    fn ioctl(fd: c_int, req: libc::c_ulong, arg: *mut c_void) -> c_int |real, ovl| {
         ioctl_in_view(ovl, fd, req, arg, |fd| real(fd, req, arg))
     }
 }

@@ -270,7 +270,7 @@ unsafe fn descriptors_own_object(
     flags: c_int,
 ) -> Option<Result<Node, Errno>> {
     // SAFETY: per the contract.
-    if flags & libc::AT_EMPTY_PATH == 0 || !unsafe { bytes(a) }.is_some_and(<[u8]>::is_empty) {
+    if !unsafe { crate::path::names_the_descriptor(a, flags) } {
         return None;
     }
     let info = ovl::locate::fd_info(da)?;

@@ -20,6 +20,16 @@ pub(crate) enum Located {
     Node(Node),
 }
 
+/// Does a `*at` call with these flags and this name act on the descriptor's
+/// own object (`AT_EMPTY_PATH` with an empty name)?
+///
+/// # Safety
+/// `p` is NULL or a valid C string.
+pub(crate) unsafe fn names_the_descriptor(p: *const c_char, flags: c_int) -> bool {
+    // SAFETY: per the contract.
+    flags & libc::AT_EMPTY_PATH != 0 && unsafe { bytes(p) }.is_some_and(<[u8]>::is_empty)
+}
+
 /// Resolves `(dirfd, p)`; `follow` says whether a final symlink is followed.
 ///
 /// # Safety
