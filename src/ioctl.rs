@@ -93,6 +93,12 @@ pub fn plan(request: libc::c_ulong) -> Plan {
     }
 }
 
+/// Does `request` change an object's attribute flags (made through any
+/// descriptor, even one opened read-only)?
+pub fn changes_attributes(request: libc::c_ulong) -> bool {
+    plan(request) == Plan::OnUpperCopy
+}
+
 /// The destination descriptors of a `FIDEDUPERANGE` request's argument
 /// (`struct file_dedupe_range`: a 24-byte header whose `dest_count` is at
 /// offset 16, then 32-byte records starting with the descriptor).

@@ -39,6 +39,13 @@ root = os.open('/', os.O_RDONLY)
 fd = libc.open_by_handle_at(root, h, os.O_WRONLY | os.O_APPEND) if r == 0 else -1
 if fd >= 0: os.write(fd, b'via-handle\n')
 print('handle of the real name:', r, 'open for writing:', fd, ctypes.get_errno() if fd < 0 else '')
+import fcntl
+fd = os.open(sys.argv[1] + '/l/f', os.O_RDONLY)
+for what, change in [('fchmod', lambda: os.fchmod(fd, 0o600)), ('futimens', lambda: os.utime(fd, (7, 7))),
+                     ('fsetxattr', lambda: os.setxattr(fd, 'user.w', b'1')),
+                     ('chattr', lambda: fcntl.ioctl(fd, 0x40086602, struct.pack('l', 0x80080)))]:
+    try: change(); print(what, 'by the real name: done')
+    except OSError as e: print(what, 'by the real name:', e.strerror)
 EOF
         chmod 700 "$d/o/link" 2>/dev/null; echo "chmod via link: $?"
         ln "$d/l/f" "$d/o/hard" 2>/dev/null; echo "hard link out: $?"
@@ -92,6 +99,12 @@ EOF
         stdout.contains("handle of the real name: 0 open for writing: -1 30"),
         "{stdout}"
     );
+    for what in ["fchmod", "futimens", "fsetxattr", "chattr"] {
+        assert!(
+            stdout.contains(&format!("{what} by the real name: Read-only file system")),
+            "{stdout}"
+        );
+    }
 }
 
 /// `chattr` opens a file read-only and changes its attribute flags with an

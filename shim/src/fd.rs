@@ -264,6 +264,10 @@ unsafe fn ioctl_in_view(
 ) -> c_int {
     use ovl::ioctl::Plan;
     let Some(info) = fd_info(fd).filter(|_| file_or_dir(fd)) else {
+        // Not the view's: a lower file opened by its real name keeps its flags.
+        if ovl::ioctl::changes_attributes(req) && lower_by_real_name(ovl, fd) {
+            return fail(Errno::ROFS);
+        }
         return real(fd);
     };
     match ovl::ioctl::plan(req) {
@@ -329,6 +333,13 @@ fn file_or_dir(fd: c_int) -> bool {
     })
 }
 
+/// Is `fd` (not one of the view's, nor `O_PATH`) open on an object of a
+/// lower layer's own tree, by its real name outside the view? A change
+/// through it is refused (`EROFS`), as through that name.
+fn lower_by_real_name(ovl: &Overlay, fd: c_int) -> bool {
+    ovl.fd_in_lower_layer(fd) && !only_names(fd)
+}
+
 /// Runs a change through a descriptor: on the upper copy when the descriptor
 /// refers to a lower object, else on the descriptor itself.
 pub(crate) fn fd_change(
@@ -338,6 +349,7 @@ pub(crate) fn fd_change(
     by_fd: impl FnOnce() -> c_int,
 ) -> c_int {
     match lower_fd_target(ovl, fd) {
+        None if lower_by_real_name(ovl, fd) => fail(Errno::ROFS),
         None => by_fd(),
         Some(Ok(p)) => by_path(p.as_ptr()),
         Some(Err(e)) => fail(e),
@@ -490,7 +502,7 @@ hooks! {
         }
         fd
     }
-    unless_needed !ovl::locate::may_know_fd(fd);
+    unless_needed !ovl::locate::may_know_fd(fd) && !ovl::ioctl::changes_attributes(req);
     fn ioctl(fd: c_int, req: libc::c_ulong, arg: *mut c_void) -> c_int |real, ovl| {
         ioctl_in_view(ovl, fd, req, arg, |fd| real(fd, req, arg))
     }
