@@ -46,6 +46,10 @@ for what, change in [('fchmod', lambda: os.fchmod(fd, 0o600)), ('futimens', lamb
                      ('chattr', lambda: fcntl.ioctl(fd, 0x40086602, struct.pack('l', 0x80080)))]:
     try: change(); print(what, 'by the real name: done')
     except OSError as e: print(what, 'by the real name:', e.strerror)
+for flags in [os.O_RDONLY, os.O_PATH]:
+    fd = os.open(sys.argv[1] + '/l/f', flags)
+    r = libc.linkat(fd, b'', -100, (sys.argv[1] + '/o/hard2').encode(), 0x1000)
+    print('linkat of a descriptor by the real name:', r, os.strerror(ctypes.get_errno()) if r else '')
 EOF
         chmod 700 "$d/o/link" 2>/dev/null; echo "chmod via link: $?"
         ln "$d/l/f" "$d/o/hard" 2>/dev/null; echo "hard link out: $?"
@@ -81,7 +85,7 @@ EOF
         .permissions()
         .mode()
         & 0o777;
-    let hard = dir.join("o/hard").exists();
+    let hard = dir.join("o/hard").exists() || dir.join("o/hard2").exists();
     let _ = std::fs::remove_dir_all(&dir);
     assert_eq!(
         lower, "secret\n",
@@ -97,6 +101,13 @@ EOF
     assert!(stdout.contains("proc and fchmod done"), "{stdout}");
     assert!(
         stdout.contains("handle of the real name: 0 open for writing: -1 30"),
+        "{stdout}"
+    );
+    assert_eq!(
+        stdout
+            .matches("linkat of a descriptor by the real name: -1 Read-only file system")
+            .count(),
+        2,
         "{stdout}"
     );
     for what in ["fchmod", "futimens", "fsetxattr", "chattr"] {

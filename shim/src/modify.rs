@@ -259,7 +259,8 @@ unsafe fn rename_in_view(
 /// the descriptor `da` itself: when that is an object of the view, the
 /// view's node (linked in the view, or refused elsewhere, as across two
 /// mounts); a real link to it would give a lower file a name outside the
-/// view, and a way to change it. `None`: not that case.
+/// view, and a way to change it. A descriptor opened by a lower file's real
+/// name is refused (`EROFS`). `None`: not that case.
 ///
 /// # Safety
 /// `a` is NULL or a valid C string.
@@ -273,7 +274,10 @@ unsafe fn descriptors_own_object(
     if !unsafe { crate::path::names_the_descriptor(a, flags) } {
         return None;
     }
-    let info = ovl::locate::fd_info(da)?;
+    let Some(info) = ovl::locate::fd_info(da) else {
+        // Opened by a lower file's real name: no new name for it, as by that name.
+        return ovl.fd_in_lower_layer(da).then_some(Err(Errno::ROFS));
+    };
     Some(match ovl.resolve(&info.rel, false) {
         Ok(ovl::lookup::Resolved::Inside(node)) => Ok(node),
         Ok(ovl::lookup::Resolved::Outside(_)) => Err(Errno::XDEV),
