@@ -190,7 +190,7 @@ impl Overlay {
             remove_temp(&tmp, is_dir);
             return Err(e);
         }
-        match rustix::fs::renameat_with(
+        let ours = match rustix::fs::renameat_with(
             CWD,
             tmp.as_c_str(),
             CWD,
@@ -205,22 +205,24 @@ impl Overlay {
                     &times_of(&parent_st),
                     AtFlags::empty(),
                 );
-                if FileType::from_raw_mode(st.st_mode) == FileType::RegularFile {
-                    // Other processes' readers of the lower file follow (`catch_up_reader`).
-                    if let Ok(copy) = rustix::fs::lstat(dst.as_c_str()) {
-                        let lower = crate::generation::file_key(st.st_dev, st.st_ino);
-                        self.copied_up(lower, copy.st_ino);
-                    }
-                }
+                true
             }
             // Another process copied it up first: use its copy.
-            Err(Errno::EXIST) | Err(Errno::NOTEMPTY) => remove_temp(&tmp, is_dir),
+            Err(Errno::EXIST) | Err(Errno::NOTEMPTY) => {
+                remove_temp(&tmp, is_dir);
+                false
+            }
             Err(e) => {
                 remove_temp(&tmp, is_dir);
                 return Err(e);
             }
-        }
+        };
         let stat = rustix::fs::lstat(dst.as_c_str())?;
+        if ours && FileType::from_raw_mode(st.st_mode) == FileType::RegularFile {
+            // Other processes' readers of the lower file follow (`catch_up_reader`).
+            let lower = crate::generation::file_key(st.st_dev, st.st_ino);
+            self.copied_up(lower, stat.st_ino);
+        }
         let dirs = if is_dir { node.dirs | (1 << UPPER) } else { 0 };
         Ok(Node {
             rel: node.rel.clone(),

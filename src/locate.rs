@@ -578,10 +578,7 @@ impl Overlay {
             return None;
         }
         let rel = self.real_to_rel(&real)?;
-        let first_lower = usize::from(self.has_upper);
-        let lower = self.layers[first_lower..]
-            .iter()
-            .any(|l| crate::overlay::strip_dir(&real, &l.root).is_some());
+        let lower = self.in_lower_tree(&real);
         // A directory may be merged: look it up again to know.
         let merged = match self.resolve(rel, false) {
             Ok(crate::lookup::Resolved::Inside(n)) => n.is_merged(),

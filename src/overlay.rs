@@ -296,6 +296,15 @@ impl Overlay {
         l + 1 == self.layers.len()
     }
 
+    /// True when the real path `real` lies in a lower layer's tree, the
+    /// view's own target included (where a descriptor's real path lies).
+    pub fn in_lower_tree(&self, real: &[u8]) -> bool {
+        let first_lower = usize::from(self.has_upper);
+        self.layers[first_lower..]
+            .iter()
+            .any(|l| strip_dir(real, &l.root).is_some())
+    }
+
     /// True when the path lies in a lower layer's real tree (outside the view):
     /// such paths are read-only for the programs under the overlay.
     pub fn in_lower_layer(&self, abs: &[u8]) -> bool {

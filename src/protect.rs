@@ -80,13 +80,8 @@ impl Overlay {
     /// Is the open descriptor `fd` on an object of a lower layer's own tree
     /// (for a descriptor the overlay did not open itself)?
     pub fn fd_in_lower_layer(&self, fd: i32) -> bool {
-        let Some(real) = self.fd_path(fd) else {
-            return false;
-        };
-        let first_lower = usize::from(self.has_upper);
-        self.layers[first_lower..]
-            .iter()
-            .any(|l| strip_dir(&real, &l.root).is_some())
+        self.fd_path(fd)
+            .is_some_and(|real| self.in_lower_tree(&real))
     }
 
     /// A change through a path outside the view: refused (`EROFS`) when it
