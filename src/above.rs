@@ -6,7 +6,7 @@
 //! holds the chain from its start down to the view), so a short list does.
 
 use crate::padded::Padded;
-use std::sync::atomic::{AtomicI32, AtomicU32, Ordering};
+use std::sync::atomic::{AtomicI32, AtomicU32, AtomicU64, Ordering};
 use std::sync::RwLock;
 
 /// Descriptors held in slots, asked without a lock (a hook asks on every
@@ -16,8 +16,10 @@ const SLOTS: usize = 16;
 /// moves to another slot, so a reader racing with a change of another
 /// descriptor never misses its own.
 static SLOT_FDS: [AtomicI32; SLOTS] = [const { AtomicI32::new(-1) }; SLOTS];
-/// Descriptors known: in slots and in the list.
-const USED: &AtomicU32 = &crate::hot::HOT.above_used;
+/// Bit `fd % 64` of every descriptor known, in slots and in the list: a
+/// call relative to any other descriptor is settled by one load and a bit
+/// test, on the hooks' hot cache line (the slots are another line).
+const MASK: &AtomicU64 = &crate::hot::HOT.above_mask;
 /// Descriptors in the list.
 const MORE: &AtomicU32 = &crate::hot::HOT.above_more;
 
@@ -36,16 +38,33 @@ static PATHS: Padded<RwLock<Paths>> = Padded(RwLock::new(Paths {
 /// Is any descriptor known as a directory above the view? One load.
 #[inline]
 pub fn any() -> bool {
-    USED.load(Ordering::Acquire) != 0
+    MASK.load(Ordering::Acquire) != 0
+}
+
+#[inline(always)]
+fn mask_bit(fd: i32) -> u64 {
+    1 << (fd & 63)
+}
+
+/// Could `fd` be a directory above the view? One load and a bit test.
+#[inline(always)]
+pub fn may_be_above(fd: i32) -> bool {
+    MASK.load(Ordering::Acquire) & mask_bit(fd) != 0
 }
 
 /// Is `fd` a directory above the view, asked without a lock: `None` when
 /// only the list could tell.
 #[inline]
 pub fn quick_is_above(fd: i32) -> Option<bool> {
-    if !any() {
+    if !may_be_above(fd) {
         return Some(false);
     }
+    quick_is_above_in_slots(fd)
+}
+
+#[cold]
+#[inline(never)]
+fn quick_is_above_in_slots(fd: i32) -> Option<bool> {
     if SLOT_FDS.iter().any(|s| s.load(Ordering::Acquire) == fd) {
         return Some(true);
     }
@@ -96,11 +115,11 @@ pub fn note(fd: i32, path: Vec<u8>) {
         // The path first: a reader that finds the descriptor takes the lock.
         paths.slots[i] = path;
         SLOT_FDS[i].store(fd, Ordering::Release);
-        USED.fetch_add(1, Ordering::AcqRel);
+        MASK.fetch_or(mask_bit(fd), Ordering::AcqRel);
     } else {
         paths.more.push((fd, path));
         MORE.fetch_add(1, Ordering::AcqRel);
-        USED.fetch_add(1, Ordering::AcqRel);
+        MASK.fetch_or(mask_bit(fd), Ordering::AcqRel);
     }
 }
 
@@ -117,14 +136,18 @@ pub fn forget_range(first: i32, last: i32) {
         if (first..=last).contains(&slot.load(Ordering::Acquire)) {
             slot.store(-1, Ordering::Release);
             paths.slots[i] = Vec::new();
-            USED.fetch_sub(1, Ordering::AcqRel);
         }
     }
     let before = paths.more.len();
     paths.more.retain(|(f, _)| !(first..=last).contains(f));
     let gone = (before - paths.more.len()) as u32;
     MORE.fetch_sub(gone, Ordering::AcqRel);
-    USED.fetch_sub(gone, Ordering::AcqRel);
+    // Changes are made under the write lock: the mask is rebuilt whole.
+    let slots = SLOT_FDS.iter().map(|s| s.load(Ordering::Acquire));
+    let known = slots
+        .filter(|&fd| fd >= 0)
+        .chain(paths.more.iter().map(|&(fd, _)| fd));
+    MASK.store(known.fold(0, |m, fd| m | mask_bit(fd)), Ordering::Release);
 }
 
 /// Forgets `fd`.

@@ -18,9 +18,10 @@ pub(crate) struct Hot {
     pub fds_len: AtomicI32,
     /// The pid of a `vfork` child running on this memory (`vfork`).
     pub vfork_child: AtomicI32,
-    /// Descriptors known as directories above the view, and how many of
-    /// them are beyond the lock-free slots (`above`).
-    pub above_used: AtomicU32,
+    /// Descriptors known as directories above the view, one bit per number
+    /// modulo 64, and how many of them are beyond the lock-free slots
+    /// (`above`).
+    pub above_mask: AtomicU64,
     pub above_more: AtomicU32,
     /// One bit per descriptor, set once it is accounted for (`locate`); the
     /// first words, for the low numbers programs use, share the line.
@@ -31,7 +32,7 @@ pub(crate) static HOT: Hot = Hot {
     overlay: AtomicPtr::new(std::ptr::null_mut()),
     fds_len: AtomicI32::new(0),
     vfork_child: AtomicI32::new(0),
-    above_used: AtomicU32::new(0),
+    above_mask: AtomicU64::new(0),
     above_more: AtomicU32::new(0),
     settled: [const { AtomicU64::new(0) }; (SETTLED_LIMIT / 64) as usize],
 };

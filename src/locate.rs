@@ -216,6 +216,28 @@ fn base_plainly_outside(dirfd: i32) -> bool {
     !may_know_fd(dirfd) && !crate::vfork::in_child()
 }
 
+/// [`base_plainly_outside`] for the usual case, in a few straight-line
+/// loads and tests with no call; `false` means "look closer". A hook makes
+/// this test before every call relative to a descriptor or the current
+/// directory, right after a system call has evicted the hook's code and
+/// data from the first-level caches, so each cache line it touches costs
+/// more than its instructions do: what it reads sits on the hot line
+/// (`hot.rs`), and a directory above the view (with the same number modulo
+/// 64), a `vfork` child, or a descriptor not yet accounted for are left to
+/// the closer look.
+#[inline(always)]
+fn base_quickly_outside(dirfd: i32) -> bool {
+    if crate::vfork::may_be_child() {
+        return false;
+    }
+    if dirfd == libc::AT_FDCWD {
+        return MAIN_CWD.known.load(Ordering::Acquire)
+            && !MAIN_CWD.inside.load(Ordering::Acquire)
+            && !MAIN_CWD.above.load(Ordering::Acquire);
+    }
+    dirfd >= FDS_LEN.load(Ordering::Acquire) && settled(dirfd) && !crate::above::may_be_above(dirfd)
+}
+
 /// Could the absolute path `p` differ from its lexically cleaned form: a
 /// `//`, or a component starting with `.` (`.`, `..`, or a hidden name,
 /// which the exact look then settles)?
@@ -341,7 +363,7 @@ impl Overlay {
         unsafe {
             match *p {
                 0 | b'/' => false,
-                _ => base_plainly_outside(dirfd) && !crate::scan::has_dot_pair_c(p),
+                _ => base_quickly_outside(dirfd) && !crate::scan::has_dot_pair_c(p),
             }
         }
     }
@@ -609,7 +631,7 @@ const SETTLED: &[AtomicU64] = &crate::hot::HOT.settled;
 
 #[inline]
 fn settled(fd: i32) -> bool {
-    fd < SETTLED_LIMIT
+    (0..SETTLED_LIMIT).contains(&fd)
         && SETTLED[(fd / 64) as usize].load(Ordering::Relaxed) & (1 << (fd % 64)) != 0
 }
 

@@ -67,38 +67,43 @@ pub(crate) fn last_slash(p: &[u8]) -> Option<usize> {
 
 /// Does the NUL-terminated string at `p` hold two dots in a row? A path
 /// without them cannot climb with `..`. Sixteen bytes at a time (SSE2, part
-/// of every x86-64), with no call: the hooks' way to libc stays free of
-/// register saves.
+/// of every x86-64): the aligned block that holds `p` is tested in line,
+/// with no call and no constant from memory (the hooks run it right after a
+/// system call, when every cache line they touch is a miss); a longer
+/// string goes on in a loop after it.
 ///
 /// # Safety
 /// `p` points to a NUL-terminated string.
 #[cfg(target_arch = "x86_64")]
 #[inline(always)]
 pub unsafe fn has_dot_pair_c(p: *const u8) -> bool {
-    use std::arch::x86_64::{
-        __m128i, _mm_cmpeq_epi8, _mm_movemask_epi8, _mm_set1_epi8, _mm_setzero_si128,
-    };
-    let mut block = (p as usize & !15) as *const u8;
+    let block = (p as usize & !15) as *const u8;
     // Bytes of the first block before `p` are not the string's.
-    let mut before = (1u32 << (p as usize & 15)) - 1;
-    let mut dot_before = 0; // the previous block ended with a dot
+    let before = (1u32 << (p as usize & 15)) - 1;
+    // SAFETY: `block` holds a byte of the string (see `block_masks`).
+    let (nuls, dots) = unsafe { block_masks(block) };
+    let (nuls, mut dots) = (nuls & !before, dots & !before);
+    if nuls != 0 {
+        // Only the bytes before the first NUL are the string's.
+        dots &= nuls ^ (nuls - 1);
+        return dots & (dots << 1) != 0;
+    }
+    // SAFETY: no NUL yet, so the string goes on into the next block.
+    dots & (dots << 1) != 0 || unsafe { has_dot_pair_after(block.add(16), dots >> 15) }
+}
+
+/// [`has_dot_pair_c`] from the aligned `block` on, `dot_before` telling
+/// whether the block before ended with a dot.
+///
+/// # Safety
+/// `block` is 16-aligned and holds a byte of a NUL-terminated string.
+#[cfg(target_arch = "x86_64")]
+#[inline(always)]
+unsafe fn has_dot_pair_after(mut block: *const u8, mut dot_before: u32) -> bool {
     loop {
-        let v: __m128i;
-        // SAFETY: memory is readable page by page, and the page that holds
-        // a readable byte of the string holds the aligned 16 bytes around
-        // it: the load cannot fault. Its bytes outside the string belong to
-        // no Rust object the compiler knows of (the assembly loads them,
-        // not Rust), and they are masked out below, so whatever they hold,
-        // even while another thread writes them, never changes the answer.
-        unsafe {
-            std::arch::asm!("movdqa {v}, xmmword ptr [{at}]", at = in(reg) block,
-                v = lateout(xmm_reg) v, options(nostack, preserves_flags, readonly, pure));
-        }
-        let nuls = _mm_movemask_epi8(_mm_cmpeq_epi8(v, _mm_setzero_si128())) as u32 & !before;
-        let mut dots =
-            _mm_movemask_epi8(_mm_cmpeq_epi8(v, _mm_set1_epi8(b'.' as i8))) as u32 & !before;
+        // SAFETY: per the contract.
+        let (nuls, mut dots) = unsafe { block_masks(block) };
         if nuls != 0 {
-            // Only the bytes before the first NUL are the string's.
             dots &= nuls ^ (nuls - 1);
         }
         if dots & ((dots << 1) | dot_before) != 0 {
@@ -108,10 +113,44 @@ pub unsafe fn has_dot_pair_c(p: *const u8) -> bool {
             return false;
         }
         dot_before = dots >> 15;
-        before = 0;
         // SAFETY: no NUL yet, so the string goes on into the next block.
         block = unsafe { block.add(16) };
     }
+}
+
+/// Which bytes of the aligned 16-byte `block` are NUL, and which are dots:
+/// one bit each, in the bytes' order.
+///
+/// # Safety
+/// `block` is 16-aligned and holds a byte of a NUL-terminated string.
+#[cfg(target_arch = "x86_64")]
+#[inline(always)]
+unsafe fn block_masks(block: *const u8) -> (u32, u32) {
+    use std::arch::x86_64::{__m128i, _mm_cmpeq_epi8, _mm_movemask_epi8, _mm_setzero_si128};
+    let v: __m128i;
+    let dots: __m128i;
+    // SAFETY: memory is readable page by page, and the page that holds a
+    // readable byte of the string holds the aligned 16 bytes around it: the
+    // load cannot fault. Its bytes outside the string belong to no Rust
+    // object the compiler knows of (the assembly loads them, not Rust), and
+    // the callers mask them out, so whatever they hold, even while another
+    // thread writes them, never changes the answer. The sixteen dots are
+    // made in registers (the compiler would load them from memory).
+    unsafe {
+        std::arch::asm!(
+            "movdqa {v}, xmmword ptr [{at}]",
+            "movd {d}, {k:e}",
+            "pshufd {d}, {d}, 0",
+            at = in(reg) block,
+            k = in(reg) 0x2e2e_2e2e_u32,
+            v = lateout(xmm_reg) v,
+            d = lateout(xmm_reg) dots,
+            options(nostack, preserves_flags, readonly, pure),
+        );
+    }
+    let nuls = _mm_movemask_epi8(_mm_cmpeq_epi8(v, _mm_setzero_si128())) as u32;
+    let dots = _mm_movemask_epi8(_mm_cmpeq_epi8(v, dots)) as u32;
+    (nuls, dots)
 }
 
 /// [`has_dot_pair_c`] eight bytes at a time, for other 64-bit targets.

@@ -60,6 +60,12 @@ pub fn parent_resumed() {
     }
 }
 
+/// Could this be the `vfork` child (is there one)? One load.
+#[inline(always)]
+pub fn may_be_child() -> bool {
+    CHILD.load(Ordering::Acquire) != 0
+}
+
 /// Is this the `vfork` child? One load while there is none.
 #[inline]
 pub fn in_child() -> bool {
