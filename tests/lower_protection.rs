@@ -210,3 +210,84 @@ EOF
         ovl.out()
     );
 }
+
+/// `lchmod` (glibc calls its own `fchmodat` inside, which no hook sees)
+/// changes the copy of a lower file, and refuses a symlink with
+/// `EOPNOTSUPP` before anything is copied up, as `fchmodat` with
+/// `AT_SYMLINK_NOFOLLOW` does; the upper layers come out the same. With
+/// the view over the lower directory itself (ovl-exec's default target),
+/// it used to change the lower file in place.
+#[test]
+fn lchmod_changes_the_copy_and_refuses_symlinks() {
+    require_root!();
+    let fx = Fixture::new(1);
+    fx.lower(1)
+        .file("f", "f\n")
+        .file("g", "g\n")
+        .dir("d")
+        .symlink("s", "f")
+        .symlink("s2", "g");
+    let pair = fx.pair();
+    let (_, ovl) = pair.run(
+        r#"python3 - <<'EOF'
+import ctypes, os
+libc = ctypes.CDLL(None, use_errno=True)
+for name in ['f', 'd', 's', 'missing']:
+    r = libc.lchmod(name.encode(), 0o600)
+    print('lchmod', name, r, os.strerror(ctypes.get_errno()) if r else '')
+r = libc.fchmodat(-100, b's2', 0o600, 0x100)
+print('fchmodat nofollow s2', r, os.strerror(ctypes.get_errno()) if r else '')
+EOF
+stat -c '%a %n' f d g
+"#,
+    );
+    // The script ran (not an error both sides would print alike).
+    assert!(
+        ovl.out().contains("lchmod f 0 \nlchmod d 0 \nlchmod s -1"),
+        "{}",
+        ovl.out()
+    );
+    pair.assert_uppers_equal(&DumpOpts::uppers());
+}
+
+/// The same over the lower directory itself (ovl-exec's default target,
+/// no mount point of its own): `lchmod` by the view's name used to change
+/// the lower file in place.
+#[test]
+fn lchmod_in_a_view_over_the_lower_directory_changes_only_the_copy() {
+    let dir = std::env::temp_dir().join(format!("ovl-lchmod-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    for d in ["l", "u", "w"] {
+        std::fs::create_dir_all(dir.join(d)).unwrap();
+    }
+    std::fs::write(dir.join("l/f"), "f\n").unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(dir.join("l/f"), std::fs::Permissions::from_mode(0o644)).unwrap();
+    let at = |d: &str| dir.join(d).to_str().unwrap().to_string();
+    let out = Command::new(ovl_exec())
+        .env("OVL_SHIM", shim())
+        .args(["-l", &at("l"), "-u", &at("u"), "-w", &at("w"), "--"])
+        .args(["python3", "-c"])
+        .arg(r#"import ctypes, os, sys
+libc = ctypes.CDLL(None, use_errno=True)
+print('lchmod', libc.lchmod(sys.argv[1].encode(), 0o600), oct(os.stat(sys.argv[1]).st_mode & 0o777))"#)
+        .arg(dir.join("l/f"))
+        .output()
+        .unwrap();
+    let mode = |p: &str| {
+        std::fs::metadata(dir.join(p))
+            .map(|m| m.permissions().mode() & 0o777)
+            .ok()
+    };
+    let (lower, upper) = (mode("l/f"), mode("u/f"));
+    let _ = std::fs::remove_dir_all(&dir);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        stdout,
+        "lchmod 0 0o600\n",
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(lower, Some(0o644), "the lower file's mode changed");
+    assert_eq!(upper, Some(0o600), "the copy has the new mode");
+}

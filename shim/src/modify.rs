@@ -332,6 +332,34 @@ unsafe fn link_in_view(
     }
 }
 
+/// A mode change that does not follow a final symlink (`lchmod`,
+/// `fchmodat` with `AT_SYMLINK_NOFOLLOW`): Linux cannot change a symlink's
+/// mode, so glibc refuses one with `EOPNOTSUPP` before any change, and so
+/// nothing is copied up for it.
+///
+/// # Safety
+/// `p` is NULL or a valid C string.
+unsafe fn chmod_nofollow(
+    ovl: &Overlay,
+    dirfd: c_int,
+    p: *const c_char,
+    f: impl FnOnce(c_int, *const c_char) -> c_int,
+) -> c_int {
+    // SAFETY: per the contract.
+    let symlink = unsafe {
+        reading(ovl, dirfd, p, NOFOLLOW, |_, _, n| {
+            n.map_or(0, |n| {
+                (n.file_type() == rustix::fs::FileType::Symlink) as c_int
+            })
+        })
+    };
+    if symlink == 1 {
+        return fail(Errno::OPNOTSUPP);
+    }
+    // SAFETY: per the contract.
+    unsafe { changing(ovl, dirfd, p, NOFOLLOW, None, f) }
+}
+
 /// `listxattr` as the view shows it (see `ovl::xattr::filter_list`).
 fn list_filtered(
     ovl: &Overlay,
@@ -426,7 +454,12 @@ hooks! {
         changing(ovl, libc::AT_FDCWD, p, FOLLOW, None, |_, p| real(p, mode))
     }
     fn fchmodat(fd: c_int, p: *const c_char, mode: mode_t, fl: c_int) -> c_int |real, ovl| {
-        changing(ovl, fd, p, fl & libc::AT_SYMLINK_NOFOLLOW == 0, None, |fd, p| real(fd, p, mode, fl))
+        if fl & libc::AT_SYMLINK_NOFOLLOW != 0 { return chmod_nofollow(ovl, fd, p, |fd, p| real(fd, p, mode, fl)); }
+        changing(ovl, fd, p, FOLLOW, None, |fd, p| real(fd, p, mode, fl))
+    }
+    // glibc's `lchmod` calls its own `fchmodat` inside, which no hook sees.
+    fn lchmod(p: *const c_char, mode: mode_t) -> c_int |real, ovl| {
+        chmod_nofollow(ovl, libc::AT_FDCWD, p, |_, p| real(p, mode))
     }
     fn chown(p: *const c_char, u: uid_t, g: gid_t) -> c_int |real, ovl| {
         changing(ovl, libc::AT_FDCWD, p, FOLLOW, None, |_, p| real(p, u, g))
