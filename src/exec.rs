@@ -53,6 +53,14 @@ impl Overlay {
         Ok((real, st))
     }
 
+    /// Is `path` (as [`Overlay::plan_exec`] takes it) a `#!` script? The
+    /// kernel refuses to run one named relative to a close-on-exec
+    /// descriptor (`execveat`): its interpreter could not open it.
+    pub fn is_script(&self, path: &[u8]) -> bool {
+        self.exec_target(path)
+            .is_ok_and(|(real, st)| matches!(examine(&real, &st), Program::Script { .. }))
+    }
+
     /// Works out how to run `path` with `argv`, or why not. A refusal
     /// names `path` as given, and the interpreter that is refused when it
     /// is one of a `#!` chain.

@@ -126,6 +126,85 @@ unsafe fn exec_in_view(
     }
 }
 
+/// The path `execveat(dirfd, p, …, flags)` runs, for `execve` in the view:
+/// a name relative to a descriptor of the view becomes the view's path, one
+/// relative to another descriptor goes through `/proc/self/fd` (as the
+/// kernel names it to a script's interpreter). As on the kernel, a final
+/// symlink fails with `ELOOP` under `AT_SYMLINK_NOFOLLOW`, and a script
+/// named relative to a close-on-exec descriptor with `ENOENT`.
+///
+/// # Safety
+/// `p` is NULL or a valid C string.
+unsafe fn exec_path_at(
+    ovl: &Overlay,
+    dirfd: c_int,
+    p: *const c_char,
+    flags: c_int,
+) -> Result<CString, Errno> {
+    // SAFETY: per the contract.
+    let name = unsafe { bytes(p) }.ok_or(Errno::FAULT)?;
+    if name.is_empty() {
+        return Err(Errno::NOENT);
+    }
+    // SAFETY: per the contract.
+    if flags & libc::AT_SYMLINK_NOFOLLOW != 0 && unsafe { is_symlink_at(ovl, dirfd, p) } {
+        return Err(Errno::LOOP);
+    }
+    if name[0] == b'/' || dirfd == libc::AT_FDCWD {
+        return Ok(ovl::cpath(name));
+    }
+    let path = match ovl.locate(dirfd, name) {
+        ovl::locate::Where::Inside(rel) => ovl.virtual_path(&rel),
+        ovl::locate::Where::Outside => {
+            let mut path = format!("/proc/self/fd/{dirfd}/").into_bytes();
+            path.extend_from_slice(name);
+            path
+        }
+    };
+    // The kernel names such a script to its interpreter as /dev/fd/N/name,
+    // which is gone once a close-on-exec descriptor is closed: it refuses.
+    let cloexec = rustix::io::fcntl_getfd(
+        // SAFETY: the caller's descriptor, for this call only.
+        unsafe { rustix::fd::BorrowedFd::borrow_raw(dirfd) },
+    )
+    .is_ok_and(|f| f.contains(rustix::io::FdFlags::CLOEXEC));
+    if cloexec && ovl.is_script(&path) {
+        return Err(Errno::NOENT);
+    }
+    Ok(ovl::cpath(&path))
+}
+
+/// Is the last component of `(dirfd, p)` a symlink, in the view or outside it?
+///
+/// # Safety
+/// `p` is a valid C string.
+unsafe fn is_symlink_at(ovl: &Overlay, dirfd: c_int, p: *const c_char) -> bool {
+    use rustix::fs::{statat, AtFlags, FileType, CWD};
+    // SAFETY: per the contract.
+    let found = unsafe {
+        crate::path::reading(ovl, dirfd, p, false, |d, rp, node| {
+            let mode = match node {
+                Some(node) => node.stat.st_mode,
+                None => {
+                    let name = std::ffi::CStr::from_ptr(rp);
+                    let st = match d {
+                        libc::AT_FDCWD => statat(CWD, name, AtFlags::SYMLINK_NOFOLLOW),
+                        // SAFETY: the caller's descriptor, for this call only.
+                        d => statat(
+                            rustix::fd::BorrowedFd::borrow_raw(d),
+                            name,
+                            AtFlags::SYMLINK_NOFOLLOW,
+                        ),
+                    };
+                    st.map_or(0, |st| st.st_mode)
+                }
+            };
+            (FileType::from_raw_mode(mode) == FileType::Symlink) as c_int
+        })
+    };
+    found == 1
+}
+
 /// The `PATH` search of `execvp`, in the view.
 fn search(ovl: &Overlay, file: &[u8]) -> Result<CString, Errno> {
     let path = std::env::var_os("PATH");
@@ -249,6 +328,18 @@ hooks! {
         let env = ovl.child_env(&read_vec(e)).map(CVec::new);
         Guard::release_for_exec();
         real(fd, a, env.as_ref().map_or(e, CVec::as_ptr))
+    }
+    fn execveat(d: c_int, p: *const c_char, a: *const *const c_char, e: *const *const c_char, fl: c_int) -> c_int |real, ovl| {
+        if crate::path::names_the_descriptor(p, fl) {
+            // The descriptor's own object, as `fexecve`.
+            let env = ovl.child_env(&read_vec(e)).map(CVec::new);
+            Guard::release_for_exec();
+            return real(d, p, a, env.as_ref().map_or(e, CVec::as_ptr), fl);
+        }
+        match exec_path_at(ovl, d, p, fl) {
+            Ok(path) => exec_in_view(ovl, path.as_ptr(), a, e, |p, a, e| libc_execve(p, a, e)),
+            Err(e) => fail(e),
+        }
     }
     fn posix_spawn(pid: *mut pid_t, p: *const c_char, fa: *const posix_spawn_file_actions_t, at: *const posix_spawnattr_t, a: *const *const c_char, e: *const *const c_char) -> c_int |real, ovl| {
         spawn_in_view(ovl, pid, p, (fa, at), a, e, |pid, p, fa, at, a, e| real(pid, p, fa, at, a, e))
