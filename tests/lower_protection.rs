@@ -15,6 +15,18 @@ fn no_path_from_outside_the_view_changes_a_lower_layer() {
         std::fs::create_dir_all(dir.join(d)).unwrap();
     }
     std::fs::write(dir.join("l/f"), "secret\n").unwrap();
+    let old = std::time::UNIX_EPOCH + std::time::Duration::from_secs(1_000_000_000);
+    let f = std::fs::File::options()
+        .write(true)
+        .open(dir.join("l/f"))
+        .unwrap();
+    f.set_times(
+        std::fs::FileTimes::new()
+            .set_accessed(old)
+            .set_modified(old),
+    )
+    .unwrap();
+    drop(f);
     std::os::unix::fs::symlink(dir.join("l/f"), dir.join("o/link")).unwrap();
     let script = r#"
         d="$1"
@@ -50,6 +62,10 @@ for flags in [os.O_RDONLY, os.O_PATH]:
     fd = os.open(sys.argv[1] + '/l/f', flags)
     r = libc.linkat(fd, b'', -100, (sys.argv[1] + '/o/hard2').encode(), 0x1000)
     print('linkat of a descriptor by the real name:', r, os.strerror(ctypes.get_errno()) if r else '')
+    r = libc.utimensat(fd, b'', None, 0x1000)
+    print('utimensat of a descriptor by the real name:', r, os.strerror(ctypes.get_errno()) if r else '')
+    r = libc.fchownat(fd, b'', 7, 7, 0x1000)
+    print('fchownat of a descriptor by the real name:', r, os.strerror(ctypes.get_errno()) if r else '')
 EOF
         chmod 700 "$d/o/link" 2>/dev/null; echo "chmod via link: $?"
         ln "$d/l/f" "$d/o/hard" 2>/dev/null; echo "hard link out: $?"
@@ -85,6 +101,9 @@ EOF
         .permissions()
         .mode()
         & 0o777;
+    use std::os::unix::fs::MetadataExt;
+    let meta = std::fs::metadata(dir.join("l/f")).unwrap();
+    let (mtime, uid) = (meta.mtime(), meta.uid());
     let hard = dir.join("o/hard").exists() || dir.join("o/hard2").exists();
     let _ = std::fs::remove_dir_all(&dir);
     assert_eq!(
@@ -92,6 +111,8 @@ EOF
         "the lower file changed; ovl said:\n{stdout}"
     );
     assert_eq!(mode, 0o644, "the lower file's mode changed");
+    assert_eq!(mtime, 1_000_000_000, "the lower file's times changed");
+    assert_ne!(uid, 7, "the lower file's owner changed");
     assert!(
         !hard,
         "a hard link to a lower file was made outside the view"
@@ -110,6 +131,17 @@ EOF
         2,
         "{stdout}"
     );
+    for what in ["utimensat", "fchownat"] {
+        assert_eq!(
+            stdout
+                .matches(&format!(
+                    "{what} of a descriptor by the real name: -1 Read-only file system"
+                ))
+                .count(),
+            2,
+            "{stdout}"
+        );
+    }
     for what in ["fchmod", "futimens", "fsetxattr", "chattr"] {
         assert!(
             stdout.contains(&format!("{what} by the real name: Read-only file system")),
@@ -290,4 +322,44 @@ print('lchmod', libc.lchmod(sys.argv[1].encode(), 0o600), oct(os.stat(sys.argv[1
     );
     assert_eq!(lower, Some(0o644), "the lower file's mode changed");
     assert_eq!(upper, Some(0o600), "the copy has the new mode");
+}
+
+/// `utimensat` and `fchownat` with an empty name and `AT_EMPTY_PATH`
+/// change the descriptor's own object, an `O_PATH` one's too: on a lower
+/// file of the view they copy it up and change the copy, as the kernel's
+/// overlayfs does (they changed the lower file itself).
+#[test]
+fn empty_path_changes_of_a_descriptor_change_the_copy() {
+    require_root!();
+    let fx = Fixture::new(1);
+    fx.lower(1)
+        .file("f", "f\n")
+        .file("g", "g\n")
+        .file("h", "h\n");
+    let pair = fx.pair();
+    let (_, ovl) = pair.run(
+        r#"python3 - <<'EOF'
+import ctypes, os
+libc = ctypes.CDLL(None, use_errno=True)
+ts = (ctypes.c_long * 4)(1000, 0, 2000, 0)
+for name, flags in [('f', os.O_PATH), ('g', os.O_RDONLY)]:
+    fd = os.open(name, flags)
+    r = libc.utimensat(fd, b'', ts, 0x1000)
+    print('utimensat', name, r, os.strerror(ctypes.get_errno()) if r else '')
+    r = libc.fchownat(fd, b'', 7, 8, 0x1000)
+    print('fchownat', name, r, os.strerror(ctypes.get_errno()) if r else '')
+fd = os.open('h', os.O_PATH)
+r = libc.fchownat(fd, b'', 7, 8, 0)
+print('fchownat without the flag', r, os.strerror(ctypes.get_errno()) if r else '')
+EOF
+stat -c '%n %u %g %Y' f g h
+"#,
+    );
+    // The script ran (not an error both sides would print alike).
+    assert!(
+        ovl.out().contains("f 7 8 2000\ng 7 8 2000\nh 0 0"),
+        "{}",
+        ovl.out()
+    );
+    pair.assert_uppers_equal(&DumpOpts::uppers());
 }

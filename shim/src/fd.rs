@@ -228,10 +228,11 @@ unsafe fn fopen_in_view(
 }
 
 /// The upper path of the object behind a descriptor of a lower object,
-/// copied up first; `None` when the descriptor needs no care.
-fn lower_fd_target(ovl: &Overlay, fd: c_int) -> Option<Result<CString, Errno>> {
+/// copied up first; `None` when the descriptor needs no care (an `O_PATH`
+/// one unless `o_path_too`: most changes refuse it).
+fn lower_fd_target(ovl: &Overlay, fd: c_int, o_path_too: bool) -> Option<Result<CString, Errno>> {
     let info = fd_info(fd)?;
-    if !info.lower || only_names(fd) {
+    if !info.lower || (!o_path_too && only_names(fd)) {
         return None;
     }
     Some(match ovl.resolve(&info.rel, false) {
@@ -341,15 +342,39 @@ fn lower_by_real_name(ovl: &Overlay, fd: c_int) -> bool {
 }
 
 /// Runs a change through a descriptor: on the upper copy when the descriptor
-/// refers to a lower object, else on the descriptor itself.
+/// refers to a lower object, else on the descriptor itself. An `O_PATH`
+/// descriptor is left to the call, which refuses it (`EBADF`).
 pub(crate) fn fd_change(
     ovl: &Overlay,
     fd: c_int,
     by_path: impl FnOnce(*const c_char) -> c_int,
     by_fd: impl FnOnce() -> c_int,
 ) -> c_int {
-    match lower_fd_target(ovl, fd) {
-        None if lower_by_real_name(ovl, fd) => fail(Errno::ROFS),
+    change_through(ovl, fd, false, by_path, by_fd)
+}
+
+/// [`fd_change`] for the `*at` calls that change the descriptor's own
+/// object (an empty name with `AT_EMPTY_PATH`: `utimensat`, `fchownat`),
+/// which the kernel makes through an `O_PATH` descriptor too.
+pub(crate) fn empty_path_change(
+    ovl: &Overlay,
+    fd: c_int,
+    by_path: impl FnOnce(*const c_char) -> c_int,
+    by_fd: impl FnOnce() -> c_int,
+) -> c_int {
+    change_through(ovl, fd, true, by_path, by_fd)
+}
+
+fn change_through(
+    ovl: &Overlay,
+    fd: c_int,
+    o_path_too: bool,
+    by_path: impl FnOnce(*const c_char) -> c_int,
+    by_fd: impl FnOnce() -> c_int,
+) -> c_int {
+    let refused = |fd| ovl.fd_in_lower_layer(fd) && (o_path_too || !only_names(fd));
+    match lower_fd_target(ovl, fd, o_path_too) {
+        None if refused(fd) => fail(Errno::ROFS),
         None => by_fd(),
         Some(Ok(p)) => by_path(p.as_ptr()),
         Some(Err(e)) => fail(e),

@@ -2,7 +2,9 @@
 //! metadata changed. The overlay decides (copy-up, whiteouts, opaque
 //! directories); these wrappers only decode arguments and report.
 
-use crate::path::{changing, creating, done, locate, parent, reading, Located, Parent};
+use crate::path::{
+    changing, creating, done, locate, names_the_descriptor, parent, reading, Located, Parent,
+};
 use crate::{bytes, fail, hooks};
 use libc::{c_char, c_int, c_uint, c_void, dev_t, gid_t, mode_t, size_t, ssize_t, uid_t};
 use ovl::lookup::{NoName, Node};
@@ -468,7 +470,7 @@ hooks! {
         changing(ovl, libc::AT_FDCWD, p, NOFOLLOW, None, |_, p| real(p, u, g))
     }
     fn fchownat(fd: c_int, p: *const c_char, u: uid_t, g: gid_t, fl: c_int) -> c_int |real, ovl| {
-        if bytes(p).is_some_and(|b| b.is_empty()) { return crate::fd::fd_change(ovl, fd, |p| libc::lchown(p, u, g), || real(fd, p, u, g, fl)); }
+        if names_the_descriptor(p, fl) { return crate::fd::empty_path_change(ovl, fd, |p| libc::lchown(p, u, g), || real(fd, p, u, g, fl)); }
         changing(ovl, fd, p, fl & libc::AT_SYMLINK_NOFOLLOW == 0, None, |fd, p| real(fd, p, u, g, fl))
     }
     fn utime(p: *const c_char, t: *const libc::utimbuf) -> c_int |real, ovl| {
@@ -485,6 +487,7 @@ hooks! {
     }
     fn utimensat(fd: c_int, p: *const c_char, t: *const libc::timespec, fl: c_int) -> c_int |real, ovl| {
         if p.is_null() { return crate::fd::fd_change(ovl, fd, |p| libc::utimensat(libc::AT_FDCWD, p, t, libc::AT_SYMLINK_NOFOLLOW), || real(fd, p, t, fl)); }
+        if names_the_descriptor(p, fl) { return crate::fd::empty_path_change(ovl, fd, |p| libc::utimensat(libc::AT_FDCWD, p, t, libc::AT_SYMLINK_NOFOLLOW), || real(fd, p, t, fl)); }
         changing(ovl, fd, p, fl & libc::AT_SYMLINK_NOFOLLOW == 0, None, |fd, p| real(fd, p, t, fl))
     }
     fn truncate(p: *const c_char, len: libc::off_t) -> c_int |real, ovl| {
