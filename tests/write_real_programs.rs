@@ -238,3 +238,85 @@ c = sock(); c.connect('src/util.h'); print(c.getpeername())\n\
         "find . -type s | sort",
     );
 }
+
+/// Real programs changing everything they can, in a view over the lower
+/// directory itself (ovl-exec's default target): there is no mount point
+/// of its own there, so any call the overlay missed would land in the lower
+/// layer. It stays as it was, to the byte, the time and the inode.
+#[test]
+fn real_programs_in_a_view_over_the_lower_directory_leave_it_alone() {
+    require_root!();
+    let fx = source_tree();
+    fx.kernel_prepare(
+        "git init -q . && git -c user.name=t -c user.email=t@t add -A && \
+         git -c user.name=t -c user.email=t@t commit -qm first && \
+         mkdir db && sqlite3 db/app.db 'create table t(x); insert into t values (1);' && \
+         ln -s readme.txt doc/link && echo a > keep1 && echo b > keep2",
+    );
+    let fx = fx.stacked(false);
+    let before = fx.snapshot_lowers();
+    let top = fx.lower_dir(1);
+    let script = r#"set -e
+echo more >> doc/readme.txt; sed -i s/hello/bye/ doc/readme.txt
+chmod -R go-rwx doc; chmod 644 doc/readme.txt; touch -d 2010-01-01 doc/run.sh; touch -h doc/link
+chown -R 1:1 src; chown -h 2:2 doc/link; ln -sf run.sh doc/link2; ln doc/run.sh doc/hard
+mv doc/readme.txt doc/README; cp -a doc doc2; cp -r --preserve=all src src2
+install -m 600 doc/run.sh doc/inst.sh; truncate -s 3 doc/README
+dd if=/dev/zero of=doc/run.sh bs=1 count=2 seek=1 conv=notrunc 2>/dev/null
+setfattr -n user.x -v 1 doc/hard
+tar cf "$TMPDIR/t.tar" doc && tar xf "$TMPDIR/t.tar" -C src2 && tar xpf "$TMPDIR/t.tar"
+make -s -C src && ./src/prog && make -s -C src clean
+sqlite3 db/app.db 'insert into t values (2); vacuum;'
+git add -A && git -c user.name=t -c user.email=t@t commit -qm two && git gc -q --prune=now
+git checkout -q HEAD~1 -- doc
+python3 - <<'EOF'
+import ctypes, os, shutil, sys
+libc = ctypes.CDLL(None, use_errno=True)
+os.utime('src/main.c', ns=(1, 2)); shutil.copystat('doc/run.sh', 'src/Makefile')
+os.truncate('src/main.c', 5); os.rename('src/Makefile', 'src/GNUmakefile'); os.link('src/main.c', 'src/m2.c')
+fd = os.open('src', os.O_RDONLY)
+os.unlink('util.c', dir_fd=fd); os.mkdir('sub', dir_fd=fd); os.symlink('x', 'sl', dir_fd=fd)
+os.chmod('GNUmakefile', 0o600, dir_fd=fd); os.utime('m2.c', (3, 3), dir_fd=fd)
+os.rename('m2.c', 'm3.c', src_dir_fd=fd, dst_dir_fd=fd)
+p = os.open('keep1', os.O_PATH)
+r = [libc.utimensat(p, b'', None, 0x1000), libc.fchownat(p, b'', 5, 5, 0x1000), libc.lchmod(b'keep2', 0o600)]
+if r != [0, 0, 0]: print('empty-path and lchmod changes:', r, file=sys.stderr)
+shutil.rmtree('doc2'); os.removedirs('src/sub')
+EOF
+perl -pi -e 's/run/walk/' doc/run.sh
+find . -path ./.git -prune -o -name '*.sh' -exec chmod 700 {} +
+rm -rf src doc; find db src2 -type f -delete
+echo done
+"#;
+    let tmp = fx.root_dir().join("tmp");
+    let (upper, work) = (
+        fx.root_dir().join("in-place-upper"),
+        fx.root_dir().join("in-place-work"),
+    );
+    for d in [&tmp, &upper, &work] {
+        std::fs::create_dir_all(d).unwrap();
+    }
+    let out = std::process::Command::new(ovl_exec())
+        .env("OVL_SHIM", shim())
+        .env("TMPDIR", &tmp)
+        .arg("-l")
+        .arg(&top)
+        .arg("-l")
+        .arg(fx.lower_dir(2))
+        .arg("-u")
+        .arg(&upper)
+        .arg("-w")
+        .arg(&work)
+        .args(["--", "sh", "-c", script])
+        .current_dir(&top)
+        .output()
+        .unwrap();
+    fx.assert_lowers_unchanged(&before);
+    assert_eq!(
+        (
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        ),
+        ("done\n".into(), "".into())
+    );
+}
