@@ -484,3 +484,49 @@ fn descriptors_inherited_across_exec_keep_their_meaning() {
          exec 3<&- 4<&-\n",
     );
 }
+
+/// `statfs`/`fstatfs`, `statvfs`/`fstatvfs` and every `pathconf` and
+/// `fpathconf` limit of a file and a directory of the view, by name and by
+/// descriptor, are the kernel's overlayfs answers: its file system type,
+/// and the limits glibc derives from a type it does not know (`pathconf` of
+/// a name only in the view failed with `ENOENT`, `fstatfs` gave the real
+/// file system's type).
+#[test]
+fn file_system_limits_are_the_overlays() {
+    require_root!();
+    let fx = Fixture::new(1);
+    fx.lower(1).file("d/f", "x\n");
+    let (_, ovl) = compare_runs(
+        &fx,
+        r#"python3 - <<'EOF'
+import ctypes, os
+libc = ctypes.CDLL(None, use_errno=True)
+class StatFs(ctypes.Structure):
+    _fields_ = [('f_type', ctypes.c_long), ('f_bsize', ctypes.c_long), ('counts', ctypes.c_long * 5),
+                ('f_fsid', ctypes.c_int * 2), ('f_namelen', ctypes.c_long), ('f_frsize', ctypes.c_long),
+                ('f_flags', ctypes.c_long), ('spare', ctypes.c_long * 4)]
+def limit(f, at, name):
+    try: return f(at, name)
+    except OSError as e: return e.strerror
+for what in ['d/f', 'd']:
+    fd = os.open(what, os.O_RDONLY)
+    for call, at in [(libc.statfs, what.encode()), (libc.fstatfs, fd)]:
+        b = StatFs()
+        r = call(at, ctypes.byref(b))
+        print(call.__name__, what, r, hex(b.f_type), b.f_namelen, b.f_bsize, hex(b.f_flags))
+    for at in [what, fd]:
+        s = os.statvfs(at)
+        print('statvfs', what, s.f_bsize, s.f_namemax, hex(s.f_flag))
+    for n in sorted(os.pathconf_names):
+        print(what, n, limit(os.pathconf, what, n), limit(os.fpathconf, fd, n))
+EOF
+"#,
+    );
+    // The script ran (not an error both sides would print alike).
+    assert!(
+        ovl.out().contains("fstatfs d/f 0 0x794c7630"),
+        "{}",
+        ovl.out()
+    );
+    assert!(ovl.out().contains("d PC_NAME_MAX 255 255"), "{}", ovl.out());
+}

@@ -95,6 +95,27 @@ fn check_access(
     Ok(())
 }
 
+/// Is `fd` a descriptor of an object of the view?
+fn in_view(fd: c_int) -> bool {
+    ovl::locate::fd_info(fd).is_some()
+}
+
+/// `pathconf`'s limits that glibc derives from the file system's type
+/// (`statfs`'s `f_type`), as it answers them for the overlay's, which it
+/// does not know: the defaults for an unknown file system. `None`: the
+/// real object's answer stands (`in_view` false, or any other limit).
+fn overlay_limit(name: c_int, in_view: bool) -> Option<libc::c_long> {
+    if !in_view {
+        return None;
+    }
+    match name {
+        libc::_PC_LINK_MAX => Some(127),
+        libc::_PC_FILESIZEBITS => Some(32),
+        libc::_PC_2_SYMLINKS => Some(1),
+        _ => None,
+    }
+}
+
 /// The overlay's filesystem type, as the kernel reports it.
 const OVERLAYFS_SUPER_MAGIC: libc::c_long = 0x794c_7630;
 
@@ -254,6 +275,28 @@ hooks! {
         reading(ovl, libc::AT_FDCWD, p, mask & libc::IN_DONT_FOLLOW == 0, |_, rp, _| real(fd, rp, mask))
     }
 
+    unless_needed !ovl::locate::may_know_fd(fd);
+    fn fstatfs(fd: c_int, buf: *mut libc::statfs) -> c_int |real, ovl| {
+        let _ = ovl;
+        let r = real(fd, buf);
+        if r == 0 && in_view(fd) { (*buf).f_type = OVERLAYFS_SUPER_MAGIC; }
+        r
+    }
+    unless_needed !ovl::locate::may_know_fd(fd);
+    fn fstatfs64(fd: c_int, buf: *mut libc::statfs64) -> c_int |real, ovl| {
+        let _ = ovl;
+        let r = real(fd, buf);
+        if r == 0 && in_view(fd) { (*buf).f_type = OVERLAYFS_SUPER_MAGIC; }
+        r
+    }
+    fn pathconf(p: *const c_char, name: c_int) -> libc::c_long |real, ovl| {
+        reading(ovl, libc::AT_FDCWD, p, FOLLOW, |_, rp, n| overlay_limit(name, n.is_some()).unwrap_or_else(|| real(rp, name)))
+    }
+    unless_needed !ovl::locate::may_know_fd(fd);
+    fn fpathconf(fd: c_int, name: c_int) -> libc::c_long |real, ovl| {
+        let _ = ovl;
+        overlay_limit(name, in_view(fd)).unwrap_or_else(|| real(fd, name))
+    }
     fn statvfs(p: *const c_char, buf: *mut libc::statvfs) -> c_int |real, ovl| {
         reading(ovl, libc::AT_FDCWD, p, FOLLOW, |_, rp, _| real(rp, buf))
     }
