@@ -43,7 +43,7 @@ impl Overlay {
     /// place, or, over a whiteout (the one the caller's look-up saw, when
     /// `over_whiteout`, or one found at the name), built in the work
     /// directory then exchanged with it.
-    fn create_with(
+    pub(crate) fn create_with(
         &self,
         parent: &Node,
         name: &[u8],

@@ -32,6 +32,7 @@ pub mod rename;
 mod scan;
 pub mod spin_lock;
 mod sys;
+pub mod tmpfile;
 pub mod vfork;
 pub mod whiteout;
 pub mod xattr;

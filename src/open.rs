@@ -16,6 +16,9 @@ pub enum Opened {
     Fd(OwnedFd, Box<FdInfo>),
     /// The path leads out of the view: open this real path as it is.
     Outside(Vec<u8>),
+    /// An unnamed file (`O_TMPFILE`) made in the upper copy of a directory
+    /// of the view: a plain descriptor (see `tmpfile`).
+    Unnamed(OwnedFd),
 }
 
 /// Does `open` with these flags change the file?
@@ -125,6 +128,9 @@ impl Overlay {
         let r = self.resolve_at(dirfd, path, follow)?;
         Some(r.and_then(|r| match r {
             Resolved::Outside(p) => Ok(Opened::Outside(p)),
+            Resolved::Inside(dir) if crate::tmpfile::asks_unnamed(flags) => {
+                self.open_unnamed(&dir, flags, mode).map(Opened::Unnamed)
+            }
             Resolved::Inside(node) => self.open_existing(node, flags, mode),
         }))
     }

@@ -500,3 +500,60 @@ fn removed_current_directory() {
          python3 -c \"import os; os.mkdir('u'); os.chdir('u'); os.rmdir('../u'); print(sorted(os.listdir('..')))\"",
     );
 }
+
+/// An unnamed file (`O_TMPFILE`) in a directory of the view is made in its
+/// upper copy, as on the kernel's overlayfs, and `linkat` names it in the
+/// view from the descriptor (`AT_EMPTY_PATH`) or its `/proc/self/fd` link,
+/// also over a whiteout; `EXDEV` out of the view, `O_EXCL` forbids a name,
+/// `O_CREAT` or no write access are invalid. (It was made in the lower
+/// directory, and could not be named.)
+#[test]
+fn unnamed_files_are_made_in_upper_and_named_in_the_view() {
+    require_root!();
+    let fx = Fixture::new(1);
+    fx.lower(1).file("d/old", "old\n").file("f", "f\n");
+    let pair = fx.pair();
+    let (_, ovl) = pair.run(
+        r#"out=$(mktemp -d)
+python3 - "$out" <<'EOF'
+import ctypes, os, sys
+libc = ctypes.CDLL(None, use_errno=True)
+def err(r): return os.strerror(ctypes.get_errno()) if r else ''
+for d in ['d', '.', 'f', 'none']:
+    try:
+        fd = os.open(d, os.O_TMPFILE | os.O_WRONLY, 0o640)
+    except OSError as e:
+        print(d, 'O_TMPFILE:', e.strerror); continue
+    os.write(fd, b'unnamed in ' + d.encode() + b'\n')
+    r = libc.linkat(fd, b'', -100, (d + '/a').encode(), 0x1000); print(d, 'from the descriptor', r, err(r))
+    r = libc.linkat(-100, ('/proc/self/fd/%d' % fd).encode(), -100, (d + '/b').encode(), 0x400)
+    print(d, 'from its link', r, err(r))
+    r = libc.linkat(fd, b'', -100, (sys.argv[1] + '/out').encode(), 0x1000); print(d, 'out of the view', r, err(r))
+    print(open(d + '/a').read().strip(), oct(os.stat(d + '/b').st_mode), os.stat(d + '/a').st_nlink)
+fd = os.open('d', os.O_TMPFILE | os.O_WRONLY | os.O_EXCL)
+r = libc.linkat(fd, b'', -100, b'd/excl', 0x1000); print('O_EXCL', r, err(r))
+for name, flags in [('read-only', os.O_RDONLY), ('O_CREAT', os.O_WRONLY | os.O_CREAT)]:
+    try: os.open('d', os.O_TMPFILE | flags); print(name, 'opened')
+    except OSError as e: print(name, e.strerror)
+os.unlink('d/old')
+fd = os.open('d', os.O_TMPFILE | os.O_WRONLY)
+os.write(fd, b'new\n')
+r = libc.linkat(fd, b'', -100, b'd/old', 0x1000); print('over a whiteout', r, err(r), open('d/old').read().strip())
+EOF
+rm -r "$out"; ls -a d
+"#,
+    );
+    // The script ran (not an error both sides would print alike).
+    assert!(
+        ovl.out()
+            .contains("d from the descriptor 0 \nd from its link 0"),
+        "{}",
+        ovl.out()
+    );
+    assert!(
+        ovl.out().contains("over a whiteout 0  new"),
+        "{}",
+        ovl.out()
+    );
+    pair.assert_uppers_equal(&DumpOpts::uppers());
+}

@@ -62,6 +62,7 @@ pub(crate) unsafe fn open_in_view(
             let c = ovl::cpath(&real_path);
             outside_open(ovl, libc::AT_FDCWD, c.as_ptr(), flags, mode, real)
         }
+        Ok(Opened::Unnamed(fd)) => settled(fd.into_raw_fd()),
         Err(e) => {
             trace::line(path, &format!("error {e}"));
             fail(e)
@@ -92,6 +93,7 @@ fn outside_open(
                     fd
                 }
                 Ok(Opened::Outside(_)) => fail(Errno::ROFS),
+                Ok(Opened::Unnamed(fd)) => settled(fd.into_raw_fd()),
                 Err(e) => fail(e),
             };
         }
@@ -565,6 +567,7 @@ unsafe fn freopen_in_view(
             let c = ovl::cpath(&o);
             real(c.as_ptr(), mode, f)
         }
+        Ok(Opened::Unnamed(_)) => fail(Errno::INVAL), // no fopen mode asks for one
         Err(e) => fail(e),
     }
 }

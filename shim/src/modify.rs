@@ -10,6 +10,8 @@ use libc::{c_char, c_int, c_uint, c_void, dev_t, gid_t, mode_t, size_t, ssize_t,
 use ovl::lookup::{NoName, Node};
 use ovl::overlay::Overlay;
 use ovl::rename::RenameEnd;
+use ovl::tmpfile::{made_unnamed, magic_link_fd, LinkFrom};
+use rustix::fd::BorrowedFd;
 use rustix::io::Errno;
 use std::ffi::CString;
 
@@ -287,6 +289,29 @@ unsafe fn descriptors_own_object(
     })
 }
 
+/// `linkat`'s source when it is an unnamed file made in the view
+/// (`O_TMPFILE`, see `ovl::tmpfile`): the descriptor itself, or its magic
+/// link followed. `None`: any other source.
+///
+/// # Safety
+/// `a` is NULL or a valid C string.
+unsafe fn unnamed_source<'a>(da: c_int, a: *const c_char, flags: c_int) -> Option<LinkFrom<'a>> {
+    // SAFETY: per the contract.
+    if unsafe { names_the_descriptor(a, flags) } {
+        // SAFETY: the caller's descriptor, for this call only.
+        return made_unnamed(da)
+            .then(|| LinkFrom::Descriptor(unsafe { BorrowedFd::borrow_raw(da) }));
+    }
+    if flags & libc::AT_SYMLINK_FOLLOW == 0 {
+        return None;
+    }
+    // SAFETY: per the contract.
+    let path = unsafe { bytes(a) }?;
+    let fd = magic_link_fd(path)?;
+    // SAFETY: `a` is a valid C string, alive for the call.
+    made_unnamed(fd).then(|| LinkFrom::MagicLink(unsafe { std::ffi::CStr::from_ptr(a) }))
+}
+
 /// `linkat` in the view.
 ///
 /// # Safety
@@ -302,6 +327,18 @@ unsafe fn link_in_view(
 ) -> c_int {
     let follow = flags & libc::AT_SYMLINK_FOLLOW != 0;
     let mut hb = None;
+    // SAFETY: per the contract.
+    if let Some(from) = unsafe { unnamed_source(da, a, flags) } {
+        // SAFETY: per the contract.
+        return match unsafe { end(ovl, db, b, Errno::EXIST, &mut hb) } {
+            Ok(End::InView(b)) if b.node.is_some() => fail(Errno::EXIST),
+            Ok(End::InView(b)) if b.slash => fail(Errno::NOENT),
+            Ok(End::InView(b)) => done(ovl.link_unnamed(from, &b.dir, &b.name)),
+            // Another mount, for the kernel's overlay.
+            Ok(End::Outside(..)) => fail(Errno::XDEV),
+            Err(e) => fail(e),
+        };
+    }
     // SAFETY: per the contract.
     let old = match unsafe { descriptors_own_object(ovl, da, a, flags) } {
         Some(node) => node.map(Located::Node),
