@@ -12,9 +12,11 @@ use rustix::io::Errno;
 use std::ffi::CStr;
 use std::sync::Mutex;
 
-/// The files this process made so (device, inode): a descriptor of one,
-/// or a duplicate, is known by its inode whatever its number.
+/// The files this process made so (device, inode), the last `KEPT`: a
+/// descriptor of one, or a duplicate, is known by its inode whatever its
+/// number. (Programs name such a file soon after making it, if at all.)
 static MADE: Mutex<Vec<(u64, u64)>> = Mutex::new(Vec::new());
+const KEPT: usize = 1024;
 
 /// Does `open` with these flags ask for an unnamed file?
 pub fn asks_unnamed(flags: i32) -> bool {
@@ -52,6 +54,9 @@ impl Overlay {
         )?;
         let st = rustix::fs::fstat(&fd)?;
         if let Ok(mut made) = MADE.lock() {
+            if made.len() == KEPT {
+                made.remove(0);
+            }
             made.push((st.st_dev, st.st_ino));
         }
         Ok(fd)

@@ -186,6 +186,7 @@ unsafe fn is_symlink_at(ovl: &Overlay, dirfd: c_int, p: *const c_char) -> bool {
             let mode = match node {
                 Some(node) => node.stat.st_mode,
                 None => {
+                    // SAFETY: `reading` hands over a valid C string.
                     let name = std::ffi::CStr::from_ptr(rp);
                     let st = match d {
                         libc::AT_FDCWD => statat(CWD, name, AtFlags::SYMLINK_NOFOLLOW),
