@@ -58,6 +58,9 @@ for what, change in [('fchmod', lambda: os.fchmod(fd, 0o600)), ('futimens', lamb
                      ('chattr', lambda: fcntl.ioctl(fd, 0x40086602, struct.pack('l', 0x80080)))]:
     try: change(); print(what, 'by the real name: done')
     except OSError as e: print(what, 'by the real name:', e.strerror)
+pid = os.posix_spawn('/bin/echo', ['echo', 'via-spawn'], os.environ,
+                     file_actions=[(os.POSIX_SPAWN_OPEN, 1, sys.argv[1] + '/l/f', os.O_WRONLY | os.O_APPEND, 0)])
+print('spawn writing by the real name:', os.waitpid(pid, 0)[1])
 for flags in [os.O_RDONLY, os.O_PATH]:
     fd = os.open(sys.argv[1] + '/l/f', flags)
     r = libc.linkat(fd, b'', -100, (sys.argv[1] + '/o/hard2').encode(), 0x1000)

@@ -557,3 +557,45 @@ rm -r "$out"; ls -a d
     );
     pair.assert_uppers_equal(&DumpOpts::uppers());
 }
+
+/// `posix_spawn`'s file actions open their paths in the child with glibc's
+/// own `open`: through the view they read the view's files, create and
+/// append in the upper layer (a lower file copied up first), as on the
+/// kernel's overlayfs; a missing file fails the spawn.
+#[test]
+fn spawn_file_actions_open_in_the_view() {
+    require_root!();
+    let fx = Fixture::new(1);
+    fx.lower(1)
+        .file("d/in", "lower input\n")
+        .file("d/log", "old line\n");
+    let pair = fx.pair();
+    let (_, ovl) = pair.run(
+        r#"python3 - <<'EOF'
+import os
+def spawn(label, argv, actions):
+    try:
+        pid = os.posix_spawn(argv[0], argv, os.environ, file_actions=actions)
+        print(label, 'exit', os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]), flush=True)
+    except OSError as e:
+        print(label, 'failed:', e.strerror, flush=True)
+W = os.O_WRONLY
+spawn('read', ['/bin/cat'], [(os.POSIX_SPAWN_OPEN, 0, 'd/in', os.O_RDONLY, 0)])
+spawn('create', ['/bin/cat'], [(os.POSIX_SPAWN_OPEN, 0, 'd/in', os.O_RDONLY, 0),
+                               (os.POSIX_SPAWN_OPEN, 1, 'd/new', W | os.O_CREAT | os.O_TRUNC, 0o640)])
+spawn('append', ['/bin/echo', 'appended'], [(os.POSIX_SPAWN_OPEN, 1, os.getcwd() + '/d/log', W | os.O_APPEND, 0)])
+spawn('missing', ['/bin/cat'], [(os.POSIX_SPAWN_OPEN, 0, 'd/none', os.O_RDONLY, 0)])
+EOF
+cat d/new d/log; stat -c '%n %a' d/new
+"#,
+    );
+    // The script ran (not an error both sides would print alike).
+    assert!(
+        ovl.out()
+            .contains("read exit 0\ncreate exit 0\nappend exit 0"),
+        "{}",
+        ovl.out()
+    );
+    assert!(ovl.out().contains("old line\nappended"), "{}", ovl.out());
+    pair.assert_uppers_equal(&DumpOpts::uppers());
+}

@@ -22,6 +22,7 @@ mod modify;
 mod path;
 mod read;
 mod socket;
+mod spawn_actions;
 mod stat;
 mod trace;
 mod vfork;
