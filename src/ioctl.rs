@@ -93,10 +93,17 @@ pub fn plan(request: libc::c_ulong) -> Plan {
     }
 }
 
-/// Does `request` change an object's attribute flags (made through any
-/// descriptor, even one opened read-only)?
-pub fn changes_attributes(request: libc::c_ulong) -> bool {
-    plan(request) == Plan::OnUpperCopy
+/// Can `request` change nothing of a file or directory, whatever the
+/// descriptor it is made through? The VFS's generic requests (those that
+/// write need a descriptor open for writing), pure getters (the request
+/// only copies data out) and terminal requests. Anything else may change
+/// the object through a read-only descriptor (attribute flags, ext4's
+/// `FS_IOC_SETVERSION`, fs-verity, encryption policies, btrfs snapshots):
+/// on a lower layer's file opened by its real name it is refused.
+pub fn harmless_anywhere(request: libc::c_ulong) -> bool {
+    let r = (request & 0xffff_ffff) as u32;
+    let terminal = r >> 16 == 0 && (r >> 8) & 0xff == u32::from(b'T');
+    plan(request) == Plan::AsGiven || r >> 30 == READ || terminal
 }
 
 /// The destination descriptors of a `FIDEDUPERANGE` request's argument
@@ -148,6 +155,20 @@ mod tests {
         assert_eq!(plan_of(FIDEDUPERANGE), Plan::Dedupe);
         // FS_IOC_GETVERSION (`lsattr -v`): ext4's own, not the VFS's.
         assert_eq!(plan_of(ioc(READ, b'v', 1, 8)), Plan::NotTty);
+        // Through a lower file's own descriptor: getters and terminal
+        // requests only (TCGETS, FS_IOC_GETVERSION; not FS_IOC_SETVERSION,
+        // FS_IOC_ENABLE_VERITY, ext4's migration).
+        assert!(harmless_anywhere(0x5401) && harmless_anywhere(0x8008_7601));
+        assert!(harmless_anywhere(libc::c_ulong::from(FS_IOC_FIEMAP)));
+        for r in [
+            FS_IOC_SETFLAGS,
+            FS_IOC_FSSETXATTR,
+            0x4008_7602,
+            0x4080_6685,
+            0x6609,
+        ] {
+            assert!(!harmless_anywhere(libc::c_ulong::from(r)), "{r:#x}");
+        }
         // A request passed sign-extended through a 32-bit int.
         #[cfg(target_pointer_width = "64")]
         assert_eq!(

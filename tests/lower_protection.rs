@@ -27,6 +27,12 @@ fn no_path_from_outside_the_view_changes_a_lower_layer() {
     )
     .unwrap();
     drop(f);
+    use std::os::unix::fs::MetadataExt;
+    let ctime = || {
+        let m = std::fs::metadata(dir.join("l/f")).unwrap();
+        (m.ctime(), m.ctime_nsec())
+    };
+    let ctime_before = ctime();
     std::os::unix::fs::symlink(dir.join("l/f"), dir.join("o/link")).unwrap();
     let script = r#"
         d="$1"
@@ -55,7 +61,8 @@ import fcntl
 fd = os.open(sys.argv[1] + '/l/f', os.O_RDONLY)
 for what, change in [('fchmod', lambda: os.fchmod(fd, 0o600)), ('futimens', lambda: os.utime(fd, (7, 7))),
                      ('fsetxattr', lambda: os.setxattr(fd, 'user.w', b'1')),
-                     ('chattr', lambda: fcntl.ioctl(fd, 0x40086602, struct.pack('l', 0x80080)))]:
+                     ('chattr', lambda: fcntl.ioctl(fd, 0x40086602, struct.pack('l', 0x80080))),
+                     ('setversion', lambda: fcntl.ioctl(fd, 0x40087602, struct.pack('l', 99)))]:
     try: change(); print(what, 'by the real name: done')
     except OSError as e: print(what, 'by the real name:', e.strerror)
 pid = os.posix_spawn('/bin/echo', ['echo', 'via-spawn'], os.environ,
@@ -104,9 +111,8 @@ EOF
         .permissions()
         .mode()
         & 0o777;
-    use std::os::unix::fs::MetadataExt;
     let meta = std::fs::metadata(dir.join("l/f")).unwrap();
-    let (mtime, uid) = (meta.mtime(), meta.uid());
+    let (mtime, uid, ctime_after) = (meta.mtime(), meta.uid(), ctime());
     let hard = dir.join("o/hard").exists() || dir.join("o/hard2").exists();
     let _ = std::fs::remove_dir_all(&dir);
     assert_eq!(
@@ -116,6 +122,7 @@ EOF
     assert_eq!(mode, 0o644, "the lower file's mode changed");
     assert_eq!(mtime, 1_000_000_000, "the lower file's times changed");
     assert_ne!(uid, 7, "the lower file's owner changed");
+    assert_eq!(ctime_after, ctime_before, "the lower file's inode changed");
     assert!(
         !hard,
         "a hard link to a lower file was made outside the view"
@@ -145,7 +152,7 @@ EOF
             "{stdout}"
         );
     }
-    for what in ["fchmod", "futimens", "fsetxattr", "chattr"] {
+    for what in ["fchmod", "futimens", "fsetxattr", "chattr", "setversion"] {
         assert!(
             stdout.contains(&format!("{what} by the real name: Read-only file system")),
             "{stdout}"

@@ -267,8 +267,8 @@ unsafe fn ioctl_in_view(
 ) -> c_int {
     use ovl::ioctl::Plan;
     let Some(info) = fd_info(fd).filter(|_| file_or_dir(fd)) else {
-        // Not the view's: a lower file opened by its real name keeps its flags.
-        if ovl::ioctl::changes_attributes(req) && lower_by_real_name(ovl, fd) {
+        // Not the view's: a lower file opened by its real name stays as it is.
+        if !ovl::ioctl::harmless_anywhere(req) && file_or_dir(fd) && lower_by_real_name(ovl, fd) {
             return fail(Errno::ROFS);
         }
         return real(fd);
@@ -529,7 +529,7 @@ hooks! {
         }
         fd
     }
-    unless_needed !ovl::locate::may_know_fd(fd) && !ovl::ioctl::changes_attributes(req);
+    unless_needed !ovl::locate::may_know_fd(fd) && ovl::ioctl::harmless_anywhere(req);
     fn ioctl(fd: c_int, req: libc::c_ulong, arg: *mut c_void) -> c_int |real, ovl| {
         ioctl_in_view(ovl, fd, req, arg, |fd| real(fd, req, arg))
     }
