@@ -599,3 +599,54 @@ cat d/new d/log; stat -c '%n %a' d/new
     assert!(ovl.out().contains("old line\nappended"), "{}", ovl.out());
     pair.assert_uppers_equal(&DumpOpts::uppers());
 }
+
+/// `posix_spawn`'s `addchdir_np` and `addfchdir_np` actions move the child
+/// into a directory of the view, and later relative opens start there, as
+/// on the kernel's overlayfs.
+#[test]
+fn spawn_file_actions_change_directory_in_the_view() {
+    require_root!();
+    let fx = Fixture::new(1);
+    fx.lower(1)
+        .file("d/in", "lower d\n")
+        .file("d/e/in", "lower e\n");
+    let pair = fx.pair();
+    let (_, ovl) = pair.run(
+        r#"python3 - <<'EOF'
+import ctypes, os
+libc = ctypes.CDLL(None, use_errno=True)
+env = (ctypes.c_char_p * (len(os.environ) + 1))(*[f'{k}={v}'.encode() for k, v in os.environ.items()], None)
+def spawn(label, actions):
+    fa = ctypes.create_string_buffer(80)
+    libc.posix_spawn_file_actions_init(fa)
+    for add in actions:
+        add(fa)
+    pid = ctypes.c_int()
+    argv = (ctypes.c_char_p * 4)(b'/bin/sh', b'-c', b'echo "in ${PWD#$MNT}"; cat in', None)
+    r = libc.posix_spawn(ctypes.byref(pid), b'/bin/sh', fa, None, argv, env)
+    libc.posix_spawn_file_actions_destroy(fa)
+    if r:
+        print(label, 'failed:', os.strerror(r), flush=True)
+    else:
+        print(label, 'exit', os.waitstatus_to_exitcode(os.waitpid(pid.value, 0)[1]), flush=True)
+chdir = lambda d: lambda fa: libc.posix_spawn_file_actions_addchdir_np(fa, d)
+out = lambda p: lambda fa: libc.posix_spawn_file_actions_addopen(fa, 1, p, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+spawn('chdir', [chdir(b'd'), out(b'out')])
+spawn('chdir twice', [chdir(b'd'), chdir(b'e'), out(b'../out2')])
+fd = os.open('d/e', os.O_RDONLY)
+spawn('fchdir', [lambda fa: libc.posix_spawn_file_actions_addfchdir_np(fa, fd), out(b'out3')])
+spawn('missing', [chdir(b'none')])
+EOF
+head d/out d/out2 d/e/out3
+"#,
+    );
+    // The script ran (not an error both sides would print alike).
+    assert!(
+        ovl.out()
+            .contains("chdir exit 0\nchdir twice exit 0\nfchdir exit 0\nmissing failed"),
+        "{}",
+        ovl.out()
+    );
+    assert!(ovl.out().contains("in /d\nlower d"), "{}", ovl.out());
+    pair.assert_uppers_equal(&DumpOpts::uppers());
+}
