@@ -132,6 +132,11 @@ impl Overlay {
         if kind == FileType::Directory || kind == FileType::Symlink {
             return Err(Errno::INVAL);
         }
+        if kind == FileType::CharacterDevice && dev == 0 {
+            // A whiteout's device: it would hide a lower object. The
+            // kernel's overlayfs refuses to make one through the view.
+            return Err(Errno::PERM);
+        }
         let perm = Mode::from_raw_mode(mode & 0o7777);
         self.create_with(parent, name, false, false, |dir, p| {
             if kind == FileType::RegularFile {
