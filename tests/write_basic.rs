@@ -683,3 +683,36 @@ ls
     );
     pair.assert_uppers_equal(&DumpOpts::uppers());
 }
+
+/// `truncate` fails before anything is copied up, as on the kernel: with a
+/// negative length (`EINVAL`), on a directory (`EISDIR`), on a fifo
+/// (`EINVAL`); in a read-only view too, where those errors come before
+/// `EROFS`.
+#[test]
+fn truncate_refuses_before_copying_up() {
+    require_root!();
+    let script = r#"python3 - <<'EOF'
+import errno, os
+for name, length in [('f', -1), ('d', 0), ('fifo', 0), ('f', 1)]:
+    try:
+        os.truncate(name, length)
+        print(name, length, 'done')
+    except OSError as e:
+        print(name, length, errno.errorcode[e.errno])
+EOF
+"#;
+    for fx in [Fixture::new(1), Fixture::read_only(2)] {
+        fx.lower(1).file("f", "data\n").dir("d").fifo("fifo");
+        let pair = fx.pair();
+        let (_, ovl) = pair.run(script);
+        // The script ran (not an error both sides would print alike).
+        assert!(
+            ovl.out().contains("f -1 EINVAL\nd 0 EISDIR\nfifo 0 EINVAL"),
+            "{}",
+            ovl.out()
+        );
+        if fx.has_upper() {
+            pair.assert_uppers_equal(&DumpOpts::uppers());
+        }
+    }
+}

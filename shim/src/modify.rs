@@ -527,11 +527,14 @@ hooks! {
         if names_the_descriptor(p, fl) { return crate::fd::empty_path_change(ovl, fd, |p| libc::utimensat(libc::AT_FDCWD, p, t, libc::AT_SYMLINK_NOFOLLOW), || real(fd, p, t, fl)); }
         changing(ovl, fd, p, fl & libc::AT_SYMLINK_NOFOLLOW == 0, None, |fd, p| real(fd, p, t, fl))
     }
+    // A negative length fails before the look-up, as the kernel checks it.
     fn truncate(p: *const c_char, len: libc::off_t) -> c_int |real, ovl| {
-        changing(ovl, libc::AT_FDCWD, p, FOLLOW, Some(len.max(0) as u64), |_, p| real(p, len))
+        if len < 0 { return fail(Errno::INVAL); }
+        changing(ovl, libc::AT_FDCWD, p, FOLLOW, Some(len as u64), |_, p| real(p, len))
     }
     fn truncate64(p: *const c_char, len: libc::off64_t) -> c_int |real, ovl| {
-        changing(ovl, libc::AT_FDCWD, p, FOLLOW, Some(len.max(0) as u64), |_, p| real(p, len))
+        if len < 0 { return fail(Errno::INVAL); }
+        changing(ovl, libc::AT_FDCWD, p, FOLLOW, Some(len as u64), |_, p| real(p, len))
     }
 
     fn setxattr(p: *const c_char, n: *const c_char, v: *const c_void, s: size_t, fl: c_int) -> c_int |real, ovl| {

@@ -228,8 +228,18 @@ pub(crate) unsafe fn changing<R: Failure>(
     }
 }
 
-/// The real path of the upper copy of `node`, copying it up when needed.
+/// The real path of the upper copy of `node`, copying it up when needed;
+/// `keep`: a truncate's length (only so many bytes are copied).
 pub(crate) fn upper_copy(ovl: &Overlay, node: &Node, keep: Option<u64>) -> Result<CString, Errno> {
+    if keep.is_some() {
+        // A truncate: as the kernel, only of a regular file, and that is
+        // checked before anything is copied up (or a read-only view says so).
+        match node.file_type() {
+            rustix::fs::FileType::RegularFile => {}
+            rustix::fs::FileType::Directory => return Err(Errno::ISDIR),
+            _ => return Err(Errno::INVAL),
+        }
+    }
     if !ovl.has_upper {
         return Err(Errno::ROFS);
     }
