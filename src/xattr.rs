@@ -14,6 +14,23 @@ use std::borrow::Cow;
 /// What an escaped name adds after the namespace's prefix.
 const ESCAPE: &[u8] = b"overlay.";
 
+/// What the kernel checks of an xattr change before it looks the path up:
+/// the flags (`EINVAL`), the name (empty or 256 bytes and more: `ERANGE`),
+/// the value's size (`E2BIG` past 64 KiB). `flags` and `size` are `None`
+/// for a removal. Nothing is copied up for a call that fails so.
+pub fn check_change(name: &[u8], size: Option<usize>, flags: Option<i32>) -> Result<(), Errno> {
+    if flags.is_some_and(|f| f & !(libc::XATTR_CREATE | libc::XATTR_REPLACE) != 0) {
+        return Err(Errno::INVAL);
+    }
+    if name.is_empty() || name.len() >= 256 {
+        return Err(Errno::RANGE);
+    }
+    if size.is_some_and(|s| s > 65536) {
+        return Err(Errno::TOOBIG);
+    }
+    Ok(())
+}
+
 /// The real object's name for the view's xattr `name`: escaped in the
 /// overlay's namespace `ns`, as given outside both; `EPERM` for the other
 /// namespace's overlay names.

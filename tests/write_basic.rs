@@ -716,3 +716,62 @@ EOF
         }
     }
 }
+
+/// Calls that change nothing copy nothing up, as on the kernel: invalid
+/// flags (`EINVAL` before any look-up), two `UTIME_OMIT` (done at once),
+/// an invalid nanosecond count, an xattr name empty or too long
+/// (`ERANGE`), a removal of an xattr the lower file does not have
+/// (`ENODATA`), by name or through a descriptor.
+#[test]
+fn calls_that_change_nothing_copy_nothing_up() {
+    require_root!();
+    let fx = Fixture::new(1);
+    for f in ["a", "b", "c", "d", "e", "g", "h", "i", "j", "k"] {
+        fx.lower(1).file(f, "x\n");
+    }
+    let pair = fx.pair();
+    let (_, ovl) = pair.run(
+        r#"python3 - <<'EOF'
+import ctypes, errno, os
+libc = ctypes.CDLL(None, use_errno=True)
+def t(label, f):
+    try:
+        f()
+        print(label, 'ok')
+    except OSError as e:
+        print(label, errno.errorcode[e.errno])
+def c(label, r):
+    print(label, r, errno.errorcode.get(ctypes.get_errno(), '') if r else '')
+OMIT = (1 << 30) - 2
+omit = (ctypes.c_long * 4)(0, OMIT, 0, OMIT)
+bad = (ctypes.c_long * 4)(0, 2000000000, 0, 0)
+c('utimensat, both omitted', libc.utimensat(-100, b'a', omit, 0))
+c('utimensat, bad nanoseconds', libc.utimensat(-100, b'b', bad, 0))
+c('utimensat, bad flag', libc.utimensat(-100, b'c', None, 0x1))
+t('setxattr, empty name', lambda: os.setxattr('d', '', b'1'))
+t('setxattr, long name', lambda: os.setxattr('e', 'user.' + 'x' * 300, b'1'))
+t('removexattr, missing', lambda: os.removexattr('g', 'user.none'))
+c('fchmodat, bad flag', libc.fchmodat(-100, b'h', 0o600, 0x400))
+c('fchownat, bad flag', libc.fchownat(-100, b'h', 0, 0, 0x1))
+c('linkat, bad flag', libc.linkat(-100, b'h', -100, b'h2', 0x2))
+c('unlinkat, bad flag', libc.unlinkat(-100, b'h', 0x1))
+c('renameat2, bad flags', libc.renameat2(-100, b'h', -100, b'h3', 3))
+fd = os.open('i', os.O_RDONLY)
+c('futimens, both omitted', libc.futimens(fd, omit))
+c('futimens, bad nanoseconds', libc.futimens(fd, bad))
+t('fremovexattr, missing', lambda: os.removexattr(fd, 'user.none'))
+t('fsetxattr, bad flags', lambda: os.setxattr(fd, 'user.y', b'1', 7))
+t('chown, no change', lambda: os.chown('k', -1, -1))
+EOF
+"#,
+    );
+    // The script ran (not an error both sides would print alike).
+    assert!(
+        ovl.out()
+            .contains("utimensat, both omitted 0 \nutimensat, bad nanoseconds -1 EINVAL"),
+        "{}",
+        ovl.out()
+    );
+    assert!(ovl.out().contains("chown, no change ok"), "{}", ovl.out());
+    pair.assert_uppers_equal(&DumpOpts::uppers());
+}

@@ -2,6 +2,7 @@
 //! directories (so `*at` calls relative to them stay in the view) and objects
 //! of lower layers (so a change through them never reaches a lower layer).
 
+use crate::modify::XattrChange;
 use crate::path::upper_copy;
 use crate::{bytes, fail, hooks, trace};
 use libc::{c_char, c_int, c_long, c_uint, c_void, mode_t, FILE};
@@ -501,17 +502,24 @@ hooks! {
         fd_change(ovl, fd, |p| libc::lchown(p, u, g), || real(fd, u, g))
     }
     fn futimens(fd: c_int, t: *const libc::timespec) -> c_int |real, ovl| {
+        if crate::modify::times_change_nothing(t) { return real(fd, t); }
         fd_change(ovl, fd, |p| libc::utimensat(libc::AT_FDCWD, p, t, libc::AT_SYMLINK_NOFOLLOW), || real(fd, t))
     }
     fn futimes(fd: c_int, t: *const libc::timeval) -> c_int |real, ovl| {
         fd_change(ovl, fd, |p| libc::lutimes(p, t), || real(fd, t))
     }
     fn fsetxattr(fd: c_int, n: *const c_char, v: *const libc::c_void, s: libc::size_t, fl: c_int) -> c_int |real, ovl| {
+        if let Err(e) = (XattrChange::Set { size: s, flags: fl }).check(n) { return fail(e); }
         let n = match crate::modify::fd_xattr_name(ovl, fd, n) { Ok(n) => n, Err(e) => return fail(e) };
         fd_change(ovl, fd, |p| libc::lsetxattr(p, n.as_ptr(), v, s, fl), || real(fd, n.as_ptr(), v, s, fl))
     }
     fn fremovexattr(fd: c_int, n: *const c_char) -> c_int |real, ovl| {
+        if let Err(e) = XattrChange::Remove.check(n) { return fail(e); }
         let n = match crate::modify::fd_xattr_name(ovl, fd, n) { Ok(n) => n, Err(e) => return fail(e) };
+        // A name the lower object does not have: nothing to copy up for.
+        if fd_info(fd).is_some_and(|i| i.lower) && libc::fgetxattr(fd, n.as_ptr(), std::ptr::null_mut(), 0) < 0 {
+            return -1;
+        }
         fd_change(ovl, fd, |p| libc::lremovexattr(p, n.as_ptr()), || real(fd, n.as_ptr()))
     }
     // File handles: overlayfs (without `nfs_export`) makes none for its

@@ -64,19 +64,52 @@ pub(crate) fn fd_xattr_name(
     }
 }
 
+/// An xattr change: a value set (its size and flags) or a removal.
+#[derive(Clone, Copy)]
+pub(crate) enum XattrChange {
+    Set { size: size_t, flags: c_int },
+    Remove,
+}
+
+impl XattrChange {
+    /// What the kernel checks before it looks anything up (see
+    /// `ovl::xattr::check_change`).
+    ///
+    /// # Safety
+    /// `name` is NULL or a valid C string.
+    pub(crate) unsafe fn check(self, name: *const c_char) -> Result<(), Errno> {
+        // SAFETY: per the contract.
+        let Some(name) = (unsafe { bytes(name) }) else {
+            return Err(Errno::FAULT);
+        };
+        match self {
+            XattrChange::Set { size, flags } => {
+                ovl::xattr::check_change(name, Some(size), Some(flags))
+            }
+            XattrChange::Remove => ovl::xattr::check_change(name, None, None),
+        }
+    }
+}
+
 /// Runs an xattr change `f(real path, real name)` on the object behind
 /// `p`: in the view, on its upper copy under the escaped name (nothing is
-/// copied up for a name refused); outside, as given.
+/// copied up for a call refused, nor to remove a name a lower object does
+/// not have, as on the kernel); outside, as given.
 ///
 /// # Safety
-/// `p` is NULL or a valid C string.
+/// `p` and `name` are NULL or valid C strings.
 unsafe fn xattr_change(
     ovl: &Overlay,
     p: *const c_char,
     follow: bool,
     name: *const c_char,
+    change: XattrChange,
     f: impl FnOnce(*const c_char, *const c_char) -> c_int,
 ) -> c_int {
+    // SAFETY: per the contract.
+    if let Err(e) = unsafe { change.check(name) } {
+        return fail(e);
+    }
     // SAFETY: per the contract.
     match unsafe { locate(ovl, libc::AT_FDCWD, p, follow) } {
         Ok(Located::Outside) => {
@@ -90,6 +123,16 @@ unsafe fn xattr_change(
                 Ok(n) => n,
                 Err(e) => return fail(e),
             };
+            if matches!(change, XattrChange::Remove) && ovl.is_lower(&node) {
+                let lower = ovl::cpath(&ovl.real_path(node.layer, &node.rel));
+                // SAFETY: a valid path and name; a size query writes nothing.
+                if unsafe {
+                    libc::lgetxattr(lower.as_ptr(), name.as_ptr(), std::ptr::null_mut(), 0)
+                } < 0
+                {
+                    return -1;
+                }
+            }
             match crate::path::upper_copy(ovl, &node, None) {
                 Ok(real) => f(real.as_ptr(), name.as_ptr()),
                 Err(e) => fail(e),
@@ -399,6 +442,34 @@ unsafe fn chmod_nofollow(
     unsafe { changing(ovl, dirfd, p, NOFOLLOW, None, f) }
 }
 
+/// Does `flags` hold a flag outside `known`? The kernel (or glibc) then
+/// fails with `EINVAL` before it looks at any path: such a call goes as
+/// given, and nothing is copied up for it.
+fn unknown_flags(flags: c_int, known: c_int) -> bool {
+    flags & !known != 0
+}
+
+/// Would `utimensat`/`futimens` with these times change nothing? Two
+/// `UTIME_OMIT` make the kernel return at once; an invalid nanosecond
+/// count makes it fail with `EINVAL` before any change. Such a call is
+/// made on the real object as it stands: nothing is copied up for it.
+///
+/// # Safety
+/// `t` is NULL or points to two `timespec`s.
+pub(crate) unsafe fn times_change_nothing(t: *const libc::timespec) -> bool {
+    if t.is_null() {
+        return false;
+    }
+    // SAFETY: per the contract.
+    let [a, m] = unsafe { [*t, *t.add(1)] };
+    let valid = |n: libc::c_long| {
+        (0..1_000_000_000).contains(&n) || n == libc::UTIME_NOW || n == libc::UTIME_OMIT
+    };
+    (a.tv_nsec == libc::UTIME_OMIT && m.tv_nsec == libc::UTIME_OMIT)
+        || !valid(a.tv_nsec)
+        || !valid(m.tv_nsec)
+}
+
 /// `listxattr` as the view shows it (see `ovl::xattr::filter_list`).
 fn list_filtered(
     ovl: &Overlay,
@@ -461,6 +532,7 @@ hooks! {
         link_in_view(ovl, libc::AT_FDCWD, a, libc::AT_FDCWD, b, 0, |_, a, _, b, _| real(a, b))
     }
     fn linkat(da: c_int, a: *const c_char, db: c_int, b: *const c_char, fl: c_int) -> c_int |real, ovl| {
+        if unknown_flags(fl, libc::AT_SYMLINK_FOLLOW | libc::AT_EMPTY_PATH) { return real(da, a, db, b, fl); }
         link_in_view(ovl, da, a, db, b, fl, |da, a, db, b, fl| real(da, a, db, b, fl))
     }
     fn unlink(p: *const c_char) -> c_int |real, ovl| {
@@ -470,6 +542,7 @@ hooks! {
         remove_in_view(ovl, libc::AT_FDCWD, p, true, |_, p| real(p))
     }
     fn unlinkat(fd: c_int, p: *const c_char, fl: c_int) -> c_int |real, ovl| {
+        if unknown_flags(fl, libc::AT_REMOVEDIR) { return real(fd, p, fl); }
         remove_in_view(ovl, fd, p, fl & libc::AT_REMOVEDIR != 0, |fd, p| real(fd, p, fl))
     }
     fn remove(p: *const c_char) -> c_int |real, ovl| {
@@ -486,6 +559,9 @@ hooks! {
         rename_in_view(ovl, da, a, db, b, 0, |da, a, db, b| real(da, a, db, b))
     }
     fn renameat2(da: c_int, a: *const c_char, db: c_int, b: *const c_char, fl: c_uint) -> c_int |real, ovl| {
+        let known = libc::RENAME_NOREPLACE | libc::RENAME_EXCHANGE | libc::RENAME_WHITEOUT;
+        let exchange = fl & libc::RENAME_EXCHANGE != 0 && fl & (libc::RENAME_NOREPLACE | libc::RENAME_WHITEOUT) != 0;
+        if unknown_flags(fl as c_int, known as c_int) || exchange { return real(da, a, db, b, fl); }
         rename_in_view(ovl, da, a, db, b, fl, |da, a, db, b| real(da, a, db, b, fl))
     }
 
@@ -493,6 +569,7 @@ hooks! {
         changing(ovl, libc::AT_FDCWD, p, FOLLOW, None, |_, p| real(p, mode))
     }
     fn fchmodat(fd: c_int, p: *const c_char, mode: mode_t, fl: c_int) -> c_int |real, ovl| {
+        if unknown_flags(fl, libc::AT_SYMLINK_NOFOLLOW) { return real(fd, p, mode, fl); }
         if fl & libc::AT_SYMLINK_NOFOLLOW != 0 { return chmod_nofollow(ovl, fd, p, |fd, p| real(fd, p, mode, fl)); }
         changing(ovl, fd, p, FOLLOW, None, |fd, p| real(fd, p, mode, fl))
     }
@@ -507,6 +584,7 @@ hooks! {
         changing(ovl, libc::AT_FDCWD, p, NOFOLLOW, None, |_, p| real(p, u, g))
     }
     fn fchownat(fd: c_int, p: *const c_char, u: uid_t, g: gid_t, fl: c_int) -> c_int |real, ovl| {
+        if unknown_flags(fl, libc::AT_SYMLINK_NOFOLLOW | libc::AT_EMPTY_PATH) { return real(fd, p, u, g, fl); }
         if names_the_descriptor(p, fl) { return crate::fd::empty_path_change(ovl, fd, |p| libc::lchown(p, u, g), || real(fd, p, u, g, fl)); }
         changing(ovl, fd, p, fl & libc::AT_SYMLINK_NOFOLLOW == 0, None, |fd, p| real(fd, p, u, g, fl))
     }
@@ -522,8 +600,10 @@ hooks! {
     fn futimesat(fd: c_int, p: *const c_char, t: *const libc::timeval) -> c_int |real, ovl| {
         changing(ovl, fd, p, FOLLOW, None, |fd, p| real(fd, p, t))
     }
+    // glibc refuses a NULL name (`EINVAL`); `futimens` is its own hook.
     fn utimensat(fd: c_int, p: *const c_char, t: *const libc::timespec, fl: c_int) -> c_int |real, ovl| {
-        if p.is_null() { return crate::fd::fd_change(ovl, fd, |p| libc::utimensat(libc::AT_FDCWD, p, t, libc::AT_SYMLINK_NOFOLLOW), || real(fd, p, t, fl)); }
+        if p.is_null() || unknown_flags(fl, libc::AT_SYMLINK_NOFOLLOW | libc::AT_EMPTY_PATH) { return real(fd, p, t, fl); }
+        if times_change_nothing(t) { return reading(ovl, fd, p, fl & libc::AT_SYMLINK_NOFOLLOW == 0, |d, rp, _| real(d, rp, t, fl)); }
         if names_the_descriptor(p, fl) { return crate::fd::empty_path_change(ovl, fd, |p| libc::utimensat(libc::AT_FDCWD, p, t, libc::AT_SYMLINK_NOFOLLOW), || real(fd, p, t, fl)); }
         changing(ovl, fd, p, fl & libc::AT_SYMLINK_NOFOLLOW == 0, None, |fd, p| real(fd, p, t, fl))
     }
@@ -538,16 +618,16 @@ hooks! {
     }
 
     fn setxattr(p: *const c_char, n: *const c_char, v: *const c_void, s: size_t, fl: c_int) -> c_int |real, ovl| {
-        xattr_change(ovl, p, FOLLOW, n, |p, n| real(p, n, v, s, fl))
+        xattr_change(ovl, p, FOLLOW, n, XattrChange::Set { size: s, flags: fl }, |p, n| real(p, n, v, s, fl))
     }
     fn lsetxattr(p: *const c_char, n: *const c_char, v: *const c_void, s: size_t, fl: c_int) -> c_int |real, ovl| {
-        xattr_change(ovl, p, NOFOLLOW, n, |p, n| real(p, n, v, s, fl))
+        xattr_change(ovl, p, NOFOLLOW, n, XattrChange::Set { size: s, flags: fl }, |p, n| real(p, n, v, s, fl))
     }
     fn removexattr(p: *const c_char, n: *const c_char) -> c_int |real, ovl| {
-        xattr_change(ovl, p, FOLLOW, n, |p, n| real(p, n))
+        xattr_change(ovl, p, FOLLOW, n, XattrChange::Remove, |p, n| real(p, n))
     }
     fn lremovexattr(p: *const c_char, n: *const c_char) -> c_int |real, ovl| {
-        xattr_change(ovl, p, NOFOLLOW, n, |p, n| real(p, n))
+        xattr_change(ovl, p, NOFOLLOW, n, XattrChange::Remove, |p, n| real(p, n))
     }
     fn getxattr(p: *const c_char, n: *const c_char, v: *mut c_void, s: size_t) -> ssize_t |real, ovl| {
         reading(ovl, libc::AT_FDCWD, p, FOLLOW, |_, rp, node| {
