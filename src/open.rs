@@ -23,7 +23,10 @@ pub enum Opened {
 
 /// Does `open` with these flags change the file?
 pub fn writes(flags: i32) -> bool {
-    flags & libc::O_ACCMODE != libc::O_RDONLY || flags & libc::O_TRUNC != 0
+    // `O_PATH` leaves out every other flag but `O_DIRECTORY`, `O_NOFOLLOW`
+    // and `O_CLOEXEC`: such a descriptor changes nothing.
+    flags & libc::O_PATH == 0
+        && (flags & libc::O_ACCMODE != libc::O_RDONLY || flags & libc::O_TRUNC != 0)
 }
 
 /// What the overlay remembers of a regular file it just created at `rel`.
@@ -130,6 +133,14 @@ impl Overlay {
             Resolved::Outside(p) => Ok(Opened::Outside(p)),
             Resolved::Inside(dir) if crate::tmpfile::asks_unnamed(flags) => {
                 self.open_unnamed(&dir, flags, mode).map(Opened::Unnamed)
+            }
+            // Not a directory where one is asked for: refused before any
+            // copy-up, as the kernel's look-up refuses it.
+            Resolved::Inside(node)
+                if !node.is_dir()
+                    && (flags & libc::O_DIRECTORY != 0 || crate::lookup::ends_in_slash(path)) =>
+            {
+                Err(Errno::NOTDIR)
             }
             Resolved::Inside(node) => self.open_existing(node, flags, mode),
         }))

@@ -775,3 +775,47 @@ EOF
     assert!(ovl.out().contains("chown, no change ok"), "{}", ovl.out());
     pair.assert_uppers_equal(&DumpOpts::uppers());
 }
+
+/// Opens that cannot change a lower file copy nothing up, as on the
+/// kernel: `O_PATH` (whatever other flags), `O_DIRECTORY` or a trailing
+/// slash on a file (`ENOTDIR`), `O_NOFOLLOW` on a symlink (`ELOOP`),
+/// `O_EXCL` on an existing name; `O_RDONLY|O_TRUNC` does truncate.
+#[test]
+fn opens_that_cannot_write_copy_nothing_up() {
+    require_root!();
+    let fx = Fixture::new(1);
+    for f in ["a", "b", "c", "e", "g"] {
+        fx.lower(1).file(f, "x\n");
+    }
+    fx.lower(1).symlink("s", "a");
+    let pair = fx.pair();
+    let (_, ovl) = pair.run(
+        r#"python3 - <<'EOF'
+import errno, os
+def t(label, name, flags):
+    try:
+        os.close(os.open(name, flags))
+        print(label, 'opened')
+    except OSError as e:
+        print(label, errno.errorcode[e.errno])
+t('O_PATH|O_WRONLY', 'a', os.O_PATH | os.O_WRONLY)
+t('O_PATH|O_TRUNC', 'g', os.O_PATH | os.O_TRUNC)
+t('O_WRONLY|O_DIRECTORY', 'b', os.O_WRONLY | os.O_DIRECTORY)
+t('O_WRONLY, trailing slash', 'g/', os.O_WRONLY)
+t('O_WRONLY|O_NOFOLLOW, symlink', 's', os.O_WRONLY | os.O_NOFOLLOW)
+t('O_CREAT|O_EXCL', 'e', os.O_WRONLY | os.O_CREAT | os.O_EXCL)
+t('O_RDONLY|O_TRUNC', 'c', os.O_RDONLY | os.O_TRUNC)
+EOF
+wc -c c
+"#,
+    );
+    // The script ran (not an error both sides would print alike).
+    assert!(
+        ovl.out().contains(
+            "O_PATH|O_WRONLY opened\nO_PATH|O_TRUNC opened\nO_WRONLY|O_DIRECTORY ENOTDIR"
+        ),
+        "{}",
+        ovl.out()
+    );
+    pair.assert_uppers_equal(&DumpOpts::uppers());
+}
