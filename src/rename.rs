@@ -60,8 +60,13 @@ impl Overlay {
                 (false, true) => return Err(Errno::ISDIR),
                 (true, true) => {}
                 (false, false) => {
-                    if dst.stat.st_dev == src.stat.st_dev && dst.stat.st_ino == src.stat.st_ino {
-                        return Ok(()); // two names of one file: nothing to do
+                    // Two names of one upper file: nothing to do. Two names of
+                    // one lower file are two objects of the view (a copy-up
+                    // breaks the link), as on the kernel's overlayfs.
+                    let same =
+                        dst.stat.st_dev == src.stat.st_dev && dst.stat.st_ino == src.stat.st_ino;
+                    if same && !self.is_lower(src) && !self.is_lower(&dst) {
+                        return Ok(());
                     }
                 }
             }

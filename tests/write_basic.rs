@@ -819,3 +819,32 @@ wc -c c
     );
     pair.assert_uppers_equal(&DumpOpts::uppers());
 }
+
+/// Two names of one lower file are two objects of the view (a copy-up
+/// breaks the link, as on the kernel's overlayfs): renaming one onto the
+/// other moves it, where two names of one upper file stay as they are.
+#[test]
+fn renaming_a_lower_hard_link_onto_its_twin_moves_it() {
+    require_root!();
+    let fx = Fixture::new(1);
+    fx.lower(1).file("d/a", "a\n").hardlink("d/a2", "d/a");
+    let pair = fx.pair();
+    let (_, ovl) = pair.run(
+        r#"python3 - <<'EOF'
+import os
+os.rename('d/a', 'd/a2')
+print(sorted(os.listdir('d')), os.lstat('d/a2').st_nlink)
+os.link('d/a2', 'd/u2')
+os.rename('d/a2', 'd/u2')
+print(sorted(os.listdir('d')), os.lstat('d/u2').st_nlink)
+EOF
+"#,
+    );
+    // The script ran (not an error both sides would print alike).
+    assert!(
+        ovl.out().contains("['a2'] 1\n['a2', 'u2'] 2"),
+        "{}",
+        ovl.out()
+    );
+    pair.assert_uppers_equal(&DumpOpts::uppers());
+}
