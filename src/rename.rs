@@ -65,7 +65,7 @@ impl Overlay {
                     // breaks the link), as on the kernel's overlayfs.
                     let same =
                         dst.stat.st_dev == src.stat.st_dev && dst.stat.st_ino == src.stat.st_ino;
-                    if same && !self.is_lower(src) && !self.is_lower(&dst) {
+                    if same && !self.is_lower(src) && !self.is_lower(dst) {
                         return Ok(());
                     }
                 }
