@@ -848,3 +848,51 @@ EOF
     );
     pair.assert_uppers_equal(&DumpOpts::uppers());
 }
+
+/// A read-only view answers changes in the kernel's order: errors of the
+/// call itself and of the parent's path first, then `EROFS` (the kernel
+/// asks for write access to the mount), then the name's own (which a
+/// read-only view never reaches): unlink and rename of a missing name, rmdir
+/// of a file, removexattr of a missing name all fail with `EROFS`.
+#[test]
+fn a_read_only_view_refuses_changes_in_the_kernels_order() {
+    require_root!();
+    let fx = Fixture::read_only(2);
+    fx.lower(1).file("d/a", "a\n");
+    fx.lower(2).file("e/b", "b\n");
+    let (_, ovl) = compare_runs(
+        &fx,
+        r#"python3 - <<'EOF'
+import errno, os
+def t(label, f):
+    try:
+        f()
+        print(label, 'ok')
+    except OSError as e:
+        print(label, errno.errorcode[e.errno])
+t('unlink, missing', lambda: os.unlink('none'))
+t('unlink, directory', lambda: os.unlink('d'))
+t('unlink, in a missing directory', lambda: os.unlink('none/x'))
+t('unlink, dot-dot', lambda: os.unlink('d/..'))
+t('rmdir, missing', lambda: os.rmdir('none'))
+t('rmdir, file', lambda: os.rmdir('d/a'))
+t('rmdir, dot', lambda: os.rmdir('d/.'))
+t('rename, missing', lambda: os.rename('none', 'x'))
+t('rename, dot', lambda: os.rename('d/.', 'x'))
+t('rename, into a missing directory', lambda: os.rename('d/a', 'none/x'))
+t('mkdir, existing', lambda: os.mkdir('d'))
+t('mkdir, new', lambda: os.mkdir('n'))
+t('removexattr, missing', lambda: os.removexattr('d/a', 'user.none'))
+t('setxattr, empty name', lambda: os.setxattr('d/a', '', b'1'))
+t('truncate, directory', lambda: os.truncate('d', 0))
+EOF
+"#,
+    );
+    // The script ran (not an error both sides would print alike).
+    assert!(
+        ovl.out()
+            .contains("unlink, missing EROFS\nunlink, directory EROFS"),
+        "{}",
+        ovl.out()
+    );
+}

@@ -123,7 +123,7 @@ unsafe fn xattr_change(
                 Ok(n) => n,
                 Err(e) => return fail(e),
             };
-            if matches!(change, XattrChange::Remove) && ovl.is_lower(&node) {
+            if matches!(change, XattrChange::Remove) && ovl.has_upper && ovl.is_lower(&node) {
                 let lower = ovl::cpath(&ovl.real_path(node.layer, &node.rel));
                 // SAFETY: a valid path and name; a size query writes nothing.
                 if unsafe {
@@ -183,11 +183,13 @@ unsafe fn remove_in_view(
             NoName::DotDot => Errno::NOTEMPTY,
             NoName::Root => Errno::BUSY,
         }),
+        // A read-only view says so before it looks the name up, as the
+        // kernel asks for write access to the mount first.
+        Ok(Parent::Name { .. }) if !ovl.has_upper => fail(Errno::ROFS),
         Ok(Parent::Name { dir, name, slash }) => match ovl.lookup_child(&dir, &name) {
             Ok(None) => fail(Errno::NOENT),
             Ok(Some(node)) if (want_dir || slash) && !node.is_dir() => fail(Errno::NOTDIR),
             Ok(Some(node)) if !want_dir && node.is_dir() => fail(Errno::ISDIR),
-            Ok(Some(_)) if !ovl.has_upper => fail(Errno::ROFS),
             Ok(Some(node)) if want_dir => done(ovl.rmdir(&dir, &name, &node)),
             Ok(Some(node)) => done(ovl.unlink(&dir, &name, &node)),
             Err(e) => fail(e),
@@ -273,15 +275,17 @@ unsafe fn rename_in_view(
             })
         }
         (Ok(End::InView(a)), Ok(End::InView(b))) => {
+            // Before the names are looked at, as the kernel asks for write
+            // access to the mount first.
+            if !ovl.has_upper {
+                return fail(Errno::ROFS);
+            }
             let Some(old) = &a.node else {
                 return fail(Errno::NOENT);
             };
             // Only a directory may be named with a trailing `/`, at either end.
             if (a.slash || b.slash) && !old.is_dir() {
                 return fail(Errno::NOTDIR);
-            }
-            if !ovl.has_upper {
-                return fail(Errno::ROFS);
             }
             done(ovl.rename(
                 RenameEnd {
