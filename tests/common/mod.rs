@@ -115,7 +115,7 @@ pub mod sha256;
 
 pub use dump::{tree_dump, DumpOpts};
 pub use fixture::{Fixture, Layer, Ns, XwhiteoutMark};
-pub use pair::{compare_runs, compare_twins, expect_ovl, Pair};
+pub use pair::{compare_changes, compare_runs, compare_twins, expect_ovl, Pair};
 pub use probes::{CAT_ALL, LIST, LS_LAR, STAT_ALL};
 pub use run::{
     compare, overlay_env, ovl_exec, run_kernel, run_ovl, run_ovl_env, shim, Outcome, Side,

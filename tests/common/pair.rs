@@ -88,6 +88,26 @@ pub fn compare_runs(fx: &Fixture, script: &str) -> (Outcome, Outcome) {
     fx.pair().run(script)
 }
 
+/// `fx.pair().run(script)` for a script that changes the view: checks that
+/// it ran as meant (ovl's output holds each of `ran`, so the two sides did
+/// not just fail alike) and, with an upper layer, that both upper layers
+/// came out the same (`DumpOpts::uppers()`). Returns ovl's outcome.
+pub fn compare_changes(fx: &Fixture, script: &str, ran: &[&str]) -> Outcome {
+    let pair = fx.pair();
+    let (_, ovl) = pair.run(script);
+    for marker in ran {
+        assert!(
+            ovl.out().contains(marker),
+            "expected {marker:?} in:\n{}",
+            ovl.out()
+        );
+    }
+    if fx.has_upper() {
+        pair.assert_uppers_equal(&DumpOpts::uppers());
+    }
+    ovl
+}
+
 /// For behaviour the kernel cannot show (formats it does not read): runs
 /// `script` under `ovl-exec` on a clone of `fx`, panics with a diff unless
 /// its standard output (normalised) is `expected`, and checks that no lower
