@@ -474,29 +474,30 @@ pub(crate) unsafe fn times_change_nothing(t: *const libc::timespec) -> bool {
         || !valid(m.tv_nsec)
 }
 
-/// `listxattr` as the view shows it (see `ovl::xattr::filter_list`).
-fn list_filtered(
+/// `listxattr` of an object of the view (see `ovl::xattr::filter_list`);
+/// `call` makes the real call into a buffer. As on the kernel's overlay, a
+/// length query answers the real list's length (the overlay's records
+/// included: room enough for the view's list), a buffer too small for the
+/// real list fails with `ERANGE`, and only the view's list is written to
+/// the caller's buffer (nothing of the records, even past its end).
+fn list_in_view(
     ovl: &Overlay,
-    r: ssize_t,
     list: *mut c_char,
     size: size_t,
-    again: impl Fn(*mut c_char, size_t) -> ssize_t,
+    call: impl Fn(*mut c_char, size_t) -> ssize_t,
 ) -> ssize_t {
+    if size == 0 || list.is_null() {
+        return call(list, size);
+    }
+    let mut buf = vec![0u8; size];
+    let r = call(buf.as_mut_ptr().cast(), size);
     if r <= 0 {
         return r;
     }
-    if size == 0 {
-        // The caller asks for the length: work it out on a private copy.
-        let mut buf = vec![0u8; r as usize];
-        let n = again(buf.as_mut_ptr().cast(), buf.len());
-        if n < 0 {
-            return n;
-        }
-        return ovl::xattr::filter_list(ovl.xattr_ns, &mut buf, n as usize) as ssize_t;
-    }
-    // SAFETY: the real call filled r bytes of the caller's buffer.
-    let s = unsafe { std::slice::from_raw_parts_mut(list.cast::<u8>(), r as usize) };
-    ovl::xattr::filter_list(ovl.xattr_ns, s, r as usize) as ssize_t
+    let len = ovl::xattr::filter_list(ovl.xattr_ns, &mut buf, r as usize);
+    // SAFETY: the caller's buffer holds `size` bytes, `len` <= r <= size.
+    unsafe { std::ptr::copy_nonoverlapping(buf.as_ptr(), list.cast::<u8>(), len) };
+    len as ssize_t
 }
 
 hooks! {
@@ -647,19 +648,21 @@ hooks! {
         xattr_read(ovl, ovl::locate::fd_info(fd).is_some(), n, |n| real(fd, n, v, s))
     }
     fn listxattr(p: *const c_char, l: *mut c_char, s: size_t) -> ssize_t |real, ovl| {
-        reading(ovl, libc::AT_FDCWD, p, FOLLOW, |_, rp, node| {
-            let r = real(rp, l, s);
-            if node.is_some() { list_filtered(ovl, r, l, s, |b, n| real(rp, b, n)) } else { r }
+        reading(ovl, libc::AT_FDCWD, p, FOLLOW, |_, rp, node| match node {
+            Some(_) => list_in_view(ovl, l, s, |b, n| real(rp, b, n)),
+            None => real(rp, l, s),
         })
     }
     fn llistxattr(p: *const c_char, l: *mut c_char, s: size_t) -> ssize_t |real, ovl| {
-        reading(ovl, libc::AT_FDCWD, p, NOFOLLOW, |_, rp, node| {
-            let r = real(rp, l, s);
-            if node.is_some() { list_filtered(ovl, r, l, s, |b, n| real(rp, b, n)) } else { r }
+        reading(ovl, libc::AT_FDCWD, p, NOFOLLOW, |_, rp, node| match node {
+            Some(_) => list_in_view(ovl, l, s, |b, n| real(rp, b, n)),
+            None => real(rp, l, s),
         })
     }
     fn flistxattr(fd: c_int, l: *mut c_char, s: size_t) -> ssize_t |real, ovl| {
-        let r = real(fd, l, s);
-        if ovl::locate::fd_info(fd).is_some() { list_filtered(ovl, r, l, s, |b, n| real(fd, b, n)) } else { r }
+        match ovl::locate::fd_info(fd) {
+            Some(_) => list_in_view(ovl, l, s, |b, n| real(fd, b, n)),
+            None => real(fd, l, s),
+        }
     }
 }
