@@ -190,6 +190,7 @@ impl Overlay {
             remove_temp(&tmp, is_dir);
             return Err(e);
         }
+        self.record_origin(&src, &tmp, &parent);
         let ours = match rustix::fs::renameat_with(
             CWD,
             tmp.as_c_str(),

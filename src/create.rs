@@ -183,6 +183,8 @@ impl Overlay {
         let up = self.copy_up(existing, None)?;
         let from = self.upper_path(&up.rel);
         self.create_with(parent, name, false, false, |dir, p| {
+            // The parent's upper copy exists by now.
+            self.moving_into(&from, &parent.rel);
             rustix::fs::linkat(CWD, from.as_c_str(), dir, p, AtFlags::empty())
         })
     }

@@ -21,6 +21,7 @@ pub mod listing_cache;
 pub mod locate;
 pub mod lookup;
 pub mod open;
+pub mod origin;
 pub mod overlay;
 pub mod padded;
 pub mod preloadable;

@@ -304,7 +304,7 @@ impl Overlay {
         rel: &CStr,
         parent_len: usize,
         stat: &'s mut MaybeUninit<Stat>,
-    ) -> Result<Slot<(LayerIdx, LayerSet, &'s Stat)>, Errno> {
+    ) -> Result<Slot<(LayerIdx, LayerSet, &'s mut Stat)>, Errno> {
         let rel_bytes = rel.to_bytes();
         let parent_rel = &rel_bytes[..parent_len];
         let mut found: Option<LayerIdx> = None;
@@ -349,7 +349,7 @@ impl Overlay {
         };
         // SAFETY: the `lstat` of `layer`, the first layer found, was made in
         // `stat`, which no later layer's wrote over.
-        let stat = unsafe { stat.assume_init_ref() };
+        let stat = unsafe { stat.assume_init_mut() };
         // A non-directory found under a directory ends the merge; only the
         // directories above it count.
         let dirs = if FileType::from_raw_mode(stat.st_mode) == FileType::Directory {

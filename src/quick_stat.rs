@@ -97,8 +97,8 @@ impl Overlay {
                 Ok(Slot::Free { .. }) => return Some(Err(Errno::NOENT)),
                 Err(e) => return Some(Err(e)),
             };
-        match FileType::from_raw_mode(stat.st_mode) {
-            FileType::Symlink if follow => None,
+        let merged = match FileType::from_raw_mode(stat.st_mode) {
+            FileType::Symlink if follow => return None,
             FileType::Directory => {
                 let found = Found {
                     layer,
@@ -107,9 +107,11 @@ impl Overlay {
                 };
                 let merged = found.is_merged();
                 self.remember_dir(&found.into_node(rel.to_bytes().to_vec()), generation);
-                Some(Ok((stat, merged)))
+                merged
             }
-            _ => Some(Ok((stat, false))),
-        }
+            _ => false,
+        };
+        self.report_identity(layer, rel.to_bytes(), stat);
+        Some(Ok((stat, merged)))
     }
 }

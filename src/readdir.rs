@@ -7,7 +7,7 @@
 use crate::listing::Listing;
 use crate::listing_cache::{self, LayerDir};
 use crate::lookup::Node;
-use crate::overlay::Overlay;
+use crate::overlay::{Overlay, UPPER};
 use crate::sys::{cpath, fnv1a};
 use rustix::fs::{FileType, Mode, OFlags};
 use rustix::io::Errno;
@@ -204,6 +204,9 @@ impl Overlay {
         mut f: impl FnMut(&[u8], u64, Option<(u64, u8)>),
     ) -> Result<(), Errno> {
         let bottom = self.is_bottom(d.layer);
+        // As the kernel: the copies in an impure upper directory are listed
+        // with their origins' inode numbers, as `stat` reports them.
+        let impure = d.layer == UPPER && self.is_impure(&cpath(&d.path));
         let xw = self.is_lower_layer(d.layer)
             && !bottom
             && crate::whiteout::marks_xattr_whiteouts(&cpath(&d.path));
@@ -217,9 +220,34 @@ impl Overlay {
                 && !bottom
                 && may_be_whiteout(dtype, xw)
                 && self.hidden_entry(d, &dir.rel, name);
-            f(name, fnv1a(name), (!whiteout).then_some((ent.ino(), dtype)));
+            let ino = if impure && !dots && !whiteout {
+                self.listed_ino(&dir.rel, name, dtype, d.stat.st_dev)
+                    .unwrap_or(ent.ino())
+            } else {
+                ent.ino()
+            };
+            f(name, fnv1a(name), (!whiteout).then_some((ino, dtype)));
         }
         Ok(())
+    }
+
+    /// The inode number the view reports for the upper entry `name` of the
+    /// directory `dir_rel` (of type `dtype`, on the device `dev`), when it
+    /// is a copy with an origin.
+    fn listed_ino(&self, dir_rel: &[u8], name: &[u8], dtype: u8, dev: u64) -> Option<u64> {
+        let mode = if dtype == libc::DT_DIR {
+            libc::S_IFDIR
+        } else {
+            libc::S_IFREG
+        };
+        let upper = crate::origin::UpperObject {
+            mode,
+            dev,
+            ino: 0,
+            ctime: None,
+        };
+        self.origin_identity_at(&crate::lookup::join(dir_rel, name), &upper)
+            .map(|(_, ino)| ino)
     }
 
     /// Is the entry `name` of the layer directory `d` a whiteout?

@@ -99,6 +99,9 @@ impl Overlay {
         self.copy_up(new.parent, None)?;
         let from = self.upper_path(old_rel);
         let to = self.upper_path(new_rel);
+        if old.parent.rel != new.parent.rel {
+            self.moving_into(&from, &new.parent.rel);
+        }
         let to_st = rustix::fs::lstat(to.as_c_str()).ok();
         let over_whiteout = to_st.as_ref().is_some_and(|st| is_whiteout(&to, st));
         if src.is_dir() {
@@ -156,6 +159,10 @@ impl Overlay {
             let b = self.copy_up(dst, None)?;
             let from = self.upper_path(&a.rel);
             let to = self.upper_path(&b.rel);
+            if old.parent.rel != new.parent.rel {
+                self.moving_into(&from, &new.parent.rel);
+                self.moving_into(&to, &old.parent.rel);
+            }
             exchange(&from, &to)?;
             // Each now stands at the other's name.
             if src.is_dir() && self.merges_lower(new.parent) {

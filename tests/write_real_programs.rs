@@ -89,12 +89,10 @@ fn git_commits_and_checks_out_in_a_repository_held_in_lower() {
 }
 
 /// `git clone` of a repository held in lower hard-links its objects and
-/// checks that each link has the source's inode number. The kernel's
-/// overlayfs keeps a copied-up file's number (its origin's); ovl does not
-/// yet (README limitations), so git refuses: "hardlink different from
-/// source". (`git clone --no-hardlinks` works.)
+/// checks that each link has the source's inode number: the link copies
+/// the object up, and the copy must keep its origin's number, as on the
+/// kernel's overlayfs (else git refuses: "hardlink different from source").
 #[test]
-#[ignore = "a copied-up file's st_ino is the copy's: git clone of a repository held in lower fails (README limitations)"]
 fn git_clones_a_repository_held_in_lower() {
     require_root!();
     let fx = source_tree();

@@ -187,9 +187,11 @@ unsafe fn read_through<R: Failure>(
             f(libc::AT_FDCWD, real.as_ptr(), None)
         }
         Ok(Resolved::Inside(node)) => {
-            let answered = answer
-                .filter(|_| node.fresh)
-                .and_then(|a| a(&node.stat, node.is_merged()));
+            let answered = answer.filter(|_| node.fresh).and_then(|a| {
+                let mut stat = node.stat;
+                ovl.report_identity(node.layer, &node.rel, &mut stat);
+                a(&stat, node.is_merged())
+            });
             if let Some(r) = answered {
                 return r;
             }

@@ -7,6 +7,8 @@ use crate::path::{reading, reading_or_answer};
 use crate::{fail, hooks};
 use libc::{c_char, c_int, size_t, ssize_t};
 use ovl::lookup::Node;
+use ovl::origin::UpperObject;
+use ovl::overlay::Overlay;
 use rustix::io::Errno;
 
 const FOLLOW: bool = true;
@@ -18,17 +20,76 @@ fn follows(flags: c_int) -> bool {
 
 /// The real `stat` call's answer, with what the view reports differently
 /// from the real object (a look-up's fresh `lstat` was offered to `answer!`
-/// first).
+/// first): one link for a merged directory, an upper copy's origin's device
+/// and inode numbers.
 macro_rules! fix {
-    ($r:expr, $node:expr, $buf:expr, $nlink:ident) => {{
+    ($ovl:expr, $r:expr, $node:expr, $buf:expr) => {{
         let node: Option<&Node> = $node;
         let r = $r;
-        if r == 0 && node.is_some_and(Node::is_merged) && !$buf.is_null() {
+        if r == 0 && !$buf.is_null() {
             // SAFETY: the call succeeded and filled *buf.
-            unsafe { (*$buf).$nlink = 1 };
+            let b = unsafe { &mut *$buf };
+            if node.is_some_and(Node::is_merged) {
+                b.st_nlink = 1;
+            }
+            if let Some((dev, ino)) = node_identity($ovl, node) {
+                (b.st_dev, b.st_ino) = (dev as _, ino as _);
+            }
         }
         r
     }};
+}
+
+/// After a successful `fstat` of `fd` (or `fstatat` naming it) into `buf`:
+/// what the view reports differently, as `fix!` for a path.
+macro_rules! fix_fd {
+    ($ovl:expr, $fd:expr, $buf:expr) => {{
+        // SAFETY: the call succeeded and filled *buf.
+        let b = unsafe { &mut *$buf };
+        let upper = UpperObject {
+            mode: b.st_mode,
+            dev: b.st_dev as u64,
+            ino: b.st_ino as u64,
+            ctime: Some((b.st_ctime as i64, b.st_ctime_nsec as i64)),
+        };
+        let seen = fd_view($ovl, $fd, &upper);
+        if seen.one_link {
+            b.st_nlink = 1;
+        }
+        if let Some((dev, ino)) = seen.identity {
+            (b.st_dev, b.st_ino) = (dev as _, ino as _);
+        }
+    }};
+}
+
+/// The view's device and inode numbers for `node`, where they are not its
+/// real ones: an upper copy of a lower object (see `ovl::origin`).
+fn node_identity(ovl: &Overlay, node: Option<&Node>) -> Option<(u64, u64)> {
+    let node = node.filter(|n| n.layer == ovl::overlay::UPPER)?;
+    ovl.origin_identity_at(&node.rel, &UpperObject::of(&node.stat))
+}
+
+/// What the view reports differently for the object `fd` is open on.
+struct FdView {
+    /// A merged directory: one link.
+    one_link: bool,
+    /// An upper copy's origin's device and inode numbers.
+    identity: Option<(u64, u64)>,
+}
+
+fn fd_view(ovl: &Overlay, fd: c_int, upper: &UpperObject) -> FdView {
+    let Some(info) = ovl::locate::fd_info(fd) else {
+        return FdView {
+            one_link: false,
+            identity: None,
+        };
+    };
+    // Only a directory can be merged.
+    let one_link = upper.mode & libc::S_IFMT == libc::S_IFDIR && info.merged;
+    FdView {
+        one_link,
+        identity: ovl.fd_origin_identity(fd, &info, upper),
+    }
 }
 
 /// Answers a `stat` call from a fresh `lstat` the look-up made, when the
@@ -68,11 +129,11 @@ fn fill<T>(st: &rustix::fs::Stat, buf: *mut T) -> bool {
     true
 }
 
-/// After a successful `fstat`: is `fd` a merged directory, for which the
-/// view reports one link? Only a directory can be merged, so nothing else
-/// is looked up.
-fn fd_merged_dir(fd: c_int, mode: libc::mode_t) -> bool {
-    mode & libc::S_IFMT == libc::S_IFDIR && ovl::locate::fd_info(fd).is_some_and(|i| i.merged)
+/// Puts the view's device and inode numbers `(dev, ino)` in a `statx`.
+fn set_statx_identity(b: &mut libc::statx, (dev, ino): (u64, u64)) {
+    b.stx_ino = ino;
+    b.stx_dev_major = rustix::fs::major(dev);
+    b.stx_dev_minor = rustix::fs::minor(dev);
 }
 
 /// Before an `fstat`: a descriptor reading a lower file that another
@@ -122,90 +183,103 @@ const OVERLAYFS_SUPER_MAGIC: libc::c_long = 0x794c_7630;
 hooks! {
     unless_outside(libc::AT_FDCWD, p);
     fn stat(p: *const c_char, buf: *mut libc::stat) -> c_int |real, ovl| {
-        reading_or_answer(ovl, libc::AT_FDCWD, p, FOLLOW, answer!(buf, st_nlink), |_, rp, n| fix!(real(rp, buf), n, buf, st_nlink))
+        reading_or_answer(ovl, libc::AT_FDCWD, p, FOLLOW, answer!(buf, st_nlink), |_, rp, n| fix!(ovl, real(rp, buf), n, buf))
     }
     unless_outside(libc::AT_FDCWD, p);
     fn stat64(p: *const c_char, buf: *mut libc::stat64) -> c_int |real, ovl| {
-        reading_or_answer(ovl, libc::AT_FDCWD, p, FOLLOW, answer!(buf, st_nlink), |_, rp, n| fix!(real(rp, buf), n, buf, st_nlink))
+        reading_or_answer(ovl, libc::AT_FDCWD, p, FOLLOW, answer!(buf, st_nlink), |_, rp, n| fix!(ovl, real(rp, buf), n, buf))
     }
     unless_outside(libc::AT_FDCWD, p);
     fn lstat(p: *const c_char, buf: *mut libc::stat) -> c_int |real, ovl| {
-        reading_or_answer(ovl, libc::AT_FDCWD, p, NOFOLLOW, answer!(buf, st_nlink), |_, rp, n| fix!(real(rp, buf), n, buf, st_nlink))
+        reading_or_answer(ovl, libc::AT_FDCWD, p, NOFOLLOW, answer!(buf, st_nlink), |_, rp, n| fix!(ovl, real(rp, buf), n, buf))
     }
     unless_outside(libc::AT_FDCWD, p);
     fn lstat64(p: *const c_char, buf: *mut libc::stat64) -> c_int |real, ovl| {
-        reading_or_answer(ovl, libc::AT_FDCWD, p, NOFOLLOW, answer!(buf, st_nlink), |_, rp, n| fix!(real(rp, buf), n, buf, st_nlink))
+        reading_or_answer(ovl, libc::AT_FDCWD, p, NOFOLLOW, answer!(buf, st_nlink), |_, rp, n| fix!(ovl, real(rp, buf), n, buf))
     }
     unless_outside(d, p);
     fn fstatat(d: c_int, p: *const c_char, buf: *mut libc::stat, fl: c_int) -> c_int |real, ovl| {
-        let r = reading_or_answer(ovl, d, p, follows(fl), answer!(buf, st_nlink), |d, rp, n| fix!(real(d, rp, buf, fl), n, buf, st_nlink));
-        if r == 0 && fl & libc::AT_EMPTY_PATH != 0 && fd_merged_dir(d, (*buf).st_mode) { (*buf).st_nlink = 1; }
+        let r = reading_or_answer(ovl, d, p, follows(fl), answer!(buf, st_nlink), |d, rp, n| fix!(ovl, real(d, rp, buf, fl), n, buf));
+        if r == 0 && crate::path::names_the_descriptor(p, fl) { fix_fd!(ovl, d, buf); }
         r
     }
     unless_outside(d, p);
     fn fstatat64(d: c_int, p: *const c_char, buf: *mut libc::stat64, fl: c_int) -> c_int |real, ovl| {
-        let r = reading_or_answer(ovl, d, p, follows(fl), answer!(buf, st_nlink), |d, rp, n| fix!(real(d, rp, buf, fl), n, buf, st_nlink));
-        if r == 0 && fl & libc::AT_EMPTY_PATH != 0 && fd_merged_dir(d, (*buf).st_mode) { (*buf).st_nlink = 1; }
+        let r = reading_or_answer(ovl, d, p, follows(fl), answer!(buf, st_nlink), |d, rp, n| fix!(ovl, real(d, rp, buf, fl), n, buf));
+        if r == 0 && crate::path::names_the_descriptor(p, fl) { fix_fd!(ovl, d, buf); }
         r
     }
     unless_outside(libc::AT_FDCWD, p);
     fn __xstat(v: c_int, p: *const c_char, buf: *mut libc::stat) -> c_int |real, ovl| {
-        reading_or_answer(ovl, libc::AT_FDCWD, p, FOLLOW, answer!(buf, st_nlink), |_, rp, n| fix!(real(v, rp, buf), n, buf, st_nlink))
+        reading_or_answer(ovl, libc::AT_FDCWD, p, FOLLOW, answer!(buf, st_nlink), |_, rp, n| fix!(ovl, real(v, rp, buf), n, buf))
     }
     unless_outside(libc::AT_FDCWD, p);
     fn __xstat64(v: c_int, p: *const c_char, buf: *mut libc::stat64) -> c_int |real, ovl| {
-        reading_or_answer(ovl, libc::AT_FDCWD, p, FOLLOW, answer!(buf, st_nlink), |_, rp, n| fix!(real(v, rp, buf), n, buf, st_nlink))
+        reading_or_answer(ovl, libc::AT_FDCWD, p, FOLLOW, answer!(buf, st_nlink), |_, rp, n| fix!(ovl, real(v, rp, buf), n, buf))
     }
     unless_outside(libc::AT_FDCWD, p);
     fn __lxstat(v: c_int, p: *const c_char, buf: *mut libc::stat) -> c_int |real, ovl| {
-        reading_or_answer(ovl, libc::AT_FDCWD, p, NOFOLLOW, answer!(buf, st_nlink), |_, rp, n| fix!(real(v, rp, buf), n, buf, st_nlink))
+        reading_or_answer(ovl, libc::AT_FDCWD, p, NOFOLLOW, answer!(buf, st_nlink), |_, rp, n| fix!(ovl, real(v, rp, buf), n, buf))
     }
     unless_outside(libc::AT_FDCWD, p);
     fn __lxstat64(v: c_int, p: *const c_char, buf: *mut libc::stat64) -> c_int |real, ovl| {
-        reading_or_answer(ovl, libc::AT_FDCWD, p, NOFOLLOW, answer!(buf, st_nlink), |_, rp, n| fix!(real(v, rp, buf), n, buf, st_nlink))
+        reading_or_answer(ovl, libc::AT_FDCWD, p, NOFOLLOW, answer!(buf, st_nlink), |_, rp, n| fix!(ovl, real(v, rp, buf), n, buf))
     }
     unless_outside(d, p);
     fn __fxstatat(v: c_int, d: c_int, p: *const c_char, buf: *mut libc::stat, fl: c_int) -> c_int |real, ovl| {
-        reading_or_answer(ovl, d, p, follows(fl), answer!(buf, st_nlink), |d, rp, n| fix!(real(v, d, rp, buf, fl), n, buf, st_nlink))
+        reading_or_answer(ovl, d, p, follows(fl), answer!(buf, st_nlink), |d, rp, n| fix!(ovl, real(v, d, rp, buf, fl), n, buf))
     }
     unless_outside(d, p);
     fn __fxstatat64(v: c_int, d: c_int, p: *const c_char, buf: *mut libc::stat64, fl: c_int) -> c_int |real, ovl| {
-        reading_or_answer(ovl, d, p, follows(fl), answer!(buf, st_nlink), |d, rp, n| fix!(real(v, d, rp, buf, fl), n, buf, st_nlink))
+        reading_or_answer(ovl, d, p, follows(fl), answer!(buf, st_nlink), |d, rp, n| fix!(ovl, real(v, d, rp, buf, fl), n, buf))
     }
     unless_outside(d, p);
     fn statx(d: c_int, p: *const c_char, fl: c_int, mask: libc::c_uint, buf: *mut libc::statx) -> c_int |real, ovl| {
         let r = reading(ovl, d, p, follows(fl), |d, rp, n| {
             let r = real(d, rp, fl, mask, buf);
             if r == 0 && n.is_some_and(Node::is_merged) { (*buf).stx_nlink = 1; }
+            if r == 0 { if let Some(id) = node_identity(ovl, n) { set_statx_identity(&mut *buf, id); } }
             r
         });
-        if r == 0 && fl & libc::AT_EMPTY_PATH != 0 && fd_merged_dir(d, libc::mode_t::from((*buf).stx_mode)) { (*buf).stx_nlink = 1; }
+        if r == 0 && crate::path::names_the_descriptor(p, fl) {
+            let b = &mut *buf;
+            let upper = UpperObject {
+                mode: libc::mode_t::from(b.stx_mode),
+                dev: rustix::fs::makedev(b.stx_dev_major, b.stx_dev_minor),
+                ino: b.stx_ino,
+                ctime: (b.stx_mask & libc::STATX_CTIME != 0)
+                    .then_some((b.stx_ctime.tv_sec, i64::from(b.stx_ctime.tv_nsec))),
+            };
+            let seen = fd_view(ovl, d, &upper);
+            if seen.one_link { b.stx_nlink = 1; }
+            if let Some(id) = seen.identity { set_statx_identity(b, id); }
+        }
         r
     }
     unless_needed !ovl::locate::may_know_fd(fd);
     fn fstat(fd: c_int, buf: *mut libc::stat) -> c_int |real, ovl| {
         catch_up(ovl, fd);
         let r = real(fd, buf);
-        if r == 0 && fd_merged_dir(fd, (*buf).st_mode) { (*buf).st_nlink = 1; }
+        if r == 0 { fix_fd!(ovl, fd, buf); }
         r
     }
     unless_needed !ovl::locate::may_know_fd(fd);
     fn fstat64(fd: c_int, buf: *mut libc::stat64) -> c_int |real, ovl| {
         catch_up(ovl, fd);
         let r = real(fd, buf);
-        if r == 0 && fd_merged_dir(fd, (*buf).st_mode) { (*buf).st_nlink = 1; }
+        if r == 0 { fix_fd!(ovl, fd, buf); }
         r
     }
     fn __fxstat(v: c_int, fd: c_int, buf: *mut libc::stat) -> c_int |real, ovl| {
         catch_up(ovl, fd);
         let r = real(v, fd, buf);
-        if r == 0 && fd_merged_dir(fd, (*buf).st_mode) { (*buf).st_nlink = 1; }
+        if r == 0 { fix_fd!(ovl, fd, buf); }
         r
     }
     fn __fxstat64(v: c_int, fd: c_int, buf: *mut libc::stat64) -> c_int |real, ovl| {
         catch_up(ovl, fd);
         let r = real(v, fd, buf);
-        if r == 0 && fd_merged_dir(fd, (*buf).st_mode) { (*buf).st_nlink = 1; }
+        if r == 0 { fix_fd!(ovl, fd, buf); }
         r
     }
 

@@ -51,11 +51,14 @@ impl DumpOpts {
     }
 
     /// For comparing the kernel's upper layer with ovl's: leaves out the
-    /// bookkeeping xattrs the kernel writes for its own use and ovl need not
-    /// (`overlay.origin`: a file handle of the lower object; `overlay.uuid`:
-    /// random per upper; `overlay.impure`: marks directories holding such
-    /// copies), in both namespaces, and the link count of whiteouts (the
-    /// kernel shares one whiteout inode). Whiteouts and opaque marks stay.
+    /// bookkeeping xattrs whose values or lives differ (`overlay.origin`: a
+    /// file handle of each clone's own lower object; `overlay.uuid`: random
+    /// per upper, which ovl does not write; `overlay.impure`: marks
+    /// directories holding such copies, which the kernel also removes when
+    /// it lists an upper-only directory left without any, and ovl does not),
+    /// in both namespaces, and the link count of whiteouts (the kernel shares
+    /// one whiteout inode). Whiteouts and opaque marks stay; `origin` and
+    /// `impure` are compared by `tests/inode_numbers.rs`.
     pub fn uppers() -> DumpOpts {
         let mut opts = DumpOpts {
             skip_whiteout_nlink: true,

@@ -1,0 +1,402 @@
+//! Inode numbers that survive a copy-up, as on the kernel's overlay (layers
+//! on one file system): a copy-up records its lower object's file handle in
+//! `overlay.origin` (the kernel's format) and marks the upper parent
+//! `overlay.impure`; `stat` of an upper object that has an origin reports
+//! the lower object's device and inode numbers. Programs that compare a
+//! file's `st_ino` before and after a change (`git clone`'s hard links, `tar`
+//! and `cp` telling hard links apart, tree walkers guarding against a
+//! directory replaced under them) see one object, not two.
+
+use crate::config::XattrNs;
+use crate::overlay::{Overlay, UPPER};
+use crate::spin_lock::SpinLock;
+use crate::sys::{cpath, syscall_keeping_errno};
+use rustix::fs::{FileType, Stat, XattrFlags};
+use rustix::io::Errno;
+use std::ffi::CStr;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+/// `MAX_HANDLE_SZ`: the longest file handle the kernel makes.
+const MAX_HANDLE: usize = 128;
+/// The origin's header: version, magic, length, flags, handle type, uuid.
+const HEADER: usize = 21;
+const MAGIC: u8 = 0xfb;
+/// `OVL_FH_FLAG_BIG_ENDIAN`: the handle's integers are in the writer's order.
+const BIG_ENDIAN_FLAG: u8 = 1;
+
+/// A file handle as `name_to_handle_at` makes it: its type and bytes.
+#[derive(PartialEq, Eq)]
+struct Handle {
+    kind: i32,
+    len: usize,
+    bytes: [u8; MAX_HANDLE],
+}
+
+impl Handle {
+    fn bytes(&self) -> &[u8] {
+        &self.bytes[..self.len]
+    }
+}
+
+/// `struct file_handle` with room for the longest handle.
+#[repr(C)]
+struct RawHandle {
+    handle_bytes: u32,
+    handle_type: i32,
+    f_handle: [u8; MAX_HANDLE],
+}
+
+/// The file handle of the object at the real `path` (not following a final
+/// symlink), or `None` where its file system makes none.
+fn handle_of(path: &CStr) -> Option<Handle> {
+    let mut raw = RawHandle {
+        handle_bytes: MAX_HANDLE as u32,
+        handle_type: 0,
+        f_handle: [0; MAX_HANDLE],
+    };
+    let mut mount_id: libc::c_int = 0;
+    // SAFETY: `raw` is a `struct file_handle` whose `handle_bytes` says how
+    // much room follows it; `path` is a C string; both outlive the call.
+    syscall_keeping_errno(|| unsafe {
+        libc::syscall(
+            libc::SYS_name_to_handle_at,
+            libc::AT_FDCWD,
+            path.as_ptr(),
+            &mut raw as *mut RawHandle,
+            &mut mount_id as *mut libc::c_int,
+            0,
+        )
+    })
+    .ok()?;
+    let len = (raw.handle_bytes as usize).min(MAX_HANDLE);
+    Some(Handle {
+        kind: raw.handle_type,
+        len,
+        bytes: raw.f_handle,
+    })
+}
+
+/// The value of `overlay.origin` for a lower object whose handle is `h`,
+/// as the kernel writes it (no file system uuid, as with its defaults).
+fn encode(h: &Handle) -> Option<Vec<u8>> {
+    let kind = u8::try_from(h.kind).ok()?;
+    let len = u8::try_from(HEADER + h.len).ok()?;
+    let flags = if cfg!(target_endian = "big") {
+        BIG_ENDIAN_FLAG
+    } else {
+        0
+    };
+    let mut v = vec![0, MAGIC, len, flags, kind];
+    v.extend_from_slice(&[0; 16]);
+    v.extend_from_slice(h.bytes());
+    Some(v)
+}
+
+/// The handle recorded in an `overlay.origin` value, if it is one this
+/// machine wrote (same byte order) or could have.
+fn decode(v: &[u8]) -> Option<Handle> {
+    if v.len() < HEADER || v[0] != 0 || v[1] != MAGIC {
+        return None;
+    }
+    let len = usize::from(v[2]);
+    let ours = if cfg!(target_endian = "big") {
+        BIG_ENDIAN_FLAG
+    } else {
+        0
+    };
+    if len < HEADER || len > v.len() || len - HEADER > MAX_HANDLE || v[3] & BIG_ENDIAN_FLAG != ours
+    {
+        return None;
+    }
+    let mut bytes = [0; MAX_HANDLE];
+    bytes[..len - HEADER].copy_from_slice(&v[HEADER..len]);
+    Some(Handle {
+        kind: i32::from(v[4]),
+        len: len - HEADER,
+        bytes,
+    })
+}
+
+/// False once `open_by_handle_at` was refused (it needs
+/// `CAP_DAC_READ_SEARCH`): not tried again.
+static CAN_OPEN_HANDLES: AtomicBool = AtomicBool::new(true);
+
+/// The object of `handle` on the file system of the directory `dir`, opened
+/// `O_PATH`, where this process may open handles.
+fn open_handle(dir: &CStr, h: &Handle) -> Option<rustix::fd::OwnedFd> {
+    if !CAN_OPEN_HANDLES.load(Ordering::Relaxed) {
+        return None;
+    }
+    let mount = rustix::fs::open(
+        dir,
+        rustix::fs::OFlags::RDONLY | rustix::fs::OFlags::DIRECTORY | rustix::fs::OFlags::CLOEXEC,
+        rustix::fs::Mode::empty(),
+    )
+    .ok()?;
+    let mut raw = RawHandle {
+        handle_bytes: h.len as u32,
+        handle_type: h.kind,
+        f_handle: h.bytes,
+    };
+    // SAFETY: `raw` is a valid `struct file_handle`; the descriptor is open.
+    let r = syscall_keeping_errno(|| unsafe {
+        libc::syscall(
+            libc::SYS_open_by_handle_at,
+            rustix::fd::AsRawFd::as_raw_fd(&mount),
+            &mut raw as *mut RawHandle,
+            libc::O_PATH | libc::O_CLOEXEC,
+        )
+    });
+    match r {
+        // SAFETY: a descriptor the call just opened, owned by nobody else.
+        Ok(fd) => Some(unsafe { rustix::fd::FromRawFd::from_raw_fd(fd as i32) }),
+        Err(Errno::PERM) => {
+            CAN_OPEN_HANDLES.store(false, Ordering::Relaxed);
+            None
+        }
+        Err(_) => None,
+    }
+}
+
+/// An upper object as its real `stat` describes it: what finding its
+/// origin needs, and what tells it from any other object or state.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub struct UpperObject {
+    pub mode: u32,
+    pub dev: u64,
+    pub ino: u64,
+    /// Its change time (seconds, nanoseconds), where known: then what was
+    /// found is remembered.
+    pub ctime: Option<(i64, i64)>,
+}
+
+impl UpperObject {
+    pub fn of(st: &Stat) -> UpperObject {
+        UpperObject {
+            mode: st.st_mode,
+            dev: st.st_dev,
+            ino: st.st_ino,
+            ctime: Some((st.st_ctime, st.st_ctime_nsec as i64)),
+        }
+    }
+}
+
+/// What was found for an upper object, by its identity and change time.
+/// An origin is recorded before a copy appears in upper and removing it
+/// changes the copy's change time; the lower layers do not change. So a
+/// remembered answer holds while the object's change time is the same.
+/// All zeros (inode 0, which no object has) is an empty slot, so that the
+/// table takes no room in the library's file.
+#[derive(Clone, Copy)]
+struct Known {
+    dev: u64,
+    ino: u64,
+    ctime: (i64, i64),
+    mode: u32,
+    has_origin: bool,
+    origin: (u64, u64),
+}
+
+const EMPTY: Known = Known {
+    dev: 0,
+    ino: 0,
+    ctime: (0, 0),
+    mode: 0,
+    has_origin: false,
+    origin: (0, 0),
+};
+
+const KNOWN_SLOTS: usize = 4096;
+
+static KNOWN: SpinLock<[Known; KNOWN_SLOTS]> = SpinLock::new([EMPTY; KNOWN_SLOTS]);
+
+fn slot(o: &UpperObject) -> usize {
+    (o.ino ^ o.dev.rotate_left(32)) as usize % KNOWN_SLOTS
+}
+
+/// The remembered answer for `o`, if any (never waits for the lock: a
+/// signal handler may run while this thread holds it).
+fn known(o: &UpperObject) -> Option<Option<(u64, u64)>> {
+    let ctime = o.ctime?;
+    let table = KNOWN.try_lock()?;
+    let k = table[slot(o)];
+    let same =
+        k.ino == o.ino && k.ino != 0 && k.dev == o.dev && k.ctime == ctime && k.mode == o.mode;
+    same.then_some(k.has_origin.then_some(k.origin))
+}
+
+fn remember(o: &UpperObject, found: Option<(u64, u64)>) {
+    let Some(ctime) = o.ctime else { return };
+    if let Some(mut table) = KNOWN.try_lock() {
+        table[slot(o)] = Known {
+            dev: o.dev,
+            ino: o.ino,
+            ctime,
+            mode: o.mode,
+            has_origin: found.is_some(),
+            origin: found.unwrap_or((0, 0)),
+        };
+    }
+}
+
+impl Overlay {
+    fn origin_name(&self) -> &'static CStr {
+        match self.xattr_ns {
+            XattrNs::Trusted => c"trusted.overlay.origin",
+            XattrNs::User => c"user.overlay.origin",
+        }
+    }
+
+    fn impure_name(&self) -> &'static CStr {
+        match self.xattr_ns {
+            XattrNs::Trusted => c"trusted.overlay.impure",
+            XattrNs::User => c"user.overlay.impure",
+        }
+    }
+
+    /// At copy-up, before the copy at `tmp` is published: records the handle
+    /// of the lower object at `src`, and marks the upper directory `parent`
+    /// as holding a copy with an origin, as the kernel does. Best effort: a
+    /// lower file system that makes no handles gets no origin (and its
+    /// copies new inode numbers).
+    pub(crate) fn record_origin(&self, src: &CStr, tmp: &CStr, parent: &CStr) {
+        let Some(value) = handle_of(src).as_ref().and_then(encode) else {
+            return;
+        };
+        if rustix::fs::lsetxattr(tmp, self.origin_name(), &value, XattrFlags::empty()).is_ok() {
+            self.mark_impure(parent);
+        }
+    }
+
+    /// Marks the upper directory `dir` `overlay.impure` (unless it is).
+    pub(crate) fn mark_impure(&self, dir: &CStr) {
+        let mut v = [0u8; 1];
+        if rustix::fs::lgetxattr(dir, self.impure_name(), &mut v).is_err() {
+            let _ = rustix::fs::lsetxattr(dir, self.impure_name(), b"y", XattrFlags::empty());
+        }
+    }
+
+    /// The device and inode numbers the view reports for the upper object
+    /// `upper` at `rel` (`origin` reads its `overlay.origin` into a buffer):
+    /// its lower origin's, when it has one, as the kernel reports them;
+    /// `None`: its own. As on the kernel, a lower file with other hard links
+    /// lends no number (its copy is one object, the other names another),
+    /// nor does a directory of another file system.
+    pub fn origin_identity(
+        &self,
+        rel: &[u8],
+        upper: &UpperObject,
+        origin: impl FnOnce(&CStr, &mut [u8]) -> Result<usize, Errno>,
+    ) -> Option<(u64, u64)> {
+        if !self.has_upper || self.layers.len() < 2 {
+            return None;
+        }
+        if let Some(known) = known(upper) {
+            return known;
+        }
+        let found = self.find_origin(rel, upper, origin);
+        remember(upper, found);
+        found
+    }
+
+    fn find_origin(
+        &self,
+        rel: &[u8],
+        upper: &UpperObject,
+        origin: impl FnOnce(&CStr, &mut [u8]) -> Result<usize, Errno>,
+    ) -> Option<(u64, u64)> {
+        let mut value = [0u8; HEADER + MAX_HANDLE];
+        let n = origin(self.origin_name(), &mut value).ok()?;
+        let want = decode(&value[..n])?;
+        let is_dir = FileType::from_raw_mode(upper.mode) == FileType::Directory;
+        let lower = self.lower_with_handle(rel, &want)?;
+        if (is_dir && lower.st_dev != upper.dev) || (!is_dir && lower.st_nlink > 1) {
+            return None;
+        }
+        Some((lower.st_dev, lower.st_ino))
+    }
+
+    /// The `stat` of the lower object whose handle is `want`: the one at
+    /// `rel` in a lower layer, else (a copy renamed since) the one the
+    /// handle opens, where this process may open handles.
+    fn lower_with_handle(&self, rel: &[u8], want: &Handle) -> Option<Stat> {
+        let lowers = (0..self.layers.len()).filter(|&l| self.is_lower_layer(l));
+        for l in lowers.clone() {
+            let path = cpath(&self.real_path(l, rel));
+            if handle_of(&path).is_some_and(|h| h == *want) {
+                return rustix::fs::lstat(path.as_c_str()).ok();
+            }
+        }
+        for l in lowers {
+            let root = cpath(&self.real_path(l, b""));
+            if let Some(fd) = open_handle(&root, want) {
+                return rustix::fs::fstat(&fd).ok();
+            }
+        }
+        None
+    }
+
+    /// [`origin_identity`](Self::origin_identity) of the upper object at
+    /// `rel`, read by its real path.
+    pub fn origin_identity_at(&self, rel: &[u8], upper: &UpperObject) -> Option<(u64, u64)> {
+        let path = self.upper_path(rel);
+        self.origin_identity(rel, upper, |name, buf| {
+            rustix::fs::lgetxattr(path.as_c_str(), name, buf)
+        })
+    }
+
+    /// [`origin_identity`](Self::origin_identity) of the object `fd` is open
+    /// on (`upper`: its real `fstat`), when it is an upper object of the
+    /// view; read through the descriptor, so a copy renamed since it was
+    /// opened is still itself.
+    pub fn fd_origin_identity(
+        &self,
+        fd: i32,
+        info: &crate::locate::FdInfo,
+        upper: &UpperObject,
+    ) -> Option<(u64, u64)> {
+        if info.lower {
+            return None;
+        }
+        self.origin_identity(&info.rel, upper, |name, buf| {
+            // SAFETY: a descriptor of the caller's, only read for the call.
+            let borrowed = unsafe { rustix::fd::BorrowedFd::borrow_raw(fd) };
+            match rustix::fs::fgetxattr(borrowed, name, &mut *buf) {
+                // An `O_PATH` descriptor: by the upper path.
+                Err(Errno::BADF) => {
+                    rustix::fs::lgetxattr(self.upper_path(&info.rel).as_c_str(), name, buf)
+                }
+                r => r,
+            }
+        })
+    }
+
+    /// Puts the view's device and inode numbers in `st`, the real `stat` of
+    /// the object at `rel` in `layer`.
+    pub fn report_identity(&self, layer: usize, rel: &[u8], st: &mut Stat) {
+        if layer != UPPER {
+            return;
+        }
+        if let Some((dev, ino)) = self.origin_identity_at(rel, &UpperObject::of(st)) {
+            st.st_dev = dev;
+            st.st_ino = ino;
+        }
+    }
+
+    /// Is the upper directory at the real `path` marked `overlay.impure`
+    /// (it holds copies whose listed inode numbers are their origins')?
+    pub(crate) fn is_impure(&self, path: &CStr) -> bool {
+        let mut v = [0u8; 1];
+        rustix::fs::lgetxattr(path, self.impure_name(), &mut v).is_ok()
+    }
+
+    /// Before the upper object at the real `path` moves (or is linked) into
+    /// the directory `parent_rel` of the view: when it has an origin, its
+    /// new parent is marked impure, as the kernel does.
+    pub(crate) fn moving_into(&self, path: &CStr, parent_rel: &[u8]) {
+        let mut v = [0u8; HEADER + MAX_HANDLE];
+        if rustix::fs::lgetxattr(path, self.origin_name(), &mut v).is_ok() {
+            self.mark_impure(&self.upper_path(parent_rel));
+        }
+    }
+}

@@ -1,0 +1,136 @@
+//! Inode numbers across copy-up, against the kernel (layers on one file
+//! system): a copied-up object keeps the number its lower object had, in
+//! `stat`, `fstat`, `statx` and its directory's listing, unless the lower
+//! file has other hard links; the copy records its origin as the kernel
+//! does (`overlay.origin`, the parent marked `overlay.impure`).
+
+mod common;
+
+use common::dump::get_xattr;
+use common::*;
+use std::path::Path;
+
+fn layers() -> Fixture {
+    let fx = Fixture::new(2);
+    fx.lower(2).file("deep/d2/x", "x\n");
+    fx.lower(1)
+        .file("a/f", "f\n")
+        .file("a/g", "g\n")
+        .file("a/h", "h\n")
+        .hardlink("a/h2", "a/h")
+        .symlink("a/s", "f")
+        .file("a/keep", "keep\n");
+    fx
+}
+
+/// Which objects keep their inode numbers through copy-ups and renames,
+/// whether listings, `fstat` and `statx` agree with `lstat`.
+const SCRIPT: &str = r#"python3 - <<'EOF'
+import os
+def ino(p): return os.lstat(p).st_ino
+names = ['a', 'a/f', 'a/g', 'a/h', 'a/s', 'a/keep', 'deep', 'deep/d2', 'deep/d2/x']
+before = {p: ino(p) for p in names}
+with open('a/f', 'a') as f: f.write('more\n')
+os.chmod('a/g', 0o600)
+with open('a/h', 'a') as f: f.write('more\n')
+os.lchown('a/s', 0, 0)
+with open('deep/d2/x', 'a') as f: f.write('y\n')
+os.rename('a/g', 'a/g-moved')
+os.rename('a/f', 'deep/f-moved')
+now = {'a/f': 'deep/f-moved', 'a/g': 'a/g-moved'}
+for p in names:
+    print(p, 'kept' if ino(now.get(p, p)) == before[p] else 'new')
+for d in ['.', 'a', 'deep', 'deep/d2']:
+    for e in sorted(os.scandir(d), key=lambda e: e.name):
+        print('listed', d, e.name, e.inode() == ino(e.path))
+for p, flags in [('deep/d2/x', os.O_RDONLY), ('a', os.O_RDONLY | os.O_DIRECTORY),
+                 ('a/g-moved', os.O_PATH), ('deep/f-moved', os.O_WRONLY)]:
+    fd = os.open(p, flags)
+    print('fstat', p, os.fstat(fd).st_ino == ino(p), os.stat('', dir_fd=fd, follow_symlinks=False).st_ino == ino(p))
+    os.close(fd)
+EOF
+for p in a a/g-moved deep/d2/x a/h; do
+  [ "$(stat -c %i $p)" = "$(python3 -c "import os; print(os.lstat('$p').st_ino)")" ] && echo statx $p same
+done
+"#;
+
+#[test]
+fn copied_up_objects_keep_their_inode_numbers() {
+    require_root!();
+    compare_changes(
+        &layers(),
+        SCRIPT,
+        &["a/g kept", "a/h new", "deep/d2/x kept", "statx a/h same"],
+    );
+}
+
+/// The value's header (version, magic, length, flags, handle type, uuid):
+/// all of it but the handle, which names each clone's own lower object.
+fn origin_header(path: &Path, ns: &str) -> Option<Vec<u8>> {
+    get_xattr(path, &format!("{ns}.overlay.origin"))
+        .ok()
+        .map(|v| v[..21.min(v.len())].to_vec())
+}
+
+#[test]
+fn a_copy_records_its_origin_as_the_kernel_does() {
+    require_root!();
+    let pair = layers().pair();
+    pair.run(
+        "echo more >> a/f; chmod 600 a/g; ln -s x a/new; echo y >> deep/d2/x; \
+         mkdir fresh; mv a/g fresh/g",
+    );
+    let ns = "trusted";
+    for rel in [
+        "a",
+        "a/f",
+        "fresh/g",
+        "a/new",
+        "deep",
+        "deep/d2",
+        "deep/d2/x",
+        "fresh",
+    ] {
+        let k = origin_header(&pair.kernel.upper_dir().join(rel), ns);
+        let o = origin_header(&pair.ovl.upper_dir().join(rel), ns);
+        assert_eq!(k, o, "overlay.origin of {rel}: kernel's header, then ovl's");
+    }
+    for rel in ["", "a", "deep", "deep/d2", "fresh"] {
+        let impure = |fx: &Fixture| {
+            get_xattr(&fx.upper_dir().join(rel), &format!("{ns}.overlay.impure")).ok()
+        };
+        assert_eq!(
+            impure(&pair.kernel),
+            impure(&pair.ovl),
+            "overlay.impure of /{rel}: kernel's, then ovl's"
+        );
+    }
+}
+
+/// A copy holds the overlay's records, which the view does not list: as on
+/// the kernel, a length query answers the real list's length (room for the
+/// view's), and a buffer of that length gets the view's list (`mv` of a
+/// copied-up directory to a new name failed with `ERANGE` when the query
+/// answered the view's shorter length, and lost the files' xattrs).
+#[test]
+fn a_copys_xattrs_list_into_room_for_the_views_list() {
+    require_root!();
+    compare_changes(
+        &layers(),
+        r#"python3 - <<'EOF'
+import ctypes, os
+libc = ctypes.CDLL(None, use_errno=True)
+os.setxattr('a/keep', 'user.t', b'1')
+for call in (libc.llistxattr, libc.listxattr):
+    n = call(b'a/keep', None, 0)
+    buf = ctypes.create_string_buffer(n)
+    print(n, call(b'a/keep', buf, n), buf.raw, call(b'a/keep', buf, n - 1), ctypes.get_errno())
+fd = os.open('a/keep', os.O_RDONLY)
+n = libc.flistxattr(fd, None, 0)
+buf = ctypes.create_string_buffer(n)
+print('f', n, libc.flistxattr(fd, buf, n), buf.raw)
+EOF
+mv a b && getfattr -n user.t --only-values b/keep && echo"#,
+        &["30 7 b'user.t\\x00", "f 30 7", "\n1\n"],
+    );
+}
