@@ -8,6 +8,7 @@
 //! directory replaced under them) see one object, not two.
 
 use crate::config::XattrNs;
+use crate::lookup::Node;
 use crate::overlay::{Overlay, UPPER};
 use crate::spin_lock::SpinLock;
 use crate::sys::{cpath, syscall_keeping_errno};
@@ -388,6 +389,28 @@ impl Overlay {
     pub(crate) fn is_impure(&self, path: &CStr) -> bool {
         let mut v = [0u8; 1];
         rustix::fs::lgetxattr(path, self.impure_name(), &mut v).is_ok()
+    }
+
+    /// Removes the upper directory's `overlay.impure` mark.
+    pub(crate) fn clear_impure(&self, dir: &CStr) {
+        let _ = rustix::fs::lremovexattr(dir, self.impure_name());
+    }
+
+    /// Is the directory `node` listed by the overlay though it is not
+    /// merged: an upper-only directory marked impure, whose copies are
+    /// listed with their origins' inode numbers (and which loses the mark
+    /// when it holds none)?
+    pub fn lists_origins(&self, node: &Node) -> bool {
+        node.layer == UPPER
+            && node.is_dir()
+            && !node.is_merged()
+            && self.lists_origins_at(&node.rel)
+    }
+
+    /// [`lists_origins`](Self::lists_origins) of the upper-only directory
+    /// at `rel` (not merged: the caller knows).
+    pub fn lists_origins_at(&self, rel: &[u8]) -> bool {
+        self.has_upper && self.layers.len() > 1 && self.is_impure(&self.upper_path(rel))
     }
 
     /// Before the upper object at the real `path` moves (or is linked) into

@@ -166,7 +166,7 @@ impl Overlay {
         }
         let mut out = Listing::new();
         let mut moved = Vec::new();
-        self.read_layer(dir, last, &mut buf, |name, hash, record| {
+        let origins = self.read_layer(dir, last, &mut buf, |name, hash, record| {
             match seen.find(&higher, name, hash) {
                 Some(Place::Listed(at)) => {
                     if let Some(e) = higher.entry_at(at) {
@@ -182,6 +182,11 @@ impl Overlay {
                 }
             }
         })?;
+        if above.is_empty() && origins == Some(0) {
+            // As the kernel: an upper-only directory marked impure that
+            // holds no copy any more loses the mark when it is listed.
+            self.clear_impure(&cpath(&last.path));
+        }
         moved.sort_unstable();
         let mut pos = 0;
         for e in higher.iter() {
@@ -195,14 +200,15 @@ impl Overlay {
 
     /// Reads the layer directory `d` of `dir`, handing each name to `f`
     /// with its hash and `(ino, DT_*)`, or `None` for a whiteout (which
-    /// hides the name in the layers below).
+    /// hides the name in the layers below). For an impure upper directory:
+    /// how many entries are listed with their origins' numbers.
     fn read_layer(
         &self,
         dir: &Node,
         d: &LayerDir,
         buf: &mut [MaybeUninit<u8>],
         mut f: impl FnMut(&[u8], u64, Option<(u64, u8)>),
-    ) -> Result<(), Errno> {
+    ) -> Result<Option<usize>, Errno> {
         let bottom = self.is_bottom(d.layer);
         // As the kernel: the copies in an impure upper directory are listed
         // with their origins' inode numbers, as `stat` reports them.
@@ -210,6 +216,7 @@ impl Overlay {
         let xw = self.is_lower_layer(d.layer)
             && !bottom
             && crate::whiteout::marks_xattr_whiteouts(&cpath(&d.path));
+        let mut origins = 0;
         let mut iter = rustix::fs::RawDir::new(&d.fd, buf);
         while let Some(ent) = iter.next() {
             let ent = ent?;
@@ -220,15 +227,17 @@ impl Overlay {
                 && !bottom
                 && may_be_whiteout(dtype, xw)
                 && self.hidden_entry(d, &dir.rel, name);
-            let ino = if impure && !dots && !whiteout {
-                self.listed_ino(&dir.rel, name, dtype, d.stat.st_dev)
-                    .unwrap_or(ent.ino())
-            } else {
-                ent.ino()
-            };
-            f(name, fnv1a(name), (!whiteout).then_some((ino, dtype)));
+            let origin = (impure && !dots && !whiteout)
+                .then(|| self.listed_ino(&dir.rel, name, dtype, d.stat.st_dev))
+                .flatten();
+            origins += usize::from(origin.is_some());
+            f(
+                name,
+                fnv1a(name),
+                (!whiteout).then_some((origin.unwrap_or(ent.ino()), dtype)),
+            );
         }
-        Ok(())
+        Ok(impure.then_some(origins))
     }
 
     /// The inode number the view reports for the upper entry `name` of the

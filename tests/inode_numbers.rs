@@ -134,3 +134,41 @@ mv a b && getfattr -n user.t --only-values b/keep && echo"#,
         &["30 7 b'user.t\\x00", "f 30 7", "\n1\n"],
     );
 }
+
+/// Which names of the view are one object (same device and inode number),
+/// and whether every listing's `d_ino` is what `lstat` says, after copy-ups
+/// of files with and without other lower links, links and renames made in
+/// the view (into upper-only directories too: `n` lists its copy with the
+/// origin's number; `m`, left without one, loses its impure mark when it is
+/// listed, as on the kernel); then what `tar`, `cp -a` and `du` make of it
+/// (hard links kept, counted once).
+#[test]
+fn names_of_one_object_agree_with_the_kernel() {
+    require_root!();
+    let fx = layers();
+    fx.lower(1).hardlink("a/h3", "a/h").file("b/one", "1\n");
+    compare_changes(
+        &fx,
+        r#"echo x >> a/keep; ln a/keep a/keep2; ln a/f b/f-link; mv a/keep2 b/; chmod 600 a/h2
+mkdir n m && mv a/g n/g && mv a/s m/s && rm m/s && ls m n
+python3 - <<'EOF'
+import os
+groups, bad = {}, []
+for top, dirs, files in os.walk('.'):
+    for e in os.scandir(top):
+        st = os.lstat(e.path)
+        groups.setdefault((st.st_dev, st.st_ino), []).append(e.path)
+        if e.inode() != st.st_ino:
+            bad.append(e.path)
+for names in sorted(groups.values()):
+    if len(names) > 1:
+        print('one object:', ' '.join(sorted(names)))
+print('listed differently:', sorted(bad))
+EOF
+tar cf - a b | tar tvf - | awk '{print $1, $6, $7, $8}' | sort
+cp -a a /tmp/ovl-cp-$$ && ls -li /tmp/ovl-cp-$$ | awk 'NR > 1 {print $3, $NF}' | sort; rm -rf /tmp/ovl-cp-$$
+du -a --inodes b | sort -k2
+"#,
+        &["one object: ./a/f ./b/f-link", "listed differently: []"],
+    );
+}

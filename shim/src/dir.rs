@@ -295,7 +295,7 @@ unsafe fn opendir_in_view(
         // SAFETY: fd is ours.
         unsafe { libc::close(fd) };
         crate::set_errno(e);
-    } else if node.is_merged() {
+    } else if node.is_merged() || ovl.lists_origins(&node) {
         track(dir, node.rel);
     }
     dir
@@ -439,10 +439,11 @@ hooks! {
     fn opendir(p: *const c_char) -> *mut DIR |real, ovl| {
         opendir_in_view(ovl, p, |p| real(p))
     }
-    fn fdopendir(fd: c_int) -> *mut DIR |real, _ovl| {
+    fn fdopendir(fd: c_int) -> *mut DIR |real, ovl| {
         let dir = real(fd);
         if !dir.is_null() {
-            if let Some(info) = fd_info(fd).filter(|i| i.merged) {
+            let listed = |i: &ovl::locate::FdInfo| i.merged || (!i.lower && ovl.lists_origins_at(&i.rel));
+            if let Some(info) = fd_info(fd).filter(|i| listed(i)) {
                 track(dir, info.rel.clone());
             }
         }

@@ -51,21 +51,19 @@ impl DumpOpts {
     }
 
     /// For comparing the kernel's upper layer with ovl's: leaves out the
-    /// bookkeeping xattrs whose values or lives differ (`overlay.origin`: a
-    /// file handle of each clone's own lower object; `overlay.uuid`: random
-    /// per upper, which ovl does not write; `overlay.impure`: marks
-    /// directories holding such copies, which the kernel also removes when
-    /// it lists an upper-only directory left without any, and ovl does not),
-    /// in both namespaces, and the link count of whiteouts (the kernel shares
-    /// one whiteout inode). Whiteouts and opaque marks stay; `origin` and
-    /// `impure` are compared by `tests/inode_numbers.rs`.
+    /// bookkeeping xattrs whose values differ (`overlay.origin`: a file
+    /// handle of each clone's own lower object, compared by
+    /// `tests/inode_numbers.rs` without the handle; `overlay.uuid`: random
+    /// per upper, which ovl does not write), in both namespaces, and the
+    /// link count of whiteouts (the kernel shares one whiteout inode).
+    /// Whiteouts, opaque and impure marks stay.
     pub fn uppers() -> DumpOpts {
         let mut opts = DumpOpts {
             skip_whiteout_nlink: true,
             ..DumpOpts::default()
         };
         for ns in ["trusted", "user"] {
-            for name in ["origin", "uuid", "impure"] {
+            for name in ["origin", "uuid"] {
                 opts = opts.skip_xattr(&format!("{ns}.overlay.{name}"));
             }
         }
