@@ -118,6 +118,14 @@ fn decode(v: &[u8]) -> Option<Handle> {
     })
 }
 
+/// Is the real path `path` the directory `root` or below it?
+fn is_within(path: &[u8], root: &[u8]) -> bool {
+    root == b"/"
+        || path
+            .strip_prefix(root)
+            .is_some_and(|rest| rest.is_empty() || rest[0] == b'/')
+}
+
 /// False once `open_by_handle_at` was refused (it needs
 /// `CAP_DAC_READ_SEARCH`): not tried again.
 static CAN_OPEN_HANDLES: AtomicBool = AtomicBool::new(true);
@@ -329,9 +337,19 @@ impl Overlay {
             }
         }
         for l in lowers {
-            let root = cpath(&self.real_path(l, b""));
-            if let Some(fd) = open_handle(&root, want) {
-                return rustix::fs::fstat(&fd).ok();
+            let root = self.real_path(l, b"");
+            let Some(fd) = open_handle(&cpath(&root), want) else {
+                continue;
+            };
+            // A handle names an object anywhere on its file system. As the
+            // kernel, a directory counts only in this lower layer (an upper
+            // reused over other lower directories holds others'); a file
+            // anywhere (the kernel takes non-directories disconnected).
+            let st = rustix::fs::fstat(&fd).ok()?;
+            let is_dir = FileType::from_raw_mode(st.st_mode) == FileType::Directory;
+            let path = || crate::sys::real_path_of_fd(rustix::fd::AsRawFd::as_raw_fd(&fd));
+            if !is_dir || path().is_some_and(|p| is_within(&p, &root)) {
+                return Some(st);
             }
         }
         None
