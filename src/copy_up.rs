@@ -110,19 +110,44 @@ fn copy_data(src: &OwnedFd, dst: &OwnedFd, len: u64, size: u64) -> Result<(), Er
             // sooner). Only data extents: a hole of the source stays a hole.
             let _ = rustix::fs::fallocate(dst, FallocateFlags::empty(), data, hole - data);
         }
-        let mut off_in = data;
-        let mut off_out = data;
-        while off_in < hole {
-            let want = (hole - off_in).min(1 << 30) as usize;
-            let n =
-                rustix::fs::copy_file_range(src, Some(&mut off_in), dst, Some(&mut off_out), want)?;
-            if n == 0 {
-                break;
-            }
-        }
+        copy_range(src, dst, data, hole)?;
         pos = hole;
     }
     rustix::fs::ftruncate(dst, len)
+}
+
+/// Copies the bytes `from..to` of `src` to the same place of `dst`.
+fn copy_range(src: &OwnedFd, dst: &OwnedFd, from: u64, to: u64) -> Result<(), Errno> {
+    let mut off_in = from;
+    let mut off_out = from;
+    while off_in < to {
+        let want = (to - off_in).min(1 << 30) as usize;
+        match rustix::fs::copy_file_range(src, Some(&mut off_in), dst, Some(&mut off_out), want) {
+            Ok(0) => break,
+            Ok(_) => {}
+            // Layers on two file systems (since Linux 5.19 `copy_file_range`
+            // refuses most such pairs), or one that cannot: the kernel's
+            // generic copy, by `sendfile`.
+            Err(Errno::XDEV | Errno::INVAL | Errno::OPNOTSUPP | Errno::NOSYS) if off_in == from => {
+                return send_range(src, dst, from, to);
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
+}
+
+/// [`copy_range`] by `sendfile`, which copies between any two files.
+fn send_range(src: &OwnedFd, dst: &OwnedFd, from: u64, to: u64) -> Result<(), Errno> {
+    rustix::fs::seek(dst, SeekFrom::Start(from))?;
+    let mut off = from;
+    while off < to {
+        let want = (to - off).min(1 << 30) as usize;
+        if rustix::fs::sendfile(dst, src, Some(&mut off), want)? == 0 {
+            break;
+        }
+    }
+    Ok(())
 }
 
 impl Overlay {

@@ -217,3 +217,83 @@ fn killed_copy_ups_never_show_a_partial_file() {
     assert!(leftovers.is_empty(), "upper holds {leftovers:?}");
     eprintln!("{completed} of 20 copy-ups completed before the kill");
 }
+
+/// A tmpfs mounted on a directory for one test, unmounted when dropped.
+struct Tmpfs(PathBuf);
+
+impl Tmpfs {
+    fn mount(at: PathBuf) -> Tmpfs {
+        let out = Command::new("mount")
+            .args(["-t", "tmpfs", "-o", "size=64m", "tmpfs"])
+            .arg(&at)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "mount tmpfs: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        Tmpfs(at)
+    }
+}
+
+impl Drop for Tmpfs {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg(&self.0).status();
+    }
+}
+
+/// Layers on two file systems (the lower on a tmpfs, upper and work on the
+/// test directory's): the copy-up copies between them (`copy_file_range`
+/// refuses most such pairs since Linux 5.19; it failed with `EXDEV`), keeps
+/// the holes, and the copy keeps the lower file's inode number.
+#[test]
+fn copy_up_from_a_lower_layer_on_another_file_system() {
+    require_root!();
+    let l = Layers::new("crossfs");
+    let _tmpfs = Tmpfs::mount(l.p("l"));
+    std::fs::write(l.p("l/small"), "small\n").unwrap();
+    let island = 2u64 << 20;
+    let make = format!(
+        "head -c {island} /dev/urandom | dd of={} bs=1M seek=3 status=none && truncate -s 8M {}",
+        l.p("l/holes").display(),
+        l.p("l/holes").display()
+    );
+    assert!(sh(&make).status.success());
+    let lower_digest = digest(&l.p("l/holes"));
+    let lower_ino = std::fs::metadata(l.p("l/holes")).unwrap().ino();
+    let out = l
+        .ovl(&format!(
+            "cd {}/v && echo more >> small && printf x >> holes && stat -c %i holes",
+            l.dir.display()
+        ))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        lower_ino.to_string()
+    );
+    assert_eq!(
+        std::fs::read_to_string(l.p("u/small")).unwrap(),
+        "small\nmore\n"
+    );
+    assert_eq!(digest_of_first(&l.p("u/holes"), 8 << 20), lower_digest);
+    let m = std::fs::metadata(l.p("u/holes")).unwrap();
+    assert_eq!(m.len(), (8 << 20) + 1);
+    assert!(
+        m.blocks() * 512 < 3 << 20,
+        "the holes were filled: {} bytes",
+        m.blocks() * 512
+    );
+    assert_eq!(
+        digest(&l.p("l/holes")),
+        lower_digest,
+        "the lower file changed"
+    );
+    assert_eq!(std::fs::read_to_string(l.p("l/small")).unwrap(), "small\n");
+}
