@@ -19,6 +19,7 @@ tools=(
   tar:tar
   find:findutils
   setcap:libcap2-bin
+  node:nodejs
 )
 
 missing=()

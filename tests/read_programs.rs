@@ -783,3 +783,78 @@ EOF
         ovl.out()
     );
 }
+
+/// Calls made through libc's generic `syscall` on paths of the view reach
+/// the overlay (libuv, so Node.js, stats that way): `statx`, `newfstatat`,
+/// `openat`, `faccessat`/`faccessat2`, `readlinkat`, with the kernel's
+/// answers (a removed file is gone, a file of upper reads as upper's); any
+/// other number goes through as it came.
+#[test]
+fn calls_made_through_syscall_reach_the_view() {
+    require_root!();
+    compare_c_program(
+        "rawcalls",
+        r#"#include <errno.h>
+#include <fcntl.h>
+#include <linux/stat.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+int main(void) {
+    struct statx sx;
+    struct stat st;
+    char buf[256];
+    long r = syscall(SYS_statx, AT_FDCWD, "src/util.c", 0, STATX_BASIC_STATS, &sx);
+    printf("statx %ld size %lld\n", r, r == 0 ? (long long)sx.stx_size : -1LL);
+    r = syscall(SYS_statx, AT_FDCWD, "docs/latest", AT_SYMLINK_NOFOLLOW, STATX_BASIC_STATS, &sx);
+    printf("statx nofollow %ld link %d\n", r, r == 0 && S_ISLNK(sx.stx_mode));
+    r = syscall(SYS_newfstatat, AT_FDCWD, "notes.txt", &st, 0);
+    printf("newfstatat %ld size %lld\n", r, r == 0 ? (long long)st.st_size : -1LL);
+    errno = 0;
+    r = syscall(SYS_newfstatat, AT_FDCWD, "src/old.c", &st, 0);
+    printf("newfstatat removed %ld errno %d\n", r, errno);
+    long fd = syscall(SYS_openat, AT_FDCWD, "up.txt", O_RDONLY);
+    long n = fd >= 0 ? read((int)fd, buf, sizeof buf - 1) : -1;
+    printf("openat %d read %.*s", fd >= 0, (int)(n > 0 ? n : 0), buf);
+    printf("faccessat %ld %ld\n", syscall(SYS_faccessat, AT_FDCWD, "bin/run", X_OK),
+           syscall(SYS_faccessat2, AT_FDCWD, "bin/run", X_OK, AT_EACCESS));
+    r = syscall(SYS_readlinkat, AT_FDCWD, "docs/latest", buf, sizeof buf);
+    printf("readlinkat %.*s\n", (int)(r > 0 ? r : 0), buf);
+    printf("getpid %d\n", syscall(SYS_getpid) == getpid());
+    return 0;
+}
+"#,
+        "",
+    );
+}
+
+/// Node.js in the view: libuv stats through `syscall`, reads directories
+/// through libc; reading, writing, copying and removing trees, symlinks,
+/// an inode number kept across a copy-up.
+#[test]
+fn node_reads_and_writes_the_view() {
+    require_root!();
+    let fx = source_tree();
+    compare_changes(
+        &fx,
+        r#"node - <<'EOF'
+const fs = require('fs'), path = require('path');
+const walk = d => fs.readdirSync(d, {withFileTypes: true}).flatMap(e =>
+    e.isDirectory() ? [path.join(d, e.name) + '/', ...walk(path.join(d, e.name))] : [path.join(d, e.name)]);
+const ino = fs.statSync('src/util.c').ino;
+fs.appendFileSync('src/util.c', '/* more */\n');
+console.log('ino kept', fs.statSync('src/util.c').ino === ino, fs.statSync('src/util.c').size);
+fs.cpSync('docs', 'docs-copy', {recursive: true});
+fs.rmSync('links', {recursive: true});
+fs.renameSync('notes.txt', 'src/notes.txt');
+fs.mkdirSync('x/y', {recursive: true});
+fs.symlinkSync('../src/main.c', 'x/main');
+console.log(fs.readlinkSync('x/main'), fs.readFileSync('x/main', 'utf8').split('\n')[0]);
+console.log(fs.lstatSync('docs/latest').isSymbolicLink(), fs.existsSync('src/old.c'), fs.existsSync('links'));
+fs.promises.stat('up.txt').then(s => console.log('async', s.size));
+console.log(walk('.').sort().join('\n'));
+EOF
+"#,
+        &["ino kept true", "../src/main.c int main(void)"],
+    );
+}

@@ -24,6 +24,8 @@ mod read;
 mod socket;
 mod spawn_actions;
 mod stat;
+#[cfg(target_arch = "x86_64")]
+mod syscall;
 mod trace;
 mod vfork;
 mod walk;
@@ -239,6 +241,8 @@ static KEEP_EXECL: [unsafe extern "C" fn(*const c_char, *const c_char, ...) -> c
 /// up on first use, for calls made by other libraries' constructors.
 /// Inherited descriptors are looked at later, one by one, when they matter.
 extern "C" fn init() {
+    #[cfg(target_arch = "x86_64")]
+    syscall::look_up_real();
     if let Some(_g) = Guard::enter() {
         if ovl::overlay::get().is_some() {
             ovl::library_path::restore_library_path();
