@@ -20,6 +20,7 @@ tools=(
   find:findutils
   setcap:libcap2-bin
   node:nodejs
+  npm:npm
 )
 
 missing=()

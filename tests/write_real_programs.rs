@@ -108,6 +108,37 @@ fn git_clones_a_repository_held_in_lower() {
     );
 }
 
+/// npm installs a local package into a project held in lower (offline):
+/// `node_modules`, its `.bin` link, `package.json` rewritten by rename;
+/// `npx` runs the installed program. The kernel then shows ovl's upper as
+/// it showed its own.
+#[test]
+fn npm_installs_a_local_package_into_a_project_in_lower() {
+    require_root!();
+    let fx = Fixture::new(1);
+    fx.lower(1)
+        .file(
+            "proj/package.json",
+            "{\"name\":\"proj\",\"version\":\"1.0.0\"}\n",
+        )
+        .file(
+            "pkg/package.json",
+            "{\"name\":\"pkg\",\"version\":\"1.0.0\",\"bin\":{\"pkg\":\"bin/pkg.js\"}}\n",
+        )
+        .file_mode(
+            "pkg/bin/pkg.js",
+            "#!/usr/bin/env node\nconsole.log('pkg ran')\n",
+            0o755,
+        );
+    same_as_kernel(
+        &fx,
+        "cd proj && npm install --offline --no-audit --no-fund --install-links ../pkg > /dev/null 2>&1; \
+         echo npm $?; npx pkg; cd ..",
+        "cat proj/package.json; find proj/node_modules -path '*/.package-lock.json' -prune -o -print | sort; \
+         readlink proj/node_modules/.bin/pkg",
+    );
+}
+
 #[test]
 fn sqlite_writes_a_database_held_in_lower() {
     require_root!();
