@@ -447,6 +447,37 @@ EOF"#,
     );
 }
 
+/// A stream (`FILE`) opened for reading on a lower file reads the copy
+/// another process made since, through `fgets`, `fread` and `getline`
+/// (glibc refills its buffer with internal reads, which no hook sees).
+#[test]
+fn read_stream_sees_a_copy_up_by_another_process() {
+    require_root!();
+    scenario(
+        r#"python3 - <<'EOF'
+import ctypes, subprocess
+libc = ctypes.CDLL(None)
+libc.fopen.restype = ctypes.c_void_p
+libc.fgets.argtypes = [ctypes.c_char_p, ctypes.c_int, ctypes.c_void_p]
+libc.fgets.restype = ctypes.c_char_p
+libc.fread.argtypes = [ctypes.c_char_p, ctypes.c_size_t, ctypes.c_size_t, ctypes.c_void_p]
+libc.getline.argtypes = [ctypes.POINTER(ctypes.c_char_p), ctypes.POINTER(ctypes.c_size_t), ctypes.c_void_p]
+libc.clearerr.argtypes = [ctypes.c_void_p]
+f, g, h = (libc.fopen(name, b'r') for name in (b'keep', b'a/data', b'a/low1'))
+buf = ctypes.create_string_buffer(100)
+print(libc.fgets(buf, 100, f), libc.fgets(buf, 100, f))
+subprocess.run(['sh', '-c', 'echo other >> keep; echo more >> a/data; echo new >> a/low1'], check=True)
+libc.clearerr(f)
+print('fgets', libc.fgets(buf, 100, f))
+n = libc.fread(buf, 1, 100, g)
+print('fread', buf.raw[:n])
+line, size = ctypes.c_char_p(), ctypes.c_size_t(0)
+while libc.getline(ctypes.byref(line), ctypes.byref(size), h) > 0:
+    print('getline', line.value)
+EOF"#,
+    );
+}
+
 /// A name that another process replaced (a new file renamed over it, as
 /// `sed -i` and editors do) is not a copy-up: a descriptor opened on the
 /// lower file before keeps reading the lower data, as on the kernel, also

@@ -4,11 +4,14 @@
 //! (`read_may_need_catch_up`: a few loads, no lock, no call), and only when
 //! something was copied up since the descriptor last looked does the core
 //! look further (`catch_up_reader`).
-//! (`fread` and friends read through glibc's own, internal calls: a
-//! stream's buffered reads are out of reach; see the README.)
+//! A stream (`FILE`) refills its buffer through glibc's own, internal
+//! calls, which no hook sees: its block and line readers (`fread`, `fgets`,
+//! `getline`) catch its descriptor up on entry instead. The one-character
+//! readers (`getc`) do not: a hook there doubled the time of a loop of
+//! `getc`, which mostly reads the buffer.
 
 use crate::hooks;
-use libc::{c_int, c_uint, c_void, iovec, loff_t, off_t, size_t, ssize_t};
+use libc::{c_char, c_int, c_uint, c_void, iovec, loff_t, off_t, size_t, ssize_t, FILE};
 use ovl::locate::{catch_up_reader, read_may_need_catch_up};
 
 /// Hooks that read from the descriptor named before the `;` (among the
@@ -45,4 +48,52 @@ catching_up! {
     fn splice(fd_in; fd_in: c_int, off_in: *mut loff_t, fd_out: c_int, off_out: *mut loff_t, len: size_t, fl: c_uint) -> ssize_t;
     fn sendfile(fd_in; fd_out: c_int, fd_in: c_int, off: *mut off_t, n: size_t) -> ssize_t;
     fn sendfile64(fd_in; fd_out: c_int, fd_in: c_int, off: *mut off_t, n: size_t) -> ssize_t;
+}
+
+/// Where glibc's `FILE` keeps its descriptor (`_fileno`): after the
+/// flags and thirteen pointers.
+#[cfg(target_pointer_width = "64")]
+const FILENO_OFFSET: usize = 112;
+#[cfg(target_pointer_width = "32")]
+const FILENO_OFFSET: usize = 56;
+
+/// The descriptor under a stream (-1 for a null one, which libc will
+/// refuse in its own way).
+fn stream_fd(fp: *mut FILE) -> c_int {
+    if fp.is_null() {
+        return -1;
+    }
+    // SAFETY: a live stream (the caller passes it to a reading function);
+    // glibc's `struct _IO_FILE` keeps its descriptor at this offset on
+    // 64-bit targets, part of its ABI since 2.1 (`fileno` would be one more
+    // call on every read).
+    unsafe { fp.cast::<u8>().add(FILENO_OFFSET).cast::<c_int>().read() }
+}
+
+/// Hooks that read from the stream named before the `;`: its descriptor is
+/// caught up, then libc called (which refills from the copy if needed).
+macro_rules! stream_catching_up {
+    ($( fn $name:ident($fp:ident; $($arg:ident: $ty:ty),*) -> $ret:ty; )*) => {
+        hooks! {$(
+            unless_needed !read_may_need_catch_up(stream_fd($fp));
+            fn $name($($arg: $ty),*) -> $ret |real, ovl| {
+                catch_up_reader(ovl, stream_fd($fp));
+                real($($arg),*)
+            }
+        )*}
+    };
+}
+
+stream_catching_up! {
+    fn fread(fp; buf: *mut c_void, size: size_t, n: size_t, fp: *mut FILE) -> size_t;
+    fn fread_unlocked(fp; buf: *mut c_void, size: size_t, n: size_t, fp: *mut FILE) -> size_t;
+    fn __fread_chk(fp; buf: *mut c_void, buflen: size_t, size: size_t, n: size_t, fp: *mut FILE) -> size_t;
+    fn __fread_unlocked_chk(fp; buf: *mut c_void, buflen: size_t, size: size_t, n: size_t, fp: *mut FILE) -> size_t;
+    fn fgets(fp; s: *mut c_char, n: c_int, fp: *mut FILE) -> *mut c_char;
+    fn fgets_unlocked(fp; s: *mut c_char, n: c_int, fp: *mut FILE) -> *mut c_char;
+    fn __fgets_chk(fp; s: *mut c_char, size: size_t, n: c_int, fp: *mut FILE) -> *mut c_char;
+    fn __fgets_unlocked_chk(fp; s: *mut c_char, size: size_t, n: c_int, fp: *mut FILE) -> *mut c_char;
+    fn getline(fp; line: *mut *mut c_char, n: *mut size_t, fp: *mut FILE) -> ssize_t;
+    fn getdelim(fp; line: *mut *mut c_char, n: *mut size_t, delim: c_int, fp: *mut FILE) -> ssize_t;
+    fn __getdelim(fp; line: *mut *mut c_char, n: *mut size_t, delim: c_int, fp: *mut FILE) -> ssize_t;
 }
