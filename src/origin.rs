@@ -358,9 +358,9 @@ impl Overlay {
     /// [`origin_identity`](Self::origin_identity) of the upper object at
     /// `rel`, read by its real path.
     pub fn origin_identity_at(&self, rel: &[u8], upper: &UpperObject) -> Option<(u64, u64)> {
-        let path = self.upper_path(rel);
+        // The path is made only when the answer is not remembered.
         self.origin_identity(rel, upper, |name, buf| {
-            rustix::fs::lgetxattr(path.as_c_str(), name, buf)
+            rustix::fs::lgetxattr(self.upper_path(rel).as_c_str(), name, buf)
         })
     }
 
@@ -390,13 +390,20 @@ impl Overlay {
         })
     }
 
+    /// The view's device and inode numbers for the object at `rel` in
+    /// `layer` (`st`: its real `stat`), where they are not its real ones:
+    /// an upper copy of a lower object.
+    pub fn layer_identity(&self, layer: usize, rel: &[u8], st: &Stat) -> Option<(u64, u64)> {
+        if layer != UPPER {
+            return None;
+        }
+        self.origin_identity_at(rel, &UpperObject::of(st))
+    }
+
     /// Puts the view's device and inode numbers in `st`, the real `stat` of
     /// the object at `rel` in `layer`.
     pub fn report_identity(&self, layer: usize, rel: &[u8], st: &mut Stat) {
-        if layer != UPPER {
-            return;
-        }
-        if let Some((dev, ino)) = self.origin_identity_at(rel, &UpperObject::of(st)) {
+        if let Some((dev, ino)) = self.layer_identity(layer, rel, st) {
             st.st_dev = dev;
             st.st_ino = ino;
         }

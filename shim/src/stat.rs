@@ -65,8 +65,8 @@ macro_rules! fix_fd {
 /// The view's device and inode numbers for `node`, where they are not its
 /// real ones: an upper copy of a lower object (see `ovl::origin`).
 fn node_identity(ovl: &Overlay, node: Option<&Node>) -> Option<(u64, u64)> {
-    let node = node.filter(|n| n.layer == ovl::overlay::UPPER)?;
-    ovl.origin_identity_at(&node.rel, &UpperObject::of(&node.stat))
+    let node = node?;
+    ovl.layer_identity(node.layer, &node.rel, &node.stat)
 }
 
 /// What the view reports differently for the object `fd` is open on.
