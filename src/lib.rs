@@ -35,6 +35,7 @@ pub mod spin_lock;
 mod sys;
 pub mod tmpfile;
 pub mod vfork;
+pub mod watch;
 pub mod whiteout;
 pub mod xattr;
 

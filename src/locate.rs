@@ -789,6 +789,7 @@ pub fn forget_fd(fd: i32) {
         return crate::vfork::touch_fds(fd, fd);
     }
     settle_fd(fd);
+    crate::watch::forget(fd);
     crate::above::forget(fd);
     if fd < 0 || fd >= FDS_LEN.load(Ordering::Acquire) {
         return;
@@ -927,6 +928,14 @@ fn note_reader(fd: usize, info: Option<&FdInfo>) {
             Some(i) => i.copy_ups.saturating_add(1),
         };
         slot.store(mark, Ordering::Release);
+    }
+}
+
+/// Marks the inotify descriptor `fd` as one whose reads go past the quick
+/// test (`watch.rs` translates its events), or no longer.
+pub(crate) fn note_watcher(fd: i32, watching: bool) {
+    if let Some(slot) = usize::try_from(fd).ok().and_then(|fd| READERS.get(fd)) {
+        slot.store(if watching { u64::MAX } else { 0 }, Ordering::Release);
     }
 }
 

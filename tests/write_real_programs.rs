@@ -214,6 +214,54 @@ print(sorted(event(o) for o in offsets))\n\
     );
 }
 
+/// A watch on a lower file stays on the file across its copy-up, as the
+/// kernel's watch on the overlay's object does: events of another
+/// process's append, `chmod` and `touch`, and of this process's own append
+/// (a second watch on the name is the same watch), are the kernel's.
+#[test]
+fn inotify_watches_on_lower_files_follow_their_copy_up() {
+    require_root!();
+    same_as_kernel(
+        &source_tree(),
+        r#"cat > /tmp/ovl-watch-$$.py <<'PY'
+import ctypes, os, select, struct, subprocess, sys
+libc = ctypes.CDLL(None, use_errno=True)
+ALL = 0xfff
+
+def events(fd, until=None):
+    seen = []
+    while select.select([fd], [], [], 3)[0]:
+        buf, i = os.read(fd, 4096), 0
+        while i < len(buf):
+            wd, mask, _, n = struct.unpack_from('iIII', buf, i)
+            seen.append((wd, hex(mask)))
+            i += 16 + n
+        if until in [m for _, m in seen]:
+            break
+    return seen
+
+for path, change, until in [
+    ('doc/readme.txt', 'echo more >> doc/readme.txt', '0x8'),
+    ('src/util.c', 'chmod 600 src/util.c', '0x4'),
+    ('src/util.h', 'touch src/util.h', '0x8'),
+]:
+    fd = libc.inotify_init1(0)
+    wd = libc.inotify_add_watch(fd, path.encode(), ALL & ~0x31)
+    subprocess.Popen('sleep 0.3; ' + change, shell=True)
+    print(path, wd, events(fd, until))
+
+fd = libc.inotify_init1(os.O_NONBLOCK)
+first = libc.inotify_add_watch(fd, b'doc/run.sh', ALL)
+open('doc/run.sh', 'a').write('echo more\n')
+print('same watch:', libc.inotify_add_watch(fd, b'doc/run.sh', ALL) == first)
+libc.inotify_rm_watch(fd, first)
+print(events(fd))
+PY
+python3 /tmp/ovl-watch-$$.py; rm -f /tmp/ovl-watch-$$.py"#,
+        &format!("{LIST}{CAT_ALL}"),
+    );
+}
+
 /// cargo builds a crate held in lower, then rebuilds only what changed
 /// (rustc allocates with jemalloc: see `shim/src/alloc.rs`). Uses the
 /// toolchain that runs this test (`$CARGO`, rustc beside it).

@@ -28,9 +28,57 @@ macro_rules! catching_up {
     };
 }
 
+hooks! {
+    unless_needed !read_may_need_catch_up(fd);
+    fn read(fd: c_int, buf: *mut c_void, n: size_t) -> ssize_t |real, ovl| {
+        catch_up_reader(ovl, fd);
+        watched_read(ovl, fd, buf, n, || real(fd, buf, n))
+    }
+    unless_needed !read_may_need_catch_up(fd);
+    fn __read_chk(fd: c_int, buf: *mut c_void, n: size_t, buflen: size_t) -> ssize_t |real, ovl| {
+        catch_up_reader(ovl, fd);
+        watched_read(ovl, fd, buf, n, || real(fd, buf, n, buflen))
+    }
+}
+
+/// A read of `fd`, which may be an inotify descriptor watching lower files
+/// (`ovl::watch`): its events are handed over as the program would see
+/// them on the kernel's overlay; a read that brought only the overlay's
+/// own events is made again (or fails with `EAGAIN`, non-blocking).
+///
+/// # Safety
+/// `buf` is valid for `n` bytes, as `read` requires.
+unsafe fn watched_read(
+    ovl: &ovl::overlay::Overlay,
+    fd: c_int,
+    buf: *mut c_void,
+    n: size_t,
+    mut read: impl FnMut() -> ssize_t,
+) -> ssize_t {
+    if !ovl::watch::is_watcher(fd) {
+        return read();
+    }
+    loop {
+        let got = read();
+        if got <= 0 {
+            return got;
+        }
+        // SAFETY: per the contract; the read filled its first `got` bytes.
+        let events = unsafe { std::slice::from_raw_parts_mut(buf.cast::<u8>(), n) };
+        let kept = ovl::watch::translate(ovl, fd, events, got as usize);
+        if kept > 0 {
+            return kept as ssize_t;
+        }
+        // SAFETY: `fd` is the caller's open descriptor, for this call only.
+        let borrowed = unsafe { rustix::fd::BorrowedFd::borrow_raw(fd) };
+        let flags = rustix::fs::fcntl_getfl(borrowed).unwrap_or(rustix::fs::OFlags::empty());
+        if flags.contains(rustix::fs::OFlags::NONBLOCK) {
+            return crate::fail(rustix::io::Errno::AGAIN);
+        }
+    }
+}
+
 catching_up! {
-    fn read(fd; fd: c_int, buf: *mut c_void, n: size_t) -> ssize_t;
-    fn __read_chk(fd; fd: c_int, buf: *mut c_void, n: size_t, buflen: size_t) -> ssize_t;
     fn pread(fd; fd: c_int, buf: *mut c_void, n: size_t, at: off_t) -> ssize_t;
     fn pread64(fd; fd: c_int, buf: *mut c_void, n: size_t, at: off_t) -> ssize_t;
     fn __pread_chk(fd; fd: c_int, buf: *mut c_void, n: size_t, at: off_t, buflen: size_t) -> ssize_t;

@@ -8,7 +8,7 @@ use crate::{fail, hooks};
 use libc::{c_char, c_int, size_t, ssize_t};
 use ovl::lookup::Node;
 use ovl::origin::UpperObject;
-use ovl::overlay::Overlay;
+use ovl::overlay::{Overlay, UPPER};
 use rustix::io::Errno;
 
 const FOLLOW: bool = true;
@@ -343,10 +343,35 @@ hooks! {
             r
         })
     }
-    // The watch is on the real object the view shows (see the README's
-    // limitations for what it cannot see).
+    // The watch is on the real object the view shows; one on a lower file
+    // follows its copy-up (`ovl::watch`; see the README's limitations for
+    // what it cannot see).
     fn inotify_add_watch(fd: c_int, p: *const c_char, mask: u32) -> c_int |real, ovl| {
-        reading(ovl, libc::AT_FDCWD, p, mask & libc::IN_DONT_FOLLOW == 0, |_, rp, _| real(fd, rp, mask))
+        reading(ovl, libc::AT_FDCWD, p, mask & libc::IN_DONT_FOLLOW == 0, |_, rp, n| match n {
+            Some(n) if n.layer == UPPER => {
+                ovl::watch::add_upper_watch(ovl, fd, &n.rel, &n.stat, mask, || real(fd, rp, mask))
+            }
+            Some(n) if n.file_type() == rustix::fs::FileType::RegularFile => {
+                let wd = real(fd, rp, mask);
+                if wd >= 0 { ovl::watch::follow(ovl, fd, wd, &n.rel, &n.stat, mask); }
+                wd
+            }
+            _ => real(fd, rp, mask),
+        })
+    }
+    fn inotify_rm_watch(fd: c_int, wd: c_int) -> c_int |real, _ovl| {
+        if let Some(copy_wd) = ovl::watch::unfollow(fd, wd) { real(fd, copy_wd); }
+        real(fd, wd)
+    }
+    fn inotify_init() -> c_int |real, _ovl| {
+        let fd = real();
+        ovl::watch::forget(fd);
+        fd
+    }
+    fn inotify_init1(flags: c_int) -> c_int |real, _ovl| {
+        let fd = real(flags);
+        ovl::watch::forget(fd);
+        fd
     }
 
     unless_needed !ovl::locate::may_know_fd(fd);
