@@ -1,6 +1,7 @@
 //! Opening a path of the view: reads go to the layer that shows the object;
-//! any write access (or `O_TRUNC`) copies a lower regular file up first, and
-//! `O_CREAT` of an absent name creates it in upper.
+//! any write access (or `O_TRUNC`) copies a lower regular file up first (and
+//! any open, a lower fifo), and `O_CREAT` of an absent name creates it in
+//! upper.
 
 use crate::locate::FdInfo;
 use crate::lookup::{Node, ParentOf, Resolved, Slot};
@@ -19,6 +20,11 @@ pub enum Opened {
     /// An unnamed file (`O_TMPFILE`) made in the upper copy of a directory
     /// of the view: a plain descriptor (see `tmpfile`).
     Unnamed(OwnedFd),
+}
+
+/// Does this `open` of `node` open a fifo's pipe (not just name it)?
+fn opens_fifo(node: &Node, flags: i32) -> bool {
+    node.file_type() == FileType::Fifo && flags & libc::O_PATH == 0
 }
 
 /// Does `open` with these flags change the file?
@@ -232,22 +238,28 @@ impl Overlay {
     }
 
     fn open_existing(&self, node: Node, flags: i32, mode: u32) -> Result<Opened, Errno> {
-        let node =
-            if writes(flags) && node.file_type() == FileType::RegularFile && self.is_lower(&node) {
-                if !self.has_upper {
-                    return Err(Errno::ROFS);
-                }
-                let keep = (flags & libc::O_TRUNC != 0).then_some(0);
-                self.copy_up(&node, keep)?
-            } else if writes(flags) && !self.has_upper && node.file_type() != FileType::Directory {
-                // A read-only overlay refuses writes to every object but special files.
-                if matches!(node.file_type(), FileType::RegularFile | FileType::Symlink) {
-                    return Err(Errno::ROFS);
-                }
-                node
-            } else {
-                node
-            };
+        let node = if opens_fifo(&node, flags) && self.has_upper && self.is_lower(&node) {
+            // A pipe's reads and writes stamp its fifo's times: on a lower
+            // fifo they would change the lower layer (the kernel's overlay
+            // runs the pipe on its own inode). Readers and writers must
+            // meet on one inode: every open takes the copy.
+            self.copy_up(&node, None)?
+        } else if writes(flags) && node.file_type() == FileType::RegularFile && self.is_lower(&node)
+        {
+            if !self.has_upper {
+                return Err(Errno::ROFS);
+            }
+            let keep = (flags & libc::O_TRUNC != 0).then_some(0);
+            self.copy_up(&node, keep)?
+        } else if writes(flags) && !self.has_upper && node.file_type() != FileType::Directory {
+            // A read-only overlay refuses writes to every object but special files.
+            if matches!(node.file_type(), FileType::RegularFile | FileType::Symlink) {
+                return Err(Errno::ROFS);
+            }
+            node
+        } else {
+            node
+        };
         let fd = self.open_node(&node, flags, mode)?;
         Ok(Opened::Fd(fd, Box::new(self.fd_info(&node))))
     }

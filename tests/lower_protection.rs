@@ -365,3 +365,22 @@ stat -c '%n %u %g %Y' f g h
         &["f 7 8 2000\ng 7 8 2000\nh 0 0"],
     );
 }
+
+/// A pipe's reads and writes stamp its fifo's times: through the view they
+/// land on a copy of a lower fifo (readers and writers still meet on one
+/// pipe), never on the lower fifo, as the kernel's overlay runs the pipe on
+/// its own inode. (The kernel's view keeps showing the lower fifo's times;
+/// ovl's shows the copy's.)
+#[test]
+fn a_lower_fifo_carries_data_and_keeps_its_times() {
+    require_root!();
+    let fx = Fixture::new(1);
+    fx.lower(1).fifo("d/pipe").mtime("d/pipe", 1_000_000_000, 0);
+    compare_runs(
+        &fx,
+        "(echo one > d/pipe &)\ncat d/pipe\n\
+         cat d/pipe & sleep 0.2; echo two > d/pipe; wait\n\
+         python3 -c \"import os; fd = os.open('d/pipe', os.O_RDONLY | os.O_NONBLOCK); print(os.read(fd, 9)); os.close(fd)\"\n\
+         stat -c %F d/pipe",
+    );
+}
