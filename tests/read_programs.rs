@@ -828,6 +828,32 @@ int main(void) {
     );
 }
 
+/// Node.js asked to use io_uring (`UV_USE_IO_URING=1`): the kernel makes
+/// io_uring's operations where no hook sees them, and a relative path
+/// reached the real (lower) directory behind the current one. The ring is
+/// refused in a view; libuv falls back to plain calls, which the view sees.
+#[test]
+fn node_asked_for_io_uring_writes_through_the_view() {
+    require_root!();
+    let fx = source_tree();
+    compare_changes(
+        &fx,
+        r#"cd src && UV_USE_IO_URING=1 node - <<'EOF'
+const fs = require('fs');
+(async () => {
+  await fs.promises.appendFile('util.c', '/* ring */\n');
+  const fh = await fs.promises.open('main.c', 'r+');
+  await fh.write('/*', 0);
+  await fh.close();
+  await fs.promises.writeFile('new.txt', 'new\n');
+  console.log('done', (await fs.promises.readFile('util.c', 'utf8')).split('\n').length);
+})();
+EOF
+"#,
+        &["done"],
+    );
+}
+
 /// Node.js in the view: libuv stats through `syscall`, reads directories
 /// through libc; reading, writing, copying and removing trees, symlinks,
 /// an inode number kept across a copy-up.

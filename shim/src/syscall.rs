@@ -1,7 +1,7 @@
 //! `syscall(2)`: a program that makes a call on a path through libc's
 //! generic entry (libuv, so Node.js, makes `statx` that way) reaches the
-//! hook of that call; every other number goes to libc's `syscall` as it
-//! came. The entry is a few instructions, not a Rust function: `syscall` is
+//! hook of that call; `io_uring_setup` is refused in a view; every other
+//! number goes to libc's `syscall` as it came. The entry is a few instructions, not a Rust function: `syscall` is
 //! variadic, and forwarding by a jump leaves the caller's registers and
 //! stack (the sixth argument) exactly as they were, whatever the call
 //! (`clone` included). Where this is not written for the architecture,
@@ -31,6 +31,8 @@ std::arch::global_asm!(
     "    cmp $439, %rdi", // SYS_faccessat2
     "    je {routed}",
     "    cmp $267, %rdi", // SYS_readlinkat
+    "    je {routed}",
+    "    cmp $425, %rdi", // SYS_io_uring_setup
     "    je {routed}",
     "    mov {real}(%rip), %rax",
     "    test %rax, %rax",
@@ -103,6 +105,13 @@ unsafe extern "C" fn routed(
                 c as *mut c_char,
                 d as size_t,
             ) as c_long,
+            // io_uring's operations are made by the kernel, where no hook
+            // sees them: a relative path would reach the real directory
+            // behind the view's (a lower one). Refused in a view, so that
+            // the program falls back to plain calls (libuv does).
+            libc::SYS_io_uring_setup if ovl::overlay::get().is_some() => {
+                crate::fail(rustix::io::Errno::NOSYS)
+            }
             _ => {
                 let real = crate::real_symbol(&OVL_REAL_SYSCALL, b"syscall\0");
                 // SAFETY: libc's `syscall`, called with the caller's
