@@ -31,6 +31,16 @@ pub fn check_change(name: &[u8], size: Option<usize>, flags: Option<i32>) -> Res
     Ok(())
 }
 
+/// Is a change of the xattr `name` refused on an object of type `ty` before
+/// anything is copied up? `user.` names belong to regular files and
+/// directories only (`EPERM` elsewhere), as the kernel checks them on the
+/// overlay's object.
+pub fn change_refused(name: &[u8], ty: rustix::fs::FileType) -> Option<Errno> {
+    use rustix::fs::FileType;
+    let own_kind = matches!(ty, FileType::RegularFile | FileType::Directory);
+    (name.starts_with(b"user.") && !own_kind).then_some(Errno::PERM)
+}
+
 /// The real object's name for the view's xattr `name`: escaped in the
 /// overlay's namespace `ns`, as given outside both; `EPERM` for the other
 /// namespace's overlay names.

@@ -352,6 +352,25 @@ fn overlay_xattr_names_given_through_the_view_are_escaped() {
     pair.assert_uppers_equal(&DumpOpts::uppers());
 }
 
+/// `user.` xattrs belong to regular files and directories: setting or
+/// removing one on a symlink (or a fifo) fails with `EPERM` before anything
+/// is copied up, as on the kernel.
+#[test]
+fn user_xattrs_of_symlinks_are_refused_before_any_copy_up() {
+    require_root!();
+    let fx = layers();
+    fx.lower(1).fifo("a/pipe");
+    compare_changes(
+        &fx,
+        "setfattr -h -n user.x -v 1 a/link; echo \"symlink: $?\"\n\
+         setfattr -h -x user.x a/link; echo \"remove: $?\"\n\
+         setfattr -n user.x -v 1 a/pipe; echo \"fifo: $?\"\n\
+         setfattr -n user.x -v 1 a/low1; echo \"file: $?\"\n\
+         getfattr -h -d a/low1 a/link a/pipe",
+        &["symlink: 1", "fifo: 1", "file: 0"],
+    );
+}
+
 /// Is the running kernel at least `major.minor`?
 fn kernel_at_least(major: u32, minor: u32) -> bool {
     let release = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();

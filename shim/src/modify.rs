@@ -119,6 +119,11 @@ unsafe fn xattr_change(
             crate::path::outside_change(ovl, libc::AT_FDCWD, r.as_ptr(), follow, |_, p| f(p, name))
         }
         Ok(Located::Node(node)) => {
+            // SAFETY: per the contract (and `check` found the name valid).
+            let given = unsafe { bytes(name) }.unwrap_or_default();
+            if let Some(e) = ovl::xattr::change_refused(given, node.file_type()) {
+                return fail(e);
+            }
             let name = match real_xattr_name(ovl, name) {
                 Ok(n) => n,
                 Err(e) => return fail(e),
