@@ -831,7 +831,8 @@ pub fn forget_fd_range(first: u32, last: u32) {
 /// Settles `fd`, just made for something outside the view, when that needs
 /// no lock: no stale entry of the view's table or of the list of directories
 /// above the view to forget. `false`: call [`forget_fd`] (or [`dup_fd`]).
-/// Safe without the re-entry guard.
+/// Safe without the re-entry guard (in a process whose inotify descriptor
+/// follows watches, `watch::forget` takes its list's lock).
 #[inline]
 pub fn settle_plain_new_fd(fd: i32) -> bool {
     let plain = fd >= FDS_LEN.load(Ordering::Acquire)
@@ -839,6 +840,7 @@ pub fn settle_plain_new_fd(fd: i32) -> bool {
         && !crate::vfork::in_child();
     if plain {
         settle_fd(fd);
+        crate::watch::forget(fd);
     }
     plain
 }

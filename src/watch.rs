@@ -189,6 +189,12 @@ pub fn is_watcher(fd: i32) -> bool {
     ANY.load(Ordering::Acquire) && WATCHERS.lock().is_ok_and(|w| w.iter().any(|w| w.fd == fd))
 }
 
+/// Does any descriptor follow a watch? (One load: a close's quick test.)
+#[inline]
+pub fn any() -> bool {
+    ANY.load(Ordering::Relaxed)
+}
+
 /// `fd` was closed, or is a new descriptor: it follows no watch.
 pub fn forget(fd: i32) {
     if !ANY.load(Ordering::Acquire) {
@@ -233,6 +239,15 @@ fn event_at(buf: &[u8], at: usize) -> Option<Event> {
     })
 }
 
+/// Is `buf` a run of whole events, as a read of an inotify descriptor gives?
+fn whole_events(buf: &[u8]) -> bool {
+    let mut at = 0;
+    while let Some(ev) = event_at(buf, at) {
+        at += ev.len;
+    }
+    at == buf.len()
+}
+
 fn set_wd(buf: &mut [u8], at: usize, wd: i32) {
     buf[at..at + 4].copy_from_slice(&wd.to_ne_bytes());
 }
@@ -249,6 +264,9 @@ pub fn translate(ovl: &Overlay, fd: i32, buf: &mut [u8], len: usize) -> usize {
     let Some(watcher) = watchers.iter_mut().find(|w| w.fd == fd) else {
         return len;
     };
+    if !whole_events(&buf[..len]) {
+        return len; // not an inotify descriptor's read (a number reused unseen)
+    }
     let (mut at, mut kept, mut woke) = (0, 0, false);
     while let Some(ev) = event_at(&buf[..len], at) {
         let from = at;

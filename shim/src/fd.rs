@@ -436,7 +436,7 @@ hooks! {
         freopen_in_view(ovl, p, mode, f, |p, m, f| real(p, m, f))
     }
 
-    unless_needed !ovl::locate::may_know_fd(fd);
+    unless_needed !ovl::locate::may_know_fd(fd) && !ovl::watch::any();
     fn close(fd: c_int) -> c_int |real, ovl| {
         if ovl.is_own_fd(fd) { return fail(Errno::BADF); }
         forget_fd(fd);
