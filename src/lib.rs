@@ -20,6 +20,7 @@ pub mod listing;
 pub mod listing_cache;
 pub mod locate;
 pub mod lookup;
+pub mod magic;
 pub mod open;
 pub mod origin;
 pub mod overlay;

@@ -828,6 +828,26 @@ int main(void) {
     );
 }
 
+/// `readlink` of the process's own magic links names the view, as the
+/// kernel's overlay shows them: `/proc/self/exe` of a program held in the
+/// view (one that finds its files beside itself), `/proc/self/cwd` in
+/// directories of every layer, `/proc/self/fd/N` and `/dev/fd/N` of files,
+/// a directory and a copy.
+#[test]
+fn magic_links_of_the_process_name_the_view() {
+    require_root!();
+    compare_runs(
+        &source_tree(),
+        r#"cp "$(command -v readlink)" bin/rl && bin/rl /proc/self/exe
+cd src && readlink /proc/self/cwd /proc/thread-self/cwd
+exec 3<util.c 4<../docs 5<../up.txt 6<../links/one
+readlink /proc/self/fd/3 /proc/self/fd/4 /dev/fd/5 /proc/self/fd/6
+echo more >> ../links/one && exec 6<../links/one && readlink /proc/self/fd/6
+cd ../build && python3 -c 'import os; print(os.readlink("/proc/self/cwd"), os.readlink("/proc/%d/cwd" % os.getpid()))'
+"#,
+    );
+}
+
 /// Node.js asked to use io_uring (`UV_USE_IO_URING=1`): the kernel makes
 /// io_uring's operations where no hook sees them, and a relative path
 /// reached the real (lower) directory behind the current one. The ring is

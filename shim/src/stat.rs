@@ -3,7 +3,7 @@
 //! merged directory reports one link, as the kernel's overlay does (tree
 //! walkers must not take its link count as a count of subdirectories).
 
-use crate::path::{reading, reading_or_answer};
+use crate::path::{quickly_outside, reading, reading_or_answer};
 use crate::{fail, hooks};
 use libc::{c_char, c_int, size_t, ssize_t};
 use ovl::lookup::Node;
@@ -312,21 +312,23 @@ hooks! {
         })
     }
 
-    unless_outside(libc::AT_FDCWD, p);
+    // One of this process's magic links (`/proc/self/exe`...) shows the
+    // view's path of its target (`ovl::magic`).
+    unless_needed quickly_outside(libc::AT_FDCWD, p) && !may_be_own_link(p);
     fn readlink(p: *const c_char, buf: *mut c_char, len: size_t) -> ssize_t |real, ovl| {
-        reading(ovl, libc::AT_FDCWD, p, NOFOLLOW, |_, rp, _| real(rp, buf, len))
+        readlink_in_view(ovl, libc::AT_FDCWD, p, buf, len, |_, rp, b, l| real(rp, b, l))
     }
-    unless_outside(d, p);
+    unless_needed quickly_outside(d, p) && !may_be_own_link(p);
     fn readlinkat(d: c_int, p: *const c_char, buf: *mut c_char, len: size_t) -> ssize_t |real, ovl| {
-        reading(ovl, d, p, NOFOLLOW, |d, rp, _| real(d, rp, buf, len))
+        readlink_in_view(ovl, d, p, buf, len, |d, rp, b, l| real(d, rp, b, l))
     }
-    unless_outside(libc::AT_FDCWD, p);
+    unless_needed quickly_outside(libc::AT_FDCWD, p) && !may_be_own_link(p);
     fn __readlink_chk(p: *const c_char, buf: *mut c_char, len: size_t, blen: size_t) -> ssize_t |real, ovl| {
-        reading(ovl, libc::AT_FDCWD, p, NOFOLLOW, |_, rp, _| real(rp, buf, len, blen))
+        readlink_in_view(ovl, libc::AT_FDCWD, p, buf, len, |_, rp, b, l| real(rp, b, l, blen.max(l)))
     }
-    unless_outside(d, p);
+    unless_needed quickly_outside(d, p) && !may_be_own_link(p);
     fn __readlinkat_chk(d: c_int, p: *const c_char, buf: *mut c_char, len: size_t, blen: size_t) -> ssize_t |real, ovl| {
-        reading(ovl, d, p, NOFOLLOW, |d, rp, _| real(d, rp, buf, len, blen))
+        readlink_in_view(ovl, d, p, buf, len, |d, rp, b, l| real(d, rp, b, l, blen.max(l)))
     }
 
     fn statfs(p: *const c_char, buf: *mut libc::statfs) -> c_int |real, ovl| {
@@ -401,5 +403,52 @@ hooks! {
     }
     fn statvfs64(p: *const c_char, buf: *mut libc::statvfs64) -> c_int |real, ovl| {
         reading(ovl, libc::AT_FDCWD, p, FOLLOW, |_, rp, _| real(rp, buf))
+    }
+}
+
+/// Could `p` name one of this process's magic links (`ovl::magic`)?
+///
+/// # Safety
+/// `p` is NULL or a valid C string.
+unsafe fn may_be_own_link(p: *const c_char) -> bool {
+    // SAFETY: per the contract.
+    unsafe { crate::bytes(p) }.is_some_and(ovl::magic::may_be_own_link)
+}
+
+/// `readlink` of `(d, p)` in the view, `read` making the real call (`d`,
+/// real path, buffer, length): one of this process's magic links shows the
+/// view's path of its target, cut to `len` bytes as `readlink` cuts.
+///
+/// # Safety
+/// `p` is NULL or a valid C string; `buf` is valid for `len` bytes.
+unsafe fn readlink_in_view(
+    ovl: &Overlay,
+    d: c_int,
+    p: *const c_char,
+    buf: *mut c_char,
+    len: size_t,
+    read: impl FnOnce(c_int, *const c_char, *mut c_char, size_t) -> ssize_t,
+) -> ssize_t {
+    // SAFETY: per the contract.
+    let own_link = unsafe { crate::bytes(p) }.is_some_and(ovl::magic::is_own_link);
+    // SAFETY: per the contract.
+    unsafe {
+        reading(ovl, d, p, NOFOLLOW, |d, rp, n| {
+            if n.is_some() || !own_link {
+                return read(d, rp, buf, len);
+            }
+            let mut target = [0u8; libc::PATH_MAX as usize];
+            let got = read(d, rp, target.as_mut_ptr().cast(), target.len());
+            let Ok(got) = usize::try_from(got) else {
+                return got;
+            };
+            let target = &target[..got];
+            let shown = ovl.shown_link_target(target);
+            let shown = shown.as_deref().unwrap_or(target);
+            let n = shown.len().min(len);
+            // SAFETY: `buf` is valid for `len` bytes, `n` of them written.
+            std::ptr::copy_nonoverlapping(shown.as_ptr(), buf.cast::<u8>(), n);
+            n as ssize_t
+        })
     }
 }

@@ -1,0 +1,85 @@
+//! The process's own magic links as the kernel's overlay shows them:
+//! `readlink` of `/proc/self/exe`, `/proc/self/cwd`, `/proc/self/fd/N` (also
+//! by `/proc/thread-self/`, `/proc/<own pid>/` and `/dev/fd/N`) gives the
+//! view's path where the real target lies in a layer: the program was
+//! loaded from a layer, the real current directory is a copy of one of the
+//! view's (see `locate`), a descriptor is open on a layer's object. A
+//! program that finds its files beside its own executable, or prints where
+//! it runs, then names the view, as under the kernel.
+
+use crate::overlay::Overlay;
+
+/// Could the path `p` name a magic link of this process? A prefix test, for
+/// a hook's quick path.
+#[inline]
+pub fn may_be_own_link(p: &[u8]) -> bool {
+    p.starts_with(b"/proc/") || p.starts_with(b"/dev/fd/")
+}
+
+/// Is `p` a link of this process's that leads to a file or directory (its
+/// program, current or root directory, a descriptor)?
+pub fn is_own_link(p: &[u8]) -> bool {
+    if let Some(n) = p.strip_prefix(b"/dev/fd/") {
+        return is_number(n);
+    }
+    let Some(rest) = p.strip_prefix(b"/proc/") else {
+        return false;
+    };
+    let Some(slash) = rest.iter().position(|&b| b == b'/') else {
+        return false;
+    };
+    let (who, what) = (&rest[..slash], &rest[slash + 1..]);
+    let own = who == b"self"
+        || who == b"thread-self"
+        || who
+            == rustix::process::getpid()
+                .as_raw_nonzero()
+                .to_string()
+                .as_bytes();
+    own && match what.strip_prefix(b"fd/") {
+        Some(n) => is_number(n),
+        None => matches!(what, b"exe" | b"cwd" | b"root"),
+    }
+}
+
+fn is_number(s: &[u8]) -> bool {
+    !s.is_empty() && s.iter().all(u8::is_ascii_digit)
+}
+
+impl Overlay {
+    /// What `readlink` of one of this process's magic links shows, whose
+    /// real target is `real`: the view's path when `real` lies in a layer.
+    pub fn shown_link_target(&self, real: &[u8]) -> Option<Vec<u8>> {
+        let rel = self.real_to_rel(real)?;
+        Some(self.virtual_path(rel))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn own_links_are_told_apart() {
+        let pid = rustix::process::getpid().as_raw_nonzero().to_string();
+        for own in [
+            "/proc/self/exe".to_string(),
+            "/proc/thread-self/cwd".to_string(),
+            format!("/proc/{pid}/fd/3"),
+            "/dev/fd/12".to_string(),
+        ] {
+            assert!(is_own_link(own.as_bytes()), "{own}");
+        }
+        for other in [
+            "/proc/1/cwd",
+            "/proc/self/fd/",
+            "/proc/self/fd/3/x",
+            "/proc/self/maps",
+            "/proc/self",
+            "/dev/fd/x",
+            "/tmp/proc/self/exe",
+        ] {
+            assert!(!is_own_link(other.as_bytes()), "{other}");
+        }
+    }
+}
