@@ -20,6 +20,37 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 static TEMP_COUNTER: AtomicU64 = AtomicU64::new(0);
 
+/// What an object built in the work directory is for, told by its name's
+/// end: an inotify watch on a directory of the view sees it arrive from the
+/// work directory, and tells a copy-up (no event on the kernel) from a
+/// removal (a whiteout) and a creation over a whiteout.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Temp {
+    Copy,
+    Whiteout,
+    New,
+    Other,
+}
+
+impl Temp {
+    fn suffix(self) -> &'static str {
+        match self {
+            Temp::Copy => ".copy",
+            Temp::Whiteout => ".wh",
+            Temp::New => ".new",
+            Temp::Other => "",
+        }
+    }
+
+    /// The kind of a work directory's entry named `name`.
+    pub fn of_name(name: &[u8]) -> Temp {
+        [Temp::Copy, Temp::Whiteout, Temp::New]
+            .into_iter()
+            .find(|t| name.starts_with(b"#ovl.") && name.ends_with(t.suffix().as_bytes()))
+            .unwrap_or(Temp::Other)
+    }
+}
+
 /// Times of a `stat`, as `utimensat` takes them.
 pub(crate) fn times_of(st: &Stat) -> Timestamps {
     Timestamps {
@@ -151,13 +182,14 @@ fn send_range(src: &OwnedFd, dst: &OwnedFd, from: u64, to: u64) -> Result<(), Er
 }
 
 impl Overlay {
-    /// A fresh name in the work directory for an object being built.
-    pub(crate) fn work_temp(&self) -> Result<CString, Errno> {
+    /// A fresh name in the work directory for an object being built, which
+    /// tells what it is for (see [`Temp`]).
+    pub(crate) fn work_temp(&self, kind: Temp) -> Result<CString, Errno> {
         let work = self.work.as_ref().ok_or(Errno::ROFS)?;
         let n = TEMP_COUNTER.fetch_add(1, Ordering::Relaxed);
         let pid = rustix::process::getpid().as_raw_nonzero().get();
         let mut p = work.root.clone();
-        p.extend_from_slice(format!("/#ovl.{pid}.{n}").as_bytes());
+        p.extend_from_slice(format!("/#ovl.{pid}.{n}{}", kind.suffix()).as_bytes());
         Ok(cpath(&p))
     }
 
@@ -209,7 +241,7 @@ impl Overlay {
         let dst = self.upper_path(&node.rel);
         let parent = self.upper_path(dir_rel);
         let parent_st = rustix::fs::lstat(parent.as_c_str())?;
-        let tmp = self.work_temp()?;
+        let tmp = self.work_temp(Temp::Copy)?;
         let is_dir = FileType::from_raw_mode(st.st_mode) == FileType::Directory;
         if let Err(e) = self.build_copy(&src, &st, &tmp, keep) {
             remove_temp(&tmp, is_dir);

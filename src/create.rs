@@ -62,7 +62,7 @@ impl Overlay {
                     r => return r,
                 }
             }
-            let tmp = self.work_temp()?;
+            let tmp = self.work_temp(crate::copy_up::Temp::New)?;
             make(CWD, &tmp)?;
             if opaque_if_over_whiteout {
                 if let Err(e) = make_opaque(self.xattr_ns, &tmp) {

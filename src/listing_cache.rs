@@ -136,7 +136,7 @@ impl Kept {
             Ok(()) | Err(Errno::EXIST) => {}
             Err(_) => return,
         }
-        let Ok(tmp) = ovl.work_temp() else {
+        let Ok(tmp) = ovl.work_temp(crate::copy_up::Temp::Other) else {
             return;
         };
         let flags = OFlags::WRONLY | OFlags::CREATE | OFlags::EXCL | OFlags::CLOEXEC;

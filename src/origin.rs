@@ -442,9 +442,15 @@ impl Overlay {
     /// the directory `parent_rel` of the view: when it has an origin, its
     /// new parent is marked impure, as the kernel does.
     pub(crate) fn moving_into(&self, path: &CStr, parent_rel: &[u8]) {
-        let mut v = [0u8; HEADER + MAX_HANDLE];
-        if rustix::fs::lgetxattr(path, self.origin_name(), &mut v).is_ok() {
+        if self.has_origin(path) {
             self.mark_impure(&self.upper_path(parent_rel));
         }
+    }
+
+    /// Does the upper object at the real `path` record an origin (is it a
+    /// copy of a lower object)?
+    pub(crate) fn has_origin(&self, path: &CStr) -> bool {
+        let mut v = [0u8; HEADER + MAX_HANDLE];
+        rustix::fs::lgetxattr(path, self.origin_name(), &mut v).is_ok()
     }
 }

@@ -36,7 +36,7 @@ impl Overlay {
         }
         let upper = &self.layers[UPPER];
         if self.lower_has(parent, name)? {
-            let tmp = self.work_temp()?;
+            let tmp = self.work_temp(crate::copy_up::Temp::Whiteout)?;
             make_whiteout(self, &tmp)?;
             let dst = self.upper_path(&rel);
             if let Err(e) = crate::rename::exchange(&tmp, &dst) {

@@ -176,7 +176,7 @@ impl Overlay {
     /// `flags`), so nobody ever links something half-made; true when a
     /// whiteout is there afterwards.
     fn renew_shared_whiteout(&self, path: &CStr, flags: RenameFlags) -> bool {
-        let Ok(tmp) = self.work_temp() else {
+        let Ok(tmp) = self.work_temp(crate::copy_up::Temp::Whiteout) else {
             return false;
         };
         let made = rustix::fs::mknodat(CWD, &tmp, FileType::CharacterDevice, Mode::empty(), 0);

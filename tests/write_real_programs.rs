@@ -217,20 +217,22 @@ print(sorted(event(o) for o in offsets))\n\
 /// A watch on a lower file stays on the file across its copy-up, as the
 /// kernel's watch on the overlay's object does: events of another
 /// process's append, `chmod` and `touch`, and of this process's own append
-/// (a second watch on the name is the same watch), are the kernel's.
+/// (a second watch on the name is the same watch), are the kernel's. The
+/// watcher reads what another process did once it has all happened.
 #[test]
 fn inotify_watches_on_lower_files_follow_their_copy_up() {
     require_root!();
     same_as_kernel(
         &source_tree(),
         r#"cat > /tmp/ovl-watch-$$.py <<'PY'
-import ctypes, os, select, struct, subprocess, sys
+import ctypes, os, select, struct, subprocess, sys, time
 libc = ctypes.CDLL(None, use_errno=True)
 ALL = 0xfff
 
 def events(fd, until=None):
     seen = []
     while select.select([fd], [], [], 3)[0]:
+        time.sleep(0.3)
         buf, i = os.read(fd, 4096), 0
         while i < len(buf):
             wd, mask, _, n = struct.unpack_from('iIII', buf, i)
@@ -258,6 +260,48 @@ libc.inotify_rm_watch(fd, first)
 print(events(fd))
 PY
 python3 /tmp/ovl-watch-$$.py; rm -f /tmp/ovl-watch-$$.py"#,
+        &format!("{LIST}{CAT_ALL}"),
+    );
+}
+
+/// A watch on a directory follows the directory's upper copy, and reads
+/// its events as the kernel reports the merged directory's: a file created
+/// in a directory held in lower, a removal (a whiteout made), a directory
+/// made and one removed, a copy-up of a file written to (no event of its
+/// own), a rename. The watcher reads what another process did once it has
+/// all happened.
+#[test]
+fn inotify_watches_on_directories_follow_their_copy_up() {
+    require_root!();
+    same_as_kernel(
+        &source_tree(),
+        r#"cat > /tmp/ovl-watch-dir-$$.py <<'PY'
+import ctypes, os, select, struct, subprocess, time
+libc = ctypes.CDLL(None, use_errno=True)
+
+def events(fd):
+    seen = []
+    while select.select([fd], [], [], 2)[0]:
+        time.sleep(0.3)
+        buf, i = os.read(fd, 65536), 0
+        while i < len(buf):
+            wd, mask, _, n = struct.unpack_from('iIII', buf, i)
+            seen.append((hex(mask), buf[i + 16:i + 16 + n].rstrip(bytes(1)).decode()))
+            i += 16 + n
+    return seen
+
+for path, change in [
+    ('doc', 'echo n > doc/new.txt'),
+    ('doc', 'rm doc/readme.txt; mkdir doc/d; rmdir doc/empty'),
+    ('src', 'echo more >> src/util.c'),
+    ('src', 'echo n > src/new.c; mv src/new.c src/moved.c; rm src/main.c'),
+]:
+    fd = libc.inotify_init1(0)
+    libc.inotify_add_watch(fd, path.encode(), 0xfff & ~0x31)
+    subprocess.Popen('sleep 0.3; ' + change, shell=True)
+    print(path, change, events(fd))
+PY
+python3 /tmp/ovl-watch-dir-$$.py; rm -f /tmp/ovl-watch-dir-$$.py"#,
         &format!("{LIST}{CAT_ALL}"),
     );
 }

@@ -351,14 +351,14 @@ hooks! {
     fn inotify_add_watch(fd: c_int, p: *const c_char, mask: u32) -> c_int |real, ovl| {
         reading(ovl, libc::AT_FDCWD, p, mask & libc::IN_DONT_FOLLOW == 0, |_, rp, n| match n {
             Some(n) if n.layer == UPPER => {
-                ovl::watch::add_upper_watch(ovl, fd, &n.rel, &n.stat, mask, || real(fd, rp, mask))
+                ovl::watch::add_upper_watch(ovl, fd, n, mask, || real(fd, rp, mask))
             }
-            Some(n) if n.file_type() == rustix::fs::FileType::RegularFile => {
+            Some(n) => {
                 let wd = real(fd, rp, mask);
-                if wd >= 0 { ovl::watch::follow(ovl, fd, wd, &n.rel, &n.stat, mask); }
+                if wd >= 0 { ovl::watch::follow(ovl, fd, wd, n, mask); }
                 wd
             }
-            _ => real(fd, rp, mask),
+            None => real(fd, rp, mask),
         })
     }
     fn inotify_rm_watch(fd: c_int, wd: c_int) -> c_int |real, _ovl| {
