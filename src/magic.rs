@@ -42,11 +42,45 @@ pub fn is_own_link(p: &[u8]) -> bool {
     }
 }
 
+/// The descriptor number and the rest of a path through one of this
+/// process's descriptor links (`/proc/self/fd/N/rest`, `/dev/fd/N`...).
+fn own_fd_link(p: &[u8]) -> Option<(i32, &[u8])> {
+    let after = match p.strip_prefix(b"/dev/fd/") {
+        Some(after) => after,
+        None => {
+            let rest = p.strip_prefix(b"/proc/")?;
+            let slash = rest.iter().position(|&b| b == b'/')?;
+            let pid = rustix::process::getpid().as_raw_nonzero().to_string();
+            let who = &rest[..slash];
+            if !(who == b"self" || who == b"thread-self" || who == pid.as_bytes()) {
+                return None;
+            }
+            rest[slash + 1..].strip_prefix(b"fd/")?
+        }
+    };
+    let end = after.iter().position(|&b| b == b'/').unwrap_or(after.len());
+    let fd = std::str::from_utf8(&after[..end]).ok()?.parse().ok()?;
+    is_number(&after[..end]).then_some((fd, &after[end..]))
+}
+
 fn is_number(s: &[u8]) -> bool {
     !s.is_empty() && s.iter().all(u8::is_ascii_digit)
 }
 
 impl Overlay {
+    /// The view's path behind `p` when it goes through this process's link
+    /// to a descriptor of the view (`/proc/self/fd/N`, `/dev/fd/N`, and what
+    /// follows it): a change made through it is made in the view, as the
+    /// kernel's link leads to the overlay's object. The descriptor's name
+    /// when it was opened (not its object's, if it was renamed since).
+    pub fn view_path_of_fd_link(&self, p: &[u8]) -> Option<Vec<u8>> {
+        let (fd, rest) = own_fd_link(p)?;
+        let info = crate::locate::fd_info(fd)?;
+        let mut view = self.virtual_path(&info.rel);
+        view.extend_from_slice(rest);
+        Some(view)
+    }
+
     /// What `readlink` of one of this process's magic links shows, whose
     /// real target is `real`: the view's path when `real` lies in a layer.
     pub fn shown_link_target(&self, real: &[u8]) -> Option<Vec<u8>> {
@@ -70,6 +104,13 @@ mod tests {
         ] {
             assert!(is_own_link(own.as_bytes()), "{own}");
         }
+        assert_eq!(own_fd_link(b"/dev/fd/3"), Some((3, &b""[..])));
+        assert_eq!(
+            own_fd_link(b"/proc/self/fd/12/x/y"),
+            Some((12, &b"/x/y"[..]))
+        );
+        assert_eq!(own_fd_link(b"/proc/self/cwd/x"), None);
+        assert_eq!(own_fd_link(b"/proc/1/fd/3"), None);
         for other in [
             "/proc/1/cwd",
             "/proc/self/fd/",

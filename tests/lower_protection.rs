@@ -384,3 +384,34 @@ fn a_lower_fifo_carries_data_and_keeps_its_times() {
          stat -c %F d/pipe",
     );
 }
+
+/// A change made through this process's link to a descriptor of the view
+/// (`/proc/self/fd/N`, `/dev/fd/N`, and names below a directory's) is made
+/// in the view, as the kernel's link leads to the overlay's object: the
+/// file is copied up and changed, the lower one stays as it was.
+#[test]
+fn changes_through_a_descriptors_link_change_the_copy() {
+    require_root!();
+    let fx = Fixture::new(1);
+    fx.lower(1)
+        .file("f", "0123456789\n")
+        .file("g", "g\n")
+        .file("d/h", "h\n");
+    compare_changes(
+        &fx,
+        r#"exec 3<f; chmod 600 /proc/self/fd/3; echo "chmod $?"
+python3 - <<'EOF'
+import os
+fd = os.open('g', os.O_RDONLY)
+os.utime('/proc/self/fd/%d' % fd, (1, 1))
+os.setxattr('/dev/fd/%d' % fd, 'user.k', b'v')
+os.truncate('/proc/%d/fd/%d' % (os.getpid(), os.open('f', os.O_RDONLY)), 3)
+d = os.open('d', os.O_RDONLY)
+os.chmod('/proc/self/fd/%d/h' % d, 0o604)
+print('done', os.stat('g').st_mtime, os.getxattr('g', 'user.k'))
+EOF
+stat -c '%a %s %n' f g d/h
+"#,
+        &["chmod 0", "done 1.0 b'v'"],
+    );
+}

@@ -112,9 +112,14 @@ unsafe fn xattr_change(
     }
     // SAFETY: per the contract.
     match unsafe { locate(ovl, libc::AT_FDCWD, p, follow) } {
-        Ok(Located::Outside) => {
-            crate::path::outside_change(ovl, libc::AT_FDCWD, p, follow, |_, p| f(p, name))
-        }
+        Ok(Located::Outside) => match follow
+            .then(|| crate::path::through_fd_link(ovl, p))
+            .flatten()
+        {
+            // SAFETY: a valid C string, and the caller's name.
+            Some(view) => unsafe { xattr_change(ovl, view.as_ptr(), follow, name, change, f) },
+            None => crate::path::outside_change(ovl, libc::AT_FDCWD, p, follow, |_, p| f(p, name)),
+        },
         Ok(Located::Redirect(r)) => {
             crate::path::outside_change(ovl, libc::AT_FDCWD, r.as_ptr(), follow, |_, p| f(p, name))
         }

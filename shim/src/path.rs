@@ -218,7 +218,11 @@ pub(crate) unsafe fn changing<R: Failure>(
 ) -> R {
     // SAFETY: per the contract.
     match unsafe { locate(ovl, dirfd, p, follow) } {
-        Ok(Located::Outside) => outside_change(ovl, dirfd, p, follow, f),
+        Ok(Located::Outside) => match follow.then(|| through_fd_link(ovl, p)).flatten() {
+            // SAFETY: a valid C string.
+            Some(view) => unsafe { changing(ovl, libc::AT_FDCWD, view.as_ptr(), follow, keep, f) },
+            None => outside_change(ovl, dirfd, p, follow, f),
+        },
         Ok(Located::Redirect(real)) => {
             outside_change(ovl, libc::AT_FDCWD, real.as_ptr(), follow, f)
         }
@@ -251,6 +255,17 @@ pub(crate) fn upper_copy(ovl: &Overlay, node: &Node, keep: Option<u64>) -> Resul
         node.clone()
     };
     Ok(ovl::cpath(&ovl.real_path(node.layer, &node.rel)))
+}
+
+/// The view's path behind `p`, a path through this process's link to a
+/// descriptor of the view (see `ovl::magic`).
+pub(crate) fn through_fd_link(ovl: &Overlay, p: *const c_char) -> Option<CString> {
+    // SAFETY: p is NULL or a valid C string (the caller's).
+    let path = unsafe { bytes(p) }?;
+    if !ovl::magic::may_be_own_link(path) {
+        return None;
+    }
+    ovl.view_path_of_fd_link(path).map(|v| ovl::cpath(&v))
 }
 
 /// A change to a path outside the view: refused when it reaches a lower
