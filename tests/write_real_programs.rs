@@ -306,6 +306,37 @@ python3 /tmp/ovl-watch-dir-$$.py; rm -f /tmp/ovl-watch-dir-$$.py"#,
     );
 }
 
+/// A descriptor whose watches follow copy-ups also hears the overlay's own
+/// events; a wait (`select`, `poll`) does not count those: a copy-up of
+/// another file does not wake a watcher (it would then block in `read`
+/// past its timeout), a change to the watched one does, and `FIONREAD`
+/// counts what the wait read ahead.
+#[test]
+fn inotify_waits_wake_for_the_programs_events_only() {
+    require_root!();
+    same_as_kernel(
+        &source_tree(),
+        r#"python3 - <<'PY'
+import array, ctypes, fcntl, os, select, struct, subprocess, termios, time
+libc = ctypes.CDLL(None, use_errno=True)
+fd = libc.inotify_init1(0)
+wd = libc.inotify_add_watch(fd, b'doc/readme.txt', 0x2)
+subprocess.run('echo x >> src/util.c', shell=True)
+start = time.monotonic()
+print('select', select.select([fd], [], [], 1.5)[0], round(time.monotonic() - start))
+p = select.poll(); p.register(fd, select.POLLIN)
+print('poll', p.poll(500))
+subprocess.Popen('sleep 0.3; echo y >> doc/readme.txt', shell=True)
+print('select', select.select([fd], [], [], 5)[0] == [fd])
+n = array.array('i', [0]); fcntl.ioctl(fd, termios.FIONREAD, n)
+print('fionread', n[0] >= 16)
+buf = os.read(fd, 4096)
+print('event', struct.unpack_from('iIII', buf)[:2] == (wd, 0x2))
+PY"#,
+        &format!("{LIST}{CAT_ALL}"),
+    );
+}
+
 /// cargo builds a crate held in lower, then rebuilds only what changed
 /// (rustc allocates with jemalloc: see `shim/src/alloc.rs`). Uses the
 /// toolchain that runs this test (`$CARGO`, rustc beside it).

@@ -537,8 +537,17 @@ hooks! {
         }
         fd
     }
-    unless_needed !ovl::locate::may_know_fd(fd) && ovl::ioctl::harmless_anywhere(req);
+    unless_needed !ovl::locate::may_know_fd(fd) && ovl::ioctl::harmless_anywhere(req) && !ovl::watch::any();
     fn ioctl(fd: c_int, req: libc::c_ulong, arg: *mut c_void) -> c_int |real, ovl| {
+        // An inotify descriptor's events read ahead by a wait (`ovl::watch`)
+        // are still there for the program to read.
+        if req == libc::FIONREAD && ovl::watch::is_watcher(fd) {
+            let r = real(fd, req, arg);
+            if r == 0 && !arg.is_null() {
+                *arg.cast::<c_int>() += ovl::watch::ready_len(fd) as c_int;
+            }
+            return r;
+        }
         ioctl_in_view(ovl, fd, req, arg, |fd| real(fd, req, arg))
     }
 }

@@ -28,6 +28,7 @@ mod stat;
 mod syscall;
 mod trace;
 mod vfork;
+mod wait;
 mod walk;
 
 /// Finds the next definition of a symbol (libc's), once; a race only

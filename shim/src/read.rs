@@ -58,6 +58,13 @@ unsafe fn watched_read(
     if !ovl::watch::is_watcher(fd) {
         return read();
     }
+    // SAFETY: per the contract.
+    let whole = unsafe { std::slice::from_raw_parts_mut(buf.cast::<u8>(), n) };
+    match ovl::watch::take_ready(fd, whole) {
+        Some(Ok(given)) => return given as ssize_t,
+        Some(Err(e)) => return crate::fail(e),
+        None => {}
+    }
     loop {
         let got = read();
         if got <= 0 {

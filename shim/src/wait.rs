@@ -1,0 +1,248 @@
+//! `poll`, `select` and their kin: an inotify descriptor whose watches
+//! follow copy-ups (`ovl::watch`) also hears the overlay's own events (the
+//! work directory's), which are not the program's. When a wait finds such a
+//! descriptor readable, its events are read ahead and translated; it counts
+//! as ready only when the program has some, else the wait goes on for the
+//! time left (a program that waits with a timeout, then reads a blocking
+//! descriptor, would otherwise wait in `read` past its timeout). Only
+//! processes with such descriptors do more than one load here.
+
+use crate::hooks;
+use libc::{c_int, fd_set, nfds_t, pollfd, sigset_t, timespec, timeval};
+use ovl::overlay::Overlay;
+use std::time::{Duration, Instant};
+
+/// The time left before `deadline` (`None`: no deadline).
+fn left(deadline: Option<Instant>) -> Option<Duration> {
+    deadline.map(|d| d.saturating_duration_since(Instant::now()))
+}
+
+fn ms(left: Option<Duration>) -> c_int {
+    left.map_or(-1, |d| d.as_millis().min(c_int::MAX as u128) as c_int)
+}
+
+fn as_timespec(d: Duration) -> timespec {
+    timespec {
+        tv_sec: d.as_secs() as libc::time_t,
+        tv_nsec: d.subsec_nanos() as libc::c_long,
+    }
+}
+
+/// `poll` over `fds` (`wait` makes the real wait for a time): a watching
+/// descriptor is ready only with events for the program.
+///
+/// # Safety
+/// `fds` is valid for `n` entries.
+unsafe fn poll_watching(
+    ovl: &Overlay,
+    fds: *mut pollfd,
+    n: nfds_t,
+    timeout: Option<Duration>,
+    mut wait: impl FnMut(Option<Duration>) -> c_int,
+) -> c_int {
+    if fds.is_null() || n == 0 {
+        return wait(timeout);
+    }
+    // SAFETY: per the contract.
+    let fds = unsafe { std::slice::from_raw_parts_mut(fds, n as usize) };
+    let deadline = timeout.map(|t| Instant::now() + t);
+    loop {
+        let buffered: Vec<usize> = (0..fds.len())
+            .filter(|&i| fds[i].events & libc::POLLIN != 0 && ovl::watch::has_ready(fds[i].fd))
+            .collect();
+        let now_only = !buffered.is_empty();
+        let r = wait(if now_only {
+            Some(Duration::ZERO)
+        } else {
+            left(deadline)
+        });
+        if r < 0 {
+            return r;
+        }
+        let mut count = 0;
+        for (i, p) in fds.iter_mut().enumerate() {
+            if buffered.contains(&i) {
+                p.revents |= libc::POLLIN;
+            } else if p.revents & libc::POLLIN != 0
+                && ovl::watch::is_watcher(p.fd)
+                && !ovl::watch::read_ahead(ovl, p.fd)
+            {
+                p.revents &= !libc::POLLIN;
+            }
+            count += c_int::from(p.revents != 0);
+        }
+        if count > 0 || r == 0 || left(deadline) == Some(Duration::ZERO) {
+            return count;
+        }
+    }
+}
+
+/// One of `select`'s three sets, kept to be given again to each wait.
+struct Set {
+    given: *mut fd_set,
+    saved: Option<fd_set>,
+}
+
+impl Set {
+    /// # Safety
+    /// `given` is NULL or a valid set.
+    unsafe fn new(given: *mut fd_set) -> Set {
+        // SAFETY: per the contract.
+        let saved = unsafe { given.as_ref() }.copied();
+        Set { given, saved }
+    }
+
+    fn restore(&self) {
+        if let Some(saved) = self.saved {
+            // SAFETY: `given` is the valid set `saved` was copied from.
+            unsafe { *self.given = saved };
+        }
+    }
+
+    fn has(&self, fd: c_int) -> bool {
+        // SAFETY: a valid set, and `fd` below the caller's count.
+        self.saved.is_some() && unsafe { libc::FD_ISSET(fd, self.given) }
+    }
+
+    fn asked(&self, fd: c_int) -> bool {
+        self.saved.as_ref().is_some_and(|s| {
+            // SAFETY: a valid set, and `fd` below the caller's count.
+            unsafe { libc::FD_ISSET(fd, s) }
+        })
+    }
+
+    fn set(&self, fd: c_int, on: bool) {
+        if self.saved.is_some() {
+            // SAFETY: a valid set, and `fd` below the caller's count.
+            unsafe {
+                if on {
+                    libc::FD_SET(fd, self.given)
+                } else {
+                    libc::FD_CLR(fd, self.given)
+                }
+            }
+        }
+    }
+}
+
+/// `select` over the sets (`wait` makes the real wait for a time): a
+/// watching descriptor is readable only with events for the program.
+///
+/// # Safety
+/// The sets are NULL or valid for `nfds` descriptors.
+unsafe fn select_watching(
+    ovl: &Overlay,
+    nfds: c_int,
+    sets: [*mut fd_set; 3],
+    timeout: Option<Duration>,
+    mut wait: impl FnMut(Option<Duration>) -> c_int,
+) -> c_int {
+    // SAFETY: per the contract.
+    let [read, write, except] = sets.map(|s| unsafe { Set::new(s) });
+    let fds = 0..nfds.clamp(0, libc::FD_SETSIZE as c_int);
+    let deadline = timeout.map(|t| Instant::now() + t);
+    loop {
+        for s in [&read, &write, &except] {
+            s.restore();
+        }
+        let buffered: Vec<c_int> = fds
+            .clone()
+            .filter(|&fd| read.asked(fd) && ovl::watch::has_ready(fd))
+            .collect();
+        let now_only = !buffered.is_empty();
+        let r = wait(if now_only {
+            Some(Duration::ZERO)
+        } else {
+            left(deadline)
+        });
+        if r < 0 {
+            return r;
+        }
+        for &fd in &buffered {
+            read.set(fd, true);
+        }
+        for fd in fds.clone() {
+            let unready = read.has(fd)
+                && !buffered.contains(&fd)
+                && ovl::watch::is_watcher(fd)
+                && !ovl::watch::read_ahead(ovl, fd);
+            if unready {
+                read.set(fd, false);
+            }
+        }
+        let count = fds
+            .clone()
+            .map(|fd| {
+                [&read, &write, &except]
+                    .iter()
+                    .filter(|s| s.has(fd))
+                    .count() as c_int
+            })
+            .sum();
+        if count > 0 || r == 0 || left(deadline) == Some(Duration::ZERO) {
+            return count;
+        }
+    }
+}
+
+/// A `timeval` as a duration (`None`: NULL, no timeout).
+///
+/// # Safety
+/// `t` is NULL or valid.
+unsafe fn from_timeval(t: *const timeval) -> Option<Duration> {
+    // SAFETY: per the contract.
+    unsafe { t.as_ref() }.map(|t| {
+        Duration::from_secs(t.tv_sec.max(0) as u64) + Duration::from_micros(t.tv_usec.max(0) as u64)
+    })
+}
+
+/// A `timespec` as a duration (`None`: NULL, no timeout).
+///
+/// # Safety
+/// `t` is NULL or valid.
+unsafe fn from_timespec(t: *const timespec) -> Option<Duration> {
+    // SAFETY: per the contract.
+    unsafe { t.as_ref() }.map(|t| {
+        Duration::from_secs(t.tv_sec.max(0) as u64) + Duration::from_nanos(t.tv_nsec.max(0) as u64)
+    })
+}
+
+fn poll_ms(timeout: c_int) -> Option<Duration> {
+    (timeout >= 0).then(|| Duration::from_millis(timeout as u64))
+}
+
+hooks! {
+    unless_needed !ovl::watch::any();
+    fn poll(fds: *mut pollfd, n: nfds_t, timeout: c_int) -> c_int |real, ovl| {
+        poll_watching(ovl, fds, n, poll_ms(timeout), |t| real(fds, n, ms(t)))
+    }
+    unless_needed !ovl::watch::any();
+    fn __poll_chk(fds: *mut pollfd, n: nfds_t, timeout: c_int, len: libc::size_t) -> c_int |real, ovl| {
+        poll_watching(ovl, fds, n, poll_ms(timeout), |t| real(fds, n, ms(t), len))
+    }
+    unless_needed !ovl::watch::any();
+    fn ppoll(fds: *mut pollfd, n: nfds_t, timeout: *const timespec, mask: *const sigset_t) -> c_int |real, ovl| {
+        poll_watching(ovl, fds, n, from_timespec(timeout), |t| match t {
+            Some(t) => real(fds, n, &as_timespec(t), mask),
+            None => real(fds, n, std::ptr::null(), mask),
+        })
+    }
+    unless_needed !ovl::watch::any();
+    fn select(nfds: c_int, r: *mut fd_set, w: *mut fd_set, e: *mut fd_set, timeout: *mut timeval) -> c_int |real, ovl| {
+        let given = from_timeval(timeout);
+        select_watching(ovl, nfds, [r, w, e], given, |t| match t {
+            Some(t) => {
+                let mut tv = timeval { tv_sec: t.as_secs() as libc::time_t, tv_usec: t.subsec_micros() as libc::suseconds_t };
+                real(nfds, r, w, e, &mut tv)
+            }
+            None => real(nfds, r, w, e, std::ptr::null_mut()),
+        })
+    }
+    unless_needed !ovl::watch::any();
+    fn pselect(nfds: c_int, r: *mut fd_set, w: *mut fd_set, e: *mut fd_set, timeout: *const timespec, mask: *const sigset_t) -> c_int |real, ovl| {
+        select_watching(ovl, nfds, [r, w, e], from_timespec(timeout), |t| match t {
+            Some(t) => real(nfds, r, w, e, &as_timespec(t), mask),
+            None => real(nfds, r, w, e, std::ptr::null(), mask),
+        })
+    }
+}
