@@ -216,7 +216,8 @@ print(sorted(event(o) for o in offsets))\n\
 
 /// A watch on a lower file stays on the file across its copy-up, as the
 /// kernel's watch on the overlay's object does: events of another
-/// process's append, `chmod` and `touch`, and of this process's own append
+/// process's append, `chmod` and `touch`, its removal and its replacement
+/// by `sed -i` (the watch ends), and of this process's own append
 /// (a second watch on the name is the same watch), are the kernel's. The
 /// watcher reads what another process did once it has all happened (what
 /// a copy had before its watch is told summarily: see the README).
@@ -246,6 +247,8 @@ for path, change in [
     ('doc/readme.txt', 'echo more >> doc/readme.txt'),
     ('src/util.c', 'chmod 600 src/util.c'),
     ('src/util.h', 'touch src/util.h'),
+    ('src/main.c', 'rm src/main.c'),
+    ('src/Makefile', 'sed -i s/prog/app/ src/Makefile'),
 ]:
     fd = libc.inotify_init1(os.O_NONBLOCK)
     wd = libc.inotify_add_watch(fd, path.encode(), ALL & ~0x31)

@@ -110,6 +110,13 @@ impl DirWatch {
     ) -> Option<(u32, u32)> {
         let (mask, cookie) = if name.is_empty() {
             self.own_event(mask, cookie, moves.any())?
+        } else if moves.any()
+            && mask & libc::IN_ISDIR != 0
+            && mask & (libc::IN_ATTRIB | COPY_UP_READ) != 0
+        {
+            // A subdirectory's records and times, or its listing, by a
+            // copy-up into it.
+            return None;
         } else {
             self.child_event(ovl, (at, mask, cookie), name, moves)?
         };

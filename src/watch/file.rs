@@ -18,6 +18,9 @@ pub(super) struct Followed {
     pub mask: u32,
     /// The watch on its copy, once there is one.
     pub copy_wd: Option<i32>,
+    /// A watch of ours on the upper copy of its directory, which hears its
+    /// name taken (a whiteout, another file renamed over it).
+    pub parent_wd: Option<i32>,
     /// Once it has one: the events the copy had before its watch, for the
     /// next read to hand over (after dropping the copy-up's read of the
     /// lower file).
@@ -60,6 +63,7 @@ impl Followed {
             before: Before::of(st),
             mask,
             copy_wd: None,
+            parent_wd: None,
             pending: None,
         }
     }
@@ -170,5 +174,58 @@ pub(super) fn switch_to_copies(
         let _ = add_watch(&upper, f.mask);
         f.copy_wd = Some(copy_wd);
         f.pending = Some(pending);
+    }
+}
+
+/// What hears a followed file's name taken in its directory's upper copy.
+const NAME_TAKEN: u32 = libc::IN_CREATE | libc::IN_MOVED_TO | libc::IN_ONLYDIR;
+
+impl Followed {
+    /// Watches the upper copy of its directory, once there is one, unless
+    /// something watches it already (`IN_MASK_CREATE`: the program's watch
+    /// there keeps its own mask).
+    pub fn watch_parent(&mut self, ovl: &Overlay, add_watch: impl Fn(&CStr, u32) -> Option<i32>) {
+        if self.parent_wd.is_some() || self.copy_wd.is_some() {
+            return;
+        }
+        let (dir, _) = crate::lookup::split_last(&self.rel);
+        let upper = ovl.upper_path(dir);
+        if rustix::fs::lstat(upper.as_c_str())
+            .is_ok_and(|st| FileType::from_raw_mode(st.st_mode) == FileType::Directory)
+        {
+            self.parent_wd = add_watch(&upper, NAME_TAKEN | libc::IN_MASK_CREATE);
+        }
+    }
+
+    /// Is the lower file gone from the view, before any copy of it: its
+    /// name whited out, or another file's? (Its copy's own watch tells
+    /// what happens to the copy.)
+    pub fn is_gone(&self, ovl: &Overlay) -> bool {
+        if self.copy_wd.is_some() {
+            return false;
+        }
+        let upper = ovl.upper_path(&self.rel);
+        let Ok(st) = rustix::fs::lstat(upper.as_c_str()) else {
+            return false;
+        };
+        if crate::whiteout::is_whiteout(&upper, &st) {
+            return true;
+        }
+        // Every copy records its origin before it appears; whose it is shows
+        // where the lower file lends its number (else it is taken as ours).
+        match ovl.layer_identity(UPPER, &self.rel, &st) {
+            Some(origin) => origin != self.lower,
+            None => !ovl.has_origin(&upper),
+        }
+    }
+
+    /// What the program's watch reports when its file goes: its link count
+    /// changed, it was deleted, and the watch is gone.
+    pub fn gone_events(&self) -> Vec<Vec<u8>> {
+        [libc::IN_ATTRIB, libc::IN_DELETE_SELF, libc::IN_IGNORED]
+            .into_iter()
+            .filter(|&m| m == libc::IN_IGNORED || self.mask & m != 0)
+            .map(|m| encode(self.wd, m, b""))
+            .collect()
     }
 }

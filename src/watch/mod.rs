@@ -123,7 +123,8 @@ pub fn follow(ovl: &Overlay, fd: i32, wd: i32, node: &Node, mask: u32) {
         watcher.dirs.push(dir);
     } else {
         let old = take(&mut watcher.files, |f| f.wd == wd).map(|f| f.mask);
-        let file = Followed::new(wd, &node.rel, &node.stat, merged_mask(old, mask));
+        let mut file = Followed::new(wd, &node.rel, &node.stat, merged_mask(old, mask));
+        file.watch_parent(ovl, |path, mask| add_watch(fd, path, mask));
         watcher.files.push(file);
     }
 }
@@ -245,6 +246,7 @@ pub fn unfollow(fd: i32, wd: i32) -> Option<i32> {
     let copy_wd = if let Some(f) = take(&mut watcher.files, |f| f.wd == wd) {
         let pending = f.pending.map(|p| (f.wd, Vec::new(), p));
         watcher.unflushed.extend(pending);
+        release_parent(watcher, f.parent_wd);
         f.copy_wd
     } else {
         let d = take(&mut watcher.dirs, |d| d.wd == wd)?;
@@ -256,6 +258,32 @@ pub fn unfollow(fd: i32, wd: i32) -> Option<i32> {
     };
     watcher.retired.extend(copy_wd);
     copy_wd
+}
+
+/// Removes our watch `parent_wd` on a followed file's directory when no
+/// other followed file uses it.
+fn release_parent(watcher: &mut Watcher, parent_wd: Option<i32>) {
+    let Some(wd) = parent_wd else {
+        return;
+    };
+    if watcher.files.iter().all(|f| f.parent_wd != Some(wd))
+        && inotify::remove_watch(borrow(watcher.fd), wd).is_ok()
+    {
+        watcher.retired.push(wd);
+    }
+}
+
+/// A followed file is gone from the view before any copy of it: the
+/// program's watch reports its deletion and ends, as the kernel's does.
+fn end_gone_files(ovl: &Overlay, watcher: &mut Watcher) {
+    while let Some(f) = take(&mut watcher.files, |f| f.is_gone(ovl)) {
+        watcher.unflushed.push((f.wd, Vec::new(), f.gone_events()));
+        // Its real end (`IN_IGNORED`) is not told again.
+        if inotify::remove_watch(borrow(watcher.fd), f.wd).is_ok() {
+            watcher.retired.push(f.wd);
+        }
+        release_parent(watcher, f.parent_wd);
+    }
 }
 
 /// Is `fd` an inotify descriptor whose reads [`translate`] must see?

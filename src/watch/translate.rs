@@ -47,9 +47,13 @@ pub fn translate(ovl: &Overlay, fd: i32, buf: &mut [u8], len: usize) -> usize {
     }
     // Looked at once all events are in: a copy made by the last of them is
     // there already for the first.
-    if moves.any() {
+    if moves.any() || seen.names_taken {
         let add = |path: &CStr, mask: u32| add_watch(fd, path, mask);
+        super::end_gone_files(ovl, watcher);
         file::switch_to_copies(ovl, &mut watcher.files, add);
+        for f in &mut watcher.files {
+            f.watch_parent(ovl, add);
+        }
         for d in &mut watcher.dirs {
             d.switch_to_copy(ovl, add);
         }
@@ -73,6 +77,9 @@ struct Seen {
     opened: Option<Vec<u8>>,
     /// Opens to insert, each after the event that ends at its position.
     opens: Vec<(usize, Vec<u8>)>,
+    /// A name was taken in a directory's upper copy (a followed file's,
+    /// maybe: whited out, or replaced).
+    names_taken: bool,
 }
 
 /// The work directory's moves in `buf`, and where objects built there
@@ -121,13 +128,22 @@ fn program_event(
         }
         return None;
     }
+    if watcher.files.iter().any(|f| f.parent_wd == Some(ev.wd)) {
+        seen.names_taken = true;
+        return None;
+    }
     if let Some(f) = watcher.files.iter().find(|f| f.copy_wd == Some(ev.wd)) {
+        // A copy moved to the work directory, to be removed there.
+        if ev.mask & libc::IN_MOVE_SELF != 0 && !moves.into.is_empty() {
+            return None;
+        }
         return Some((f.wd, ev.mask, ev.cookie));
     }
     let Some(d) = watcher.dirs.iter_mut().find(|d| d.upper_wd == Some(ev.wd)) else {
         return Some((ev.wd, ev.mask, ev.cookie));
     };
     let name = name_at(buf, at, &ev);
+    seen.names_taken |= ev.mask & (libc::IN_CREATE | libc::IN_MOVED_TO) != 0;
     let arrived = (ev.mask & libc::IN_MOVED_TO != 0)
         .then(|| moves.arrived(ev.cookie))
         .flatten();
