@@ -311,7 +311,7 @@ python3 /tmp/ovl-watch-dir-$$.py; rm -f /tmp/ovl-watch-dir-$$.py"#,
 }
 
 /// A descriptor whose watches follow copy-ups also hears the overlay's own
-/// events; a wait (`select`, `poll`) does not count those: a copy-up of
+/// events; a wait (`select`, `poll`, `epoll`) does not count those: a copy-up of
 /// another file does not wake a watcher (it would then block in `read`
 /// past its timeout), a change to the watched one does, and `FIONREAD`
 /// counts what the wait read ahead.
@@ -330,6 +330,8 @@ start = time.monotonic()
 print('select', select.select([fd], [], [], 1.5)[0], round(time.monotonic() - start))
 p = select.poll(); p.register(fd, select.POLLIN)
 print('poll', p.poll(500))
+ep = select.epoll(); ep.register(fd, select.EPOLLIN)
+print('epoll', ep.poll(0.5))
 subprocess.Popen('sleep 0.3; echo y >> doc/readme.txt', shell=True)
 print('select', select.select([fd], [], [], 5)[0] == [fd])
 n = array.array('i', [0]); fcntl.ioctl(fd, termios.FIONREAD, n)

@@ -368,11 +368,13 @@ hooks! {
     fn inotify_init() -> c_int |real, _ovl| {
         let fd = real();
         ovl::watch::forget(fd);
+        if fd >= 0 { ovl::watch::inotify_made(fd); }
         fd
     }
     fn inotify_init1(flags: c_int) -> c_int |real, _ovl| {
         let fd = real(flags);
         ovl::watch::forget(fd);
+        if fd >= 0 { ovl::watch::inotify_made(fd); }
         fd
     }
 

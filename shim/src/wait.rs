@@ -1,4 +1,4 @@
-//! `poll`, `select` and their kin: an inotify descriptor whose watches
+//! `poll`, `select`, `epoll_wait` and their kin: an inotify descriptor whose watches
 //! follow copy-ups (`ovl::watch`) also hears the overlay's own events (the
 //! work directory's), which are not the program's. When a wait finds such a
 //! descriptor readable, its events are read ahead and translated; it counts
@@ -8,7 +8,7 @@
 //! processes with such descriptors do more than one load here.
 
 use crate::hooks;
-use libc::{c_int, fd_set, nfds_t, pollfd, sigset_t, timespec, timeval};
+use libc::{c_int, epoll_event, fd_set, nfds_t, pollfd, sigset_t, timespec, timeval};
 use ovl::overlay::Overlay;
 use std::time::{Duration, Instant};
 
@@ -185,6 +185,82 @@ unsafe fn select_watching(
     }
 }
 
+/// `epoll_wait` on `epfd` into `events` (`wait` makes the real wait for a
+/// time): a watching descriptor (known by its registration's data) is
+/// ready only with events for the program.
+///
+/// # Safety
+/// `events` is valid for `max` entries.
+unsafe fn epoll_watching(
+    ovl: &Overlay,
+    epfd: c_int,
+    events: *mut epoll_event,
+    max: c_int,
+    timeout: Option<Duration>,
+    mut wait: impl FnMut(Option<Duration>) -> c_int,
+) -> c_int {
+    let watching = ovl::watch::epolled_watchers(epfd);
+    if watching.is_empty() || events.is_null() || max <= 0 {
+        return wait(timeout);
+    }
+    // SAFETY: per the contract.
+    let events = unsafe { std::slice::from_raw_parts_mut(events, max as usize) };
+    let deadline = timeout.map(|t| Instant::now() + t);
+    loop {
+        let buffered: Vec<u64> = watching
+            .iter()
+            .filter(|&&(fd, _)| ovl::watch::has_ready(fd))
+            .map(|&(_, data)| data)
+            .collect();
+        let now_only = !buffered.is_empty();
+        let r = wait(if now_only {
+            Some(Duration::ZERO)
+        } else {
+            left(deadline)
+        });
+        if r < 0 {
+            return r;
+        }
+        let mut kept = 0;
+        for i in 0..r as usize {
+            let (mut flags, data) = (events[i].events, events[i].u64);
+            let watcher = watching
+                .iter()
+                .find(|&&(_, d)| d == data)
+                .map(|&(fd, _)| fd);
+            if let Some(fd) = watcher {
+                let readable = flags & libc::EPOLLIN as u32 != 0;
+                if readable && !buffered.contains(&data) && !ovl::watch::read_ahead(ovl, fd) {
+                    flags &= !(libc::EPOLLIN as u32);
+                }
+            }
+            if flags != 0 {
+                events[kept] = epoll_event {
+                    events: flags,
+                    u64: data,
+                };
+                kept += 1;
+            }
+        }
+        for data in buffered {
+            let told = events[..kept].iter().any(|e| {
+                let d = e.u64;
+                d == data
+            });
+            if !told && kept < events.len() {
+                events[kept] = epoll_event {
+                    events: libc::EPOLLIN as u32,
+                    u64: data,
+                };
+                kept += 1;
+            }
+        }
+        if kept > 0 || r == 0 || left(deadline) == Some(Duration::ZERO) {
+            return kept as c_int;
+        }
+    }
+}
+
 /// A `timeval` as a duration (`None`: NULL, no timeout).
 ///
 /// # Safety
@@ -226,6 +302,23 @@ hooks! {
             Some(t) => real(fds, n, &as_timespec(t), mask),
             None => real(fds, n, std::ptr::null(), mask),
         })
+    }
+    unless_needed !ovl::watch::any_epolled();
+    fn epoll_wait(epfd: c_int, events: *mut epoll_event, max: c_int, timeout: c_int) -> c_int |real, ovl| {
+        epoll_watching(ovl, epfd, events, max, poll_ms(timeout), |t| real(epfd, events, max, ms(t)))
+    }
+    unless_needed !ovl::watch::any_epolled();
+    fn epoll_pwait(epfd: c_int, events: *mut epoll_event, max: c_int, timeout: c_int, mask: *const sigset_t) -> c_int |real, ovl| {
+        epoll_watching(ovl, epfd, events, max, poll_ms(timeout), |t| real(epfd, events, max, ms(t), mask))
+    }
+    // Only inotify descriptors' registrations are kept (see `ovl::watch`).
+    unless_needed !ovl::watch::any_inotify();
+    fn epoll_ctl(epfd: c_int, op: c_int, fd: c_int, event: *mut epoll_event) -> c_int |real, _ovl| {
+        let r = real(epfd, op, fd, event);
+        if r == 0 {
+            ovl::watch::note_epoll_ctl(epfd, op, fd, event.as_ref().map(|e| e.u64));
+        }
+        r
     }
     unless_needed !ovl::watch::any();
     fn select(nfds: c_int, r: *mut fd_set, w: *mut fd_set, e: *mut fd_set, timeout: *mut timeval) -> c_int |real, ovl| {

@@ -21,7 +21,10 @@ mod translate;
 
 use crate::lookup::Node;
 use crate::overlay::Overlay;
-pub use ahead::{has_ready, read_ahead, ready_len, take_ready};
+pub use ahead::{
+    any_epolled, any_inotify, epolled_watchers, has_ready, inotify_made, note_epoll_ctl,
+    read_ahead, ready_len, take_ready,
+};
 use dir::{upper_mask, DirWatch};
 use file::Followed;
 use rustix::fd::BorrowedFd;
@@ -299,6 +302,7 @@ pub fn any() -> bool {
 
 /// `fd` was closed, or is a new descriptor: it follows no watch.
 pub fn forget(fd: i32) {
+    ahead::forget_epolled(fd);
     if !ANY.load(Ordering::Acquire) {
         return;
     }
