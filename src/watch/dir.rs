@@ -28,6 +28,9 @@ pub(super) struct DirWatch {
     /// Once the upper copy is watched: what it had before, by name, for the
     /// next read to hand over.
     pub pending: Option<Vec<MadeUp>>,
+    /// The upper copy moved to the work directory, where it is emptied
+    /// and removed: what happens to it there is not the program's.
+    leaving: bool,
 }
 
 /// What one read brought of the work directory's moves: the cookies of
@@ -95,6 +98,7 @@ impl DirWatch {
             mask,
             upper_wd,
             pending: None,
+            leaving: false,
         }
     }
 
@@ -109,7 +113,9 @@ impl DirWatch {
         moves: &WorkMoves,
     ) -> Option<(u32, u32)> {
         let (mask, cookie) = if name.is_empty() {
-            self.own_event(mask, cookie, moves.any())?
+            self.own_event(mask, cookie, moves)?
+        } else if self.leaving {
+            return None;
         } else if moves.any()
             && mask & libc::IN_ISDIR != 0
             && mask & (libc::IN_ATTRIB | COPY_UP_READ) != 0
@@ -123,10 +129,19 @@ impl DirWatch {
         (mask & (self.mask | UNMASKED) & !libc::IN_ISDIR != 0).then_some((mask, cookie))
     }
 
-    fn own_event(&self, mask: u32, cookie: u32, busy: bool) -> Option<(u32, u32)> {
+    fn own_event(&mut self, mask: u32, cookie: u32, moves: &WorkMoves) -> Option<(u32, u32)> {
         // Its records and times, set by a copy-up into it.
-        if busy && mask & libc::IN_ATTRIB != 0 {
+        if moves.any() && mask & libc::IN_ATTRIB != 0 {
             return None;
+        }
+        // Moved to the work directory: removed (as the kernel tells it, by
+        // its end alone) or replaced there.
+        if mask & libc::IN_MOVE_SELF != 0 && !moves.into.is_empty() {
+            self.leaving = true;
+            return None;
+        }
+        if mask & (libc::IN_DELETE_SELF | libc::IN_IGNORED) != 0 {
+            self.leaving = false;
         }
         // A listing through the view reads each real copy of a merged
         // directory: the lower one's watch tells it.
