@@ -447,6 +447,12 @@ impl Overlay {
         }
     }
 
+    /// Does the file system of the object at the real `path` make file
+    /// handles (so a copy of it records its origin)?
+    pub(crate) fn makes_handles(&self, path: &CStr) -> bool {
+        handle_of(path).is_some()
+    }
+
     /// Does the upper object at the real `path` record an origin (is it a
     /// copy of a lower object)?
     pub(crate) fn has_origin(&self, path: &CStr) -> bool {

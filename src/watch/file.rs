@@ -211,12 +211,28 @@ impl Followed {
         if crate::whiteout::is_whiteout(&upper, &st) {
             return true;
         }
-        // Every copy records its origin before it appears; whose it is shows
-        // where the lower file lends its number (else it is taken as ours).
+        if self.is_copy(ovl, &st) {
+            return false;
+        }
+        // A copy records its origin before it appears (where the lower layer
+        // makes file handles): one without is another file.
         match ovl.layer_identity(UPPER, &self.rel, &st) {
             Some(origin) => origin != self.lower,
-            None => !ovl.has_origin(&upper),
+            None => !ovl.has_origin(&upper) && ovl.makes_handles(&self.lower_path(ovl)),
         }
+    }
+
+    /// The real path of its lower file.
+    fn lower_path(&self, ovl: &Overlay) -> std::ffi::CString {
+        let layer = (0..ovl.layers.len())
+            .filter(|&l| ovl.is_lower_layer(l))
+            .find(|&l| {
+                let path = crate::sys::cpath(&ovl.real_path(l, &self.rel));
+                rustix::fs::lstat(path.as_c_str())
+                    .is_ok_and(|st| (st.st_dev, st.st_ino) == self.lower)
+            })
+            .unwrap_or(UPPER);
+        crate::sys::cpath(&ovl.real_path(layer, &self.rel))
     }
 
     /// What the program's watch reports when its file goes: its link count
