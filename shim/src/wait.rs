@@ -17,6 +17,38 @@ fn left(deadline: Option<Instant>) -> Option<Duration> {
     deadline.map(|d| d.saturating_duration_since(Instant::now()))
 }
 
+/// Waits until something is ready for the program, or the time is up:
+/// `round(time)` makes one real wait for at most `time` (it looks only,
+/// when events read ahead are waiting), keeps what is ready for the
+/// program, and returns how many are and the real wait's count (`Err`: the
+/// real wait's failure, returned as it is).
+fn until_ready(
+    timeout: Option<Duration>,
+    mut round: impl FnMut(Option<Duration>) -> Result<(c_int, c_int), c_int>,
+) -> c_int {
+    let deadline = timeout.map(|t| Instant::now() + t);
+    loop {
+        match round(left(deadline)) {
+            Err(failed) => return failed,
+            Ok((ready, real))
+                if ready > 0 || real == 0 || left(deadline) == Some(Duration::ZERO) =>
+            {
+                return ready
+            }
+            Ok(_) => {}
+        }
+    }
+}
+
+/// The time for one real wait: none when events read ahead are waiting.
+fn time_for(buffered: bool, left: Option<Duration>) -> Option<Duration> {
+    if buffered {
+        Some(Duration::ZERO)
+    } else {
+        left
+    }
+}
+
 fn ms(left: Option<Duration>) -> c_int {
     left.map_or(-1, |d| d.as_millis().min(c_int::MAX as u128) as c_int)
 }
@@ -45,19 +77,13 @@ unsafe fn poll_watching(
     }
     // SAFETY: per the contract.
     let fds = unsafe { std::slice::from_raw_parts_mut(fds, n as usize) };
-    let deadline = timeout.map(|t| Instant::now() + t);
-    loop {
+    until_ready(timeout, |left| {
         let buffered: Vec<usize> = (0..fds.len())
             .filter(|&i| fds[i].events & libc::POLLIN != 0 && ovl::watch::has_ready(fds[i].fd))
             .collect();
-        let now_only = !buffered.is_empty();
-        let r = wait(if now_only {
-            Some(Duration::ZERO)
-        } else {
-            left(deadline)
-        });
+        let r = wait(time_for(!buffered.is_empty(), left));
         if r < 0 {
-            return r;
+            return Err(r);
         }
         let mut count = 0;
         for (i, p) in fds.iter_mut().enumerate() {
@@ -71,10 +97,8 @@ unsafe fn poll_watching(
             }
             count += c_int::from(p.revents != 0);
         }
-        if count > 0 || r == 0 || left(deadline) == Some(Duration::ZERO) {
-            return count;
-        }
-    }
+        Ok((count, r))
+    })
 }
 
 /// One of `select`'s three sets, kept to be given again to each wait.
@@ -140,8 +164,7 @@ unsafe fn select_watching(
     // SAFETY: per the contract.
     let [read, write, except] = sets.map(|s| unsafe { Set::new(s) });
     let fds = 0..nfds.clamp(0, libc::FD_SETSIZE as c_int);
-    let deadline = timeout.map(|t| Instant::now() + t);
-    loop {
+    until_ready(timeout, |left| {
         for s in [&read, &write, &except] {
             s.restore();
         }
@@ -149,14 +172,9 @@ unsafe fn select_watching(
             .clone()
             .filter(|&fd| read.asked(fd) && ovl::watch::has_ready(fd))
             .collect();
-        let now_only = !buffered.is_empty();
-        let r = wait(if now_only {
-            Some(Duration::ZERO)
-        } else {
-            left(deadline)
-        });
+        let r = wait(time_for(!buffered.is_empty(), left));
         if r < 0 {
-            return r;
+            return Err(r);
         }
         for &fd in &buffered {
             read.set(fd, true);
@@ -179,10 +197,8 @@ unsafe fn select_watching(
                     .count() as c_int
             })
             .sum();
-        if count > 0 || r == 0 || left(deadline) == Some(Duration::ZERO) {
-            return count;
-        }
-    }
+        Ok((count, r))
+    })
 }
 
 /// `epoll_wait` on `epfd` into `events` (`wait` makes the real wait for a
@@ -205,21 +221,15 @@ unsafe fn epoll_watching(
     }
     // SAFETY: per the contract.
     let events = unsafe { std::slice::from_raw_parts_mut(events, max as usize) };
-    let deadline = timeout.map(|t| Instant::now() + t);
-    loop {
+    until_ready(timeout, |left| {
         let buffered: Vec<u64> = watching
             .iter()
             .filter(|&&(fd, _)| ovl::watch::has_ready(fd))
             .map(|&(_, data)| data)
             .collect();
-        let now_only = !buffered.is_empty();
-        let r = wait(if now_only {
-            Some(Duration::ZERO)
-        } else {
-            left(deadline)
-        });
+        let r = wait(time_for(!buffered.is_empty(), left));
         if r < 0 {
-            return r;
+            return Err(r);
         }
         let mut kept = 0;
         for i in 0..r as usize {
@@ -255,10 +265,8 @@ unsafe fn epoll_watching(
                 kept += 1;
             }
         }
-        if kept > 0 || r == 0 || left(deadline) == Some(Duration::ZERO) {
-            return kept as c_int;
-        }
-    }
+        Ok((kept as c_int, r))
+    })
 }
 
 /// A `timeval` as a duration (`None`: NULL, no timeout).
