@@ -121,7 +121,8 @@ impl Overlay {
 
     /// The environment of a child: `envp` with the overlay's variables and
     /// the shim in `LD_PRELOAD` put back where they went missing, and the
-    /// loader's library path made real (`library_path`).
+    /// loader's library path and preloaded libraries made real
+    /// (`library_path`).
     pub fn child_env(&self, envp: &[&[u8]]) -> Option<Vec<Vec<u8>>> {
         let library = self.library_path_env(envp);
         let shim = self
@@ -133,15 +134,15 @@ impl Overlay {
             envp.iter()
                 .any(|e| e.starts_with(k.as_bytes()) && e.get(k.len()) == Some(&b'='))
         };
-        let preload_ok = shim.as_ref().is_none_or(|s| {
-            envp.iter()
-                .find(|e| e.starts_with(b"LD_PRELOAD="))
-                .is_some_and(|e| {
-                    e[11..]
-                        .split(|&b| b == b':' || b == b' ')
+        let given_preload = envp.iter().find_map(|e| e.strip_prefix(b"LD_PRELOAD="));
+        let real_preload = given_preload.and_then(|v| self.real_preload(v));
+        let preload_ok = real_preload.is_none()
+            && shim.as_ref().is_none_or(|s| {
+                given_preload.is_some_and(|v| {
+                    v.split(|&b| b == b':' || b == b' ')
                         .any(|p| p == s.as_slice())
                 })
-        });
+            });
         let missing: Vec<&(String, Vec<u8>)> = self.env.iter().filter(|(k, _)| !has(k)).collect();
         if missing.is_empty() && preload_ok && library.is_none() {
             return None;
@@ -168,10 +169,16 @@ impl Overlay {
             let shim = shim.unwrap_or_default();
             let mut e = b"LD_PRELOAD=".to_vec();
             e.extend_from_slice(&shim);
-            if let Some(old) = envp.iter().find(|e| e.starts_with(b"LD_PRELOAD=")) {
-                if old.len() > 11 {
-                    e.push(b':');
-                    e.extend_from_slice(&old[11..]);
+            let rest = real_preload
+                .as_deref()
+                .or(given_preload)
+                .unwrap_or_default();
+            for item in rest.split(|&b| b == b':' || b == b' ') {
+                if !item.is_empty() && item != shim.as_slice() {
+                    if !e.ends_with(b"=") {
+                        e.push(b':');
+                    }
+                    e.extend_from_slice(item);
                 }
             }
             out.push(e);

@@ -6,7 +6,9 @@
 //! the merged directory would show its files), and the value it was given
 //! in [`env::LIBRARY_PATH_AS_GIVEN`], which the shim puts back before the
 //! program's `main`: the loader keeps the search list it read at start, and
-//! the program sees its own variable.
+//! the program sees its own variable. Libraries named in `LD_PRELOAD` by
+//! paths of the view are likewise given to the loader by their real files
+//! (and so the program sees those).
 
 use crate::config::env;
 use crate::locate::Where;
@@ -67,6 +69,44 @@ impl Overlay {
             entry("LD_LIBRARY_PATH", &real),
             entry(env::LIBRARY_PATH_AS_GIVEN, given),
         ])
+    }
+}
+
+impl Overlay {
+    /// `value` (an `LD_PRELOAD`) with its libraries named by paths of the
+    /// view replaced by their real files: the loader opens them itself,
+    /// before any hook runs. `None` when none lies in the view.
+    pub fn real_preload(&self, value: &[u8]) -> Option<Vec<u8>> {
+        let mut changed = false;
+        let entries: Vec<Vec<u8>> = value
+            .split(|&b| b == b':' || b == b' ')
+            .filter(|e| !e.is_empty())
+            .map(|entry| match self.real_file(entry) {
+                Some(real) => {
+                    changed = true;
+                    real
+                }
+                None => entry.to_vec(),
+            })
+            .collect();
+        changed.then(|| entries.join(&b':'))
+    }
+
+    /// The real file behind `entry`, a path (with a `/`) of a file of the
+    /// view; a bare name is searched by the loader, outside.
+    fn real_file(&self, entry: &[u8]) -> Option<Vec<u8>> {
+        if !entry.contains(&b'/') || entry.contains(&b'$') {
+            return None;
+        }
+        let Where::Inside(rel) = self.locate(libc::AT_FDCWD, entry) else {
+            return None;
+        };
+        match self.resolve(&rel, true) {
+            Ok(Resolved::Inside(node)) if !node.is_dir() => {
+                Some(self.real_path(node.layer, &node.rel))
+            }
+            _ => None,
+        }
     }
 }
 

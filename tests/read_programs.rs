@@ -696,6 +696,29 @@ os.chdir('lowlib'); print(ctypes.CDLL('./liblow.so').low())\n\
     );
 }
 
+/// `LD_PRELOAD` naming libraries of the view (one held in lower, one built
+/// in upper): the loader opens them before any hook runs, so they are
+/// given to it by their real files; by absolute and relative paths, set
+/// for one command and inherited by a shell's children.
+#[test]
+fn preloaded_libraries_of_the_view() {
+    require_root!();
+    let fx = Fixture::new(1);
+    fx.lower(1).file(
+        "lib/low.c",
+        "#include <stdio.h>\n__attribute__((constructor)) static void hi(void) { fputs(\"low preloaded\\n\", stderr); }\n",
+    );
+    build_shared_library(&fx.lower_dir(1).join("lib"), "low.c", "liblow.so");
+    compare_runs(
+        &fx,
+        r#"printf '#include <stdio.h>\n__attribute__((constructor)) static void hi(void) { fputs("up preloaded\\n", stderr); }\n' > up.c
+cc -shared -fPIC -o lib/libup.so up.c && echo built
+LD_PRELOAD="$PWD/lib/liblow.so $PWD/lib/libup.so" cat up.c 2>&1 | head -n 2
+cd lib && LD_PRELOAD=./libup.so true 2>&1; cd ..
+LD_PRELOAD=$PWD/lib/liblow.so bash -c 'true; echo child' 2>&1"#,
+    );
+}
+
 /// `LD_LIBRARY_PATH` naming directories of the view (libtool's wrappers,
 /// `make check`, test runners): the loader searches them itself, so each
 /// must reach its real copies, a library in a lower layer and one built in

@@ -32,6 +32,7 @@ pub fn run(cli: &Cli) -> ! {
         )
     });
     set_library_path(overlay);
+    set_preload(overlay);
     let argv: Vec<Vec<u8>> = cli
         .command
         .iter()
@@ -65,6 +66,17 @@ fn set_library_path(overlay: &Overlay) {
     if let Some(real) = overlay.real_library_path(given.as_bytes()) {
         std::env::set_var("LD_LIBRARY_PATH", OsString::from_vec(real));
         std::env::set_var(env::LIBRARY_PATH_AS_GIVEN, given);
+    }
+}
+
+/// `LD_PRELOAD` with its libraries of the view made real, for the command's
+/// loader (the shim stays first).
+fn set_preload(overlay: &Overlay) {
+    let Some(given) = std::env::var_os("LD_PRELOAD") else {
+        return;
+    };
+    if let Some(real) = overlay.real_preload(given.as_bytes()) {
+        std::env::set_var("LD_PRELOAD", OsString::from_vec(real));
     }
 }
 
