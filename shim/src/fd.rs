@@ -544,6 +544,7 @@ hooks! {
         if req == libc::FIONREAD && ovl::watch::is_watcher(fd) {
             let r = real(fd, req, arg);
             if r == 0 && !arg.is_null() {
+                // SAFETY: FIONREAD's argument is the caller's int, just written.
                 *arg.cast::<c_int>() += ovl::watch::ready_len(fd) as c_int;
             }
             return r;
