@@ -19,18 +19,8 @@ impl Overlay {
     /// `value` (an `LD_LIBRARY_PATH`) with its directories of the view
     /// replaced by their real copies; `None` when none lies in the view.
     pub fn real_library_path(&self, value: &[u8]) -> Option<Vec<u8>> {
-        let mut changed = false;
-        let entries: Vec<Vec<u8>> = value
-            .split(|&b| b == b':' || b == b';')
-            .map(|entry| match self.real_copies(entry) {
-                Some(real) => {
-                    changed = true;
-                    real
-                }
-                None => entry.to_vec(),
-            })
-            .collect();
-        changed.then(|| entries.join(&b':'))
+        let entries = value.split(|&b| b == b':' || b == b';');
+        replaced(entries, |entry| self.real_copies(entry))
     }
 
     /// The real copies of the directory `entry` names, joined with `:`,
@@ -77,19 +67,10 @@ impl Overlay {
     /// view replaced by their real files: the loader opens them itself,
     /// before any hook runs. `None` when none lies in the view.
     pub fn real_preload(&self, value: &[u8]) -> Option<Vec<u8>> {
-        let mut changed = false;
-        let entries: Vec<Vec<u8>> = value
+        let entries = value
             .split(|&b| b == b':' || b == b' ')
-            .filter(|e| !e.is_empty())
-            .map(|entry| match self.real_file(entry) {
-                Some(real) => {
-                    changed = true;
-                    real
-                }
-                None => entry.to_vec(),
-            })
-            .collect();
-        changed.then(|| entries.join(&b':'))
+            .filter(|e| !e.is_empty());
+        replaced(entries, |entry| self.real_file(entry))
     }
 
     /// The real file behind `entry`, a path (with a `/`) of a file of the
@@ -108,6 +89,25 @@ impl Overlay {
             _ => None,
         }
     }
+}
+
+/// A loader's list of `entries` with each that `real` maps replaced, joined
+/// with `:`; `None` when it maps none.
+fn replaced<'a>(
+    entries: impl Iterator<Item = &'a [u8]>,
+    real: impl Fn(&[u8]) -> Option<Vec<u8>>,
+) -> Option<Vec<u8>> {
+    let mut changed = false;
+    let entries: Vec<Vec<u8>> = entries
+        .map(|entry| match real(entry) {
+            Some(r) => {
+                changed = true;
+                r
+            }
+            None => entry.to_vec(),
+        })
+        .collect();
+    changed.then(|| entries.join(&b':'))
 }
 
 /// In a new process, before `main`: puts back the `LD_LIBRARY_PATH` the

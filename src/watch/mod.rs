@@ -206,8 +206,7 @@ fn add_upper_dir_watch(
         let Some(watcher) = watcher_of(ovl, watchers, fd) else {
             return wd;
         };
-        let mut dir = DirWatch::new(wd, &node.rel, 0, Some(wd));
-        dir.mask = merged_mask(None, mask);
+        let dir = DirWatch::new(wd, &node.rel, merged_mask(None, mask), Some(wd));
         let _ = add_watch(fd, &ovl.upper_path(&node.rel), upper_mask(dir.mask));
         watcher.dirs.push(dir);
         return wd;
