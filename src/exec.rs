@@ -119,8 +119,29 @@ impl Overlay {
         Err(err)
     }
 
-    /// The environment of a child: `envp` with the overlay's variables and
-    /// the shim in `LD_PRELOAD` put back where they went missing, and the
+    /// Does `envp` describe this overlay as it is: each of its variables
+    /// (the first definition, as `getenv` reads) as this process's, none
+    /// this process does not have?
+    fn describes_this_overlay(&self, envp: &[&[u8]]) -> bool {
+        env::ALL.iter().all(|k| {
+            let given = envp.iter().find_map(|e| {
+                overlay_variable(e)
+                    .filter(|(name, _)| *name == k.as_bytes())
+                    .map(|(_, v)| v)
+            });
+            let own = self
+                .env
+                .iter()
+                .find(|(n, _)| n == k)
+                .map(|(_, v)| v.as_slice());
+            given == own
+        })
+    }
+
+    /// The environment of a child: `envp` with the overlay's variables (as
+    /// this process's: a program cannot point its children at other layers,
+    /// to which a lower layer would be a plain directory) and the shim in
+    /// `LD_PRELOAD` put back where they went missing or were changed, and the
     /// loader's library path and preloaded libraries made real
     /// (`library_path`).
     pub fn child_env(&self, envp: &[&[u8]]) -> Option<Vec<Vec<u8>>> {
@@ -130,10 +151,6 @@ impl Overlay {
             .iter()
             .find(|(k, _)| k == env::SHIM)
             .map(|(_, v)| v.clone());
-        let has = |k: &str| {
-            envp.iter()
-                .any(|e| e.starts_with(k.as_bytes()) && e.get(k.len()) == Some(&b'='))
-        };
         let given_preload = envp.iter().find_map(|e| e.strip_prefix(b"LD_PRELOAD="));
         let real_preload = given_preload.and_then(|v| self.real_preload(v));
         let preload_ok = real_preload.is_none()
@@ -143,14 +160,15 @@ impl Overlay {
                         .any(|p| p == s.as_slice())
                 })
             });
-        let missing: Vec<&(String, Vec<u8>)> = self.env.iter().filter(|(k, _)| !has(k)).collect();
-        if missing.is_empty() && preload_ok && library.is_none() {
+        let ours = self.describes_this_overlay(envp);
+        if ours && preload_ok && library.is_none() {
             return None;
         }
-        let mut out: Vec<Vec<u8>> = Vec::with_capacity(envp.len() + missing.len() + 3);
+        let mut out: Vec<Vec<u8>> = Vec::with_capacity(envp.len() + self.env.len() + 3);
         let given_prefix = format!("{}=", env::LIBRARY_PATH_AS_GIVEN);
         for e in envp {
-            let replaced = (!preload_ok && e.starts_with(b"LD_PRELOAD="))
+            let replaced = (!ours && overlay_variable(e).is_some())
+                || (!preload_ok && e.starts_with(b"LD_PRELOAD="))
                 || (library.is_some()
                     && (e.starts_with(b"LD_LIBRARY_PATH=")
                         || e.starts_with(given_prefix.as_bytes())));
@@ -159,7 +177,7 @@ impl Overlay {
             }
         }
         out.extend(library.into_iter().flatten());
-        for (k, v) in missing {
+        for (k, v) in self.env.iter().filter(|_| !ours) {
             let mut e = k.as_bytes().to_vec();
             e.push(b'=');
             e.extend_from_slice(v);
@@ -185,6 +203,16 @@ impl Overlay {
         }
         Some(out)
     }
+}
+
+/// `(name, value)` of an entry that is one of the overlay's variables.
+fn overlay_variable(entry: &[u8]) -> Option<(&[u8], &[u8])> {
+    let eq = entry.iter().position(|&b| b == b'=')?;
+    let name = &entry[..eq];
+    env::ALL
+        .iter()
+        .any(|k| k.as_bytes() == name)
+        .then(|| (name, &entry[eq + 1..]))
 }
 
 /// `<named>: <why>`, or `<named>: its interpreter <interpreter>: <why>`.

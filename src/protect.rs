@@ -6,6 +6,7 @@
 use crate::overlay::{strip_dir, Overlay};
 use rustix::fd::{AsRawFd, BorrowedFd};
 use rustix::fs::{Mode, OFlags, CWD};
+use rustix::io::Errno;
 
 /// Where a path outside the view really lies, when that is in a layer.
 pub struct InLayer {
@@ -18,18 +19,31 @@ pub struct InLayer {
 impl Overlay {
     /// Where `(dirfd, path)` really leads (following a final symlink when
     /// `follow`), when that is inside one of the layers. For a name that does
-    /// not exist yet, its directory decides.
-    pub fn real_in_layers(&self, dirfd: i32, path: &[u8], follow: bool) -> Option<InLayer> {
+    /// not exist yet, its directory decides (a dangling symlink's: where it
+    /// leads). `Err`: it could not be told (out of descriptors, say), and
+    /// the change must not be made.
+    pub fn real_in_layers(
+        &self,
+        dirfd: i32,
+        path: &[u8],
+        follow: bool,
+    ) -> Result<Option<InLayer>, Errno> {
+        self.real_in_layers_after(dirfd, path, follow, 0)
+    }
+
+    /// [`Overlay::real_in_layers`], `links` dangling symlinks followed so far.
+    fn real_in_layers_after(
+        &self,
+        dirfd: i32,
+        path: &[u8],
+        follow: bool,
+        links: u32,
+    ) -> Result<Option<InLayer>, Errno> {
         if path.is_empty() {
-            return None;
+            return Ok(None);
         }
         // SAFETY: the caller's directory descriptor, used for this call only.
         let base = (dirfd != libc::AT_FDCWD).then(|| unsafe { BorrowedFd::borrow_raw(dirfd) });
-        let nofollow = if follow {
-            OFlags::empty()
-        } else {
-            OFlags::NOFOLLOW
-        };
         let open = |p: &[u8], extra: OFlags| {
             let flags = OFlags::PATH | OFlags::CLOEXEC | extra;
             match base {
@@ -37,25 +51,51 @@ impl Overlay {
                 None => rustix::fs::openat(CWD, p, flags, Mode::empty()),
             }
         };
-        let (real, name) = match open(path, nofollow) {
-            Ok(fd) => (self.fd_path(fd.as_raw_fd())?, None),
-            Err(rustix::io::Errno::NOENT) => {
-                let trimmed = path.strip_suffix(b"/").unwrap_or(path);
-                let (dir, name) = match trimmed.iter().rposition(|&b| b == b'/') {
-                    Some(0) => (&b"/"[..], &trimmed[1..]),
-                    Some(i) => (&trimmed[..i], &trimmed[i + 1..]),
-                    None => (&b"."[..], trimmed),
-                };
-                let fd = open(dir, OFlags::DIRECTORY).ok()?;
-                (self.fd_path(fd.as_raw_fd())?, Some(name.to_vec()))
-            }
-            Err(_) => return None,
+        let nofollow = if follow {
+            OFlags::empty()
+        } else {
+            OFlags::NOFOLLOW
         };
-        let (l, rel) = self
+        let trimmed = path.strip_suffix(b"/").unwrap_or(path);
+        let (dir, name) = match trimmed.iter().rposition(|&b| b == b'/') {
+            Some(0) => (&b"/"[..], &trimmed[1..]),
+            Some(i) => (&trimmed[..i], &trimmed[i + 1..]),
+            None => (&b"."[..], trimmed),
+        };
+        let (real, name) = match open(path, nofollow) {
+            Ok(fd) => (self.fd_path(fd.as_raw_fd()), None),
+            Err(Errno::NOENT) => {
+                if follow {
+                    if let Some(target) = dangling_target(base, path) {
+                        if links >= crate::lookup::MAX_SYMLINKS {
+                            return Err(Errno::LOOP);
+                        }
+                        // The name would be made where the link leads.
+                        let (at, to) = match target.first() {
+                            Some(b'/') => (libc::AT_FDCWD, target),
+                            _ => (dirfd, crate::lookup::join(dir, &target)),
+                        };
+                        return self.real_in_layers_after(at, &to, true, links + 1);
+                    }
+                }
+                match open(dir, OFlags::DIRECTORY) {
+                    Ok(fd) => (self.fd_path(fd.as_raw_fd()), Some(name.to_vec())),
+                    Err(e) => return settled_by_the_call(e),
+                }
+            }
+            Err(e) => return settled_by_the_call(e),
+        };
+        let Some(real) = real else {
+            return Ok(None);
+        };
+        let Some((l, rel)) = self
             .layers
             .iter()
             .enumerate()
-            .find_map(|(i, l)| strip_dir(&real, &l.root).map(|r| (i, r)))?;
+            .find_map(|(i, l)| strip_dir(&real, &l.root).map(|r| (i, r)))
+        else {
+            return Ok(None);
+        };
         let mut rel = rel.to_vec();
         if let Some(name) = name {
             if !rel.is_empty() {
@@ -63,10 +103,10 @@ impl Overlay {
             }
             rel.extend_from_slice(&name);
         }
-        Some(InLayer {
+        Ok(Some(InLayer {
             rel,
             lower: self.is_lower_layer(l),
-        })
+        }))
     }
 
     /// The real path of an open descriptor.
@@ -86,15 +126,30 @@ impl Overlay {
 
     /// A change through a path outside the view: refused (`EROFS`) when it
     /// would reach a lower layer's tree.
-    pub fn check_outside_change(
-        &self,
-        dirfd: i32,
-        path: &[u8],
-        follow: bool,
-    ) -> Result<(), rustix::io::Errno> {
-        match self.real_in_layers(dirfd, path, follow) {
-            Some(InLayer { lower: true, .. }) => Err(rustix::io::Errno::ROFS),
+    pub fn check_outside_change(&self, dirfd: i32, path: &[u8], follow: bool) -> Result<(), Errno> {
+        match self.real_in_layers(dirfd, path, follow)? {
+            Some(InLayer { lower: true, .. }) => Err(Errno::ROFS),
             _ => Ok(()),
         }
     }
+}
+
+/// A failed look at a path the call will meet too (a name missing on the
+/// way, no permission to search, a loop): `Ok(None)`, the call fails as
+/// well. Anything else (no descriptor left, no memory) could hide a
+/// lower layer: `Err`.
+fn settled_by_the_call(e: Errno) -> Result<Option<InLayer>, Errno> {
+    match e {
+        Errno::NOENT | Errno::NOTDIR | Errno::ACCESS | Errno::LOOP | Errno::NAMETOOLONG => Ok(None),
+        e => Err(e),
+    }
+}
+
+/// Where the symlink `path` leads, when it is one (its target missing).
+fn dangling_target(base: Option<BorrowedFd<'_>>, path: &[u8]) -> Option<Vec<u8>> {
+    let link = match base {
+        Some(b) => rustix::fs::readlinkat(b, path, Vec::new()),
+        None => rustix::fs::readlinkat(CWD, path, Vec::new()),
+    };
+    link.ok().map(|t| t.into_bytes())
 }

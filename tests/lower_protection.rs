@@ -333,7 +333,8 @@ print('lchmod', libc.lchmod(sys.argv[1].encode(), 0o600), oct(os.stat(sys.argv[1
 }
 
 /// `utimensat` and `fchownat` with an empty name and `AT_EMPTY_PATH`
-/// change the descriptor's own object, an `O_PATH` one's too: on a lower
+/// change the descriptor's own object, an `O_PATH` one's too (and
+/// `futimesat` with a NULL name, an open file's): on a lower
 /// file of the view they copy it up and change the copy, as the kernel's
 /// overlayfs does (they changed the lower file itself).
 #[test]
@@ -343,12 +344,17 @@ fn empty_path_changes_of_a_descriptor_change_the_copy() {
     fx.lower(1)
         .file("f", "f\n")
         .file("g", "g\n")
-        .file("h", "h\n");
+        .file("h", "h\n")
+        .file("k", "k\n");
     compare_changes(
         &fx,
         r#"python3 - <<'EOF'
 import ctypes, os
 libc = ctypes.CDLL(None, use_errno=True)
+tv = (ctypes.c_long * 4)(3000, 0, 3000, 0)
+fd = os.open('k', os.O_RDONLY)
+r = libc.futimesat(fd, None, tv)
+print('futimesat without a name', r, os.strerror(ctypes.get_errno()) if r else '')
 ts = (ctypes.c_long * 4)(1000, 0, 2000, 0)
 for name, flags in [('f', os.O_PATH), ('g', os.O_RDONLY)]:
     fd = os.open(name, flags)
@@ -360,9 +366,13 @@ fd = os.open('h', os.O_PATH)
 r = libc.fchownat(fd, b'', 7, 8, 0)
 print('fchownat without the flag', r, os.strerror(ctypes.get_errno()) if r else '')
 EOF
-stat -c '%n %u %g %Y' f g h
+stat -c '%n %u %g %Y' f g h k
 "#,
-        &["f 7 8 2000\ng 7 8 2000\nh 0 0"],
+        &[
+            "f 7 8 2000\ng 7 8 2000\nh 0 0",
+            "futimesat without a name 0",
+            "k 0 0 3000",
+        ],
     );
 }
 
@@ -413,5 +423,78 @@ EOF
 stat -c '%a %s %n' f g d/h
 "#,
         &["chmod 0", "done 1.0 b'v'"],
+    );
+}
+
+/// Ways around the checks a program might take: pointing its children at
+/// other layers (a child with another `OVL_LOWER` or `OVL_UPPER` gets this
+/// overlay's; to one with another lower, the real lower layer would be a
+/// plain directory), creating through a dangling symlink outside the view
+/// that leads to a new name in a lower layer (made in upper, as the kernel
+/// makes it in the overlay), and running out of descriptors before a change
+/// by a lower file's real name (refused: where it leads cannot be told).
+#[test]
+fn children_dangling_links_and_exhaustion_leave_the_lower_unchanged() {
+    require_root!();
+    let fx = Fixture::new(1);
+    fx.lower(1)
+        .file("f", "f\n")
+        .file("d/g", "g\n")
+        .file("d/h", "h\n");
+    let before = fx.snapshot_lowers();
+    let out = run_ovl(
+        &fx,
+        r#"L="$OVL_LOWER"
+OVL_LOWER=/elsewhere sh -c 'echo child >> "$0/f"' "$L"; echo "child with another lower: $?"
+OVL_UPPER="$L" sh -c 'echo up >> "$0/d/g"' "$L"; echo "child with the lower as upper: $?"
+OVL_TRACE="$L/trace" sh -c 'cat "$0/f" > /dev/null' "$L"
+t=$(mktemp -d); ln -s "$L/d/new" "$t/dangling"; ln -s dangling "$t/chain"
+echo new > "$t/chain"; echo "create through a dangling link: $?"; rm -rf "$t"
+python3 - "$L" <<'EOF'
+import os, resource, sys
+L = sys.argv[1]
+resource.setrlimit(resource.RLIMIT_NOFILE, (64, 64))
+fds = []
+try:
+    while True:
+        fds.append(os.open('/dev/null', os.O_RDONLY))
+except OSError:
+    pass
+for what, change in [('unlink', lambda: os.unlink(L + '/d/h')), ('chmod', lambda: os.chmod(L + '/f', 0o600)),
+                     ('mkdir', lambda: os.mkdir(L + '/e')), ('append', lambda: os.open(L + '/d/h', os.O_WRONLY | os.O_APPEND))]:
+    try:
+        change()
+        print(what, 'without descriptors: done')
+    except OSError as e:
+        print(what, 'without descriptors:', e.strerror)
+EOF
+"#,
+    );
+    fx.assert_lowers_unchanged(&before);
+    let stdout = out.out();
+    for line in [
+        "child with another lower: 0",
+        "child with the lower as upper: 0",
+        "create through a dangling link: 0",
+    ] {
+        assert!(stdout.contains(line), "{line:?} missing:\n{stdout}");
+    }
+    for what in ["unlink", "chmod", "mkdir", "append"] {
+        let line = format!("{what} without descriptors: Too many open files");
+        assert!(stdout.contains(&line), "{line:?} missing:\n{stdout}");
+    }
+    let upper = fx.upper_dir();
+    assert_eq!(
+        std::fs::read_to_string(upper.join("d/new")).ok().as_deref(),
+        Some("new\n"),
+        "the new name is made in upper"
+    );
+    assert_eq!(
+        std::fs::read_to_string(upper.join("f")).ok().as_deref(),
+        Some("f\nchild\n")
+    );
+    assert_eq!(
+        std::fs::read_to_string(upper.join("d/g")).ok().as_deref(),
+        Some("g\nup\n")
     );
 }

@@ -84,7 +84,11 @@ fn outside_open(
         // SAFETY: p is a valid C string (the caller's or ours).
         let path = unsafe { bytes(p) }.unwrap_or_default();
         let follow = flags & libc::O_NOFOLLOW == 0;
-        if let Some(found) = ovl.real_in_layers(dirfd, path, follow).filter(|f| f.lower) {
+        let found = match ovl.real_in_layers(dirfd, path, follow) {
+            Ok(found) => found.filter(|f| f.lower),
+            Err(e) => return fail(e),
+        };
+        if let Some(found) = found {
             // A lower layer's file reached from outside: open it in the view
             // (copied up), never in place.
             return match ovl.open(&found.rel, flags, mode) {

@@ -612,7 +612,9 @@ hooks! {
     fn lutimes(p: *const c_char, t: *const libc::timeval) -> c_int |real, ovl| {
         changing(ovl, libc::AT_FDCWD, p, NOFOLLOW, None, |_, p| real(p, t))
     }
+    // A NULL name changes the descriptor's own object, as `futimes`.
     fn futimesat(fd: c_int, p: *const c_char, t: *const libc::timeval) -> c_int |real, ovl| {
+        if p.is_null() { return crate::fd::fd_change(ovl, fd, |p| libc::lutimes(p, t), || real(fd, p, t)); }
         changing(ovl, fd, p, FOLLOW, None, |fd, p| real(fd, p, t))
     }
     // glibc refuses a NULL name (`EINVAL`); `futimens` is its own hook.

@@ -70,7 +70,7 @@ fn needs_overlay(ovl: &Overlay, path: &[u8], flags: c_int) -> bool {
     changes
         && ovl
             .real_in_layers(libc::AT_FDCWD, path, flags & libc::O_NOFOLLOW == 0)
-            .is_some_and(|found| found.lower)
+            .map_or(true, |found| found.is_some_and(|found| found.lower))
 }
 
 /// Opens `p` now through the overlay and adds a `dup2` of it to `fd` in
