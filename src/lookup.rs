@@ -144,6 +144,12 @@ pub fn ends_in_slash(path: &[u8]) -> bool {
     path.len() > 1 && path.ends_with(b"/")
 }
 
+/// Does `path` end as only a directory's path may (`x/`, `x/.`, `.`)? A
+/// final symlink is then followed, and anything else fails with `ENOTDIR`.
+fn names_a_directory(path: &[u8]) -> bool {
+    path.ends_with(b"/") || path == b"." || path.ends_with(b"/.")
+}
+
 /// How a path with no last name ends; the kernel tells them apart (`rmdir
 /// x/.` fails with `EINVAL`, `rmdir x/..` with `ENOTEMPTY`, `rmdir /` with
 /// `EBUSY`), and none of them names an entry of a directory.
@@ -476,7 +482,7 @@ impl Overlay {
         let mut cur = self.cached_root()?;
         let mut stack: Vec<Node> = Vec::new();
         let mut links = 0;
-        let must_be_dir = !stop_before_last && path.ends_with(b"/");
+        let must_be_dir = !stop_before_last && names_a_directory(path);
         self.splice(path, &mut pending, &mut cur, &mut stack)?;
         while let Some(comp) = pending.next() {
             let last = pending.is_empty();

@@ -406,6 +406,50 @@ fn trailing_slashes_name_directories_only() {
     );
 }
 
+/// A path ending in `/.` names a directory too: a final symlink is
+/// followed (`cp -r lnk/. copy` copies the directory it leads to, `lstat`
+/// sees that directory), and a file named so fails with `ENOTDIR` (nothing
+/// is changed or copied up), as on the kernel.
+#[test]
+fn a_final_dot_names_a_directory_through_a_symlink() {
+    require_root!();
+    let fx = Fixture::new(1);
+    fx.lower(1)
+        .file("d/x", "x\n")
+        .file("f", "hi\n")
+        .symlink("lnk", "d")
+        .symlink("flink", "f");
+    compare_changes(
+        &fx,
+        r#"stat -c %F lnk/. lnk/./. /VIEW/lnk/.
+cat f/. 2>&1 | sed 's/.*: //'
+cp -r lnk/. copy; stat -c %F copy copy/x
+chmod 600 f/. flink/. 2>/dev/null; echo "chmod: $?"
+truncate -s 0 f/. 2>/dev/null; echo "truncate: $?"
+touch -h flink/. 2>/dev/null; echo "touch -h: $?"
+ln flink/. hard 2>/dev/null; echo "ln: $?"
+readlink lnk/. > /dev/null; echo "readlink: $?"
+python3 -c "
+import os, stat
+print('lstat', stat.filemode(os.lstat('lnk/.').st_mode)[0])
+os.close(os.open('lnk/.', os.O_RDONLY | os.O_NOFOLLOW | os.O_DIRECTORY)); print('open nofollow')
+"
+stat -c '%a %s' f
+"#
+        .replace("/VIEW", &fx.mnt().display().to_string())
+        .as_str(),
+        &[
+            "chmod: 1",
+            "truncate: 1",
+            "touch -h: 1",
+            "ln: 1",
+            "readlink: 1",
+            "lstat d",
+            "open nofollow",
+        ],
+    );
+}
+
 /// The kernel switches a descriptor opened for reading on a lower file to
 /// the copy made by a later copy-up (since 4.19): it reads what was written
 /// through another descriptor, at its own offset. So does ovl, for the
