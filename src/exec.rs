@@ -61,6 +61,35 @@ impl Overlay {
             .is_ok_and(|(real, st)| matches!(examine(&real, &st), Program::Script { .. }))
     }
 
+    /// Whether the program open at `fd` may run (`fexecve`, `execveat` of a
+    /// descriptor's own object): as [`Overlay::plan_exec`] decides for a
+    /// path, a statically linked program (or a script whose interpreter
+    /// is one) is refused. The kernel decides the rest.
+    pub fn check_exec_fd(&self, fd: i32) -> Result<(), Refusal> {
+        // SAFETY: the caller's descriptor, for this call only.
+        let st = rustix::fs::fstat(unsafe { rustix::fd::BorrowedFd::borrow_raw(fd) })?;
+        if st.st_mode & libc::S_IFMT != libc::S_IFREG {
+            return Ok(());
+        }
+        // The descriptor's own object, an `O_PATH` one's too.
+        let link = format!("/proc/self/fd/{fd}").into_bytes();
+        let named = rustix::fs::readlink(link.as_slice(), Vec::new())
+            .map_or_else(|_| link.clone(), |p| p.into_bytes());
+        match examine(&link, &st) {
+            Program::Unseen(why) => Err(Refusal::Unseen(refusal(&named, None, &why))),
+            Program::Script { interp, .. } => self
+                .plan_exec(&interp, vec![interp.clone()])
+                .map(|_| ())
+                .map_err(|r| match r {
+                    Refusal::Unseen(why) => {
+                        Refusal::Unseen(format!("{}: {why}", String::from_utf8_lossy(&named)))
+                    }
+                    r => r,
+                }),
+            Program::Preloadable => Ok(()),
+        }
+    }
+
     /// Works out how to run `path` with `argv`, or why not. A refusal
     /// names `path` as given, and the interpreter that is refused when it
     /// is one of a `#!` chain.

@@ -259,6 +259,49 @@ fn statically_linked_programs_are_refused() {
     assert!(stderr(&o).contains("statically linked"), "{}", stderr(&o));
 }
 
+/// Run from its descriptor (`fexecve`, `execveat` with `AT_EMPTY_PATH`),
+/// a statically linked program is refused as when run by its path.
+#[test]
+fn statically_linked_programs_are_refused_when_run_from_a_descriptor() {
+    let candidates = ["/sbin/ldconfig", "/usr/sbin/ldconfig"];
+    let Some(prog) = candidates.iter().map(Path::new).find(|p| is_static(p)) else {
+        eprintln!("skipped: no statically linked program found to try");
+        return;
+    };
+    let s = Scratch::new("static-fd");
+    let script = format!(
+        "import ctypes, os\n\
+         fd = os.open('{prog}', os.O_RDONLY)\n\
+         libc = ctypes.CDLL(None, use_errno=True)\n\
+         argv = (ctypes.c_char_p * 3)(b'ldconfig', b'--help', None)\n\
+         libc.execveat(fd, b'', argv, None, 0x1000)\n\
+         print('execveat', os.strerror(ctypes.get_errno()), flush=True)\n\
+         os.execve(fd, ['ldconfig', '--help'], dict(os.environ))\n",
+        prog = prog.display()
+    );
+    let o = ovl(&[
+        "-l".as_ref(),
+        os(&s.p("lower")),
+        "--".as_ref(),
+        "python3".as_ref(),
+        "-c".as_ref(),
+        script.as_ref(),
+    ]);
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        out.contains("execveat Operation not permitted"),
+        "{out}{}",
+        stderr(&o)
+    );
+    assert!(stderr(&o).contains("PermissionError"), "{}", stderr(&o));
+    assert_eq!(
+        stderr(&o).matches("statically linked").count(),
+        2,
+        "{}",
+        stderr(&o)
+    );
+}
+
 fn is_static(p: &Path) -> bool {
     let Ok(bytes) = std::fs::read(p) else {
         return false;

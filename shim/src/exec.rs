@@ -88,12 +88,7 @@ unsafe fn prepare(
     } = match plan {
         Ok(plan) => plan,
         Err(Refusal::Errno(e)) => return Err(e),
-        Err(Refusal::Unseen(msg)) => {
-            let line = format!("ovl: refusing to run {msg}\n");
-            // SAFETY: writing a live buffer to stderr.
-            unsafe { libc::write(2, line.as_ptr().cast(), line.len()) };
-            return Err(Errno::PERM);
-        }
+        Err(r) => return Err(refused(r)),
     };
     crate::trace::line(p, &format!("exec {}", String::from_utf8_lossy(&real)));
     Ok(Prepared {
@@ -101,6 +96,40 @@ unsafe fn prepare(
         argv: CVec::new(new_argv),
         envp: ovl.child_env(&env).map(CVec::new),
     })
+}
+
+/// The error of a refused exec; why a program cannot run in the view is
+/// printed first.
+fn refused(r: Refusal) -> Errno {
+    match r {
+        Refusal::Errno(e) => e,
+        Refusal::Unseen(msg) => {
+            let line = format!("ovl: refusing to run {msg}\n");
+            // SAFETY: writing a live buffer to stderr.
+            unsafe { libc::write(2, line.as_ptr().cast(), line.len()) };
+            Errno::PERM
+        }
+    }
+}
+
+/// `fexecve`, or `execveat` of a descriptor's own object: `real` runs
+/// with the child's environment, unless the program is refused.
+///
+/// # Safety
+/// `e` as for `execve`.
+unsafe fn exec_descriptor(
+    ovl: &Overlay,
+    fd: c_int,
+    e: *const *const c_char,
+    real: impl FnOnce(*const *const c_char) -> c_int,
+) -> c_int {
+    if let Err(r) = ovl.check_exec_fd(fd) {
+        return fail(refused(r));
+    }
+    // SAFETY: per the contract.
+    let env = ovl.child_env(&unsafe { read_vec(e) }).map(CVec::new);
+    Guard::release_for_exec();
+    real(env.as_ref().map_or(e, CVec::as_ptr))
 }
 
 /// Runs `real` (an exec) with the prepared arguments. The hook guard is
@@ -326,16 +355,12 @@ hooks! {
         execvpe_in_view(ovl, f, a, e, libc_execve)
     }
     fn fexecve(fd: c_int, a: *const *const c_char, e: *const *const c_char) -> c_int |real, ovl| {
-        let env = ovl.child_env(&read_vec(e)).map(CVec::new);
-        Guard::release_for_exec();
-        real(fd, a, env.as_ref().map_or(e, CVec::as_ptr))
+        exec_descriptor(ovl, fd, e, |env| real(fd, a, env))
     }
     fn execveat(d: c_int, p: *const c_char, a: *const *const c_char, e: *const *const c_char, fl: c_int) -> c_int |real, ovl| {
         if crate::path::names_the_descriptor(p, fl) {
             // The descriptor's own object, as `fexecve`.
-            let env = ovl.child_env(&read_vec(e)).map(CVec::new);
-            Guard::release_for_exec();
-            return real(d, p, a, env.as_ref().map_or(e, CVec::as_ptr), fl);
+            return exec_descriptor(ovl, d, e, |env| real(d, p, a, env, fl));
         }
         match exec_path_at(ovl, d, p, fl) {
             Ok(path) => exec_in_view(ovl, path.as_ptr(), a, e, |p, a, e| libc_execve(p, a, e)),
