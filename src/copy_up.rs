@@ -247,7 +247,11 @@ impl Overlay {
             remove_temp(&tmp, is_dir);
             return Err(e);
         }
-        self.record_origin(&src, &tmp, &parent);
+        // A file with other hard links gets no origin, as on the kernel
+        // without its index: the copy is one object, the other names another.
+        if is_dir || st.st_nlink == 1 {
+            self.record_origin(&src, &tmp, &parent);
+        }
         let ours = match rustix::fs::renameat_with(
             CWD,
             tmp.as_c_str(),

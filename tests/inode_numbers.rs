@@ -2,7 +2,8 @@
 //! system): a copied-up object keeps the number its lower object had, in
 //! `stat`, `fstat`, `statx` and its directory's listing, unless the lower
 //! file has other hard links; the copy records its origin as the kernel
-//! does (`overlay.origin`, the parent marked `overlay.impure`).
+//! does (`overlay.origin`, the parent marked `overlay.impure`; not for a
+//! file with other hard links).
 
 mod common;
 
@@ -78,7 +79,7 @@ fn a_copy_records_its_origin_as_the_kernel_does() {
     let pair = layers().pair();
     pair.run(
         "echo more >> a/f; chmod 600 a/g; ln -s x a/new; echo y >> deep/d2/x; \
-         mkdir fresh; mv a/g fresh/g",
+         mkdir fresh; mv a/g fresh/g; echo more >> a/h; mkdir linked; mv a/h linked/h",
     );
     let ns = "trusted";
     for rel in [
@@ -90,12 +91,13 @@ fn a_copy_records_its_origin_as_the_kernel_does() {
         "deep/d2",
         "deep/d2/x",
         "fresh",
+        "linked/h",
     ] {
         let k = origin_header(&pair.kernel.upper_dir().join(rel), ns);
         let o = origin_header(&pair.ovl.upper_dir().join(rel), ns);
         assert_eq!(k, o, "overlay.origin of {rel}: kernel's header, then ovl's");
     }
-    for rel in ["", "a", "deep", "deep/d2", "fresh"] {
+    for rel in ["", "a", "deep", "deep/d2", "fresh", "linked"] {
         let impure = |fx: &Fixture| {
             get_xattr(&fx.upper_dir().join(rel), &format!("{ns}.overlay.impure")).ok()
         };
