@@ -25,6 +25,7 @@ pub mod open;
 pub mod origin;
 pub mod overlay;
 pub mod padded;
+pub mod permission;
 pub mod preloadable;
 pub mod protect;
 pub mod quick_stat;

@@ -406,6 +406,38 @@ fn trailing_slashes_name_directories_only() {
     );
 }
 
+/// A process that is not root may not write to a lower file its owner and
+/// mode do not let it write, as on the kernel (which checks the overlay's
+/// object, with the lower file's owner and mode, before any copy-up): its
+/// own copy would let it, and an `O_TRUNC` open refused afterwards had
+/// already emptied the copy.
+#[test]
+fn writes_refused_by_a_lower_files_mode_copy_nothing_up() {
+    require_root!();
+    let fx = Fixture::new(1);
+    fx.lower(1)
+        .file("f", "data\n")
+        .file_mode("g", "data\n", 0o444)
+        .chown("g", 65534, 65534)
+        .file_mode("h", "data\n", 0o666);
+    let pair = fx.pair();
+    for side in [&pair.kernel, &pair.ovl] {
+        for dir in [side.upper_dir(), side.work_dir()] {
+            std::os::unix::fs::chown(&dir, Some(65534), Some(65534)).unwrap();
+        }
+    }
+    let (_, ovl) = pair.run(
+        r#"for x in "echo x >> f" "echo x > g" "truncate -s 1 f" "echo y >> h"; do
+  setpriv --reuid=65534 --regid=65534 --clear-groups sh -c "$x" 2>&1 | sed 's/.*: //'
+  echo "$x done"
+done
+# (A copy made by a process that is not root is its own: h's owner differs.)
+cat f g h; stat -c '%U %s %n' f g; stat -c '%s %n' h"#,
+    );
+    let out = ovl.out();
+    assert_eq!(out.matches("Permission denied").count(), 3, "{out}");
+}
+
 /// A path ending in `/.` names a directory too: a final symlink is
 /// followed (`cp -r lnk/. copy` copies the directory it leads to, `lstat`
 /// sees that directory), and a file named so fails with `ENOTDIR` (nothing

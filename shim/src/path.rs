@@ -249,6 +249,9 @@ pub(crate) fn upper_copy(ovl: &Overlay, node: &Node, keep: Option<u64>) -> Resul
     if !ovl.has_upper {
         return Err(Errno::ROFS);
     }
+    if keep.is_some() && node.layer != ovl::overlay::UPPER {
+        ovl::permission::may_write(&node.stat)?;
+    }
     let node = if ovl.is_lower(node) {
         ovl.copy_up(node, keep)?
     } else {
