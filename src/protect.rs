@@ -134,6 +134,39 @@ impl Overlay {
     }
 }
 
+impl Overlay {
+    /// A rename of `(dirfd, path)` outside the view: refused as any change
+    /// reaching a lower layer (`EROFS`), and with `EBUSY` when it would
+    /// move a directory that holds a layer, the work directory or the view
+    /// (the overlay keeps their paths: a lower layer would then be reached
+    /// by a path it does not know).
+    pub fn check_outside_rename(&self, dirfd: i32, path: &[u8]) -> Result<(), Errno> {
+        self.check_outside_change(dirfd, path, false)?;
+        // SAFETY: the caller's directory descriptor, used for this call only.
+        let base = (dirfd != libc::AT_FDCWD).then(|| unsafe { BorrowedFd::borrow_raw(dirfd) });
+        let flags = OFlags::PATH | OFlags::CLOEXEC | OFlags::NOFOLLOW | OFlags::DIRECTORY;
+        let dir = match base {
+            Some(b) => rustix::fs::openat(b, path, flags, Mode::empty()),
+            None => rustix::fs::openat(CWD, path, flags, Mode::empty()),
+        };
+        let Some(real) = dir.ok().and_then(|d| self.fd_path(d.as_raw_fd())) else {
+            return Ok(()); // not a directory: it holds nothing
+        };
+        let held = self
+            .layers
+            .iter()
+            .chain(self.work.iter())
+            .map(|l| l.root.as_slice())
+            .chain([self.target.as_slice()])
+            .any(|p| strip_dir(p, &real).is_some());
+        if held {
+            Err(Errno::BUSY)
+        } else {
+            Ok(())
+        }
+    }
+}
+
 /// A failed look at a path the call will meet too (a name missing on the
 /// way, no permission to search, a loop): `Ok(None)`, the call fails as
 /// well. Anything else (no descriptor left, no memory) could hide a

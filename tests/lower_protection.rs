@@ -431,10 +431,12 @@ stat -c '%a %s %n' f g d/h
 /// overlay's; to one with another lower, the real lower layer would be a
 /// plain directory), creating through a dangling symlink outside the view
 /// that leads to a new name in a lower layer (made in upper, as the kernel
-/// makes it in the overlay), and running out of descriptors before a change
-/// by a lower file's real name (refused: where it leads cannot be told).
+/// makes it in the overlay), running out of descriptors before a change
+/// by a lower file's real name (refused: where it leads cannot be told),
+/// and moving a directory that holds a layer, to reach it by a path the
+/// overlay does not know (refused with `EBUSY`).
 #[test]
-fn children_dangling_links_and_exhaustion_leave_the_lower_unchanged() {
+fn ways_around_the_checks_leave_the_lower_unchanged() {
     require_root!();
     let fx = Fixture::new(1);
     fx.lower(1)
@@ -448,6 +450,8 @@ fn children_dangling_links_and_exhaustion_leave_the_lower_unchanged() {
 OVL_LOWER=/elsewhere sh -c 'echo child >> "$0/f"' "$L"; echo "child with another lower: $?"
 OVL_UPPER="$L" sh -c 'echo up >> "$0/d/g"' "$L"; echo "child with the lower as upper: $?"
 OVL_TRACE="$L/trace" sh -c 'cat "$0/f" > /dev/null' "$L"
+P=$(dirname "$L"); mv "$P" "$P.moved" 2>/dev/null; echo "rename of the lower's parent: $?"
+echo moved >> "$P.moved/$(basename "$L")/f" 2>/dev/null
 t=$(mktemp -d); ln -s "$L/d/new" "$t/dangling"; ln -s dangling "$t/chain"
 echo new > "$t/chain"; echo "create through a dangling link: $?"; rm -rf "$t"
 python3 - "$L" <<'EOF'
@@ -476,6 +480,7 @@ EOF
         "child with another lower: 0",
         "child with the lower as upper: 0",
         "create through a dangling link: 0",
+        "rename of the lower's parent: 1",
     ] {
         assert!(stdout.contains(line), "{line:?} missing:\n{stdout}");
     }

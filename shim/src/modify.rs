@@ -280,9 +280,19 @@ unsafe fn rename_in_view(
     };
     match ends {
         (Ok(End::Outside(da, a)), Ok(End::Outside(db, b))) => {
-            crate::path::outside_change(ovl, da, a, false, |da, a| {
-                crate::path::outside_change(ovl, db, b, false, |db, b| real(da, a, db, b))
-            })
+            // SAFETY: a is NULL or a valid C string (the caller's or ours).
+            let old = unsafe { bytes(a) }.unwrap_or_default();
+            if let Err(e) = ovl.check_outside_rename(da, old) {
+                return fail(e);
+            }
+            if flags & libc::RENAME_EXCHANGE != 0 {
+                // SAFETY: as for `a`.
+                let new = unsafe { bytes(b) }.unwrap_or_default();
+                if let Err(e) = ovl.check_outside_rename(db, new) {
+                    return fail(e);
+                }
+            }
+            crate::path::outside_change(ovl, db, b, false, |db, b| real(da, a, db, b))
         }
         (Ok(End::InView(a)), Ok(End::InView(b))) => {
             // Before the names are looked at, as the kernel asks for write
