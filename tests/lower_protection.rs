@@ -433,8 +433,9 @@ stat -c '%a %s %n' f g d/h
 /// that leads to a new name in a lower layer (made in upper, as the kernel
 /// makes it in the overlay), running out of descriptors before a change
 /// by a lower file's real name (refused: where it leads cannot be told),
-/// and moving a directory that holds a layer, to reach it by a path the
-/// overlay does not know (refused with `EBUSY`).
+/// moving a directory that holds a layer, to reach it by a path the
+/// overlay does not know (refused with `EBUSY`), and glibc's other names
+/// of `open` and `fopen` (`__open`, `_IO_fopen`).
 #[test]
 fn ways_around_the_checks_leave_the_lower_unchanged() {
     require_root!();
@@ -454,6 +455,17 @@ P=$(dirname "$L"); mv "$P" "$P.moved" 2>/dev/null; echo "rename of the lower's p
 echo moved >> "$P.moved/$(basename "$L")/f" 2>/dev/null
 t=$(mktemp -d); ln -s "$L/d/new" "$t/dangling"; ln -s dangling "$t/chain"
 echo new > "$t/chain"; echo "create through a dangling link: $?"; rm -rf "$t"
+python3 - "$L/d/h" <<'EOF'
+import ctypes, os, sys
+libc = ctypes.CDLL(None, use_errno=True)
+fd = libc.__open(sys.argv[1].encode(), os.O_WRONLY | os.O_APPEND)
+os.write(fd, b'by __open\n')
+libc.__close(fd)
+libc._IO_fopen.restype = ctypes.c_void_p
+f = ctypes.c_void_p(libc._IO_fopen(sys.argv[1].encode(), b'a'))
+libc.fputs(b'by _IO_fopen\n', f)
+libc.fclose(f)
+EOF
 python3 - "$L" <<'EOF'
 import os, resource, sys
 L = sys.argv[1]
@@ -501,5 +513,10 @@ EOF
     assert_eq!(
         std::fs::read_to_string(upper.join("d/g")).ok().as_deref(),
         Some("g\nup\n")
+    );
+    assert_eq!(
+        std::fs::read_to_string(upper.join("d/h")).ok().as_deref(),
+        Some("h\nby __open\nby _IO_fopen\n"),
+        "glibc's other names of open and fopen go through the view"
     );
 }

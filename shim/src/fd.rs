@@ -397,6 +397,15 @@ hooks! {
     fn open64(p: *const c_char, fl: c_int, mode: mode_t) -> c_int |real, ovl| {
         open_in_view(ovl, libc::AT_FDCWD, p, fl, mode, |_, p, fl, m| real(p, fl, m))
     }
+    // glibc exports these names of `open` too; a program may call them.
+    quick quick_open(libc::AT_FDCWD, p, fl, || real(p, fl, mode));
+    fn __open(p: *const c_char, fl: c_int, mode: mode_t) -> c_int |real, ovl| {
+        open_in_view(ovl, libc::AT_FDCWD, p, fl, mode, |_, p, fl, m| real(p, fl, m))
+    }
+    quick quick_open(libc::AT_FDCWD, p, fl, || real(p, fl, mode));
+    fn __open64(p: *const c_char, fl: c_int, mode: mode_t) -> c_int |real, ovl| {
+        open_in_view(ovl, libc::AT_FDCWD, p, fl, mode, |_, p, fl, m| real(p, fl, m))
+    }
     quick quick_open(libc::AT_FDCWD, p, fl, || real(p, fl));
     fn __open_2(p: *const c_char, fl: c_int) -> c_int |real, ovl| {
         open_in_view(ovl, libc::AT_FDCWD, p, fl, 0, |_, p, fl, _| real(p, fl))
@@ -433,6 +442,9 @@ hooks! {
     fn fopen64(p: *const c_char, mode: *const c_char) -> *mut FILE |real, ovl| {
         fopen_in_view(ovl, p, mode, |p, m| real(p, m))
     }
+    fn _IO_fopen(p: *const c_char, mode: *const c_char) -> *mut FILE |real, ovl| {
+        fopen_in_view(ovl, p, mode, |p, m| real(p, m))
+    }
     fn freopen(p: *const c_char, mode: *const c_char, f: *mut FILE) -> *mut FILE |real, ovl| {
         freopen_in_view(ovl, p, mode, f, |p, m, f| real(p, m, f))
     }
@@ -442,6 +454,12 @@ hooks! {
 
     unless_needed !ovl::locate::may_know_fd(fd) && !ovl::watch::any();
     fn close(fd: c_int) -> c_int |real, ovl| {
+        if ovl.is_own_fd(fd) { return fail(Errno::BADF); }
+        forget_fd(fd);
+        real(fd)
+    }
+    unless_needed !ovl::locate::may_know_fd(fd) && !ovl::watch::any();
+    fn __close(fd: c_int) -> c_int |real, ovl| {
         if ovl.is_own_fd(fd) { return fail(Errno::BADF); }
         forget_fd(fd);
         real(fd)
