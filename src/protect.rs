@@ -125,12 +125,41 @@ impl Overlay {
     }
 
     /// A change through a path outside the view: refused (`EROFS`) when it
-    /// would reach a lower layer's tree.
-    pub fn check_outside_change(&self, dirfd: i32, path: &[u8], follow: bool) -> Result<(), Errno> {
+    /// would reach a lower layer's tree. `Ok(true)`: it reaches the upper
+    /// layer's.
+    pub fn check_outside_change(
+        &self,
+        dirfd: i32,
+        path: &[u8],
+        follow: bool,
+    ) -> Result<bool, Errno> {
         match self.real_in_layers(dirfd, path, follow)? {
             Some(InLayer { lower: true, .. }) => Err(Errno::ROFS),
-            _ => Ok(()),
+            Some(InLayer { lower: false, .. }) => Ok(true),
+            None => Ok(false),
         }
+    }
+
+    /// Makes the change `change` through a path outside the view, unless
+    /// [`Overlay::check_outside_change`] refuses it. A change to the upper
+    /// layer by its real path is one to the view's names that the overlay
+    /// did not make: what every process keeps of the layers is dropped
+    /// around it (a symlink planted there would otherwise be followed by a
+    /// later copy-up that still took the name for a directory).
+    pub fn outside_change<R>(
+        &self,
+        dirfd: i32,
+        path: &[u8],
+        follow: bool,
+        change: impl FnOnce() -> R,
+    ) -> Result<R, Errno> {
+        if !self.check_outside_change(dirfd, path, follow)? {
+            return Ok(change());
+        }
+        self.changed();
+        let r = change();
+        self.changed();
+        Ok(r)
     }
 }
 

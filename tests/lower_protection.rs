@@ -434,8 +434,11 @@ stat -c '%a %s %n' f g d/h
 /// makes it in the overlay), running out of descriptors before a change
 /// by a lower file's real name (refused: where it leads cannot be told),
 /// moving a directory that holds a layer, to reach it by a path the
-/// overlay does not know (refused with `EBUSY`), and glibc's other names
-/// of `open` and `fopen` (`__open`, `_IO_fopen`).
+/// overlay does not know (refused with `EBUSY`), glibc's other names of
+/// `open` and `fopen` (`__open`, `_IO_fopen`), and a symlink planted in
+/// the upper layer by its real path over a directory the process knows
+/// (what it knew is dropped: the view then shows the symlink, which leads
+/// out of the view).
 #[test]
 fn ways_around_the_checks_leave_the_lower_unchanged() {
     require_root!();
@@ -443,7 +446,8 @@ fn ways_around_the_checks_leave_the_lower_unchanged() {
     fx.lower(1)
         .file("f", "f\n")
         .file("d/g", "g\n")
-        .file("d/h", "h\n");
+        .file("d/h", "h\n")
+        .file("p/q/k", "k\n");
     let before = fx.snapshot_lowers();
     let out = run_ovl(
         &fx,
@@ -484,6 +488,8 @@ for what, change in [('unlink', lambda: os.unlink(L + '/d/h')), ('chmod', lambda
     except OSError as e:
         print(what, 'without descriptors:', e.strerror)
 EOF
+[ -e "$OVL_TARGET/p/q/k" ]; ln -s "$L/p" "$OVL_UPPER/p"
+(echo planted >> "$OVL_TARGET/p/q/k") 2>/dev/null && echo "planted symlink followed" || echo "write through a symlink planted in upper refused"
 "#,
     );
     fx.assert_lowers_unchanged(&before);
@@ -493,6 +499,7 @@ EOF
         "child with the lower as upper: 0",
         "create through a dangling link: 0",
         "rename of the lower's parent: 1",
+        "write through a symlink planted in upper refused",
     ] {
         assert!(stdout.contains(line), "{line:?} missing:\n{stdout}");
     }

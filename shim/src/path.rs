@@ -282,8 +282,8 @@ pub(crate) fn outside_change<R: Failure>(
 ) -> R {
     // SAFETY: p is NULL or a valid C string (the caller's or ours).
     let path = unsafe { bytes(p) }.unwrap_or_default();
-    match ovl.check_outside_change(dirfd, path, follow) {
-        Ok(()) => f(dirfd, p),
+    match ovl.outside_change(dirfd, path, follow, || f(dirfd, p)) {
+        Ok(r) => r,
         Err(e) => fail(e),
     }
 }
