@@ -250,7 +250,7 @@ impl Overlay {
         // A file with other hard links gets no origin, as on the kernel
         // without its index: the copy is one object, the other names another.
         if is_dir || st.st_nlink == 1 {
-            self.record_origin(&src, &tmp, &parent);
+            self.record_origin(node.layer, &src, &tmp, &parent);
         }
         let ours = match rustix::fs::renameat_with(
             CWD,

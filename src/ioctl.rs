@@ -29,7 +29,7 @@ const FIBMAP: u32 = ioc(NONE, 0, 1, 0);
 const FICLONE: u32 = ioc(WRITE, 0x94, 9, 4);
 const FICLONERANGE: u32 = ioc(WRITE, 0x94, 13, 32);
 pub const FIDEDUPERANGE: u32 = ioc(READ | WRITE, 0x94, 54, 24);
-const FS_IOC_GETFSUUID: u32 = ioc(READ, 0x15, 0, 17);
+pub(crate) const FS_IOC_GETFSUUID: u32 = ioc(READ, 0x15, 0, 17);
 const FS_IOC_GETFSSYSFSPATH: u32 = ioc(READ, 0x15, 1, 129);
 /// Space reservations (`struct space_resv`, 48 bytes), served by the VFS
 /// for regular files; they need a descriptor open for writing.

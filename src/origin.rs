@@ -1,11 +1,12 @@
 //! Inode numbers that survive a copy-up, as on the kernel's overlay (layers
 //! on one file system): a copy-up records its lower object's file handle in
-//! `overlay.origin` (the kernel's format) and marks the upper parent
-//! `overlay.impure`; `stat` of an upper object that has an origin reports
-//! the lower object's device and inode numbers. Programs that compare a
-//! file's `st_ino` before and after a change (`git clone`'s hard links, `tar`
-//! and `cp` telling hard links apart, tree walkers guarding against a
-//! directory replaced under them) see one object, not two.
+//! `overlay.origin` (the kernel's format, with the lower file system's
+//! uuid) and marks the upper parent `overlay.impure`; `stat` of an upper
+//! object that has an origin reports the lower object's device and inode
+//! numbers. Programs that compare a file's `st_ino` before and after a
+//! change (`git clone`'s hard links, `tar` and `cp` telling hard links
+//! apart, tree walkers guarding against a directory replaced under them)
+//! see one object, not two.
 
 use crate::config::XattrNs;
 use crate::lookup::Node;
@@ -15,12 +16,15 @@ use crate::sys::{cpath, syscall_keeping_errno};
 use rustix::fs::{FileType, Stat, XattrFlags};
 use rustix::io::Errno;
 use std::ffi::CStr;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, Ordering};
 
 /// `MAX_HANDLE_SZ`: the longest file handle the kernel makes.
 const MAX_HANDLE: usize = 128;
 /// The origin's header: version, magic, length, flags, handle type, uuid.
 const HEADER: usize = 21;
+/// Where the uuid is in the header, and its length.
+const UUID_AT: usize = 5;
+const UUID_LEN: usize = 16;
 const MAGIC: u8 = 0xfb;
 /// `OVL_FH_FLAG_BIG_ENDIAN`: the handle's integers are in the writer's order.
 const BIG_ENDIAN_FLAG: u8 = 1;
@@ -77,9 +81,103 @@ fn handle_of(path: &CStr) -> Option<Handle> {
     })
 }
 
-/// The value of `overlay.origin` for a lower object whose handle is `h`,
-/// as the kernel writes it (no file system uuid, as with its defaults).
-fn encode(h: &Handle) -> Option<Vec<u8>> {
+/// A file system's uuid (the kernel's `s_uuid`), as `FS_IOC_GETFSUUID`
+/// tells it.
+type Uuid = [u8; UUID_LEN];
+
+/// `struct fsuuid2`: the uuid's length, then room for 16 bytes.
+#[repr(C)]
+struct FsUuid2 {
+    len: u8,
+    uuid: Uuid,
+}
+
+/// The uuid of the file system of the directory `dir`: `Ok(None)` where
+/// the kernel does not tell it (before Linux 6.5, or a file system that
+/// sets none: the request is refused), `Err` when the directory cannot be
+/// opened (no permission, out of descriptors).
+fn fs_uuid_of(dir: &CStr) -> Result<Option<Uuid>, Errno> {
+    let fd = rustix::fs::open(
+        dir,
+        rustix::fs::OFlags::RDONLY | rustix::fs::OFlags::DIRECTORY | rustix::fs::OFlags::CLOEXEC,
+        rustix::fs::Mode::empty(),
+    )?;
+    let mut out = FsUuid2 {
+        len: 0,
+        uuid: [0; UUID_LEN],
+    };
+    // SAFETY: the request writes a `struct fsuuid2` (17 bytes) into `out`,
+    // which outlives the call; the descriptor is open.
+    let r = syscall_keeping_errno(|| unsafe {
+        libc::syscall(
+            libc::SYS_ioctl,
+            rustix::fd::AsRawFd::as_raw_fd(&fd),
+            libc::c_ulong::from(crate::ioctl::FS_IOC_GETFSUUID),
+            &mut out as *mut FsUuid2,
+        )
+    });
+    // The bytes past `len` are zeros, as in the kernel's `s_uuid`.
+    Ok(r.ok()
+        .filter(|_| usize::from(out.len) <= UUID_LEN)
+        .map(|_| out.uuid))
+}
+
+/// A layer's file system uuid, asked once, when first needed: not known
+/// yet, known, or refused (asked again while the layer's root could not be
+/// opened). Lock-free: a signal handler may ask while the thread it
+/// interrupted is asking (both then ask the kernel, and agree).
+pub(crate) struct FsUuid {
+    state: AtomicU8,
+    bytes: [AtomicU64; 2],
+}
+
+const UUID_UNKNOWN: u8 = 0;
+const UUID_KNOWN: u8 = 1;
+const UUID_REFUSED: u8 = 2;
+
+impl FsUuid {
+    pub(crate) const fn new() -> FsUuid {
+        FsUuid {
+            state: AtomicU8::new(UUID_UNKNOWN),
+            bytes: [AtomicU64::new(0), AtomicU64::new(0)],
+        }
+    }
+
+    /// The uuid of the file system of the directory at `root` (the layer
+    /// this belongs to), `None` where the kernel does not tell it.
+    fn get(&self, root: &[u8]) -> Option<Uuid> {
+        match self.state.load(Ordering::Acquire) {
+            UUID_KNOWN => {
+                let mut u = [0; UUID_LEN];
+                u[..8].copy_from_slice(&self.bytes[0].load(Ordering::Relaxed).to_ne_bytes());
+                u[8..].copy_from_slice(&self.bytes[1].load(Ordering::Relaxed).to_ne_bytes());
+                Some(u)
+            }
+            UUID_REFUSED => None,
+            _ => {
+                let found = fs_uuid_of(&cpath(root)).ok()?;
+                if let Some(u) = found {
+                    let half = |i: usize| u64::from_ne_bytes(u[i..i + 8].try_into().unwrap());
+                    self.bytes[0].store(half(0), Ordering::Relaxed);
+                    self.bytes[1].store(half(8), Ordering::Relaxed);
+                }
+                let state = if found.is_some() {
+                    UUID_KNOWN
+                } else {
+                    UUID_REFUSED
+                };
+                self.state.store(state, Ordering::Release);
+                found
+            }
+        }
+    }
+}
+
+/// The value of `overlay.origin` for a lower object whose handle is `h` on
+/// a file system whose uuid is `uuid`, as the kernel writes it with its
+/// default `uuid=` (`auto`, or what it becomes: `on`, `null`); all its
+/// settings but `off` record the lower file system's uuid.
+fn encode(h: &Handle, uuid: &Uuid) -> Option<Vec<u8>> {
     let kind = u8::try_from(h.kind).ok()?;
     let len = u8::try_from(HEADER + h.len).ok()?;
     let flags = if cfg!(target_endian = "big") {
@@ -88,14 +186,14 @@ fn encode(h: &Handle) -> Option<Vec<u8>> {
         0
     };
     let mut v = vec![0, MAGIC, len, flags, kind];
-    v.extend_from_slice(&[0; 16]);
+    v.extend_from_slice(uuid);
     v.extend_from_slice(h.bytes());
     Some(v)
 }
 
-/// The handle recorded in an `overlay.origin` value, if it is one this
-/// machine wrote (same byte order) or could have.
-fn decode(v: &[u8]) -> Option<Handle> {
+/// The file system uuid and the handle recorded in an `overlay.origin`
+/// value, if it is one this machine wrote (same byte order) or could have.
+fn decode(v: &[u8]) -> Option<(Uuid, Handle)> {
     if v.len() < HEADER || v[0] != 0 || v[1] != MAGIC {
         return None;
     }
@@ -111,11 +209,14 @@ fn decode(v: &[u8]) -> Option<Handle> {
     }
     let mut bytes = [0; MAX_HANDLE];
     bytes[..len - HEADER].copy_from_slice(&v[HEADER..len]);
-    Some(Handle {
+    let mut uuid = [0; UUID_LEN];
+    uuid.copy_from_slice(&v[UUID_AT..UUID_AT + UUID_LEN]);
+    let h = Handle {
         kind: i32::from(v[4]),
         len: len - HEADER,
         bytes,
-    })
+    };
+    Some((uuid, h))
 }
 
 /// Is the real path `path` the directory `root` or below it?
@@ -263,13 +364,31 @@ impl Overlay {
         }
     }
 
+    fn uuid_name(&self) -> &'static CStr {
+        match self.xattr_ns {
+            XattrNs::Trusted => c"trusted.overlay.uuid",
+            XattrNs::User => c"user.overlay.uuid",
+        }
+    }
+
+    /// The uuid of layer `l`'s file system, where the kernel tells it.
+    fn layer_uuid(&self, l: usize) -> Option<Uuid> {
+        let layer = &self.layers[l];
+        layer.uuid.get(&layer.root)
+    }
+
     /// At copy-up, before the copy at `tmp` is published: records the handle
-    /// of the lower object at `src`, and marks the upper directory `parent`
-    /// as holding a copy with an origin, as the kernel does. Best effort: a
-    /// lower file system that makes no handles gets no origin (and its
-    /// copies new inode numbers).
-    pub(crate) fn record_origin(&self, src: &CStr, tmp: &CStr, parent: &CStr) {
-        let Some(value) = handle_of(src).as_ref().and_then(encode) else {
+    /// of the lower object at `src` in `layer` (with its file system's uuid,
+    /// zeros where the kernel does not tell it), and marks the upper
+    /// directory `parent` as holding a copy with an origin, as the kernel
+    /// does. Best effort: a lower file system that makes no handles gets no
+    /// origin (and its copies new inode numbers).
+    pub(crate) fn record_origin(&self, layer: usize, src: &CStr, tmp: &CStr, parent: &CStr) {
+        let Some(h) = handle_of(src) else {
+            return;
+        };
+        let uuid = self.layer_uuid(layer).unwrap_or_default();
+        let Some(value) = encode(&h, &uuid) else {
             return;
         };
         if rustix::fs::lsetxattr(tmp, self.origin_name(), &value, XattrFlags::empty()).is_ok() {
@@ -280,9 +399,41 @@ impl Overlay {
     /// Marks the upper directory `dir` `overlay.impure` (unless it is).
     pub(crate) fn mark_impure(&self, dir: &CStr) {
         let mut v = [0u8; 1];
-        if rustix::fs::lgetxattr(dir, self.impure_name(), &mut v).is_err() {
-            let _ = rustix::fs::lsetxattr(dir, self.impure_name(), b"y", XattrFlags::empty());
+        match rustix::fs::lgetxattr(dir, self.impure_name(), &mut v) {
+            Ok(_) => return,
+            Err(Errno::NODATA) if dir.to_bytes() == self.layers[UPPER].root.as_slice() => {
+                self.init_upper_uuid(dir);
+            }
+            Err(_) => {}
         }
+        let _ = rustix::fs::lsetxattr(dir, self.impure_name(), b"y", XattrFlags::empty());
+    }
+
+    /// Before the upper root `root` is first marked impure: gives a new
+    /// upper its `overlay.uuid`, as the kernel does when it mounts one (its
+    /// default `uuid=auto`, `ovl_init_uuid_xattr`). The kernel reads an
+    /// upper root with neither record as a new overlay (it writes a random
+    /// uuid there and reports it as the overlay's), and one marked impure
+    /// without a uuid as an overlay made before uuids (it writes none, and
+    /// reports none): a new upper first written here would otherwise look
+    /// old to it. An existing uuid is never changed.
+    fn init_upper_uuid(&self, root: &CStr) {
+        let mut current = [0u8; UUID_LEN];
+        if rustix::fs::lgetxattr(root, self.uuid_name(), &mut current) != Err(Errno::NODATA) {
+            return;
+        }
+        let mut u: Uuid = [0; UUID_LEN];
+        // SAFETY: writes at most 16 bytes into `u`, which outlives the call.
+        let n = syscall_keeping_errno(|| unsafe {
+            libc::syscall(libc::SYS_getrandom, u.as_mut_ptr(), UUID_LEN, 0)
+        });
+        if n != Ok(UUID_LEN as libc::c_long) {
+            return;
+        }
+        // A version 4 (random) uuid, as the kernel's `uuid_gen`.
+        u[6] = (u[6] & 0x0f) | 0x40;
+        u[8] = (u[8] & 0x3f) | 0x80;
+        let _ = rustix::fs::lsetxattr(root, self.uuid_name(), &u, XattrFlags::CREATE);
     }
 
     /// The device and inode numbers the view reports for the upper object
@@ -316,20 +467,50 @@ impl Overlay {
     ) -> Option<(u64, u64)> {
         let mut value = [0u8; HEADER + MAX_HANDLE];
         let n = origin(self.origin_name(), &mut value).ok()?;
-        let want = decode(&value[..n])?;
+        let (uuid, want) = decode(&value[..n])?;
         let is_dir = FileType::from_raw_mode(upper.mode) == FileType::Directory;
-        let lower = self.lower_with_handle(rel, &want)?;
+        let lower = self.lower_with_handle(rel, &uuid, &want)?;
         if (is_dir && lower.st_dev != upper.dev) || (!is_dir && lower.st_nlink > 1) {
             return None;
         }
         Some((lower.st_dev, lower.st_ino))
     }
 
-    /// The `stat` of the lower object whose handle is `want`: the one at
-    /// `rel` in a lower layer, else (a copy renamed since) the one the
-    /// handle opens, where this process may open handles.
-    fn lower_with_handle(&self, rel: &[u8], want: &Handle) -> Option<Stat> {
-        let lowers = (0..self.layers.len()).filter(|&l| self.is_lower_layer(l));
+    /// Can an origin recorded with `uuid` name an object of lower layer
+    /// `l`? As on the kernel (`ovl_decode_real_fh`), only when it is the
+    /// uuid of the layer's file system (zeros on a file system without
+    /// one), and, for a layer on another file system than upper, when that
+    /// uuid tells its file system apart (`ovl_lower_uuid_ok`: not zeros,
+    /// and no other lower file system's). Any, where the kernel does not
+    /// tell the layer's uuid.
+    fn origin_fits(&self, l: usize, uuid: &Uuid) -> bool {
+        let Some(own) = self.layer_uuid(l) else {
+            return true;
+        };
+        if own != *uuid {
+            return false;
+        }
+        let dev = self.layers[l].dev;
+        if dev == self.layers[UPPER].dev {
+            return true;
+        }
+        let shared = (0..self.layers.len()).any(|m| {
+            let other = self.layers[m].dev;
+            self.is_lower_layer(m)
+                && other != dev
+                && other != self.layers[UPPER].dev
+                && self.layer_uuid(m) == Some(own)
+        });
+        own != [0; UUID_LEN] && !shared
+    }
+
+    /// The `stat` of the lower object whose handle is `want`, recorded with
+    /// the file system uuid `uuid`: the one at `rel` in a lower layer, else
+    /// (a copy renamed since) the one the handle opens, where this process
+    /// may open handles.
+    fn lower_with_handle(&self, rel: &[u8], uuid: &Uuid, want: &Handle) -> Option<Stat> {
+        let lowers =
+            (0..self.layers.len()).filter(|&l| self.is_lower_layer(l) && self.origin_fits(l, uuid));
         for l in lowers.clone() {
             let path = cpath(&self.real_path(l, rel));
             if handle_of(&path).is_some_and(|h| h == *want) {

@@ -19,6 +19,8 @@ pub struct Layer {
     pub(crate) fd: AtomicI32,
     /// The root's device.
     pub(crate) dev: u64,
+    /// Its file system's uuid, asked when first needed (`src/origin.rs`).
+    pub(crate) uuid: crate::origin::FsUuid,
 }
 
 impl Layer {
@@ -116,6 +118,7 @@ fn open_root(path: &[u8], with_fd: bool) -> Result<Layer, String> {
             dev: st.st_dev,
             fd: AtomicI32::new(fd),
             root,
+            uuid: crate::origin::FsUuid::new(),
         }),
         Ok(_) | Err(rustix::io::Errno::NOTDIR) => Err(format!("{shown}: not a directory")),
         Err(e) => Err(format!("{shown}: {}", std::io::Error::from(e))),

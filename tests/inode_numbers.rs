@@ -174,3 +174,159 @@ du -a --inodes b | sort -k2
         &["one object: ./a/f ./b/f-link", "listed differently: []"],
     );
 }
+
+/// An ext4 file system with a uuid (as `mkfs.ext4` makes it), in a loop
+/// image under `dir`, mounted at `dir/fs`; unmounted when dropped (also
+/// while a failing test unwinds). `None`, after saying why on stderr,
+/// where one cannot be made here.
+struct Ext4 {
+    mnt: std::path::PathBuf,
+}
+
+impl Ext4 {
+    fn new(dir: &Path) -> Option<Ext4> {
+        use std::process::{Command, Stdio};
+        let runs = |cmd: &str, arg: &str| {
+            Command::new(cmd)
+                .arg(arg)
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .status()
+                .is_ok()
+        };
+        if !runs("mkfs.ext4", "-V") || !runs("losetup", "--version") {
+            eprintln!(
+                "skipped: needs mkfs.ext4 and losetup to make an ext4 file system with a uuid"
+            );
+            return None;
+        }
+        let image = dir.join("ext4.img");
+        let mnt = dir.join("fs");
+        std::fs::create_dir_all(&mnt).unwrap();
+        std::fs::File::create(&image)
+            .and_then(|f| f.set_len(16 << 20))
+            .unwrap();
+        let mkfs = Command::new("mkfs.ext4")
+            .args(["-q", "-F"])
+            .arg(&image)
+            .status()
+            .unwrap();
+        assert!(mkfs.success(), "mkfs.ext4 {} failed", image.display());
+        let mount = Command::new("mount")
+            .args(["-o", "loop"])
+            .arg(&image)
+            .arg(&mnt)
+            .output()
+            .unwrap();
+        if !mount.status.success() {
+            eprintln!(
+                "skipped: cannot mount an ext4 image with a loop device here: {}",
+                String::from_utf8_lossy(&mount.stderr).trim()
+            );
+            return None;
+        }
+        Some(Ext4 { mnt })
+    }
+}
+
+impl Drop for Ext4 {
+    fn drop(&mut self) {
+        common::mount::unmount_all_under(&self.mnt);
+    }
+}
+
+/// On a lower file system with a uuid (most are; the tests' temporary
+/// directory may be on one without), a copy's origin records that uuid, as
+/// the kernel's does: the kernel follows an origin only when its uuid is
+/// the lower file system's. So the kernel, mounted over the upper ovl
+/// wrote, shows a copy with the inode number ovl showed, and keeps the
+/// `overlay.impure` mark of the upper-only directory the copy was moved
+/// into (a listing that finds no copy with a usable origin removes it).
+/// The upper root, first marked impure by ovl, gets its `overlay.uuid`, as
+/// the kernel gives one to a new upper.
+#[test]
+fn origins_on_a_file_system_with_a_uuid_are_the_kernels() {
+    require_root!();
+    let fx = Fixture::new(1);
+    let Some(ext4) = Ext4::new(fx.root_dir()) else {
+        return;
+    };
+    let dir = |name: &str| {
+        let p = ext4.mnt.join(name);
+        std::fs::create_dir_all(&p).unwrap();
+        p
+    };
+    let (lower, upper, work, mnt) = (dir("lower"), dir("upper"), dir("work"), dir("mnt"));
+    std::fs::create_dir_all(lower.join("d")).unwrap();
+    std::fs::write(lower.join("f"), "f\n").unwrap();
+    std::fs::write(lower.join("d/g"), "g\n").unwrap();
+    let ino =
+        |p: &Path| std::os::unix::fs::MetadataExt::ino(&std::fs::symlink_metadata(p).unwrap());
+    let lower_inos = format!("{} {}", ino(&lower.join("f")), ino(&lower.join("d/g")));
+
+    let shown = std::process::Command::new(ovl_exec())
+        .arg("-l")
+        .arg(&lower)
+        .arg("-u")
+        .arg(&upper)
+        .arg("-w")
+        .arg(&work)
+        .arg("-t")
+        .arg(&mnt)
+        .args(["--", "sh", "-c"])
+        .arg(format!(
+            "cd {} && echo more >> f && echo more >> d/g && mkdir n && mv f n/f && \
+             echo $(stat -c %i n/f d/g)",
+            mnt.display()
+        ))
+        .output()
+        .unwrap();
+    assert!(
+        shown.status.success(),
+        "ovl-exec failed: {}",
+        String::from_utf8_lossy(&shown.stderr)
+    );
+    let shown = String::from_utf8_lossy(&shown.stdout).trim().to_string();
+    assert_eq!(
+        shown, lower_inos,
+        "ovl shows the lower objects' inode numbers"
+    );
+
+    let kernel = {
+        let _mount = common::mount::KernelMount::mount(
+            &format!(
+                "lowerdir={},upperdir={},workdir={}",
+                lower.display(),
+                upper.display(),
+                work.display()
+            ),
+            &mnt,
+        );
+        let listed: Vec<_> = std::fs::read_dir(mnt.join("n"))
+            .unwrap()
+            .map(|e| std::os::unix::fs::DirEntryExt::ino(&e.unwrap()))
+            .collect();
+        let stat = format!("{} {}", ino(&mnt.join("n/f")), ino(&mnt.join("d/g")));
+        (stat, listed)
+    };
+    assert_eq!(
+        kernel.0, shown,
+        "inode numbers of n/f and d/g: the kernel's over ovl's upper, then ovl's"
+    );
+    assert_eq!(
+        kernel.1,
+        vec![ino(&lower.join("f"))],
+        "the kernel's listing of n"
+    );
+    assert_eq!(
+        get_xattr(&upper.join("n"), "trusted.overlay.impure").ok(),
+        Some(b"y".to_vec()),
+        "n keeps its impure mark after the kernel listed it"
+    );
+    let uuid = get_xattr(&upper, "trusted.overlay.uuid");
+    assert_eq!(
+        uuid.as_ref().map(Vec::len).ok(),
+        Some(16),
+        "the upper root's overlay.uuid: {uuid:?}"
+    );
+}

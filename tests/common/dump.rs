@@ -54,7 +54,7 @@ impl DumpOpts {
     /// bookkeeping xattrs whose values differ (`overlay.origin`: a file
     /// handle of each clone's own lower object, compared by
     /// `tests/inode_numbers.rs` without the handle; `overlay.uuid`: random
-    /// per upper, which ovl does not write), in both namespaces, and the
+    /// per upper), in both namespaces, and the
     /// link count of whiteouts (the kernel shares one whiteout inode).
     /// Whiteouts, opaque and impure marks stay.
     pub fn uppers() -> DumpOpts {
