@@ -1,7 +1,9 @@
 //! What kind of executable a file is, from its first bytes: a dynamically
 //! linked ELF (its program interpreter, the dynamic loader, will honour
 //! `LD_PRELOAD`), a static ELF (nothing will), a `#!` script, or something
-//! else. Pure functions over bytes, no I/O: the caller reads the file.
+//! else; and where a dynamically linked program's own library search path
+//! (`DT_RUNPATH`, `DT_RPATH`) lies. Pure functions over bytes, no I/O: the
+//! caller reads the file.
 //!
 //! Usage:
 //!
@@ -33,9 +35,22 @@ const MAX_PHDR_TABLE: usize = 4096;
 /// Longest interpreter name the kernel accepts (`PATH_MAX`).
 const MAX_INTERP: u64 = 4096;
 
+/// Largest dynamic section read (an ordinary one is a few hundred bytes).
+const MAX_DYNAMIC: u64 = 64 * 1024;
+
+/// Longest library search path read (Nix writes some of a few KiB).
+const MAX_SEARCH_PATH: u64 = 32 * 1024;
+
 const ET_EXEC: u64 = 2;
 const ET_DYN: u64 = 3;
+const PT_LOAD: u64 = 1;
+const PT_DYNAMIC: u64 = 2;
 const PT_INTERP: u64 = 3;
+const DT_NULL: u64 = 0;
+const DT_STRTAB: u64 = 5;
+const DT_STRSZ: u64 = 10;
+const DT_RPATH: u64 = 15;
+const DT_RUNPATH: u64 = 29;
 
 /// The kinds of executable the overlay treats differently.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -83,20 +98,83 @@ pub fn classify_with_phdrs(head: &[u8], phdrs: &[u8]) -> Executable {
     if head.starts_with(b"#!") {
         return shebang(head);
     }
-    let Some(elf) = ElfHeader::parse(head) else {
-        return Executable::Unknown;
-    };
-    let table = if phdrs.is_empty() {
-        usize::try_from(elf.phoff)
-            .ok()
-            .and_then(|start| head.get(start..start.checked_add(elf.table_len())?))
-    } else {
-        phdrs.get(..elf.table_len())
-    };
-    match table {
-        Some(table) => elf.kind(head, table),
+    match header_and_table(head, phdrs) {
+        Some((elf, table)) => elf.kind(head, table),
         None => Executable::Unknown,
     }
+}
+
+/// The program header table of the ELF file starting with `head`: in
+/// `phdrs` when that is not empty (read from [`phdr_range`]), else in `head`.
+fn header_and_table<'a>(head: &'a [u8], phdrs: &'a [u8]) -> Option<(ElfHeader, &'a [u8])> {
+    let elf = ElfHeader::parse(head)?;
+    let table = if phdrs.is_empty() {
+        let start = usize::try_from(elf.phoff).ok()?;
+        head.get(start..start.checked_add(elf.table_len())?)?
+    } else {
+        phdrs.get(..elf.table_len())?
+    };
+    Some((elf, table))
+}
+
+/// Where the dynamic section (`PT_DYNAMIC`) of the ELF file starting with
+/// `head` lies, as `(file offset, length)`, given its program header table
+/// as [`classify_with_phdrs`] takes it. `None` when there is none (or it is
+/// implausibly large). Only dynamically linked programs need reading it.
+pub fn dynamic_range(head: &[u8], phdrs: &[u8]) -> Option<(u64, usize)> {
+    let (elf, table) = header_and_table(head, phdrs)?;
+    let seg = elf.segments(table).find(|s| s.p_type == PT_DYNAMIC)?;
+    (seg.filesz > 0 && seg.filesz <= MAX_DYNAMIC).then_some((seg.offset, seg.filesz as usize))
+}
+
+/// Where the program's own library search path lies, read from its dynamic
+/// section `dynamic` (read from [`dynamic_range`]): the string of
+/// `DT_RUNPATH`, or of `DT_RPATH` when there is no `DT_RUNPATH` (the loader
+/// then ignores `DT_RPATH`), as `(file offset, most bytes it can take)`; it
+/// ends at its first NUL. The string table's address is turned into a file
+/// offset through the `PT_LOAD` segment that holds it. `None` when the
+/// program has neither, or the entries do not add up.
+pub fn search_path_range(head: &[u8], phdrs: &[u8], dynamic: &[u8]) -> Option<(u64, usize)> {
+    let (elf, table) = header_and_table(head, phdrs)?;
+    let f = Fields {
+        bytes: dynamic,
+        little: elf.little,
+    };
+    let word = if elf.wide { 8 } else { 4 };
+    let (mut strtab, mut strsz, mut runpath, mut rpath) = (None, None, None, None);
+    for at in (0..dynamic.len() / (2 * word)).map(|i| i * 2 * word) {
+        let (tag, val) = (f.uint(at, word)?, f.uint(at + word, word)?);
+        match tag {
+            DT_NULL => break,
+            DT_STRTAB => strtab = Some(val),
+            DT_STRSZ => strsz = Some(val),
+            DT_RUNPATH => runpath = Some(val),
+            DT_RPATH => rpath = Some(val),
+            _ => {}
+        }
+    }
+    let index = runpath.or(rpath)?;
+    let addr = strtab?.checked_add(index)?;
+    if strsz.is_some_and(|size| index >= size) {
+        return None;
+    }
+    let seg = elf
+        .segments(table)
+        .find(|s| s.p_type == PT_LOAD && s.vaddr <= addr && addr - s.vaddr < s.filesz)?;
+    let offset = seg.offset.checked_add(addr - seg.vaddr)?;
+    let mut len = (seg.filesz - (addr - seg.vaddr)).min(MAX_SEARCH_PATH);
+    if let Some(size) = strsz {
+        len = len.min(size - index);
+    }
+    Some((offset, len as usize))
+}
+
+/// One program header's fields that locate its bytes.
+struct Segment {
+    p_type: u64,
+    offset: u64,
+    vaddr: u64,
+    filesz: u64,
 }
 
 /// Reads unsigned fields of either endianness; `None` past the end.
@@ -178,6 +256,34 @@ impl ElfHeader {
 
     fn table_len(&self) -> usize {
         self.entry_len() * self.phnum
+    }
+
+    /// The entries of the program header table `table`; entries cut short
+    /// are left out.
+    fn segments<'a>(&'a self, table: &'a [u8]) -> impl Iterator<Item = Segment> + 'a {
+        let f = Fields {
+            bytes: table,
+            little: self.little,
+        };
+        (0..self.phnum).filter_map(move |i| {
+            let at = i * self.entry_len();
+            let p_type = f.uint(at, 4)?;
+            Some(if self.wide {
+                Segment {
+                    p_type,
+                    offset: f.uint(at + 8, 8)?,
+                    vaddr: f.uint(at + 16, 8)?,
+                    filesz: f.uint(at + 32, 8)?,
+                }
+            } else {
+                Segment {
+                    p_type,
+                    offset: f.uint(at + 4, 4)?,
+                    vaddr: f.uint(at + 8, 4)?,
+                    filesz: f.uint(at + 16, 4)?,
+                }
+            })
+        })
     }
 
     /// Dynamic when a `PT_INTERP` entry is in `table`, else static.
@@ -542,6 +648,8 @@ mod tests {
                     b[at] = seed as u8;
                 }
                 let _ = classify(&b);
+                let _ = dynamic_range(&b, &[]);
+                let _ = search_path_range(&b, &[], &b[b.len() / 3..]);
                 if let Some((_, len)) = phdr_range(&b) {
                     assert!(len <= MAX_PHDR_TABLE);
                     let _ = classify_with_phdrs(&b, &b[b.len() / 2..]);
@@ -596,6 +704,57 @@ mod tests {
             .status()
             .is_ok_and(|s| s.success());
         ok.then_some(out)
+    }
+
+    /// The search path of a real file, read as `preloadable` reads it.
+    fn search_path_of_file(path: &std::path::Path) -> Option<Vec<u8>> {
+        let file = std::fs::read(path).ok()?;
+        let head = &file[..file.len().min(HEAD_LEN)];
+        let phdrs = match phdr_range(head) {
+            None => &[][..],
+            Some((off, len)) => file.get(off as usize..)?.get(..len)?,
+        };
+        let (off, len) = dynamic_range(head, phdrs)?;
+        let dynamic = file.get(off as usize..)?.get(..len)?;
+        let (off, len) = search_path_range(head, phdrs, dynamic)?;
+        let s = file.get(off as usize..)?.get(..len)?;
+        Some(s.split(|&b| b == 0).next()?.to_vec())
+    }
+
+    #[test]
+    fn search_paths_of_programs_built_with_runpath_and_rpath() {
+        let runpath = "-Wl,-rpath,/opt/x/lib:$ORIGIN/../lib";
+        for (tag, flags, want) in [
+            ("none", &[][..], None),
+            (
+                "runpath",
+                &[runpath, "-Wl,--enable-new-dtags"][..],
+                Some("/opt/x/lib:$ORIGIN/../lib"),
+            ),
+            (
+                "rpath",
+                &["-Wl,-rpath,/opt/y", "-Wl,--disable-new-dtags"][..],
+                Some("/opt/y"),
+            ),
+            (
+                "m32",
+                &["-m32", runpath][..],
+                Some("/opt/x/lib:$ORIGIN/../lib"),
+            ),
+        ] {
+            let Some(prog) = build_c(tag, flags) else {
+                eprintln!("skipped {tag}: gcc cannot build it here");
+                continue;
+            };
+            let got = search_path_of_file(&prog);
+            let _ = std::fs::remove_dir_all(prog.parent().unwrap());
+            assert_eq!(
+                got.as_deref(),
+                want.map(str::as_bytes),
+                "{tag}: {:?}",
+                got.as_ref().map(|g| String::from_utf8_lossy(g))
+            );
+        }
     }
 
     #[test]

@@ -32,6 +32,10 @@ pub mod env {
     /// The `LD_LIBRARY_PATH` a child was given, while its loader reads the
     /// real one (see `library_path`); the shim puts it back before `main`.
     pub const LIBRARY_PATH_AS_GIVEN: &str = "OVL_LD_LIBRARY_PATH";
+    /// Set when a child was given no `LD_LIBRARY_PATH` but its loader reads
+    /// one (directories its own search path names in the view); the shim
+    /// removes both before `main`.
+    pub const LIBRARY_PATH_UNSET: &str = "OVL_LD_LIBRARY_PATH_UNSET";
     /// Every variable that belongs to the overlay's description.
     pub const ALL: [&str; 8] = [LOWER, UPPER, WORK, TARGET, TRACE, WHITEOUT, XATTR, SHIM];
 }

@@ -5,6 +5,7 @@
 //! of every child.
 
 use crate::config::env;
+use crate::library_path::is_library_path_entry;
 use crate::locate::Where;
 use crate::lookup::Resolved;
 use crate::overlay::Overlay;
@@ -21,6 +22,22 @@ pub struct Plan {
     pub path: Vec<u8>,
     /// The arguments (changed only for `#!` scripts).
     pub argv: Vec<Vec<u8>>,
+    /// Real directories, `:`-joined, for the loader to search after the
+    /// program's own `LD_LIBRARY_PATH` (see [`Overlay::child_env`]): those
+    /// holding the directories of the view its own search path names
+    /// (`library_path`). `None` for most programs.
+    pub library_dirs: Option<Vec<u8>>,
+}
+
+/// An executable as the view shows it.
+struct Target {
+    /// The real file.
+    real: Vec<u8>,
+    /// Its `stat`.
+    st: rustix::fs::Stat,
+    /// Its directory as the view names it (symlinks followed), when it is
+    /// in the view: the `$ORIGIN` the kernel's overlay would give it.
+    view_dir: Option<Vec<u8>>,
 }
 
 /// Why a program is refused.
@@ -39,18 +56,22 @@ impl From<Errno> for Refusal {
 }
 
 impl Overlay {
-    /// The real path of an executable named by `path` (relative to the
-    /// current directory), and its `lstat`-followed stat.
-    fn exec_target(&self, path: &[u8]) -> Result<(Vec<u8>, rustix::fs::Stat), Errno> {
-        let real = match self.locate(libc::AT_FDCWD, path) {
-            Where::Outside => path.to_vec(),
+    /// The executable named by `path` (relative to the current directory):
+    /// its real path, its `lstat`-followed stat, its directory in the view.
+    fn exec_target(&self, path: &[u8]) -> Result<Target, Errno> {
+        let (real, view_dir) = match self.locate(libc::AT_FDCWD, path) {
+            Where::Outside => (path.to_vec(), None),
             Where::Inside(rel) => match self.resolve(&rel, true)? {
-                Resolved::Inside(node) => self.real_path(node.layer, &node.rel),
-                Resolved::Outside(p) => p,
+                Resolved::Inside(node) => {
+                    let dir = crate::lookup::split_last(&node.rel).0;
+                    let view_dir = self.virtual_path(dir);
+                    (self.real_path(node.layer, &node.rel), Some(view_dir))
+                }
+                Resolved::Outside(p) => (p, None),
             },
         };
         let st = rustix::fs::stat(cpath(&real).as_c_str())?;
-        Ok((real, st))
+        Ok(Target { real, st, view_dir })
     }
 
     /// Is `path` (as [`Overlay::plan_exec`] takes it) a `#!` script? The
@@ -58,7 +79,7 @@ impl Overlay {
     /// descriptor (`execveat`): its interpreter could not open it.
     pub fn is_script(&self, path: &[u8]) -> bool {
         self.exec_target(path)
-            .is_ok_and(|(real, st)| matches!(examine(&real, &st), Program::Script { .. }))
+            .is_ok_and(|t| matches!(examine(&t.real, &t.st), Program::Script { .. }))
     }
 
     /// Whether the program open at `fd` may run (`fexecve`, `execveat` of a
@@ -86,7 +107,7 @@ impl Overlay {
                     }
                     r => r,
                 }),
-            Program::Preloadable => Ok(()),
+            Program::Preloadable { .. } => Ok(()),
         }
     }
 
@@ -98,11 +119,11 @@ impl Overlay {
         let mut path = path.to_vec();
         let mut argv = argv;
         for depth in 0..=MAX_INTERPRETERS {
-            let (real, st) = self.exec_target(&path)?;
-            if st.st_mode & libc::S_IFMT != libc::S_IFREG {
+            let target = self.exec_target(&path)?;
+            if target.st.st_mode & libc::S_IFMT != libc::S_IFREG {
                 return Err(Errno::ACCESS.into());
             }
-            match examine(&real, &st) {
+            match examine(&target.real, &target.st) {
                 Program::Script { interp, arg } => {
                     let mut next = vec![interp.clone()];
                     next.extend(arg);
@@ -115,7 +136,16 @@ impl Overlay {
                     let interpreter = (depth > 0).then_some(path.as_slice());
                     return Err(Refusal::Unseen(refusal(&named, interpreter, &why)));
                 }
-                Program::Preloadable => return Ok(Plan { path: real, argv }),
+                Program::Preloadable { search } => {
+                    let library_dirs = search.and_then(|search| {
+                        self.search_path_dirs(&search, &target.real, target.view_dir.as_deref())
+                    });
+                    return Ok(Plan {
+                        path: target.real,
+                        argv,
+                        library_dirs,
+                    });
+                }
             }
         }
         Err(Errno::LOOP.into())
@@ -134,8 +164,9 @@ impl Overlay {
             cand.push(b'/');
             cand.extend_from_slice(file);
             match self.exec_target(&cand) {
-                Ok((real, st)) if st.st_mode & libc::S_IFMT == libc::S_IFREG => {
-                    match rustix::fs::access(cpath(&real).as_c_str(), rustix::fs::Access::EXEC_OK) {
+                Ok(t) if t.st.st_mode & libc::S_IFMT == libc::S_IFREG => {
+                    match rustix::fs::access(cpath(&t.real).as_c_str(), rustix::fs::Access::EXEC_OK)
+                    {
                         Ok(()) => return Ok(cand),
                         Err(_) => err = Errno::ACCESS,
                     }
@@ -172,9 +203,10 @@ impl Overlay {
     /// to which a lower layer would be a plain directory) and the shim in
     /// `LD_PRELOAD` put back where they went missing or were changed, and the
     /// loader's library path and preloaded libraries made real
-    /// (`library_path`).
-    pub fn child_env(&self, envp: &[&[u8]]) -> Option<Vec<Vec<u8>>> {
-        let library = self.library_path_env(envp);
+    /// (`library_path`), with `library_dirs` (a [`Plan`]'s) after the
+    /// program's own entries. `None`: `envp` as it is.
+    pub fn child_env(&self, envp: &[&[u8]], library_dirs: Option<&[u8]>) -> Option<Vec<Vec<u8>>> {
+        let library = self.library_path_env(envp, library_dirs);
         let shim = self
             .env
             .iter()
@@ -194,13 +226,10 @@ impl Overlay {
             return None;
         }
         let mut out: Vec<Vec<u8>> = Vec::with_capacity(envp.len() + self.env.len() + 3);
-        let given_prefix = format!("{}=", env::LIBRARY_PATH_AS_GIVEN);
         for e in envp {
             let replaced = (!ours && overlay_variable(e).is_some())
                 || (!preload_ok && e.starts_with(b"LD_PRELOAD="))
-                || (library.is_some()
-                    && (e.starts_with(b"LD_LIBRARY_PATH=")
-                        || e.starts_with(given_prefix.as_bytes())));
+                || (library.is_some() && is_library_path_entry(e));
             if !replaced {
                 out.push(e.to_vec());
             }

@@ -7,22 +7,31 @@
 //! run as a program (`ldd` does) has no `PT_INTERP` and looks static, but
 //! reads `LD_PRELOAD`: it is let through.
 //!
+//! A dynamically linked program's own library search path (`DT_RUNPATH`,
+//! or `DT_RPATH`) is read too, for `library_path`: the loader searches it
+//! itself, unseen by the hooks.
+//!
 //! Works on the real file the view resolves to, with raw system calls only:
 //! inside the shim, libc's file functions are our own hooks.
 
-use crate::binfmt::{classify, classify_with_phdrs, phdr_range, Executable, HEAD_LEN};
+use crate::binfmt::{
+    classify_with_phdrs, dynamic_range, phdr_range, search_path_range, Executable, HEAD_LEN,
+};
 use crate::sys::cpath;
 use rustix::fd::OwnedFd;
 use rustix::fs::{Mode, OFlags, Stat, StatVfsMountFlags};
 use rustix::io::Errno;
+use std::borrow::Cow;
 use std::sync::OnceLock;
 
 /// What a regular file is to the overlay when it is executed.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Program {
     /// The loader will preload the overlay into it, or `execve` refuses it
-    /// (the kernel decides: it may not be an executable at all).
-    Preloadable,
+    /// (the kernel decides: it may not be an executable at all). `search`:
+    /// a dynamically linked program's own library search path, its
+    /// `DT_RUNPATH` (or `DT_RPATH` without one) as written, when it has one.
+    Preloadable { search: Option<Vec<u8>> },
     /// A `#!` script: its interpreter runs, and decides.
     Script {
         interp: Vec<u8>,
@@ -36,24 +45,30 @@ pub enum Program {
 /// A file we cannot read is left to `execve` (execute-only programs exist).
 pub fn examine(real: &[u8], st: &Stat) -> Program {
     let flags = OFlags::RDONLY | OFlags::CLOEXEC | OFlags::NOCTTY;
+    let preloadable = Program::Preloadable { search: None };
     let Ok(fd) = rustix::fs::open(cpath(real).as_c_str(), flags, Mode::empty()) else {
-        return Program::Preloadable;
+        return preloadable;
     };
-    match read_kind(&fd) {
-        Some(Executable::Script { interp, arg }) => Program::Script { interp, arg },
-        Some(Executable::DynamicElf { .. }) => match secure_mode(&fd, st) {
+    let Some((kind, head, phdrs)) = read_kind(&fd) else {
+        return preloadable;
+    };
+    match kind {
+        Executable::Script { interp, arg } => Program::Script { interp, arg },
+        Executable::DynamicElf { .. } => match secure_mode(&fd, st) {
             Some(what) => Program::Unseen(ignores_preload(what)),
-            None => Program::Preloadable,
+            None => Program::Preloadable {
+                search: search_path(&fd, &head, &phdrs),
+            },
         },
-        Some(Executable::StaticElf) => match secure_mode(&fd, st) {
+        Executable::StaticElf => match secure_mode(&fd, st) {
             Some(what) => Program::Unseen(ignores_preload(what)),
-            None if is_own_loader(st) => Program::Preloadable,
+            None if is_own_loader(st) => preloadable,
             None => Program::Unseen(
                 "statically linked: the overlay cannot be preloaded into it (it would bypass the overlay)"
                     .into(),
             ),
         },
-        _ => Program::Preloadable,
+        Executable::Unknown => preloadable,
     }
 }
 
@@ -62,16 +77,41 @@ fn ignores_preload(what: &str) -> String {
 }
 
 /// The kind of executable open at `fd`, from its first bytes and, when they
-/// lie further on, its program headers; `None` when it cannot be read.
-fn read_kind(fd: &OwnedFd) -> Option<Executable> {
+/// lie further on, its program headers; with those bytes (the headers read
+/// apart, or empty: in the first bytes). `None` when it cannot be read.
+fn read_kind(fd: &OwnedFd) -> Option<(Executable, Vec<u8>, Vec<u8>)> {
     let head = read_at(fd, 0, HEAD_LEN).ok()?;
-    Some(match phdr_range(&head) {
-        None => classify(&head),
-        Some((offset, len)) => {
-            let phdrs = read_at(fd, offset, len).ok()?;
-            classify_with_phdrs(&head, &phdrs)
+    let phdrs = match phdr_range(&head) {
+        None => Vec::new(),
+        Some((offset, len)) => read_at(fd, offset, len).ok()?,
+    };
+    Some((classify_with_phdrs(&head, &phdrs), head, phdrs))
+}
+
+/// The library search path of the dynamically linked program open at `fd`
+/// (`head` and `phdrs` as [`read_kind`] gives them): its dynamic section is
+/// read (one `pread`, unless it is in `head`), then the string, which an
+/// ordinary program holds in `head`. `None` when it has none.
+fn search_path(fd: &OwnedFd, head: &[u8], phdrs: &[u8]) -> Option<Vec<u8>> {
+    let (offset, len) = dynamic_range(head, phdrs)?;
+    let dynamic = bytes_at(fd, head, offset, len)?;
+    let (offset, len) = search_path_range(head, phdrs, &dynamic)?;
+    let string = bytes_at(fd, head, offset, len)?;
+    let value = string.split(|&b| b == 0).next()?;
+    (!value.is_empty()).then(|| value.to_vec())
+}
+
+/// The `len` bytes at `offset` (fewer at the end of the file), taken from
+/// `head` when it holds them, or holds a NUL among them (a string's end).
+fn bytes_at<'a>(fd: &OwnedFd, head: &'a [u8], offset: u64, len: usize) -> Option<Cow<'a, [u8]>> {
+    let start = usize::try_from(offset).ok()?;
+    if let Some(held) = head.get(start..) {
+        let held = &held[..held.len().min(len)];
+        if held.len() == len || held.contains(&0) {
+            return Some(Cow::Borrowed(held));
         }
-    })
+    }
+    read_at(fd, offset, len).ok().map(Cow::Owned)
 }
 
 /// Up to `len` bytes at `offset`; fewer only at the end of the file.
@@ -138,7 +178,7 @@ fn is_own_loader(st: &Stat) -> bool {
 fn own_loader() -> Option<Stat> {
     let flags = OFlags::RDONLY | OFlags::CLOEXEC;
     let exe = rustix::fs::open("/proc/self/exe", flags, Mode::empty()).ok()?;
-    match read_kind(&exe)? {
+    match read_kind(&exe)?.0 {
         Executable::DynamicElf { interp } if !interp.is_empty() => {
             rustix::fs::stat(cpath(&interp).as_c_str()).ok()
         }
@@ -150,6 +190,7 @@ fn own_loader() -> Option<Stat> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::binfmt::classify;
 
     fn examine_path(p: &str) -> Program {
         let st = rustix::fs::stat(p).unwrap();
@@ -158,7 +199,10 @@ mod tests {
 
     #[test]
     fn a_dynamic_program_is_preloadable() {
-        assert_eq!(examine_path("/bin/sh"), Program::Preloadable);
+        assert_eq!(
+            examine_path("/bin/sh"),
+            Program::Preloadable { search: None }
+        );
     }
 
     /// The dynamic loader of this test program (`None`: it is static).
@@ -174,7 +218,7 @@ mod tests {
     #[test]
     fn our_own_loader_is_preloadable() {
         let Some(loader) = own_loader() else { return };
-        assert_eq!(examine_path(&loader), Program::Preloadable);
+        assert_eq!(examine_path(&loader), Program::Preloadable { search: None });
     }
 
     #[test]
@@ -222,7 +266,31 @@ mod tests {
             "{kind:?}"
         );
         let kind = examine_bytes("dynamic", &elf_with_far_phdr(PT_INTERP));
-        assert_eq!(kind, Program::Preloadable);
+        assert_eq!(kind, Program::Preloadable { search: None });
+    }
+
+    #[test]
+    fn a_program_built_with_a_runpath_gives_it() {
+        let dir = std::env::temp_dir().join(format!("ovl-runpath-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("m.c"), "int main(void) { return 0; }\n").unwrap();
+        let built = std::process::Command::new("gcc")
+            .current_dir(&dir)
+            .args(["-o", "m", "m.c", "-Wl,-rpath,/a/b:$ORIGIN/lib"])
+            .status()
+            .is_ok_and(|s| s.success());
+        let kind = built.then(|| examine_path(dir.join("m").to_str().unwrap()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let Some(kind) = kind else {
+            eprintln!("skipped: gcc cannot build here");
+            return;
+        };
+        assert_eq!(
+            kind,
+            Program::Preloadable {
+                search: Some(b"/a/b:$ORIGIN/lib".to_vec())
+            }
+        );
     }
 
     #[test]

@@ -747,6 +747,106 @@ fn library_path_into_the_view() {
     );
 }
 
+/// A program that prints its libraries' sum, the `LD_LIBRARY_PATH` it sees
+/// and how many `OVL_LD_` variables, then runs its arguments, if any.
+const SHOWS_ITS_LIBRARY_PATH: &str = r#"#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+extern char **environ;
+int low(void); int up(void);
+int main(int argc, char **argv) {
+  const char *v = getenv("LD_LIBRARY_PATH");
+  int ovl = 0;
+  for (char **e = environ; *e; e++) ovl += strncmp(*e, "OVL_LD_", 7) == 0;
+  printf("%d LD_LIBRARY_PATH=%s OVL_LD_=%d\n", low() + up(), v ? v : "(unset)", ovl);
+  fflush(stdout);
+  if (argc > 1) { execvp(argv[1], argv + 1); return 127; }
+  return 0;
+}
+"#;
+
+/// Programs built in the view whose own library search path names
+/// directories of the view, as build systems write it: absolute (CMake's
+/// build trees), `$ORIGIN/...` (Meson), and an old-style `DT_RPATH`. The
+/// loader searches it itself; each must find its libraries, one held in
+/// lower and one built in upper in the same merged directory (with the
+/// program in upper, the loader's own `$ORIGIN` holds only the latter),
+/// run from the view and from outside it, and still see its own
+/// `LD_LIBRARY_PATH`, or none.
+#[test]
+fn runpath_into_the_view() {
+    require_root!();
+    let fx = Fixture::new(1);
+    fx.lower(1)
+        .file("lib/low.c", "int low(void) { return 40; }\n")
+        .file("lib/up.c", "int up(void) { return 2; }\n")
+        .file("m.c", SHOWS_ITS_LIBRARY_PATH);
+    build_shared_library(&fx.lower_dir(1).join("lib"), "low.c", "liblow.so");
+    let (_, ovl) = compare_runs(
+        &fx,
+        r#"cc -shared -fPIC -o lib/libup.so lib/up.c && mkdir b && echo built
+cc -o abs m.c -Llib -llow -lup -Wl,--enable-new-dtags,-rpath,"$MNT/lib"
+cc -o b/origin m.c -Llib -llow -lup -Wl,--enable-new-dtags,-rpath,'$ORIGIN/../lib'
+cc -o rpath m.c -Llib -llow -lup -Wl,--disable-new-dtags,-rpath,"$MNT/lib"
+readelf -d abs b/origin rpath | grep -E 'R(UN)?PATH' | sed "s|$MNT|MNT|"
+./abs; echo "absolute: $?"
+b/origin; echo "origin: $?"
+./rpath; echo "rpath: $?"
+(cd /tmp && "$MNT/b/origin"; echo "from outside: $?")
+LD_LIBRARY_PATH=/usr/lib ./abs b/origin; echo "given: $?"
+LD_LIBRARY_PATH= ./abs sh -c 'echo "${LD_LIBRARY_PATH-unset}"'; echo "empty: $?"
+./abs sh -c 'echo "${LD_LIBRARY_PATH-unset}"; env | grep -c ^OVL_LD_'
+"#,
+    );
+    let out = ovl.out();
+    for ran in [
+        "42 LD_LIBRARY_PATH=(unset) OVL_LD_=0\nabsolute: 0\n",
+        "origin: 0",
+        "rpath: 0",
+        "from outside: 0",
+        "42 LD_LIBRARY_PATH=/usr/lib OVL_LD_=0\n42 LD_LIBRARY_PATH=/usr/lib OVL_LD_=0\ngiven: 0",
+        "42 LD_LIBRARY_PATH= OVL_LD_=0\n\nempty: 0",
+    ] {
+        assert!(out.contains(ran), "expected {ran:?} in:\n{out}");
+    }
+}
+
+/// A program held in lower whose `$ORIGIN` search path leads to a library
+/// rebuilt in the view: it must load the new one (the loader's own
+/// `$ORIGIN` is the lower layer's directory, with the stale library).
+#[test]
+fn runpath_finds_a_library_rebuilt_in_the_view() {
+    require_root!();
+    let fx = Fixture::new(1);
+    fx.lower(1)
+        .file(
+            "lib/greet.c",
+            "const char *greet(void) { return \"old\"; }\n",
+        )
+        .file(
+            "bin/hello.c",
+            "#include <stdio.h>\nconst char *greet(void);\nint main(void) { puts(greet()); return 0; }\n",
+        );
+    let lower = fx.lower_dir(1);
+    build_shared_library(&lower.join("lib"), "greet.c", "libgreet.so");
+    let built = Command::new("cc")
+        .args(["-o", "bin/hello", "bin/hello.c", "-Llib", "-lgreet"])
+        .arg("-Wl,--enable-new-dtags,-rpath,$ORIGIN/../lib")
+        .current_dir(&lower)
+        .status()
+        .expect("cc runs");
+    assert!(built.success(), "cc built bin/hello");
+    let (_, ovl) = compare_runs(
+        &fx,
+        "bin/hello\n\
+         sed -i s/old/new/ lib/greet.c && cc -shared -fPIC -o lib/libgreet.so lib/greet.c && echo rebuilt\n\
+         bin/hello; (cd bin && ./hello)\n\
+         sh -c \"$MNT/bin/hello\"",
+    );
+    ovl.assert_stdout("old\nrebuilt\nnew\nnew\nnew\n");
+}
+
 /// `execveat` runs the view's program: by a name relative to the current
 /// directory or to a descriptor of the view (a script, a copied program),
 /// not a removed one; a script named relative to a close-on-exec

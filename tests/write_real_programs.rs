@@ -500,3 +500,84 @@ echo done
         ("done\n".into(), "".into())
     );
 }
+
+/// A build tree held in lower, its program's search path the absolute
+/// build directory (as CMake writes it), rebuilt in a view over the lower
+/// directory itself, where that path is the lower layer's real directory
+/// too: the program must load the library rebuilt in the view, not the
+/// stale one of the lower layer. Run by `ovl-exec` itself and by a shell
+/// in the view; the kernel's overlay, mounted there afterwards over the
+/// same layers, runs it alike.
+#[test]
+fn a_library_rebuilt_in_place_is_found_through_the_runpath() {
+    require_root!();
+    let fx = Fixture::new(1);
+    fx.lower(1)
+        .file("lib/greet.c", "const char *greet(void) { return \"old\"; }\n")
+        .file(
+            "hello.c",
+            "#include <stdio.h>\nconst char *greet(void);\nint main(void) { puts(greet()); return 0; }\n",
+        );
+    let top = fx.lower_dir(1);
+    let build = format!(
+        "mkdir b && cc -shared -fPIC -o b/libgreet.so lib/greet.c && \
+         cc -o b/hello hello.c -Lb -lgreet -Wl,--enable-new-dtags,-rpath,{}/b",
+        top.display()
+    );
+    let built = std::process::Command::new("sh")
+        .args(["-c", &build])
+        .current_dir(&top)
+        .status()
+        .unwrap();
+    assert!(built.success(), "built in lower");
+    let before = fx.snapshot_lowers();
+    let (upper, work) = (
+        fx.root_dir().join("runpath-upper"),
+        fx.root_dir().join("runpath-work"),
+    );
+    for d in [&upper, &work] {
+        std::fs::create_dir_all(d).unwrap();
+    }
+    let ovl = |command: &[&str]| {
+        let out = std::process::Command::new(ovl_exec())
+            .env("OVL_SHIM", shim())
+            .arg("-l")
+            .arg(&top)
+            .arg("-u")
+            .arg(&upper)
+            .arg("-w")
+            .arg(&work)
+            .arg("--")
+            .args(command)
+            .current_dir(&top)
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr)
+    };
+    let rebuilt = ovl(&[
+        "sh",
+        "-c",
+        "b/hello && sed -i s/old/new/ lib/greet.c && \
+         cc -shared -fPIC -o b/libgreet.so lib/greet.c && b/hello",
+    ]);
+    let direct = ovl(&["b/hello"]);
+    fx.assert_lowers_unchanged(&before);
+    assert_eq!((rebuilt.as_str(), direct.as_str()), ("old\nnew\n", "new\n"));
+    // The kernel, mounted over the lower directory itself.
+    let opts = format!(
+        "lowerdir={},upperdir={},workdir={}",
+        top.display(),
+        upper.display(),
+        work.display()
+    );
+    let mounted = std::process::Command::new("mount")
+        .args(["-t", "overlay", "overlay", "-o", &opts])
+        .arg(&top)
+        .status()
+        .unwrap();
+    assert!(mounted.success(), "mount -t overlay -o {opts}");
+    let kernel = std::process::Command::new(top.join("b/hello")).output();
+    let unmounted = std::process::Command::new("umount").arg(&top).status();
+    assert_eq!(String::from_utf8_lossy(&kernel.unwrap().stdout), "new\n");
+    assert!(unmounted.unwrap().success());
+}

@@ -31,7 +31,7 @@ pub fn run(cli: &Cli) -> ! {
             "the overlay's variables did not reach the environment: report this as a bug",
         )
     });
-    set_library_path(overlay);
+    forget_library_path_records();
     set_preload(overlay);
     let argv: Vec<Vec<u8>> = cli
         .command
@@ -56,17 +56,28 @@ fn set_environment(config: &Config, shim: &std::path::Path) {
     std::env::set_var("LD_PRELOAD", preload);
 }
 
-/// `LD_LIBRARY_PATH` with its directories of the view made real, for the
-/// command's loader (the shim puts the given value back before `main`).
-fn set_library_path(overlay: &Overlay) {
+/// Drops records of a library path kept aside for another program (the
+/// command's are made at its `execve`).
+fn forget_library_path_records() {
     std::env::remove_var(env::LIBRARY_PATH_AS_GIVEN);
-    let Some(given) = std::env::var_os("LD_LIBRARY_PATH") else {
-        return;
-    };
-    if let Some(real) = overlay.real_library_path(given.as_bytes()) {
-        std::env::set_var("LD_LIBRARY_PATH", OsString::from_vec(real));
-        std::env::set_var(env::LIBRARY_PATH_AS_GIVEN, given);
-    }
+    std::env::remove_var(env::LIBRARY_PATH_UNSET);
+}
+
+/// The command's environment when its loader is to read another
+/// `LD_LIBRARY_PATH` than ours: its directories of the view made real,
+/// and `library_dirs` (the plan's) after them; the shim puts the given
+/// value back before `main`. `None`: ours as it is.
+fn library_path_env(overlay: &Overlay, library_dirs: Option<&[u8]>) -> Option<Vec<CString>> {
+    let ours: Vec<Vec<u8>> = std::env::vars_os()
+        .map(|(k, v)| [k.as_bytes(), b"=", v.as_bytes()].concat())
+        .collect();
+    let refs: Vec<&[u8]> = ours.iter().map(Vec::as_slice).collect();
+    let entries = overlay.library_path_env(&refs, library_dirs)?;
+    let kept = ours
+        .iter()
+        .filter(|e| !ovl::library_path::is_library_path_entry(e))
+        .cloned();
+    Some(cstrings(kept.chain(entries).collect()))
 }
 
 /// `LD_PRELOAD` with its libraries of the view made real, for the command's
@@ -117,12 +128,21 @@ fn find(overlay: &Overlay, name: &[u8]) -> Result<Vec<u8>, Errno> {
 /// Executes `path` as the core plans it; returns only on failure, with the
 /// errno. A program that cannot be preloaded is refused here, with its reason.
 fn exec_planned(overlay: &Overlay, path: &[u8], argv: Vec<Vec<u8>>) -> Errno {
-    let Plan { path, argv } = match overlay.plan_exec(path, argv) {
+    let Plan {
+        path,
+        argv,
+        library_dirs,
+    } = match overlay.plan_exec(path, argv) {
         Ok(plan) => plan,
         Err(Refusal::Errno(e)) => return Errno::from_raw(e.raw_os_error()),
         Err(Refusal::Unseen(why)) => die(EXIT_CANNOT_RUN, why),
     };
-    match nix::unistd::execv(&cstring(path), &cstrings(argv)) {
+    let (path, argv) = (cstring(path), cstrings(argv));
+    let done = match library_path_env(overlay, library_dirs.as_deref()) {
+        Some(envp) => nix::unistd::execve(&path, &argv, &envp),
+        None => nix::unistd::execv(&path, &argv),
+    };
+    match done {
         Err(e) => e,
         Ok(never) => match never {},
     }

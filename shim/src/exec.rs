@@ -85,6 +85,7 @@ unsafe fn prepare(
     let Plan {
         path: real,
         argv: new_argv,
+        library_dirs,
     } = match plan {
         Ok(plan) => plan,
         Err(Refusal::Errno(e)) => return Err(e),
@@ -94,7 +95,7 @@ unsafe fn prepare(
     Ok(Prepared {
         path: ovl::cpath(&real),
         argv: CVec::new(new_argv),
-        envp: ovl.child_env(&env).map(CVec::new),
+        envp: ovl.child_env(&env, library_dirs.as_deref()).map(CVec::new),
     })
 }
 
@@ -127,7 +128,7 @@ unsafe fn exec_descriptor(
         return fail(refused(r));
     }
     // SAFETY: per the contract.
-    let env = ovl.child_env(&unsafe { read_vec(e) }).map(CVec::new);
+    let env = ovl.child_env(&unsafe { read_vec(e) }, None).map(CVec::new);
     Guard::release_for_exec();
     real(env.as_ref().map_or(e, CVec::as_ptr))
 }
@@ -328,7 +329,7 @@ unsafe fn spawn_in_view(
 fn restore_environ(ovl: &Overlay) {
     // SAFETY: environ is the process environment, NULL-terminated.
     let env = unsafe { read_vec(environ) };
-    if let Some(new) = ovl.child_env(&env) {
+    if let Some(new) = ovl.child_env(&env, None) {
         for e in new {
             if let Some(eq) = e.iter().position(|&b| b == b'=') {
                 let (k, v) = (ovl::cpath(&e[..eq]), ovl::cpath(&e[eq + 1..]));
