@@ -247,10 +247,12 @@ impl Overlay {
             remove_temp(&tmp, is_dir);
             return Err(e);
         }
-        // A file with other hard links gets no origin, as on the kernel
+        // The parent is marked impure at every copy-up, as the kernel marks
+        // it; a file with other hard links gets no origin, as on the kernel
         // without its index: the copy is one object, the other names another.
+        self.mark_impure(&parent);
         if is_dir || st.st_nlink == 1 {
-            self.record_origin(node.layer, &src, &tmp, &parent);
+            self.record_origin(node.layer, &src, &tmp);
         }
         let ours = match rustix::fs::renameat_with(
             CWD,

@@ -379,11 +379,10 @@ impl Overlay {
 
     /// At copy-up, before the copy at `tmp` is published: records the handle
     /// of the lower object at `src` in `layer` (with its file system's uuid,
-    /// zeros where the kernel does not tell it), and marks the upper
-    /// directory `parent` as holding a copy with an origin, as the kernel
-    /// does. Best effort: a lower file system that makes no handles gets no
-    /// origin (and its copies new inode numbers).
-    pub(crate) fn record_origin(&self, layer: usize, src: &CStr, tmp: &CStr, parent: &CStr) {
+    /// zeros where the kernel does not tell it), as the kernel does. Best
+    /// effort: a lower file system that makes no handles gets no origin (and
+    /// its copies new inode numbers).
+    pub(crate) fn record_origin(&self, layer: usize, src: &CStr, tmp: &CStr) {
         let Some(h) = handle_of(src) else {
             return;
         };
@@ -391,9 +390,7 @@ impl Overlay {
         let Some(value) = encode(&h, &uuid) else {
             return;
         };
-        if rustix::fs::lsetxattr(tmp, self.origin_name(), &value, XattrFlags::empty()).is_ok() {
-            self.mark_impure(parent);
-        }
+        let _ = rustix::fs::lsetxattr(tmp, self.origin_name(), &value, XattrFlags::empty());
     }
 
     /// Marks the upper directory `dir` `overlay.impure` (unless it is).
