@@ -9,6 +9,7 @@ use crate::config::XattrNs;
 use crate::lookup::{join, may_hide, split_last, Node, Resolved};
 use crate::overlay::{Overlay, UPPER};
 use crate::sys::cpath;
+use crate::whiteout::is_chardev_whiteout;
 use rustix::fd::{AsFd, OwnedFd};
 use rustix::fs::{
     AtFlags, FallocateFlags, FileType, Mode, OFlags, RenameFlags, SeekFrom, Stat, Timestamps,
@@ -363,7 +364,8 @@ impl Overlay {
         let rel_c = cpath(&rel);
         for l in parent.dir_layers().filter(|&l| self.is_lower_layer(l)) {
             match self.layers[l].lstat(&rel_c) {
-                Ok(st) if self.is_bottom(l) || !may_hide(&st) => return Ok(true),
+                Ok(st) if self.is_bottom(l) => return Ok(!is_chardev_whiteout(&st)),
+                Ok(st) if !may_hide(&st) => return Ok(true),
                 Ok(st) => {
                     let path = cpath(&self.real_path(l, &rel));
                     return Ok(!self.hides(l, &path, &st, &parent.rel));

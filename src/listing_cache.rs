@@ -32,7 +32,7 @@ const MIN_ENTRIES: usize = 1000;
 /// to less (a directory of about a thousand names on ext4 or tmpfs).
 const MIN_DIR_BYTES: i64 = 24 * 1024;
 /// Start of every kept listing's file: the format and its version.
-const MAGIC: &[u8; 8] = b"ovlLst03";
+const MAGIC: &[u8; 8] = b"ovlLst04";
 
 /// One layer's directory of a merged directory, open for reading.
 pub(crate) struct LayerDir {

@@ -108,6 +108,21 @@ pub struct FdInfo {
     pub copy_ups: u64,
 }
 
+/// Can a call that only reads a path be made with the caller's own
+/// arguments?
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum AsGiven {
+    /// No: the path is to be looked up in the view.
+    No,
+    /// Yes: it reaches what the view shows (it lies outside the view).
+    Yes,
+    /// Yes, unless it names a whiteout: a plain name in a directory of the
+    /// bottom layer alone, open as the caller's descriptor. The kernel hides
+    /// the name then (`ENOENT`); the caller's answer tells when to look
+    /// (an `lstat` answer of a character device 0/0 is one).
+    UnlessWhiteout,
+}
+
 /// How a call that only reads a path is made.
 pub enum ReadAt {
     /// Outside the view: the caller's arguments stand.
@@ -289,32 +304,50 @@ impl Overlay {
 
     /// Does a call that only reads `(dirfd, path)` reach what the view shows
     /// when made as the caller made it? So when the path surely lies outside
-    /// the view, and when it names, without following it, a child of a
-    /// directory of the bottom layer alone that the caller opened (its
-    /// descriptor is that real directory, and nothing can hide its
-    /// children): `find`'s `fstatat` of every name. One look at the
-    /// descriptor answers both.
+    /// the view ([`AsGiven::Yes`]), and when it names, without following it,
+    /// a child of a directory of the bottom layer alone that the caller
+    /// opened (its descriptor is that real directory, and only a whiteout,
+    /// the kernel's character device 0/0, can hide its children: told by
+    /// the answer, [`AsGiven::UnlessWhiteout`]): `find`'s `fstatat` of
+    /// every name. One look at the descriptor answers both.
     #[inline]
-    pub fn reads_as_given(&self, dirfd: i32, path: &[u8], follow: bool) -> bool {
+    pub fn reads_as_given(&self, dirfd: i32, path: &[u8], follow: bool) -> AsGiven {
+        let yes = |outside: bool| if outside { AsGiven::Yes } else { AsGiven::No };
         if path.is_empty() || self.plainly_outside(dirfd, path) {
-            return true;
+            return AsGiven::Yes;
         }
         if dirfd == libc::AT_FDCWD || path.first() == Some(&b'/') {
-            return self.outside_on_closer_look(dirfd, path);
+            return yes(self.outside_on_closer_look(dirfd, path));
         }
         let plain = !follow && plain_name(path);
         with_fd_info(dirfd, |info| match info {
-            None => stays_outside(dirfd, path),
+            None => yes(stays_outside(dirfd, path)),
             Some(info) => {
-                plain
+                let bottom_child = plain
                     && info.node.as_ref().is_some_and(|dir| {
                         dir.dirs == 1 << dir.layer
                             && self.is_bottom(dir.layer)
                             && info.generation == self.generation()
                             && info.generation != crate::generation::UNCACHEABLE
-                    })
+                    });
+                if bottom_child {
+                    AsGiven::UnlessWhiteout
+                } else {
+                    AsGiven::No
+                }
             }
         })
+    }
+
+    /// After a call made as given ([`AsGiven::UnlessWhiteout`], or
+    /// [`Overlay::open_as_given`]) gave an answer that a whiteout could
+    /// have given: is `name` in the real directory `dirfd` a whiteout (the
+    /// view has no such name)? One `fstatat`.
+    pub fn whiteout_at(&self, dirfd: i32, name: &[u8]) -> bool {
+        // SAFETY: the caller's open descriptor, for this call only.
+        let base = unsafe { rustix::fd::BorrowedFd::borrow_raw(dirfd) };
+        rustix::fs::statat(base, name, rustix::fs::AtFlags::SYMLINK_NOFOLLOW)
+            .is_ok_and(|st| crate::whiteout::is_chardev_whiteout(&st))
     }
 
     /// [`Overlay::surely_outside`] where it takes no lock and allocates
@@ -1121,11 +1154,14 @@ impl Overlay {
             Err(e) => return Err(e),
         };
         let rel = crate::lookup::join(&dir.rel, name);
-        if !self.is_bottom(dir.layer) {
+        let hidden = if self.is_bottom(dir.layer) {
+            crate::whiteout::is_chardev_whiteout(&st)
+        } else {
             let real = crate::sys::cpath(&self.real_path(dir.layer, &rel));
-            if self.hides(dir.layer, &real, &st, &dir.rel) {
-                return Ok(None);
-            }
+            self.hides(dir.layer, &real, &st, &dir.rel)
+        };
+        if hidden {
+            return Ok(None);
         }
         let is_dir = st.st_mode & libc::S_IFMT == libc::S_IFDIR;
         Ok(Some(Node {
@@ -1139,10 +1175,14 @@ impl Overlay {
 
     /// For an open of `(dirfd, path)` that only reads, without following a
     /// final symlink: when the caller's own call reaches the right object,
-    /// what to remember of the descriptor it returns.
+    /// what to remember of the descriptor it returns. It names a child of a
+    /// directory of the bottom layer alone, which a whiteout may hide: a
+    /// failed open is to be checked with [`Overlay::whiteout_at`] (a
+    /// whiteout fails every open but `O_PATH`'s, which is not made so).
     pub fn open_as_given(&self, dirfd: i32, path: &[u8], flags: i32) -> Option<FdInfo> {
         if crate::open::writes(flags)
             || flags & (libc::O_CREAT | libc::O_NOFOLLOW) != libc::O_NOFOLLOW
+            || flags & (libc::O_PATH | libc::O_DIRECTORY) == libc::O_PATH
         {
             return None;
         }

@@ -6,7 +6,9 @@
 use crate::overlay::{LayerIdx, Overlay};
 use crate::scan;
 use crate::sys::cpath;
-use crate::whiteout::{is_opaque, is_whiteout, is_xattr_whiteout, marks_xattr_whiteouts};
+use crate::whiteout::{
+    is_chardev_whiteout, is_opaque, is_whiteout, is_xattr_whiteout, marks_xattr_whiteouts,
+};
 use rustix::fs::{FileType, Stat};
 use rustix::io::Errno;
 use std::ffi::CStr;
@@ -332,7 +334,14 @@ impl Overlay {
             };
             let bottom = self.is_bottom(l);
             let real = || cpath(&self.real_path(l, rel_bytes));
-            if !bottom && may_hide(st) && self.hides(l, &real(), st, parent_rel) {
+            // The bottom layer hides by the kernel's own whiteouts only: a
+            // look at the `lstat`, no system call.
+            let hidden = if bottom {
+                is_chardev_whiteout(st)
+            } else {
+                may_hide(st) && self.hides(l, &real(), st, parent_rel)
+            };
+            if hidden {
                 upper_whiteout = !self.is_lower_layer(l);
                 break;
             }
@@ -367,8 +376,15 @@ impl Overlay {
     }
 
     /// Is the object at `path` in layer `l` (in the directory `dir_rel`) a
-    /// whiteout, in any of the formats?
+    /// whiteout, in any of the formats? In the bottom layer (a former upper
+    /// layer may be one; the kernel hides a name by a whiteout in any
+    /// layer) only the kernel's character device 0/0 counts: the seed's
+    /// symlink is no kernel format, and xattr whiteouts are not looked for
+    /// there (each empty file would cost a look at its xattrs).
     pub fn hides(&self, l: LayerIdx, path: &std::ffi::CStr, st: &Stat, dir_rel: &[u8]) -> bool {
+        if self.is_bottom(l) {
+            return is_chardev_whiteout(st);
+        }
         is_whiteout(path, st)
             || (self.is_lower_layer(l)
                 && is_xattr_whiteout(path, st, || {

@@ -293,8 +293,9 @@ impl Overlay {
         !(self.has_upper && l == UPPER)
     }
 
-    /// The bottom layer cannot hide anything, so it needs no whiteout or
-    /// opaque checks.
+    /// The bottom layer: nothing lies below it, so its opaque marks mean
+    /// nothing, and of its whiteouts only the kernel's own (a character
+    /// device 0/0, told by its `lstat` alone) hide a name, as on the kernel.
     pub fn is_bottom(&self, l: LayerIdx) -> bool {
         l + 1 == self.layers.len()
     }

@@ -14,11 +14,12 @@ use rustix::io::Errno;
 use std::mem::MaybeUninit;
 
 /// Could an entry of this type be a whiteout (and so need a closer look)?
-fn may_be_whiteout(dtype: u8, xattr_whiteouts: bool) -> bool {
+/// In the bottom layer only a character device can be (see
+/// `Overlay::hides`).
+fn may_be_whiteout(dtype: u8, bottom: bool, xattr_whiteouts: bool) -> bool {
     dtype == libc::DT_CHR
-        || dtype == libc::DT_LNK
-        || (xattr_whiteouts && dtype == libc::DT_REG)
         || dtype == libc::DT_UNKNOWN
+        || (!bottom && (dtype == libc::DT_LNK || (xattr_whiteouts && dtype == libc::DT_REG)))
 }
 
 /// Where a remembered name is kept.
@@ -223,10 +224,8 @@ impl Overlay {
             let name = ent.file_name().to_bytes();
             let dots = name == b"." || name == b"..";
             let dtype = file_type_to_dt(ent.file_type());
-            let whiteout = !dots
-                && !bottom
-                && may_be_whiteout(dtype, xw)
-                && self.hidden_entry(d, &dir.rel, name);
+            let whiteout =
+                !dots && may_be_whiteout(dtype, bottom, xw) && self.hidden_entry(d, &dir.rel, name);
             let origin = (impure && !dots && !whiteout)
                 .then(|| self.listed_ino(&dir.rel, name, dtype, d.stat.st_dev))
                 .flatten();

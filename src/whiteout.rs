@@ -138,7 +138,9 @@ const NOT_SHARING: u8 = 2;
 static SHARED_STATE: AtomicU8 = AtomicU8::new(UNCHECKED);
 static SHARED_PATH: OnceLock<Option<CString>> = OnceLock::new();
 
-fn is_chardev_whiteout(st: &Stat) -> bool {
+/// Is this `lstat` the kernel's whiteout, a character device 0/0 (no
+/// system call: the one format that hides in the bottom layer too)?
+pub(crate) fn is_chardev_whiteout(st: &Stat) -> bool {
     FileType::from_raw_mode(st.st_mode) == FileType::CharacterDevice && st.st_rdev == 0
 }
 

@@ -530,3 +530,92 @@ EOF
     );
     assert!(ovl.out().contains("d PC_NAME_MAX 255 255"), "{}", ovl.out());
 }
+
+/// Each name of each directory given, looked at through a descriptor of
+/// the directory, as tree walkers do: `fstatat` and `statx` without
+/// following, `readlinkat`, `faccessat`, and opens that do not follow (a
+/// directory of the bottom layer alone answers these from the real
+/// directory, where only an answer can tell a whiteout). The names are
+/// the directory's listing's, sorted, and `x` (maybe not listed).
+const BY_DESCRIPTOR: &str = r#"python3 - "$@" <<'EOF'
+import ctypes, os, sys
+libc = ctypes.CDLL(None, use_errno=True)
+def show(f):
+    try: return f()
+    except OSError as e: return e.strerror
+def statx(fd, name):
+    buf = ctypes.create_string_buffer(256)
+    r = libc.statx(fd, name.encode(), 0x100, 0x7ff, buf)
+    mode = int.from_bytes(buf.raw[28:30], 'little')
+    return oct(mode) if r == 0 else os.strerror(ctypes.get_errno())
+def opened(fd, name, flags):
+    return show(lambda: os.close(os.open(name, flags | os.O_NOFOLLOW | os.O_NONBLOCK, dir_fd=fd)) or 'opened')
+for d in sys.argv[1:]:
+    fd = os.open(d, os.O_RDONLY | os.O_DIRECTORY)
+    for name in sorted(set(os.listdir(fd)) | {'x'}):
+        print(d, name,
+              show(lambda: oct(os.stat(name, dir_fd=fd, follow_symlinks=False).st_mode)),
+              statx(fd, name),
+              show(lambda: os.readlink(name, dir_fd=fd)),
+              os.access(name, os.R_OK, dir_fd=fd, follow_symlinks=False),
+              opened(fd, name, os.O_RDONLY), opened(fd, name, os.O_PATH),
+              opened(fd, name, os.O_RDONLY | os.O_DIRECTORY))
+    os.close(fd)
+EOF
+"#;
+
+/// A whiteout (the kernel's character device 0/0) in the bottom layer
+/// hides its name as in any other layer (the bottom layer may be a former
+/// upper one): no `stat`, open or look-up shows it, nor a merged
+/// directory's listing; the listing of a directory of the bottom layer
+/// alone is the real directory's, as the kernel's (the whiteout is listed
+/// there, and cannot be looked at). Another character device is shown.
+#[test]
+fn whiteouts_in_the_bottom_layer_hide_names() {
+    require_root!();
+    let fx = Fixture::new(1);
+    fx.lower(1)
+        .whiteout("g")
+        .file("r", "r\n")
+        .whiteout("sub/x")
+        .file("sub/y", "y\n")
+        .chardev("sub/null", 1, 3)
+        .symlink("sub/link", "y")
+        .dir("sub/dir")
+        .whiteout("sub/dir/w")
+        .whiteout("m/x")
+        .file("m/y", "y\n");
+    fx.upper().file("m/u", "u\n");
+    compare_runs(
+        &fx,
+        &format!(
+            "exec 2>&1\n{LIST}ls -a . sub sub/dir m; stat -c '%n %F %t:%T' g r sub/x sub/null m/x\n\
+             cat g sub/x; test -e g; echo \"g: $?\"; cd sub && ls -la | cut -c1-10 && cd ..\n\
+             set -- . sub sub/dir m\n{BY_DESCRIPTOR}"
+        ),
+    );
+}
+
+/// Several lower layers, with and without an upper one: a whiteout in the
+/// bottom layer hides a name no layer above has, in a directory of its own
+/// and in one merged with the layer above.
+#[test]
+fn whiteouts_in_the_bottom_of_several_lower_layers() {
+    require_root!();
+    for fx in [Fixture::new(2), Fixture::read_only(2)] {
+        fx.lower(2)
+            .whiteout("g")
+            .whiteout("sub/x")
+            .file("sub/y", "y\n")
+            .whiteout("m/x")
+            .file("m/y", "y\n");
+        fx.lower(1).file("m/z", "z\n").dir("own").file("t", "t\n");
+        compare_runs(
+            &fx,
+            &format!(
+                "exec 2>&1\n{LIST}ls -a . sub m; stat -c '%n %F' g sub/x m/x; cat m/x\n\
+                 set -- . sub m\n{BY_DESCRIPTOR}"
+            ),
+        );
+    }
+}

@@ -65,6 +65,55 @@ fn creating_in_lower_directories_and_over_whiteouts() {
     );
 }
 
+/// A name whited out in the bottom layer (a former upper one, say) is free,
+/// as on the kernel: creating it (by open, `mkdir`, `symlink`, `link`,
+/// `mknod`, `rename` onto it) makes it in upper as a new name, with no
+/// whiteout or opaque mark; removing, renaming or changing it fails with
+/// `ENOENT`. With the bottom layer alone and under another lower layer;
+/// in a directory of the bottom layer alone and in a merged one.
+#[test]
+fn names_whited_out_in_the_bottom_layer_are_free() {
+    require_root!();
+    for lowers in [1, 2] {
+        let fx = Fixture::new(lowers);
+        fx.lower(lowers)
+            .file("r", "r\n")
+            .file("r2", "r2\n")
+            .file("sub/y", "y\n")
+            .file("m/y", "y\n");
+        for name in [
+            "g1", "g2", "g3", "g4", "g5", "g6", "g7", "g8", "sub/x", "sub/x2", "m/x",
+        ] {
+            fx.lower(lowers).whiteout(name);
+        }
+        fx.lower(lowers).whiteout("m/x2");
+        if lowers == 2 {
+            fx.lower(1).file("m/z", "z\n");
+        } else {
+            fx.upper().file("m/z", "z\n");
+        }
+        compare_changes(
+            &fx,
+            "exec 2>&1\n\
+             echo new > g1; echo \"open: $?\"\n\
+             mkdir g2; echo \"mkdir: $?\"\n\
+             ln -s r g3; echo \"symlink: $?\"\n\
+             ln r2 g4; echo \"link: $?\"\n\
+             mv r g5; echo \"rename onto: $?\"\n\
+             mkfifo g6; echo \"mknod: $?\"\n\
+             rm g7; echo \"unlink: $?\"; rmdir g7; mv g7 r3; chmod 600 g7; ln g7 r4\n\
+             python3 -c \"import os; os.truncate('g7', 0)\" 2>&1 | tail -n 1; ln -s g7 dangling; cat dangling; echo x >> dangling; echo \"through: $?\"\n\
+             python3 -c \"import os; os.close(os.open('g8', os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))\"; echo \"excl: $?\"\n\
+             echo x > sub/x; rm sub/x2; mkdir m/x; mv m/y m/x2; echo \"dirs: $?\"\n\
+             ls -a . sub m m/x\n",
+            &[
+                "open: 0", "mkdir: 0", "symlink: 0", "link: 0", "rename onto: 0", "mknod: 0",
+                "unlink: 1", "through: 0", "excl: 0", "dirs: 0",
+            ],
+        );
+    }
+}
+
 #[test]
 fn removing_leaves_whiteouts_where_lower_layers_have_the_name() {
     require_root!();

@@ -212,7 +212,9 @@ unsafe fn is_symlink_at(ovl: &Overlay, dirfd: c_int, p: *const c_char) -> bool {
     use rustix::fs::{statat, AtFlags, FileType, CWD};
     // SAFETY: per the contract.
     let found = unsafe {
-        crate::path::reading(ovl, dirfd, p, false, |d, rp, node| {
+        // A whiteout is no symlink: the answer stands.
+        let shown = |_: &c_int| crate::path::Shown::Object;
+        crate::path::reading_unless(ovl, dirfd, p, false, shown, |d, rp, node| {
             let mode = match node {
                 Some(node) => node.stat.st_mode,
                 None => {

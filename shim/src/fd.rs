@@ -39,6 +39,14 @@ pub(crate) unsafe fn open_in_view(
         let fd = real(dirfd, p, flags, mode);
         if fd >= 0 {
             register_fd(fd, info);
+        } else {
+            // A whiteout fails the open (`ENXIO`, `ENOTDIR`, ...): the view
+            // has no such name.
+            let errno = crate::errno();
+            if errno != libc::ENOENT && ovl.whiteout_at(dirfd, path) {
+                return fail(Errno::NOENT);
+            }
+            crate::set_errno(errno);
         }
         return fd;
     }

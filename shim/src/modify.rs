@@ -453,7 +453,9 @@ unsafe fn chmod_nofollow(
 ) -> c_int {
     // SAFETY: per the contract.
     let symlink = unsafe {
-        reading(ovl, dirfd, p, NOFOLLOW, |_, _, n| {
+        // A whiteout is no symlink: the answer stands.
+        let shown = |_: &c_int| crate::path::Shown::Object;
+        crate::path::reading_unless(ovl, dirfd, p, NOFOLLOW, shown, |_, _, n| {
             n.map_or(0, |n| {
                 (n.file_type() == rustix::fs::FileType::Symlink) as c_int
             })

@@ -3,7 +3,7 @@
 //! view) or the real path the core chose.
 
 use crate::{bytes, fail, trace, Failure};
-use ovl::locate::ReadAt;
+use ovl::locate::{AsGiven, ReadAt};
 use ovl::lookup::{NoName, Node, ParentOf, Resolved};
 use ovl::overlay::Overlay;
 use rustix::fs::Stat;
@@ -102,9 +102,41 @@ pub(crate) unsafe fn reading<R: Failure>(
     f: impl FnOnce(c_int, *const c_char, Option<&Node>) -> R,
 ) -> R {
     // SAFETY: per the contract.
-    let path = match unsafe { bytes(p) } {
-        Some(path) if !ovl.reads_as_given(dirfd, path, follow) => path,
-        _ => return f(dirfd, p, None),
+    unsafe { reading_unless(ovl, dirfd, p, follow, |_: &R| Shown::Maybe, f) }
+}
+
+/// What the answer of a call made as given in a directory of the bottom
+/// layer alone tells of the object it named (see `AsGiven::UnlessWhiteout`).
+pub(crate) enum Shown {
+    /// Not a whiteout (the common case: no more is asked).
+    Object,
+    /// A whiteout (an `lstat` of a character device 0/0): `ENOENT`.
+    Whiteout,
+    /// It may be one: one `fstatat` tells (what a look-up in the view
+    /// would have cost).
+    Maybe,
+}
+
+/// `reading`, where `shown` tells from the answer of a call made as given
+/// whether it named a whiteout (which the view does not show).
+///
+/// # Safety
+/// `p` is NULL or a valid C string.
+pub(crate) unsafe fn reading_unless<R: Failure>(
+    ovl: &Overlay,
+    dirfd: c_int,
+    p: *const c_char,
+    follow: bool,
+    shown: impl FnOnce(&R) -> Shown,
+    f: impl FnOnce(c_int, *const c_char, Option<&Node>) -> R,
+) -> R {
+    // SAFETY: per the contract.
+    let Some(path) = (unsafe { bytes(p) }) else {
+        return f(dirfd, p, None);
+    };
+    let f = match as_given(ovl, dirfd, (p, path), follow, shown, f) {
+        Ok(r) => return r,
+        Err(f) => f,
     };
     // SAFETY: per the contract.
     unsafe {
@@ -116,6 +148,40 @@ pub(crate) unsafe fn reading<R: Failure>(
             None::<fn(&Stat, bool) -> Option<R>>,
             f,
         )
+    }
+}
+
+/// The call made with the caller's arguments (`p`, whose bytes are
+/// `path`) when that reaches what the view shows (its answer checked by
+/// `shown` for a whiteout where one may hide the name), else `f` back for
+/// the look-up in the view.
+fn as_given<R: Failure, F: FnOnce(c_int, *const c_char, Option<&Node>) -> R>(
+    ovl: &Overlay,
+    dirfd: c_int,
+    (p, path): (*const c_char, &[u8]),
+    follow: bool,
+    shown: impl FnOnce(&R) -> Shown,
+    f: F,
+) -> Result<R, F> {
+    match ovl.reads_as_given(dirfd, path, follow) {
+        AsGiven::No => Err(f),
+        AsGiven::Yes => Ok(f(dirfd, p, None)),
+        AsGiven::UnlessWhiteout => {
+            let r = f(dirfd, p, None);
+            Ok(match shown(&r) {
+                Shown::Object => r,
+                Shown::Whiteout => fail(Errno::NOENT),
+                Shown::Maybe => {
+                    let errno = crate::errno();
+                    if ovl.whiteout_at(dirfd, path) {
+                        fail(Errno::NOENT)
+                    } else {
+                        crate::set_errno(errno);
+                        r
+                    }
+                }
+            })
+        }
     }
 }
 
@@ -131,14 +197,15 @@ pub(crate) unsafe fn reading_or_answer<R: Failure>(
     dirfd: c_int,
     p: *const c_char,
     follow: bool,
-    answer: impl Fn(&Stat, bool) -> Option<R>,
+    (answer, shown): (impl Fn(&Stat, bool) -> Option<R>, impl FnOnce(&R) -> Shown),
     f: impl FnOnce(c_int, *const c_char, Option<&Node>) -> R,
 ) -> R {
     // SAFETY: per the contract.
     let path = unsafe { bytes(p) }.unwrap_or_default();
-    if ovl.reads_as_given(dirfd, path, follow) {
-        return f(dirfd, p, None);
-    }
+    let f = match as_given(ovl, dirfd, (p, path), follow, shown, f) {
+        Ok(r) => return r,
+        Err(f) => f,
+    };
     // The trace names the real path of every look-up: the full one gives it.
     if !trace::enabled() {
         // SAFETY: `bytes` found the NUL right after `path`.

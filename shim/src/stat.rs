@@ -3,7 +3,7 @@
 //! merged directory reports one link, as the kernel's overlay does (tree
 //! walkers must not take its link count as a count of subdirectories).
 
-use crate::path::{quickly_outside, reading, reading_or_answer};
+use crate::path::{quickly_outside, reading, reading_or_answer, reading_unless, Shown};
 use crate::{fail, hooks};
 use libc::{c_char, c_int, size_t, ssize_t};
 use ovl::lookup::Node;
@@ -108,6 +108,30 @@ macro_rules! answer {
     };
 }
 
+/// Tells from a `stat` answer made as given (an `lstat` of a child of a
+/// directory of the bottom layer alone) whether it named a whiteout: a
+/// character device 0/0, which the view does not show.
+macro_rules! shown {
+    ($buf:expr) => {
+        |r: &c_int| {
+            // SAFETY: a successful call filled *buf.
+            if *r == 0
+                && !$buf.is_null()
+                && unsafe { is_whiteout_mode((*$buf).st_mode as _, (*$buf).st_rdev as _) }
+            {
+                Shown::Whiteout
+            } else {
+                Shown::Object
+            }
+        }
+    };
+}
+
+/// Are this mode and device number a whiteout's (a character device 0/0)?
+fn is_whiteout_mode(mode: libc::mode_t, rdev: u64) -> bool {
+    mode & libc::S_IFMT == libc::S_IFCHR && rdev == 0
+}
+
 /// Copies the kernel's `stat` into a libc `stat`/`stat64` of the same layout
 /// (true), or leaves it for the real call (false).
 fn fill<T>(st: &rustix::fs::Stat, buf: *mut T) -> bool {
@@ -183,59 +207,67 @@ const OVERLAYFS_SUPER_MAGIC: libc::c_long = 0x794c_7630;
 hooks! {
     unless_outside(libc::AT_FDCWD, p);
     fn stat(p: *const c_char, buf: *mut libc::stat) -> c_int |real, ovl| {
-        reading_or_answer(ovl, libc::AT_FDCWD, p, FOLLOW, answer!(buf, st_nlink), |_, rp, n| fix!(ovl, real(rp, buf), n, buf))
+        reading_or_answer(ovl, libc::AT_FDCWD, p, FOLLOW, (answer!(buf, st_nlink), shown!(buf)), |_, rp, n| fix!(ovl, real(rp, buf), n, buf))
     }
     unless_outside(libc::AT_FDCWD, p);
     fn stat64(p: *const c_char, buf: *mut libc::stat64) -> c_int |real, ovl| {
-        reading_or_answer(ovl, libc::AT_FDCWD, p, FOLLOW, answer!(buf, st_nlink), |_, rp, n| fix!(ovl, real(rp, buf), n, buf))
+        reading_or_answer(ovl, libc::AT_FDCWD, p, FOLLOW, (answer!(buf, st_nlink), shown!(buf)), |_, rp, n| fix!(ovl, real(rp, buf), n, buf))
     }
     unless_outside(libc::AT_FDCWD, p);
     fn lstat(p: *const c_char, buf: *mut libc::stat) -> c_int |real, ovl| {
-        reading_or_answer(ovl, libc::AT_FDCWD, p, NOFOLLOW, answer!(buf, st_nlink), |_, rp, n| fix!(ovl, real(rp, buf), n, buf))
+        reading_or_answer(ovl, libc::AT_FDCWD, p, NOFOLLOW, (answer!(buf, st_nlink), shown!(buf)), |_, rp, n| fix!(ovl, real(rp, buf), n, buf))
     }
     unless_outside(libc::AT_FDCWD, p);
     fn lstat64(p: *const c_char, buf: *mut libc::stat64) -> c_int |real, ovl| {
-        reading_or_answer(ovl, libc::AT_FDCWD, p, NOFOLLOW, answer!(buf, st_nlink), |_, rp, n| fix!(ovl, real(rp, buf), n, buf))
+        reading_or_answer(ovl, libc::AT_FDCWD, p, NOFOLLOW, (answer!(buf, st_nlink), shown!(buf)), |_, rp, n| fix!(ovl, real(rp, buf), n, buf))
     }
     unless_outside(d, p);
     fn fstatat(d: c_int, p: *const c_char, buf: *mut libc::stat, fl: c_int) -> c_int |real, ovl| {
-        let r = reading_or_answer(ovl, d, p, follows(fl), answer!(buf, st_nlink), |d, rp, n| fix!(ovl, real(d, rp, buf, fl), n, buf));
+        let r = reading_or_answer(ovl, d, p, follows(fl), (answer!(buf, st_nlink), shown!(buf)), |d, rp, n| fix!(ovl, real(d, rp, buf, fl), n, buf));
         if r == 0 && crate::path::names_the_descriptor(p, fl) { fix_fd!(ovl, d, buf); }
         r
     }
     unless_outside(d, p);
     fn fstatat64(d: c_int, p: *const c_char, buf: *mut libc::stat64, fl: c_int) -> c_int |real, ovl| {
-        let r = reading_or_answer(ovl, d, p, follows(fl), answer!(buf, st_nlink), |d, rp, n| fix!(ovl, real(d, rp, buf, fl), n, buf));
+        let r = reading_or_answer(ovl, d, p, follows(fl), (answer!(buf, st_nlink), shown!(buf)), |d, rp, n| fix!(ovl, real(d, rp, buf, fl), n, buf));
         if r == 0 && crate::path::names_the_descriptor(p, fl) { fix_fd!(ovl, d, buf); }
         r
     }
     unless_outside(libc::AT_FDCWD, p);
     fn __xstat(v: c_int, p: *const c_char, buf: *mut libc::stat) -> c_int |real, ovl| {
-        reading_or_answer(ovl, libc::AT_FDCWD, p, FOLLOW, answer!(buf, st_nlink), |_, rp, n| fix!(ovl, real(v, rp, buf), n, buf))
+        reading_or_answer(ovl, libc::AT_FDCWD, p, FOLLOW, (answer!(buf, st_nlink), shown!(buf)), |_, rp, n| fix!(ovl, real(v, rp, buf), n, buf))
     }
     unless_outside(libc::AT_FDCWD, p);
     fn __xstat64(v: c_int, p: *const c_char, buf: *mut libc::stat64) -> c_int |real, ovl| {
-        reading_or_answer(ovl, libc::AT_FDCWD, p, FOLLOW, answer!(buf, st_nlink), |_, rp, n| fix!(ovl, real(v, rp, buf), n, buf))
+        reading_or_answer(ovl, libc::AT_FDCWD, p, FOLLOW, (answer!(buf, st_nlink), shown!(buf)), |_, rp, n| fix!(ovl, real(v, rp, buf), n, buf))
     }
     unless_outside(libc::AT_FDCWD, p);
     fn __lxstat(v: c_int, p: *const c_char, buf: *mut libc::stat) -> c_int |real, ovl| {
-        reading_or_answer(ovl, libc::AT_FDCWD, p, NOFOLLOW, answer!(buf, st_nlink), |_, rp, n| fix!(ovl, real(v, rp, buf), n, buf))
+        reading_or_answer(ovl, libc::AT_FDCWD, p, NOFOLLOW, (answer!(buf, st_nlink), shown!(buf)), |_, rp, n| fix!(ovl, real(v, rp, buf), n, buf))
     }
     unless_outside(libc::AT_FDCWD, p);
     fn __lxstat64(v: c_int, p: *const c_char, buf: *mut libc::stat64) -> c_int |real, ovl| {
-        reading_or_answer(ovl, libc::AT_FDCWD, p, NOFOLLOW, answer!(buf, st_nlink), |_, rp, n| fix!(ovl, real(v, rp, buf), n, buf))
+        reading_or_answer(ovl, libc::AT_FDCWD, p, NOFOLLOW, (answer!(buf, st_nlink), shown!(buf)), |_, rp, n| fix!(ovl, real(v, rp, buf), n, buf))
     }
     unless_outside(d, p);
     fn __fxstatat(v: c_int, d: c_int, p: *const c_char, buf: *mut libc::stat, fl: c_int) -> c_int |real, ovl| {
-        reading_or_answer(ovl, d, p, follows(fl), answer!(buf, st_nlink), |d, rp, n| fix!(ovl, real(v, d, rp, buf, fl), n, buf))
+        reading_or_answer(ovl, d, p, follows(fl), (answer!(buf, st_nlink), shown!(buf)), |d, rp, n| fix!(ovl, real(v, d, rp, buf, fl), n, buf))
     }
     unless_outside(d, p);
     fn __fxstatat64(v: c_int, d: c_int, p: *const c_char, buf: *mut libc::stat64, fl: c_int) -> c_int |real, ovl| {
-        reading_or_answer(ovl, d, p, follows(fl), answer!(buf, st_nlink), |d, rp, n| fix!(ovl, real(v, d, rp, buf, fl), n, buf))
+        reading_or_answer(ovl, d, p, follows(fl), (answer!(buf, st_nlink), shown!(buf)), |d, rp, n| fix!(ovl, real(v, d, rp, buf, fl), n, buf))
     }
     unless_outside(d, p);
     fn statx(d: c_int, p: *const c_char, fl: c_int, mask: libc::c_uint, buf: *mut libc::statx) -> c_int |real, ovl| {
-        let r = reading(ovl, d, p, follows(fl), |d, rp, n| {
+        let shown = |r: &c_int| {
+            // SAFETY: a successful call filled *buf.
+            let whiteout = *r == 0 && !buf.is_null() && unsafe {
+                let b = &*buf;
+                is_whiteout_mode(libc::mode_t::from(b.stx_mode), rustix::fs::makedev(b.stx_rdev_major, b.stx_rdev_minor))
+            };
+            if whiteout { Shown::Whiteout } else { Shown::Object }
+        };
+        let r = reading_unless(ovl, d, p, follows(fl), shown, |d, rp, n| {
             let r = real(d, rp, fl, mask, buf);
             if r == 0 && n.is_some_and(Node::is_merged) { (*buf).stx_nlink = 1; }
             if r == 0 { if let Some(id) = node_identity(ovl, n) { set_statx_identity(&mut *buf, id); } }
@@ -435,7 +467,15 @@ unsafe fn readlink_in_view(
     let own_link = unsafe { crate::bytes(p) }.is_some_and(ovl::magic::is_own_link);
     // SAFETY: per the contract.
     unsafe {
-        reading(ovl, d, p, NOFOLLOW, |d, rp, n| {
+        // Only a symlink can be read: a whiteout fails with `EINVAL`.
+        let shown = |r: &ssize_t| {
+            if *r < 0 && crate::errno() == libc::EINVAL {
+                Shown::Maybe
+            } else {
+                Shown::Object
+            }
+        };
+        reading_unless(ovl, d, p, NOFOLLOW, shown, |d, rp, n| {
             if n.is_some() || !own_link {
                 return read(d, rp, buf, len);
             }
