@@ -27,6 +27,13 @@ fn opens_fifo(node: &Node, flags: i32) -> bool {
     node.file_type() == FileType::Fifo && flags & libc::O_PATH == 0
 }
 
+/// Does an open with `flags` follow a final symlink? Not with `O_NOFOLLOW`,
+/// nor with `O_CREAT|O_EXCL` (a dangling link then fails with `EEXIST`).
+pub fn follows_final_link(flags: i32) -> bool {
+    let excl = flags & (libc::O_CREAT | libc::O_EXCL) == libc::O_CREAT | libc::O_EXCL;
+    flags & libc::O_NOFOLLOW == 0 && !excl
+}
+
 /// Does `open` with these flags change the file?
 pub fn writes(flags: i32) -> bool {
     // `O_PATH` leaves out every other flag but `O_DIRECTORY`, `O_NOFOLLOW`

@@ -458,7 +458,13 @@ OVL_TRACE="$L/trace" sh -c 'cat "$0/f" > /dev/null' "$L"
 P=$(dirname "$L"); mv "$P" "$P.moved" 2>/dev/null; echo "rename of the lower's parent: $?"
 echo moved >> "$P.moved/$(basename "$L")/f" 2>/dev/null
 t=$(mktemp -d); ln -s "$L/d/new" "$t/dangling"; ln -s dangling "$t/chain"
-echo new > "$t/chain"; echo "create through a dangling link: $?"; rm -rf "$t"
+echo new > "$t/chain"; echo "create through a dangling link: $?"
+ln -s "$L/d/excl" "$t/x"
+python3 -c "import os, sys
+try:
+    os.open(sys.argv[1], os.O_CREAT | os.O_EXCL | os.O_WRONLY); print('exclusive create through a dangling link: made')
+except OSError as e:
+    print('exclusive create through a dangling link:', e.strerror)" "$t/x"; rm -rf "$t"
 python3 - "$L/d/h" <<'EOF'
 import ctypes, os, sys
 libc = ctypes.CDLL(None, use_errno=True)
@@ -499,6 +505,7 @@ EOF
         "child with the lower as upper: 0",
         "create through a dangling link: 0",
         "rename of the lower's parent: 1",
+        "exclusive create through a dangling link: File exists",
         "write through a symlink planted in upper refused",
     ] {
         assert!(stdout.contains(line), "{line:?} missing:\n{stdout}");
@@ -512,6 +519,10 @@ EOF
         std::fs::read_to_string(upper.join("d/new")).ok().as_deref(),
         Some("new\n"),
         "the new name is made in upper"
+    );
+    assert!(
+        !upper.join("d/excl").exists(),
+        "O_EXCL follows no final symlink"
     );
     assert_eq!(
         std::fs::read_to_string(upper.join("f")).ok().as_deref(),

@@ -91,7 +91,7 @@ fn outside_open(
     if ovl::open::writes(flags) || flags & libc::O_CREAT != 0 {
         // SAFETY: p is a valid C string (the caller's or ours).
         let path = unsafe { bytes(p) }.unwrap_or_default();
-        let follow = flags & libc::O_NOFOLLOW == 0;
+        let follow = ovl::open::follows_final_link(flags);
         let found = match ovl.real_in_layers(dirfd, path, follow) {
             Ok(found) => found.filter(|f| f.lower),
             Err(e) => return fail(e),

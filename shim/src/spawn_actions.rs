@@ -69,7 +69,7 @@ fn needs_overlay(ovl: &Overlay, path: &[u8], flags: c_int) -> bool {
     let changes = ovl::open::writes(flags) || flags & libc::O_CREAT != 0;
     changes
         && ovl
-            .real_in_layers(libc::AT_FDCWD, path, flags & libc::O_NOFOLLOW == 0)
+            .real_in_layers(libc::AT_FDCWD, path, ovl::open::follows_final_link(flags))
             .map_or(true, |found| found.is_some_and(|found| found.lower))
 }
 
