@@ -42,7 +42,8 @@ impl Overlay {
     /// with `EEXIST` when the name is taken there. The object is made in
     /// place, or, over a whiteout (the one the caller's look-up saw, when
     /// `over_whiteout`, or one found at the name), built in the work
-    /// directory then exchanged with it.
+    /// directory then exchanged with it. A `parent` still lower-only is
+    /// checked first, as the kernel checks it (`may_create`).
     pub(crate) fn create_with(
         &self,
         parent: &Node,
@@ -51,6 +52,9 @@ impl Overlay {
         opaque_if_over_whiteout: bool,
         mut make: impl FnMut(BorrowedFd<'_>, &CStr) -> Result<(), Errno>,
     ) -> Result<(), Errno> {
+        if self.has_upper {
+            self.may_create_in(parent)?;
+        }
         self.changing(opaque_if_over_whiteout, || {
             self.copy_up(parent, None)?;
             let rel = join(&parent.rel, name);
@@ -175,8 +179,13 @@ impl Overlay {
         })
     }
 
-    /// `link(existing, parent/name)`: the existing object is copied up first.
+    /// `link(existing, parent/name)`: the existing object is copied up first
+    /// (once the kernel's checks pass: `may_linkat`, `may_create`).
     pub fn link(&self, existing: &Node, parent: &Node, name: &[u8]) -> Result<(), Errno> {
+        if self.is_lower(existing) {
+            crate::permission::may_link(&existing.stat)?;
+        }
+        self.may_create_in(parent)?;
         if existing.is_dir() {
             return Err(Errno::PERM);
         }

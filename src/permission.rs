@@ -1,21 +1,65 @@
-//! The kernel checks a write against the overlay's object, which has the
+//! The kernel checks a change against the overlay's object, which has the
 //! lower object's owner and mode, before it copies anything up. A process
 //! that is not root makes copies of its own (it cannot give them the lower
-//! owner), so the real call on the copy would no longer refuse: the check
-//! is made here first, on the lower object's `stat`.
+//! owner), so the real call on the copy (or in the copied-up directory)
+//! would no longer refuse: the check is made here first, on the lower
+//! object's `stat`, one function per rule of the kernel's VFS.
+//!
+//! Capabilities are approximated by an effective user id of 0 (root passes
+//! every check, after one `geteuid` and nothing else); access control
+//! lists are not read.
 
+use crate::lookup::Node;
+use crate::overlay::Overlay;
 use rustix::fs::Stat;
 use rustix::io::Errno;
 
+const MAY_EXEC: u32 = 1;
 const MAY_WRITE: u32 = 2;
+const MAY_READ: u32 = 4;
 
-/// May this process write to the object `st` describes (`EACCES` if not)?
-/// Root may; others by the owner, group or other bits that apply to them.
-/// (Access control lists are not read.)
-pub fn may_write(st: &Stat) -> Result<(), Errno> {
-    let euid = rustix::process::geteuid().as_raw();
+/// A change of an existing object, as the hooks ask for it.
+#[derive(Clone, Copy)]
+pub enum Change<'a> {
+    /// `truncate` to this length: write access.
+    Size(u64),
+    /// `chmod`: the owner.
+    Mode,
+    /// `chown(uid, gid)`, `u32::MAX` leaving one as it is.
+    Owner { uid: u32, gid: u32 },
+    /// `utimes`: explicit times by the owner; the current time (`now`: no
+    /// times, or both `UTIME_NOW`) by the owner or a writer.
+    Times { now: bool },
+    /// Setting or removing the xattr of this name.
+    Xattr(&'a [u8]),
+    /// Attribute flags (`chattr`): the owner.
+    Flags,
+}
+
+impl Change<'_> {
+    /// A truncate's length: only so many bytes are copied up.
+    pub fn keep(self) -> Option<u64> {
+        match self {
+            Change::Size(len) => Some(len),
+            _ => None,
+        }
+    }
+}
+
+fn euid() -> u32 {
+    rustix::process::geteuid().as_raw()
+}
+
+/// `generic_permission`: are the access bits `mask` granted on `st`? The
+/// owner's bits for its owner, the group's for a member, else the others'.
+/// Root may read and write anything, and execute what has an `x` bit
+/// (search any directory).
+fn permission(st: &Stat, mask: u32) -> Result<(), Errno> {
+    let euid = euid();
     if euid == 0 {
-        return Ok(());
+        let dir = st.st_mode & libc::S_IFMT == libc::S_IFDIR;
+        let exec_ok = mask & MAY_EXEC == 0 || dir || st.st_mode & 0o111 != 0;
+        return if exec_ok { Ok(()) } else { Err(Errno::ACCESS) };
     }
     let bits = if st.st_uid == euid {
         st.st_mode >> 6
@@ -24,11 +68,135 @@ pub fn may_write(st: &Stat) -> Result<(), Errno> {
     } else {
         st.st_mode
     };
-    if bits & MAY_WRITE != 0 {
+    if mask & !bits & 7 == 0 {
         Ok(())
     } else {
         Err(Errno::ACCESS)
     }
+}
+
+/// May this process write to the object `st` describes (`EACCES` if not)?
+pub fn may_write(st: &Stat) -> Result<(), Errno> {
+    permission(st, MAY_WRITE)
+}
+
+/// `inode_owner_or_capable`: is this process the owner of `st` (or root)?
+fn is_owner(st: &Stat) -> bool {
+    let euid = euid();
+    euid == 0 || euid == st.st_uid
+}
+
+/// `EPERM` unless this process owns `st`: `chmod`, explicit times, flags.
+fn owner_only(st: &Stat) -> Result<(), Errno> {
+    if is_owner(st) {
+        Ok(())
+    } else {
+        Err(Errno::PERM)
+    }
+}
+
+/// `chown_ok` and `chgrp_ok` of `setattr_prepare`: only root gives a file
+/// away (its owner may "change" it to themselves); the owner may change
+/// its group to one they belong to.
+fn may_chown(st: &Stat, uid: u32, gid: u32) -> Result<(), Errno> {
+    let euid = euid();
+    if euid == 0 {
+        return Ok(());
+    }
+    let owner = st.st_uid == euid;
+    let uid_ok = uid == u32::MAX || (owner && uid == st.st_uid);
+    let gid_ok = gid == u32::MAX || (owner && (gid == st.st_gid || in_group(gid)));
+    if uid_ok && gid_ok {
+        Ok(())
+    } else {
+        Err(Errno::PERM)
+    }
+}
+
+/// `utimes`: explicit times by the owner only (`EPERM`); the current time
+/// by the owner or one who may write (`EACCES`).
+fn may_set_times(st: &Stat, now: bool) -> Result<(), Errno> {
+    if is_owner(st) {
+        Ok(())
+    } else if now {
+        may_write(st)
+    } else {
+        Err(Errno::PERM)
+    }
+}
+
+/// `xattr_permission` for a change: `trusted.` names are root's; a
+/// `user.` name of a sticky directory may be changed by its owner only;
+/// `user.` names need write access. `security.` and `system.` names are
+/// left to the real call (the VFS does not check them).
+fn may_change_xattr(st: &Stat, name: &[u8]) -> Result<(), Errno> {
+    if name.starts_with(b"trusted.") {
+        return if euid() == 0 {
+            Ok(())
+        } else {
+            Err(Errno::PERM)
+        };
+    }
+    if !name.starts_with(b"user.") {
+        return Ok(());
+    }
+    let sticky_dir = st.st_mode & libc::S_IFMT == libc::S_IFDIR && st.st_mode & libc::S_ISVTX != 0;
+    if sticky_dir && !is_owner(st) {
+        return Err(Errno::PERM);
+    }
+    may_write(st)
+}
+
+/// May this process make `change` to the object `st` describes?
+pub fn may_change(st: &Stat, change: Change<'_>) -> Result<(), Errno> {
+    match change {
+        Change::Size(_) => may_write(st),
+        Change::Mode | Change::Flags => owner_only(st),
+        Change::Owner { uid, gid } => may_chown(st, uid, gid),
+        Change::Times { now } => may_set_times(st, now),
+        Change::Xattr(name) => may_change_xattr(st, name),
+    }
+}
+
+/// `may_create`: a name is made in the directory `dir` by one who may
+/// write and search it (`EACCES`).
+pub fn may_create(dir: &Stat) -> Result<(), Errno> {
+    permission(dir, MAY_WRITE | MAY_EXEC)
+}
+
+/// `may_delete`: the name of `victim` is removed from (or replaced in)
+/// `dir` by one who may write and search it (`EACCES`); in a sticky
+/// directory, only by the owner of the victim or of the directory
+/// (`EPERM`).
+pub fn may_delete(dir: &Stat, victim: &Stat) -> Result<(), Errno> {
+    may_create(dir)?;
+    let euid = euid();
+    let sticky = dir.st_mode & libc::S_ISVTX != 0;
+    if sticky && euid != 0 && victim.st_uid != euid && dir.st_uid != euid {
+        return Err(Errno::PERM);
+    }
+    Ok(())
+}
+
+/// `may_linkat` with `fs.protected_hardlinks` set: only the owner links a
+/// file that is not a plain one it may read and write (`EPERM`).
+pub fn may_link(st: &Stat) -> Result<(), Errno> {
+    if is_owner(st) || !protected_hardlinks() {
+        return Ok(());
+    }
+    let regular = st.st_mode & libc::S_IFMT == libc::S_IFREG;
+    let setuid = st.st_mode & libc::S_ISUID != 0;
+    let setgid_exec = st.st_mode & (libc::S_ISGID | libc::S_IXGRP) == libc::S_ISGID | libc::S_IXGRP;
+    if regular && !setuid && !setgid_exec && permission(st, MAY_READ | MAY_WRITE).is_ok() {
+        Ok(())
+    } else {
+        Err(Errno::PERM)
+    }
+}
+
+/// Is `fs.protected_hardlinks` set (as most systems set it)?
+fn protected_hardlinks() -> bool {
+    std::fs::read("/proc/sys/fs/protected_hardlinks").map_or(true, |v| v.first() != Some(&b'0'))
 }
 
 /// Is `gid` this process's effective group or one of its supplementary ones?
@@ -45,4 +213,42 @@ fn in_group(gid: u32) -> bool {
     // SAFETY: the buffer holds `count` entries, as the call is told.
     let n = unsafe { libc::getgroups(count, groups.as_mut_ptr()) };
     n > 0 && groups[..n as usize].contains(&gid)
+}
+
+impl Overlay {
+    /// The checks above, made only where they matter: on an object shown
+    /// from a lower layer (an upper one is checked by the real call).
+    fn lower_only(
+        &self,
+        node: &Node,
+        check: impl FnOnce() -> Result<(), Errno>,
+    ) -> Result<(), Errno> {
+        if self.is_lower(node) {
+            check()
+        } else {
+            Ok(())
+        }
+    }
+
+    /// May `change` be made to `node` (before it is copied up)?
+    pub fn may_change(&self, node: &Node, change: Change<'_>) -> Result<(), Errno> {
+        self.lower_only(node, || may_change(&node.stat, change))
+    }
+
+    /// May a name be made in the directory `dir` (before it is copied up)?
+    pub fn may_create_in(&self, dir: &Node) -> Result<(), Errno> {
+        self.lower_only(dir, || may_create(&dir.stat))
+    }
+
+    /// May the name of `victim` be removed from `dir` (or replaced)?
+    pub fn may_delete_from(&self, dir: &Node, victim: &Node) -> Result<(), Errno> {
+        if self.is_lower(dir) {
+            may_delete(&dir.stat, &victim.stat)
+        } else if self.is_lower(victim) && dir.stat.st_mode & libc::S_ISVTX != 0 {
+            // The sticky rule reads the victim's owner, which its copy would lose.
+            may_delete(&dir.stat, &victim.stat)
+        } else {
+            Ok(())
+        }
+    }
 }

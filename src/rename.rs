@@ -55,22 +55,16 @@ impl Overlay {
             if flags.contains(RenameFlags::NOREPLACE) {
                 return Err(Errno::EXIST);
             }
-            match (src.is_dir(), dst.is_dir()) {
-                (true, false) => return Err(Errno::NOTDIR),
-                (false, true) => return Err(Errno::ISDIR),
-                (true, true) => {}
-                (false, false) => {
-                    // Two names of one upper file: nothing to do. Two names of
-                    // one lower file are two objects of the view (a copy-up
-                    // breaks the link), as on the kernel's overlayfs.
-                    let same =
-                        dst.stat.st_dev == src.stat.st_dev && dst.stat.st_ino == src.stat.st_ino;
-                    if same && !self.is_lower(src) && !self.is_lower(dst) {
-                        return Ok(());
-                    }
-                }
+            // Two names of one upper file: nothing to do (nothing checked,
+            // as the kernel). Two names of one lower file are two objects
+            // of the view (a copy-up breaks the link), as on the kernel's
+            // overlayfs.
+            let same = dst.stat.st_dev == src.stat.st_dev && dst.stat.st_ino == src.stat.st_ino;
+            if same && !src.is_dir() && !self.is_lower(src) && !self.is_lower(dst) {
+                return Ok(());
             }
         }
+        self.may_rename(&old, &new, src, false)?;
         // Before the target's emptiness, as the kernel's overlayfs.
         if self.dir_in_lower(src) {
             return Err(Errno::XDEV);
@@ -83,6 +77,42 @@ impl Overlay {
         self.changing(src.is_dir() || new.node.is_some_and(Node::is_dir), || {
             self.move_name(&old, &new, src, &old_rel, &new_rel)
         })
+    }
+
+    /// The kernel's checks of a rename, made before anything is copied up
+    /// (see `crate::permission`): `may_delete` of the old name, then
+    /// `may_delete` of the name replaced (and, unless `exchange`, that the
+    /// types agree) or `may_create` of the new one; a directory that
+    /// changes parent must be writable (its `..` changes).
+    fn may_rename(
+        &self,
+        old: &RenameEnd<'_>,
+        new: &RenameEnd<'_>,
+        src: &Node,
+        exchange: bool,
+    ) -> Result<(), Errno> {
+        self.may_delete_from(old.parent, src)?;
+        match new.node {
+            Some(dst) => {
+                self.may_delete_from(new.parent, dst)?;
+                match (src.is_dir(), dst.is_dir()) {
+                    _ if exchange => {}
+                    (true, false) => return Err(Errno::NOTDIR),
+                    (false, true) => return Err(Errno::ISDIR),
+                    _ => {}
+                }
+            }
+            None => self.may_create_in(new.parent)?,
+        }
+        if old.parent.rel != new.parent.rel {
+            let moved_dirs = [Some(src), new.node.filter(|_| exchange)];
+            for dir in moved_dirs.into_iter().flatten().filter(|n| n.is_dir()) {
+                if self.is_lower(dir) {
+                    crate::permission::may_write(&dir.stat)?;
+                }
+            }
+        }
+        Ok(())
     }
 
     fn move_name(
@@ -151,6 +181,7 @@ impl Overlay {
     /// overlayfs does, so that nothing of a lower one of that name shows.
     fn exchange(&self, old: &RenameEnd<'_>, new: &RenameEnd<'_>, src: &Node) -> Result<(), Errno> {
         let dst = new.node.ok_or(Errno::NOENT)?;
+        self.may_rename(old, new, src, true)?;
         if self.dir_in_lower(src) || self.dir_in_lower(dst) {
             return Err(Errno::XDEV);
         }

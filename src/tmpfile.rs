@@ -44,6 +44,7 @@ impl Overlay {
         if !self.has_upper {
             return Err(Errno::ROFS);
         }
+        self.may_create_in(dir)?;
         let up = self.copy_up(dir, None)?;
         // The flags as given: `O_EXCL` keeps the file from ever being linked.
         let real = crate::sys::cpath(&self.real_path(up.layer, &up.rel));

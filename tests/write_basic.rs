@@ -487,6 +487,138 @@ cat f g h; stat -c '%U %s %n' f g; stat -c '%s %n' h"#,
     assert_eq!(out.matches("Permission denied").count(), 3, "{out}");
 }
 
+/// Layers for the checks of a user who is not root: root's files and
+/// directories (`d` 755, the sticky `t` 1777 with root's `other` and
+/// nobody's `mine`), nobody's file `m`, root's `w` anyone may write; and
+/// the pair's upper and work directories given to nobody, on both sides.
+fn owners_pair() -> Pair {
+    let fx = Fixture::new(1);
+    fx.lower(1)
+        .file("f", "f\n")
+        .file_mode("w", "w\n", 0o666)
+        .file("m", "m\n")
+        .chown("m", 65534, 65534)
+        .file("d/f", "df\n")
+        .dir("d/e")
+        .file_mode("t/other", "o\n", 0o666)
+        .file("t/mine", "mine\n")
+        .chown("t/mine", 65534, 65534)
+        .chmod("t", 0o1777)
+        .dir("u")
+        .chmod("u", 0o777);
+    let pair = fx.pair();
+    for side in [&pair.kernel, &pair.ovl] {
+        for dir in [side.upper_dir(), side.work_dir()] {
+            std::os::unix::fs::chown(&dir, Some(65534), Some(65534)).unwrap();
+        }
+    }
+    pair
+}
+
+/// Runs each command as nobody, printing its errors (without the names)
+/// and that it ran.
+fn as_nobody(commands: &[&str]) -> String {
+    let mut script = String::from(
+        r#"n() {
+  setpriv --reuid=65534 --regid=65534 --clear-groups sh -c "$1" 2>&1 | sed -E "s/: ('[^']*'|[0-9]+)\$//; s/.*: //"
+  echo "$1: ran"
+}
+"#,
+    );
+    for c in commands {
+        script += &format!("n '{c}'\n");
+    }
+    script
+}
+
+/// The kernel checks `chmod`, `chown`, `utimes` and xattr changes against
+/// the overlay's object (the lower owner and mode) with the caller's
+/// credentials before any copy-up: a user who is not root may not change
+/// the mode, owner or explicit times of what they do not own (`EPERM`),
+/// nor stamp the current time or set a `user.` xattr without write access
+/// (`EACCES`), nor set one on a sticky directory they do not own
+/// (`EPERM`). ovl's copies are the user's own: it checks first, and
+/// copies nothing up for a change refused. What is allowed stays allowed.
+#[test]
+fn metadata_changes_a_user_may_not_make_copy_nothing_up() {
+    require_root!();
+    let pair = owners_pair();
+    let py = "/usr/bin/python3 -c";
+    let (_, ovl) = pair.run(&as_nobody(&[
+        "chmod 600 f",
+        "chmod 700 d",
+        "chown 65534 f",
+        "chgrp 65534 f",
+        "chgrp 65533 m",
+        "touch -c -d 2001-02-03 f",
+        "touch -c -d 2001-02-03 d",
+        "touch -c f",
+        "setfattr -n user.x -v 1 f",
+        "setfattr -x user.y f",
+        "setfattr -n user.x -v 1 t",
+        "setfattr -n trusted.x -v 1 w",
+        &format!("{py} \"import os; os.chmod(os.open(\\\"f\\\", os.O_RDONLY), 0o600)\""),
+        &format!("{py} \"import os; os.utime(os.open(\\\"d\\\", os.O_RDONLY), (1, 1))\""),
+        &format!("{py} \"import os; os.setxattr(os.open(\\\"f\\\", os.O_RDONLY), \\\"user.x\\\", b\\\"1\\\")\""),
+    ]));
+    let out = ovl.out();
+    assert_eq!(out.matches("Operation not permitted").count(), 11, "{out}");
+    assert_eq!(out.matches("Permission denied").count(), 4, "{out}");
+    pair.assert_uppers_equal(&DumpOpts::uppers());
+    // Allowed: the owner's changes, the current time and a `user.` xattr
+    // by one who may write (the copies' owners differ: outputs only).
+    let (_, ovl) = pair.run(&format!(
+        "{}stat -c '%a %n' m; getfattr --only-values -n user.x w u; echo",
+        as_nobody(&[
+            "chmod 600 m",
+            "chown 65534 m",
+            "touch -c w",
+            "setfattr -n user.x -v 1 w",
+            "setfattr -n user.x -v 2 u",
+        ])
+    ));
+    assert!(ovl.out().contains("600 m\n12\n"), "{}", ovl.out());
+}
+
+/// Names in a lower directory the user may not write (root's, 755) are
+/// neither made, removed nor renamed (`EACCES`), and in a sticky one
+/// another user's entry is neither removed nor renamed (`EPERM`), as the
+/// kernel checks them (`may_create`, `may_delete`) before any copy-up; a
+/// hard link to a file the user may not write is refused too
+/// (`fs.protected_hardlinks`). ovl used to copy the directory up, the
+/// user's own, and succeed.
+#[test]
+fn names_a_user_may_not_change_in_lower_directories_copy_nothing_up() {
+    require_root!();
+    let pair = owners_pair();
+    let (_, ovl) = pair.run(&as_nobody(&[
+        "rm d/f",
+        "rmdir d/e",
+        "mv d/f d/g",
+        "mv t/mine d/mine",
+        "touch d/new",
+        "mkdir d/sub",
+        "ln -s x d/s",
+        "mkfifo d/p",
+        "ln t/mine d/h",
+        "ln f t/h",
+        "rm t/other",
+        "mv t/other t/o2",
+        "mv t/other u/o2",
+        "/usr/bin/python3 -c \"import os; os.unlink(\\\"d/e\\\")\"",
+    ]));
+    let out = ovl.out();
+    assert_eq!(out.matches("Permission denied").count(), 10, "{out}");
+    assert_eq!(out.matches("Operation not permitted").count(), 4, "{out}");
+    pair.assert_uppers_equal(&DumpOpts::uppers());
+    // Allowed: one's own entry of a sticky directory, names in one anyone
+    // may write.
+    pair.run(&format!(
+        "{}ls t u",
+        as_nobody(&["mv t/mine t/m2", "rm t/m2", "touch u/new", "mkdir u/sub"])
+    ));
+}
+
 /// A path ending in `/.` names a directory too: a final symlink is
 /// followed (`cp -r lnk/. copy` copies the directory it leads to, `lstat`
 /// sees that directory), and a file named so fails with `ENOTDIR` (nothing

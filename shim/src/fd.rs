@@ -3,13 +3,14 @@
 //! of lower layers (so a change through them never reaches a lower layer).
 
 use crate::modify::XattrChange;
-use crate::path::upper_copy;
+use crate::path::checked_copy;
 use crate::{bytes, fail, hooks, trace};
 use libc::{c_char, c_int, c_long, c_uint, c_void, mode_t, FILE};
 use ovl::locate::{dup_fd, fd_info, forget_fd, forget_fd_range, register_fd};
 use ovl::lookup::Resolved;
 use ovl::open::Opened;
 use ovl::overlay::Overlay;
+use ovl::permission::Change;
 use rustix::fd::IntoRawFd;
 use rustix::io::Errno;
 use std::ffi::CString;
@@ -245,16 +246,28 @@ unsafe fn fopen_in_view(
 /// The upper path of the object behind a descriptor of a lower object,
 /// copied up first; `None` when the descriptor needs no care (an `O_PATH`
 /// one unless `o_path_too`: most changes refuse it).
-fn lower_fd_target(ovl: &Overlay, fd: c_int, o_path_too: bool) -> Option<Result<CString, Errno>> {
+fn lower_fd_target(
+    ovl: &Overlay,
+    fd: c_int,
+    o_path_too: bool,
+    change: Change<'_>,
+) -> Option<Result<CString, Errno>> {
     let info = fd_info(fd)?;
     if !info.lower || (!o_path_too && only_names(fd)) {
         return None;
     }
     Some(match ovl.resolve(&info.rel, false) {
-        Ok(Resolved::Inside(node)) => upper_copy(ovl, &node, None),
+        Ok(Resolved::Inside(node)) => checked_copy(ovl, &node, change),
         Ok(Resolved::Outside(_)) => Err(Errno::XDEV),
         Err(e) => Err(e),
     })
+}
+
+/// `ovl::permission::may_change` for the lower object `fd` is open on.
+fn lower_fd_check(fd: c_int, change: Change<'_>) -> Result<(), Errno> {
+    // SAFETY: a descriptor number the caller passed; fstat only reads it.
+    let st = rustix::fs::fstat(unsafe { rustix::fd::BorrowedFd::borrow_raw(fd) })?;
+    ovl::permission::may_change(&st, change)
 }
 
 /// Is `fd` an `O_PATH` descriptor? Changes through one fail with `EBADF`
@@ -294,6 +307,7 @@ unsafe fn ioctl_in_view(
         Plan::OnUpperCopy => fd_change(
             ovl,
             fd,
+            Change::Flags,
             |p| {
                 use rustix::fs::{Mode, OFlags};
                 let flags = OFlags::RDONLY | OFlags::NONBLOCK | OFlags::NOFOLLOW | OFlags::CLOEXEC;
@@ -362,10 +376,11 @@ fn lower_by_real_name(ovl: &Overlay, fd: c_int) -> bool {
 pub(crate) fn fd_change(
     ovl: &Overlay,
     fd: c_int,
+    change: Change<'_>,
     by_path: impl FnOnce(*const c_char) -> c_int,
     by_fd: impl FnOnce() -> c_int,
 ) -> c_int {
-    change_through(ovl, fd, false, by_path, by_fd)
+    change_through(ovl, fd, false, change, by_path, by_fd)
 }
 
 /// [`fd_change`] for the `*at` calls that change the descriptor's own
@@ -374,21 +389,23 @@ pub(crate) fn fd_change(
 pub(crate) fn empty_path_change(
     ovl: &Overlay,
     fd: c_int,
+    change: Change<'_>,
     by_path: impl FnOnce(*const c_char) -> c_int,
     by_fd: impl FnOnce() -> c_int,
 ) -> c_int {
-    change_through(ovl, fd, true, by_path, by_fd)
+    change_through(ovl, fd, true, change, by_path, by_fd)
 }
 
 fn change_through(
     ovl: &Overlay,
     fd: c_int,
     o_path_too: bool,
+    change: Change<'_>,
     by_path: impl FnOnce(*const c_char) -> c_int,
     by_fd: impl FnOnce() -> c_int,
 ) -> c_int {
     let refused = |fd| ovl.fd_in_lower_layer(fd) && (o_path_too || !only_names(fd));
-    match lower_fd_target(ovl, fd, o_path_too) {
+    match lower_fd_target(ovl, fd, o_path_too, change) {
         None if refused(fd) => fail(Errno::ROFS),
         None => by_fd(),
         Some(Ok(p)) => by_path(p.as_ptr()),
@@ -526,31 +543,35 @@ hooks! {
     }
 
     fn fchmod(fd: c_int, mode: mode_t) -> c_int |real, ovl| {
-        fd_change(ovl, fd, |p| libc::chmod(p, mode), || real(fd, mode))
+        fd_change(ovl, fd, Change::Mode, |p| libc::chmod(p, mode), || real(fd, mode))
     }
     fn fchown(fd: c_int, u: libc::uid_t, g: libc::gid_t) -> c_int |real, ovl| {
-        fd_change(ovl, fd, |p| libc::lchown(p, u, g), || real(fd, u, g))
+        fd_change(ovl, fd, Change::Owner { uid: u, gid: g }, |p| libc::lchown(p, u, g), || real(fd, u, g))
     }
     fn futimens(fd: c_int, t: *const libc::timespec) -> c_int |real, ovl| {
         if crate::modify::times_change_nothing(t) { return real(fd, t); }
-        fd_change(ovl, fd, |p| libc::utimensat(libc::AT_FDCWD, p, t, libc::AT_SYMLINK_NOFOLLOW), || real(fd, t))
+        fd_change(ovl, fd, crate::modify::times_given(crate::modify::now(t)), |p| libc::utimensat(libc::AT_FDCWD, p, t, libc::AT_SYMLINK_NOFOLLOW), || real(fd, t))
     }
     fn futimes(fd: c_int, t: *const libc::timeval) -> c_int |real, ovl| {
-        fd_change(ovl, fd, |p| libc::lutimes(p, t), || real(fd, t))
+        fd_change(ovl, fd, crate::modify::times_given(t.is_null()), |p| libc::lutimes(p, t), || real(fd, t))
     }
     fn fsetxattr(fd: c_int, n: *const c_char, v: *const libc::c_void, s: libc::size_t, fl: c_int) -> c_int |real, ovl| {
         if let Err(e) = (XattrChange::Set { size: s, flags: fl }).check(n) { return fail(e); }
+        let given = bytes(n).unwrap_or_default();
         let n = match crate::modify::fd_xattr_name(ovl, fd, n) { Ok(n) => n, Err(e) => return fail(e) };
-        fd_change(ovl, fd, |p| libc::lsetxattr(p, n.as_ptr(), v, s, fl), || real(fd, n.as_ptr(), v, s, fl))
+        fd_change(ovl, fd, Change::Xattr(given), |p| libc::lsetxattr(p, n.as_ptr(), v, s, fl), || real(fd, n.as_ptr(), v, s, fl))
     }
     fn fremovexattr(fd: c_int, n: *const c_char) -> c_int |real, ovl| {
         if let Err(e) = XattrChange::Remove.check(n) { return fail(e); }
+        let given = bytes(n).unwrap_or_default();
         let n = match crate::modify::fd_xattr_name(ovl, fd, n) { Ok(n) => n, Err(e) => return fail(e) };
-        // A name the lower object does not have: nothing to copy up for.
-        if fd_info(fd).is_some_and(|i| i.lower) && libc::fgetxattr(fd, n.as_ptr(), std::ptr::null_mut(), 0) < 0 {
-            return -1;
+        // Checked first, as the kernel; a name the lower object does not
+        // have: nothing to copy up for.
+        if fd_info(fd).is_some_and(|i| i.lower) {
+            if let Err(e) = lower_fd_check(fd, Change::Xattr(given)) { return fail(e); }
+            if libc::fgetxattr(fd, n.as_ptr(), std::ptr::null_mut(), 0) < 0 { return -1; }
         }
-        fd_change(ovl, fd, |p| libc::lremovexattr(p, n.as_ptr()), || real(fd, n.as_ptr()))
+        fd_change(ovl, fd, Change::Xattr(given), |p| libc::lremovexattr(p, n.as_ptr()), || real(fd, n.as_ptr()))
     }
     // File handles: overlayfs (without `nfs_export`) makes none for its
     // objects; and a handle of a lower file, got by its real name outside

@@ -9,6 +9,7 @@ use crate::{bytes, fail, hooks};
 use libc::{c_char, c_int, c_uint, c_void, dev_t, gid_t, mode_t, size_t, ssize_t, uid_t};
 use ovl::lookup::{NoName, Node};
 use ovl::overlay::Overlay;
+use ovl::permission::Change;
 use ovl::rename::RenameEnd;
 use ovl::tmpfile::{made_unnamed, magic_link_fd, LinkFrom};
 use rustix::fd::BorrowedFd;
@@ -133,6 +134,11 @@ unsafe fn xattr_change(
                 Ok(n) => n,
                 Err(e) => return fail(e),
             };
+            if ovl.has_upper {
+                if let Err(e) = ovl.may_change(&node, Change::Xattr(given)) {
+                    return fail(e);
+                }
+            }
             if matches!(change, XattrChange::Remove) && ovl.has_upper && ovl.is_lower(&node) {
                 let lower = ovl::cpath(&ovl.real_path(node.layer, &node.rel));
                 // SAFETY: a valid path and name; a size query writes nothing.
@@ -198,13 +204,37 @@ unsafe fn remove_in_view(
         Ok(Parent::Name { .. }) if !ovl.has_upper => fail(Errno::ROFS),
         Ok(Parent::Name { dir, name, slash }) => match ovl.lookup_child(&dir, &name) {
             Ok(None) => fail(Errno::NOENT),
-            Ok(Some(node)) if (want_dir || slash) && !node.is_dir() => fail(Errno::NOTDIR),
-            Ok(Some(node)) if !want_dir && node.is_dir() => fail(Errno::ISDIR),
-            Ok(Some(node)) if want_dir => done(ovl.rmdir(&dir, &name, &node)),
-            Ok(Some(node)) => done(ovl.unlink(&dir, &name, &node)),
+            Ok(Some(node)) => done(remove_found(ovl, &dir, &name, &node, want_dir, slash)),
             Err(e) => fail(e),
         },
         Err(e) => fail(e),
+    }
+}
+
+/// Removes the name `name` of `node` from `dir`, in the kernel's order: a
+/// path ending in `/` names a directory, then `may_delete` (the
+/// directory's access, its sticky bit), then the object's type.
+fn remove_found(
+    ovl: &Overlay,
+    dir: &Node,
+    name: &[u8],
+    node: &Node,
+    want_dir: bool,
+    slash: bool,
+) -> Result<(), Errno> {
+    let wrong_type = match (want_dir, node.is_dir()) {
+        (_, false) if want_dir || slash => Some(Errno::NOTDIR),
+        (false, true) => Some(Errno::ISDIR),
+        _ => None,
+    };
+    if let Some(e) = wrong_type.filter(|_| slash) {
+        return Err(e);
+    }
+    ovl.may_delete_from(dir, node)?;
+    match wrong_type {
+        Some(e) => Err(e),
+        None if want_dir => ovl.rmdir(dir, name, node),
+        None => ovl.unlink(dir, name, node),
     }
 }
 
@@ -465,7 +495,7 @@ unsafe fn chmod_nofollow(
         return fail(Errno::OPNOTSUPP);
     }
     // SAFETY: per the contract.
-    unsafe { changing(ovl, dirfd, p, NOFOLLOW, None, f) }
+    unsafe { changing(ovl, dirfd, p, NOFOLLOW, Change::Mode, f) }
 }
 
 /// Does `flags` hold a flag outside `known`? The kernel (or glibc) then
@@ -494,6 +524,27 @@ pub(crate) unsafe fn times_change_nothing(t: *const libc::timespec) -> bool {
     (a.tv_nsec == libc::UTIME_OMIT && m.tv_nsec == libc::UTIME_OMIT)
         || !valid(a.tv_nsec)
         || !valid(m.tv_nsec)
+}
+
+/// A `chown(u, g)`.
+fn owner(u: uid_t, g: gid_t) -> Change<'static> {
+    Change::Owner { uid: u, gid: g }
+}
+
+/// A change of times: to the current time (`now`), or to times given.
+pub(crate) fn times_given(now: bool) -> Change<'static> {
+    Change::Times { now }
+}
+
+/// Do these `utimensat` times ask for the current time (no times, or
+/// both `UTIME_NOW`), which one who may write the file may set?
+///
+/// # Safety
+/// `t` is NULL or points to two `timespec`s.
+pub(crate) unsafe fn now(t: *const libc::timespec) -> bool {
+    // SAFETY: per the contract.
+    t.is_null()
+        || unsafe { (*t).tv_nsec == libc::UTIME_NOW && (*t.add(1)).tv_nsec == libc::UTIME_NOW }
 }
 
 /// `listxattr` of an object of the view (see `ovl::xattr::filter_list`);
@@ -593,57 +644,57 @@ hooks! {
     }
 
     fn chmod(p: *const c_char, mode: mode_t) -> c_int |real, ovl| {
-        changing(ovl, libc::AT_FDCWD, p, FOLLOW, None, |_, p| real(p, mode))
+        changing(ovl, libc::AT_FDCWD, p, FOLLOW, Change::Mode, |_, p| real(p, mode))
     }
     fn fchmodat(fd: c_int, p: *const c_char, mode: mode_t, fl: c_int) -> c_int |real, ovl| {
         if unknown_flags(fl, libc::AT_SYMLINK_NOFOLLOW) { return real(fd, p, mode, fl); }
         if fl & libc::AT_SYMLINK_NOFOLLOW != 0 { return chmod_nofollow(ovl, fd, p, |fd, p| real(fd, p, mode, fl)); }
-        changing(ovl, fd, p, FOLLOW, None, |fd, p| real(fd, p, mode, fl))
+        changing(ovl, fd, p, FOLLOW, Change::Mode, |fd, p| real(fd, p, mode, fl))
     }
     // glibc's `lchmod` calls its own `fchmodat` inside, which no hook sees.
     fn lchmod(p: *const c_char, mode: mode_t) -> c_int |real, ovl| {
         chmod_nofollow(ovl, libc::AT_FDCWD, p, |_, p| real(p, mode))
     }
     fn chown(p: *const c_char, u: uid_t, g: gid_t) -> c_int |real, ovl| {
-        changing(ovl, libc::AT_FDCWD, p, FOLLOW, None, |_, p| real(p, u, g))
+        changing(ovl, libc::AT_FDCWD, p, FOLLOW, owner(u, g), |_, p| real(p, u, g))
     }
     fn lchown(p: *const c_char, u: uid_t, g: gid_t) -> c_int |real, ovl| {
-        changing(ovl, libc::AT_FDCWD, p, NOFOLLOW, None, |_, p| real(p, u, g))
+        changing(ovl, libc::AT_FDCWD, p, NOFOLLOW, owner(u, g), |_, p| real(p, u, g))
     }
     fn fchownat(fd: c_int, p: *const c_char, u: uid_t, g: gid_t, fl: c_int) -> c_int |real, ovl| {
         if unknown_flags(fl, libc::AT_SYMLINK_NOFOLLOW | libc::AT_EMPTY_PATH) { return real(fd, p, u, g, fl); }
-        if names_the_descriptor(p, fl) { return crate::fd::empty_path_change(ovl, fd, |p| libc::lchown(p, u, g), || real(fd, p, u, g, fl)); }
-        changing(ovl, fd, p, fl & libc::AT_SYMLINK_NOFOLLOW == 0, None, |fd, p| real(fd, p, u, g, fl))
+        if names_the_descriptor(p, fl) { return crate::fd::empty_path_change(ovl, fd, owner(u, g), |p| libc::lchown(p, u, g), || real(fd, p, u, g, fl)); }
+        changing(ovl, fd, p, fl & libc::AT_SYMLINK_NOFOLLOW == 0, owner(u, g), |fd, p| real(fd, p, u, g, fl))
     }
     fn utime(p: *const c_char, t: *const libc::utimbuf) -> c_int |real, ovl| {
-        changing(ovl, libc::AT_FDCWD, p, FOLLOW, None, |_, p| real(p, t))
+        changing(ovl, libc::AT_FDCWD, p, FOLLOW, times_given(t.is_null()), |_, p| real(p, t))
     }
     fn utimes(p: *const c_char, t: *const libc::timeval) -> c_int |real, ovl| {
-        changing(ovl, libc::AT_FDCWD, p, FOLLOW, None, |_, p| real(p, t))
+        changing(ovl, libc::AT_FDCWD, p, FOLLOW, times_given(t.is_null()), |_, p| real(p, t))
     }
     fn lutimes(p: *const c_char, t: *const libc::timeval) -> c_int |real, ovl| {
-        changing(ovl, libc::AT_FDCWD, p, NOFOLLOW, None, |_, p| real(p, t))
+        changing(ovl, libc::AT_FDCWD, p, NOFOLLOW, times_given(t.is_null()), |_, p| real(p, t))
     }
     // A NULL name changes the descriptor's own object, as `futimes`.
     fn futimesat(fd: c_int, p: *const c_char, t: *const libc::timeval) -> c_int |real, ovl| {
-        if p.is_null() { return crate::fd::fd_change(ovl, fd, |p| libc::lutimes(p, t), || real(fd, p, t)); }
-        changing(ovl, fd, p, FOLLOW, None, |fd, p| real(fd, p, t))
+        if p.is_null() { return crate::fd::fd_change(ovl, fd, times_given(t.is_null()), |p| libc::lutimes(p, t), || real(fd, p, t)); }
+        changing(ovl, fd, p, FOLLOW, times_given(t.is_null()), |fd, p| real(fd, p, t))
     }
     // glibc refuses a NULL name (`EINVAL`); `futimens` is its own hook.
     fn utimensat(fd: c_int, p: *const c_char, t: *const libc::timespec, fl: c_int) -> c_int |real, ovl| {
         if p.is_null() || unknown_flags(fl, libc::AT_SYMLINK_NOFOLLOW | libc::AT_EMPTY_PATH) { return real(fd, p, t, fl); }
         if times_change_nothing(t) { return reading(ovl, fd, p, fl & libc::AT_SYMLINK_NOFOLLOW == 0, |d, rp, _| real(d, rp, t, fl)); }
-        if names_the_descriptor(p, fl) { return crate::fd::empty_path_change(ovl, fd, |p| libc::utimensat(libc::AT_FDCWD, p, t, libc::AT_SYMLINK_NOFOLLOW), || real(fd, p, t, fl)); }
-        changing(ovl, fd, p, fl & libc::AT_SYMLINK_NOFOLLOW == 0, None, |fd, p| real(fd, p, t, fl))
+        if names_the_descriptor(p, fl) { return crate::fd::empty_path_change(ovl, fd, times_given(now(t)), |p| libc::utimensat(libc::AT_FDCWD, p, t, libc::AT_SYMLINK_NOFOLLOW), || real(fd, p, t, fl)); }
+        changing(ovl, fd, p, fl & libc::AT_SYMLINK_NOFOLLOW == 0, times_given(now(t)), |fd, p| real(fd, p, t, fl))
     }
     // A negative length fails before the look-up, as the kernel checks it.
     fn truncate(p: *const c_char, len: libc::off_t) -> c_int |real, ovl| {
         if len < 0 { return fail(Errno::INVAL); }
-        changing(ovl, libc::AT_FDCWD, p, FOLLOW, Some(len as u64), |_, p| real(p, len))
+        changing(ovl, libc::AT_FDCWD, p, FOLLOW, Change::Size(len as u64), |_, p| real(p, len))
     }
     fn truncate64(p: *const c_char, len: libc::off64_t) -> c_int |real, ovl| {
         if len < 0 { return fail(Errno::INVAL); }
-        changing(ovl, libc::AT_FDCWD, p, FOLLOW, Some(len as u64), |_, p| real(p, len))
+        changing(ovl, libc::AT_FDCWD, p, FOLLOW, Change::Size(len as u64), |_, p| real(p, len))
     }
 
     fn setxattr(p: *const c_char, n: *const c_char, v: *const c_void, s: size_t, fl: c_int) -> c_int |real, ovl| {

@@ -6,6 +6,7 @@ use crate::{bytes, fail, trace, Failure};
 use ovl::locate::{AsGiven, ReadAt};
 use ovl::lookup::{NoName, Node, ParentOf, Resolved};
 use ovl::overlay::Overlay;
+use ovl::permission::Change;
 use rustix::fs::Stat;
 use rustix::io::Errno;
 use std::ffi::{c_char, c_int, CStr, CString};
@@ -270,8 +271,8 @@ unsafe fn read_through<R: Failure>(
 }
 
 /// Runs `f` on the upper copy of the object behind a path whose metadata or
-/// size is about to change (copying it up first); `keep` limits the data
-/// copied (`truncate`).
+/// size is about to change (checked as the kernel checks `change`, then
+/// copied up; a truncate copies only the data kept).
 ///
 /// # Safety
 /// `p` is NULL or a valid C string.
@@ -280,20 +281,22 @@ pub(crate) unsafe fn changing<R: Failure>(
     dirfd: c_int,
     p: *const c_char,
     follow: bool,
-    keep: Option<u64>,
+    change: Change<'_>,
     f: impl FnOnce(c_int, *const c_char) -> R,
 ) -> R {
     // SAFETY: per the contract.
     match unsafe { locate(ovl, dirfd, p, follow) } {
         Ok(Located::Outside) => match follow.then(|| through_fd_link(ovl, p)).flatten() {
             // SAFETY: a valid C string.
-            Some(view) => unsafe { changing(ovl, libc::AT_FDCWD, view.as_ptr(), follow, keep, f) },
+            Some(view) => unsafe {
+                changing(ovl, libc::AT_FDCWD, view.as_ptr(), follow, change, f)
+            },
             None => outside_change(ovl, dirfd, p, follow, f),
         },
         Ok(Located::Redirect(real)) => {
             outside_change(ovl, libc::AT_FDCWD, real.as_ptr(), follow, f)
         }
-        Ok(Located::Node(node)) => match upper_copy(ovl, &node, keep) {
+        Ok(Located::Node(node)) => match checked_copy(ovl, &node, change) {
             Ok(real) => f(libc::AT_FDCWD, real.as_ptr()),
             Err(e) => fail(e),
         },
@@ -301,12 +304,17 @@ pub(crate) unsafe fn changing<R: Failure>(
     }
 }
 
-/// The real path of the upper copy of `node`, copying it up when needed;
-/// `keep`: a truncate's length (only so many bytes are copied).
-pub(crate) fn upper_copy(ovl: &Overlay, node: &Node, keep: Option<u64>) -> Result<CString, Errno> {
-    if keep.is_some() {
-        // A truncate: as the kernel, only of a regular file, and that is
-        // checked before anything is copied up (or a read-only view says so).
+/// The real path of the upper copy of `node` for `change`: refused first
+/// as the kernel refuses it (a truncate of what is not a regular file, any
+/// change in a read-only view, or one this process may not make to the
+/// lower object, see `ovl::permission`), then copied up when needed.
+pub(crate) fn checked_copy(
+    ovl: &Overlay,
+    node: &Node,
+    change: Change<'_>,
+) -> Result<CString, Errno> {
+    if change.keep().is_some() {
+        // A truncate: as the kernel, only of a regular file.
         match node.file_type() {
             rustix::fs::FileType::RegularFile => {}
             rustix::fs::FileType::Directory => return Err(Errno::ISDIR),
@@ -316,8 +324,16 @@ pub(crate) fn upper_copy(ovl: &Overlay, node: &Node, keep: Option<u64>) -> Resul
     if !ovl.has_upper {
         return Err(Errno::ROFS);
     }
-    if keep.is_some() && node.layer != ovl::overlay::UPPER {
-        ovl::permission::may_write(&node.stat)?;
+    ovl.may_change(node, change)?;
+    upper_copy(ovl, node, change.keep())
+}
+
+/// The real path of the upper copy of `node`, copying it up when needed
+/// (the change already checked); `keep`: a truncate's length (only so many
+/// bytes are copied).
+pub(crate) fn upper_copy(ovl: &Overlay, node: &Node, keep: Option<u64>) -> Result<CString, Errno> {
+    if !ovl.has_upper {
+        return Err(Errno::ROFS);
     }
     let node = if ovl.is_lower(node) {
         ovl.copy_up(node, keep)?
