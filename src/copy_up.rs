@@ -288,6 +288,11 @@ impl Overlay {
             let lower = crate::generation::file_key(st.st_dev, st.st_ino);
             self.copied_up(lower, stat.st_ino);
         }
+        if ours && is_dir {
+            // Streams opened on the lower directory list the merged one
+            // from their next start (see the shim's `dir.rs`).
+            self.dir_copied_up();
+        }
         let dirs = if is_dir { node.dirs | (1 << UPPER) } else { 0 };
         Ok(Node {
             rel: node.rel.clone(),

@@ -10,7 +10,9 @@
 //! copy-ups of regular files: a descriptor reading a lower file checks it
 //! before each read, to follow a copy-up made by another process; the page
 //! also keeps the last copy-ups' records (which lower file became which
-//! upper one), so a name that was replaced is not taken for a copy.
+//! upper one), so a name that was replaced is not taken for a copy. A third
+//! counts the copy-ups of directories: a directory stream opened while its
+//! directory was in one lower layer checks it when it starts reading.
 
 use crate::overlay::Overlay;
 use rustix::fs::{Mode, OFlags};
@@ -38,7 +40,13 @@ struct Counters {
     next_record: AtomicU64,
     /// The last copy-ups: the lower file ([`file_key`]) and its copy's inode.
     records: [[AtomicU64; 2]; RECORDS],
+    /// Copy-ups of directories (the page's last word: a page written before
+    /// it was added holds zero there).
+    dir_copy_ups: AtomicU64,
 }
+
+// The page holds the counters whole.
+const _: () = assert!(std::mem::size_of::<Counters>() <= 4096);
 
 /// One number for a file of a lower layer: its inode and device.
 pub fn file_key(dev: u64, ino: u64) -> u64 {
@@ -59,6 +67,8 @@ static COUNTER: OnceLock<Counter> = OnceLock::new();
 /// The count of copy-ups once [`COUNTER`] is set up (null before, and when
 /// it cannot be mapped), for [`copy_ups_now`] to read with no call.
 static COPY_UPS: AtomicPtr<AtomicU64> = AtomicPtr::new(std::ptr::null_mut());
+/// The count of directory copy-ups, as [`COPY_UPS`], for [`dir_copy_ups_now`].
+static DIR_COPY_UPS: AtomicPtr<AtomicU64> = AtomicPtr::new(std::ptr::null_mut());
 /// The count of copy-ups of an overlay without an upper layer.
 static NO_COPY_UPS: AtomicU64 = AtomicU64::new(0);
 
@@ -69,6 +79,17 @@ pub fn copy_ups_now() -> u64 {
     // SAFETY: when set, the pointer is to a counter that lives as long as
     // the process (the shared page is never unmapped).
     match unsafe { COPY_UPS.load(Ordering::Acquire).as_ref() } {
+        Some(c) => c.load(Ordering::Acquire),
+        None => UNCACHEABLE,
+    }
+}
+
+/// The count of directory copy-ups if this process has looked at it
+/// already, else [`UNCACHEABLE`]: one load, no call (for a hook's quick test).
+#[inline(always)]
+pub fn dir_copy_ups_now() -> u64 {
+    // SAFETY: as in `copy_ups_now`.
+    match unsafe { DIR_COPY_UPS.load(Ordering::Acquire).as_ref() } {
         Some(c) => c.load(Ordering::Acquire),
         None => UNCACHEABLE,
     }
@@ -122,12 +143,16 @@ impl Overlay {
     fn counter(&self) -> &Counter {
         COUNTER.get_or_init(|| {
             let counter = map_counter(self);
-            let copy_ups = match &counter {
-                Counter::Frozen => &NO_COPY_UPS,
-                Counter::Shared(c) => &c.copy_ups,
+            let (copy_ups, dir_copy_ups) = match &counter {
+                Counter::Frozen => (&NO_COPY_UPS, &NO_COPY_UPS),
+                Counter::Shared(c) => (&c.copy_ups, &c.dir_copy_ups),
                 Counter::Unavailable => return counter,
             };
             COPY_UPS.store(std::ptr::from_ref(copy_ups).cast_mut(), Ordering::Release);
+            DIR_COPY_UPS.store(
+                std::ptr::from_ref(dir_copy_ups).cast_mut(),
+                Ordering::Release,
+            );
             counter
         })
     }
@@ -148,6 +173,20 @@ impl Overlay {
     #[inline]
     pub fn copy_ups(&self) -> u64 {
         self.count(|c| &c.copy_ups)
+    }
+
+    /// How many directories have been copied up so far ([`UNCACHEABLE`]
+    /// when no process can tell): a stream opened on a directory of one
+    /// lower layer compares it when it starts reading (see the shim's
+    /// `dir.rs`).
+    #[inline]
+    pub fn dir_copy_ups(&self) -> u64 {
+        self.count(|c| &c.dir_copy_ups)
+    }
+
+    /// Records a copy-up of a directory (once its copy is in place).
+    pub fn dir_copied_up(&self) {
+        self.bump(|c| &c.dir_copy_ups);
     }
 
     /// Records a copy-up of a regular file (once its copy is in place): the

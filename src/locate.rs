@@ -106,6 +106,11 @@ pub struct FdInfo {
     /// For a reader of a lower file: the overlay's count of copy-ups when
     /// the file was last seen not copied up (see [`catch_up_reader`]).
     pub copy_ups: u64,
+    /// For a directory of one lower layer: the overlay's count of directory
+    /// copy-ups when it was last seen not copied up (a stream on it lists
+    /// the merged directory from its next start once it has been: see
+    /// [`note_dir_not_copied_up`]).
+    pub dir_copy_ups: u64,
 }
 
 /// Can a call that only reads a path be made with the caller's own
@@ -645,7 +650,8 @@ impl Overlay {
             lower,
             node: None,
             generation: 0,
-            copy_ups: 0, // not known: looked at before its first read
+            copy_ups: 0,     // not known: looked at before its first read
+            dir_copy_ups: 0, // as `copy_ups`
         };
         register_fd(fd, info);
         fd_info(fd)
@@ -1015,6 +1021,31 @@ pub fn catch_up_reader(ovl: &Overlay, fd: i32) {
     }
 }
 
+/// Does `info` describe a descriptor of a directory shown from one lower
+/// layer (as it was when last looked at), whose copy-up a stream on it
+/// follows at its next start?
+pub fn is_lower_only_dir(info: &FdInfo) -> bool {
+    info.lower && !info.merged
+}
+
+/// The directory `fd` is open on (at `rel`) was found still not copied up
+/// when the count of directory copy-ups was `count`: its streams need not
+/// look again before the next.
+pub fn note_dir_not_copied_up(fd: i32, rel: &[u8], count: u64) {
+    if crate::vfork::in_child() {
+        return;
+    }
+    if let Some(info) = fd_info(fd).filter(|i| i.rel == rel) {
+        store_fd(
+            fd,
+            Arc::new(FdInfo {
+                dir_copy_ups: count,
+                ..(*info).clone()
+            }),
+        );
+    }
+}
+
 /// Is the upper file of inode `copy_ino` a copy of the lower file `fd` is
 /// open on (not another file put in its name's place since)?
 fn is_copy_of_fd(ovl: &Overlay, fd: i32, copy_ino: u64) -> bool {
@@ -1188,6 +1219,7 @@ impl Overlay {
         }
         // Read before the caller's open: a copy-up after it is seen at the first read.
         let copy_ups = self.copy_ups();
+        let dir_copy_ups = self.dir_copy_ups();
         let dir = self.known_dir(dirfd, path)?;
         if dir.dirs != 1 << dir.layer || !self.is_bottom(dir.layer) {
             return None;
@@ -1207,6 +1239,7 @@ impl Overlay {
             generation: dir_generation(&node, self),
             node,
             copy_ups,
+            dir_copy_ups,
         })
     }
 

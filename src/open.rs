@@ -51,6 +51,7 @@ fn new_file_info(rel: Vec<u8>) -> FdInfo {
         node: None,
         generation: 0,
         copy_ups: 0,
+        dir_copy_ups: 0,
     }
 }
 
@@ -74,6 +75,7 @@ impl Overlay {
             }),
             generation: if dir { self.generation() } else { 0 },
             copy_ups: 0,
+            dir_copy_ups: self.dir_copy_ups(),
         }
     }
 
@@ -110,10 +112,12 @@ impl Overlay {
         }
         // Read before the look-up: a copy-up after it is seen at the first read.
         let copy_ups = self.copy_ups();
+        let dir_copy_ups = self.dir_copy_ups();
         let opened = self.open_in_view(dirfd, path, flags, mode)?;
         Some(opened.map(|o| match o {
             Opened::Fd(fd, mut info) => {
                 info.copy_ups = copy_ups;
+                info.dir_copy_ups = dir_copy_ups;
                 Opened::Fd(fd, info)
             }
             outside => outside,

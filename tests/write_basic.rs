@@ -1148,3 +1148,88 @@ EOF
         ovl.out()
     );
 }
+
+/// One lower layer of directories, each holding `old` and `g`: `d1`..`d6`,
+/// and `p/d7`, `p/d8` under a directory of that layer alone.
+fn lower_directories() -> Fixture {
+    let fx = Fixture::new(1);
+    let l = fx.lower(1);
+    for d in ["d1", "d2", "d3", "d4", "d5", "d6", "p/d7", "p/d8"] {
+        l.file(&format!("{d}/old"), "old\n")
+            .file(&format!("{d}/g"), "g\n");
+    }
+    fx
+}
+
+/// A directory opened while it was in a lower layer alone, then copied up
+/// (an entry created or removed through the view, by path or relative to
+/// the descriptor): a listing that starts afterwards (`os.listdir(fd)`,
+/// `os.scandir(fd)`: a fresh stream on a duplicate, from position 0) shows
+/// the merged directory, as the kernel's overlayfs switches the directory's
+/// file at a read from position 0; again after more changes.
+#[test]
+fn a_directory_opened_before_its_copy_up_lists_the_merged_one_from_its_start() {
+    require_root!();
+    compare_changes(
+        &lower_directories(),
+        "python3 -c \"\n\
+import os\n\
+fd = os.open('d1', os.O_RDONLY)\n\
+open('d1/new', 'w').close()\n\
+print('d1', sorted(os.listdir(fd)))\n\
+os.unlink('d1/old')\n\
+print('d1 again', sorted(os.listdir(fd)))\n\
+fd = os.open('d2', os.O_RDONLY | os.O_DIRECTORY)\n\
+os.unlink('g', dir_fd=fd)\n\
+print('d2', sorted(e.name for e in os.scandir(fd)))\n\
+p = os.open('p', os.O_RDONLY)\n\
+fd = os.open('d7', os.O_RDONLY, dir_fd=p)\n\
+os.mkdir('made', dir_fd=fd)\n\
+print('d7', sorted(os.listdir(fd)))\n\
+fd = os.open('d8', os.O_RDONLY, dir_fd=p)\n\
+print('d8 before', sorted(os.listdir(fd)))\n\
+os.rename('p/d8/g', 'p/d8/h')\n\
+print('d8 after', sorted(os.listdir(fd)))\n\
+\"",
+        &["d1 again", "d2", "d7", "d8 after"],
+    );
+}
+
+/// A stream on a directory of a lower layer alone, its directory copied up
+/// meanwhile: its first read after the change lists the merged directory
+/// (opened before, read after), as its first read after `rewinddir` or
+/// `seekdir(0)` does; a stream that had started reading goes on in the
+/// lower directory, as on the kernel. A stream on a descriptor opened
+/// before and read from its start (`fdopendir`) switches too.
+#[test]
+fn a_directory_stream_follows_a_copy_up_at_its_start() {
+    require_root!();
+    compare_changes(
+        &lower_directories(),
+        "perl -e '\n\
+sub names { my $d = shift; join(q( ), sort grep !/^\\./, readdir $d) }\n\
+opendir D, q(d1); open F, q(>), q(d1/new); close F; print qq(d1 first: ), names(*D), qq(\\n);\n\
+opendir E, q(d2); my @all = readdir E; open F, q(>), q(d2/new); close F; unlink q(d2/g);\n\
+rewinddir E; print qq(d2 rewound: ), names(*E), qq(\\n);\n\
+opendir G, q(d3); @all = readdir G; unlink q(d3/old); seekdir G, 0; print qq(d3 seekdir 0: ), names(*G), qq(\\n);\n\
+opendir H, q(d4); my $first = readdir H; open F, q(>), q(d4/new); close F;\n\
+print qq(d4 goes on: ), join(q( ), sort grep !/^\\./, $first, readdir H), qq(\\n);\n\
+rewinddir H; print qq(d4 rewound: ), names(*H), qq(\\n);\n\
+'\n\
+         python3 -c \"\n\
+import ctypes, os\n\
+libc = ctypes.CDLL(None)\n\
+libc.fdopendir.restype = ctypes.c_void_p\n\
+libc.readdir.restype = ctypes.c_void_p\n\
+libc.readdir.argtypes = [ctypes.c_void_p]\n\
+libc.closedir.argtypes = [ctypes.c_void_p]\n\
+fd = os.open('d5', os.O_RDONLY | os.O_DIRECTORY)\n\
+os.unlink('d5/old')\n\
+d = libc.fdopendir(fd)\n\
+names = [ctypes.string_at(e + 19).decode() for e in iter(lambda: libc.readdir(d), None)]\n\
+libc.closedir(d)\n\
+print('d5 fdopendir', sorted(n for n in names if not n.startswith('.')))\n\
+\"",
+        &["d1 first", "d2 rewound", "d3 seekdir 0", "d4 rewound", "d5 fdopendir"],
+    );
+}

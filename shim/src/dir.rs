@@ -2,13 +2,19 @@
 //! directory is a real glibc `DIR*` (so `dirfd` and glibc's own users of it
 //! keep working) whose entries come from a side table holding the merged
 //! list, built at the first read and rebuilt after a rewind, as the kernel
-//! does. Other directories are read straight.
+//! does. Other directories are read straight; a stream on a directory of one
+//! lower layer turns into a merged one when it starts reading (first read,
+//! or first after a rewind) once the directory has been copied up, as the
+//! kernel's overlayfs switches such a directory's file at a read from
+//! position 0 (`ovl_iterate`, `ovl_dir_reset`); a read from further on
+//! goes on in the lower directory, as there.
 
 use crate::path::{locate, Located};
 use crate::{fail, hooks};
 use libc::{c_char, c_int, c_long, dirent64, size_t, DIR};
+use ovl::generation::{dir_copy_ups_now, UNCACHEABLE};
 use ovl::listing::Listing;
-use ovl::locate::{fd_info, forget_fd, register_fd};
+use ovl::locate::{fd_info, forget_fd, is_lower_only_dir, note_dir_not_copied_up, register_fd};
 use ovl::overlay::Overlay;
 use ovl::padded::Padded;
 use ovl::spin_lock::SpinLock;
@@ -117,6 +123,122 @@ fn with_stream<R>(dir: *mut DIR, f: impl FnOnce(&mut Merged) -> R) -> Option<R> 
         .map(|m| f(unsafe { m.0.as_mut() }))
 }
 
+/// Streams on directories of one lower layer that have not read since they
+/// started (were opened or rewound), by descriptor: the count of directory
+/// copy-ups when the directory was last seen not copied up, plus one (0:
+/// none). Their first read compares it with the count (one load); only when
+/// it moved is the directory looked at ([`start_reading`]).
+static AT_START: [AtomicU64; AT_START_LEN] = [const { AtomicU64::new(0) }; AT_START_LEN];
+const AT_START_LEN: usize = 4096;
+
+/// The descriptor of the stream `dir`, read as glibc's `dirfd` reads it
+/// (`struct __dirstream` begins with it), with no call.
+///
+/// # Safety
+/// `dir` is a live stream (the caller passes it to `readdir`).
+#[inline(always)]
+unsafe fn stream_fd(dir: *mut DIR) -> c_int {
+    // SAFETY: per the contract.
+    unsafe { dir.cast::<c_int>().read() }
+}
+
+/// Is `dir` a stream on a directory of one lower layer, at its start, whose
+/// directory may have been copied up since it was last looked at? When it
+/// surely was not, the stream is done with starting. Loads only (a hook's
+/// quick test).
+///
+/// # Safety
+/// `dir` is NULL or a live stream.
+#[inline(always)]
+unsafe fn start_may_switch(dir: *mut DIR) -> bool {
+    if dir.is_null() {
+        return false;
+    }
+    // SAFETY: per the contract.
+    let fd = unsafe { stream_fd(dir) };
+    let Some(slot) = usize::try_from(fd).ok().and_then(|i| AT_START.get(i)) else {
+        return false;
+    };
+    match slot.load(Ordering::Acquire) {
+        0 => false,
+        mark => {
+            let now = dir_copy_ups_now();
+            if mark - 1 == now && now != UNCACHEABLE {
+                slot.store(0, Ordering::Release);
+                false
+            } else {
+                true
+            }
+        }
+    }
+}
+
+/// The stream `dir` (on descriptor `fd`) is at its start: on a directory of
+/// one lower layer, its first read looks whether the directory has been
+/// copied up meanwhile.
+fn started(ovl: &Overlay, dir: *mut DIR, fd: c_int, info: &ovl::locate::FdInfo) {
+    if is_lower_only_dir(info) {
+        started_at(ovl, dir, fd, info.dir_copy_ups);
+    }
+}
+
+/// [`started`], for a stream on a directory of one lower layer last seen
+/// not copied up at the count `mark`.
+fn started_at(ovl: &Overlay, dir: *mut DIR, fd: c_int, mark: u64) {
+    match usize::try_from(fd).ok().and_then(|i| AT_START.get(i)) {
+        Some(slot) => slot.store(mark.saturating_add(1), Ordering::Release),
+        // No room to wait for the first read: looked at now.
+        None => switch_if_copied_up(ovl, dir, fd),
+    }
+}
+
+/// Before a read of `dir`: at its start, a stream on a directory of one
+/// lower layer that has been copied up since becomes a merged stream.
+fn start_reading(ovl: &Overlay, dir: *mut DIR) {
+    // SAFETY: `dir` is the caller's live stream.
+    if !unsafe { start_may_switch(dir) } {
+        return;
+    }
+    // SAFETY: as above.
+    let fd = unsafe { stream_fd(dir) };
+    if let Some(slot) = usize::try_from(fd).ok().and_then(|i| AT_START.get(i)) {
+        slot.store(0, Ordering::Release);
+    }
+    switch_if_copied_up(ovl, dir, fd);
+}
+
+/// Makes `dir`, a stream on descriptor `fd`, a merged stream when its
+/// directory, in one lower layer when `fd` was opened, has been copied up
+/// (is merged now) and `fd` is at position 0 (where the kernel's overlayfs
+/// switches the directory's file: a read from further on goes on in the
+/// lower directory). When it has not been, notes that it was not at this
+/// count of directory copy-ups.
+fn switch_if_copied_up(ovl: &Overlay, dir: *mut DIR, fd: c_int) {
+    let Some(info) = fd_info(fd).filter(|i| is_lower_only_dir(i)) else {
+        return;
+    };
+    let now = ovl.dir_copy_ups();
+    if info.dir_copy_ups == now && now != UNCACHEABLE {
+        return;
+    }
+    let merged = match ovl.resolve(&info.rel, false) {
+        Ok(ovl::lookup::Resolved::Inside(n)) => n.is_dir() && n.is_merged(),
+        _ => false,
+    };
+    if !merged {
+        note_dir_not_copied_up(fd, &info.rel, now);
+        return;
+    }
+    // SAFETY: `fd` is the stream's open descriptor.
+    let at = rustix::fs::seek(
+        unsafe { rustix::fd::BorrowedFd::borrow_raw(fd) },
+        rustix::fs::SeekFrom::Current(0),
+    );
+    if at == Ok(0) {
+        track(dir, info.rel.clone());
+    }
+}
+
 fn track(dir: *mut DIR, rel: Vec<u8>) {
     let m = Merged {
         rel,
@@ -217,6 +339,10 @@ fn quick_readdir(dir: *mut DIR, real: impl FnOnce() -> *mut dirent64) -> Option<
         remember_stream(dir)?
     };
     if stream.is_null() {
+        // SAFETY: `dir` is the caller's live stream.
+        if unsafe { start_may_switch(dir) } {
+            return None; // its directory may have been copied up: the body looks
+        }
         return Some(real()); // not a merged stream
     }
     // SAFETY: the memo is current, so the table still owns this stream; no
@@ -251,6 +377,7 @@ fn remember_stream(dir: *mut DIR) -> Option<*mut Merged> {
 
 /// `readdir` on a tracked stream: `None` when the stream is not ours.
 fn merged_readdir(ovl: &Overlay, dir: *mut DIR) -> Option<*mut dirent64> {
+    start_reading(ovl, dir);
     next_entry(ovl, dir).map(|r| match r {
         Ok(Some(d)) => d,
         Ok(None) => std::ptr::null_mut(),
@@ -267,6 +394,8 @@ unsafe fn opendir_in_view(
     p: *const c_char,
     real: impl FnOnce(*const c_char) -> *mut DIR,
 ) -> *mut DIR {
+    // Read before the look-up: a copy-up after it is seen at the first read.
+    let dir_copy_ups = ovl.dir_copy_ups();
     // SAFETY: per the contract.
     let node = match unsafe { locate(ovl, libc::AT_FDCWD, p, true) } {
         // SAFETY: p is the caller's valid C string, r ours.
@@ -286,7 +415,13 @@ unsafe fn opendir_in_view(
         Ok(fd) => fd.into_raw_fd(),
         Err(e) => return fail(e),
     };
-    register_fd(fd, ovl.fd_info(&node));
+    let info = ovl::locate::FdInfo {
+        dir_copy_ups,
+        ..ovl.fd_info(&node)
+    };
+    let lower_only = is_lower_only_dir(&info);
+    let mark = info.dir_copy_ups;
+    register_fd(fd, info);
     // SAFETY: fd is an open directory descriptor we own; fdopendir takes it over.
     let dir = unsafe { libc::fdopendir(fd) };
     if dir.is_null() {
@@ -297,8 +432,22 @@ unsafe fn opendir_in_view(
         crate::set_errno(e);
     } else if node.is_merged() || ovl.lists_origins(&node) {
         track(dir, node.rel);
+    } else if lower_only {
+        started_at(ovl, dir, fd, mark);
     }
     dir
+}
+
+/// The stream `dir`, not a merged one, was put back to its start.
+fn restarted(ovl: &Overlay, dir: *mut DIR) {
+    if dir.is_null() {
+        return;
+    }
+    // SAFETY: a live stream, just rewound.
+    let fd = unsafe { libc::dirfd(dir) };
+    if let Some(info) = fd_info(fd) {
+        started(ovl, dir, fd, &info);
+    }
 }
 
 /// A stream opened outside the view: its descriptor stands for no view object.
@@ -443,18 +592,20 @@ hooks! {
         let dir = real(fd);
         if !dir.is_null() {
             let listed = |i: &ovl::locate::FdInfo| i.merged || (!i.lower && ovl.lists_origins_at(&i.rel));
-            if let Some(info) = fd_info(fd).filter(|i| listed(i)) {
-                track(dir, info.rel.clone());
+            match fd_info(fd) {
+                Some(info) if listed(&info) => track(dir, info.rel.clone()),
+                Some(info) => started(ovl, dir, fd, &info),
+                None => {}
             }
         }
         dir
     }
-    unless_needed !any_merged();
+    unless_needed !any_merged() && !start_may_switch(dir);
     quick quick_readdir(dir, || real(dir));
     fn readdir(dir: *mut DIR) -> *mut dirent64 |real, ovl| {
         match merged_readdir(ovl, dir) { Some(d) => d, None => real(dir) }
     }
-    unless_needed !any_merged();
+    unless_needed !any_merged() && !start_may_switch(dir);
     quick quick_readdir(dir, || real(dir));
     fn readdir64(dir: *mut DIR) -> *mut dirent64 |real, ovl| {
         match merged_readdir(ovl, dir) { Some(d) => d, None => real(dir) }
@@ -468,20 +619,27 @@ hooks! {
     fn telldir(dir: *mut DIR) -> c_long |real, _ovl| {
         with_stream(dir, |m| m.pos as c_long).unwrap_or_else(|| real(dir))
     }
-    fn seekdir(dir: *mut DIR, pos: c_long) -> () |real, _ovl| {
+    fn seekdir(dir: *mut DIR, pos: c_long) -> () |real, ovl| {
         let ours = with_stream(dir, |m| {
             m.pos = pos.max(0) as usize;
             if pos == 0 { m.listing = None; }
         });
-        if ours.is_none() { real(dir, pos) }
+        if ours.is_none() {
+            real(dir, pos);
+            if pos == 0 { restarted(ovl, dir); }
+        }
     }
-    fn rewinddir(dir: *mut DIR) -> () |real, _ovl| {
-        with_stream(dir, |m| { m.pos = 0; m.listing = None; });
-        real(dir)
+    fn rewinddir(dir: *mut DIR) -> () |real, ovl| {
+        let ours = with_stream(dir, |m| { m.pos = 0; m.listing = None; });
+        real(dir);
+        if ours.is_none() { restarted(ovl, dir); }
     }
     fn closedir(dir: *mut DIR) -> c_int |real, _ovl| {
         if !dir.is_null() {
             untrack(dir);
+            if let Some(slot) = usize::try_from(libc::dirfd(dir)).ok().and_then(|i| AT_START.get(i)) {
+                slot.store(0, Ordering::Release);
+            }
             forget_fd(libc::dirfd(dir));
         }
         real(dir)
@@ -533,6 +691,7 @@ fn readdir_r_in_view(
     entry: *mut dirent64,
     result: *mut *mut dirent64,
 ) -> Option<c_int> {
+    start_reading(ovl, dir);
     next_entry(ovl, dir).map(|r| match r {
         Ok(Some(d)) => {
             // SAFETY: entry is the caller's dirent buffer (a whole dirent64);
