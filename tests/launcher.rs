@@ -242,8 +242,7 @@ fn a_script_in_the_view_runs_through_path() {
 
 #[test]
 fn statically_linked_programs_are_refused() {
-    let candidates = ["/sbin/ldconfig", "/usr/sbin/ldconfig"];
-    let Some(prog) = candidates.iter().map(Path::new).find(|p| is_static(p)) else {
+    let Some(prog) = a_static_program() else {
         eprintln!("skipped: no statically linked program found to try");
         return;
     };
@@ -263,8 +262,7 @@ fn statically_linked_programs_are_refused() {
 /// a statically linked program is refused as when run by its path.
 #[test]
 fn statically_linked_programs_are_refused_when_run_from_a_descriptor() {
-    let candidates = ["/sbin/ldconfig", "/usr/sbin/ldconfig"];
-    let Some(prog) = candidates.iter().map(Path::new).find(|p| is_static(p)) else {
+    let Some(prog) = a_static_program() else {
         eprintln!("skipped: no statically linked program found to try");
         return;
     };
@@ -300,6 +298,14 @@ fn statically_linked_programs_are_refused_when_run_from_a_descriptor() {
         "{}",
         stderr(&o)
     );
+}
+
+/// A statically linked program of this machine (`ldconfig`), if any.
+fn a_static_program() -> Option<&'static Path> {
+    ["/sbin/ldconfig", "/usr/sbin/ldconfig"]
+        .into_iter()
+        .map(Path::new)
+        .find(|p| is_static(p))
 }
 
 fn is_static(p: &Path) -> bool {
