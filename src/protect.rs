@@ -4,7 +4,7 @@
 //! change is made through them.
 
 use crate::overlay::{strip_dir, Overlay};
-use rustix::fd::{AsRawFd, BorrowedFd};
+use rustix::fd::{AsRawFd, BorrowedFd, OwnedFd};
 use rustix::fs::{Mode, OFlags, CWD};
 use rustix::io::Errno;
 
@@ -42,15 +42,7 @@ impl Overlay {
         if path.is_empty() {
             return Ok(None);
         }
-        // SAFETY: the caller's directory descriptor, used for this call only.
-        let base = (dirfd != libc::AT_FDCWD).then(|| unsafe { BorrowedFd::borrow_raw(dirfd) });
-        let open = |p: &[u8], extra: OFlags| {
-            let flags = OFlags::PATH | OFlags::CLOEXEC | extra;
-            match base {
-                Some(b) => rustix::fs::openat(b, p, flags, Mode::empty()),
-                None => rustix::fs::openat(CWD, p, flags, Mode::empty()),
-            }
-        };
+        let open = |p: &[u8], extra: OFlags| open_path_at(dirfd, p, extra);
         let nofollow = if follow {
             OFlags::empty()
         } else {
@@ -66,7 +58,7 @@ impl Overlay {
             Ok(fd) => (self.fd_path(fd.as_raw_fd()), None),
             Err(Errno::NOENT) => {
                 if follow {
-                    if let Some(target) = dangling_target(base, path) {
+                    if let Some(target) = dangling_target(dirfd, path) {
                         if links >= crate::lookup::MAX_SYMLINKS {
                             return Err(Errno::LOOP);
                         }
@@ -161,9 +153,7 @@ impl Overlay {
         self.changed();
         Ok(r)
     }
-}
 
-impl Overlay {
     /// A rename of `(dirfd, path)` outside the view: refused as any change
     /// reaching a lower layer (`EROFS`), and with `EBUSY` when it would
     /// move a directory that holds a layer, the work directory or the view
@@ -171,13 +161,7 @@ impl Overlay {
     /// by a path it does not know).
     pub fn check_outside_rename(&self, dirfd: i32, path: &[u8]) -> Result<(), Errno> {
         self.check_outside_change(dirfd, path, false)?;
-        // SAFETY: the caller's directory descriptor, used for this call only.
-        let base = (dirfd != libc::AT_FDCWD).then(|| unsafe { BorrowedFd::borrow_raw(dirfd) });
-        let flags = OFlags::PATH | OFlags::CLOEXEC | OFlags::NOFOLLOW | OFlags::DIRECTORY;
-        let dir = match base {
-            Some(b) => rustix::fs::openat(b, path, flags, Mode::empty()),
-            None => rustix::fs::openat(CWD, path, flags, Mode::empty()),
-        };
+        let dir = open_path_at(dirfd, path, OFlags::NOFOLLOW | OFlags::DIRECTORY);
         let Some(real) = dir.ok().and_then(|d| self.fd_path(d.as_raw_fd())) else {
             return Ok(()); // not a directory: it holds nothing
         };
@@ -207,9 +191,26 @@ fn settled_by_the_call(e: Errno) -> Result<Option<InLayer>, Errno> {
     }
 }
 
-/// Where the symlink `path` leads, when it is one (its target missing).
-fn dangling_target(base: Option<BorrowedFd<'_>>, path: &[u8]) -> Option<Vec<u8>> {
-    let link = match base {
+/// `dirfd` as the base of a path: the caller's descriptor, or `None` for
+/// the current directory.
+fn base(dirfd: i32) -> Option<BorrowedFd<'static>> {
+    // SAFETY: the caller's directory descriptor, used for the call at hand
+    // only (never kept past it).
+    (dirfd != libc::AT_FDCWD).then(|| unsafe { BorrowedFd::borrow_raw(dirfd) })
+}
+
+/// An `O_PATH` descriptor of `(dirfd, path)`, opened with `extra` flags.
+fn open_path_at(dirfd: i32, path: &[u8], extra: OFlags) -> Result<OwnedFd, Errno> {
+    let flags = OFlags::PATH | OFlags::CLOEXEC | extra;
+    match base(dirfd) {
+        Some(b) => rustix::fs::openat(b, path, flags, Mode::empty()),
+        None => rustix::fs::openat(CWD, path, flags, Mode::empty()),
+    }
+}
+
+/// Where the symlink `(dirfd, path)` leads, when it is one (its target missing).
+fn dangling_target(dirfd: i32, path: &[u8]) -> Option<Vec<u8>> {
+    let link = match base(dirfd) {
         Some(b) => rustix::fs::readlinkat(b, path, Vec::new()),
         None => rustix::fs::readlinkat(CWD, path, Vec::new()),
     };
