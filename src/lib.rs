@@ -12,7 +12,7 @@ pub mod create;
 pub mod dircache;
 pub mod exec;
 pub mod generation;
-mod hot;
+pub mod hot;
 pub mod ioctl;
 pub mod layer_fds;
 pub mod library_path;

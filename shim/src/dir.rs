@@ -23,7 +23,7 @@ use rustix::io::Errno;
 use std::cell::Cell;
 use std::collections::HashMap;
 use std::ptr::NonNull;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 
 /// A stream on a merged directory.
 struct Merged {
@@ -80,7 +80,7 @@ type StreamTable = HashMap<usize, Owned, std::hash::BuildHasherDefault<AddressHa
 
 static STREAMS: Padded<SpinLock<Option<StreamTable>>> = Padded(SpinLock::new(None));
 /// Number of merged streams open: zero means every `readdir` goes straight to libc.
-static OPEN_MERGED: AtomicUsize = AtomicUsize::new(0);
+const OPEN_MERGED: &AtomicU32 = &ovl::hot::HOT.open_merged;
 /// Bumped, under the table's lock, whenever a stream enters or leaves the
 /// table: a thread's [`Memo`] taken at another value may be stale.
 static TABLE_GEN: AtomicU64 = AtomicU64::new(0);
@@ -140,6 +140,24 @@ const AT_START_LEN: usize = 4096;
 unsafe fn stream_fd(dir: *mut DIR) -> c_int {
     // SAFETY: per the contract.
     unsafe { dir.cast::<c_int>().read() }
+}
+
+/// Does closing `dir` concern the overlay in nothing (no merged stream is
+/// open, no stream waits for its first read on its descriptor, which the
+/// overlay does not know, and nothing is watched)? Loads only (`closedir`'s
+/// quick test: a tree walk closes a stream per directory).
+///
+/// # Safety
+/// `dir` is NULL or a live stream.
+#[inline(always)]
+unsafe fn closes_plainly(dir: *mut DIR) -> bool {
+    if dir.is_null() || any_merged() || ovl::watch::any() {
+        return false;
+    }
+    // SAFETY: per the contract.
+    let fd = unsafe { stream_fd(dir) };
+    let at_start = usize::try_from(fd).ok().and_then(|i| AT_START.get(i));
+    !ovl::locate::may_know_fd(fd) && at_start.is_none_or(|s| s.load(Ordering::Acquire) == 0)
 }
 
 /// Is `dir` a stream on a directory of one lower layer, at its start, whose
@@ -588,6 +606,7 @@ hooks! {
     fn opendir(p: *const c_char) -> *mut DIR |real, ovl| {
         opendir_in_view(ovl, p, |p| real(p))
     }
+    unless_needed !ovl::locate::may_know_fd(fd);
     fn fdopendir(fd: c_int) -> *mut DIR |real, ovl| {
         let dir = real(fd);
         if !dir.is_null() {
@@ -602,6 +621,7 @@ hooks! {
     }
     unless_needed !any_merged() && !start_may_switch(dir);
     quick quick_readdir(dir, || real(dir));
+    libc_at crate::HOT_READDIR;
     fn readdir(dir: *mut DIR) -> *mut dirent64 |real, ovl| {
         match merged_readdir(ovl, dir) { Some(d) => d, None => real(dir) }
     }
@@ -634,6 +654,7 @@ hooks! {
         real(dir);
         if ours.is_none() { restarted(ovl, dir); }
     }
+    unless_needed closes_plainly(dir);
     fn closedir(dir: *mut DIR) -> c_int |real, _ovl| {
         if !dir.is_null() {
             untrack(dir);

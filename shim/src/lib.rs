@@ -31,6 +31,11 @@ mod vfork;
 mod wait;
 mod walk;
 
+/// The hooks whose libc function sits on the hot cache line.
+pub(crate) const HOT_FSTATAT: usize = 0;
+pub(crate) const HOT_READDIR: usize = 1;
+const _: () = assert!(HOT_READDIR < ovl::hot::HOT_LIBC_FNS);
+
 /// Finds the next definition of a symbol (libc's), once; a race only
 /// repeats the look-up. A missing symbol is fatal: we cannot emulate it.
 #[inline]
@@ -149,6 +154,20 @@ pub(crate) unsafe fn bytes<'a>(p: *const c_char) -> Option<&'a [u8]> {
     }
 }
 
+#[macro_export]
+/// Where a hook keeps libc's function: a static of its own, or slot `$slot`
+/// of the hot cache line.
+macro_rules! libc_fn_slot {
+    () => {{
+        static OWN: std::sync::atomic::AtomicPtr<std::ffi::c_void> =
+            std::sync::atomic::AtomicPtr::new(std::ptr::null_mut());
+        &OWN
+    }};
+    ($slot:expr) => {
+        &ovl::hot::HOT.libc_fns[$slot]
+    };
+}
+
 /// Defines exported wrappers. Each entry names the symbol, its C signature,
 /// and a body that sees `real` (libc's function) and `ovl` (the overlay). The
 /// body runs only when an overlay is configured and no hook is running on
@@ -160,13 +179,15 @@ pub(crate) unsafe fn bytes<'a>(p: *const c_char) -> Option<&'a [u8]> {
 /// cannot climb, else first thing out of line. An optional
 /// `quick EXPR;` after it is tried next: `Some(result)` is the call's result
 /// (EXPR made the call itself, lock-free, outside the view), `None` goes on
-/// to the body.
+/// to the body. An optional `libc_at SLOT;` keeps libc's function on the hot
+/// cache line, for the hooks programs call once per name.
 #[macro_export]
 macro_rules! hooks {
     ($(
         $(unless_needed $skip:expr;)?
         $(unless_outside($od:expr, $op:expr);)?
         $(quick $quick:expr;)?
+        $(libc_at $slot:expr;)?
         fn $name:ident($($arg:ident : $ty:ty),* $(,)?) -> $ret:ty
             |$real:ident, $ovl:ident| $body:block
     )*) => {$(
@@ -176,8 +197,10 @@ macro_rules! hooks {
         #[allow(clippy::macro_metavars_in_unsafe)]
         pub unsafe extern "C" fn $name($($arg: $ty),*) -> $ret {
             type Real = unsafe extern "C" fn($($ty),*) -> $ret;
-            static REAL: std::sync::atomic::AtomicPtr<std::ffi::c_void> =
-                std::sync::atomic::AtomicPtr::new(std::ptr::null_mut());
+            // libc's function, found at the first call: in a static of its
+            // own, or on the hot cache line (`libc_at`).
+            static REAL: &std::sync::atomic::AtomicPtr<std::ffi::c_void> =
+                $crate::libc_fn_slot!($($slot)?);
             // Is the overlay not needed for this call (`unless_needed`)?
             #[inline(always)]
             #[allow(unused_variables)]
@@ -201,7 +224,7 @@ macro_rules! hooks {
                 // SAFETY: the symbol libc exports under this name has this signature.
                 let $real: Real = unsafe {
                     std::mem::transmute::<*mut std::ffi::c_void, Real>(
-                        $crate::real_symbol(&REAL, concat!(stringify!($name), "\0").as_bytes()))
+                        $crate::real_symbol(REAL, concat!(stringify!($name), "\0").as_bytes()))
                 };
                 // SAFETY: the caller's arguments, passed on as they came.
                 if first && unsafe { needless($($arg),*) } {

@@ -222,6 +222,7 @@ hooks! {
         reading_or_answer(ovl, libc::AT_FDCWD, p, NOFOLLOW, (answer!(buf, st_nlink), shown!(buf)), |_, rp, n| fix!(ovl, real(rp, buf), n, buf))
     }
     unless_outside(d, p);
+    libc_at crate::HOT_FSTATAT;
     fn fstatat(d: c_int, p: *const c_char, buf: *mut libc::stat, fl: c_int) -> c_int |real, ovl| {
         let r = reading_or_answer(ovl, d, p, follows(fl), (answer!(buf, st_nlink), shown!(buf)), |d, rp, n| fix!(ovl, real(d, rp, buf, fl), n, buf));
         if r == 0 && crate::path::names_the_descriptor(p, fl) { fix_fd!(ovl, d, buf); }

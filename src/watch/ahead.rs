@@ -114,10 +114,15 @@ pub fn inotify_made(fd: i32) {
 
 /// `fd` was closed (or is a new descriptor): not an inotify descriptor, nor
 /// an epoll descriptor, any more.
+#[inline]
 pub fn forget_epolled(fd: i32) {
-    if !ANY_INOTIFY.load(Ordering::Acquire) {
-        return;
+    if ANY_INOTIFY.load(Ordering::Acquire) {
+        forget_epolled_now(fd);
     }
+}
+
+#[inline(never)]
+fn forget_epolled_now(fd: i32) {
     if let Ok(mut e) = EPOLLED.lock() {
         e.inotify.retain(|&i| i != fd);
         e.registered.retain(|&(ep, f, _)| ep != fd && f != fd);

@@ -300,11 +300,16 @@ pub fn any() -> bool {
 }
 
 /// `fd` was closed, or is a new descriptor: it follows no watch.
+#[inline]
 pub fn forget(fd: i32) {
     ahead::forget_epolled(fd);
-    if !ANY.load(Ordering::Acquire) {
-        return;
+    if ANY.load(Ordering::Acquire) {
+        forget_watcher(fd);
     }
+}
+
+#[inline(never)]
+fn forget_watcher(fd: i32) {
     if let Ok(mut watchers) = WATCHERS.lock() {
         if take(&mut watchers, |w| w.fd == fd).is_some() {
             crate::locate::note_watcher(fd, false);
