@@ -154,9 +154,9 @@ pub(crate) unsafe fn bytes<'a>(p: *const c_char) -> Option<&'a [u8]> {
     }
 }
 
-#[macro_export]
 /// Where a hook keeps libc's function: a static of its own, or slot `$slot`
 /// of the hot cache line.
+#[macro_export]
 macro_rules! libc_fn_slot {
     () => {{
         static OWN: std::sync::atomic::AtomicPtr<std::ffi::c_void> =
