@@ -1007,17 +1007,7 @@ pub fn catch_up_reader(ovl: &Overlay, fd: i32) {
             repoint_lower_fds(&rel, &upper);
         }
         // Still the lower file's: nothing to look at before the next copy-up.
-        _ => {
-            if let Some(info) = fd_info(fd).filter(|i| i.rel == rel) {
-                store_fd(
-                    fd,
-                    Arc::new(FdInfo {
-                        copy_ups: now,
-                        ..(*info).clone()
-                    }),
-                );
-            }
-        }
+        _ => update_fd_info(fd, &rel, |info| info.copy_ups = now),
     }
 }
 
@@ -1035,14 +1025,16 @@ pub fn note_dir_not_copied_up(fd: i32, rel: &[u8], count: u64) {
     if crate::vfork::in_child() {
         return;
     }
+    update_fd_info(fd, rel, |info| info.dir_copy_ups = count);
+}
+
+/// Stores `fd`'s record again, changed by `change`, if it still stands for
+/// `rel` (the descriptor may have been closed and reused meanwhile).
+fn update_fd_info(fd: i32, rel: &[u8], change: impl FnOnce(&mut FdInfo)) {
     if let Some(info) = fd_info(fd).filter(|i| i.rel == rel) {
-        store_fd(
-            fd,
-            Arc::new(FdInfo {
-                dir_copy_ups: count,
-                ..(*info).clone()
-            }),
-        );
+        let mut changed = (*info).clone();
+        change(&mut changed);
+        store_fd(fd, Arc::new(changed));
     }
 }
 

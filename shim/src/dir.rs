@@ -131,6 +131,12 @@ fn with_stream<R>(dir: *mut DIR, f: impl FnOnce(&mut Merged) -> R) -> Option<R> 
 static AT_START: [AtomicU64; AT_START_LEN] = [const { AtomicU64::new(0) }; AT_START_LEN];
 const AT_START_LEN: usize = 4096;
 
+/// `fd`'s slot in [`AT_START`], if it has one.
+#[inline(always)]
+fn at_start_slot(fd: c_int) -> Option<&'static AtomicU64> {
+    usize::try_from(fd).ok().and_then(|i| AT_START.get(i))
+}
+
 /// The descriptor of the stream `dir`, read as glibc's `dirfd` reads it
 /// (`struct __dirstream` begins with it), with no call.
 ///
@@ -156,7 +162,7 @@ unsafe fn closes_plainly(dir: *mut DIR) -> bool {
     }
     // SAFETY: per the contract.
     let fd = unsafe { stream_fd(dir) };
-    let at_start = usize::try_from(fd).ok().and_then(|i| AT_START.get(i));
+    let at_start = at_start_slot(fd);
     !ovl::locate::may_know_fd(fd) && at_start.is_none_or(|s| s.load(Ordering::Acquire) == 0)
 }
 
@@ -174,7 +180,7 @@ unsafe fn start_may_switch(dir: *mut DIR) -> bool {
     }
     // SAFETY: per the contract.
     let fd = unsafe { stream_fd(dir) };
-    let Some(slot) = usize::try_from(fd).ok().and_then(|i| AT_START.get(i)) else {
+    let Some(slot) = at_start_slot(fd) else {
         return false;
     };
     match slot.load(Ordering::Acquire) {
@@ -203,7 +209,7 @@ fn started(ovl: &Overlay, dir: *mut DIR, fd: c_int, info: &ovl::locate::FdInfo) 
 /// [`started`], for a stream on a directory of one lower layer last seen
 /// not copied up at the count `mark`.
 fn started_at(ovl: &Overlay, dir: *mut DIR, fd: c_int, mark: u64) {
-    match usize::try_from(fd).ok().and_then(|i| AT_START.get(i)) {
+    match at_start_slot(fd) {
         Some(slot) => slot.store(mark.saturating_add(1), Ordering::Release),
         // No room to wait for the first read: looked at now.
         None => switch_if_copied_up(ovl, dir, fd),
@@ -219,7 +225,7 @@ fn start_reading(ovl: &Overlay, dir: *mut DIR) {
     }
     // SAFETY: as above.
     let fd = unsafe { stream_fd(dir) };
-    if let Some(slot) = usize::try_from(fd).ok().and_then(|i| AT_START.get(i)) {
+    if let Some(slot) = at_start_slot(fd) {
         slot.store(0, Ordering::Release);
     }
     switch_if_copied_up(ovl, dir, fd);
@@ -658,10 +664,11 @@ hooks! {
     fn closedir(dir: *mut DIR) -> c_int |real, _ovl| {
         if !dir.is_null() {
             untrack(dir);
-            if let Some(slot) = usize::try_from(libc::dirfd(dir)).ok().and_then(|i| AT_START.get(i)) {
+            let fd = libc::dirfd(dir);
+            if let Some(slot) = at_start_slot(fd) {
                 slot.store(0, Ordering::Release);
             }
-            forget_fd(libc::dirfd(dir));
+            forget_fd(fd);
         }
         real(dir)
     }
