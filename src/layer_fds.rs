@@ -45,7 +45,13 @@ pub(crate) fn open_layer_fd(root: &[u8]) -> Result<(i32, Stat), Errno> {
     )?;
     let st = rustix::fs::fstat(&fd)?;
     let fd = match rustix::io::fcntl_dupfd_cloexec(&fd, lowest_number()) {
-        Ok(high) => high.into_raw_fd(),
+        Ok(high) => {
+            // Closed by rustix's system call: dropping std's `OwnedFd` would
+            // call libc's `close`, which is the shim's own hook.
+            // SAFETY: `fd` is ours, and given up here.
+            unsafe { rustix::io::close(fd.into_raw_fd()) };
+            high.into_raw_fd()
+        }
         Err(_) => fd.into_raw_fd(),
     };
     // Ours, not inherited: never to be taken for a directory of the view.

@@ -292,7 +292,11 @@ pub fn restore_library_path() {
     } else if std::env::var_os(env::LIBRARY_PATH_UNSET).is_some() {
         std::env::remove_var("LD_LIBRARY_PATH");
     }
-    std::env::remove_var(env::LIBRARY_PATH_UNSET);
+    // Only when set: removing takes the environment's write lock and scans
+    // it, at every process start.
+    if std::env::var_os(env::LIBRARY_PATH_UNSET).is_some() {
+        std::env::remove_var(env::LIBRARY_PATH_UNSET);
+    }
 }
 
 #[cfg(test)]
