@@ -286,15 +286,16 @@ fn replaced<'a>(
 /// program was given, or removes it when it was given none (the loader has
 /// read the real one already).
 pub fn restore_library_path() {
+    // Each variable read once; the marker removed only when set (removing
+    // takes the environment's write lock and scans it, at every start).
+    let unset = std::env::var_os(env::LIBRARY_PATH_UNSET).is_some();
     if let Some(given) = std::env::var_os(env::LIBRARY_PATH_AS_GIVEN) {
         std::env::set_var("LD_LIBRARY_PATH", given);
         std::env::remove_var(env::LIBRARY_PATH_AS_GIVEN);
-    } else if std::env::var_os(env::LIBRARY_PATH_UNSET).is_some() {
+    } else if unset {
         std::env::remove_var("LD_LIBRARY_PATH");
     }
-    // Only when set: removing takes the environment's write lock and scans
-    // it, at every process start.
-    if std::env::var_os(env::LIBRARY_PATH_UNSET).is_some() {
+    if unset {
         std::env::remove_var(env::LIBRARY_PATH_UNSET);
     }
 }
