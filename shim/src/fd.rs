@@ -225,7 +225,16 @@ unsafe fn fopen_in_view(
     match fd {
         -2 => {
             let path = outside.unwrap_or_default();
-            real(path.as_ptr(), mode)
+            let f = real(path.as_ptr(), mode);
+            if !f.is_null() {
+                // Accounted for as `outside_open` does an `open`'s: else the
+                // first read through the stream looks the descriptor up in
+                // /proc as if it had been inherited.
+                // SAFETY: a stream libc has just opened.
+                let fd = settled(unsafe { libc::fileno(f) });
+                ovl.note_opened_outside(libc::AT_FDCWD, path.to_bytes(), fd);
+            }
+            f
         }
         -1 => std::ptr::null_mut(),
         fd => {
