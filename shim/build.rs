@@ -33,8 +33,9 @@ fn main() {
 
 /// What a process touches of the shim when it starts and first calls each
 /// hook goes first in the library (hot-symbols.txt, written by
-/// scripts/hot-symbols.py): it then faults in 4 windows of code instead of
-/// 12, and 1 page of variables instead of 6. Only with the linker Rust uses
+/// scripts/hot-symbols.py): a compiler process then faults in 4-5 windows
+/// of its code instead of 12, and on its variables 1-4 times instead of
+/// 8-10 (measured on the build's `cc`, `cc1` and `as`). Only with the linker Rust uses
 /// on x86_64 Linux (its own lld); names the file lists that this build
 /// lacks are skipped silently. `OVL_NO_HOT_SYMBOLS=1` leaves the layout to
 /// the linker (for a linker without `--symbol-ordering-file`).
