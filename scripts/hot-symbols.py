@@ -6,8 +6,8 @@ A process that starts with the shim pays a page fault for each 64 KiB of the
 shim's code it runs and for each page of its variables it writes. Functions
 in the order the compiler left them are spread over most of the library, so a
 compiler process under `make` touched 12 windows of code and 6 pages of
-variables. Listed first (lld's --symbol-ordering-file, see shim/build.rs),
-they fill 4 windows and 1 page.
+variables (8-10 faults). Listed first (lld's --symbol-ordering-file, see
+shim/build.rs), they take 4-5 windows and 1-4 faults.
 
 How: each program below runs once in a scratch view, under gdb with a
 breakpoint on every function of the shim; the functions it reaches are
