@@ -42,20 +42,21 @@ impl Overlay {
         if path.is_empty() {
             return Ok(None);
         }
-        if let Some((real, name)) = lexical_real_path(path, follow) {
-            return Ok(self.in_layer(&real, name));
+        let trimmed = path.strip_suffix(b"/").unwrap_or(path);
+        let (dir, name) = match trimmed.iter().rposition(|&b| b == b'/') {
+            Some(0) => (&b"/"[..], &trimmed[1..]),
+            Some(i) => (&trimmed[..i], &trimmed[i + 1..]),
+            None => (&b"."[..], trimmed),
+        };
+        if let Some(real) = lexical_real_path(path, follow) {
+            let name = real.is_none().then(|| name.to_vec());
+            return Ok(self.in_layer(real.unwrap_or(dir), name));
         }
         let open = |p: &[u8], extra: OFlags| open_path_at(dirfd, p, extra);
         let nofollow = if follow {
             OFlags::empty()
         } else {
             OFlags::NOFOLLOW
-        };
-        let trimmed = path.strip_suffix(b"/").unwrap_or(path);
-        let (dir, name) = match trimmed.iter().rposition(|&b| b == b'/') {
-            Some(0) => (&b"/"[..], &trimmed[1..]),
-            Some(i) => (&trimmed[..i], &trimmed[i + 1..]),
-            None => (&b"."[..], trimmed),
         };
         let (real, name) = match open(path, nofollow) {
             Ok(fd) => (self.fd_path(fd.as_raw_fd()), None),
@@ -187,13 +188,15 @@ impl Overlay {
 /// name (a compiler's temporary file, an object file): the real path of an
 /// absolute path with no `//`, `.`, `..` or hidden name is that path itself
 /// when no directory on the way is a symbolic link, which one `lstat` per
-/// component shows, and the final name when it is no link to follow. As
-/// from [`Overlay::real_in_layers`]'s own look, a name that does not exist
-/// yet comes with its directory. `None`: look the slow way (opening the path
-/// and reading its `/proc/self/fd` link, which costs a new process about 80
-/// µs: the first look into /proc sets up the process's directory there;
-/// an `lstat` is about 2 µs, so past 8 components this is not tried).
-fn lexical_real_path(path: &[u8], follow: bool) -> Option<(Vec<u8>, Option<Vec<u8>>)> {
+/// component shows, and the final name when it is no link to follow.
+/// `Some(Some(path))`: that real path; `Some(None)`: the name does not exist
+/// yet, and its directory, read the same way, is real (the caller has it).
+/// `None`: look the slow way (opening the path and reading its
+/// `/proc/self/fd` link, which costs a new process about 80 µs: the first
+/// look into /proc sets up the process's directory there; an `lstat` is
+/// about 2 µs, so past 8 components this is not tried).
+fn lexical_real_path(path: &[u8], follow: bool) -> Option<Option<&[u8]>> {
+    use rustix::fs::{AtFlags, FileType};
     const MAX_COMPONENTS: usize = 8;
     if path.first() != Some(&b'/')
         || path.len() < 2
@@ -203,26 +206,19 @@ fn lexical_real_path(path: &[u8], follow: bool) -> Option<(Vec<u8>, Option<Vec<u
     {
         return None;
     }
-    let lstat = |p: &[u8]| rustix::fs::statat(CWD, p, rustix::fs::AtFlags::SYMLINK_NOFOLLOW);
-    let is = |st: &rustix::fs::Stat, kind: u32| st.st_mode & libc::S_IFMT == kind;
+    let kind = |p: &[u8]| {
+        rustix::fs::statat(CWD, p, AtFlags::SYMLINK_NOFOLLOW)
+            .map(|st| FileType::from_raw_mode(st.st_mode))
+    };
     for (i, _) in path.iter().enumerate().skip(1).filter(|&(_, &b)| b == b'/') {
-        match lstat(&path[..i]) {
-            Ok(st) if is(&st, libc::S_IFDIR) => {}
-            _ => return None,
+        if kind(&path[..i]) != Ok(FileType::Directory) {
+            return None;
         }
     }
-    match lstat(path) {
-        Ok(st) if follow && is(&st, libc::S_IFLNK) => None,
-        Ok(_) => Some((path.to_vec(), None)),
-        Err(Errno::NOENT) => {
-            let slash = path.iter().rposition(|&b| b == b'/')?;
-            let dir = if slash == 0 {
-                &b"/"[..]
-            } else {
-                &path[..slash]
-            };
-            Some((dir.to_vec(), Some(path[slash + 1..].to_vec())))
-        }
+    match kind(path) {
+        Ok(FileType::Symlink) if follow => None,
+        Ok(_) => Some(Some(path)),
+        Err(Errno::NOENT) => Some(None),
         Err(_) => None,
     }
 }
