@@ -8,7 +8,7 @@ use crate::config::env;
 use crate::library_path::is_library_path_entry;
 use crate::locate::Where;
 use crate::lookup::Resolved;
-use crate::overlay::Overlay;
+use crate::overlay::{overlay_variable, Overlay};
 use crate::preloadable::{examine, Program};
 use crate::sys::cpath;
 use rustix::io::Errno;
@@ -183,12 +183,14 @@ impl Overlay {
     /// (the first definition, as `getenv` reads) as this process's, none
     /// this process does not have?
     fn describes_this_overlay(&self, envp: &[&[u8]]) -> bool {
-        env::ALL.iter().all(|k| {
-            let given = envp.iter().find_map(|e| {
-                overlay_variable(e)
-                    .filter(|(name, _)| *name == k.as_bytes())
-                    .map(|(_, v)| v)
-            });
+        // One pass over `envp`: it is long, and this runs at every `exec`.
+        let mut given = [None; env::ALL.len()];
+        for e in envp {
+            if let Some((i, value)) = overlay_variable(e) {
+                given[i].get_or_insert(value);
+            }
+        }
+        env::ALL.iter().zip(given).all(|(k, given)| {
             let own = self
                 .env
                 .iter()
@@ -261,16 +263,6 @@ impl Overlay {
         }
         Some(out)
     }
-}
-
-/// `(name, value)` of an entry that is one of the overlay's variables.
-fn overlay_variable(entry: &[u8]) -> Option<(&[u8], &[u8])> {
-    let eq = entry.iter().position(|&b| b == b'=')?;
-    let name = &entry[..eq];
-    env::ALL
-        .iter()
-        .any(|k| k.as_bytes() == name)
-        .then(|| (name, &entry[eq + 1..]))
 }
 
 /// `<named>: <why>`, or `<named>: its interpreter <interpreter>: <why>`.

@@ -104,6 +104,19 @@ impl Layer {
         (fd >= 0).then(|| unsafe { BorrowedFd::borrow_raw(fd) })
     }
 
+    /// `stat` of the layer's root: of its descriptor, which needs no walk
+    /// of the root's path.
+    pub(crate) fn root_stat(&self) -> Result<Stat, Errno> {
+        if let Some(fd) = self.borrowed_fd() {
+            match rustix::fs::fstat(fd) {
+                Ok(st) if st.st_dev == self.dev => return Ok(st),
+                Err(e) if e != Errno::BADF => return Err(e),
+                _ => {} // a descriptor gone astray: by path
+            }
+        }
+        rustix::fs::stat(self.root.as_slice())
+    }
+
     /// `lstat` of `rel` (relative, not empty) in this layer.
     pub(crate) fn lstat(&self, rel: &CStr) -> Result<Stat, Errno> {
         let mut st = MaybeUninit::uninit();

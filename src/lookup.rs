@@ -234,7 +234,7 @@ impl Pending {
 impl Overlay {
     /// The root of the view: every layer's root merges there.
     pub fn root_node(&self) -> Result<Node, Errno> {
-        let stat = rustix::fs::stat(self.layers[0].root.as_slice())?;
+        let stat = self.layers[0].root_stat()?;
         let all = if self.layers.len() >= 64 {
             u64::MAX
         } else {

@@ -154,11 +154,9 @@ impl OverlayVars {
             let mut entry = environ;
             while !entry.is_null() && !(*entry).is_null() {
                 let text = std::ffi::CStr::from_ptr(*entry).to_bytes();
-                if let Some((name, value)) = split_ovl_entry(text) {
-                    if let Some(i) = env::ALL.iter().position(|k| k.as_bytes() == name) {
-                        // The first definition counts, as for `getenv`.
-                        found[i].get_or_insert_with(|| value.to_vec());
-                    }
+                if let Some((i, value)) = overlay_variable(text) {
+                    // The first definition counts, as for `getenv`.
+                    found[i].get_or_insert_with(|| value.to_vec());
                 }
                 entry = entry.add(1);
             }
@@ -182,14 +180,36 @@ impl OverlayVars {
     }
 }
 
-/// `OVL_NAME=value` split at its first `=`; `None` for any other entry.
-fn split_ovl_entry(entry: &[u8]) -> Option<(&[u8], &[u8])> {
-    if !entry.starts_with(b"OVL_") {
+/// Which of the overlay's variables (its index in [`env::ALL`]) the
+/// environment entry `NAME=value` sets, and the value; `None` for any
+/// other entry, most of them told by their first bytes.
+pub(crate) fn overlay_variable(entry: &[u8]) -> Option<(usize, &[u8])> {
+    if !entry.starts_with(OVL_PREFIX) {
         return None;
     }
     let eq = entry.iter().position(|&b| b == b'=')?;
-    Some((&entry[..eq], &entry[eq + 1..]))
+    let i = env::ALL.iter().position(|k| k.as_bytes() == &entry[..eq])?;
+    Some((i, &entry[eq + 1..]))
 }
+
+/// What every name in [`env::ALL`] starts with.
+const OVL_PREFIX: &[u8] = b"OVL_";
+
+const _: () = {
+    let mut i = 0;
+    while i < env::ALL.len() {
+        let name = env::ALL[i].as_bytes();
+        let mut j = 0;
+        while j < OVL_PREFIX.len() {
+            assert!(
+                name[j] == OVL_PREFIX[j],
+                "every overlay variable starts with OVL_"
+            );
+            j += 1;
+        }
+        i += 1;
+    }
+};
 
 fn from_env() -> Option<Overlay> {
     let vars = OverlayVars::read();
