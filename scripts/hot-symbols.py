@@ -70,10 +70,12 @@ import gdb, os, subprocess
 SO = os.environ['HOT_SHIM']
 out = open(os.environ['HOT_OUT'], 'w')
 syms = {}
-for l in subprocess.run(['nm', '-S', SO], capture_output=True, text=True).stdout.splitlines():
+for l in subprocess.run(['nm', SO], capture_output=True, text=True).stdout.splitlines():
     p = l.split()
-    if len(p) == 4 and p[2] in 'tTW':
-        syms.setdefault(int(p[0], 16), p[3])
+    # Every function, also those without a size (the C run-time's
+    # frame_dummy and the like, which run at every start).
+    if len(p) == 3 and p[1] in 'tTW':
+        syms.setdefault(int(p[0], 16), p[2])
 class Hit(gdb.Breakpoint):
     def __init__(self, addr, name):
         super().__init__('*0x%x' % addr, internal=True)
@@ -172,6 +174,8 @@ def main():
     nm = subprocess.run(["nm", "-S", "-n", shim], capture_output=True, text=True, check=True).stdout
     for line in nm.splitlines():
         p = line.split()
+        if len(p) == 3 and p[1] in "tTW":  # a function without a size
+            text[key(p[2])].append(p[2])
         if len(p) != 4:
             continue
         if p[2] in "tTW":

@@ -361,7 +361,10 @@ impl Overlay {
     /// (even in a signal handler that interrupted another hook). `false`
     /// means "look closer": a descriptor not accounted for yet or above the
     /// view, a current directory not known yet, a path that climbs.
-    #[inline]
+    ///
+    /// Not `#[inline]`: that made the optimizer keep several copies, each
+    /// under a numbered name that changes with any edit, which the shim's
+    /// start-up layout (shim/hot-symbols.txt) cannot name for long.
     pub fn plainly_outside(&self, dirfd: i32, path: &[u8]) -> bool {
         if path.first() == Some(&b'/') {
             return self.inside(path).is_none()
@@ -821,8 +824,7 @@ fn in_table(fd: i32) -> Option<Option<Arc<FdInfo>>> {
     (found.is_some() || settled(fd)).then_some(found)
 }
 
-/// Forgets `fd` (it was closed).
-#[inline]
+/// Forgets `fd` (it was closed). (Not `#[inline]`: as `plainly_outside`.)
 pub fn forget_fd(fd: i32) {
     if crate::vfork::in_child() {
         return crate::vfork::touch_fds(fd, fd);
