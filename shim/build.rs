@@ -10,9 +10,7 @@ fn main() {
     // A second version script adds the symbols defined outside Rust (the C
     // exec functions; `vfork` and `syscall`, in assembly where it is
     // written for the architecture) to the ones rustc exports.
-    let src =
-        std::path::Path::new(&std::env::var("CARGO_MANIFEST_DIR").unwrap()).join("exports.map");
-    println!("cargo:rerun-if-changed={}", src.display());
+    let src = source_file("exports.map");
     let mut map = std::fs::read_to_string(&src).unwrap();
     if std::env::var("CARGO_CFG_TARGET_ARCH").as_deref() != Ok("x86_64") {
         map = map.replace(" syscall;", "");
@@ -47,9 +45,7 @@ fn lay_out_hot_symbols_first() {
     {
         return;
     }
-    let list =
-        std::path::Path::new(&std::env::var("CARGO_MANIFEST_DIR").unwrap()).join("hot-symbols.txt");
-    println!("cargo:rerun-if-changed={}", list.display());
+    let list = source_file("hot-symbols.txt");
     println!(
         "cargo:rustc-cdylib-link-arg=-Wl,--symbol-ordering-file={},--no-warn-symbol-ordering",
         list.display()
@@ -63,10 +59,16 @@ fn lay_out_hot_symbols_first() {
     // hook's re-entry guard calls `__tls_get_addr` through it, so a process
     // that makes one such call faulted in the code's last window for it
     // (the build's `cc`, `cc1` and `as`: one fault fewer each).
-    let plt_first =
-        std::path::Path::new(&std::env::var("CARGO_MANIFEST_DIR").unwrap()).join("plt-first.ld");
-    println!("cargo:rerun-if-changed={}", plt_first.display());
+    let plt_first = source_file("plt-first.ld");
     println!("cargo:rustc-cdylib-link-arg=-Wl,-T,{}", plt_first.display());
+}
+
+/// A file of this crate's that the build reads or hands to the linker:
+/// its path, and the build runs again when it changes.
+fn source_file(name: &str) -> std::path::PathBuf {
+    let path = std::path::Path::new(&std::env::var("CARGO_MANIFEST_DIR").unwrap()).join(name);
+    println!("cargo:rerun-if-changed={}", path.display());
+    path
 }
 
 include!("unwinder.rs");
