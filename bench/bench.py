@@ -19,6 +19,7 @@ workload (see drop_kernel_caches). See the README's Performance section.
 
 import argparse
 import json
+import math
 import os
 import platform
 import random
@@ -702,6 +703,37 @@ def ratio(cell, base):
     return statistics.median(t / b for t, b in zip(cell.times, base.times))
 
 
+def median_interval(values, level=0.95):
+    """A distribution-free interval that holds the true median of what
+    `values` sample with probability `level` at least: two of the sorted
+    values, chosen by the binomial distribution (a run's median is itself
+    one draw; the interval says how far another run's may fall). None
+    with fewer than six values, which allow no 95% interval."""
+    n = len(values)
+    below, k = 0.0, 0
+    # Largest k with P(Binomial(n, 1/2) < k) <= (1 - level) / 2.
+    while True:
+        p_k = math.comb(n, k) / 2 ** n
+        if below + p_k > (1 - level) / 2:
+            break
+        below += p_k
+        k += 1
+    if k == 0:
+        return None
+    s = sorted(values)
+    return s[k - 1], s[n - k]
+
+
+def ratio_interval(cell, base):
+    """The 95% interval (see median_interval) of `cell`'s per-round ratio to
+    `base`, or None."""
+    if cell is None or base is None or cell.error or base.error or not cell.times:
+        return None
+    if len(cell.times) != len(base.times):
+        return None
+    return median_interval([t / b for t, b in zip(cell.times, base.times)])
+
+
 def fmt_cell(cell, base, is_base=False):
     if cell is None:
         return "-"
@@ -762,6 +794,25 @@ def print_table(results, names, runs, mach):
             print("  ".join("-" * w for w in widths))
 
 
+def print_intervals(results):
+    """ovl's ratio to native with its 95% interval, for the goals within a
+    few percent, where the interval says whether a miss (or a pass) is
+    more than this machine's noise."""
+    lines = []
+    for name, cells, goal in results:
+        if goal > 1.05:
+            continue
+        cell, base = cells.get("ovl"), cells.get("native")
+        r, iv = ratio(cell, base), ratio_interval(cell, base)
+        if r is None or iv is None:
+            continue
+        lines.append(f"{name}: ovl {r:.3f}x native, 95% interval of the median {iv[0]:.3f}-{iv[1]:.3f} "
+                     f"({len(cell.times)} rounds; goal <= {goal})")
+    if lines:
+        print()
+        print("\n".join(lines))
+
+
 def print_memory(mem):
     print()
     for prog, m in mem.items():
@@ -785,7 +836,8 @@ def to_json(args, mach, gen, results, runs, mem):
              "ovl_ok": verdict(cells.get("ovl"), base, goal) == "ok", "impls": {}}
         for n, c in cells.items():
             w["impls"][n] = {"times_s": c.times, "warmup_s": c.warmup, "median_s": c.median,
-                             "ratio_to_native": ratio(c, native), "error": c.error}
+                             "ratio_to_native": ratio(c, native),
+                             "ratio_interval_95": ratio_interval(c, native), "error": c.error}
         out["workloads"][name] = w
     return out
 
@@ -910,6 +962,7 @@ def main():
 
     mach = machine(data_dir)
     print_table(results, names, runs, mach)
+    print_intervals(results)
     if mem:
         print_memory(mem)
     if args.json:
