@@ -851,11 +851,11 @@ def to_json(args, mach, gen, results, runs, mem):
         w = {"goal": goal, "ratio_base": "cp" if name == "copy-up-big" else "native",
              "ovl_ok": verdict(cells.get("ovl"), base, goal) == "ok", "impls": {}}
         for n, c in cells.items():
+            pairs = paired(c, native)
             w["impls"][n] = {"times_s": c.times, "warmup_s": c.warmup, "median_s": c.median,
                              "ratio_to_native": ratio(c, native),
                              "ratio_interval_95": ratio_interval(c, native),
-                             "round_ratios_median": (statistics.median(paired(c, native))
-                                                     if paired(c, native) else None),
+                             "round_ratios_median": statistics.median(pairs) if pairs else None,
                              "error": c.error}
         out["workloads"][name] = w
     return out
