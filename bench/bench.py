@@ -821,7 +821,7 @@ def print_intervals(results):
         if r is None or iv is None or pairs is None:
             continue
         m, miv = statistics.median(pairs), median_interval(pairs)
-        lines.append(f"{name}: ovl {r:.3f}x native (goal <= {goal}), 95% interval {iv[0]:.3f}-{iv[1]:.3f}; "
+        lines.append(f"{name}: ovl {r:.4f}x native (goal <= {goal}), 95% interval {iv[0]:.3f}-{iv[1]:.3f}; "
                      f"the rounds' own ratios: median {m:.3f}, 95% interval {miv[0]:.3f}-{miv[1]:.3f} "
                      f"({len(pairs)} rounds)")
     if lines:
