@@ -36,6 +36,12 @@ pub mod env {
     /// one (directories its own search path names in the view); the shim
     /// removes both before `main`.
     pub const LIBRARY_PATH_UNSET: &str = "OVL_LD_LIBRARY_PATH_UNSET";
+    /// Set for a program run under another name than it was called by (an
+    /// interpreter in a `#!` script's stead, a link's target: see
+    /// `exec::Plan::name`): the name the kernel would have given the
+    /// process; the shim names the process so and removes the variable
+    /// before `main`.
+    pub const PROCESS_NAME: &str = "OVL_PROCESS_NAME";
     /// Every variable that belongs to the overlay's description.
     pub const ALL: [&str; 8] = [LOWER, UPPER, WORK, TARGET, TRACE, WHITEOUT, XATTR, SHIM];
 }

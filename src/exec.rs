@@ -27,6 +27,13 @@ pub struct Plan {
     /// holding the directories of the view its own search path names
     /// (`library_path`). `None` for most programs.
     pub library_dirs: Option<Vec<u8>>,
+    /// The process's name (`comm`, what `ps` and `pgrep` show) when the
+    /// file run is named otherwise than the one the caller named: an
+    /// interpreter run in a `#!` script's stead, or the target of a
+    /// symbolic link of the view. The kernel names a process after the
+    /// name it was given (the script's, the link's); the shim does so from
+    /// this (see [`Overlay::child_env`]). `None` when the names agree.
+    pub name: Option<Vec<u8>>,
 }
 
 /// An executable as the view shows it.
@@ -140,10 +147,13 @@ impl Overlay {
                     let library_dirs = search.and_then(|search| {
                         self.search_path_dirs(&search, &target.real, target.view_dir.as_deref())
                     });
+                    let name = (file_name(&target.real) != file_name(&named))
+                        .then(|| file_name(&named).to_vec());
                     return Ok(Plan {
                         path: target.real,
                         argv,
                         library_dirs,
+                        name,
                     });
                 }
             }
@@ -206,8 +216,14 @@ impl Overlay {
     /// `LD_PRELOAD` put back where they went missing or were changed, and the
     /// loader's library path and preloaded libraries made real
     /// (`library_path`), with `library_dirs` (a [`Plan`]'s) after the
-    /// program's own entries. `None`: `envp` as it is.
-    pub fn child_env(&self, envp: &[&[u8]], library_dirs: Option<&[u8]>) -> Option<Vec<Vec<u8>>> {
+    /// program's own entries; and `name` (a [`Plan`]'s) for the shim to give
+    /// the process. `None`: `envp` as it is.
+    pub fn child_env(
+        &self,
+        envp: &[&[u8]],
+        library_dirs: Option<&[u8]>,
+        name: Option<&[u8]>,
+    ) -> Option<Vec<Vec<u8>>> {
         let library = self.library_path_env(envp, library_dirs);
         let shim = self
             .env
@@ -224,19 +240,21 @@ impl Overlay {
                 })
             });
         let ours = self.describes_this_overlay(envp);
-        if ours && preload_ok && library.is_none() {
+        if ours && preload_ok && library.is_none() && name.is_none() {
             return None;
         }
-        let mut out: Vec<Vec<u8>> = Vec::with_capacity(envp.len() + self.env.len() + 3);
+        let mut out: Vec<Vec<u8>> = Vec::with_capacity(envp.len() + self.env.len() + 4);
         for e in envp {
             let replaced = (!ours && overlay_variable(e).is_some())
                 || (!preload_ok && e.starts_with(b"LD_PRELOAD="))
-                || (library.is_some() && is_library_path_entry(e));
+                || (library.is_some() && is_library_path_entry(e))
+                || is_process_name_entry(e);
             if !replaced {
                 out.push(e.to_vec());
             }
         }
         out.extend(library.into_iter().flatten());
+        out.extend(name.map(process_name_entry));
         for (k, v) in self.env.iter().filter(|_| !ours) {
             let mut e = k.as_bytes().to_vec();
             e.push(b'=');
@@ -262,6 +280,39 @@ impl Overlay {
             out.push(e);
         }
         Some(out)
+    }
+}
+
+/// The environment entry that gives a process `name` ([`Plan::name`]).
+pub fn process_name_entry(name: &[u8]) -> Vec<u8> {
+    [env::PROCESS_NAME.as_bytes(), b"=", name].concat()
+}
+
+/// Is `e` (`NAME=value`) a process name left for the shim?
+fn is_process_name_entry(e: &[u8]) -> bool {
+    e.strip_prefix(env::PROCESS_NAME.as_bytes())
+        .is_some_and(|rest| rest.starts_with(b"="))
+}
+
+/// The last component of `path`, as the kernel names a process after the
+/// file it was started from.
+fn file_name(path: &[u8]) -> &[u8] {
+    path.rsplit(|&b| b == b'/').next().unwrap_or(path)
+}
+
+/// In a new process, before `main`: the name it was started by
+/// ([`Plan::name`]), and the variable that carried it gone. The kernel
+/// keeps the first 15 bytes, as it would have at `execve`.
+pub fn take_process_name() {
+    let Some(name) = std::env::var_os(env::PROCESS_NAME) else {
+        return;
+    };
+    std::env::remove_var(env::PROCESS_NAME);
+    let mut name = name.into_encoded_bytes();
+    name.truncate(15);
+    if let Ok(name) = std::ffi::CString::new(name) {
+        // A name the kernel refuses leaves the interpreter's: nothing else changes.
+        let _ = rustix::thread::set_name(&name);
     }
 }
 

@@ -240,6 +240,38 @@ fn a_script_in_the_view_runs_through_path() {
     );
 }
 
+/// A script the launcher runs itself is named after the script, as the
+/// kernel names it, not after its interpreter; and the variable that
+/// carried the name is gone before the script's first line.
+#[test]
+fn a_script_run_by_the_launcher_bears_its_own_name() {
+    let s = Scratch::new("name");
+    let lower = s.p("lower");
+    std::fs::write(
+        lower.join("named.sh"),
+        "#!/bin/sh\ncat /proc/$$/comm; env | grep -c OVL_PROCESS_NAME\n",
+    )
+    .unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(
+        lower.join("named.sh"),
+        std::fs::Permissions::from_mode(0o755),
+    )
+    .unwrap();
+    let o = ovl(&[
+        "-l".as_ref(),
+        os(&lower),
+        "--".as_ref(),
+        os(&lower.join("named.sh")),
+    ]);
+    assert_eq!(
+        String::from_utf8_lossy(&o.stdout),
+        "named.sh\n0\n",
+        "{}",
+        stderr(&o)
+    );
+}
+
 #[test]
 fn statically_linked_programs_are_refused() {
     let Some(prog) = a_static_program() else {

@@ -155,6 +155,33 @@ fn shell_runs_scripts_that_live_in_the_view() {
     );
 }
 
+/// A process is named after the name it was started by (what `ps` and
+/// `pgrep` show): a script's, not its interpreter's, wherever the script
+/// or the interpreter lies; a link's of the view, not its target's.
+#[test]
+fn programs_are_named_as_they_were_called() {
+    require_root!();
+    let fx = Fixture::new(1);
+    let show = "#!/bin/sh\ncat /proc/$$/comm\n";
+    let in_view = format!(
+        "#!{}/bin/shell-link\ncat /proc/$$/comm\n",
+        fx.mnt().display()
+    );
+    fx.lower(1)
+        .exe("tool.sh", show)
+        .exe("bin/a-rather-long-script-name", show)
+        .symlink("bin/shell-link", "/bin/sh")
+        .exe("bin/inview", &in_view)
+        .exe("bin/viaenv", "#!/usr/bin/env sh\ncat /proc/$$/comm\n");
+    fx.kernel_prepare("printf '#!/bin/sh\\ncat /proc/$$/comm\\n' > up.sh; chmod +x up.sh");
+    compare_runs(
+        &fx,
+        "./tool.sh; sh -c ./tool.sh; bin/a-rather-long-script-name; ./up.sh\n\
+         bin/shell-link -c 'cat /proc/$$/comm'; bin/inview; bin/viaenv\n\
+         PATH=\"$MNT/bin:$PATH\" a-rather-long-script-name; cat /proc/$$/comm\n",
+    );
+}
+
 #[test]
 fn python_getcwd_after_chdir() {
     require_root!();

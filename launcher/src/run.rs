@@ -63,21 +63,35 @@ fn forget_library_path_records() {
     std::env::remove_var(env::LIBRARY_PATH_UNSET);
 }
 
-/// The command's environment when its loader is to read another
-/// `LD_LIBRARY_PATH` than ours: its directories of the view made real,
-/// and `library_dirs` (the plan's) after them; the shim puts the given
-/// value back before `main`. `None`: ours as it is.
-fn library_path_env(overlay: &Overlay, library_dirs: Option<&[u8]>) -> Option<Vec<CString>> {
+/// The command's environment when it is not ours as it is: when its loader
+/// is to read another `LD_LIBRARY_PATH` (its directories of the view made
+/// real, and `library_dirs`, the plan's, after them; the shim puts the
+/// given value back before `main`), and when an interpreter runs in a
+/// script's stead (`name`, the plan's, for the shim to give the process).
+/// `None`: ours as it is.
+fn command_env(
+    overlay: &Overlay,
+    library_dirs: Option<&[u8]>,
+    name: Option<&[u8]>,
+) -> Option<Vec<CString>> {
     let ours: Vec<Vec<u8>> = std::env::vars_os()
         .map(|(k, v)| [k.as_bytes(), b"=", v.as_bytes()].concat())
         .collect();
     let refs: Vec<&[u8]> = ours.iter().map(Vec::as_slice).collect();
-    let entries = overlay.library_path_env(&refs, library_dirs)?;
+    let library = overlay.library_path_env(&refs, library_dirs);
+    if library.is_none() && name.is_none() {
+        return None;
+    }
+    let replaced = library.is_some();
     let kept = ours
         .iter()
-        .filter(|e| !ovl::library_path::is_library_path_entry(e))
+        .filter(|e| !replaced || !ovl::library_path::is_library_path_entry(e))
         .cloned();
-    Some(cstrings(kept.chain(entries).collect()))
+    let added = library
+        .into_iter()
+        .flatten()
+        .chain(name.map(ovl::exec::process_name_entry));
+    Some(cstrings(kept.chain(added).collect()))
 }
 
 /// `LD_PRELOAD` with its libraries of the view made real, for the command's
@@ -132,13 +146,14 @@ fn exec_planned(overlay: &Overlay, path: &[u8], argv: Vec<Vec<u8>>) -> Errno {
         path,
         argv,
         library_dirs,
+        name,
     } = match overlay.plan_exec(path, argv) {
         Ok(plan) => plan,
         Err(Refusal::Errno(e)) => return Errno::from_raw(e.raw_os_error()),
         Err(Refusal::Unseen(why)) => die(EXIT_CANNOT_RUN, why),
     };
     let (path, argv) = (cstring(path), cstrings(argv));
-    let done = match library_path_env(overlay, library_dirs.as_deref()) {
+    let done = match command_env(overlay, library_dirs.as_deref(), name.as_deref()) {
         Some(envp) => nix::unistd::execve(&path, &argv, &envp),
         None => nix::unistd::execv(&path, &argv),
     };

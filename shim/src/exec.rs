@@ -86,6 +86,7 @@ unsafe fn prepare(
         path: real,
         argv: new_argv,
         library_dirs,
+        name,
     } = match plan {
         Ok(plan) => plan,
         Err(Refusal::Errno(e)) => return Err(e),
@@ -95,7 +96,9 @@ unsafe fn prepare(
     Ok(Prepared {
         path: ovl::cpath(&real),
         argv: CVec::new(new_argv),
-        envp: ovl.child_env(&env, library_dirs.as_deref()).map(CVec::new),
+        envp: ovl
+            .child_env(&env, library_dirs.as_deref(), name.as_deref())
+            .map(CVec::new),
     })
 }
 
@@ -128,7 +131,9 @@ unsafe fn exec_descriptor(
         return fail(refused(r));
     }
     // SAFETY: per the contract.
-    let env = ovl.child_env(&unsafe { read_vec(e) }, None).map(CVec::new);
+    let env = ovl
+        .child_env(&unsafe { read_vec(e) }, None, None)
+        .map(CVec::new);
     Guard::release_for_exec();
     real(env.as_ref().map_or(e, CVec::as_ptr))
 }
@@ -331,7 +336,7 @@ unsafe fn spawn_in_view(
 fn restore_environ(ovl: &Overlay) {
     // SAFETY: environ is the process environment, NULL-terminated.
     let env = unsafe { read_vec(environ) };
-    if let Some(new) = ovl.child_env(&env, None) {
+    if let Some(new) = ovl.child_env(&env, None, None) {
         for e in new {
             if let Some(eq) = e.iter().position(|&b| b == b'=') {
                 let (k, v) = (ovl::cpath(&e[..eq]), ovl::cpath(&e[eq + 1..]));

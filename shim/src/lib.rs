@@ -270,6 +270,7 @@ extern "C" fn init() {
     if let Some(_g) = Guard::enter() {
         if ovl::overlay::get().is_some() {
             ovl::library_path::restore_library_path();
+            ovl::exec::take_process_name();
         }
     }
     // SAFETY: registers a handler that only stores to atomics and tries a
