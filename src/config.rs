@@ -44,6 +44,12 @@ pub mod env {
     pub const PROCESS_NAME: &str = "OVL_PROCESS_NAME";
     /// Every variable that belongs to the overlay's description.
     pub const ALL: [&str; 8] = [LOWER, UPPER, WORK, TARGET, TRACE, WHITEOUT, XATTR, SHIM];
+
+    /// Is the environment entry `e` (`NAME=value`) one of `name`?
+    pub fn is_entry(e: &[u8], name: &str) -> bool {
+        e.strip_prefix(name.as_bytes())
+            .is_some_and(|rest| rest.starts_with(b"="))
+    }
 }
 
 /// How whiteouts are written (all formats are always read).

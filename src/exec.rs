@@ -191,13 +191,18 @@ impl Overlay {
 
     /// Does `envp` describe this overlay as it is: each of its variables
     /// (the first definition, as `getenv` reads) as this process's, none
-    /// this process does not have?
+    /// this process does not have, and no process name left for the shim?
     fn describes_this_overlay(&self, envp: &[&[u8]]) -> bool {
         // One pass over `envp`: it is long, and this runs at every `exec`.
         let mut given = [None; env::ALL.len()];
         for e in envp {
             if let Some((i, value)) = overlay_variable(e) {
                 given[i].get_or_insert(value);
+            } else if env::is_entry(e, env::PROCESS_NAME) {
+                // A name left for the shim (a program passing on its first
+                // environment as `/proc/self/environ` keeps it): the child
+                // is to lose it, so `envp` is written anew.
+                return false;
             }
         }
         env::ALL.iter().zip(given).all(|(k, given)| {
@@ -248,7 +253,7 @@ impl Overlay {
             let replaced = (!ours && overlay_variable(e).is_some())
                 || (!preload_ok && e.starts_with(b"LD_PRELOAD="))
                 || (library.is_some() && is_library_path_entry(e))
-                || is_process_name_entry(e);
+                || env::is_entry(e, env::PROCESS_NAME);
             if !replaced {
                 out.push(e.to_vec());
             }
@@ -286,12 +291,6 @@ impl Overlay {
 /// The environment entry that gives a process `name` ([`Plan::name`]).
 pub fn process_name_entry(name: &[u8]) -> Vec<u8> {
     [env::PROCESS_NAME.as_bytes(), b"=", name].concat()
-}
-
-/// Is `e` (`NAME=value`) a process name left for the shim?
-fn is_process_name_entry(e: &[u8]) -> bool {
-    e.strip_prefix(env::PROCESS_NAME.as_bytes())
-        .is_some_and(|rest| rest.starts_with(b"="))
 }
 
 /// The last component of `path`, as the kernel names a process after the

@@ -228,10 +228,7 @@ pub fn is_library_path_entry(e: &[u8]) -> bool {
         env::LIBRARY_PATH_UNSET,
     ]
     .iter()
-    .any(|k| {
-        e.strip_prefix(k.as_bytes())
-            .is_some_and(|r| r.starts_with(b"="))
-    })
+    .any(|k| env::is_entry(e, k))
 }
 
 impl Overlay {

@@ -157,7 +157,8 @@ fn shell_runs_scripts_that_live_in_the_view() {
 
 /// A process is named after the name it was started by (what `ps` and
 /// `pgrep` show): a script's, not its interpreter's, wherever the script
-/// or the interpreter lies; a link's of the view, not its target's.
+/// or the interpreter lies; a link's of the view, not its target's; and
+/// never after a name left in the environment it was given.
 #[test]
 fn programs_are_named_as_they_were_called() {
     require_root!();
@@ -178,7 +179,8 @@ fn programs_are_named_as_they_were_called() {
         &fx,
         "./tool.sh; sh -c ./tool.sh; bin/a-rather-long-script-name; ./up.sh\n\
          bin/shell-link -c 'cat /proc/$$/comm'; bin/inview; bin/viaenv\n\
-         PATH=\"$MNT/bin:$PATH\" a-rather-long-script-name; cat /proc/$$/comm\n",
+         PATH=\"$MNT/bin:$PATH\" a-rather-long-script-name; cat /proc/$$/comm\n\
+         env OVL_PROCESS_NAME=not-mine cat /proc/self/comm\n",
     );
 }
 

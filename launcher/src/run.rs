@@ -66,8 +66,10 @@ fn forget_library_path_records() {
 /// The command's environment when it is not ours as it is: when its loader
 /// is to read another `LD_LIBRARY_PATH` (its directories of the view made
 /// real, and `library_dirs`, the plan's, after them; the shim puts the
-/// given value back before `main`), and when an interpreter runs in a
-/// script's stead (`name`, the plan's, for the shim to give the process).
+/// given value back before `main`), and when the file run is named
+/// otherwise than the command (`name`, the plan's: the script's name for
+/// its interpreter, a link's for its target; for the shim to give the
+/// process).
 /// `None`: ours as it is.
 fn command_env(
     overlay: &Overlay,
