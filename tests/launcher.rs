@@ -22,14 +22,15 @@ impl Scratch {
         std::fs::create_dir_all(dir.join("lower/sub")).unwrap();
         std::fs::write(dir.join("lower/sub/file"), "lower\n").unwrap();
         std::fs::write(dir.join("lower/plain"), "not a program\n").unwrap();
-        std::fs::write(dir.join("lower/tool.sh"), "#!/bin/sh\necho tool \"$@\"\n").unwrap();
+        let s = Scratch { dir };
+        s.exe("lower/tool.sh", "#!/bin/sh\necho tool \"$@\"\n");
+        s
+    }
+    /// Writes an executable file.
+    fn exe(&self, rel: &str, content: &str) {
         use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(
-            dir.join("lower/tool.sh"),
-            std::fs::Permissions::from_mode(0o755),
-        )
-        .unwrap();
-        Scratch { dir }
+        std::fs::write(self.p(rel), content).unwrap();
+        std::fs::set_permissions(self.p(rel), std::fs::Permissions::from_mode(0o755)).unwrap();
     }
     fn p(&self, rel: &str) -> PathBuf {
         self.dir.join(rel)
@@ -247,17 +248,10 @@ fn a_script_in_the_view_runs_through_path() {
 fn a_script_run_by_the_launcher_bears_its_own_name() {
     let s = Scratch::new("name");
     let lower = s.p("lower");
-    std::fs::write(
-        lower.join("named.sh"),
+    s.exe(
+        "lower/named.sh",
         "#!/bin/sh\ncat /proc/$$/comm; env | grep -c OVL_PROCESS_NAME\n",
-    )
-    .unwrap();
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::set_permissions(
-        lower.join("named.sh"),
-        std::fs::Permissions::from_mode(0o755),
-    )
-    .unwrap();
+    );
     let o = ovl(&[
         "-l".as_ref(),
         os(&lower),
