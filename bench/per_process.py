@@ -35,16 +35,13 @@ import sys
 import tempfile
 import time
 
-BENCH = os.path.dirname(os.path.abspath(__file__))
-ROOT = os.path.dirname(BENCH)
-BUILT = os.path.join(ROOT, "target", "release")
-SHIM = os.path.join(BUILT, "libovl_shim.so")
-OVL_EXEC = os.path.join(BUILT, "ovl-exec")
-MODES = ("native", "empty preload", "shim inert", "ovl")
-
-sys.path.insert(0, BENCH)
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 sys.dont_write_bytecode = True
-from bench import gen_cproj  # noqa: E402  (the build workload's own C files)
+# The build workload's own C files, and the files the benchmark runs.
+from bench import BUILT, OVL_EXEC, gen_cproj  # noqa: E402
+
+SHIM = os.path.join(BUILT, "libovl_shim.so")
+MODES = ("native", "empty preload", "shim inert", "ovl")
 
 
 def plain_env():

@@ -301,15 +301,13 @@ fn file_name(path: &[u8]) -> &[u8] {
 
 /// In a new process, before `main`: the name it was started by
 /// ([`Plan::name`]), and the variable that carried it gone. The kernel
-/// keeps the first 15 bytes, as it would have at `execve`.
+/// keeps the first 15 bytes (`PR_SET_NAME` cuts it), as at `execve`.
 pub fn take_process_name() {
     let Some(name) = std::env::var_os(env::PROCESS_NAME) else {
         return;
     };
     std::env::remove_var(env::PROCESS_NAME);
-    let mut name = name.into_encoded_bytes();
-    name.truncate(15);
-    if let Ok(name) = std::ffi::CString::new(name) {
+    if let Ok(name) = std::ffi::CString::new(name.into_encoded_bytes()) {
         // A name the kernel refuses leaves the interpreter's: nothing else changes.
         let _ = rustix::thread::set_name(&name);
     }
