@@ -45,16 +45,27 @@ impl Overlay {
                 Ok(())
             };
         }
-        if new_rel.starts_with(&old_rel) && new_rel.get(old_rel.len()) == Some(&b'/') {
-            return Err(Errno::INVAL);
+        // The kernel's checks of names, in its order (`do_renameat2`).
+        if flags.contains(RenameFlags::NOREPLACE) && new.node.is_some() {
+            return Err(Errno::EXIST);
+        }
+        if flags.contains(RenameFlags::EXCHANGE) && new.node.is_none() {
+            return Err(Errno::NOENT);
+        }
+        if is_inside(&new_rel, &old_rel) {
+            return Err(Errno::INVAL); // a directory into itself
+        }
+        if is_inside(&old_rel, &new_rel) {
+            // Over a directory that holds the source.
+            return Err(match flags.contains(RenameFlags::EXCHANGE) {
+                true => Errno::INVAL,
+                false => Errno::NOTEMPTY,
+            });
         }
         if flags.contains(RenameFlags::EXCHANGE) {
             return self.exchange(&old, &new, src);
         }
         if let Some(dst) = new.node {
-            if flags.contains(RenameFlags::NOREPLACE) {
-                return Err(Errno::EXIST);
-            }
             // Two names of one upper file: nothing to do (nothing checked,
             // as the kernel). Two names of one lower file are two objects
             // of the view (a copy-up breaks the link), as on the kernel's
@@ -71,6 +82,13 @@ impl Overlay {
         }
         if let Some(dst) = new.node.filter(|d| d.is_dir()) {
             if !self.merged_listing(dst)?.is_empty_dir() {
+                if !self.dir_in_lower(dst) {
+                    // The kernel's overlayfs checks only a target that merges
+                    // lower layers itself; over one of upper alone, the upper
+                    // file system refuses, after the moved directory was
+                    // made opaque, which it stays.
+                    self.make_opaque_if_lower_may_show(src, &old_rel, &new, false)?;
+                }
                 return Err(Errno::NOTEMPTY);
             }
         }
@@ -135,12 +153,7 @@ impl Overlay {
         let to_st = rustix::fs::lstat(to.as_c_str()).ok();
         let over_whiteout = to_st.as_ref().is_some_and(|st| is_whiteout(&to, st));
         if src.is_dir() {
-            // Nothing below may show through the moved directory: the kernel
-            // makes it opaque whenever its new parent merges lower layers.
-            let parent_merges = self.merges_lower(new.parent);
-            if lower_at_new || over_whiteout || parent_merges {
-                make_opaque(self.xattr_ns, &from)?;
-            }
+            self.make_opaque_if_lower_may_show(src, old_rel, new, over_whiteout || lower_at_new)?;
             if to_st.is_some() && !over_whiteout {
                 // An upper directory empty in the view: only whiteouts in it.
                 clear_whiteouts(&to);
@@ -171,6 +184,23 @@ impl Overlay {
         rustix::fs::renameat(CWD, from.as_c_str(), CWD, to.as_c_str())?;
         if whiteout_at_old {
             make_whiteout(self, &from)?;
+        }
+        Ok(())
+    }
+
+    /// Nothing below may show through a directory moved to `new`: the
+    /// kernel makes it opaque (in upper, at `old_rel`) whenever its new
+    /// parent merges lower layers (or, `lower_below`, a lower layer or a
+    /// whiteout holds the new name).
+    fn make_opaque_if_lower_may_show(
+        &self,
+        src: &Node,
+        old_rel: &[u8],
+        new: &RenameEnd<'_>,
+        lower_below: bool,
+    ) -> Result<(), Errno> {
+        if src.is_dir() && (lower_below || self.merges_lower(new.parent)) {
+            make_opaque(self.xattr_ns, &self.upper_path(old_rel))?;
         }
         Ok(())
     }
@@ -208,6 +238,12 @@ impl Overlay {
 }
 
 /// Swaps two names of the upper layer in one step.
+/// Is the view's path `rel` below the directory `dir` (both relative to the
+/// view's root)?
+fn is_inside(rel: &[u8], dir: &[u8]) -> bool {
+    rel.starts_with(dir) && rel.get(dir.len()) == Some(&b'/')
+}
+
 pub(crate) fn exchange(a: &std::ffi::CStr, b: &std::ffi::CStr) -> Result<(), Errno> {
     rustix::fs::renameat_with(CWD, a, CWD, b, RenameFlags::EXCHANGE)
 }
