@@ -36,6 +36,10 @@ struct CwdState {
     above: AtomicBool,
     /// The real current directory, when outside the view.
     real: Padded<RwLock<Vec<u8>>>,
+    /// The overlay's generation when `rel` was last worked out from the
+    /// real current directory: a directory of the upper layer alone moves
+    /// with a rename (of it or of a parent), by this process or another.
+    rel_seen: AtomicU64,
 }
 
 impl CwdState {
@@ -47,6 +51,7 @@ impl CwdState {
             known: AtomicBool::new(false),
             above: AtomicBool::new(false),
             real: Padded(RwLock::new(Vec::new())),
+            rel_seen: AtomicU64::new(0),
         }
     }
 }
@@ -111,6 +116,10 @@ pub struct FdInfo {
     /// the merged directory from its next start once it has been: see
     /// [`note_dir_not_copied_up`]).
     pub dir_copy_ups: u64,
+    /// The overlay's generation when `rel` was last known to name the
+    /// descriptor's object: an object of the upper layer alone moves with a
+    /// rename, by this process or another (see [`Overlay::locate`]).
+    pub rel_seen: u64,
 }
 
 /// Can a call that only reads a path be made with the caller's own
@@ -444,10 +453,48 @@ impl Overlay {
                 None => Where::Outside,
             };
         }
-        match with_fd_info(dirfd, |info| info.map(|info| joined(&info.rel, path))) {
-            Some(rel) => Where::Inside(rel),
+        let base = with_fd_info(dirfd, |info| {
+            info.map(|info| match self.rel_may_have_moved(info) {
+                false => Ok(joined(&info.rel, path)),
+                true => Err(info.rel.clone()),
+            })
+        });
+        match base {
+            Some(Ok(rel)) => Where::Inside(rel),
+            Some(Err(old)) => Where::Inside(joined(&self.moved_rel(dirfd, &old), path)),
             None => self.locate_from_outside_dir(dirfd, path),
         }
+    }
+
+    /// Could the object `info` describes have moved since its `rel` was
+    /// last checked? Only one of the upper layer alone can (a directory a
+    /// lower layer has, and everything in it, cannot: `EXDEV`), and only
+    /// when the layers' names changed since.
+    fn rel_may_have_moved(&self, info: &FdInfo) -> bool {
+        self.has_upper && !info.lower && !info.merged && info.rel_seen != self.generation()
+    }
+
+    /// Where the descriptor `fd` (once at `old`) is in the view now, by its
+    /// real path; remembered for its next use. `old` when that cannot be
+    /// told (its object removed, or outside the layers).
+    fn moved_rel(&self, fd: i32, old: &[u8]) -> Vec<u8> {
+        let now = self.generation(); // before the look: a later change is seen next time
+        let rel = crate::sys::real_path_of_fd(fd)
+            .filter(|real| !real.ends_with(b" (deleted)"))
+            .and_then(|real| self.real_to_rel(&real).map(<[u8]>::to_vec));
+        let Some(rel) = rel else {
+            return old.to_vec();
+        };
+        if !crate::vfork::in_child() {
+            update_fd_info(fd, old, |info| {
+                info.rel.clone_from(&rel);
+                info.rel_seen = now;
+                if let Some(node) = info.node.as_mut() {
+                    node.rel.clone_from(&rel);
+                }
+            });
+        }
+        rel
     }
 
     /// `path` relative to a directory descriptor outside the view: it leads
@@ -565,6 +612,12 @@ impl Overlay {
         if !cwd.inside.load(Ordering::Acquire) {
             return f(None);
         }
+        if self.has_upper
+            && cwd.rel_seen.load(Ordering::Acquire) != self.generation()
+            && !crate::vfork::in_child()
+        {
+            self.recheck_cwd();
+        }
         // Read before the copy is made: a copy is never newer than its version.
         let version = cwd.version.load(Ordering::Acquire);
         let mut f = Some(f);
@@ -586,9 +639,38 @@ impl Overlay {
         }
     }
 
+    /// After the layers' names changed: the current directory, if of the
+    /// upper layer alone, may have moved with a rename; where its real
+    /// directory is now says where. A removed one keeps its path (`..`
+    /// still leads to its parent, as on the kernel).
+    fn recheck_cwd(&self) {
+        let seen = self.generation(); // before the look: a later change is seen next time
+        let now = rustix::process::getcwd(Vec::new()).ok().and_then(|c| {
+            let real = c.into_bytes();
+            self.inside(&real)
+                .or_else(|| self.real_to_rel(&real))
+                .map(<[u8]>::to_vec)
+        });
+        if let Some(rel) = now {
+            if self.with_known_cwd_rel(|cur| cur != Some(rel.as_slice())) {
+                self.set_cwd(Some(rel));
+            }
+        }
+        self.cwd_for_change()
+            .rel_seen
+            .store(seen, Ordering::Release);
+    }
+
+    /// The virtual current directory as recorded, without looking again.
+    fn with_known_cwd_rel<R>(&self, f: impl FnOnce(Option<&[u8]>) -> R) -> R {
+        f(cwd().rel.read().ok().and_then(|g| g.clone()).as_deref())
+    }
+
     /// Works the virtual current directory out from the real one: a real
     /// directory of a layer stands for the same path in the view.
     fn init_cwd(&self) {
+        // Before the look: a change after it is seen at the next use.
+        let seen = self.generation();
         let rel = match rustix::process::getcwd(Vec::new()) {
             Ok(c) => {
                 let real = c.into_bytes();
@@ -605,6 +687,9 @@ impl Overlay {
             Err(_) => None,
         };
         self.set_cwd(rel);
+        self.cwd_for_change()
+            .rel_seen
+            .store(seen, Ordering::Release);
     }
 
     /// Records the virtual current directory (`None`: outside the view).
@@ -655,6 +740,7 @@ impl Overlay {
             generation: 0,
             copy_ups: 0,     // not known: looked at before its first read
             dir_copy_ups: 0, // as `copy_ups`
+            rel_seen: self.generation(),
         };
         register_fd(fd, info);
         fd_info(fd)
@@ -1020,6 +1106,36 @@ pub fn is_lower_only_dir(info: &FdInfo) -> bool {
     info.lower && !info.merged
 }
 
+/// For `fd`, a descriptor of a directory, `real` its real device and
+/// inode numbers: when it is open on a lower layer's directory that has
+/// been copied up since, the directory as the view shows it now (the
+/// kernel's `fstat` of such a descriptor reports the upper directory's
+/// attributes, and one link). `None`: it has not been, or `fd` is open on
+/// no lower directory of the view.
+pub fn copied_up_dir(ovl: &Overlay, fd: i32, real: (u64, u64)) -> Option<Node> {
+    if crate::vfork::in_child() {
+        return None; // the parent's table: this child's descriptors may differ
+    }
+    let info = fd_info(fd).filter(|i| i.lower)?;
+    let now = ovl.dir_copy_ups();
+    if info.dir_copy_ups == now && now != crate::generation::UNCACHEABLE {
+        return None;
+    }
+    match ovl.resolve(&info.rel, false) {
+        // The copy of this directory, not another put at its name since.
+        Ok(Resolved::Inside(n))
+            if n.is_dir() && ovl.layer_identity(n.layer, &n.rel, &n.stat) == Some(real) =>
+        {
+            Some(n)
+        }
+        Ok(Resolved::Inside(n)) if n.is_dir() && n.layer != crate::overlay::UPPER => {
+            note_dir_not_copied_up(fd, &info.rel, now);
+            None
+        }
+        _ => None,
+    }
+}
+
 /// The directory `fd` is open on (at `rel`) was found still not copied up
 /// when the count of directory copy-ups was `count`: its streams need not
 /// look again before the next.
@@ -1234,6 +1350,7 @@ impl Overlay {
             node,
             copy_ups,
             dir_copy_ups,
+            rel_seen: self.generation(),
         })
     }
 

@@ -42,8 +42,9 @@ pub fn writes(flags: i32) -> bool {
         && (flags & libc::O_ACCMODE != libc::O_RDONLY || flags & libc::O_TRUNC != 0)
 }
 
-/// What the overlay remembers of a regular file it just created at `rel`.
-fn new_file_info(rel: Vec<u8>) -> FdInfo {
+/// What the overlay remembers of a regular file it just created at `rel`,
+/// the layers' names being at `generation`.
+fn new_file_info(rel: Vec<u8>, generation: u64) -> FdInfo {
     FdInfo {
         rel,
         merged: false,
@@ -52,6 +53,7 @@ fn new_file_info(rel: Vec<u8>) -> FdInfo {
         generation: 0,
         copy_ups: 0,
         dir_copy_ups: 0,
+        rel_seen: generation,
     }
 }
 
@@ -76,6 +78,7 @@ impl Overlay {
             generation: if dir { self.generation() } else { 0 },
             copy_ups: 0,
             dir_copy_ups: self.dir_copy_ups(),
+            rel_seen: self.generation(),
         }
     }
 
@@ -216,8 +219,9 @@ impl Overlay {
                     return Err(Errno::ISDIR);
                 }
                 let rel = crate::lookup::join(&parent.rel, &name);
+                let generation = self.generation();
                 match self.create_file(&parent, &name, whiteout, flags, mode) {
-                    Ok(fd) => Ok(Opened::Fd(fd, Box::new(new_file_info(rel)))),
+                    Ok(fd) => Ok(Opened::Fd(fd, Box::new(new_file_info(rel, generation)))),
                     // Taken since the look-up: open it as the view shows it
                     // now (a bounded number of times, as for symlinks).
                     Err(Errno::EXIST) if !excl && links < crate::lookup::MAX_SYMLINKS => {

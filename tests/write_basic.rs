@@ -302,7 +302,9 @@ ls -d e a/nx a/n2"#,
 }
 
 /// Renames judged in the kernel's order (a directory a lower layer has
-/// cannot move, `EXDEV`, before a non-empty target, `ENOTEMPTY`), and
+/// cannot move, `EXDEV`, before a non-empty target, `ENOTEMPTY`; before
+/// both, a name into itself, `EINVAL`, and over a directory that holds it,
+/// `ENOTEMPTY`, after `RENAME_NOREPLACE`'s `EEXIST`), and
 /// `renameat2`'s `RENAME_NOREPLACE` and `RENAME_EXCHANGE`: an exchange of
 /// a directory of the upper layer with a name lower layers show is made,
 /// and the directory, landing where a lower directory merges, is opaque.
@@ -328,7 +330,9 @@ for call in [(os.rename, "a", "a/deep/sub"), (os.rename, "a", "e2"), (os.rename,
              (rename2, "a/low2", "a/data", 1), (rename2, "a/low2", "a/nothere", 2),
              (rename2, "a/deep", "keep", 2), (rename2, "e4", "keep", 2), (rename2, "keep", "b", 2),
              (rename2, "b", "a/low1", 2), (rename2, "a/low1", "a/empty2", 2), (rename2, "a/low2", "e3", 2),
-             (rename2, "e1", "e3", 3), (rename2, "a/tool", "a/data", 4)]:
+             (rename2, "e1", "e3", 3), (rename2, "a/tool", "a/data", 4),
+             (os.rename, "a/deep", "a"), (os.rename, "a/low1", "a"), (rename2, "a/deep", "a", 2),
+             (rename2, "a", "a/deep", 1), (rename2, "a", "a/zz", 2)]:
     print(call[0].__name__, call[1:], t(*call))
 EOF
 ls -d b keep e3 a/low1 a/low2 && cat e3 a/data"#,
@@ -1192,6 +1196,94 @@ os.rename('p/d8/g', 'p/d8/h')\n\
 print('d8 after', sorted(os.listdir(fd)))\n\
 \"",
         &["d1 again", "d2", "d7", "d8 after"],
+    );
+}
+
+/// A directory opened while it was in a lower layer alone, then copied up:
+/// `fstat` and `statx` of the descriptor show the merged directory (one
+/// link, the copy's times), as the kernel's do, not the lower directory it
+/// was opened on; the same object as by path.
+#[test]
+fn a_directory_opened_before_its_copy_up_shows_the_merged_ones_attributes() {
+    require_root!();
+    let fx = lower_directories();
+    for d in ["d1", "d2", "d6"] {
+        fx.lower(1).mtime(d, 1_000_000, 0);
+    }
+    compare_changes(
+        &fx,
+        r#"python3 - <<'EOF'
+import os
+def show(tag, fd, path):
+    s = os.fstat(fd)
+    t = s.st_mtime if s.st_mtime < 3e6 else 'now'
+    print(tag, 'links', s.st_nlink, 'mtime', t, 'same', s.st_ino == os.stat(path).st_ino)
+fd = os.open('d1', os.O_RDONLY)
+show('d1 before', fd, 'd1')
+open('d1/new', 'w').close()
+show('d1 after', fd, 'd1')
+fd = os.open('d2', os.O_RDONLY | os.O_DIRECTORY)
+os.unlink('g', dir_fd=fd)
+show('d2 after', fd, 'd2')
+EOF
+exec 3< d6; stat -c 'd6 before %h %Y' - <&3; rm d6/g
+stat -c 'd6 after %h' - <&3; test "$(stat -c %Y - <&3)" -gt 3000000 && echo d6 mtime now
+"#,
+        &[
+            "d1 after links 1 mtime now same True",
+            "d2 after links 1",
+            "d6 after 1",
+            "d6 mtime now",
+        ],
+    );
+}
+
+/// A descriptor of a directory of the upper layer alone, and the current
+/// directory, follow the directory when it (or a parent) is renamed, by
+/// this process or another, as on the kernel: names relative to them are
+/// looked up and made where the directory is now. A descriptor of a file,
+/// given as a directory, fails with `ENOTDIR`, also once its name shows
+/// a directory.
+#[test]
+fn descriptors_and_the_current_directory_follow_a_renamed_directory() {
+    require_root!();
+    compare_changes(
+        &lower_directories(),
+        r#"python3 - <<'EOF'
+import os, subprocess
+def t(label, f):
+    try:
+        print(label, 'ok', f())
+    except OSError as e:
+        print(label, e.strerror)
+os.makedirs('n1/sub')
+open('n1/sub/file', 'w').write('x')
+fd = os.open('n1/sub', os.O_RDONLY | os.O_DIRECTORY)
+os.rename('n1', 'n2')
+t('stat by the descriptor', lambda: os.stat('file', dir_fd=fd).st_size)
+t('create by the descriptor', lambda: os.close(os.open('made', os.O_CREAT | os.O_WRONLY, dir_fd=fd)))
+subprocess.run(['mv', 'n2', 'n3'], check=True)
+t('list by the descriptor after another process moved it', lambda: sorted(os.listdir(fd)))
+t('mkdir by the descriptor', lambda: os.mkdir('inner', dir_fd=fd))
+os.makedirs('c1/sub')
+os.chdir('c1/sub')
+os.rename('../../c1', '../../c2')
+t('create in the current directory', lambda: open('here', 'w').close())
+t('current directory', lambda: os.getcwd().split('/')[-2:])
+subprocess.run(['mv', '../../c2', '../../c3'], check=True)
+t('list the current directory after another process moved it', lambda: sorted(os.listdir('.')))
+os.chdir('../..')
+f = os.open('d1/old', os.O_RDONLY)
+os.rename('d1/old', 'd1/moved')
+os.mkdir('d1/old')
+t('a file as a directory', lambda: os.mkdir('e', dir_fd=f))
+EOF
+find n3 c3 d1 | sort"#,
+        &[
+            "mkdir by the descriptor ok",
+            "list the current directory after another process moved it ok",
+            "a file as a directory Not a directory",
+        ],
     );
 }
 

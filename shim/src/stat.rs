@@ -53,6 +53,9 @@ macro_rules! fix_fd {
             ctime: Some((b.st_ctime as i64, b.st_ctime_nsec as i64)),
         };
         let seen = fd_view($ovl, $fd, &upper);
+        if let Some(st) = &seen.now {
+            fill(st, $buf);
+        }
         if seen.one_link {
             b.st_nlink = 1;
         }
@@ -75,6 +78,9 @@ struct FdView {
     one_link: bool,
     /// An upper copy's origin's device and inode numbers.
     identity: Option<(u64, u64)>,
+    /// What the view shows now, where the descriptor's real object no
+    /// longer is it: a lower directory copied up since it was opened.
+    now: Option<rustix::fs::Stat>,
 }
 
 fn fd_view(ovl: &Overlay, fd: c_int, upper: &UpperObject) -> FdView {
@@ -82,13 +88,22 @@ fn fd_view(ovl: &Overlay, fd: c_int, upper: &UpperObject) -> FdView {
         return FdView {
             one_link: false,
             identity: None,
+            now: None,
         };
     };
+    if let Some(copy) = ovl::locate::copied_up_dir(ovl, fd, (upper.dev, upper.ino)) {
+        return FdView {
+            one_link: true,
+            identity: node_identity(ovl, Some(&copy)),
+            now: Some(copy.stat),
+        };
+    }
     // Only a directory can be merged.
     let one_link = upper.mode & libc::S_IFMT == libc::S_IFDIR && info.merged;
     FdView {
         one_link,
         identity: ovl.fd_origin_identity(fd, &info, upper),
+        now: None,
     }
 }
 
@@ -151,6 +166,23 @@ fn fill<T>(st: &rustix::fs::Stat, buf: *mut T) -> bool {
         )
     };
     true
+}
+
+/// Puts the attributes of `st` (another object's `stat`) in a `statx`,
+/// all but its device and inode numbers.
+fn set_statx_attributes(b: &mut libc::statx, st: &rustix::fs::Stat) {
+    let set = |t: &mut libc::statx_timestamp, sec: i64, nsec: u64| {
+        (t.tv_sec, t.tv_nsec) = (sec, nsec as u32);
+    };
+    b.stx_mode = st.st_mode as u16;
+    b.stx_nlink = st.st_nlink as u32;
+    b.stx_uid = st.st_uid;
+    b.stx_gid = st.st_gid;
+    b.stx_size = st.st_size as u64;
+    b.stx_blocks = st.st_blocks as u64;
+    set(&mut b.stx_atime, st.st_atime, st.st_atime_nsec);
+    set(&mut b.stx_mtime, st.st_mtime, st.st_mtime_nsec);
+    set(&mut b.stx_ctime, st.st_ctime, st.st_ctime_nsec);
 }
 
 /// Puts the view's device and inode numbers `(dev, ino)` in a `statx`.
@@ -284,6 +316,7 @@ hooks! {
                     .then_some((b.stx_ctime.tv_sec, i64::from(b.stx_ctime.tv_nsec))),
             };
             let seen = fd_view(ovl, d, &upper);
+            if let Some(st) = &seen.now { set_statx_attributes(b, st); }
             if seen.one_link { b.stx_nlink = 1; }
             if let Some(id) = seen.identity { set_statx_identity(b, id); }
         }
