@@ -19,6 +19,9 @@ pub enum Where {
     Outside,
     /// In the view: this path, relative to the view's root.
     Inside(Vec<u8>),
+    /// Relative to a descriptor of the view that is not a directory: the
+    /// call fails with `ENOTDIR`, wherever the object's name is now.
+    NotDir,
 }
 
 /// What the overlay knows of the current directory.
@@ -116,6 +119,9 @@ pub struct FdInfo {
     /// the merged directory from its next start once it has been: see
     /// [`note_dir_not_copied_up`]).
     pub dir_copy_ups: u64,
+    /// The object is known not to be a directory (a descriptor given as
+    /// one fails with `ENOTDIR`, also once its name shows another object).
+    pub not_dir: bool,
     /// The overlay's generation when `rel` was last known to name the
     /// descriptor's object: an object of the upper layer alone moves with a
     /// rename, by this process or another (see [`Overlay::locate`]).
@@ -455,13 +461,15 @@ impl Overlay {
         }
         let base = with_fd_info(dirfd, |info| {
             info.map(|info| match self.rel_may_have_moved(info) {
+                _ if info.not_dir && !path.is_empty() => Err(None),
                 false => Ok(joined(&info.rel, path)),
-                true => Err(info.rel.clone()),
+                true => Err(Some(info.rel.clone())),
             })
         });
         match base {
             Some(Ok(rel)) => Where::Inside(rel),
-            Some(Err(old)) => Where::Inside(joined(&self.moved_rel(dirfd, &old), path)),
+            Some(Err(Some(old))) => Where::Inside(joined(&self.moved_rel(dirfd, &old), path)),
+            Some(Err(None)) => Where::NotDir,
             None => self.locate_from_outside_dir(dirfd, path),
         }
     }
@@ -728,9 +736,9 @@ impl Overlay {
         let rel = self.real_to_rel(&real)?;
         let lower = self.in_lower_tree(&real);
         // A directory may be merged: look it up again to know.
-        let merged = match self.resolve(rel, false) {
-            Ok(crate::lookup::Resolved::Inside(n)) => n.is_merged(),
-            _ => false,
+        let (merged, not_dir) = match self.resolve(rel, false) {
+            Ok(crate::lookup::Resolved::Inside(n)) => (n.is_merged(), !n.is_dir()),
+            _ => (false, false),
         };
         let info = FdInfo {
             rel: rel.to_vec(),
@@ -740,6 +748,7 @@ impl Overlay {
             generation: 0,
             copy_ups: 0,     // not known: looked at before its first read
             dir_copy_ups: 0, // as `copy_ups`
+            not_dir,
             rel_seen: self.generation(),
         };
         register_fd(fd, info);
@@ -1350,6 +1359,7 @@ impl Overlay {
             node,
             copy_ups,
             dir_copy_ups,
+            not_dir: false, // not known: opened as given
             rel_seen: self.generation(),
         })
     }
@@ -1377,6 +1387,7 @@ impl Overlay {
         match self.locate(dirfd, path) {
             Where::Outside => None,
             Where::Inside(rel) => Some(self.resolve(&rel, follow)),
+            Where::NotDir => Some(Err(Errno::NOTDIR)),
         }
     }
 
@@ -1393,6 +1404,7 @@ impl Overlay {
         match self.locate(dirfd, path) {
             Where::Outside => None,
             Where::Inside(rel) => Some(self.resolve_parent_as(&rel, crate::lookup::no_name(path))),
+            Where::NotDir => Some(Err(Errno::NOTDIR)),
         }
     }
 }

@@ -53,6 +53,7 @@ fn new_file_info(rel: Vec<u8>, generation: u64) -> FdInfo {
         generation: 0,
         copy_ups: 0,
         dir_copy_ups: 0,
+        not_dir: true,
         rel_seen: generation,
     }
 }
@@ -78,6 +79,7 @@ impl Overlay {
             generation: if dir { self.generation() } else { 0 },
             copy_ups: 0,
             dir_copy_ups: self.dir_copy_ups(),
+            not_dir: !dir,
             rel_seen: self.generation(),
         }
     }

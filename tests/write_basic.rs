@@ -1241,9 +1241,9 @@ stat -c 'd6 after %h' - <&3; test "$(stat -c %Y - <&3)" -gt 3000000 && echo d6 m
 /// A descriptor of a directory of the upper layer alone, and the current
 /// directory, follow the directory when it (or a parent) is renamed, by
 /// this process or another, as on the kernel: names relative to them are
-/// looked up and made where the directory is now. A descriptor of a file,
-/// given as a directory, fails with `ENOTDIR`, also once its name shows
-/// a directory.
+/// looked up and made where the directory is now. A descriptor of a file
+/// (of upper or of a lower layer), given as a directory, fails with
+/// `ENOTDIR`, also once its name is gone or shows a directory.
 #[test]
 fn descriptors_and_the_current_directory_follow_a_renamed_directory() {
     require_root!();
@@ -1277,12 +1277,19 @@ f = os.open('d1/old', os.O_RDONLY)
 os.rename('d1/old', 'd1/moved')
 os.mkdir('d1/old')
 t('a file as a directory', lambda: os.mkdir('e', dir_fd=f))
+g = os.open('d2/old', os.O_RDONLY)
+os.unlink('d2/old')
+t('a removed lower file as a directory', lambda: os.stat('e', dir_fd=g))
+os.mkdir('d2/old')
+t('a lower file as a directory, a directory at its name', lambda: os.mkdir('e', dir_fd=g))
+t('the file itself', lambda: os.stat('', dir_fd=g) and 'found')
 EOF
-find n3 c3 d1 | sort"#,
+find n3 c3 d1 d2 | sort"#,
         &[
             "mkdir by the descriptor ok",
             "list the current directory after another process moved it ok",
             "a file as a directory Not a directory",
+            "a lower file as a directory, a directory at its name Not a directory",
         ],
     );
 }

@@ -190,7 +190,8 @@ unsafe fn exec_path_at(
     }
     let path = match ovl.locate(dirfd, name) {
         ovl::locate::Where::Inside(rel) => ovl.virtual_path(&rel),
-        ovl::locate::Where::Outside => {
+        // A descriptor that is no directory: the kernel says so (`ENOTDIR`).
+        ovl::locate::Where::Outside | ovl::locate::Where::NotDir => {
             let mut path = format!("/proc/self/fd/{dirfd}/").into_bytes();
             path.extend_from_slice(name);
             path
