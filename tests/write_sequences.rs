@@ -3,17 +3,20 @@
 //! output, the final view, the upper layers' records and the kernel's view
 //! of ovl's upper must agree, and no lower layer may change.
 //!
-//! Two vocabularies: shell built-ins and the basic coreutils on a small
-//! tree (`random_sequences_agree_with_the_kernel`), and the programs that
+//! Three vocabularies: shell built-ins and the basic coreutils on a small
+//! tree (`random_sequences_agree_with_the_kernel`); the programs that
 //! change trees in their own ways (`cp -a`, `tar`, `sed -i`, `install`,
 //! `dd`, `touch -d`, `chmod -R`, `find -delete`, Python's `os.rename`,
 //! `os.utime`, `os.truncate`, `removexattr`) on a tree with hard links,
-//! symlinks, fixed times and modes (`random_program_sequences_agree_with_the_kernel`).
+//! symlinks, fixed times and modes (`random_program_sequences_agree_with_the_kernel`);
+//! and one program keeping descriptors open across its changes, using
+//! them to read, write, list and as directories for `*at` calls
+//! (`random_descriptor_sequences_agree_with_the_kernel`).
 //!
-//! `OVL_RANDOM_SCENARIOS` sets how many sequences each runs (default 200
-//! and 100), `OVL_RANDOM_SEED` the first seed (default 1),
-//! `OVL_RANDOM_STEPS` the steps in each (default 12 and 14); a failure
-//! prints the seed and the script, to replay it.
+//! `OVL_RANDOM_SCENARIOS` sets how many sequences each runs (default 200,
+//! 100 and 100), `OVL_RANDOM_SEED` the first seed (default 1),
+//! `OVL_RANDOM_STEPS` the steps in each (default 12, 14 and 20); a
+//! failure prints the seed and the script, to replay it.
 
 mod common;
 
@@ -179,6 +182,100 @@ fn program_step(r: &mut Rng) -> String {
     reported(&cmd)
 }
 
+/// What each step of a descriptor sequence can use: a table of up to four
+/// descriptors (`fd(slot)`, `EBADF` for an empty slot), and `op`, which
+/// prints a step's result or its error's name.
+const DESCRIPTOR_PRELUDE: &str = r#"import os, errno, stat
+fds = {}
+def op(label, fn):
+    try:
+        v = fn()
+    except OSError as e:
+        v = 'E' + errno.errorcode.get(e.errno, str(e.errno))
+    print(label, '->', v, flush=True)
+def keep(slot, fn):
+    def f():
+        fd = fn()
+        if slot in fds:
+            os.close(fds.pop(slot))
+        fds[slot] = fd
+        return 'ok'
+    return f
+def fd(slot):
+    if slot not in fds:
+        raise OSError(errno.EBADF, 'no slot')
+    return fds[slot]
+def fst(fd):
+    s = os.fstat(fd)
+    return (stat.filemode(s.st_mode), s.st_size, s.st_nlink)
+def pst(p, **kw):
+    s = os.stat(p, **kw)
+    return (stat.filemode(s.st_mode), s.st_size, s.st_nlink)
+"#;
+
+const NAMES: &[&str] = &["f1", "low1", "g", "f", "x", "new", "hl", "d", "e"];
+
+/// One call of a Python program that keeps descriptors open across the
+/// changes it makes: opens (also relative to a kept directory), reads,
+/// writes, `fstat`, `ftruncate`, `fchmod`, and names changed by path or
+/// relative to a kept descriptor.
+fn descriptor_step(r: &mut Rng) -> String {
+    let f = r.pick(PROGRAM_FILES);
+    let g = r.pick(PROGRAM_FILES);
+    let d = r.pick(PROGRAM_DIRS);
+    let e = r.pick(PROGRAM_DIRS);
+    let nm = r.pick(NAMES);
+    let (s, t, n) = (r.next() % 4, r.next() % 4, r.next() % 50);
+    let flags = r.pick(&[
+        "os.O_RDONLY",
+        "os.O_WRONLY",
+        "os.O_RDWR",
+        "os.O_RDWR | os.O_TRUNC",
+        "os.O_WRONLY | os.O_APPEND",
+        "os.O_RDWR | os.O_CREAT",
+        "os.O_WRONLY | os.O_CREAT | os.O_EXCL",
+        "os.O_RDONLY | os.O_DIRECTORY",
+        "os.O_PATH",
+    ]);
+    let call = match r.next() % 26 {
+        0 => format!("keep({s}, lambda: os.open('{f}', {flags}, 0o644))"),
+        1 => format!("keep({s}, lambda: os.open('{d}', os.O_RDONLY | os.O_DIRECTORY))"),
+        2 => format!("keep({s}, lambda: os.open('{nm}', {flags}, 0o600, dir_fd=fd({t})))"),
+        3 => format!("lambda: os.pread(fd({s}), 64, 0)"),
+        4 => format!("lambda: os.pwrite(fd({s}), b'w{n}', {})", n % 5),
+        5 => format!("lambda: os.write(fd({s}), b'a{n}')"),
+        6 => format!("lambda: fst(fd({s}))"),
+        7 => format!("lambda: os.ftruncate(fd({s}), {})", n % 6),
+        8 => format!(
+            "lambda: os.fchmod(fd({s}), 0o{})",
+            r.pick(&["600", "755", "444"])
+        ),
+        9 => format!("lambda: os.close(fds.pop({s}))"),
+        10 => format!("lambda: os.rename('{f}', '{g}')"),
+        11 => format!("lambda: os.unlink('{f}')"),
+        12 => format!("lambda: os.link('{f}', '{g}')"),
+        13 => format!("lambda: os.rename('{d}', '{e}')"),
+        14 => format!("lambda: os.mkdir('{d}/{nm}')"),
+        15 => format!("lambda: os.rmdir('{d}')"),
+        16 => format!("lambda: sorted(os.listdir(fd({s})))"),
+        17 => format!("lambda: sorted(os.listdir('{d}'))"),
+        18 => format!("lambda: pst('{nm}', dir_fd=fd({s}))"),
+        19 => format!("lambda: pst('{f}')"),
+        20 => format!("lambda: os.unlink('{nm}', dir_fd=fd({s}))"),
+        21 => format!("lambda: os.rename('{nm}', 'r{n}', src_dir_fd=fd({s}), dst_dir_fd=fd({t}))"),
+        22 => format!("lambda: os.lseek(fd({s}), 0, 0) or os.read(fd({s}), 64)"),
+        23 => format!("lambda: os.fsync(fd({s}))"),
+        24 => format!("lambda: os.symlink('{nm}', 'l{n}', dir_fd=fd({s}))"),
+        _ => format!("lambda: open('{f}').read()"),
+    };
+    format!("op({:?}, {call})\n", call.replace("lambda: ", ""))
+}
+
+/// The descriptor steps, as one Python program.
+fn descriptor_program(steps: &str) -> String {
+    format!("python3 - <<'PY'\n{DESCRIPTOR_PRELUDE}{steps}PY\n")
+}
+
 fn env_number(name: &str, default: u64) -> u64 {
     std::env::var(name)
         .ok()
@@ -189,13 +286,20 @@ fn env_number(name: &str, default: u64) -> u64 {
 /// Runs `OVL_RANDOM_SCENARIOS` sequences of `step`s on `fx`'s layers, on
 /// the kernel and under ovl, and compares them; the first that disagrees
 /// fails with its seed and script.
-fn agree_with_the_kernel(fx: &Fixture, step: fn(&mut Rng) -> String, scenarios: u64, steps: u64) {
+fn agree_with_the_kernel(
+    fx: &Fixture,
+    step: fn(&mut Rng) -> String,
+    script: fn(&str) -> String,
+    scenarios: u64,
+    steps: u64,
+) {
     let count = env_number("OVL_RANDOM_SCENARIOS", scenarios);
     let first = env_number("OVL_RANDOM_SEED", 1);
     let steps = env_number("OVL_RANDOM_STEPS", steps);
     for seed in first..first + count {
         let mut r = Rng(seed);
-        let body: String = (0..steps).map(|_| step(&mut r)).collect();
+        let steps: String = (0..steps).map(|_| step(&mut r)).collect();
+        let body = script(&steps);
         let run = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
             let pair = fx.pair();
             pair.run(&format!("{body}{LIST}{CAT_ALL}"));
@@ -213,11 +317,23 @@ fn agree_with_the_kernel(fx: &Fixture, step: fn(&mut Rng) -> String, scenarios: 
 #[test]
 fn random_sequences_agree_with_the_kernel() {
     require_root!();
-    agree_with_the_kernel(&basic_layers(), basic_step, 200, 12);
+    agree_with_the_kernel(&basic_layers(), basic_step, str::to_string, 200, 12);
 }
 
 #[test]
 fn random_program_sequences_agree_with_the_kernel() {
     require_root!();
-    agree_with_the_kernel(&program_layers(), program_step, 100, 14);
+    agree_with_the_kernel(&program_layers(), program_step, str::to_string, 100, 14);
+}
+
+#[test]
+fn random_descriptor_sequences_agree_with_the_kernel() {
+    require_root!();
+    agree_with_the_kernel(
+        &program_layers(),
+        descriptor_step,
+        descriptor_program,
+        100,
+        20,
+    );
 }
