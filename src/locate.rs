@@ -459,17 +459,29 @@ impl Overlay {
                 None => Where::Outside,
             };
         }
+        // What the descriptor's record says, read in place.
+        enum Base {
+            Joined(Vec<u8>),
+            MayHaveMoved(Vec<u8>),
+            NotDir,
+        }
         let base = with_fd_info(dirfd, |info| {
-            info.map(|info| match self.rel_may_have_moved(info) {
-                _ if info.not_dir && !path.is_empty() => Err(None),
-                false => Ok(joined(&info.rel, path)),
-                true => Err(Some(info.rel.clone())),
+            info.map(|info| {
+                if info.not_dir && !path.is_empty() {
+                    Base::NotDir
+                } else if self.rel_may_have_moved(info) {
+                    Base::MayHaveMoved(info.rel.clone())
+                } else {
+                    Base::Joined(joined(&info.rel, path))
+                }
             })
         });
         match base {
-            Some(Ok(rel)) => Where::Inside(rel),
-            Some(Err(Some(old))) => Where::Inside(joined(&self.moved_rel(dirfd, &old), path)),
-            Some(Err(None)) => Where::NotDir,
+            Some(Base::Joined(rel)) => Where::Inside(rel),
+            Some(Base::MayHaveMoved(old)) => {
+                Where::Inside(joined(&self.moved_rel(dirfd, &old), path))
+            }
+            Some(Base::NotDir) => Where::NotDir,
             None => self.locate_from_outside_dir(dirfd, path),
         }
     }
@@ -653,12 +665,9 @@ impl Overlay {
     /// still leads to its parent, as on the kernel).
     fn recheck_cwd(&self) {
         let seen = self.generation(); // before the look: a later change is seen next time
-        let now = rustix::process::getcwd(Vec::new()).ok().and_then(|c| {
-            let real = c.into_bytes();
-            self.inside(&real)
-                .or_else(|| self.real_to_rel(&real))
-                .map(<[u8]>::to_vec)
-        });
+        let now = rustix::process::getcwd(Vec::new())
+            .ok()
+            .and_then(|c| self.view_rel_of_real_dir(c.as_bytes()));
         if let Some(rel) = now {
             if self.with_known_cwd_rel(|cur| cur != Some(rel.as_slice())) {
                 self.set_cwd(Some(rel));
@@ -672,6 +681,14 @@ impl Overlay {
     /// The virtual current directory as recorded, without looking again.
     fn with_known_cwd_rel<R>(&self, f: impl FnOnce(Option<&[u8]>) -> R) -> R {
         f(cwd().rel.read().ok().and_then(|g| g.clone()).as_deref())
+    }
+
+    /// The path in the view a real directory stands for: a path under the
+    /// view itself, or a layer's directory (the same path in the view).
+    fn view_rel_of_real_dir(&self, real: &[u8]) -> Option<Vec<u8>> {
+        self.inside(real)
+            .or_else(|| self.real_to_rel(real))
+            .map(<[u8]>::to_vec)
     }
 
     /// Works the virtual current directory out from the real one: a real
@@ -688,9 +705,7 @@ impl Overlay {
                 if let Ok(mut c) = self.cwd_for_change().real.write() {
                     c.clone_from(&real);
                 }
-                self.inside(&real)
-                    .or_else(|| self.real_to_rel(&real))
-                    .map(<[u8]>::to_vec)
+                self.view_rel_of_real_dir(&real)
             }
             Err(_) => None,
         };

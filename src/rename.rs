@@ -87,7 +87,8 @@ impl Overlay {
                     // lower layers itself; over one of upper alone, the upper
                     // file system refuses, after the moved directory was
                     // made opaque, which it stays.
-                    self.make_opaque_if_lower_may_show(src, &old_rel, &new, false)?;
+                    let moved = self.upper_path(&old_rel);
+                    self.make_opaque_if_lower_may_show(src, &moved, &new, false)?;
                 }
                 return Err(Errno::NOTEMPTY);
             }
@@ -153,7 +154,7 @@ impl Overlay {
         let to_st = rustix::fs::lstat(to.as_c_str()).ok();
         let over_whiteout = to_st.as_ref().is_some_and(|st| is_whiteout(&to, st));
         if src.is_dir() {
-            self.make_opaque_if_lower_may_show(src, old_rel, new, over_whiteout || lower_at_new)?;
+            self.make_opaque_if_lower_may_show(src, &from, new, over_whiteout || lower_at_new)?;
             if to_st.is_some() && !over_whiteout {
                 // An upper directory empty in the view: only whiteouts in it.
                 clear_whiteouts(&to);
@@ -189,18 +190,18 @@ impl Overlay {
     }
 
     /// Nothing below may show through a directory moved to `new`: the
-    /// kernel makes it opaque (in upper, at `old_rel`) whenever its new
+    /// kernel makes it opaque (its upper copy, `moved`) whenever its new
     /// parent merges lower layers (or, `lower_below`, a lower layer or a
     /// whiteout holds the new name).
     fn make_opaque_if_lower_may_show(
         &self,
         src: &Node,
-        old_rel: &[u8],
+        moved: &std::ffi::CStr,
         new: &RenameEnd<'_>,
         lower_below: bool,
     ) -> Result<(), Errno> {
         if src.is_dir() && (lower_below || self.merges_lower(new.parent)) {
-            make_opaque(self.xattr_ns, &self.upper_path(old_rel))?;
+            make_opaque(self.xattr_ns, moved)?;
         }
         Ok(())
     }
@@ -237,13 +238,13 @@ impl Overlay {
     }
 }
 
-/// Swaps two names of the upper layer in one step.
 /// Is the view's path `rel` below the directory `dir` (both relative to the
 /// view's root)?
 fn is_inside(rel: &[u8], dir: &[u8]) -> bool {
-    rel.starts_with(dir) && rel.get(dir.len()) == Some(&b'/')
+    crate::overlay::strip_dir(rel, dir).is_some_and(|rest| !rest.is_empty())
 }
 
+/// Swaps two names of the upper layer in one step.
 pub(crate) fn exchange(a: &std::ffi::CStr, b: &std::ffi::CStr) -> Result<(), Errno> {
     rustix::fs::renameat_with(CWD, a, CWD, b, RenameFlags::EXCHANGE)
 }
