@@ -68,7 +68,7 @@ impl Overlay {
     fn exec_target(&self, path: &[u8]) -> Result<Target, Errno> {
         let (real, view_dir) = match self.locate(libc::AT_FDCWD, path) {
             Where::Outside => (path.to_vec(), None),
-            Where::NotDir => return Err(Errno::NOTDIR),
+            Where::Fails(e) => return Err(e),
             Where::Inside(rel) => match self.resolve(&rel, true)? {
                 Resolved::Inside(node) => {
                     let dir = crate::lookup::split_last(&node.rel).0;

@@ -19,9 +19,10 @@ pub enum Where {
     Outside,
     /// In the view: this path, relative to the view's root.
     Inside(Vec<u8>),
-    /// Relative to a descriptor of the view that is not a directory: the
-    /// call fails with `ENOTDIR`, wherever the object's name is now.
-    NotDir,
+    /// Relative to a descriptor of the view that cannot hold the name: the
+    /// call fails with this error, wherever the object's name is now
+    /// (`ENOTDIR`: not a directory; `ENOENT`: a directory removed since).
+    Fails(Errno),
 }
 
 /// What the overlay knows of the current directory.
@@ -463,6 +464,7 @@ impl Overlay {
         enum Base {
             Joined(Vec<u8>),
             MayHaveMoved(Vec<u8>),
+            MayBeGone(Vec<u8>, bool),
             NotDir,
         }
         let base = with_fd_info(dirfd, |info| {
@@ -471,6 +473,8 @@ impl Overlay {
                     Base::NotDir
                 } else if self.rel_may_have_moved(info) {
                     Base::MayHaveMoved(info.rel.clone())
+                } else if !path.is_empty() && self.may_be_gone(info) {
+                    Base::MayBeGone(info.rel.clone(), !info.lower)
                 } else {
                     Base::Joined(joined(&info.rel, path))
                 }
@@ -478,12 +482,68 @@ impl Overlay {
         });
         match base {
             Some(Base::Joined(rel)) => Where::Inside(rel),
-            Some(Base::MayHaveMoved(old)) => {
-                Where::Inside(joined(&self.moved_rel(dirfd, &old), path))
+            Some(Base::MayHaveMoved(old)) => match self.moved_rel(dirfd, &old) {
+                Some(rel) => Where::Inside(joined(&rel, path)),
+                None if path.is_empty() => Where::Inside(old),
+                None => Where::Fails(Errno::NOENT),
+            },
+            Some(Base::MayBeGone(rel, on_upper)) if self.dir_is_gone(dirfd, &rel, on_upper) => {
+                Where::Fails(Errno::NOENT)
             }
-            Some(Base::NotDir) => Where::NotDir,
+            Some(Base::MayBeGone(rel, _)) => Where::Inside(joined(&rel, path)),
+            Some(Base::NotDir) => Where::Fails(Errno::NOTDIR),
             None => self.locate_from_outside_dir(dirfd, path),
         }
+    }
+
+    /// Could the directory `info` describes, one with a lower layer's part,
+    /// have been removed (and its name given to another) since it was last
+    /// checked? Only when the layers' names changed since.
+    fn may_be_gone(&self, info: &FdInfo) -> bool {
+        self.has_upper && (info.lower || info.merged) && info.rel_seen != self.generation()
+    }
+
+    /// Has the directory the view's descriptor `fd` is open on been removed
+    /// from the view? Looked at only when it has a lower layer's part and
+    /// the layers' names changed since it was last seen in place (a
+    /// directory of the upper layer alone shows its removal itself). A
+    /// stream on it lists nothing then, as on the kernel.
+    pub fn fd_dir_is_gone(&self, fd: i32) -> bool {
+        let seen = with_fd_info(fd, |info| {
+            info.filter(|i| self.may_be_gone(i))
+                .map(|i| (i.rel.clone(), !i.lower))
+        });
+        seen.is_some_and(|(rel, on_upper)| self.dir_is_gone(fd, &rel, on_upper))
+    }
+
+    /// Has the directory `fd` is open on (with a lower layer's part, once
+    /// at `rel`) been removed from the view? Then names relative to it are
+    /// in no directory (`ENOENT`), as on the kernel, whatever now has its
+    /// name. A descriptor of the upper directory (`on_upper`): by its link
+    /// count. One of a lower directory: by what the view shows at `rel`,
+    /// which is still it while it is shown from that lower layer or merges
+    /// it (a directory made in its place after a removal is opaque: it
+    /// merges nothing).
+    fn dir_is_gone(&self, fd: i32, rel: &[u8], on_upper: bool) -> bool {
+        let now = self.generation(); // before the look: a later change is seen next time
+                                     // SAFETY: `fd` is open: the table follows closes.
+        let own = rustix::fs::fstat(unsafe { rustix::fd::BorrowedFd::borrow_raw(fd) });
+        let Some(own) = own
+            .ok()
+            .filter(|st| rustix::fs::FileType::from_raw_mode(st.st_mode).is_dir())
+        else {
+            return false; // not a directory: the look-up answers
+        };
+        let gone = if on_upper {
+            own.st_nlink == 0
+        } else {
+            !matches!(self.resolve(rel, false), Ok(Resolved::Inside(node))
+                if node.is_dir() && (node.layer != crate::overlay::UPPER || node.is_merged()))
+        };
+        if !gone && !crate::vfork::in_child() {
+            update_fd_info(fd, rel, |info| info.rel_seen = now);
+        }
+        gone
     }
 
     /// Could the object `info` describes have moved since its `rel` was
@@ -495,15 +555,19 @@ impl Overlay {
     }
 
     /// Where the descriptor `fd` (once at `old`) is in the view now, by its
-    /// real path; remembered for its next use. `old` when that cannot be
-    /// told (its object removed, or outside the layers).
-    fn moved_rel(&self, fd: i32, old: &[u8]) -> Vec<u8> {
+    /// real path; remembered for its next use. `None` when its object has
+    /// been removed; `old` when that cannot be told (outside the layers).
+    fn moved_rel(&self, fd: i32, old: &[u8]) -> Option<Vec<u8>> {
         let now = self.generation(); // before the look: a later change is seen next time
-        let rel = crate::sys::real_path_of_fd(fd)
-            .filter(|real| !real.ends_with(b" (deleted)"))
-            .and_then(|real| self.real_to_rel(&real).map(<[u8]>::to_vec));
-        let Some(rel) = rel else {
-            return old.to_vec();
+        let real = crate::sys::real_path_of_fd(fd);
+        if real
+            .as_ref()
+            .is_some_and(|real| real.ends_with(b" (deleted)"))
+        {
+            return None;
+        }
+        let Some(rel) = real.and_then(|real| self.real_to_rel(&real).map(<[u8]>::to_vec)) else {
+            return Some(old.to_vec());
         };
         if !crate::vfork::in_child() {
             update_fd_info(fd, old, |info| {
@@ -514,7 +578,7 @@ impl Overlay {
                 }
             });
         }
-        rel
+        Some(rel)
     }
 
     /// `path` relative to a directory descriptor outside the view: it leads
@@ -1130,6 +1194,47 @@ pub fn is_lower_only_dir(info: &FdInfo) -> bool {
     info.lower && !info.merged
 }
 
+impl Overlay {
+    /// What a change through `fd`, a descriptor open on a lower object once
+    /// at `rel`, is made on: the view's object there, while it is that
+    /// object (itself, or its copy). When the name shows nothing or another
+    /// object now (removed, or replaced, by this process or another), the
+    /// kernel's answer when it copies up an object whose name has gone:
+    /// `EEXIST` for a file, `ENOTDIR` for a directory. (It changes a copy
+    /// made before the name went, which no name reaches any more.)
+    pub fn lower_object_of_fd(&self, fd: i32, rel: &[u8]) -> Result<Resolved, Errno> {
+        // SAFETY: `fd` is open: the table follows closes.
+        let own = || rustix::fs::fstat(unsafe { rustix::fd::BorrowedFd::borrow_raw(fd) });
+        let gone = |st: rustix::fs::Stat| {
+            // The kernel has marked the upper parent impure by then.
+            let parent = self.upper_path(crate::lookup::split_last(rel).0);
+            if rustix::fs::lstat(parent.as_c_str())
+                .is_ok_and(|p| rustix::fs::FileType::from_raw_mode(p.st_mode).is_dir())
+            {
+                self.mark_impure(&parent);
+            }
+            let is_dir = rustix::fs::FileType::from_raw_mode(st.st_mode).is_dir();
+            Err(if is_dir { Errno::NOTDIR } else { Errno::EXIST })
+        };
+        match self.resolve(rel, false) {
+            // Lower layers never change: a name one of them shows is the
+            // same object still.
+            Ok(Resolved::Inside(node)) if node.layer != crate::overlay::UPPER => {
+                Ok(Resolved::Inside(node))
+            }
+            Ok(Resolved::Inside(node)) => {
+                let st = own()?;
+                match self.is_copy_of_fd_object(rel, fd, &st) {
+                    Some(false) => gone(st),
+                    _ => Ok(Resolved::Inside(node)),
+                }
+            }
+            Err(Errno::NOENT) => gone(own()?),
+            other => other,
+        }
+    }
+}
+
 /// For `fd`, a descriptor of a directory, `real` its real device and
 /// inode numbers: when it is open on a lower layer's directory that has
 /// been copied up since, the directory as the view shows it now (the
@@ -1402,7 +1507,7 @@ impl Overlay {
         match self.locate(dirfd, path) {
             Where::Outside => None,
             Where::Inside(rel) => Some(self.resolve(&rel, follow)),
-            Where::NotDir => Some(Err(Errno::NOTDIR)),
+            Where::Fails(e) => Some(Err(e)),
         }
     }
 
@@ -1419,7 +1524,7 @@ impl Overlay {
         match self.locate(dirfd, path) {
             Where::Outside => None,
             Where::Inside(rel) => Some(self.resolve_parent_as(&rel, crate::lookup::no_name(path))),
-            Where::NotDir => Some(Err(Errno::NOTDIR)),
+            Where::Fails(e) => Some(Err(e)),
         }
     }
 }

@@ -54,6 +54,17 @@ struct RawHandle {
 /// The file handle of the object at the real `path` (not following a final
 /// symlink), or `None` where its file system makes none.
 fn handle_of(path: &CStr) -> Option<Handle> {
+    handle_at(libc::AT_FDCWD, path, 0)
+}
+
+/// The file handle of the object the descriptor `fd` is open on.
+fn handle_of_fd(fd: i32) -> Option<Handle> {
+    handle_at(fd, c"", libc::AT_EMPTY_PATH)
+}
+
+/// `name_to_handle_at(dirfd, path, flags)`, or `None` where the file system
+/// makes no handles.
+fn handle_at(dirfd: i32, path: &CStr, flags: libc::c_int) -> Option<Handle> {
     let mut raw = RawHandle {
         handle_bytes: MAX_HANDLE as u32,
         handle_type: 0,
@@ -65,11 +76,11 @@ fn handle_of(path: &CStr) -> Option<Handle> {
     syscall_keeping_errno(|| unsafe {
         libc::syscall(
             libc::SYS_name_to_handle_at,
-            libc::AT_FDCWD,
+            dirfd,
             path.as_ptr(),
             &mut raw as *mut RawHandle,
             &mut mount_id as *mut libc::c_int,
-            0,
+            flags,
         )
     })
     .ok()?;
@@ -629,6 +640,25 @@ impl Overlay {
     /// handles (so a copy of it records its origin)?
     pub(crate) fn makes_handles(&self, path: &CStr) -> bool {
         handle_of(path).is_some()
+    }
+
+    /// Is the upper object at `rel` the copy of the lower object `fd` is
+    /// open on, not another object made in its name's place since? `None`
+    /// where no origin can tell: the lower file system makes no handles, or
+    /// the upper one keeps no extended attributes.
+    /// `lower` is the descriptor's `fstat`: a file with other hard links
+    /// gets no origin at its copy-up (see `copy_up_object`).
+    pub fn is_copy_of_fd_object(&self, rel: &[u8], fd: i32, lower: &Stat) -> Option<bool> {
+        if FileType::from_raw_mode(lower.st_mode) != FileType::Directory && lower.st_nlink > 1 {
+            return None;
+        }
+        let own = handle_of_fd(fd)?;
+        let mut v = [0u8; HEADER + MAX_HANDLE];
+        match rustix::fs::lgetxattr(self.upper_path(rel).as_c_str(), self.origin_name(), &mut v) {
+            Ok(n) => Some(decode(&v[..n]).is_some_and(|(_, h)| h == own)),
+            Err(Errno::NODATA) => Some(false),
+            Err(_) => None,
+        }
     }
 
     /// Does the upper object at the real `path` record an origin (is it a

@@ -245,10 +245,12 @@ fn switch_if_copied_up(ovl: &Overlay, dir: *mut DIR, fd: c_int) {
     if info.dir_copy_ups == now && now != UNCACHEABLE {
         return;
     }
+    // A removed directory lists nothing from its start: followed as a
+    // merged stream, whose listing is empty.
     let merged = match ovl.resolve(&info.rel, false) {
         Ok(ovl::lookup::Resolved::Inside(n)) => n.is_dir() && n.is_merged(),
         _ => false,
-    };
+    } || ovl.fd_dir_is_gone(fd);
     if !merged {
         note_dir_not_copied_up(fd, &info.rel, now);
         return;
@@ -329,7 +331,9 @@ fn next_entry(ovl: &Overlay, dir: *mut DIR) -> Option<Result<Option<*mut dirent6
             Step::Entry(d) => return Some(Ok(Some(d))),
             Step::End => return Some(Ok(None)),
             Step::Unbuilt(rel) => {
-                let listing = match build_listing(ovl, &rel) {
+                // SAFETY: `dir` is the caller's live stream.
+                let fd = unsafe { stream_fd(dir) };
+                let listing = match build_listing(ovl, &rel, fd) {
                     Ok(l) => l,
                     Err(e) => return Some(Err(e)),
                 };
@@ -343,7 +347,12 @@ fn next_entry(ovl: &Overlay, dir: *mut DIR) -> Option<Result<Option<*mut dirent6
     }
 }
 
-fn build_listing(ovl: &Overlay, rel: &[u8]) -> Result<Listing, Errno> {
+/// The listing of the stream on `fd`, the view's directory at `rel`:
+/// nothing once the directory has been removed (whatever has its name now).
+fn build_listing(ovl: &Overlay, rel: &[u8], fd: c_int) -> Result<Listing, Errno> {
+    if ovl.fd_dir_is_gone(fd) {
+        return Ok(Listing::new());
+    }
     match ovl.resolve(rel, false)? {
         ovl::lookup::Resolved::Inside(node) => ovl.merged_listing(&node),
         ovl::lookup::Resolved::Outside(_) => Err(Errno::NOENT),

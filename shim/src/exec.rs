@@ -190,8 +190,8 @@ unsafe fn exec_path_at(
     }
     let path = match ovl.locate(dirfd, name) {
         ovl::locate::Where::Inside(rel) => ovl.virtual_path(&rel),
-        // A descriptor that is no directory: the kernel says so (`ENOTDIR`).
-        ovl::locate::Where::Outside | ovl::locate::Where::NotDir => {
+        ovl::locate::Where::Fails(e) => return Err(e),
+        ovl::locate::Where::Outside => {
             let mut path = format!("/proc/self/fd/{dirfd}/").into_bytes();
             path.extend_from_slice(name);
             path

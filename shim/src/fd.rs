@@ -265,7 +265,7 @@ fn lower_fd_target(
     if !info.lower || (!o_path_too && only_names(fd)) {
         return None;
     }
-    Some(match ovl.resolve(&info.rel, false) {
+    Some(match ovl.lower_object_of_fd(fd, &info.rel) {
         Ok(Resolved::Inside(node)) => checked_copy(ovl, &node, change),
         Ok(Resolved::Outside(_)) => Err(Errno::XDEV),
         Err(e) => Err(e),
