@@ -211,8 +211,14 @@ impl Overlay {
             return Ok(node.clone());
         }
         let up = self.changing(node.is_dir(), || self.copy_up_object(node, keep))?;
-        if up.file_type() == FileType::RegularFile {
-            crate::locate::repoint_lower_fds(&node.rel, &self.upper_path(&node.rel));
+        match up.file_type() {
+            FileType::RegularFile => {
+                crate::locate::repoint_lower_fds(&node.rel, &self.upper_path(&node.rel))
+            }
+            FileType::Directory => {
+                crate::locate::repoint_lower_dirs(self, &node.rel, &self.upper_path(&node.rel))
+            }
+            _ => {}
         }
         Ok(up)
     }

@@ -127,6 +127,9 @@ pub struct FdInfo {
     /// descriptor's object: an object of the upper layer alone moves with a
     /// rename, by this process or another (see [`Overlay::locate`]).
     pub rel_seen: u64,
+    /// A directory stream reads through the descriptor (it stays on the
+    /// directory it was opened on: see [`repoint_lower_dirs`]).
+    pub stream: bool,
 }
 
 /// Can a call that only reads a path be made with the caller's own
@@ -829,6 +832,7 @@ impl Overlay {
             dir_copy_ups: 0, // as `copy_ups`
             not_dir,
             rel_seen: self.generation(),
+            stream: false,
         };
         register_fd(fd, info);
         fd_info(fd)
@@ -1080,17 +1084,7 @@ pub(crate) fn repoint_lower_fds(rel: &[u8], upper: &CStr) {
     };
     // Duplicates share one open file description (and its offset): they
     // get one of the copy, shared again.
-    let mut groups: Vec<Vec<(i32, Arc<FdInfo>)>> = Vec::new();
-    for reader in readers {
-        match groups
-            .iter_mut()
-            .find(|g| same_description(g[0].0, reader.0))
-        {
-            Some(group) => group.push(reader),
-            None => groups.push(vec![reader]),
-        }
-    }
-    for group in groups {
+    for group in by_description(readers) {
         let Ok(copy) = reopen_on(group[0].0, upper) else {
             continue;
         };
@@ -1105,6 +1099,100 @@ pub(crate) fn repoint_lower_fds(rel: &[u8], upper: &CStr) {
                 store_fd(fd, Arc::new(moved));
             }
         }
+    }
+}
+
+/// After a copy-up of the directory `rel` (its copy at `upper`): this
+/// process's descriptors open on the lower directory are put on the copy
+/// (at their start, with their access mode and close-on-exec flag;
+/// duplicates still sharing one), as the kernel's descriptors of the
+/// directory reach its copy from then on: a change through one changes
+/// the copy, and `fstat` shows it, also once it is removed. Not one a
+/// directory stream reads, nor one read from already (with any duplicate
+/// of it): a stream goes on in the directory it started in, and switches
+/// to the merged one at its next start (the shim's `dir.rs`).
+pub(crate) fn repoint_lower_dirs(ovl: &Overlay, rel: &[u8], upper: &CStr) {
+    if crate::vfork::in_child() {
+        return; // the parent's table, and the child's descriptors may differ
+    }
+    let dirs: Vec<(i32, Arc<FdInfo>)> = match FDS.read() {
+        Ok(t) => t
+            .iter()
+            .enumerate()
+            .filter_map(|(fd, info)| Some((fd as i32, info.clone()?)))
+            .filter(|(_, info)| info.lower && info.node.is_some() && info.rel == rel)
+            .collect(),
+        Err(_) => return,
+    };
+    if dirs.is_empty() {
+        return;
+    }
+    let Ok(Resolved::Inside(copy)) = ovl.resolve(rel, false) else {
+        return;
+    };
+    if copy.layer != crate::overlay::UPPER || !copy.is_dir() {
+        return;
+    }
+    for group in by_description(dirs) {
+        if group.iter().any(|(_, info)| info.stream) {
+            continue;
+        }
+        let Ok(new) = reopen_dir_on(group[0].0, upper) else {
+            continue;
+        };
+        for (fd, _) in group {
+            if put_under(&new, fd).is_ok() {
+                store_fd(fd, Arc::new(ovl.fd_info(&copy)));
+            }
+        }
+    }
+}
+
+/// `fds` in groups sharing one open file description each.
+fn by_description(fds: Vec<(i32, Arc<FdInfo>)>) -> Vec<Vec<(i32, Arc<FdInfo>)>> {
+    let mut groups: Vec<Vec<(i32, Arc<FdInfo>)>> = Vec::new();
+    for entry in fds {
+        match groups
+            .iter_mut()
+            .find(|g| same_description(g[0].0, entry.0))
+        {
+            Some(group) => group.push(entry),
+            None => groups.push(vec![entry]),
+        }
+    }
+    groups
+}
+
+/// A new open file description of the directory `upper`, as `fd`'s (a
+/// descriptor of its lower directory): `O_PATH` or for reading, and only
+/// while `fd` is at its start (nothing read through it yet).
+fn reopen_dir_on(fd: i32, upper: &CStr) -> Result<rustix::fd::OwnedFd, Errno> {
+    use rustix::fs::{Mode, OFlags, SeekFrom};
+    // SAFETY: `fd` is open: the table follows closes.
+    let old = unsafe { rustix::fd::BorrowedFd::borrow_raw(fd) };
+    let flags = rustix::fs::fcntl_getfl(old)?;
+    let path = flags.contains(OFlags::PATH);
+    if !path && rustix::fs::seek(old, SeekFrom::Current(0))? != 0 {
+        return Err(Errno::BUSY);
+    }
+    let mode = if path { OFlags::PATH } else { OFlags::RDONLY };
+    let kept = flags & OFlags::NONBLOCK;
+    rustix::fs::open(
+        upper,
+        mode | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC | kept,
+        Mode::empty(),
+    )
+}
+
+/// Marks `fd` as read by a directory stream (`opendir`, `fdopendir`).
+pub fn note_stream(fd: i32) {
+    if crate::vfork::in_child() {
+        return;
+    }
+    if let Some(info) = fd_info(fd).filter(|i| !i.stream) {
+        let mut changed = (*info).clone();
+        changed.stream = true;
+        store_fd(fd, Arc::new(changed));
     }
 }
 
@@ -1481,6 +1569,7 @@ impl Overlay {
             dir_copy_ups,
             not_dir: false, // not known: opened as given
             rel_seen: self.generation(),
+            stream: false,
         })
     }
 

@@ -55,6 +55,7 @@ fn new_file_info(rel: Vec<u8>, generation: u64) -> FdInfo {
         dir_copy_ups: 0,
         not_dir: true,
         rel_seen: generation,
+        stream: false,
     }
 }
 
@@ -81,6 +82,7 @@ impl Overlay {
             dir_copy_ups: self.dir_copy_ups(),
             not_dir: !dir,
             rel_seen: self.generation(),
+            stream: false,
         }
     }
 

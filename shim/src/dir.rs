@@ -450,6 +450,7 @@ unsafe fn opendir_in_view(
     };
     let info = ovl::locate::FdInfo {
         dir_copy_ups,
+        stream: true,
         ..ovl.fd_info(&node)
     };
     let lower_only = is_lower_only_dir(&info);
@@ -624,7 +625,10 @@ hooks! {
     unless_needed !ovl::locate::may_know_fd(fd);
     fn fdopendir(fd: c_int) -> *mut DIR |real, ovl| {
         let dir = real(fd);
-        if !dir.is_null() {
+        // A stream on an `O_PATH` descriptor reads nothing (`EBADF`), as
+        // the kernel's: it is left to libc.
+        if !dir.is_null() && !crate::fd::only_names(fd) {
+            ovl::locate::note_stream(fd);
             let listed = |i: &ovl::locate::FdInfo| i.merged || (!i.lower && ovl.lists_origins_at(&i.rel));
             match fd_info(fd) {
                 Some(info) if listed(&info) => track(dir, info.rel.clone()),

@@ -281,7 +281,7 @@ fn lower_fd_check(fd: c_int, change: Change<'_>) -> Result<(), Errno> {
 
 /// Is `fd` an `O_PATH` descriptor? Changes through one fail with `EBADF`
 /// (the kernel says so itself: nothing to copy up for them).
-fn only_names(fd: c_int) -> bool {
+pub(crate) fn only_names(fd: c_int) -> bool {
     // SAFETY: a descriptor number the caller passed; fcntl only reads its flags.
     let fd = unsafe { rustix::fd::BorrowedFd::borrow_raw(fd) };
     rustix::fs::fcntl_getfl(fd).is_ok_and(|f| f.contains(rustix::fs::OFlags::PATH))
