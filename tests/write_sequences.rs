@@ -201,14 +201,26 @@ def fst(fd):
 def pst(p, **kw):
     s = os.stat(p, **kw)
     return (stat.filemode(s.st_mode), s.st_size, s.st_nlink)
+ROOT = os.getcwd()
+def inside(fd):
+    os.fchdir(fd)
+    try:
+        return (sorted(os.listdir('.')), pst('.'))
+    finally:
+        os.chdir(ROOT)
+def other(cmd):
+    import subprocess
+    return subprocess.run(['sh', '-c', cmd], stderr=subprocess.DEVNULL).returncode
 "#;
 
 const NAMES: &[&str] = &["f1", "low1", "g", "f", "x", "new", "hl", "d", "e"];
 
 /// One call of a Python program that keeps descriptors open across the
-/// changes it makes: opens (also relative to a kept directory), reads,
-/// writes, `fstat`, `ftruncate`, `fchmod`, and names changed by path or
-/// relative to a kept descriptor.
+/// changes it makes: opens (also relative to a kept directory), `dup`,
+/// reads, writes, `fstat`, `ftruncate`, `fchmod`, `futimens`, `fsetxattr`,
+/// `fchdir`, names changed by path or relative to a kept descriptor, and
+/// another process's changes that leave the process's objects at their
+/// names (a file made in a directory, a directory's mode).
 fn descriptor_step(r: &mut Rng) -> String {
     let f = r.pick(PROGRAM_FILES);
     let g = r.pick(PROGRAM_FILES);
@@ -227,7 +239,7 @@ fn descriptor_step(r: &mut Rng) -> String {
         "os.O_RDONLY | os.O_DIRECTORY",
         "os.O_PATH",
     ]);
-    let call = match r.next() % 26 {
+    let call = match r.next() % 37 {
         0 => format!("keep({s}, lambda: os.open('{f}', {flags}, 0o644))"),
         1 => format!("keep({s}, lambda: os.open('{d}', os.O_RDONLY | os.O_DIRECTORY))"),
         2 => format!("keep({s}, lambda: os.open('{nm}', {flags}, 0o600, dir_fd=fd({t})))"),
@@ -256,6 +268,18 @@ fn descriptor_step(r: &mut Rng) -> String {
         22 => format!("lambda: os.lseek(fd({s}), 0, 0) or os.read(fd({s}), 64)"),
         23 => format!("lambda: os.fsync(fd({s}))"),
         24 => format!("lambda: os.symlink('{nm}', 'l{n}', dir_fd=fd({s}))"),
+        25 => format!("keep({s}, lambda: os.dup(fd({t})))"),
+        26 => format!("lambda: os.utime(fd({s}), ({n}, {n}))"),
+        27 => format!("lambda: os.setxattr(fd({s}), 'user.k{}', b'v{n}')", n % 3),
+        28 => format!("lambda: sorted(os.listxattr(fd({s})))"),
+        29 => format!("lambda: inside(fd({s}))"),
+        30 => format!("lambda: os.mkdir('{nm}', dir_fd=fd({s}))"),
+        31 => format!("lambda: os.rmdir('{nm}', dir_fd=fd({s}))"),
+        32 => format!("lambda: other('echo o{n} > {d}/{nm}')"),
+        33 => format!("lambda: other('chmod 70{} {d}')", n % 8),
+        // Opens again, so that most calls find a descriptor in their slot.
+        34 => format!("keep({s}, lambda: os.open('{e}', os.O_RDONLY | os.O_DIRECTORY))"),
+        35 => format!("keep({s}, lambda: os.open('{g}', {flags}, 0o644))"),
         _ => format!("lambda: open('{f}').read()"),
     };
     format!("op({:?}, {call})\n", call.replace("lambda: ", ""))
