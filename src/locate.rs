@@ -1073,15 +1073,7 @@ pub(crate) fn repoint_lower_fds(rel: &[u8], upper: &CStr) {
     if crate::vfork::in_child() {
         return; // the parent's table, and the child's descriptors may differ
     }
-    let readers: Vec<(i32, Arc<FdInfo>)> = match FDS.read() {
-        Ok(t) => t
-            .iter()
-            .enumerate()
-            .filter_map(|(fd, info)| Some((fd as i32, info.clone()?)))
-            .filter(|(_, info)| info.lower && info.node.is_none() && info.rel == rel)
-            .collect(),
-        Err(_) => return,
-    };
+    let readers = lower_fds_at(rel, false);
     // Duplicates share one open file description (and its offset): they
     // get one of the copy, shared again.
     for group in by_description(readers) {
@@ -1115,15 +1107,7 @@ pub(crate) fn repoint_lower_dirs(ovl: &Overlay, rel: &[u8], upper: &CStr) {
     if crate::vfork::in_child() {
         return; // the parent's table, and the child's descriptors may differ
     }
-    let dirs: Vec<(i32, Arc<FdInfo>)> = match FDS.read() {
-        Ok(t) => t
-            .iter()
-            .enumerate()
-            .filter_map(|(fd, info)| Some((fd as i32, info.clone()?)))
-            .filter(|(_, info)| info.lower && info.node.is_some() && info.rel == rel)
-            .collect(),
-        Err(_) => return,
-    };
+    let dirs = lower_fds_at(rel, true);
     if dirs.is_empty() {
         return;
     }
@@ -1145,6 +1129,20 @@ pub(crate) fn repoint_lower_dirs(ovl: &Overlay, rel: &[u8], upper: &CStr) {
                 store_fd(fd, Arc::new(ovl.fd_info(&copy)));
             }
         }
+    }
+}
+
+/// This process's descriptors of the lower object at `rel`: of its
+/// directory (`dirs`), or of its file.
+fn lower_fds_at(rel: &[u8], dirs: bool) -> Vec<(i32, Arc<FdInfo>)> {
+    match FDS.read() {
+        Ok(t) => t
+            .iter()
+            .enumerate()
+            .filter_map(|(fd, info)| Some((fd as i32, info.clone()?)))
+            .filter(|(_, info)| info.lower && info.node.is_some() == dirs && info.rel == rel)
+            .collect(),
+        Err(_) => Vec::new(),
     }
 }
 

@@ -1301,6 +1301,20 @@ find n3 c3 d1 d2 | sort"#,
     );
 }
 
+/// The head of a Python program for the tests below: `t(label, f)` prints
+/// `f`'s answer or its error, `sh(cmd)` runs `cmd` in another process.
+const PY_TRY_AND_SH: &str = r#"python3 - <<'EOF'
+import os, subprocess
+def t(label, f):
+    try:
+        r = f()
+        print(label, 'ok', '' if r is None else r)
+    except OSError as e:
+        print(label, e.strerror)
+def sh(cmd):
+    subprocess.run(['sh', '-c', cmd], check=True)
+"#;
+
 /// Layers for descriptors kept across another process's removals: lower
 /// files, lower directories (two empty ones, which a removal does not copy
 /// up), and a directory of the upper layer and of the lower one.
@@ -1327,18 +1341,12 @@ fn a_change_through_a_descriptor_never_reaches_another_object_at_its_name() {
     require_root!();
     compare_changes(
         &objects_to_remove(),
-        r#"python3 - <<'EOF'
-import os, subprocess
-def fchmod(label, fd, mode):
-    try:
-        os.fchmod(fd, mode)
-        print(label, 'ok')
-    except OSError as e:
-        print(label, e.strerror)
+        &[
+            PY_TRY_AND_SH,
+            r#"def fchmod(label, fd, mode):
+    t(label, lambda: os.fchmod(fd, mode))
     st = os.fstat(fd)
     print(label, 'fstat', oct(st.st_mode & 0o777), st.st_size)
-def sh(cmd):
-    subprocess.run(['sh', '-c', cmd], check=True)
 fd = os.open('f1', os.O_RDONLY)
 sh('rm f1')
 fchmod('a removed file', fd, 0o600)
@@ -1351,6 +1359,8 @@ sh('rmdir empty1')
 fchmod('a removed directory', fd, 0o700)
 EOF
 ls -la . | grep -v ' \.\.$'"#,
+        ]
+        .concat(),
         &[
             "a removed file File exists",
             "a replaced file File exists",
@@ -1370,17 +1380,9 @@ fn names_relative_to_a_removed_directory_are_in_no_directory() {
     require_root!();
     compare_changes(
         &objects_to_remove(),
-        r#"python3 - <<'EOF'
-import os, subprocess
-def t(label, f):
-    try:
-        r = f()
-        print(label, 'ok', '' if r is None else r)
-    except OSError as e:
-        print(label, e.strerror)
-def sh(cmd):
-    subprocess.run(['sh', '-c', cmd], check=True)
-os.mkdir('upper_only')
+        &[
+            PY_TRY_AND_SH,
+            r#"os.mkdir('upper_only')
 open('upper_only/a', 'w').close()
 fds = {d: os.open(d, os.O_RDONLY | os.O_DIRECTORY) for d in ['full', 'merged', 'upper_only', 'empty2']}
 for d in fds:
@@ -1396,6 +1398,8 @@ for d in fds:
     t(d + ': the new one', lambda: sorted(os.listdir(d)))
 EOF
 find . | sort"#,
+        ]
+        .concat(),
         &[
             "full: open new No such file or directory",
             "merged: mkdir No such file or directory",
@@ -1419,17 +1423,9 @@ fn a_lower_directory_descriptor_reaches_its_copy_even_once_removed() {
     require_root!();
     compare_changes(
         &lower_directories(),
-        r#"python3 - <<'EOF'
-import os, subprocess
-def sh(cmd):
-    subprocess.run(['sh', '-c', cmd], check=True)
-def t(label, f):
-    try:
-        r = f()
-        print(label, 'ok', '' if r is None else r)
-    except OSError as e:
-        print(label, e.strerror)
-def shown(fd):
+        &[
+            PY_TRY_AND_SH,
+            r#"def shown(fd):
     st = os.fstat(fd)
     return oct(st.st_mode & 0o777), st.st_nlink, st.st_size
 fds = {d: os.open(d, os.O_RDONLY | os.O_DIRECTORY) for d in ['d1', 'd2', 'd3', 'd4']}
@@ -1448,6 +1444,8 @@ for d, fd in list(fds.items()) + [('d2 dup', dup)]:
     t(d + ': open', lambda: os.close(os.open('g', os.O_RDONLY, dir_fd=fd)))
     t(d + ': list', lambda: sorted(os.listdir(fd)))
 EOF"#,
+        ]
+        .concat(),
         &[
             "d1: fchmod ok",
             "d2 dup: fchmod ok",
