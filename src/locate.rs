@@ -44,6 +44,9 @@ struct CwdState {
     /// real current directory: a directory of the upper layer alone moves
     /// with a rename (of it or of a parent), by this process or another.
     rel_seen: AtomicU64,
+    /// The current directory has been removed from the view (looked at
+    /// when the layers' names changed): only `.` and `..` lead anywhere.
+    gone: AtomicBool,
 }
 
 impl CwdState {
@@ -56,6 +59,7 @@ impl CwdState {
             above: AtomicBool::new(false),
             real: Padded(RwLock::new(Vec::new())),
             rel_seen: AtomicU64::new(0),
+            gone: AtomicBool::new(false),
         }
     }
 }
@@ -456,6 +460,7 @@ impl Overlay {
         }
         if dirfd == libc::AT_FDCWD {
             return match self.with_cwd_rel(|cwd| cwd.map(|c| joined(c, path))) {
+                Some(rel) if cwd().gone.load(Ordering::Acquire) => in_removed_cwd(path, rel),
                 Some(rel) => Where::Inside(rel),
                 None if has_dotdot(path) || cwd().above.load(Ordering::Acquire) => {
                     self.locate_via_real_cwd(path)
@@ -544,7 +549,12 @@ impl Overlay {
                 if node.is_dir() && (node.layer != crate::overlay::UPPER || node.is_merged()))
         };
         if !gone && !crate::vfork::in_child() {
-            update_fd_info(fd, rel, |info| info.rel_seen = now);
+            update_fd_info(fd, rel, |info| {
+                // (One of the upper layer alone may have moved: `moved_rel` looks.)
+                if info.lower || info.merged {
+                    info.rel_seen = now;
+                }
+            });
         }
         gone
     }
@@ -732,17 +742,36 @@ impl Overlay {
     /// still leads to its parent, as on the kernel).
     fn recheck_cwd(&self) {
         let seen = self.generation(); // before the look: a later change is seen next time
-        let now = rustix::process::getcwd(Vec::new())
+        let real = rustix::process::getcwd(Vec::new());
+        let now = real
+            .as_ref()
             .ok()
             .and_then(|c| self.view_rel_of_real_dir(c.as_bytes()));
-        if let Some(rel) = now {
+        if let Some(rel) = &now {
             if self.with_known_cwd_rel(|cur| cur != Some(rel.as_slice())) {
-                self.set_cwd(Some(rel));
+                self.set_cwd(Some(rel.clone()));
             }
         }
-        self.cwd_for_change()
-            .rel_seen
-            .store(seen, Ordering::Release);
+        // A removed upper directory has no path; a lower one is gone once
+        // the view no longer shows it (or merges it) at its name.
+        let gone = match (&real, &now) {
+            (Err(Errno::NOENT), _) => true,
+            (Ok(c), Some(rel)) if !self.is_upper_path(c.as_bytes()) => !matches!(
+                self.resolve(rel, false),
+                Ok(Resolved::Inside(node))
+                    if node.is_dir() && (node.layer != crate::overlay::UPPER || node.is_merged())
+            ),
+            _ => false,
+        };
+        let cwd = self.cwd_for_change();
+        cwd.gone.store(gone, Ordering::Release);
+        cwd.rel_seen.store(seen, Ordering::Release);
+    }
+
+    /// Is the real path `real` in the upper layer?
+    fn is_upper_path(&self, real: &[u8]) -> bool {
+        self.has_upper
+            && crate::overlay::strip_dir(real, &self.layers[crate::overlay::UPPER].root).is_some()
     }
 
     /// The virtual current directory as recorded, without looking again.
@@ -782,9 +811,27 @@ impl Overlay {
             .store(seen, Ordering::Release);
     }
 
+    /// After `fchdir(fd)` to the view's directory `rel`: the current
+    /// directory, marked removed when it has been (then only `.` and `..`
+    /// lead anywhere from it, as on the kernel).
+    pub fn set_cwd_to_fd(&self, fd: i32, rel: Vec<u8>) {
+        let unseen = with_fd_info(fd, |i| {
+            i.map(|i| (i.rel_seen != self.generation(), i.lower))
+        });
+        let gone = match unseen {
+            Some((true, lower)) => self.dir_is_gone(fd, &rel, !lower),
+            _ => false,
+        };
+        self.set_cwd(Some(rel));
+        if gone {
+            self.cwd_for_change().gone.store(true, Ordering::Release);
+        }
+    }
+
     /// Records the virtual current directory (`None`: outside the view).
     pub fn set_cwd(&self, rel: Option<Vec<u8>>) {
         let cwd = self.cwd_for_change();
+        cwd.gone.store(false, Ordering::Release);
         let inside = rel.is_some();
         if let Ok(mut g) = cwd.rel.write() {
             *g = rel;
@@ -1191,6 +1238,29 @@ pub fn note_stream(fd: i32) {
         let mut changed = (*info).clone();
         changed.stream = true;
         store_fd(fd, Arc::new(changed));
+    }
+}
+
+/// Where `path`, relative to a current directory removed from the view
+/// (`rel`: `path` joined to its old path), leads, as on the kernel: `.`
+/// is the removed directory itself (the real one the process is in), a
+/// path through `..` climbs from where it was, any other name is in no
+/// directory (`ENOENT`), whatever has the directory's name now.
+fn in_removed_cwd(path: &[u8], rel: Vec<u8>) -> Where {
+    let mut rest = path;
+    loop {
+        rest = &rest[rest.iter().take_while(|&&b| b == b'/').count()..];
+        match rest.strip_prefix(b".") {
+            Some(after) if after.is_empty() || after[0] == b'/' => rest = after,
+            _ => break,
+        }
+    }
+    if rest.is_empty() {
+        Where::Outside
+    } else if rest == b".." || rest.starts_with(b"../") {
+        Where::Inside(rel)
+    } else {
+        Where::Fails(Errno::NOENT)
     }
 }
 

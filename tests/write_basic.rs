@@ -1410,6 +1410,48 @@ find . | sort"#,
     );
 }
 
+/// The current directory, entered with `fchdir` after another process
+/// removed it (and made another at its name): `.` is the removed
+/// directory (listed empty), `..` its old parent, any other name is in no
+/// directory (`ENOENT`), as on the kernel. For a directory of a lower layer
+/// alone (empty: removed without a copy-up), one merged with the upper
+/// layer, and one of the upper layer alone; and the names of one copied up
+/// by the other process before its removal (its listing of `.`: README
+/// limitations).
+#[test]
+fn a_removed_current_directory_holds_no_names() {
+    require_root!();
+    compare_changes(
+        &objects_to_remove(),
+        &[
+            PY_TRY_AND_SH,
+            r#"os.mkdir('upper_only')
+open('upper_only/a', 'w').close()
+root = os.getcwd()
+fds = {d: os.open(d, os.O_RDONLY | os.O_DIRECTORY) for d in ['full', 'merged', 'upper_only', 'empty2']}
+for d, fd in fds.items():
+    sh(f'rm -rf {d}; mkdir {d}; echo new > {d}/new')
+    os.fchdir(fd)
+    if d != 'full':
+        t(d + ': list .', lambda: sorted(os.listdir('.')))
+    t(d + ': stat .', lambda: oct(os.stat('.').st_mode))
+    t(d + ': open new', lambda: os.close(os.open('new', os.O_RDONLY)))
+    t(d + ': mkdir', lambda: os.mkdir('made'))
+    t(d + ': list ..', lambda: sorted(os.listdir('..')))
+    os.chdir(root)
+EOF
+find . | sort"#,
+        ]
+        .concat(),
+        &[
+            "empty2: list . ok []",
+            "merged: open new No such file or directory",
+            "full: mkdir No such file or directory",
+            "upper_only: list .. ok",
+        ],
+    );
+}
+
 /// A descriptor of a lower directory that this process copied up (a
 /// change through it, a file made in it, a name removed from it relative
 /// to it): from then on it reaches the copy, as on the kernel, also once

@@ -693,7 +693,7 @@ hooks! {
         let r = real(fd);
         if r == 0 {
             match fd_info(fd) {
-                Some(info) => ovl.set_cwd(Some(info.rel.clone())),
+                Some(info) => ovl.set_cwd_to_fd(fd, info.rel.clone()),
                 None => ovl.refresh_cwd(),
             }
         }
