@@ -528,13 +528,12 @@ impl Overlay {
     /// at `rel`) been removed from the view? Then names relative to it are
     /// in no directory (`ENOENT`), as on the kernel, whatever now has its
     /// name. A descriptor of the upper directory (`on_upper`): by its link
-    /// count. One of a lower directory: by what the view shows at `rel`,
-    /// which is still it while it is shown from that lower layer or merges
-    /// it (a directory made in its place after a removal is opaque: it
-    /// merges nothing).
+    /// count. One of a lower directory: by what the view shows at `rel`
+    /// ([`Overlay::still_shows_lower_dir`]).
     fn dir_is_gone(&self, fd: i32, rel: &[u8], on_upper: bool) -> bool {
-        let now = self.generation(); // before the look: a later change is seen next time
-                                     // SAFETY: `fd` is open: the table follows closes.
+        // Before the look: a later change is seen next time.
+        let now = self.generation();
+        // SAFETY: `fd` is open: the table follows closes.
         let own = rustix::fs::fstat(unsafe { rustix::fd::BorrowedFd::borrow_raw(fd) });
         let Some(own) = own
             .ok()
@@ -545,8 +544,7 @@ impl Overlay {
         let gone = if on_upper {
             own.st_nlink == 0
         } else {
-            !matches!(self.resolve(rel, false), Ok(Resolved::Inside(node))
-                if node.is_dir() && (node.layer != crate::overlay::UPPER || node.is_merged()))
+            !self.still_shows_lower_dir(rel)
         };
         if !gone && !crate::vfork::in_child() {
             update_fd_info(fd, rel, |info| {
@@ -557,6 +555,14 @@ impl Overlay {
             });
         }
         gone
+    }
+
+    /// Does the view still show the lower directory once at `rel` there:
+    /// from its lower layer, or merged with a copy? A directory made at its
+    /// name after a removal is opaque: it merges nothing.
+    fn still_shows_lower_dir(&self, rel: &[u8]) -> bool {
+        matches!(self.resolve(rel, false), Ok(Resolved::Inside(node))
+            if node.is_dir() && (node.layer != crate::overlay::UPPER || node.is_merged()))
     }
 
     /// Could the object `info` describes have moved since its `rel` was
@@ -756,11 +762,9 @@ impl Overlay {
         // the view no longer shows it (or merges it) at its name.
         let gone = match (&real, &now) {
             (Err(Errno::NOENT), _) => true,
-            (Ok(c), Some(rel)) if !self.is_upper_path(c.as_bytes()) => !matches!(
-                self.resolve(rel, false),
-                Ok(Resolved::Inside(node))
-                    if node.is_dir() && (node.layer != crate::overlay::UPPER || node.is_merged())
-            ),
+            (Ok(c), Some(rel)) if !self.is_upper_path(c.as_bytes()) => {
+                !self.still_shows_lower_dir(rel)
+            }
             _ => false,
         };
         let cwd = self.cwd_for_change();

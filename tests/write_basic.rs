@@ -1315,6 +1315,14 @@ def sh(cmd):
     subprocess.run(['sh', '-c', cmd], check=True)
 "#;
 
+/// On [`objects_to_remove`], after [`PY_TRY_AND_SH`]: a directory of the
+/// upper layer alone made, and descriptors kept (`fds`) of a lower one
+/// with a file, a merged one, that one, and an empty lower one.
+const KEEP_FOUR_DIRECTORIES: &str = r#"os.mkdir('upper_only')
+open('upper_only/a', 'w').close()
+fds = {d: os.open(d, os.O_RDONLY | os.O_DIRECTORY) for d in ['full', 'merged', 'upper_only', 'empty2']}
+"#;
+
 /// Layers for descriptors kept across another process's removals: lower
 /// files, lower directories (two empty ones, which a removal does not copy
 /// up), and a directory of the upper layer and of the lower one.
@@ -1382,10 +1390,8 @@ fn names_relative_to_a_removed_directory_are_in_no_directory() {
         &objects_to_remove(),
         &[
             PY_TRY_AND_SH,
-            r#"os.mkdir('upper_only')
-open('upper_only/a', 'w').close()
-fds = {d: os.open(d, os.O_RDONLY | os.O_DIRECTORY) for d in ['full', 'merged', 'upper_only', 'empty2']}
-for d in fds:
+            KEEP_FOUR_DIRECTORIES,
+            r#"for d in fds:
     sh(f'rm -rf {d}; mkdir {d}; echo new > {d}/new')
     fd = fds[d]
     t(d + ': open new', lambda: os.close(os.open('new', os.O_RDONLY, dir_fd=fd)))
@@ -1425,10 +1431,8 @@ fn a_removed_current_directory_holds_no_names() {
         &objects_to_remove(),
         &[
             PY_TRY_AND_SH,
-            r#"os.mkdir('upper_only')
-open('upper_only/a', 'w').close()
-root = os.getcwd()
-fds = {d: os.open(d, os.O_RDONLY | os.O_DIRECTORY) for d in ['full', 'merged', 'upper_only', 'empty2']}
+            KEEP_FOUR_DIRECTORIES,
+            r#"root = os.getcwd()
 for d, fd in fds.items():
     sh(f'rm -rf {d}; mkdir {d}; echo new > {d}/new')
     os.fchdir(fd)
