@@ -70,6 +70,12 @@ static MAIN_CWD: CwdState = CwdState::new(0);
 /// the main ones, so a thread's copy taken in the child is not reused after.
 static VFORK_CWD: CwdState = CwdState::new(1 << 63);
 
+/// Has the current directory been removed from the view (as last looked at
+/// when the layers' names changed; see [`CwdState::gone`])?
+pub(crate) fn cwd_is_gone() -> bool {
+    cwd().gone.load(Ordering::Acquire)
+}
+
 /// The current directory's state, as this process (or `vfork` child) has it.
 #[inline]
 fn cwd() -> &'static CwdState {
@@ -1359,22 +1365,15 @@ impl Overlay {
     /// at `rel`, is made on: the view's object there, while it is that
     /// object (itself, or its copy). When the name shows nothing or another
     /// object now (removed, or replaced, by this process or another), the
-    /// kernel's answer when it copies up an object whose name has gone:
-    /// `EEXIST` for a file, `ENOTDIR` for a directory. (It changes a copy
-    /// made before the name went, which no name reaches any more.)
+    /// kernel's answer when it copies up an object whose name has gone (see
+    /// [`Overlay::copy_up_of_gone_fails`]). (It changes a copy made before
+    /// the name went, which no name reaches any more.)
     pub fn lower_object_of_fd(&self, fd: i32, rel: &[u8]) -> Result<Resolved, Errno> {
         // SAFETY: `fd` is open: the table follows closes.
         let own = || rustix::fs::fstat(unsafe { rustix::fd::BorrowedFd::borrow_raw(fd) });
         let gone = |st: rustix::fs::Stat| {
-            // The kernel has marked the upper parent impure by then.
-            let parent = self.upper_path(crate::lookup::split_last(rel).0);
-            if rustix::fs::lstat(parent.as_c_str())
-                .is_ok_and(|p| rustix::fs::FileType::from_raw_mode(p.st_mode).is_dir())
-            {
-                self.mark_impure(&parent);
-            }
             let is_dir = rustix::fs::FileType::from_raw_mode(st.st_mode).is_dir();
-            Err(if is_dir { Errno::NOTDIR } else { Errno::EXIST })
+            Err(self.copy_up_of_gone_fails(rel, is_dir))
         };
         match self.resolve(rel, false) {
             // Lower layers never change: a name one of them shows is the
@@ -1393,6 +1392,53 @@ impl Overlay {
             other => other,
         }
     }
+
+    /// The kernel's answer to a change of a lower object whose name `rel`
+    /// has gone since (removed, or given to another object): its copy-up
+    /// fails on what the name holds now. `EEXIST` for a file; for a
+    /// directory, whose copy is renamed over that, `ENOTEMPTY` over a
+    /// directory with entries and `ENOTDIR` over a whiteout or a file. (Over
+    /// an empty directory the kernel's rename succeeds, and the copy of the
+    /// removed directory replaces the new one on disk; ovl leaves the new
+    /// one alone and fails with `ENOTDIR`.) The upper parent is marked
+    /// impure, as the kernel leaves it.
+    pub fn copy_up_of_gone_fails(&self, rel: &[u8], is_dir: bool) -> Errno {
+        let parent = self.upper_path(crate::lookup::split_last(rel).0);
+        if rustix::fs::lstat(parent.as_c_str())
+            .is_ok_and(|p| rustix::fs::FileType::from_raw_mode(p.st_mode).is_dir())
+        {
+            self.mark_impure(&parent);
+        }
+        if !is_dir {
+            return Errno::EXIST;
+        }
+        use rustix::fs::{Mode, OFlags};
+        let flags = OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC;
+        let dir = rustix::fs::open(self.upper_path(rel).as_c_str(), flags, Mode::empty());
+        if dir.is_ok_and(has_entries) {
+            Errno::NOTEMPTY
+        } else {
+            Errno::NOTDIR
+        }
+    }
+
+    /// A change of `.`, the current directory, removed from the view while
+    /// a lower directory: the kernel's copy-up fails
+    /// ([`Overlay::copy_up_of_gone_fails`]).
+    pub fn change_of_removed_cwd_fails(&self) -> Errno {
+        self.with_known_cwd_rel(|rel| match rel {
+            Some(rel) => self.copy_up_of_gone_fails(rel, true),
+            None => Errno::NOTDIR,
+        })
+    }
+}
+
+/// Does the directory open at `dir` hold any entry but `.` and `..`?
+fn has_entries(dir: rustix::fd::OwnedFd) -> bool {
+    let Ok(mut entries) = rustix::fs::Dir::new(dir) else {
+        return false;
+    };
+    entries.any(|e| e.is_ok_and(|e| !matches!(e.file_name().to_bytes(), b"." | b"..")))
 }
 
 /// For `fd`, a descriptor of a directory, `real` its real device and

@@ -130,6 +130,11 @@ impl Overlay {
         follow: bool,
     ) -> Result<bool, Errno> {
         match self.real_in_layers(dirfd, path, follow)? {
+            // `.` of a current directory removed from the view, a lower one:
+            // the kernel cannot copy it up, as through a descriptor of it.
+            Some(InLayer { lower: true, .. }) if names_removed_cwd(dirfd, path) => {
+                Err(self.change_of_removed_cwd_fails())
+            }
             Some(InLayer { lower: true, .. }) => Err(Errno::ROFS),
             Some(InLayer { lower: false, .. }) => Ok(true),
             None => Ok(false),
@@ -182,6 +187,13 @@ impl Overlay {
             Ok(())
         }
     }
+}
+
+/// Does `(dirfd, path)` name the current directory, removed from the view?
+/// (Relative to it, only `.` is left outside the view: see
+/// `crate::locate::in_removed_cwd`.)
+fn names_removed_cwd(dirfd: i32, path: &[u8]) -> bool {
+    dirfd == libc::AT_FDCWD && path.first() != Some(&b'/') && crate::locate::cwd_is_gone()
 }
 
 /// Most paths checked here name a file in a plain directory by its real

@@ -1324,7 +1324,7 @@ fds = {d: os.open(d, os.O_RDONLY | os.O_DIRECTORY) for d in ['full', 'merged', '
 "#;
 
 /// Layers for descriptors kept across another process's removals: lower
-/// files, lower directories (two empty ones, which a removal does not copy
+/// files, lower directories (three empty ones, which a removal does not copy
 /// up), and a directory of the upper layer and of the lower one.
 fn objects_to_remove() -> Fixture {
     let fx = Fixture::new(1);
@@ -1334,7 +1334,8 @@ fn objects_to_remove() -> Fixture {
         .file("full/x", "x\n")
         .file("merged/x", "x\n")
         .dir("empty1")
-        .dir("empty2");
+        .dir("empty2")
+        .dir("empty3");
     fx.upper().file("merged/up", "up\n");
     fx
 }
@@ -1342,8 +1343,9 @@ fn objects_to_remove() -> Fixture {
 /// A change of metadata (`fchmod`) through a descriptor of a lower object
 /// whose name another process removed, or gave to another object, since:
 /// never made on what has the name now. The kernel tries to copy the
-/// object up and fails (`EEXIST` for a file, `ENOTDIR` for a directory
-/// whose name holds a whiteout), as ovl does.
+/// object up and fails (`EEXIST` for a file; for a directory `ENOTDIR`
+/// where its name holds a whiteout or a file, `ENOTEMPTY` a directory with
+/// entries), as ovl does.
 #[test]
 fn a_change_through_a_descriptor_never_reaches_another_object_at_its_name() {
     require_root!();
@@ -1365,6 +1367,12 @@ print('the new file', oct(os.stat('f2').st_mode & 0o777))
 fd = os.open('empty1', os.O_RDONLY | os.O_DIRECTORY)
 sh('rmdir empty1')
 fchmod('a removed directory', fd, 0o700)
+fd = os.open('empty2', os.O_RDONLY | os.O_DIRECTORY)
+sh('rmdir empty2; mkdir empty2; echo new > empty2/new')
+fchmod('a directory replaced by a full one', fd, 0o700)
+fd = os.open('empty3', os.O_RDONLY | os.O_DIRECTORY)
+sh('rmdir empty3; echo new > empty3')
+fchmod('a directory replaced by a file', fd, 0o700)
 EOF
 ls -la . | grep -v ' \.\.$'"#,
         ]
@@ -1374,6 +1382,8 @@ ls -la . | grep -v ' \.\.$'"#,
             "a replaced file File exists",
             "the new file 0o644",
             "a removed directory Not a directory",
+            "a directory replaced by a full one Directory not empty",
+            "a directory replaced by a file Not a directory",
         ],
     );
 }
@@ -1422,8 +1432,10 @@ find . | sort"#,
 /// directory (`ENOENT`), as on the kernel. For a directory of a lower layer
 /// alone (empty: removed without a copy-up), one merged with the upper
 /// layer, and one of the upper layer alone; and the names of one copied up
-/// by the other process before its removal (its listing of `.`: README
-/// limitations).
+/// by the other process before its removal (its listing of `.` and a
+/// change of it: README limitations). A change of `.` changes the removed
+/// directory, or where it was a lower one fails as the kernel's copy-up of
+/// it (here `ENOTEMPTY`: the new directory at its name holds a file).
 #[test]
 fn a_removed_current_directory_holds_no_names() {
     require_root!();
@@ -1442,6 +1454,10 @@ for d, fd in fds.items():
     t(d + ': open new', lambda: os.close(os.open('new', os.O_RDONLY)))
     t(d + ': mkdir', lambda: os.mkdir('made'))
     t(d + ': list ..', lambda: sorted(os.listdir('..')))
+    if d != 'full':
+        t(d + ': chmod .', lambda: os.chmod('.', 0o750))
+        t(d + ': utime .', lambda: os.utime('.', (0, 0)))
+        t(d + ': mode of .', lambda: oct(os.stat('.').st_mode))
     os.chdir(root)
 EOF
 find . | sort"#,
@@ -1452,6 +1468,8 @@ find . | sort"#,
             "merged: open new No such file or directory",
             "full: mkdir No such file or directory",
             "upper_only: list .. ok",
+            "merged: chmod . ok",
+            "empty2: chmod . Directory not empty",
         ],
     );
 }
