@@ -1388,6 +1388,32 @@ ls -la . | grep -v ' \.\.$'"#,
     );
 }
 
+/// Where the name of a removed lower directory now holds a new, empty
+/// directory, the kernel's copy-up of the removed one (for a change
+/// through a descriptor of it) is renamed over the new one and replaces it
+/// on disk, while the view still shows the new one: ovl does not follow
+/// the kernel there (README limitations). The change fails with
+/// `ENOTDIR`, and the new directory stays, in the view and in the upper
+/// layer.
+#[test]
+fn a_removed_directory_is_not_copied_over_a_new_empty_one() {
+    let fx = objects_to_remove();
+    expect_ovl(
+        &fx,
+        &[
+            PY_TRY_AND_SH,
+            r#"fd = os.open('empty1', os.O_RDONLY | os.O_DIRECTORY)
+sh('rmdir empty1; mkdir empty1; chmod 711 empty1')
+t('fchmod', lambda: os.fchmod(fd, 0o700))
+print('the new one', oct(os.stat('empty1').st_mode & 0o777), os.listdir('empty1'))
+EOF
+stat -c '%a' "$OVL_UPPER/empty1""#,
+        ]
+        .concat(),
+        "fchmod Not a directory\nthe new one 0o711 []\n711\n",
+    );
+}
+
 /// Names relative to a descriptor of a directory that another process
 /// removed since (and made again, with other entries): in no directory
 /// (`ENOENT`), not in the new one, and a stream on the descriptor lists
