@@ -1471,6 +1471,19 @@ pub fn copied_up_dir(ovl: &Overlay, fd: i32, real: (u64, u64)) -> Option<Node> {
     }
 }
 
+/// [`copied_up_dir`] for a caller without the descriptor's `fstat`: that
+/// is made only when a directory has been copied up since `fd` last looked.
+pub fn copied_up_dir_of(ovl: &Overlay, fd: i32) -> Option<Node> {
+    let info = fd_info(fd).filter(|i| i.lower)?;
+    let now = ovl.dir_copy_ups();
+    if info.dir_copy_ups == now && now != crate::generation::UNCACHEABLE {
+        return None;
+    }
+    // SAFETY: `fd` is open: the table follows closes.
+    let st = rustix::fs::fstat(unsafe { rustix::fd::BorrowedFd::borrow_raw(fd) }).ok()?;
+    copied_up_dir(ovl, fd, (st.st_dev, st.st_ino))
+}
+
 /// The directory `fd` is open on (at `rel`) was found still not copied up
 /// when the count of directory copy-ups was `count`: its streams need not
 /// look again before the next.

@@ -1388,6 +1388,38 @@ ls -la . | grep -v ' \.\.$'"#,
     );
 }
 
+/// A descriptor of a lower directory that another process copied up
+/// since (by setting an extended attribute on it, or making a file in it)
+/// reads the copy's extended attributes, as on the kernel, not the lower
+/// directory's; its duplicate too. (Found by the descriptor sequences,
+/// seeds 800357 and 1100199.)
+#[test]
+fn a_lower_directory_descriptor_reads_its_copys_extended_attributes() {
+    require_root!();
+    compare_changes(
+        &objects_to_remove(),
+        &[
+            PY_TRY_AND_SH,
+            r#"full = os.open('full', os.O_RDONLY | os.O_DIRECTORY)
+empty = os.open('empty1', os.O_RDONLY | os.O_DIRECTORY)
+sh("python3 -c \"import os; os.setxattr('full', 'user.k1', b'v1')\"")
+sh('touch empty1/new')
+os.setxattr(empty, 'user.k2', b'v2')
+for label, fd in [('full', full), ('empty1', empty), ('a duplicate', os.dup(full))]:
+    t(label + ': list', lambda: sorted(os.listxattr(fd)))
+    t(label + ': get', lambda: os.getxattr(fd, 'user.k1'))
+EOF"#,
+        ]
+        .concat(),
+        &[
+            "full: list ok ['user.k1']",
+            "full: get ok b'v1'",
+            "empty1: list ok ['user.k2']",
+            "a duplicate: get ok b'v1'",
+        ],
+    );
+}
+
 /// Where the name of a removed lower directory now holds a new, empty
 /// directory, the kernel's copy-up of the removed one (for a change
 /// through a descriptor of it) is renamed over the new one and replaces it

@@ -12,7 +12,8 @@ use ovl::overlay::Overlay;
 use ovl::permission::Change;
 use ovl::rename::RenameEnd;
 use ovl::tmpfile::{made_unnamed, magic_link_fd, LinkFrom};
-use rustix::fd::BorrowedFd;
+use rustix::fd::{AsRawFd, BorrowedFd, OwnedFd};
+use rustix::fs::{Mode, OFlags};
 use rustix::io::Errno;
 use std::ffi::CString;
 
@@ -553,6 +554,17 @@ pub(crate) unsafe fn now(t: *const libc::timespec) -> bool {
 /// included: room enough for the view's list), a buffer too small for the
 /// real list fails with `ERANGE`, and only the view's list is written to
 /// the caller's buffer (nothing of the records, even past its end).
+/// The copy of the lower directory `fd` is open on, opened for one call,
+/// when it has been copied up since (by this process or another): its
+/// extended attributes are the view's, as the kernel reads the upper
+/// directory's through such a descriptor.
+fn copy_of_lower_dir(ovl: &Overlay, fd: c_int) -> Option<OwnedFd> {
+    let copy = ovl::locate::copied_up_dir_of(ovl, fd)?;
+    let path = ovl::cpath(&ovl.real_path(copy.layer, &copy.rel));
+    let flags = OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC;
+    rustix::fs::open(path.as_c_str(), flags, Mode::empty()).ok()
+}
+
 fn list_in_view(
     ovl: &Overlay,
     list: *mut c_char,
@@ -720,7 +732,9 @@ hooks! {
         })
     }
     fn fgetxattr(fd: c_int, n: *const c_char, v: *mut c_void, s: size_t) -> ssize_t |real, ovl| {
-        xattr_read(ovl, ovl::locate::fd_info(fd).is_some(), n, |n| real(fd, n, v, s))
+        let copy = copy_of_lower_dir(ovl, fd);
+        let on = copy.as_ref().map_or(fd, |c| c.as_raw_fd());
+        xattr_read(ovl, ovl::locate::fd_info(fd).is_some(), n, |n| real(on, n, v, s))
     }
     fn listxattr(p: *const c_char, l: *mut c_char, s: size_t) -> ssize_t |real, ovl| {
         reading(ovl, libc::AT_FDCWD, p, FOLLOW, |_, rp, node| match node {
@@ -736,7 +750,11 @@ hooks! {
     }
     fn flistxattr(fd: c_int, l: *mut c_char, s: size_t) -> ssize_t |real, ovl| {
         match ovl::locate::fd_info(fd) {
-            Some(_) => list_in_view(ovl, l, s, |b, n| real(fd, b, n)),
+            Some(_) => {
+                let copy = copy_of_lower_dir(ovl, fd);
+                let on = copy.as_ref().map_or(fd, |c| c.as_raw_fd());
+                list_in_view(ovl, l, s, |b, n| real(on, b, n))
+            }
             None => real(fd, l, s),
         }
     }
