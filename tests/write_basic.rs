@@ -1391,8 +1391,8 @@ ls -la . | grep -v ' \.\.$'"#,
 /// A descriptor of a lower directory that another process copied up
 /// since (by setting an extended attribute on it, or making a file in it)
 /// reads the copy's extended attributes, as on the kernel, not the lower
-/// directory's; its duplicate too. (Found by the descriptor sequences,
-/// seeds 800357 and 1100199.)
+/// directory's; its duplicate too; an `O_PATH` one reads none (`EBADF`).
+/// (Found by the descriptor sequences, seeds 800357, 1100199, 1100934.)
 #[test]
 fn a_lower_directory_descriptor_reads_its_copys_extended_attributes() {
     require_root!();
@@ -1402,10 +1402,11 @@ fn a_lower_directory_descriptor_reads_its_copys_extended_attributes() {
             PY_TRY_AND_SH,
             r#"full = os.open('full', os.O_RDONLY | os.O_DIRECTORY)
 empty = os.open('empty1', os.O_RDONLY | os.O_DIRECTORY)
+names_only = os.open('full', os.O_PATH)
 sh("python3 -c \"import os; os.setxattr('full', 'user.k1', b'v1')\"")
 sh('touch empty1/new')
 os.setxattr(empty, 'user.k2', b'v2')
-for label, fd in [('full', full), ('empty1', empty), ('a duplicate', os.dup(full))]:
+for label, fd in [('full', full), ('empty1', empty), ('a duplicate', os.dup(full)), ('O_PATH', names_only)]:
     t(label + ': list', lambda: sorted(os.listxattr(fd)))
     t(label + ': get', lambda: os.getxattr(fd, 'user.k1'))
 EOF"#,
@@ -1416,6 +1417,7 @@ EOF"#,
             "full: get ok b'v1'",
             "empty1: list ok ['user.k2']",
             "a duplicate: get ok b'v1'",
+            "O_PATH: list Bad file descriptor",
         ],
     );
 }

@@ -557,9 +557,13 @@ pub(crate) unsafe fn now(t: *const libc::timespec) -> bool {
 /// The copy of the lower directory `fd` is open on, opened for one call,
 /// when it has been copied up since (by this process or another): its
 /// extended attributes are the view's, as the kernel reads the upper
-/// directory's through such a descriptor.
+/// directory's through such a descriptor. Not for an `O_PATH` descriptor,
+/// through which none can be read (`EBADF`).
 fn copy_of_lower_dir(ovl: &Overlay, fd: c_int) -> Option<OwnedFd> {
     let copy = ovl::locate::copied_up_dir_of(ovl, fd)?;
+    if crate::fd::only_names(fd) {
+        return None;
+    }
     let path = ovl::cpath(&ovl.real_path(copy.layer, &copy.rel));
     let flags = OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC;
     rustix::fs::open(path.as_c_str(), flags, Mode::empty()).ok()
