@@ -1535,14 +1535,20 @@ fn same_description(a: i32, b: i32) -> bool {
 }
 
 /// A new open file description of `upper` with the status flags and offset
-/// of `fd`'s (a reader of the file's lower copy).
+/// of `fd`'s (a reader of the file's lower copy, or an `O_PATH` descriptor
+/// of it: that reads nothing, but its `fstat` shows the copy on the kernel).
 fn reopen_on(fd: i32, upper: &CStr) -> Result<rustix::fd::OwnedFd, Errno> {
     use rustix::fs::{Mode, OFlags, SeekFrom};
     // SAFETY: `fd` is open: the table follows closes.
     let old = unsafe { rustix::fd::BorrowedFd::borrow_raw(fd) };
     let flags = rustix::fs::fcntl_getfl(old)?;
-    if flags.intersects(OFlags::WRONLY | OFlags::RDWR | OFlags::PATH) {
-        return Err(Errno::INVAL); // only readers stay on a lower file (and O_PATH reads nothing)
+    if flags.contains(OFlags::PATH) {
+        // `NOFOLLOW`: the copy of a symbolic link is the link itself.
+        let path = OFlags::PATH | OFlags::NOFOLLOW | OFlags::CLOEXEC;
+        return rustix::fs::open(upper, path, Mode::empty());
+    }
+    if flags.intersects(OFlags::WRONLY | OFlags::RDWR) {
+        return Err(Errno::INVAL); // only readers stay on a lower file
     }
     let offset = rustix::fs::seek(old, SeekFrom::Current(0))?;
     let kept = flags & (OFlags::NONBLOCK | OFlags::APPEND);
