@@ -644,13 +644,22 @@ impl Overlay {
 
     /// Is the upper object at `rel` the copy of the lower object `fd` is
     /// open on, not another object made in its name's place since? `None`
-    /// where no origin can tell: the lower file system makes no handles, or
+    /// where nothing can tell: the lower file system makes no handles, or
     /// the upper one keeps no extended attributes.
     /// `lower` is the descriptor's `fstat`: a file with other hard links
-    /// gets no origin at its copy-up (see `copy_up_object`).
+    /// gets no origin at its copy-up (see `copy_up_object`); for one, the
+    /// shared page's records of the last copy-ups tell (as for a reader
+    /// following a copy-up: one whose record has been overwritten since is
+    /// taken for another object).
     pub fn is_copy_of_fd_object(&self, rel: &[u8], fd: i32, lower: &Stat) -> Option<bool> {
-        if FileType::from_raw_mode(lower.st_mode) != FileType::Directory && lower.st_nlink > 1 {
-            return None;
+        let file_type = FileType::from_raw_mode(lower.st_mode);
+        if file_type != FileType::Directory && lower.st_nlink > 1 {
+            let now = rustix::fs::lstat(self.upper_path(rel).as_c_str()).ok()?;
+            let key = crate::generation::file_key(lower.st_dev, lower.st_ino);
+            return Some(
+                FileType::from_raw_mode(now.st_mode) == file_type
+                    && self.is_copy_of(key, now.st_ino),
+            );
         }
         let own = handle_of_fd(fd)?;
         let mut v = [0u8; HEADER + MAX_HANDLE];

@@ -1481,6 +1481,41 @@ stat -c '%a' "$OVL_UPPER/empty1""#,
     );
 }
 
+/// The same for a lower file with another hard link (whose copy records
+/// no origin): a change through its descriptor after another process
+/// renamed a symbolic link over its name fails (`EEXIST`) and changes
+/// neither the link nor its target; after another process copied the file
+/// up at its name, it changes the copy. (Found by the descriptor
+/// sequences, seed 1600560.)
+#[test]
+fn a_change_through_a_descriptor_of_a_linked_file_reaches_only_its_copy() {
+    require_root!();
+    let fx = Fixture::new(1);
+    fx.lower(1)
+        .file("low1", "low1\n")
+        .hardlink("hl", "low1")
+        .symlink("sl", "low1")
+        .file("f", "f\n")
+        .hardlink("f2", "f");
+    compare_changes(
+        &fx,
+        &[
+            PY_TRY_AND_SH,
+            r#"replaced = os.open('hl', os.O_RDONLY)
+copied = os.open('f', os.O_RDONLY)
+sh('mv sl hl; chmod 600 f')
+t('replaced', lambda: os.utime(replaced, (43, 43)))
+t('copied', lambda: os.fchmod(copied, 0o640))
+for name in ['low1', 'hl', 'f', 'f2']:
+    st = os.lstat(name)
+    print(name, oct(st.st_mode & 0o777), st.st_mtime, st.st_nlink)
+EOF"#,
+        ]
+        .concat(),
+        &["replaced File exists", "copied ok", "f 0o640"],
+    );
+}
+
 /// Names relative to a descriptor of a directory that another process
 /// removed since (and made again, with other entries): in no directory
 /// (`ENOENT`), not in the new one, and a stream on the descriptor lists
