@@ -206,6 +206,28 @@ impl Fixture {
         self.root.path.join("home")
     }
 
+    /// The names beside the mount point (in the directory above it), which
+    /// a script reaches through a symbolic link out of the view (`../x`).
+    pub fn beside_view(&self) -> Vec<std::ffi::OsString> {
+        let mut names: Vec<_> = fs::read_dir(&self.root.path)
+            .map(|d| d.filter_map(|e| e.ok().map(|e| e.file_name())).collect())
+            .unwrap_or_default();
+        names.sort();
+        names
+    }
+
+    /// Removes what was made beside the mount point since `before` (see
+    /// [`Fixture::beside_view`]): a run that wrote there through a link out
+    /// of the view would otherwise leave it to the next run.
+    pub fn forget_beside_view(&self, before: &[std::ffi::OsString]) {
+        for name in self.beside_view() {
+            if before.binary_search(&name).is_err() {
+                let path = self.root.path.join(&name);
+                let _ = fs::remove_dir_all(&path).or_else(|_| fs::remove_file(&path));
+            }
+        }
+    }
+
     /// The directory holding this fixture's layers (written as `$LAYERS` in
     /// normalised outputs).
     pub fn layers_dir(&self) -> &Path {

@@ -41,8 +41,8 @@ impl Pair {
     /// (kernel, ovl). Can be called again: each run continues from the
     /// state the previous one left in its clone.
     pub fn run(&self, script: &str) -> (Outcome, Outcome) {
-        let k = run_kernel(&self.kernel, script);
-        let o = run_ovl(&self.ovl, script);
+        let k = self.apart(|| run_kernel(&self.kernel, script));
+        let o = self.apart(|| run_ovl(&self.ovl, script));
         self.check(&k, &o);
         (k, o)
     }
@@ -50,10 +50,20 @@ impl Pair {
     /// As `run`, with the shim preloaded by hand (`LD_PRELOAD` + `OVL_*`)
     /// instead of `ovl-exec`.
     pub fn run_env(&self, script: &str) -> (Outcome, Outcome) {
-        let k = run_kernel(&self.kernel, script);
-        let o = run_ovl_env(&self.ovl, script);
+        let k = self.apart(|| run_kernel(&self.kernel, script));
+        let o = self.apart(|| run_ovl_env(&self.ovl, script));
         self.check(&k, &o);
         (k, o)
+    }
+
+    /// One side's run, and then whatever it made beside the mount point
+    /// (through a symbolic link out of the view) removed: each run starts
+    /// from the same surroundings, not from the other side's files.
+    fn apart(&self, run: impl FnOnce() -> Outcome) -> Outcome {
+        let before = self.kernel.beside_view();
+        let k = run();
+        self.kernel.forget_beside_view(&before);
+        k
     }
 
     fn check(&self, k: &Outcome, o: &Outcome) {
