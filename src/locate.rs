@@ -1412,13 +1412,11 @@ impl Overlay {
         if !is_dir {
             return Errno::EXIST;
         }
-        use rustix::fs::{Mode, OFlags};
-        let flags = OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC;
-        let dir = rustix::fs::open(self.upper_path(rel).as_c_str(), flags, Mode::empty());
-        if dir.is_ok_and(has_entries) {
-            Errno::NOTEMPTY
-        } else {
+        // A whiteout or a file has no entries to read.
+        if crate::sys::entries(&self.upper_path(rel)).is_empty() {
             Errno::NOTDIR
+        } else {
+            Errno::NOTEMPTY
         }
     }
 
@@ -1433,14 +1431,6 @@ impl Overlay {
     }
 }
 
-/// Does the directory open at `dir` hold any entry but `.` and `..`?
-fn has_entries(dir: rustix::fd::OwnedFd) -> bool {
-    let Ok(mut entries) = rustix::fs::Dir::new(dir) else {
-        return false;
-    };
-    entries.any(|e| e.is_ok_and(|e| !matches!(e.file_name().to_bytes(), b"." | b"..")))
-}
-
 /// For `fd`, a descriptor of a directory, `real` its real device and
 /// inode numbers: when it is open on a lower layer's directory that has
 /// been copied up since, the directory as the view shows it now (the
@@ -1448,6 +1438,23 @@ fn has_entries(dir: rustix::fd::OwnedFd) -> bool {
 /// attributes, and one link). `None`: it has not been, or `fd` is open on
 /// no lower directory of the view.
 pub fn copied_up_dir(ovl: &Overlay, fd: i32, real: (u64, u64)) -> Option<Node> {
+    let (info, now) = lower_dir_copy_up_unseen(ovl, fd)?;
+    copy_at_its_name(ovl, fd, &info, now, real)
+}
+
+/// [`copied_up_dir`] for a caller without the descriptor's `fstat`: that
+/// is made only when a directory has been copied up since `fd` last looked.
+pub fn copied_up_dir_of(ovl: &Overlay, fd: i32) -> Option<Node> {
+    let (info, now) = lower_dir_copy_up_unseen(ovl, fd)?;
+    // SAFETY: `fd` is open: the table follows closes.
+    let st = rustix::fs::fstat(unsafe { rustix::fd::BorrowedFd::borrow_raw(fd) }).ok()?;
+    copy_at_its_name(ovl, fd, &info, now, (st.st_dev, st.st_ino))
+}
+
+/// `fd`'s record and the count of directory copy-ups, when `fd` is open on
+/// a lower object and a directory has been copied up since it last looked
+/// (one load otherwise).
+fn lower_dir_copy_up_unseen(ovl: &Overlay, fd: i32) -> Option<(Arc<FdInfo>, u64)> {
     if crate::vfork::in_child() {
         return None; // the parent's table: this child's descriptors may differ
     }
@@ -1456,6 +1463,19 @@ pub fn copied_up_dir(ovl: &Overlay, fd: i32, real: (u64, u64)) -> Option<Node> {
     if info.dir_copy_ups == now && now != crate::generation::UNCACHEABLE {
         return None;
     }
+    Some((info, now))
+}
+
+/// The copy of the lower directory `fd` (of record `info`, real identity
+/// `real`) is open on, as the view shows it now at its name; else `None`,
+/// noted while the name still shows the lower directory (at count `now`).
+fn copy_at_its_name(
+    ovl: &Overlay,
+    fd: i32,
+    info: &FdInfo,
+    now: u64,
+    real: (u64, u64),
+) -> Option<Node> {
     match ovl.resolve(&info.rel, false) {
         // The copy of this directory, not another put at its name since.
         Ok(Resolved::Inside(n))
@@ -1469,19 +1489,6 @@ pub fn copied_up_dir(ovl: &Overlay, fd: i32, real: (u64, u64)) -> Option<Node> {
         }
         _ => None,
     }
-}
-
-/// [`copied_up_dir`] for a caller without the descriptor's `fstat`: that
-/// is made only when a directory has been copied up since `fd` last looked.
-pub fn copied_up_dir_of(ovl: &Overlay, fd: i32) -> Option<Node> {
-    let info = fd_info(fd).filter(|i| i.lower)?;
-    let now = ovl.dir_copy_ups();
-    if info.dir_copy_ups == now && now != crate::generation::UNCACHEABLE {
-        return None;
-    }
-    // SAFETY: `fd` is open: the table follows closes.
-    let st = rustix::fs::fstat(unsafe { rustix::fd::BorrowedFd::borrow_raw(fd) }).ok()?;
-    copied_up_dir(ovl, fd, (st.st_dev, st.st_ino))
 }
 
 /// The directory `fd` is open on (at `rel`) was found still not copied up

@@ -341,8 +341,8 @@ ls -d b keep e3 a/low1 a/low2 && cat e3 a/data"#,
 
 /// An `O_PATH` descriptor of a lower file shows its copy once the file
 /// is copied up, as on the kernel (`fstat` shows the copy's mode): by
-/// this process, or by another, also when opened through a symbolic link. (Found by the descriptor sequences,
-/// seed 1400233.)
+/// this process, or by another, also when opened through a symbolic link.
+/// (Found by the descriptor sequences, seed 1400233.)
 #[test]
 fn an_o_path_descriptor_shows_the_copy_of_its_file() {
     require_root!();
@@ -350,10 +350,8 @@ fn an_o_path_descriptor_shows_the_copy_of_its_file() {
         &objects_to_remove(),
         &[
             PY_TRY_AND_SH,
-            r#"def shown(fd):
-    st = os.fstat(fd)
-    return oct(st.st_mode & 0o777), st.st_nlink, st.st_size
-own = os.open('f1', os.O_PATH)
+            PY_SHOWN,
+            r#"own = os.open('f1', os.O_PATH)
 other = os.open('f2', os.O_PATH)
 sh('ln -s f1 sl')
 linked = os.open('sl', os.O_PATH)
@@ -1348,6 +1346,13 @@ def sh(cmd):
     subprocess.run(['sh', '-c', cmd], check=True)
 "#;
 
+/// After [`PY_TRY_AND_SH`]: `shown(fd)`, a descriptor's mode, links and
+/// size as `fstat` shows them.
+const PY_SHOWN: &str = r#"def shown(fd):
+    st = os.fstat(fd)
+    return oct(st.st_mode & 0o777), st.st_nlink, st.st_size
+"#;
+
 /// On [`objects_to_remove`], after [`PY_TRY_AND_SH`]: a directory of the
 /// upper layer alone made, and descriptors kept (`fds`) of a lower one
 /// with a file, a merged one, that one, and an empty lower one.
@@ -1617,10 +1622,8 @@ fn a_lower_directory_descriptor_reaches_its_copy_even_once_removed() {
         &lower_directories(),
         &[
             PY_TRY_AND_SH,
-            r#"def shown(fd):
-    st = os.fstat(fd)
-    return oct(st.st_mode & 0o777), st.st_nlink, st.st_size
-fds = {d: os.open(d, os.O_RDONLY | os.O_DIRECTORY) for d in ['d1', 'd2', 'd3', 'd4']}
+            PY_SHOWN,
+            r#"fds = {d: os.open(d, os.O_RDONLY | os.O_DIRECTORY) for d in ['d1', 'd2', 'd3', 'd4']}
 dup = os.dup(fds['d2'])
 os.fchmod(fds['d1'], 0o700)
 open('d2/new', 'w').close()
