@@ -308,7 +308,18 @@ fn agree_with_the_kernel(
     let count = env_number("OVL_RANDOM_SCENARIOS", scenarios);
     let first = env_number("OVL_RANDOM_SEED", 1);
     let steps = env_number("OVL_RANDOM_STEPS", steps);
-    for seed in first..first + count {
+    agree_on_seeds(fx, step, script, first..first + count, steps);
+}
+
+/// [`agree_with_the_kernel`] on the sequences of `seeds`.
+fn agree_on_seeds(
+    fx: &Fixture,
+    step: fn(&mut Rng) -> String,
+    script: fn(&str) -> String,
+    seeds: std::ops::Range<u64>,
+    steps: u64,
+) {
+    for seed in seeds {
         let mut r = Rng(seed);
         let steps: String = (0..steps).map(|_| step(&mut r)).collect();
         let body = script(&steps);
@@ -336,6 +347,24 @@ fn random_sequences_agree_with_the_kernel() {
 fn random_program_sequences_agree_with_the_kernel() {
     require_root!();
     agree_with_the_kernel(&program_layers(), program_step, str::to_string, 100, 14);
+}
+
+/// Found by the descriptor sequences and not mended yet (README
+/// limitations): `stat` of `.` in a current directory entered with
+/// `fchdir` through a descriptor of a merged directory removed since shows
+/// no link (the removed upper directory's own count); the kernel shows
+/// one, as for any merged directory.
+#[test]
+#[ignore = "a removed merged current directory's link count: ovl 0, the kernel 1"]
+fn descriptor_sequence_2300617_agrees_with_the_kernel() {
+    require_root!();
+    agree_on_seeds(
+        &program_layers(),
+        descriptor_step,
+        descriptor_program,
+        2_300_617..2_300_618,
+        45,
+    );
 }
 
 #[test]
