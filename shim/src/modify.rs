@@ -548,12 +548,6 @@ pub(crate) unsafe fn now(t: *const libc::timespec) -> bool {
         || unsafe { (*t).tv_nsec == libc::UTIME_NOW && (*t.add(1)).tv_nsec == libc::UTIME_NOW }
 }
 
-/// `listxattr` of an object of the view (see `ovl::xattr::filter_list`);
-/// `call` makes the real call into a buffer. As on the kernel's overlay, a
-/// length query answers the real list's length (the overlay's records
-/// included: room enough for the view's list), a buffer too small for the
-/// real list fails with `ERANGE`, and only the view's list is written to
-/// the caller's buffer (nothing of the records, even past its end).
 /// The copy of the lower directory `fd` is open on, opened for one call,
 /// when it has been copied up since (by this process or another): its
 /// extended attributes are the view's, as the kernel reads the upper
@@ -569,6 +563,12 @@ fn copy_of_lower_dir(ovl: &Overlay, fd: c_int) -> Option<OwnedFd> {
     rustix::fs::open(path.as_c_str(), flags, Mode::empty()).ok()
 }
 
+/// `listxattr` of an object of the view (see `ovl::xattr::filter_list`);
+/// `call` makes the real call into a buffer. As on the kernel's overlay, a
+/// length query answers the real list's length (the overlay's records
+/// included: room enough for the view's list), a buffer too small for the
+/// real list fails with `ERANGE`, and only the view's list is written to
+/// the caller's buffer (nothing of the records, even past its end).
 fn list_in_view(
     ovl: &Overlay,
     list: *mut c_char,

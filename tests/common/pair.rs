@@ -61,9 +61,9 @@ impl Pair {
     /// from the same surroundings, not from the other side's files.
     fn apart(&self, run: impl FnOnce() -> Outcome) -> Outcome {
         let before = self.kernel.beside_view();
-        let k = run();
+        let out = run();
         self.kernel.forget_beside_view(&before);
-        k
+        out
     }
 
     fn check(&self, k: &Outcome, o: &Outcome) {
