@@ -42,6 +42,12 @@ pub mod env {
     /// process; the shim names the process so and removes the variable
     /// before `main`.
     pub const PROCESS_NAME: &str = "OVL_PROCESS_NAME";
+    /// Set for a child started in a removed directory of the view (whose
+    /// path nothing can read back: the kernel's link names the upper
+    /// directory's removed copy): `dev:ino:path`, the real directory's
+    /// device and inode numbers and its path in the view. The shim takes
+    /// it before `main`.
+    pub const REMOVED_CWD: &str = "OVL_REMOVED_CWD";
     /// Every variable that belongs to the overlay's description.
     pub const ALL: [&str; 8] = [LOWER, UPPER, WORK, TARGET, TRACE, WHITEOUT, XATTR, SHIM];
 

@@ -299,6 +299,9 @@ impl Overlay {
             // from their next start (see the shim's `dir.rs`).
             self.dir_copied_up();
         }
+        if is_dir {
+            self.cwd_follows_copy_up(&node.rel, &dst);
+        }
         let dirs = if is_dir { node.dirs | (1 << UPPER) } else { 0 };
         Ok(Node {
             rel: node.rel.clone(),

@@ -199,10 +199,10 @@ impl Overlay {
         for e in envp {
             if let Some((i, value)) = overlay_variable(e) {
                 given[i].get_or_insert(value);
-            } else if env::is_entry(e, env::PROCESS_NAME) {
-                // A name left for the shim (a program passing on its first
-                // environment as `/proc/self/environ` keeps it): the child
-                // is to lose it, so `envp` is written anew.
+            } else if is_for_the_shim(e) {
+                // A variable left for the shim (a program passing on its
+                // first environment as `/proc/self/environ` keeps it): the
+                // child is to lose it, so `envp` is written anew.
                 return false;
             }
         }
@@ -246,7 +246,8 @@ impl Overlay {
                 })
             });
         let ours = self.describes_this_overlay(envp);
-        if ours && preload_ok && library.is_none() && name.is_none() {
+        let removed_cwd = self.removed_cwd_entry();
+        if ours && preload_ok && library.is_none() && name.is_none() && removed_cwd.is_none() {
             return None;
         }
         let mut out: Vec<Vec<u8>> = Vec::with_capacity(envp.len() + self.env.len() + 4);
@@ -254,13 +255,14 @@ impl Overlay {
             let replaced = (!ours && overlay_variable(e).is_some())
                 || (!preload_ok && e.starts_with(b"LD_PRELOAD="))
                 || (library.is_some() && is_library_path_entry(e))
-                || env::is_entry(e, env::PROCESS_NAME);
+                || is_for_the_shim(e);
             if !replaced {
                 out.push(e.to_vec());
             }
         }
         out.extend(library.into_iter().flatten());
         out.extend(name.map(process_name_entry));
+        out.extend(removed_cwd);
         for (k, v) in self.env.iter().filter(|_| !ours) {
             let mut e = k.as_bytes().to_vec();
             e.push(b'=');
@@ -289,6 +291,11 @@ impl Overlay {
     }
 }
 
+/// Is the environment entry `e` one the shim takes before `main`?
+fn is_for_the_shim(e: &[u8]) -> bool {
+    env::is_entry(e, env::PROCESS_NAME) || env::is_entry(e, env::REMOVED_CWD)
+}
+
 /// The environment entry that gives a process `name` ([`Plan::name`]).
 pub fn process_name_entry(name: &[u8]) -> Vec<u8> {
     [env::PROCESS_NAME.as_bytes(), b"=", name].concat()
@@ -311,6 +318,29 @@ pub fn take_process_name() {
     if let Ok(name) = std::ffi::CString::new(name.into_encoded_bytes()) {
         // A name the kernel refuses leaves the interpreter's: nothing else changes.
         let _ = rustix::thread::set_name(&name);
+    }
+}
+
+/// In a new process, before `main`: the removed directory of the view it
+/// was started in ([`env::REMOVED_CWD`]), taken as its current directory
+/// when it still stands in it; the variable gone.
+pub fn take_removed_cwd(ovl: &Overlay) {
+    let Some(value) = std::env::var_os(env::REMOVED_CWD) else {
+        return;
+    };
+    std::env::remove_var(env::REMOVED_CWD);
+    let value = value.into_encoded_bytes();
+    let mut parts = value.splitn(3, |&b| b == b':');
+    let number = |p: Option<&[u8]>| std::str::from_utf8(p?).ok()?.parse::<u64>().ok();
+    let (Some(dev), Some(ino), Some(rel)) =
+        (number(parts.next()), number(parts.next()), parts.next())
+    else {
+        return;
+    };
+    // A child that was given another directory (`posix_spawn`'s `chdir`
+    // action) keeps its own.
+    if rustix::fs::stat(".").is_ok_and(|st| st.st_dev == dev && st.st_ino == ino) {
+        ovl.adopt_removed_cwd(rel.to_vec());
     }
 }
 

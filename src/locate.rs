@@ -72,7 +72,7 @@ static VFORK_CWD: CwdState = CwdState::new(1 << 63);
 
 /// Has the current directory been removed from the view (as last looked at
 /// when the layers' names changed; see [`CwdState::gone`])?
-pub(crate) fn cwd_is_gone() -> bool {
+pub fn cwd_is_gone() -> bool {
     cwd().gone.load(Ordering::Acquire)
 }
 
@@ -563,6 +563,66 @@ impl Overlay {
         gone
     }
 
+    /// Does `(dirfd, path)` name the removed current directory itself (`.`,
+    /// `./.`, or the empty path), a directory that merged several layers'?
+    /// The kernel shows such a directory one link, removed or not, as any
+    /// merged one; the real directory shows its own count (none once removed).
+    pub fn names_removed_merged_cwd(&self, dirfd: i32, path: &[u8]) -> bool {
+        dirfd == libc::AT_FDCWD
+            && cwd_is_gone()
+            && past_dots(path).is_empty()
+            && path.first() != Some(&b'/')
+            && self.removed_cwd_merged()
+    }
+
+    /// Did the removed current directory merge several layers' directories?
+    /// Its name shows something else now (or nothing), so the layers below
+    /// the upper one tell, as its look-up saw them: the process stands in
+    /// the removed upper directory (merged with what is below it unless it
+    /// is opaque) or in a lower one (merged with the lower layers' below
+    /// it). `false` when its parent is gone too.
+    fn removed_cwd_merged(&self) -> bool {
+        let Some(rel) = self.with_known_cwd_rel(|c| c.map(<[u8]>::to_vec)) else {
+            return false;
+        };
+        let (parent_rel, name) = crate::lookup::split_last(&rel);
+        if name.is_empty() {
+            return false;
+        }
+        let Ok(Resolved::Inside(parent)) = self.resolve(parent_rel, false) else {
+            return false;
+        };
+        let below = Node {
+            dirs: parent.dirs & !(1 << crate::overlay::UPPER),
+            ..parent
+        };
+        let lower_dirs = match self.lookup_child(&below, name) {
+            Ok(Some(n)) if n.is_dir() => n.dirs.count_ones(),
+            _ => 0,
+        };
+        let on_upper = matches!(rustix::process::getcwd(Vec::new()), Err(Errno::NOENT));
+        if on_upper {
+            lower_dirs >= 1 && !crate::whiteout::is_opaque(c".")
+        } else {
+            lower_dirs >= 2
+        }
+    }
+
+    /// After the directory `rel` was copied up to the real `copy`: a process
+    /// standing in its lower directory moves to the copy, as a `chdir` there
+    /// now would (the kernel's current directory is the overlay's own, which
+    /// gains the copy: once removed it still shows the copy's attributes).
+    pub(crate) fn cwd_follows_copy_up(&self, rel: &[u8], copy: &std::ffi::CStr) {
+        let Ok(real) = rustix::process::getcwd(Vec::new()) else {
+            return;
+        };
+        let real = real.as_bytes();
+        if !self.is_upper_path(real) && self.real_to_rel(real) == Some(rel) {
+            // Failing leaves the process where it was: the copy is shown all the same.
+            let _ = rustix::process::chdir(copy);
+        }
+    }
+
     /// Does the view still show the lower directory once at `rel` there:
     /// from its lower layer, or merged with a copy? A directory made at its
     /// name after a removal is opaque: it merges nothing.
@@ -764,17 +824,80 @@ impl Overlay {
                 self.set_cwd(Some(rel.clone()));
             }
         }
-        // A removed upper directory has no path; a lower one is gone once
-        // the view no longer shows it (or merges it) at its name.
-        let gone = match (&real, &now) {
-            (Err(Errno::NOENT), _) => true,
-            (Ok(c), Some(rel)) if !self.is_upper_path(c.as_bytes()) => {
-                !self.still_shows_lower_dir(rel)
-            }
-            _ => false,
-        };
+        let gone = self.cwd_is_removed(&real, now.as_deref(), seen);
         let cwd = self.cwd_for_change();
         cwd.gone.store(gone, Ordering::Release);
+        cwd.rel_seen.store(seen, Ordering::Release);
+    }
+
+    /// Has the current directory (the real one, `real`, and its path in
+    /// the view, `rel`) been removed from the view? A removed upper
+    /// directory has no path; a lower one is gone once the view no longer
+    /// shows it (or merges it) at its name, which only a change of the
+    /// layers' names can have done (`generation` 0: none since the overlay
+    /// began).
+    fn cwd_is_removed(
+        &self,
+        real: &Result<std::ffi::CString, Errno>,
+        rel: Option<&[u8]>,
+        generation: u64,
+    ) -> bool {
+        match (real, rel) {
+            (Err(Errno::NOENT), _) => true,
+            (Ok(c), Some(rel)) if !self.is_upper_path(c.as_bytes()) => {
+                generation != 0 && !self.still_shows_lower_dir(rel)
+            }
+            _ => false,
+        }
+    }
+
+    /// The view's path of a removed upper directory the process stands in
+    /// (inherited from a parent that stood in it: `getcwd` fails; the
+    /// kernel's link still names it).
+    fn removed_upper_cwd_rel(&self) -> Option<Vec<u8>> {
+        let link = rustix::fs::readlinkat(rustix::fs::CWD, "/proc/self/cwd", Vec::new()).ok()?;
+        let real = link.as_bytes().strip_suffix(b" (deleted)")?;
+        self.is_upper_path(real)
+            .then(|| self.real_to_rel(real).map(<[u8]>::to_vec))
+            .flatten()
+    }
+
+    /// The environment entry that tells a child the removed directory of
+    /// the view it starts in ([`crate::config::env::REMOVED_CWD`]): `None`
+    /// while the current directory is not such a one (most of the time: one
+    /// look at the recorded state).
+    pub(crate) fn removed_cwd_entry(&self) -> Option<Vec<u8>> {
+        let rel = self.with_cwd_rel(|c| c.map(<[u8]>::to_vec))?;
+        // A `vfork` child does not recheck (the state is its parent's):
+        // it looks without recording.
+        let stale = cwd().rel_seen.load(Ordering::Acquire) != self.generation();
+        let gone = if stale {
+            let seen = self.generation();
+            self.cwd_is_removed(&rustix::process::getcwd(Vec::new()), Some(&rel), seen)
+        } else {
+            cwd_is_gone()
+        };
+        if !gone {
+            return None;
+        }
+        let st = rustix::fs::stat(".").ok()?;
+        let head = format!(
+            "{}={}:{}:",
+            crate::config::env::REMOVED_CWD,
+            st.st_dev,
+            st.st_ino
+        );
+        Some([head.as_bytes(), &rel].concat())
+    }
+
+    /// Takes `rel`, a removed directory of the view, as the current
+    /// directory this process was started in (see
+    /// [`crate::exec::take_removed_cwd`]).
+    pub fn adopt_removed_cwd(&self, rel: Vec<u8>) {
+        let seen = self.generation();
+        self.set_cwd(Some(rel));
+        let cwd = self.cwd_for_change();
+        cwd.gone.store(true, Ordering::Release);
         cwd.rel_seen.store(seen, Ordering::Release);
     }
 
@@ -802,23 +925,27 @@ impl Overlay {
     fn init_cwd(&self) {
         // Before the look: a change after it is seen at the next use.
         let seen = self.generation();
-        let rel = match rustix::process::getcwd(Vec::new()) {
+        let real = rustix::process::getcwd(Vec::new());
+        let rel = match &real {
             Ok(c) => {
-                let real = c.into_bytes();
-                let above =
-                    real == b"/" || crate::overlay::strip_dir(&self.target, &real).is_some();
+                let real = c.as_bytes();
+                let above = real == b"/" || crate::overlay::strip_dir(&self.target, real).is_some();
                 self.cwd_for_change().above.store(above, Ordering::Release);
                 if let Ok(mut c) = self.cwd_for_change().real.write() {
-                    c.clone_from(&real);
+                    c.clear();
+                    c.extend_from_slice(real);
                 }
-                self.view_rel_of_real_dir(&real)
+                self.view_rel_of_real_dir(real)
             }
+            Err(Errno::NOENT) => self.removed_upper_cwd_rel(),
             Err(_) => None,
         };
+        // A directory removed before this process looked (by its parent, say).
+        let gone = rel.is_some() && self.cwd_is_removed(&real, rel.as_deref(), seen);
         self.set_cwd(rel);
-        self.cwd_for_change()
-            .rel_seen
-            .store(seen, Ordering::Release);
+        let cwd = self.cwd_for_change();
+        cwd.gone.store(gone, Ordering::Release);
+        cwd.rel_seen.store(seen, Ordering::Release);
     }
 
     /// After `fchdir(fd)` to the view's directory `rel`: the current
@@ -1257,20 +1384,26 @@ pub fn note_stream(fd: i32) {
 /// path through `..` climbs from where it was, any other name is in no
 /// directory (`ENOENT`), whatever has the directory's name now.
 fn in_removed_cwd(path: &[u8], rel: Vec<u8>) -> Where {
-    let mut rest = path;
-    loop {
-        rest = &rest[rest.iter().take_while(|&&b| b == b'/').count()..];
-        match rest.strip_prefix(b".") {
-            Some(after) if after.is_empty() || after[0] == b'/' => rest = after,
-            _ => break,
-        }
-    }
+    let rest = past_dots(path);
     if rest.is_empty() {
         Where::Outside
     } else if rest == b".." || rest.starts_with(b"../") {
         Where::Inside(rel)
     } else {
         Where::Fails(Errno::NOENT)
+    }
+}
+
+/// `path` past its leading `.` components and slashes (empty: it names
+/// the directory it is taken from).
+fn past_dots(path: &[u8]) -> &[u8] {
+    let mut rest = path;
+    loop {
+        rest = &rest[rest.iter().take_while(|&&b| b == b'/').count()..];
+        match rest.strip_prefix(b".") {
+            Some(after) if after.is_empty() || after[0] == b'/' => rest = after,
+            _ => return rest,
+        }
     }
 }
 

@@ -81,9 +81,24 @@ impl Overlay {
         Some(view)
     }
 
-    /// What `readlink` of one of this process's magic links shows, whose
-    /// real target is `real`: the view's path when `real` lies in a layer.
-    pub fn shown_link_target(&self, real: &[u8]) -> Option<Vec<u8>> {
+    /// What `readlink` of one of this process's magic links, `link`, shows,
+    /// whose real target is `real`: the view's path when `real` lies in a
+    /// layer; for a directory the view no longer shows (the current one, a
+    /// descriptor's), its path in the view marked removed, as the kernel
+    /// marks it (the real one may still be there, a lower directory, or be
+    /// no name of the view, a merged one removed by the work directory).
+    pub fn shown_link_target(&self, link: &[u8], real: &[u8]) -> Option<Vec<u8>> {
+        let removed = match own_fd_link(link) {
+            Some((fd, b"")) if self.fd_dir_is_gone(fd) => {
+                crate::locate::fd_info(fd).map(|i| i.rel.clone())
+            }
+            None if link.ends_with(b"/cwd") && crate::locate::cwd_is_gone() => self.cwd_rel(),
+            _ => None,
+        };
+        if let Some(rel) = removed {
+            return Some([&self.virtual_path(&rel)[..], b" (deleted)"].concat());
+        }
+        // (A removed upper object's real path ends so already.)
         let rel = self.real_to_rel(real)?;
         Some(self.virtual_path(rel))
     }

@@ -1607,6 +1607,70 @@ find . | sort"#,
     );
 }
 
+/// The current directory removed (by this process) while it stood in it,
+/// entered every way and of every kind: what `stat` shows of `.` (a merged
+/// directory one link, removed or not, as the kernel's; a lower directory
+/// copied up while the process stood in it the copy's mode), where
+/// `/proc/self/cwd` leads, what `..` holds; and the same in a child started
+/// there (the directory's path in the view cannot be read back from the
+/// real one: a removed merged directory's went by the work directory).
+#[test]
+fn a_removed_current_directory_shows_as_on_the_kernel() {
+    require_root!();
+    let fx = Fixture::new(2);
+    fx.lower(1)
+        .file("merged/x", "x\n")
+        .file("fd_merged/x", "x\n")
+        .dir("lower")
+        .dir("copied")
+        .dir("two")
+        .dir("opaque");
+    fx.lower(2).dir("two");
+    fx.upper()
+        .file("merged/up", "up\n")
+        .file("fd_merged/up", "up\n");
+    compare_changes(
+        &fx,
+        &[
+            PY_TRY_AND_SH,
+            r#"root = os.getcwd()
+def shown(where):
+    st = os.stat('.')
+    print(where, oct(st.st_mode), st.st_nlink, os.readlink('/proc/self/cwd'), sorted(os.listdir('..')))
+child = "import os; st = os.stat('.'); print('child', oct(st.st_mode), st.st_nlink, os.readlink('/proc/self/cwd'), sorted(os.listdir('..')))"
+def leave(d, enter):
+    enter()
+    shown(d)
+    subprocess.run(['python3', '-c', child], check=True)
+    os.chdir(root)
+for f in ['merged/x', 'merged/up', 'fd_merged/x', 'fd_merged/up']:
+    os.unlink(f)
+os.mkdir('upper_only')
+os.rmdir('opaque'); os.mkdir('opaque')
+fd = os.open('fd_merged', os.O_RDONLY)
+os.rmdir('fd_merged')
+leave('fd_merged', lambda: os.fchdir(fd))
+for d in ['merged', 'lower', 'copied', 'two', 'upper_only', 'opaque']:
+    def enter():
+        os.chdir(d)
+        if d == 'copied':
+            os.chmod('.', 0o750)
+        os.rmdir('../' + d)
+    leave(d, enter)
+EOF"#,
+        ]
+        .concat(),
+        &[
+            "merged 0o40755 1",
+            "fd_merged 0o40755 1",
+            "copied 0o40750 1",
+            "two 0o40755 1",
+            "upper_only 0o40755 0",
+            "opaque 0o40755 0",
+        ],
+    );
+}
+
 /// A descriptor of a lower directory that this process copied up (a
 /// change through it, a file made in it, a name removed from it relative
 /// to it): from then on it reaches the copy, as on the kernel, also once

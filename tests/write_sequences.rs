@@ -351,11 +351,11 @@ fn random_program_sequences_agree_with_the_kernel() {
 
 /// Found by the descriptor sequences and not mended yet (README
 /// limitations): `stat` of `.` in a current directory entered with
-/// `fchdir` through a descriptor of a merged directory removed since shows
-/// no link (the removed upper directory's own count); the kernel shows
-/// one, as for any merged directory.
+/// A sequence the descriptors' comparison once stopped at: `stat` of `.`
+/// after `fchdir` through a descriptor of a merged directory removed since
+/// showed no link (the removed upper directory's own count); the kernel
+/// shows one, as for any merged directory.
 #[test]
-#[ignore = "a removed merged current directory's link count: ovl 0, the kernel 1"]
 fn descriptor_sequence_2300617_agrees_with_the_kernel() {
     require_root!();
     agree_on_seeds(

@@ -268,9 +268,10 @@ extern "C" fn init() {
     #[cfg(target_arch = "x86_64")]
     syscall::look_up_real();
     if let Some(_g) = Guard::enter() {
-        if ovl::overlay::get().is_some() {
+        if let Some(ovl) = ovl::overlay::get() {
             ovl::library_path::restore_library_path();
             ovl::exec::take_process_name();
+            ovl::exec::take_removed_cwd(ovl);
         }
     }
     // SAFETY: registers a handler that only stores to atomics and tries a

@@ -23,13 +23,13 @@ fn follows(flags: c_int) -> bool {
 /// first): one link for a merged directory, an upper copy's origin's device
 /// and inode numbers.
 macro_rules! fix {
-    ($ovl:expr, $r:expr, $node:expr, $buf:expr) => {{
+    ($ovl:expr, $r:expr, ($d:expr, $p:expr, $node:expr), $buf:expr) => {{
         let node: Option<&Node> = $node;
         let r = $r;
         if r == 0 && !$buf.is_null() {
             // SAFETY: the call succeeded and filled *buf.
             let b = unsafe { &mut *$buf };
-            if node.is_some_and(Node::is_merged) {
+            if shows_merged($ovl, ($d, $p, node)) {
                 b.st_nlink = 1;
             }
             if let Some((dev, ino)) = node_identity($ovl, node) {
@@ -63,6 +63,24 @@ macro_rules! fix_fd {
             (b.st_dev, b.st_ino) = (dev as _, ino as _);
         }
     }};
+}
+
+/// Is the object a `stat` call reached (the caller's `(d, p)` or a real
+/// path, and the view's `node` for it) a merged directory? Also the
+/// removed current directory named as `.`, which the call reached outside
+/// the view.
+fn shows_merged(ovl: &Overlay, (d, p, node): (c_int, *const c_char, Option<&Node>)) -> bool {
+    match node {
+        Some(node) => node.is_merged(),
+        // SAFETY: the hook's path, or a real one made for the call: NULL or
+        // a C string.
+        None => {
+            d == libc::AT_FDCWD
+                && ovl::locate::cwd_is_gone()
+                && unsafe { crate::bytes(p) }
+                    .is_some_and(|path| ovl.names_removed_merged_cwd(d, path))
+        }
+    }
 }
 
 /// The view's device and inode numbers for `node`, where they are not its
@@ -239,56 +257,56 @@ const OVERLAYFS_SUPER_MAGIC: libc::c_long = 0x794c_7630;
 hooks! {
     unless_outside(libc::AT_FDCWD, p);
     fn stat(p: *const c_char, buf: *mut libc::stat) -> c_int |real, ovl| {
-        reading_or_answer(ovl, libc::AT_FDCWD, p, FOLLOW, (answer!(buf, st_nlink), shown!(buf)), |_, rp, n| fix!(ovl, real(rp, buf), n, buf))
+        reading_or_answer(ovl, libc::AT_FDCWD, p, FOLLOW, (answer!(buf, st_nlink), shown!(buf)), |d, rp, n| fix!(ovl, real(rp, buf), (d, rp, n), buf))
     }
     unless_outside(libc::AT_FDCWD, p);
     fn stat64(p: *const c_char, buf: *mut libc::stat64) -> c_int |real, ovl| {
-        reading_or_answer(ovl, libc::AT_FDCWD, p, FOLLOW, (answer!(buf, st_nlink), shown!(buf)), |_, rp, n| fix!(ovl, real(rp, buf), n, buf))
+        reading_or_answer(ovl, libc::AT_FDCWD, p, FOLLOW, (answer!(buf, st_nlink), shown!(buf)), |d, rp, n| fix!(ovl, real(rp, buf), (d, rp, n), buf))
     }
     unless_outside(libc::AT_FDCWD, p);
     fn lstat(p: *const c_char, buf: *mut libc::stat) -> c_int |real, ovl| {
-        reading_or_answer(ovl, libc::AT_FDCWD, p, NOFOLLOW, (answer!(buf, st_nlink), shown!(buf)), |_, rp, n| fix!(ovl, real(rp, buf), n, buf))
+        reading_or_answer(ovl, libc::AT_FDCWD, p, NOFOLLOW, (answer!(buf, st_nlink), shown!(buf)), |d, rp, n| fix!(ovl, real(rp, buf), (d, rp, n), buf))
     }
     unless_outside(libc::AT_FDCWD, p);
     fn lstat64(p: *const c_char, buf: *mut libc::stat64) -> c_int |real, ovl| {
-        reading_or_answer(ovl, libc::AT_FDCWD, p, NOFOLLOW, (answer!(buf, st_nlink), shown!(buf)), |_, rp, n| fix!(ovl, real(rp, buf), n, buf))
+        reading_or_answer(ovl, libc::AT_FDCWD, p, NOFOLLOW, (answer!(buf, st_nlink), shown!(buf)), |d, rp, n| fix!(ovl, real(rp, buf), (d, rp, n), buf))
     }
     unless_outside(d, p);
     libc_at crate::HOT_FSTATAT;
     fn fstatat(d: c_int, p: *const c_char, buf: *mut libc::stat, fl: c_int) -> c_int |real, ovl| {
-        let r = reading_or_answer(ovl, d, p, follows(fl), (answer!(buf, st_nlink), shown!(buf)), |d, rp, n| fix!(ovl, real(d, rp, buf, fl), n, buf));
+        let r = reading_or_answer(ovl, d, p, follows(fl), (answer!(buf, st_nlink), shown!(buf)), |d, rp, n| fix!(ovl, real(d, rp, buf, fl), (d, rp, n), buf));
         if r == 0 && crate::path::names_the_descriptor(p, fl) { fix_fd!(ovl, d, buf); }
         r
     }
     unless_outside(d, p);
     fn fstatat64(d: c_int, p: *const c_char, buf: *mut libc::stat64, fl: c_int) -> c_int |real, ovl| {
-        let r = reading_or_answer(ovl, d, p, follows(fl), (answer!(buf, st_nlink), shown!(buf)), |d, rp, n| fix!(ovl, real(d, rp, buf, fl), n, buf));
+        let r = reading_or_answer(ovl, d, p, follows(fl), (answer!(buf, st_nlink), shown!(buf)), |d, rp, n| fix!(ovl, real(d, rp, buf, fl), (d, rp, n), buf));
         if r == 0 && crate::path::names_the_descriptor(p, fl) { fix_fd!(ovl, d, buf); }
         r
     }
     unless_outside(libc::AT_FDCWD, p);
     fn __xstat(v: c_int, p: *const c_char, buf: *mut libc::stat) -> c_int |real, ovl| {
-        reading_or_answer(ovl, libc::AT_FDCWD, p, FOLLOW, (answer!(buf, st_nlink), shown!(buf)), |_, rp, n| fix!(ovl, real(v, rp, buf), n, buf))
+        reading_or_answer(ovl, libc::AT_FDCWD, p, FOLLOW, (answer!(buf, st_nlink), shown!(buf)), |d, rp, n| fix!(ovl, real(v, rp, buf), (d, rp, n), buf))
     }
     unless_outside(libc::AT_FDCWD, p);
     fn __xstat64(v: c_int, p: *const c_char, buf: *mut libc::stat64) -> c_int |real, ovl| {
-        reading_or_answer(ovl, libc::AT_FDCWD, p, FOLLOW, (answer!(buf, st_nlink), shown!(buf)), |_, rp, n| fix!(ovl, real(v, rp, buf), n, buf))
+        reading_or_answer(ovl, libc::AT_FDCWD, p, FOLLOW, (answer!(buf, st_nlink), shown!(buf)), |d, rp, n| fix!(ovl, real(v, rp, buf), (d, rp, n), buf))
     }
     unless_outside(libc::AT_FDCWD, p);
     fn __lxstat(v: c_int, p: *const c_char, buf: *mut libc::stat) -> c_int |real, ovl| {
-        reading_or_answer(ovl, libc::AT_FDCWD, p, NOFOLLOW, (answer!(buf, st_nlink), shown!(buf)), |_, rp, n| fix!(ovl, real(v, rp, buf), n, buf))
+        reading_or_answer(ovl, libc::AT_FDCWD, p, NOFOLLOW, (answer!(buf, st_nlink), shown!(buf)), |d, rp, n| fix!(ovl, real(v, rp, buf), (d, rp, n), buf))
     }
     unless_outside(libc::AT_FDCWD, p);
     fn __lxstat64(v: c_int, p: *const c_char, buf: *mut libc::stat64) -> c_int |real, ovl| {
-        reading_or_answer(ovl, libc::AT_FDCWD, p, NOFOLLOW, (answer!(buf, st_nlink), shown!(buf)), |_, rp, n| fix!(ovl, real(v, rp, buf), n, buf))
+        reading_or_answer(ovl, libc::AT_FDCWD, p, NOFOLLOW, (answer!(buf, st_nlink), shown!(buf)), |d, rp, n| fix!(ovl, real(v, rp, buf), (d, rp, n), buf))
     }
     unless_outside(d, p);
     fn __fxstatat(v: c_int, d: c_int, p: *const c_char, buf: *mut libc::stat, fl: c_int) -> c_int |real, ovl| {
-        reading_or_answer(ovl, d, p, follows(fl), (answer!(buf, st_nlink), shown!(buf)), |d, rp, n| fix!(ovl, real(v, d, rp, buf, fl), n, buf))
+        reading_or_answer(ovl, d, p, follows(fl), (answer!(buf, st_nlink), shown!(buf)), |d, rp, n| fix!(ovl, real(v, d, rp, buf, fl), (d, rp, n), buf))
     }
     unless_outside(d, p);
     fn __fxstatat64(v: c_int, d: c_int, p: *const c_char, buf: *mut libc::stat64, fl: c_int) -> c_int |real, ovl| {
-        reading_or_answer(ovl, d, p, follows(fl), (answer!(buf, st_nlink), shown!(buf)), |d, rp, n| fix!(ovl, real(v, d, rp, buf, fl), n, buf))
+        reading_or_answer(ovl, d, p, follows(fl), (answer!(buf, st_nlink), shown!(buf)), |d, rp, n| fix!(ovl, real(v, d, rp, buf, fl), (d, rp, n), buf))
     }
     unless_outside(d, p);
     fn statx(d: c_int, p: *const c_char, fl: c_int, mask: libc::c_uint, buf: *mut libc::statx) -> c_int |real, ovl| {
@@ -302,7 +320,7 @@ hooks! {
         };
         let r = reading_unless(ovl, d, p, follows(fl), shown, |d, rp, n| {
             let r = real(d, rp, fl, mask, buf);
-            if r == 0 && n.is_some_and(Node::is_merged) { (*buf).stx_nlink = 1; }
+            if r == 0 && shows_merged(ovl, (d, rp, n)) { (*buf).stx_nlink = 1; }
             if r == 0 { if let Some(id) = node_identity(ovl, n) { set_statx_identity(&mut *buf, id); } }
             r
         });
@@ -519,7 +537,7 @@ unsafe fn readlink_in_view(
                 return got;
             };
             let target = &target[..got];
-            let shown = ovl.shown_link_target(target);
+            let shown = ovl.shown_link_target(crate::bytes(p).unwrap_or_default(), target);
             let shown = shown.as_deref().unwrap_or(target);
             let n = shown.len().min(len);
             // SAFETY: `buf` is valid for `len` bytes, `n` of them written.
