@@ -844,7 +844,8 @@ impl Overlay {
     ) -> bool {
         match (real, rel) {
             (Err(Errno::NOENT), _) => true,
-            (Ok(c), Some(rel)) if !self.is_upper_path(c.as_bytes()) => {
+            // (The view's root cannot be removed.)
+            (Ok(c), Some(rel)) if !rel.is_empty() && !self.is_upper_path(c.as_bytes()) => {
                 generation != 0 && !self.still_shows_lower_dir(rel)
             }
             _ => false,
@@ -867,6 +868,13 @@ impl Overlay {
     /// while the current directory is not such a one (most of the time: one
     /// look at the recorded state).
     pub(crate) fn removed_cwd_entry(&self) -> Option<Vec<u8>> {
+        // Not known: the process never looked at it (nor was started in a
+        // removed one); it is not worked out for a child (a `vfork` child
+        // would record it as its own).
+        let state = cwd();
+        if !state.known.load(Ordering::Acquire) || !state.inside.load(Ordering::Acquire) {
+            return None;
+        }
         let rel = self.with_cwd_rel(|c| c.map(<[u8]>::to_vec))?;
         // A `vfork` child does not recheck (the state is its parent's):
         // it looks without recording.
