@@ -1612,8 +1612,9 @@ find . | sort"#,
 /// directory one link, removed or not, as the kernel's; a lower directory
 /// copied up while the process stood in it the copy's mode), where
 /// `/proc/self/cwd` leads, what `..` holds; and the same in a child started
-/// there (the directory's path in the view cannot be read back from the
-/// real one: a removed merged directory's went by the work directory).
+/// there, also by `system` (the directory's path in the view cannot be read
+/// back from the real one: a removed merged directory's went by the work
+/// directory; the variable that tells the child is not left to the parent).
 #[test]
 fn a_removed_current_directory_shows_as_on_the_kernel() {
     require_root!();
@@ -1633,7 +1634,10 @@ fn a_removed_current_directory_shows_as_on_the_kernel() {
         &fx,
         &[
             PY_TRY_AND_SH,
-            r#"root = os.getcwd()
+            r#"import ctypes
+libc = ctypes.CDLL(None)
+libc.getenv.restype = ctypes.c_char_p
+root = os.getcwd()
 def shown(where):
     st = os.stat('.')
     print(where, oct(st.st_mode), st.st_nlink, os.readlink('/proc/self/cwd'), sorted(os.listdir('..')))
@@ -1642,6 +1646,8 @@ def leave(d, enter):
     enter()
     shown(d)
     subprocess.run(['python3', '-c', child], check=True)
+    os.system('python3 -c "' + child + '"')
+    print('left in the environment:', libc.getenv(b'OVL_REMOVED_CWD'))
     os.chdir(root)
 for f in ['merged/x', 'merged/up', 'fd_merged/x', 'fd_merged/up']:
     os.unlink(f)
@@ -1667,6 +1673,7 @@ EOF"#,
             "two 0o40755 1",
             "upper_only 0o40755 0",
             "opaque 0o40755 0",
+            "left in the environment: None",
         ],
     );
 }

@@ -333,7 +333,8 @@ unsafe fn spawn_in_view(
 }
 
 /// Puts the overlay's variables back into this process's environment before
-/// libc starts a shell with it (`system`, `popen`).
+/// libc starts a shell with it (`system`, `popen`): the child's own entries
+/// among them are taken out again by [`forget_child_entries`] once it started.
 fn restore_environ(ovl: &Overlay) {
     // SAFETY: environ is the process environment, NULL-terminated.
     let env = unsafe { read_vec(environ) };
@@ -391,12 +392,25 @@ hooks! {
     }
     fn system(cmd: *const c_char) -> c_int |real, ovl| {
         restore_environ(ovl);
-        real(cmd)
+        let r = real(cmd);
+        forget_child_entries();
+        r
     }
     fn popen(cmd: *const c_char, ty: *const c_char) -> *mut FILE |real, ovl| {
         restore_environ(ovl);
-        real(cmd, ty)
+        let r = real(cmd, ty);
+        forget_child_entries();
+        r
     }
+}
+
+/// After [`restore_environ`] and the start of the child: this process's
+/// environment without what was the child's alone (the removed directory it
+/// started in), which this process's own children are told afresh.
+fn forget_child_entries() {
+    let name = ovl::cpath(ovl::config::env::REMOVED_CWD.as_bytes());
+    // SAFETY: a valid C string.
+    unsafe { libc::unsetenv(name.as_ptr()) };
 }
 
 /// libc's own `execve` (not our wrapper).
