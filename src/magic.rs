@@ -89,9 +89,9 @@ impl Overlay {
     /// no name of the view, a merged one removed by the work directory).
     pub fn shown_link_target(&self, link: &[u8], real: &[u8]) -> Option<Vec<u8>> {
         let removed = match own_fd_link(link) {
-            Some((fd, b"")) if self.fd_dir_is_gone(fd) => {
-                crate::locate::fd_info(fd).map(|i| i.rel.clone())
-            }
+            Some((fd, b"")) => crate::locate::fd_info(fd)
+                .filter(|i| self.fd_object_is_gone(fd, i))
+                .map(|i| i.rel.clone()),
             None if link.ends_with(b"/cwd") && crate::locate::cwd_is_gone() => self.cwd_rel(),
             _ => None,
         };
@@ -101,6 +101,19 @@ impl Overlay {
         // (A removed upper object's real path ends so already.)
         let rel = self.real_to_rel(real)?;
         Some(self.virtual_path(rel))
+    }
+
+    /// Has the object the view's descriptor `fd` (described by `info`) is
+    /// open on gone from the view: a directory removed, a lower file whose
+    /// name shows nothing or another object now?
+    fn fd_object_is_gone(&self, fd: i32, info: &crate::locate::FdInfo) -> bool {
+        if self.fd_dir_is_gone(fd) {
+            return true;
+        }
+        // SAFETY: `fd` is open: the table follows closes.
+        let is_dir = rustix::fs::fstat(unsafe { rustix::fd::BorrowedFd::borrow_raw(fd) })
+            .is_ok_and(|st| rustix::fs::FileType::from_raw_mode(st.st_mode).is_dir());
+        info.lower && !is_dir && self.lower_object_of_fd(fd, &info.rel).is_err()
     }
 }
 

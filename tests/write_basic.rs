@@ -1678,6 +1678,45 @@ EOF"#,
     );
 }
 
+/// `/proc/self/fd/N` of a descriptor whose object left the view names its
+/// old path marked `(deleted)`, as the kernel's overlay (whose object is
+/// its own, removed), whatever has the name now: a lower file removed, or
+/// replaced by a new one; a lower, a merged and an upper directory
+/// removed; an upper file removed. One renamed by this process names its
+/// new path, one still there its path.
+#[test]
+fn a_descriptor_link_of_a_removed_object_is_marked_deleted() {
+    require_root!();
+    let fx = Fixture::new(1);
+    fx.lower(1)
+        .file("gone", "g\n")
+        .file("replaced", "r\n")
+        .file("moved", "m\n")
+        .file("kept", "k\n")
+        .dir("lower_dir")
+        .file("merged_dir/x", "x\n");
+    fx.upper().file("up", "u\n").file("merged_dir/y", "y\n");
+    compare_changes(
+        &fx,
+        r#"python3 - <<'EOF'
+import os
+os.mkdir('upper_dir')
+names = ['gone', 'replaced', 'moved', 'kept', 'lower_dir', 'merged_dir', 'up', 'upper_dir']
+fds = {n: os.open(n, os.O_RDONLY) for n in names}
+os.unlink('gone')
+os.unlink('replaced'); open('replaced', 'w').close()
+os.rename('moved', 'moved2')
+for n in ['lower_dir', 'upper_dir']:
+    os.rmdir(n)
+os.unlink('merged_dir/x'); os.unlink('merged_dir/y'); os.rmdir('merged_dir')
+os.unlink('up')
+for n in names:
+    print(n, os.readlink('/proc/self/fd/%d' % fds[n]))
+EOF"#,
+        &["gone $ROOT", "kept $ROOT"],
+    );
+}
+
 /// A descriptor of a lower directory that this process copied up (a
 /// change through it, a file made in it, a name removed from it relative
 /// to it): from then on it reaches the copy, as on the kernel, also once
