@@ -83,14 +83,15 @@ impl Overlay {
 
     /// What `readlink` of one of this process's magic links, `link`, shows,
     /// whose real target is `real`: the view's path when `real` lies in a
-    /// layer; for a directory the view no longer shows (the current one, a
-    /// descriptor's), its path in the view marked removed, as the kernel
-    /// marks it (the real one may still be there, a lower directory, or be
-    /// no name of the view, a merged one removed by the work directory).
+    /// layer; for an object the view no longer shows (the current
+    /// directory, a descriptor's object), its path in the view marked
+    /// removed, as the kernel marks it (the real one may still be there, a
+    /// lower object, or be no name of the view, an upper one that hid a
+    /// lower one, removed by the work directory).
     pub fn shown_link_target(&self, link: &[u8], real: &[u8]) -> Option<Vec<u8>> {
         let removed = match own_fd_link(link) {
             Some((fd, b"")) => crate::locate::fd_info(fd)
-                .filter(|i| self.fd_object_is_gone(fd, i))
+                .filter(|i| self.in_work_dir(real) || self.fd_object_is_gone(fd, i))
                 .map(|i| i.rel.clone()),
             None if link.ends_with(b"/cwd") && crate::locate::cwd_is_gone() => self.cwd_rel(),
             _ => None,
@@ -101,6 +102,14 @@ impl Overlay {
         // (A removed upper object's real path ends so already.)
         let rel = self.real_to_rel(real)?;
         Some(self.virtual_path(rel))
+    }
+
+    /// Does the real path `real` lie in the work directory (where an upper
+    /// object that hid a lower one goes to be removed, as on the kernel)?
+    fn in_work_dir(&self, real: &[u8]) -> bool {
+        self.work
+            .as_ref()
+            .is_some_and(|w| crate::overlay::strip_dir(real, &w.root).is_some())
     }
 
     /// Has the object the view's descriptor `fd` (described by `info`) is

@@ -1682,8 +1682,9 @@ EOF"#,
 /// old path marked `(deleted)`, as the kernel's overlay (whose object is
 /// its own, removed), whatever has the name now: a lower file removed, or
 /// replaced by a new one; a lower, a merged and an upper directory
-/// removed; an upper file removed. One renamed by this process names its
-/// new path, one still there its path.
+/// removed; an upper file removed, and a lower file's copy (which went by
+/// the work directory). One renamed by this process names its new path,
+/// one still there its path.
 #[test]
 fn a_descriptor_link_of_a_removed_object_is_marked_deleted() {
     require_root!();
@@ -1693,6 +1694,7 @@ fn a_descriptor_link_of_a_removed_object_is_marked_deleted() {
         .file("replaced", "r\n")
         .file("moved", "m\n")
         .file("kept", "k\n")
+        .file("written", "w\n")
         .dir("lower_dir")
         .file("merged_dir/x", "x\n");
     fx.upper().file("up", "u\n").file("merged_dir/y", "y\n");
@@ -1703,6 +1705,9 @@ import os
 os.mkdir('upper_dir')
 names = ['gone', 'replaced', 'moved', 'kept', 'lower_dir', 'merged_dir', 'up', 'upper_dir']
 fds = {n: os.open(n, os.O_RDONLY) for n in names}
+names.append('written')
+fds['written'] = os.open('written', os.O_WRONLY)
+os.unlink('written')
 os.unlink('gone')
 os.unlink('replaced'); open('replaced', 'w').close()
 os.rename('moved', 'moved2')
@@ -1713,7 +1718,11 @@ os.unlink('up')
 for n in names:
     print(n, os.readlink('/proc/self/fd/%d' % fds[n]))
 EOF"#,
-        &["gone $ROOT", "kept $ROOT"],
+        &[
+            "gone $ROOT",
+            "kept $ROOT",
+            "written $ROOT/mnt/written (deleted)",
+        ],
     );
 }
 

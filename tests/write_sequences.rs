@@ -197,15 +197,18 @@ def fd(slot):
     return fds[slot]
 def fst(fd):
     s = os.fstat(fd)
-    return (stat.filemode(s.st_mode), s.st_size, s.st_nlink)
+    return (stat.filemode(s.st_mode), s.st_size, s.st_nlink, os.readlink('/proc/self/fd/%d' % fd))
 def pst(p, **kw):
     s = os.stat(p, **kw)
     return (stat.filemode(s.st_mode), s.st_size, s.st_nlink)
 ROOT = os.getcwd()
+CHILD = "import os; s = os.stat('.'); print(oct(s.st_mode), s.st_nlink, os.readlink('/proc/self/cwd'), sorted(os.listdir('..')))"
 def inside(fd):
     os.fchdir(fd)
     try:
-        return (sorted(os.listdir('.')), pst('.'))
+        import subprocess
+        child = subprocess.run(['python3', '-c', CHILD], capture_output=True, text=True)
+        return (sorted(os.listdir('.')), pst('.'), os.readlink('/proc/self/cwd'), child.stdout.strip(), child.stderr.strip()[-60:])
     finally:
         os.chdir(ROOT)
 def other(cmd):
@@ -217,8 +220,10 @@ const NAMES: &[&str] = &["f1", "low1", "g", "f", "x", "new", "hl", "d", "e"];
 
 /// One call of a Python program that keeps descriptors open across the
 /// changes it makes: opens (also relative to a kept directory), `dup`,
-/// reads, writes, `fstat`, `ftruncate`, `fchmod`, `futimens`, `fsetxattr`,
-/// `fchdir`, names changed by path or relative to a kept descriptor, and
+/// reads, writes, `fstat` (and the descriptor's `/proc/self/fd` link),
+/// `ftruncate`, `fchmod`, `futimens`, `fsetxattr`, `fchdir` (what `.`
+/// holds and shows, the `/proc/self/cwd` link, and a child's view from
+/// there), names changed by path or relative to a kept descriptor, and
 /// another process's changes that leave the process's objects at their
 /// names (a file made in a directory, a directory's mode).
 fn descriptor_step(r: &mut Rng) -> String {
