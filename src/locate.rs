@@ -563,6 +563,22 @@ impl Overlay {
         gone
     }
 
+    /// Does a call's `(dirfd, path)` fail only at the look-up of its last
+    /// name: one name relative to a directory removed from the view (the
+    /// current one, or `dirfd`'s), which holds none? The kernel finds the
+    /// parents of all a call's paths before it looks a last name up, so
+    /// another path's error there (`ENOTDIR`) comes first.
+    pub fn fails_at_last_name(&self, dirfd: i32, path: &[u8]) -> bool {
+        let name = trim_trailing_slashes(path);
+        !name.is_empty()
+            && !name.contains(&b'/')
+            && if dirfd == libc::AT_FDCWD {
+                cwd_is_gone()
+            } else {
+                self.fd_dir_is_gone(dirfd)
+            }
+    }
+
     /// Does `(dirfd, path)` name the removed current directory itself (`.`,
     /// `./.`, or the empty path), a directory that merged several layers'?
     /// The kernel shows such a directory one link, removed or not, as any

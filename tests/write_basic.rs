@@ -1726,6 +1726,39 @@ EOF"#,
     );
 }
 
+/// A rename's errors come in the kernel's order: both parents are found
+/// before either last name is looked up, so a destination relative to a
+/// descriptor of a file (`ENOTDIR`) fails first where the source is one
+/// name in a removed directory (`ENOENT` at its look-up), but not where the
+/// source's own parent is missing there.
+#[test]
+fn a_rename_fails_on_its_parents_before_its_names() {
+    require_root!();
+    let fx = Fixture::new(1);
+    fx.lower(1).file("f", "f\n").dir("gone").dir("here");
+    compare_changes(
+        &fx,
+        &[
+            PY_TRY_AND_SH,
+            r#"gone = os.open('gone', os.O_RDONLY)
+here = os.open('here', os.O_RDONLY)
+f = os.open('f', os.O_RDONLY)
+os.rmdir('gone')
+for label, a, b, da, db in [
+    ('name in removed to file', 'x', 'y', gone, f),
+    ('path in removed to file', 'x/z', 'y', gone, f),
+    ('file to removed', 'x', 'y', f, gone),
+    ('removed to removed', 'x', 'y', gone, gone),
+    ('removed to missing parent', 'x', 'm/y', gone, here),
+]:
+    t(label, lambda: os.rename(a, b, src_dir_fd=da, dst_dir_fd=db))
+EOF"#,
+        ]
+        .concat(),
+        &["name in removed to file Not a directory"],
+    );
+}
+
 /// A descriptor of a lower directory that this process copied up (a
 /// change through it, a file made in it, a name removed from it relative
 /// to it): from then on it reaches the copy, as on the kernel, also once

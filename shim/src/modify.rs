@@ -352,9 +352,20 @@ unsafe fn rename_in_view(
                 flags,
             ))
         }
+        // SAFETY: `a` as given.
+        (Err(_), Err(eb)) if unsafe { fails_at_last_name(ovl, da, a) } => fail(eb),
         (Err(e), _) | (_, Err(e)) => fail(e),
         _ => fail(Errno::XDEV),
     }
+}
+
+/// `Overlay::fails_at_last_name` of the caller's C string `p`.
+///
+/// # Safety
+/// `p` is NULL or a valid C string.
+unsafe fn fails_at_last_name(ovl: &Overlay, dirfd: c_int, p: *const c_char) -> bool {
+    // SAFETY: per the contract.
+    unsafe { bytes(p) }.is_some_and(|path| ovl.fails_at_last_name(dirfd, path))
 }
 
 /// With `AT_EMPTY_PATH` and an empty name, `linkat` links the object of
