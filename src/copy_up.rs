@@ -291,7 +291,7 @@ impl Overlay {
         let stat = rustix::fs::lstat(dst.as_c_str())?;
         if ours && FileType::from_raw_mode(st.st_mode) == FileType::RegularFile {
             // Other processes' readers of the lower file follow (`catch_up_reader`).
-            let lower = crate::generation::file_key(st.st_dev, st.st_ino);
+            let lower = crate::generation::file_key(st.st_dev, st.st_ino, &node.rel);
             self.copied_up(lower, stat.st_ino);
         }
         if ours && is_dir {

@@ -48,9 +48,16 @@ struct Counters {
 // The page holds the counters whole.
 const _: () = assert!(std::mem::size_of::<Counters>() <= 4096);
 
-/// One number for a file of a lower layer: its inode and device.
-pub fn file_key(dev: u64, ino: u64) -> u64 {
-    ino ^ dev.rotate_left(32)
+/// One number for a file of a lower layer at one name (`rel`, its path in
+/// the view, which a lower file keeps): its device, inode and name. Each
+/// name of a lower file with hard links is copied up apart, as by the
+/// kernel without its index: the copy of one name is not the other's.
+pub fn file_key(dev: u64, ino: u64, rel: &[u8]) -> u64 {
+    // FNV-1a of the name.
+    let name = rel.iter().fold(0xcbf2_9ce4_8422_2325_u64, |h, &b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3)
+    });
+    ino ^ dev.rotate_left(32) ^ name
 }
 
 enum Counter {
@@ -198,6 +205,14 @@ impl Overlay {
             c.records[slot][1].store(copy_ino, Ordering::Release);
         }
         self.bump(|c| &c.copy_ups);
+    }
+
+    /// The [`file_key`] of the lower file `fd` is open on (`st`, its
+    /// `fstat`), by the name its real path gives.
+    pub(crate) fn fd_file_key(&self, fd: i32, st: &rustix::fs::Stat) -> Option<u64> {
+        let real = crate::sys::real_path_of_fd(fd)?;
+        let rel = self.real_to_rel(&real)?;
+        Some(file_key(st.st_dev, st.st_ino, rel))
     }
 
     /// Is the upper file of inode `copy_ino` a copy of the lower file

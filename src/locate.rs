@@ -1673,8 +1673,10 @@ fn update_fd_info(fd: i32, rel: &[u8], change: impl FnOnce(&mut FdInfo)) {
 fn is_copy_of_fd(ovl: &Overlay, fd: i32, copy_ino: u64) -> bool {
     // SAFETY: `fd` is open: the table follows closes.
     let lower = rustix::fs::fstat(unsafe { rustix::fd::BorrowedFd::borrow_raw(fd) });
-    lower
-        .is_ok_and(|st| ovl.is_copy_of(crate::generation::file_key(st.st_dev, st.st_ino), copy_ino))
+    lower.is_ok_and(|st| {
+        ovl.fd_file_key(fd, &st)
+            .is_some_and(|key| ovl.is_copy_of(key, copy_ino))
+    })
 }
 
 /// Do `a` and `b` share one open file description (`kcmp`)? `false` when

@@ -655,7 +655,7 @@ impl Overlay {
         let file_type = FileType::from_raw_mode(lower.st_mode);
         if file_type != FileType::Directory && lower.st_nlink > 1 {
             let now = rustix::fs::lstat(self.upper_path(rel).as_c_str()).ok()?;
-            let key = crate::generation::file_key(lower.st_dev, lower.st_ino);
+            let key = self.fd_file_key(fd, lower)?;
             return Some(
                 FileType::from_raw_mode(now.st_mode) == file_type
                     && self.is_copy_of(key, now.st_ino),

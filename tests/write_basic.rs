@@ -1490,8 +1490,10 @@ stat -c '%a' "$OVL_UPPER/empty1""#,
 /// no origin): a change through its descriptor after another process
 /// renamed a symbolic link over its name fails (`EEXIST`) and changes
 /// neither the link nor its target; after another process copied the file
-/// up at its name, it changes the copy. (Found by the descriptor
-/// sequences, seed 1600560.)
+/// up at its name, it changes the copy; after another name of the same
+/// lower file was renamed over its name (by this process, or by another),
+/// it fails (`EEXIST`): that name's copy is another object. (Found by the
+/// descriptor sequences, seeds 1600560 and 3100966.)
 #[test]
 fn a_change_through_a_descriptor_of_a_linked_file_reaches_only_its_copy() {
     require_root!();
@@ -1501,23 +1503,40 @@ fn a_change_through_a_descriptor_of_a_linked_file_reaches_only_its_copy() {
         .hardlink("hl", "low1")
         .symlink("sl", "low1")
         .file("f", "f\n")
-        .hardlink("f2", "f");
+        .hardlink("f2", "f")
+        .file("g", "g\n")
+        .hardlink("g2", "g")
+        .file("k", "k\n")
+        .hardlink("k2", "k");
     compare_changes(
         &fx,
         &[
             PY_TRY_AND_SH,
             r#"replaced = os.open('hl', os.O_RDONLY)
 copied = os.open('f', os.O_RDONLY)
+sibling = os.open('g', os.O_RDONLY)
+sibling_by_other = os.open('k', os.O_RDONLY)
 sh('mv sl hl; chmod 600 f')
+# (mv refuses two names of one file; rename(2) does it.)
+sh("python3 -c 'import os; os.rename(\"k2\", \"k\")'")
+os.rename('g2', 'g')
 t('replaced', lambda: os.utime(replaced, (43, 43)))
 t('copied', lambda: os.fchmod(copied, 0o640))
-for name in ['low1', 'hl', 'f', 'f2']:
+t('sibling', lambda: os.utime(sibling, (44, 44)))
+t('sibling by another', lambda: os.fchmod(sibling_by_other, 0o604))
+for name in ['low1', 'hl', 'f', 'f2', 'g', 'k']:
     st = os.lstat(name)
     print(name, oct(st.st_mode & 0o777), st.st_mtime, st.st_nlink)
 EOF"#,
         ]
         .concat(),
-        &["replaced File exists", "copied ok", "f 0o640"],
+        &[
+            "replaced File exists",
+            "copied ok",
+            "f 0o640",
+            "sibling File exists",
+            "sibling by another File exists",
+        ],
     );
 }
 

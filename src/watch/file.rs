@@ -74,7 +74,7 @@ impl Followed {
         FileType::from_raw_mode(st.st_mode) == FileType::RegularFile
             && (ovl.layer_identity(UPPER, &self.rel, st) == Some(self.lower)
                 || ovl.is_copy_of(
-                    crate::generation::file_key(self.lower.0, self.lower.1),
+                    crate::generation::file_key(self.lower.0, self.lower.1, &self.rel),
                     st.st_ino,
                 ))
     }
