@@ -1759,9 +1759,7 @@ fn a_rename_fails_on_its_parents_before_its_names() {
         &fx,
         &[
             PY_TRY_AND_SH,
-            r#"gone = os.open('gone', os.O_RDONLY)
-here = os.open('here', os.O_RDONLY)
-f = os.open('f', os.O_RDONLY)
+            r#"gone, here, f = (os.open(n, os.O_RDONLY) for n in ['gone', 'here', 'f'])
 os.rmdir('gone')
 for label, a, b, da, db in [
     ('name in removed to file', 'x', 'y', gone, f),
