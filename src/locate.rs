@@ -1526,13 +1526,27 @@ impl Overlay {
     /// [`Overlay::copy_up_of_gone_fails`]). (It changes a copy made before
     /// the name went, which no name reaches any more.)
     pub fn lower_object_of_fd(&self, fd: i32, rel: &[u8]) -> Result<Resolved, Errno> {
+        match self.shown_lower_object_of_fd(fd, rel)? {
+            Ok(shown) => Ok(shown),
+            Err(st) => {
+                let is_dir = rustix::fs::FileType::from_raw_mode(st.st_mode).is_dir();
+                Err(self.copy_up_of_gone_fails(rel, is_dir))
+            }
+        }
+    }
+
+    /// What the view shows of the lower object `fd` is open on, once at
+    /// `rel`: `Ok(it)` while that is the object (itself, or its copy);
+    /// `Err(its fstat)` when the name shows nothing or another object now.
+    /// Only looks (a query such as `readlink` of its link changes nothing).
+    pub fn shown_lower_object_of_fd(
+        &self,
+        fd: i32,
+        rel: &[u8],
+    ) -> Result<Result<Resolved, rustix::fs::Stat>, Errno> {
         // SAFETY: `fd` is open: the table follows closes.
         let own = || rustix::fs::fstat(unsafe { rustix::fd::BorrowedFd::borrow_raw(fd) });
-        let gone = |st: rustix::fs::Stat| {
-            let is_dir = rustix::fs::FileType::from_raw_mode(st.st_mode).is_dir();
-            Err(self.copy_up_of_gone_fails(rel, is_dir))
-        };
-        match self.resolve(rel, false) {
+        Ok(match self.resolve(rel, false) {
             // Lower layers never change: a name one of them shows is the
             // same object still.
             Ok(Resolved::Inside(node)) if node.layer != crate::overlay::UPPER => {
@@ -1541,13 +1555,13 @@ impl Overlay {
             Ok(Resolved::Inside(node)) => {
                 let st = own()?;
                 match self.is_copy_of_fd_object(rel, fd, &st) {
-                    Some(false) => gone(st),
+                    Some(false) => Err(st),
                     _ => Ok(Resolved::Inside(node)),
                 }
             }
-            Err(Errno::NOENT) => gone(own()?),
-            other => other,
-        }
+            Err(Errno::NOENT) => Err(own()?),
+            other => Ok(other?),
+        })
     }
 
     /// The kernel's answer to a change of a lower object whose name `rel`

@@ -122,7 +122,7 @@ impl Overlay {
         // SAFETY: `fd` is open: the table follows closes.
         let is_dir = rustix::fs::fstat(unsafe { rustix::fd::BorrowedFd::borrow_raw(fd) })
             .is_ok_and(|st| rustix::fs::FileType::from_raw_mode(st.st_mode).is_dir());
-        info.lower && !is_dir && self.lower_object_of_fd(fd, &info.rel).is_err()
+        info.lower && !is_dir && matches!(self.shown_lower_object_of_fd(fd, &info.rel), Ok(Err(_)))
     }
 }
 

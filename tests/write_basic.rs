@@ -1703,7 +1703,8 @@ EOF"#,
 /// replaced by a new one; a lower, a merged and an upper directory
 /// removed; an upper file removed, and a lower file's copy (which went by
 /// the work directory). One renamed by this process names its new path,
-/// one still there its path.
+/// one still there its path. Reading a link changes nothing on disk (the
+/// removed file's directory is not marked impure: seed 3102061).
 #[test]
 fn a_descriptor_link_of_a_removed_object_is_marked_deleted() {
     require_root!();
@@ -1714,6 +1715,7 @@ fn a_descriptor_link_of_a_removed_object_is_marked_deleted() {
         .file("moved", "m\n")
         .file("kept", "k\n")
         .file("written", "w\n")
+        .file("sub/gone", "g\n")
         .dir("lower_dir")
         .file("merged_dir/x", "x\n");
     fx.upper().file("up", "u\n").file("merged_dir/y", "y\n");
@@ -1727,6 +1729,9 @@ fds = {n: os.open(n, os.O_RDONLY) for n in names}
 names.append('written')
 fds['written'] = os.open('written', os.O_WRONLY)
 os.unlink('written')
+names.append('sub/gone')
+fds['sub/gone'] = os.open('sub/gone', os.O_RDONLY)
+os.unlink('sub/gone')
 os.unlink('gone')
 os.unlink('replaced'); open('replaced', 'w').close()
 os.rename('moved', 'moved2')
