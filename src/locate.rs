@@ -894,10 +894,9 @@ impl Overlay {
         let rel = self.with_cwd_rel(|c| c.map(<[u8]>::to_vec))?;
         // A `vfork` child does not recheck (the state is its parent's):
         // it looks without recording.
-        let stale = cwd().rel_seen.load(Ordering::Acquire) != self.generation();
-        let gone = if stale {
-            let seen = self.generation();
-            self.cwd_is_removed(&rustix::process::getcwd(Vec::new()), Some(&rel), seen)
+        let now = self.generation();
+        let gone = if state.rel_seen.load(Ordering::Acquire) != now {
+            self.cwd_is_removed(&rustix::process::getcwd(Vec::new()), Some(&rel), now)
         } else {
             cwd_is_gone()
         };

@@ -116,13 +116,14 @@ impl Overlay {
     /// open on gone from the view: a directory removed, a lower file whose
     /// name shows nothing or another object now?
     fn fd_object_is_gone(&self, fd: i32, info: &crate::locate::FdInfo) -> bool {
-        if self.fd_dir_is_gone(fd) {
-            return true;
-        }
         // SAFETY: `fd` is open: the table follows closes.
         let is_dir = rustix::fs::fstat(unsafe { rustix::fd::BorrowedFd::borrow_raw(fd) })
             .is_ok_and(|st| rustix::fs::FileType::from_raw_mode(st.st_mode).is_dir());
-        info.lower && !is_dir && matches!(self.shown_lower_object_of_fd(fd, &info.rel), Ok(Err(_)))
+        if is_dir {
+            self.fd_dir_is_gone(fd)
+        } else {
+            info.lower && matches!(self.shown_lower_object_of_fd(fd, &info.rel), Ok(Err(_)))
+        }
     }
 }
 
