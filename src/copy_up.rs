@@ -213,10 +213,10 @@ impl Overlay {
         let up = self.changing(node.is_dir(), || self.copy_up_object(node, keep))?;
         match up.file_type() {
             FileType::RegularFile => {
-                crate::locate::repoint_lower_fds(&node.rel, &self.upper_path(&node.rel))
+                crate::fd_follow::repoint_lower_fds(&node.rel, &self.upper_path(&node.rel))
             }
             FileType::Directory => {
-                crate::locate::repoint_lower_dirs(self, &node.rel, &self.upper_path(&node.rel))
+                crate::fd_follow::repoint_lower_dirs(self, &node.rel, &self.upper_path(&node.rel))
             }
             _ => {}
         }

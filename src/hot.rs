@@ -18,7 +18,7 @@ pub const HOT_LIBC_FNS: usize = 2;
 pub struct Hot {
     /// The overlay once set up (null before, or when none is configured).
     pub(crate) overlay: AtomicPtr<Overlay>,
-    /// One past the highest descriptor the view's table may hold (`locate`).
+    /// One past the highest descriptor the view's table may hold (`fd_table`).
     pub(crate) fds_len: AtomicI32,
     /// The pid of a `vfork` child running on this memory (`vfork`).
     pub(crate) vfork_child: AtomicI32,
@@ -32,7 +32,7 @@ pub struct Hot {
     /// libc's own functions behind the hooks a tree walk calls once per
     /// name (`fstatat`, `readdir`): their quick path reads this line alone.
     pub libc_fns: [AtomicPtr<c_void>; HOT_LIBC_FNS],
-    /// One bit per descriptor, set once it is accounted for (`locate`); the
+    /// One bit per descriptor, set once it is accounted for (`fd_table`); the
     /// first words, for the low numbers programs use, share the line.
     pub(crate) settled: [AtomicU64; (SETTLED_LIMIT / 64) as usize],
 }

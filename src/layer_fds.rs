@@ -55,7 +55,7 @@ pub(crate) fn open_layer_fd(root: &[u8]) -> Result<(i32, Stat), Errno> {
         Err(_) => fd.into_raw_fd(),
     };
     // Ours, not inherited: never to be taken for a directory of the view.
-    crate::locate::settle_fd(fd);
+    crate::fd_table::settle_fd(fd);
     Ok((fd, st))
 }
 
@@ -196,7 +196,7 @@ impl Overlay {
             let current = unsafe { BorrowedFd::borrow_raw(fd) };
             let moved = rustix::io::fcntl_dupfd_cloexec(current, lowest_number())
                 .map_or(-1, IntoRawFd::into_raw_fd);
-            crate::locate::settle_fd(moved);
+            crate::fd_table::settle_fd(moved);
             layer.fd.store(moved, Ordering::Release);
         }
     }

@@ -3,7 +3,7 @@
 //! by `/proc/thread-self/`, `/proc/<own pid>/` and `/dev/fd/N`) gives the
 //! view's path where the real target lies in a layer: the program was
 //! loaded from a layer, the real current directory is a copy of one of the
-//! view's (see `locate`), a descriptor is open on a layer's object. A
+//! view's (see `cwd`), a descriptor is open on a layer's object. A
 //! program that finds its files beside its own executable, or prints where
 //! it runs, then names the view, as under the kernel.
 
@@ -75,7 +75,7 @@ impl Overlay {
     /// when it was opened (not its object's, if it was renamed since).
     pub fn view_path_of_fd_link(&self, p: &[u8]) -> Option<Vec<u8>> {
         let (fd, rest) = own_fd_link(p)?;
-        let info = crate::locate::fd_info(fd)?;
+        let info = crate::fd_table::fd_info(fd)?;
         let mut view = self.virtual_path(&info.rel);
         view.extend_from_slice(rest);
         Some(view)
@@ -90,10 +90,10 @@ impl Overlay {
     /// lower one, removed by the work directory).
     pub fn shown_link_target(&self, link: &[u8], real: &[u8]) -> Option<Vec<u8>> {
         let removed = match own_fd_link(link) {
-            Some((fd, b"")) => crate::locate::fd_info(fd)
+            Some((fd, b"")) => crate::fd_table::fd_info(fd)
                 .filter(|i| self.in_work_dir(real) || self.fd_object_is_gone(fd, i))
                 .map(|i| i.rel.clone()),
-            None if link.ends_with(b"/cwd") && crate::locate::cwd_is_gone() => self.cwd_rel(),
+            None if link.ends_with(b"/cwd") && crate::cwd::cwd_is_gone() => self.cwd_rel(),
             _ => None,
         };
         if let Some(rel) = removed {
@@ -115,7 +115,7 @@ impl Overlay {
     /// Has the object the view's descriptor `fd` (described by `info`) is
     /// open on gone from the view: a directory removed, a lower file whose
     /// name shows nothing or another object now?
-    fn fd_object_is_gone(&self, fd: i32, info: &crate::locate::FdInfo) -> bool {
+    fn fd_object_is_gone(&self, fd: i32, info: &crate::fd_table::FdInfo) -> bool {
         // SAFETY: `fd` is open: the table follows closes.
         let is_dir = rustix::fs::fstat(unsafe { rustix::fd::BorrowedFd::borrow_raw(fd) })
             .is_ok_and(|st| rustix::fs::FileType::from_raw_mode(st.st_mode).is_dir());

@@ -3,7 +3,7 @@
 //! any open, a lower fifo), and `O_CREAT` of an absent name creates it in
 //! upper.
 
-use crate::locate::FdInfo;
+use crate::fd_table::FdInfo;
 use crate::lookup::{Node, ParentOf, Resolved, Slot};
 use crate::overlay::Overlay;
 use crate::sys::cpath;

@@ -560,7 +560,7 @@ impl Overlay {
     pub fn fd_origin_identity(
         &self,
         fd: i32,
-        info: &crate::locate::FdInfo,
+        info: &crate::fd_table::FdInfo,
         upper: &UpperObject,
     ) -> Option<(u64, u64)> {
         if info.lower {

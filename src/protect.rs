@@ -191,9 +191,9 @@ impl Overlay {
 
 /// Does `(dirfd, path)` name the current directory, removed from the view?
 /// (Relative to it, only `.` is left outside the view: see
-/// `crate::locate::in_removed_cwd`.)
+/// `crate::cwd::in_removed_cwd`.)
 fn names_removed_cwd(dirfd: i32, path: &[u8]) -> bool {
-    dirfd == libc::AT_FDCWD && path.first() != Some(&b'/') && crate::locate::cwd_is_gone()
+    dirfd == libc::AT_FDCWD && path.first() != Some(&b'/') && crate::cwd::cwd_is_gone()
 }
 
 /// Most paths checked here name a file in a plain directory by its real

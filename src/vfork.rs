@@ -15,7 +15,7 @@ const CLAIMED: i32 = -1;
 /// The child moved a layer descriptor's number (`dup2` onto it): its
 /// look-ups go by path.
 static LAYER_FDS_SPOILED: AtomicBool = AtomicBool::new(false);
-/// The child changed its current directory (see `locate`).
+/// The child changed its current directory (see `cwd`).
 static MOVED: AtomicBool = AtomicBool::new(false);
 /// Descriptors the child opened, closed or duplicated onto, as ranges.
 static TOUCHED: Mutex<Vec<(i32, i32)>> = Mutex::new(Vec::new());

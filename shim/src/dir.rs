@@ -12,9 +12,10 @@
 use crate::path::{locate, Located};
 use crate::{fail, hooks};
 use libc::{c_char, c_int, c_long, dirent64, size_t, DIR};
+use ovl::fd_follow::{is_lower_only_dir, note_dir_not_copied_up};
+use ovl::fd_table::{fd_info, forget_fd, register_fd};
 use ovl::generation::{dir_copy_ups_now, UNCACHEABLE};
 use ovl::listing::Listing;
-use ovl::locate::{fd_info, forget_fd, is_lower_only_dir, note_dir_not_copied_up, register_fd};
 use ovl::overlay::Overlay;
 use ovl::padded::Padded;
 use ovl::spin_lock::SpinLock;
@@ -163,7 +164,7 @@ unsafe fn closes_plainly(dir: *mut DIR) -> bool {
     // SAFETY: per the contract.
     let fd = unsafe { stream_fd(dir) };
     let at_start = at_start_slot(fd);
-    !ovl::locate::may_know_fd(fd) && at_start.is_none_or(|s| s.load(Ordering::Acquire) == 0)
+    !ovl::fd_table::may_know_fd(fd) && at_start.is_none_or(|s| s.load(Ordering::Acquire) == 0)
 }
 
 /// Is `dir` a stream on a directory of one lower layer, at its start, whose
@@ -200,7 +201,7 @@ unsafe fn start_may_switch(dir: *mut DIR) -> bool {
 /// The stream `dir` (on descriptor `fd`) is at its start: on a directory of
 /// one lower layer, its first read looks whether the directory has been
 /// copied up meanwhile.
-fn started(ovl: &Overlay, dir: *mut DIR, fd: c_int, info: &ovl::locate::FdInfo) {
+fn started(ovl: &Overlay, dir: *mut DIR, fd: c_int, info: &ovl::fd_table::FdInfo) {
     if is_lower_only_dir(info) {
         started_at(ovl, dir, fd, info.dir_copy_ups);
     }
@@ -448,7 +449,7 @@ unsafe fn opendir_in_view(
         Ok(fd) => fd.into_raw_fd(),
         Err(e) => return fail(e),
     };
-    let info = ovl::locate::FdInfo {
+    let info = ovl::fd_table::FdInfo {
         dir_copy_ups,
         stream: true,
         ..ovl.fd_info(&node)
@@ -492,7 +493,7 @@ unsafe fn outside_stream(ovl: &Overlay, p: *const c_char, dir: *mut DIR) -> *mut
     if !dir.is_null() {
         // SAFETY: dir is a live stream just returned by libc.
         let fd = unsafe { libc::dirfd(dir) };
-        ovl::locate::settle_fd(fd);
+        ovl::fd_table::settle_fd(fd);
         // SAFETY: per the contract.
         let path = unsafe { crate::bytes(p) }.unwrap_or_default();
         ovl.note_opened_outside(libc::AT_FDCWD, path, fd);
@@ -622,14 +623,14 @@ hooks! {
     fn opendir(p: *const c_char) -> *mut DIR |real, ovl| {
         opendir_in_view(ovl, p, |p| real(p))
     }
-    unless_needed !ovl::locate::may_know_fd(fd);
+    unless_needed !ovl::fd_table::may_know_fd(fd);
     fn fdopendir(fd: c_int) -> *mut DIR |real, ovl| {
         let dir = real(fd);
         // A stream on an `O_PATH` descriptor reads nothing (`EBADF`), as
         // the kernel's: it is left to libc.
         if !dir.is_null() && !crate::fd::only_names(fd) {
-            ovl::locate::note_stream(fd);
-            let listed = |i: &ovl::locate::FdInfo| i.merged || (!i.lower && ovl.lists_origins_at(&i.rel));
+            ovl::fd_table::note_stream(fd);
+            let listed = |i: &ovl::fd_table::FdInfo| i.merged || (!i.lower && ovl.lists_origins_at(&i.rel));
             match fd_info(fd) {
                 Some(info) if listed(&info) => track(dir, info.rel.clone()),
                 Some(info) => started(ovl, dir, fd, &info),

@@ -6,7 +6,7 @@ use crate::modify::XattrChange;
 use crate::path::checked_copy;
 use crate::{bytes, fail, hooks, trace};
 use libc::{c_char, c_int, c_long, c_uint, c_void, mode_t, FILE};
-use ovl::locate::{dup_fd, fd_info, forget_fd, forget_fd_range, register_fd};
+use ovl::fd_table::{dup_fd, fd_info, forget_fd, forget_fd_range, register_fd};
 use ovl::lookup::Resolved;
 use ovl::open::Opened;
 use ovl::overlay::Overlay;
@@ -129,7 +129,7 @@ fn duplicates(cmd: c_int) -> bool {
 /// duplicate their directories' descriptors by the thousand. `None`: the
 /// hook's body decides.
 fn quick_dup(fd: c_int, dup: impl FnOnce() -> c_int) -> Option<c_int> {
-    if ovl::overlay::peek().is_none() || ovl::locate::may_know_fd(fd) || ovl::vfork::in_child() {
+    if ovl::overlay::peek().is_none() || ovl::fd_table::may_know_fd(fd) || ovl::vfork::in_child() {
         return None;
     }
     let new = dup();
@@ -167,7 +167,7 @@ unsafe fn quick_open(
 /// recorded under its number, else by `slow` under the guard (skipped
 /// inside another hook, as the hook would have been).
 fn settle_new(new: c_int, slow: impl FnOnce(c_int)) {
-    if new >= 0 && !ovl::locate::settle_plain_new_fd(new) {
+    if new >= 0 && !ovl::fd_table::settle_plain_new_fd(new) {
         if let Some(_guard) = crate::Guard::enter() {
             slow(new);
         }
@@ -176,7 +176,7 @@ fn settle_new(new: c_int, slow: impl FnOnce(c_int)) {
 
 /// A descriptor opened outside the view: known not to stand for a view object.
 fn settled(fd: c_int) -> c_int {
-    ovl::locate::settle_fd(fd);
+    ovl::fd_table::settle_fd(fd);
     fd
 }
 
@@ -486,13 +486,13 @@ hooks! {
         freopen_in_view(ovl, p, mode, f, |p, m, f| real(p, m, f))
     }
 
-    unless_needed !ovl::locate::may_know_fd(fd) && !ovl::watch::any();
+    unless_needed !ovl::fd_table::may_know_fd(fd) && !ovl::watch::any();
     fn close(fd: c_int) -> c_int |real, ovl| {
         if ovl.is_own_fd(fd) { return fail(Errno::BADF); }
         forget_fd(fd);
         real(fd)
     }
-    unless_needed !ovl::locate::may_know_fd(fd) && !ovl::watch::any();
+    unless_needed !ovl::fd_table::may_know_fd(fd) && !ovl::watch::any();
     fn __close(fd: c_int) -> c_int |real, ovl| {
         if ovl.is_own_fd(fd) { return fail(Errno::BADF); }
         forget_fd(fd);
@@ -597,7 +597,7 @@ hooks! {
         }
         fd
     }
-    unless_needed !ovl::locate::may_know_fd(fd) && ovl::ioctl::harmless_anywhere(req) && !ovl::watch::any();
+    unless_needed !ovl::fd_table::may_know_fd(fd) && ovl::ioctl::harmless_anywhere(req) && !ovl::watch::any();
     fn ioctl(fd: c_int, req: libc::c_ulong, arg: *mut c_void) -> c_int |real, ovl| {
         // An inotify descriptor's events read ahead by a wait (`ovl::watch`)
         // are still there for the program to read.

@@ -59,7 +59,7 @@ pub(crate) fn fd_xattr_name(
     fd: c_int,
     name: *const c_char,
 ) -> Result<XattrName, Errno> {
-    if ovl::locate::fd_info(fd).is_some() {
+    if ovl::fd_table::fd_info(fd).is_some() {
         real_xattr_name(ovl, name)
     } else {
         Ok(XattrName::Given(name))
@@ -387,7 +387,7 @@ unsafe fn descriptors_own_object(
     if !unsafe { crate::path::names_the_descriptor(a, flags) } {
         return None;
     }
-    let Some(info) = ovl::locate::fd_info(da) else {
+    let Some(info) = ovl::fd_table::fd_info(da) else {
         // Opened by a lower file's real name: no new name for it, as by that name.
         return ovl.fd_in_lower_layer(da).then_some(Err(Errno::ROFS));
     };
@@ -565,7 +565,7 @@ pub(crate) unsafe fn now(t: *const libc::timespec) -> bool {
 /// directory's through such a descriptor. Not for an `O_PATH` descriptor,
 /// through which none can be read (`EBADF`).
 fn copy_of_lower_dir(ovl: &Overlay, fd: c_int) -> Option<OwnedFd> {
-    let copy = ovl::locate::copied_up_dir_of(ovl, fd)?;
+    let copy = ovl::fd_follow::copied_up_dir_of(ovl, fd)?;
     if crate::fd::only_names(fd) {
         return None;
     }
@@ -749,7 +749,7 @@ hooks! {
     fn fgetxattr(fd: c_int, n: *const c_char, v: *mut c_void, s: size_t) -> ssize_t |real, ovl| {
         let copy = copy_of_lower_dir(ovl, fd);
         let on = copy.as_ref().map_or(fd, |c| c.as_raw_fd());
-        xattr_read(ovl, ovl::locate::fd_info(fd).is_some(), n, |n| real(on, n, v, s))
+        xattr_read(ovl, ovl::fd_table::fd_info(fd).is_some(), n, |n| real(on, n, v, s))
     }
     fn listxattr(p: *const c_char, l: *mut c_char, s: size_t) -> ssize_t |real, ovl| {
         reading(ovl, libc::AT_FDCWD, p, FOLLOW, |_, rp, node| match node {
@@ -764,7 +764,7 @@ hooks! {
         })
     }
     fn flistxattr(fd: c_int, l: *mut c_char, s: size_t) -> ssize_t |real, ovl| {
-        match ovl::locate::fd_info(fd) {
+        match ovl::fd_table::fd_info(fd) {
             Some(_) => {
                 let copy = copy_of_lower_dir(ovl, fd);
                 let on = copy.as_ref().map_or(fd, |c| c.as_raw_fd());

@@ -12,7 +12,8 @@
 
 use crate::hooks;
 use libc::{c_char, c_int, c_uint, c_void, iovec, loff_t, off_t, size_t, ssize_t, FILE};
-use ovl::locate::{catch_up_reader, read_may_need_catch_up};
+use ovl::fd_follow::catch_up_reader;
+use ovl::fd_table::read_may_need_catch_up;
 
 /// Hooks that read from the descriptor named before the `;` (among the
 /// arguments after it): the descriptor is caught up, then libc called.

@@ -129,7 +129,7 @@ fn real_dir(ovl: &Overlay, dir: &[u8]) -> Vec<u8> {
 /// Closes a descriptor this module opened, and the overlay forgets it (a
 /// call made inside a hook goes straight to libc's `close`).
 fn close_ours(fd: c_int) {
-    ovl::locate::forget_fd(fd);
+    ovl::fd_table::forget_fd(fd);
     // SAFETY: a descriptor this module opened and still owns.
     unsafe { libc::close(fd) };
 }
@@ -161,7 +161,7 @@ hooks! {
     }
     fn posix_spawn_file_actions_addfchdir_np(fa: *mut posix_spawn_file_actions_t, fd: c_int) -> c_int |real, ovl| {
         let r = real(fa, fd);
-        let dir = match ovl::locate::fd_info(fd) {
+        let dir = match ovl::fd_table::fd_info(fd) {
             Some(info) => Some(ovl.virtual_path(&info.rel)),
             None => rustix::fs::readlink(format!("/proc/self/fd/{fd}"), Vec::new()).ok().map(|d| d.into_bytes()),
         };

@@ -76,7 +76,7 @@ fn shows_merged(ovl: &Overlay, (d, p, node): (c_int, *const c_char, Option<&Node
         // a C string.
         None => {
             d == libc::AT_FDCWD
-                && ovl::locate::cwd_is_gone()
+                && ovl::cwd::cwd_is_gone()
                 && unsafe { crate::bytes(p) }
                     .is_some_and(|path| ovl.names_removed_merged_cwd(d, path))
         }
@@ -102,14 +102,14 @@ struct FdView {
 }
 
 fn fd_view(ovl: &Overlay, fd: c_int, upper: &UpperObject) -> FdView {
-    let Some(info) = ovl::locate::fd_info(fd) else {
+    let Some(info) = ovl::fd_table::fd_info(fd) else {
         return FdView {
             one_link: false,
             identity: None,
             now: None,
         };
     };
-    if let Some(copy) = ovl::locate::copied_up_dir(ovl, fd, (upper.dev, upper.ino)) {
+    if let Some(copy) = ovl::fd_follow::copied_up_dir(ovl, fd, (upper.dev, upper.ino)) {
         return FdView {
             one_link: true,
             identity: node_identity(ovl, Some(&copy)),
@@ -213,8 +213,8 @@ fn set_statx_identity(b: &mut libc::statx, (dev, ino): (u64, u64)) {
 /// Before an `fstat`: a descriptor reading a lower file that another
 /// process has copied up since shows the copy (its size), as on the kernel.
 fn catch_up(ovl: &ovl::overlay::Overlay, fd: c_int) {
-    if ovl::locate::read_may_need_catch_up(fd) {
-        ovl::locate::catch_up_reader(ovl, fd);
+    if ovl::fd_table::read_may_need_catch_up(fd) {
+        ovl::fd_follow::catch_up_reader(ovl, fd);
     }
 }
 
@@ -232,7 +232,7 @@ fn check_access(
 
 /// Is `fd` a descriptor of an object of the view?
 fn in_view(fd: c_int) -> bool {
-    ovl::locate::fd_info(fd).is_some()
+    ovl::fd_table::fd_info(fd).is_some()
 }
 
 /// `pathconf`'s limits that glibc derives from the file system's type
@@ -340,14 +340,14 @@ hooks! {
         }
         r
     }
-    unless_needed !ovl::locate::may_know_fd(fd);
+    unless_needed !ovl::fd_table::may_know_fd(fd);
     fn fstat(fd: c_int, buf: *mut libc::stat) -> c_int |real, ovl| {
         catch_up(ovl, fd);
         let r = real(fd, buf);
         if r == 0 { fix_fd!(ovl, fd, buf); }
         r
     }
-    unless_needed !ovl::locate::may_know_fd(fd);
+    unless_needed !ovl::fd_table::may_know_fd(fd);
     fn fstat64(fd: c_int, buf: *mut libc::stat64) -> c_int |real, ovl| {
         catch_up(ovl, fd);
         let r = real(fd, buf);
@@ -462,14 +462,14 @@ hooks! {
         fd
     }
 
-    unless_needed !ovl::locate::may_know_fd(fd);
+    unless_needed !ovl::fd_table::may_know_fd(fd);
     fn fstatfs(fd: c_int, buf: *mut libc::statfs) -> c_int |real, ovl| {
         let _ = ovl;
         let r = real(fd, buf);
         if r == 0 && in_view(fd) { (*buf).f_type = OVERLAYFS_SUPER_MAGIC; }
         r
     }
-    unless_needed !ovl::locate::may_know_fd(fd);
+    unless_needed !ovl::fd_table::may_know_fd(fd);
     fn fstatfs64(fd: c_int, buf: *mut libc::statfs64) -> c_int |real, ovl| {
         let _ = ovl;
         let r = real(fd, buf);
@@ -479,7 +479,7 @@ hooks! {
     fn pathconf(p: *const c_char, name: c_int) -> libc::c_long |real, ovl| {
         reading(ovl, libc::AT_FDCWD, p, FOLLOW, |_, rp, n| overlay_limit(name, n.is_some()).unwrap_or_else(|| real(rp, name)))
     }
-    unless_needed !ovl::locate::may_know_fd(fd);
+    unless_needed !ovl::fd_table::may_know_fd(fd);
     fn fpathconf(fd: c_int, name: c_int) -> libc::c_long |real, ovl| {
         let _ = ovl;
         overlay_limit(name, in_view(fd)).unwrap_or_else(|| real(fd, name))

@@ -99,7 +99,7 @@ fn watcher_of<'a>(
         unflushed: Vec::new(),
         ready: Vec::new(),
     });
-    crate::locate::note_watcher(fd, true);
+    crate::fd_table::note_watcher(fd, true);
     ANY.store(true, Ordering::Release);
     watchers.last_mut()
 }
@@ -312,7 +312,7 @@ pub fn forget(fd: i32) {
 fn forget_watcher(fd: i32) {
     if let Ok(mut watchers) = WATCHERS.lock() {
         if take(&mut watchers, |w| w.fd == fd).is_some() {
-            crate::locate::note_watcher(fd, false);
+            crate::fd_table::note_watcher(fd, false);
         }
     }
 }
