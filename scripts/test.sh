@@ -21,6 +21,8 @@ tools=(
   setcap:libcap2-bin
   node:nodejs
   npm:npm
+  rsync:rsync
+  patch:patch
 )
 
 missing=()
