@@ -188,8 +188,10 @@ fn tool_step(r: &mut Rng) -> String {
     let e = r.pick(PROGRAM_DIRS);
     let n = r.next() % 100;
     let cmd = match r.next() % 20 {
-        0 => format!("rsync -a {d}/ {e}/"),
-        1 => format!("rsync -a --delete {d}/ {e}/"),
+        // The whole list first: by default rsync lists a directory while
+        // the copy goes on, and one copied into itself races with it.
+        0 => format!("rsync -a --no-inc-recursive {d}/ {e}/"),
+        1 => format!("rsync -a --no-inc-recursive --delete {d}/ {e}/"),
         2 => format!("rsync --inplace {f} {g}"),
         3 => format!("rsync -a {f} {g}"),
         4 => format!("perl -pi -e 's/w/P/' {f}"),
