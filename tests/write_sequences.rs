@@ -188,12 +188,15 @@ fn tool_step(r: &mut Rng) -> String {
     let e = r.pick(PROGRAM_DIRS);
     let n = r.next() % 100;
     let cmd = match r.next() % 20 {
-        // The whole list first: by default rsync lists a directory while
-        // the copy goes on, and one copied into itself races with it.
-        0 => format!("rsync -a --no-inc-recursive {d}/ {e}/"),
-        1 => format!("rsync -a --no-inc-recursive --delete {d}/ {e}/"),
-        2 => format!("rsync --inplace {f} {g}"),
-        3 => format!("rsync -a {f} {g}"),
+        // rsync compares contents (`-c`), not sizes and times: two files
+        // written within one second would be skipped in one run and not in
+        // the other. And it makes its whole list first: by default it lists
+        // a directory while the copy goes on, which races with a directory
+        // copied into itself.
+        0 => format!("rsync -ac --no-inc-recursive {d}/ {e}/"),
+        1 => format!("rsync -ac --no-inc-recursive --delete {d}/ {e}/"),
+        2 => format!("rsync -c --inplace {f} {g}"),
+        3 => format!("rsync -ac {f} {g}"),
         4 => format!("perl -pi -e 's/w/P/' {f}"),
         5 => format!(
             "t=$(mktemp) && diff -u --label old --label new {f} {g} > $t; patch -s {f} < $t; r=$?; rm -f $t; (exit $r)"
