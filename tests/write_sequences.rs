@@ -119,15 +119,23 @@ fn program_layers() -> Fixture {
     fx
 }
 
+/// Two files and two directories of [`program_layers`], drawn in this
+/// order (every vocabulary on those layers draws them first).
+fn program_picks(r: &mut Rng) -> [&'static str; 4] {
+    [
+        r.pick(PROGRAM_FILES),
+        r.pick(PROGRAM_FILES),
+        r.pick(PROGRAM_DIRS),
+        r.pick(PROGRAM_DIRS),
+    ]
+}
+
 /// Times set by the steps are below 3,000,000; others are the clock's,
 /// which differs between the two runs: shown as `now`.
 const SET_TIME_OR_NOW: &str = "awk '{t=$NF; if (t > 3000000) t=\"now\"; $NF=t; print}'";
 
 fn program_step(r: &mut Rng) -> String {
-    let f = r.pick(PROGRAM_FILES);
-    let g = r.pick(PROGRAM_FILES);
-    let d = r.pick(PROGRAM_DIRS);
-    let e = r.pick(PROGRAM_DIRS);
+    let [f, g, d, e] = program_picks(r);
     let n = r.next() % 100;
     let cmd = match r.next() % 30 {
         0 => format!("echo w{n} >> {f}"),
@@ -182,10 +190,7 @@ fn program_step(r: &mut Rng) -> String {
 /// unpacked over what is there (`tar --overwrite`), a directory moved with
 /// a copy where `rename` fails (`shutil.move`), owners, xattrs and fifos.
 fn tool_step(r: &mut Rng) -> String {
-    let f = r.pick(PROGRAM_FILES);
-    let g = r.pick(PROGRAM_FILES);
-    let d = r.pick(PROGRAM_DIRS);
-    let e = r.pick(PROGRAM_DIRS);
+    let [f, g, d, e] = program_picks(r);
     let n = r.next() % 100;
     let cmd = match r.next() % 20 {
         // rsync compares contents (`-c`), not sizes and times: two files
@@ -281,10 +286,7 @@ const NAMES: &[&str] = &["f1", "low1", "g", "f", "x", "new", "hl", "d", "e"];
 /// another process's changes that leave the process's objects at their
 /// names (a file made in a directory, a directory's mode).
 fn descriptor_step(r: &mut Rng) -> String {
-    let f = r.pick(PROGRAM_FILES);
-    let g = r.pick(PROGRAM_FILES);
-    let d = r.pick(PROGRAM_DIRS);
-    let e = r.pick(PROGRAM_DIRS);
+    let [f, g, d, e] = program_picks(r);
     let nm = r.pick(NAMES);
     let (s, t, n) = (r.next() % 4, r.next() % 4, r.next() % 50);
     let flags = r.pick(&[

@@ -108,44 +108,28 @@ pub unsafe extern "C" fn fts_open(
     options: c_int,
     compar: FtsCompare,
 ) -> *mut Fts {
-    if !overlay_configured() {
-        let real = libc_fn!("fts_open" as FtsOpenFn);
-        // SAFETY: the caller's arguments, passed on unchanged.
-        return unsafe { real(argv, options, compar) };
-    }
+    libc_without_overlay!("fts_open" as FtsOpenFn, (argv, options, compar));
     // SAFETY: `argv` is the caller's NULL-terminated array of C strings.
     unsafe { stream::open(argv, options, compar) }
 }
 
 #[no_mangle]
 pub unsafe extern "C" fn fts_read(sp: *mut Fts) -> *mut FtsEnt {
-    if !overlay_configured() {
-        let real = libc_fn!("fts_read" as FtsReadFn);
-        // SAFETY: the caller's arguments, passed on unchanged.
-        return unsafe { real(sp) };
-    }
+    libc_without_overlay!("fts_read" as FtsReadFn, (sp));
     // SAFETY: `sp` comes from our fts_open.
     unsafe { stream::read(&mut *sp) }
 }
 
 #[no_mangle]
 pub unsafe extern "C" fn fts_children(sp: *mut Fts, instr: c_int) -> *mut FtsEnt {
-    if !overlay_configured() {
-        let real = libc_fn!("fts_children" as FtsChildrenFn);
-        // SAFETY: the caller's arguments, passed on unchanged.
-        return unsafe { real(sp, instr) };
-    }
+    libc_without_overlay!("fts_children" as FtsChildrenFn, (sp, instr));
     // SAFETY: `sp` comes from our fts_open.
     unsafe { stream::children(&mut *sp, instr) }
 }
 
 #[no_mangle]
 pub unsafe extern "C" fn fts_set(sp: *mut Fts, p: *mut FtsEnt, instr: c_int) -> c_int {
-    if !overlay_configured() {
-        let real = libc_fn!("fts_set" as FtsSetFn);
-        // SAFETY: the caller's arguments, passed on unchanged.
-        return unsafe { real(sp, p, instr) };
-    }
+    libc_without_overlay!("fts_set" as FtsSetFn, (sp, p, instr));
     if ![0, FTS_AGAIN, FTS_FOLLOW, FTS_NOINSTR, FTS_SKIP].contains(&instr) {
         set_errno(libc::EINVAL);
         return 1;
@@ -157,11 +141,7 @@ pub unsafe extern "C" fn fts_set(sp: *mut Fts, p: *mut FtsEnt, instr: c_int) -> 
 
 #[no_mangle]
 pub unsafe extern "C" fn fts_close(sp: *mut Fts) -> c_int {
-    if !overlay_configured() {
-        let real = libc_fn!("fts_close" as FtsCloseFn);
-        // SAFETY: the caller's arguments, passed on unchanged.
-        return unsafe { real(sp) };
-    }
+    libc_without_overlay!("fts_close" as FtsCloseFn, (sp));
     // SAFETY: `sp` comes from our fts_open and is not used afterwards.
     unsafe { stream::close(sp) }
 }

@@ -40,11 +40,7 @@ const FTW_FLAGS_FOR_FTW: [c_int; 7] = [FTW_F, FTW_D, FTW_DNR, FTW_NS, FTW_F, FTW
 
 #[no_mangle]
 pub unsafe extern "C" fn ftw(dir: *const c_char, func: Option<FtwFunc>, nopenfd: c_int) -> c_int {
-    if !overlay_configured() {
-        let real = libc_fn!("ftw" as FtwEntry);
-        // SAFETY: the caller's arguments, passed on unchanged.
-        return unsafe { real(dir, func, nopenfd) };
-    }
+    libc_without_overlay!("ftw" as FtwEntry, (dir, func, nopenfd));
     let Some(func) = func else {
         return null_callback();
     };
@@ -65,11 +61,7 @@ pub unsafe extern "C" fn nftw(
     nopenfd: c_int,
     flags: c_int,
 ) -> c_int {
-    if !overlay_configured() {
-        let real = libc_fn!("nftw" as NftwEntry);
-        // SAFETY: the caller's arguments, passed on unchanged.
-        return unsafe { real(dir, func, nopenfd, flags) };
-    }
+    libc_without_overlay!("nftw" as NftwEntry, (dir, func, nopenfd, flags));
     if flags & !(FTW_PHYS | FTW_MOUNT | FTW_CHDIR | FTW_DEPTH | FTW_ACTIONRETVAL) != 0 {
         set_errno(libc::EINVAL);
         return -1;

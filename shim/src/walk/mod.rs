@@ -38,6 +38,18 @@ macro_rules! libc_fn {
     }};
 }
 
+/// Without an overlay the walkers are libc's own: returns libc's answer to
+/// the caller's arguments from the function this stands in.
+macro_rules! libc_without_overlay {
+    ($name:literal as $ty:ty, ($($arg:expr),*)) => {
+        if !overlay_configured() {
+            let real = libc_fn!($name as $ty);
+            // SAFETY: the caller's arguments, passed on unchanged.
+            return unsafe { real($($arg),*) };
+        }
+    };
+}
+
 /// Whether this process has an overlay (fixed for its lifetime). Without
 /// one, the walkers are libc's own.
 fn overlay_configured() -> bool {

@@ -25,11 +25,7 @@ pub unsafe extern "C" fn scandir(
     select: DirFilter,
     compar: DirCompare,
 ) -> c_int {
-    if !overlay_configured() {
-        let real = libc_fn!("scandir" as ScandirFn);
-        // SAFETY: the caller's arguments, passed on unchanged.
-        return unsafe { real(dir, namelist, select, compar) };
-    }
+    libc_without_overlay!("scandir" as ScandirFn, (dir, namelist, select, compar));
     // SAFETY: `dir` is the caller's path; the stream goes to scan_stream.
     unsafe { scan_stream(libc::opendir(dir), namelist, select, compar) }
 }
@@ -53,11 +49,10 @@ pub unsafe extern "C" fn scandirat(
     select: DirFilter,
     compar: DirCompare,
 ) -> c_int {
-    if !overlay_configured() {
-        let real = libc_fn!("scandirat" as ScandiratFn);
-        // SAFETY: the caller's arguments, passed on unchanged.
-        return unsafe { real(dfd, dir, namelist, select, compar) };
-    }
+    libc_without_overlay!(
+        "scandirat" as ScandiratFn,
+        (dfd, dir, namelist, select, compar)
+    );
     // SAFETY: `dir` is the caller's path; the stream goes to scan_stream.
     unsafe { scan_stream(open_dir_at(dfd, dir), namelist, select, compar) }
 }
