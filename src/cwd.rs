@@ -71,9 +71,10 @@ impl CwdState {
         self.above.load(Ordering::Acquire)
     }
 
-    /// The real current directory, when outside the view (empty if unknown).
-    pub(crate) fn real_path(&self) -> Option<Vec<u8>> {
-        self.real.read().ok().map(|c| c.clone())
+    /// Runs `f` on the real current directory, when outside the view (empty
+    /// if unknown), read in place.
+    pub(crate) fn with_real_path<R>(&self, f: impl FnOnce(&[u8]) -> R) -> Option<R> {
+        self.real.read().ok().map(|c| f(&c))
     }
 }
 
@@ -191,7 +192,7 @@ impl Overlay {
             return;
         };
         let real = real.as_bytes();
-        if !self.is_upper_path(real) && self.real_to_rel(real) == Some(rel) {
+        if !self.in_upper_tree(real) && self.real_to_rel(real) == Some(rel) {
             // Failing leaves the process where it was: the copy is shown all the same.
             let _ = rustix::process::chdir(copy);
         }
@@ -277,7 +278,7 @@ impl Overlay {
         match (real, rel) {
             (Err(Errno::NOENT), _) => true,
             // (The view's root cannot be removed.)
-            (Ok(c), Some(rel)) if !rel.is_empty() && !self.is_upper_path(c.as_bytes()) => {
+            (Ok(c), Some(rel)) if !rel.is_empty() && !self.in_upper_tree(c.as_bytes()) => {
                 generation != 0 && !self.still_shows_lower_dir(rel)
             }
             _ => false,
@@ -290,7 +291,7 @@ impl Overlay {
     fn removed_upper_cwd_rel(&self) -> Option<Vec<u8>> {
         let link = rustix::fs::readlinkat(rustix::fs::CWD, "/proc/self/cwd", Vec::new()).ok()?;
         let real = link.as_bytes().strip_suffix(b" (deleted)")?;
-        self.is_upper_path(real)
+        self.in_upper_tree(real)
             .then(|| self.real_to_rel(real).map(<[u8]>::to_vec))
             .flatten()
     }
@@ -338,12 +339,6 @@ impl Overlay {
         let cwd = self.cwd_for_change();
         cwd.gone.store(true, Ordering::Release);
         cwd.rel_seen.store(seen, Ordering::Release);
-    }
-
-    /// Is the real path `real` in the upper layer?
-    fn is_upper_path(&self, real: &[u8]) -> bool {
-        self.has_upper
-            && crate::overlay::strip_dir(real, &self.layers[crate::overlay::UPPER].root).is_some()
     }
 
     /// The virtual current directory as recorded, without looking again.

@@ -437,7 +437,7 @@ impl Overlay {
         } else if dirfd == libc::AT_FDCWD {
             let cwd = cwd();
             (cwd.is_above() || has_dotdot(path))
-                .then(|| cwd.real_path().map(|c| crate::lookup::join(&c, path)))
+                .then(|| cwd.with_real_path(|c| crate::lookup::join(c, path)))
                 .flatten()
         } else {
             crate::above::path_of(dirfd)
@@ -499,12 +499,11 @@ impl Overlay {
     }
 
     fn locate_via_real_cwd(&self, path: &[u8]) -> Where {
-        let Some(mut abs) = cwd().real_path().filter(|c| !c.is_empty()) else {
-            return Where::Outside;
-        };
-        abs.push(b'/');
-        abs.extend_from_slice(path);
-        self.locate_abs(&abs)
+        let abs = cwd().with_real_path(|c| (!c.is_empty()).then(|| [c, b"/", path].concat()));
+        match abs.flatten() {
+            Some(abs) => self.locate_abs(&abs),
+            None => Where::Outside,
+        }
     }
 }
 

@@ -329,6 +329,11 @@ impl Overlay {
             .any(|l| strip_dir(real, &l.root).is_some())
     }
 
+    /// True when the real path `real` lies in the upper layer's tree.
+    pub(crate) fn in_upper_tree(&self, real: &[u8]) -> bool {
+        self.has_upper && strip_dir(real, &self.layers[UPPER].root).is_some()
+    }
+
     /// True when the path lies in a lower layer's real tree (outside the view):
     /// such paths are read-only for the programs under the overlay.
     pub fn in_lower_layer(&self, abs: &[u8]) -> bool {

@@ -93,6 +93,12 @@ fn basic_step(r: &mut Rng) -> String {
     reported(&cmd)
 }
 
+/// `body` with `$t` a temporary file outside the layers, removed after it;
+/// the exit status is `body`'s.
+fn with_temp_file(body: &str) -> String {
+    format!("t=$(mktemp) && {body}; r=$?; rm -f $t; (exit $r)")
+}
+
 /// A step as the script runs it: the command, then a line that names it
 /// (quotes and `$` made literal) with its exit status.
 fn reported(cmd: &str) -> String {
@@ -145,10 +151,7 @@ fn program_step(r: &mut Rng) -> String {
         2 if e == d || e.starts_with(&format!("{d}/")) => format!("cp -r {d} cpdst"),
         2 => format!("cp -r {d} {e}"),
         3 => format!("mv -T {d} {e}"),
-        4 => format!(
-            "ln -sf {} {g}",
-            r.pick(&["../keep", "low1", "d", NOWHERE])
-        ),
+        4 => format!("ln -sf {} {g}", r.pick(&["../keep", "low1", "d", NOWHERE])),
         5 => format!("touch -d @{} {f}", 1_000_000 + n),
         6 => format!("touch -h -d @{} {f}", 2_000_000 + n),
         7 => format!("sed -i s/w/W/ {f}"),
@@ -161,9 +164,9 @@ fn program_step(r: &mut Rng) -> String {
         14 => format!("cat {f}"),
         15 => format!("ls -a {d}"),
         16 => format!("stat -c '%n %F %a %s %h %Y' {f} | {SET_TIME_OR_NOW}"),
-        17 => format!(
-            "t=$(mktemp) && tar cf $t {d} && mkdir -p {e} && tar xf $t -C {e}; r=$?; rm -f $t; (exit $r)"
-        ),
+        17 => with_temp_file(&format!(
+            "tar cf $t {d} && mkdir -p {e} && tar xf $t -C {e}"
+        )),
         18 => format!("mv {f} {d}/"),
         19 => format!("ln {f} {d}/hl{n}"),
         20 => format!("python3 -c \"import os; os.rename('{d}', '{e}')\""),
@@ -203,17 +206,17 @@ fn tool_step(r: &mut Rng) -> String {
         2 => format!("rsync -c --inplace {f} {g}"),
         3 => format!("rsync -ac {f} {g}"),
         4 => format!("perl -pi -e 's/w/P/' {f}"),
-        5 => format!(
-            "t=$(mktemp) && diff -u --label old --label new {f} {g} > $t; patch -s {f} < $t; r=$?; rm -f $t; (exit $r)"
-        ),
+        5 => with_temp_file(&format!(
+            "diff -u --label old --label new {f} {g} > $t; patch -s {f} < $t"
+        )),
         6 => format!("sort -o {f} {f}"),
         7 => format!("split -l 1 {f} {d}/sp{n}"),
         8 => format!("cp --reflink=auto {f} {g}"),
         9 => format!("ln -f {f} {g}"),
         10 => format!("mv -f {f} {g}"),
-        11 => format!(
-            "t=$(mktemp) && tar -C {d} -cf $t . && mkdir -p {e} && tar -C {e} -xf $t --overwrite; r=$?; rm -f $t; (exit $r)"
-        ),
+        11 => with_temp_file(&format!(
+            "tar -C {d} -cf $t . && mkdir -p {e} && tar -C {e} -xf $t --overwrite"
+        )),
         12 => format!("setfattr -n user.t -v v{n} {f}"),
         13 => format!("getfattr -d --absolute-names {f}"),
         14 => format!("mkfifo {d}/fifo{n}"),
