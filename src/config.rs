@@ -18,6 +18,10 @@ pub mod env {
     pub const WORK: &str = "OVL_WORK";
     /// Where the merged view appears. Default: the topmost lower directory.
     pub const TARGET: &str = "OVL_TARGET";
+    /// The target as the user spelled it, through symlinks, when that
+    /// differs from its real path: names under it reach the view too, as
+    /// they would a mount there (the kernel resolves the mount point once).
+    pub const TARGET_ALIAS: &str = "OVL_TARGET_ALIAS";
     /// Trace file: every intercepted call is appended to it (`-` or `stderr`: standard error).
     pub const TRACE: &str = "OVL_TRACE";
     /// On-disk format of whiteouts: `kernel` (char device 0/0, default) or `seed`
@@ -49,7 +53,17 @@ pub mod env {
     /// it before `main`.
     pub const REMOVED_CWD: &str = "OVL_REMOVED_CWD";
     /// Every variable that belongs to the overlay's description.
-    pub const ALL: [&str; 8] = [LOWER, UPPER, WORK, TARGET, TRACE, WHITEOUT, XATTR, SHIM];
+    pub const ALL: [&str; 9] = [
+        LOWER,
+        UPPER,
+        WORK,
+        TARGET,
+        TARGET_ALIAS,
+        TRACE,
+        WHITEOUT,
+        XATTR,
+        SHIM,
+    ];
 
     /// Is the environment entry `e` (`NAME=value`) one of `name`?
     pub fn is_entry(e: &[u8], name: &str) -> bool {
@@ -94,6 +108,8 @@ pub struct Config {
     pub work: Option<PathBuf>,
     /// Where the merged view appears; absolute and canonical.
     pub target: PathBuf,
+    /// The target as given, absolute, when it reaches it through symlinks.
+    pub target_alias: Option<PathBuf>,
     pub trace: Option<PathBuf>,
     pub whiteout: WhiteoutFormat,
     pub xattr_ns: XattrNs,
@@ -167,6 +183,20 @@ fn canonical_dir(role: &str, p: &Path) -> Result<PathBuf, ConfigError> {
         Ok(_) => err(format!("{role} directory {}: not a directory", p.display())),
         Err(e) => err(format!("{role} directory {}: {e}", p.display())),
     }
+}
+
+/// `given`, the spelling of a directory whose real path is `real`, made
+/// absolute and freed of `.` and repeated slashes, when it differs from
+/// `real`: it passes through symlinks. Not for a spelling with `..`, which
+/// the kernel takes after the symlink before it (no prefix test can).
+fn alias_of(given: &Path, real: &Path) -> Option<PathBuf> {
+    use std::path::Component;
+    let abs = std::path::absolute(given).ok()?;
+    if abs.components().any(|c| c == Component::ParentDir) {
+        return None;
+    }
+    let clean: PathBuf = abs.components().collect();
+    (clean != real).then_some(clean)
 }
 
 /// True when `a` and `b` are the same directory or one contains the other.
@@ -296,6 +326,7 @@ impl Config {
             None => lower[0].clone(),
             Some(t) => canonical_dir("target", t)?,
         };
+        let target_alias = alias_of(s.target.as_ref().unwrap_or(&s.lower[0]), &target);
         if let Some(u) = &upper {
             if overlapping(&target, u) {
                 return err(format!(
@@ -335,6 +366,7 @@ impl Config {
             upper,
             work,
             target,
+            target_alias,
             trace: s.trace.clone(),
             whiteout: parse_whiteout(s.whiteout.as_deref())?,
             xattr_ns: parse_xattr_ns(s.xattr_ns.as_deref())?,
@@ -354,6 +386,9 @@ impl Config {
             (env::LOWER, lower),
             (env::TARGET, self.target.clone().into_os_string()),
         ];
+        if let Some(a) = &self.target_alias {
+            v.push((env::TARGET_ALIAS, a.clone().into_os_string()));
+        }
         if let (Some(u), Some(w)) = (&self.upper, &self.work) {
             v.push((env::UPPER, u.clone().into_os_string()));
             v.push((env::WORK, w.clone().into_os_string()));
@@ -403,6 +438,17 @@ mod tests {
             split_list(std::ffi::OsStr::new("/a::/b:")),
             vec![PathBuf::from("/a"), PathBuf::from("/b")]
         );
+    }
+
+    #[test]
+    fn an_alias_is_the_given_spelling_through_symlinks() {
+        let real = Path::new("/srv/real/proj");
+        assert_eq!(
+            alias_of(Path::new("/srv/link//./proj/"), real),
+            Some(PathBuf::from("/srv/link/proj"))
+        );
+        assert_eq!(alias_of(Path::new("/srv/real/./proj"), real), None);
+        assert_eq!(alias_of(Path::new("/srv/link/../real/proj"), real), None);
     }
 
     #[test]

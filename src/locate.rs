@@ -356,9 +356,7 @@ impl Overlay {
         }
         // SAFETY: per the contract.
         let path = unsafe { CStr::from_ptr(p.cast()) }.to_bytes();
-        self.inside(path).is_none()
-            && !unclean_abs(path)
-            && !self.target.starts_with(trim_trailing_slashes(path))
+        self.inside(path).is_none() && !unclean_abs(path) && !self.spells_view_or_ancestor(path)
     }
 
     pub fn locate(&self, dirfd: i32, path: &[u8]) -> Where {
@@ -432,8 +430,7 @@ impl Overlay {
             return;
         }
         let abs = if path.first() == Some(&b'/') {
-            (unclean_abs(path) || self.target.starts_with(trim_trailing_slashes(path)))
-                .then(|| path.to_vec())
+            (unclean_abs(path) || self.spells_view_or_ancestor(path)).then(|| path.to_vec())
         } else if dirfd == libc::AT_FDCWD {
             let cwd = cwd();
             (cwd.is_above() || has_dotdot(path))
@@ -460,27 +457,35 @@ impl Overlay {
     /// look up `/usr/lib/gcc/x86_64-linux-gnu/12/../../../../include` by the
     /// hundred, and this answers for them without cleaning the path.
     fn may_lexically_reach_view(&self, path: &[u8]) -> bool {
-        let last = self
-            .target
-            .rsplit(|&b| b == b'/')
-            .next()
-            .unwrap_or_default();
-        // SAFETY: both ranges are live slices; memmem only reads them.
-        last.is_empty()
-            || !unsafe {
-                libc::memmem(
-                    path.as_ptr().cast(),
-                    path.len(),
-                    last.as_ptr().cast(),
-                    last.len(),
-                )
-            }
-            .is_null()
+        self.any_target_spelling(|target| {
+            let last = target.rsplit(|&b| b == b'/').next().unwrap_or_default();
+            // SAFETY: both ranges are live slices; memmem only reads them.
+            last.is_empty()
+                || !unsafe {
+                    libc::memmem(
+                        path.as_ptr().cast(),
+                        path.len(),
+                        last.as_ptr().cast(),
+                        last.len(),
+                    )
+                }
+                .is_null()
+        })
     }
 
-    /// Is the clean absolute path `abs` a proper ancestor of the view?
+    /// Is the clean absolute path `abs` a proper ancestor of the view (by
+    /// any of its spellings)?
     pub(crate) fn is_above_view(&self, abs: &[u8]) -> bool {
-        abs != self.target.as_slice() && crate::overlay::strip_dir(&self.target, abs).is_some()
+        self.any_target_spelling(|target| {
+            abs != target && crate::overlay::strip_dir(target, abs).is_some()
+        })
+    }
+
+    /// Does the absolute `path`, trailing slashes aside, spell the view or
+    /// one of its ancestors as a prefix of one of the target's spellings?
+    fn spells_view_or_ancestor(&self, path: &[u8]) -> bool {
+        let path = trim_trailing_slashes(path);
+        self.any_target_spelling(|target| target.starts_with(path))
     }
 
     fn locate_abs(&self, path: &[u8]) -> Where {
@@ -643,9 +648,32 @@ impl Overlay {
         }
         match self.locate(dirfd, path) {
             Where::Outside => None,
+            Where::Inside(rel)
+                if rel.is_empty() && !follow && self.not_a_dir_by_name(dirfd, path) =>
+            {
+                None
+            }
             Where::Inside(rel) => Some(self.resolve(&rel, follow)),
             Where::Fails(e) => Some(Err(e)),
         }
+    }
+
+    /// Does `(dirfd, path)`, which leads to the view's root, name something
+    /// else than a directory when its last component is not followed (the
+    /// target's alias, as the user spelled it, may end in a symlink)? Then
+    /// a call that does not follow it is about the link (or fails), outside
+    /// the view, as on the kernel's mount. One `lstat`, for the root only.
+    fn not_a_dir_by_name(&self, dirfd: i32, path: &[u8]) -> bool {
+        if path.is_empty() || self.target_alias.is_none() {
+            return false;
+        }
+        let base = match dirfd {
+            libc::AT_FDCWD => rustix::fs::CWD,
+            // SAFETY: the caller's open descriptor, for this call only.
+            fd => unsafe { rustix::fd::BorrowedFd::borrow_raw(fd) },
+        };
+        rustix::fs::statat(base, path, rustix::fs::AtFlags::SYMLINK_NOFOLLOW)
+            .map_or(true, |st| st.st_mode & libc::S_IFMT != libc::S_IFDIR)
     }
 
     /// Resolves the parent of `(dirfd, path)`; `None` when it lies outside the view.
@@ -660,6 +688,7 @@ impl Overlay {
         }
         match self.locate(dirfd, path) {
             Where::Outside => None,
+            Where::Inside(rel) if rel.is_empty() && self.not_a_dir_by_name(dirfd, path) => None,
             Where::Inside(rel) => Some(self.resolve_parent_as(&rel, crate::lookup::no_name(path))),
             Where::Fails(e) => Some(Err(e)),
         }

@@ -41,6 +41,9 @@ impl Layer {
 pub struct Overlay {
     /// Where the merged view appears: absolute, without a trailing `/`.
     pub target: Vec<u8>,
+    /// The target as the user spelled it through symlinks (see
+    /// `env::TARGET_ALIAS`): absolute, clean, never the target itself.
+    pub target_alias: Option<Vec<u8>>,
     /// Upper first (when there is one), then the lower layers, topmost first.
     pub layers: Vec<Layer>,
     /// True when `layers[0]` is a writable upper layer.
@@ -244,6 +247,9 @@ fn from_env() -> Option<Overlay> {
     if target.first() != Some(&b'/') {
         fail("OVL_TARGET must be an absolute path");
     }
+    let target_alias = var(env::TARGET_ALIAS)
+        .map(clean_abs)
+        .filter(|a| a.first() == Some(&b'/') && a.len() > 1 && *a != target);
     let whiteout = match vars.get(env::WHITEOUT) {
         Some(b"seed") | Some(b"symlink") => WhiteoutFormat::SeedSymlink,
         _ => WhiteoutFormat::CharDev,
@@ -258,6 +264,7 @@ fn from_env() -> Option<Overlay> {
     let env = vars.into_pairs();
     Some(Overlay {
         target: if target == b"/" { Vec::new() } else { target },
+        target_alias,
         has_upper,
         layers,
         work,
@@ -267,24 +274,39 @@ fn from_env() -> Option<Overlay> {
     })
 }
 
+/// If the absolute path `abs` lies at or under the directory `t` (a clean
+/// absolute path without a trailing `/`; empty for `/`), the part after it.
+#[inline]
+fn below<'a>(t: &[u8], abs: &'a [u8]) -> Option<&'a [u8]> {
+    if !abs.starts_with(t) {
+        return None;
+    }
+    match abs.get(t.len()) {
+        None => Some(&[]),
+        Some(b'/') => {
+            let rest = &abs[t.len() + 1..];
+            Some(&rest[rest.iter().take_while(|&&b| b == b'/').count()..])
+        }
+        Some(_) => None,
+    }
+}
+
 impl Overlay {
     /// If the absolute path `abs` lies inside the view, the part after the
-    /// target (no leading `/`, even for `VIEW//x`; empty for the target
-    /// itself).
+    /// target or its alias (no leading `/`, even for `VIEW//x`; empty for
+    /// the target itself).
     #[inline]
     pub fn inside<'a>(&self, abs: &'a [u8]) -> Option<&'a [u8]> {
-        let t = &self.target;
-        if !abs.starts_with(t) {
-            return None;
+        match &self.target_alias {
+            None => below(&self.target, abs),
+            Some(alias) => below(&self.target, abs).or_else(|| below(alias, abs)),
         }
-        match abs.get(t.len()) {
-            None => Some(&[]),
-            Some(b'/') => {
-                let rest = &abs[t.len() + 1..];
-                Some(&rest[rest.iter().take_while(|&&b| b == b'/').count()..])
-            }
-            Some(_) => None,
-        }
+    }
+
+    /// Any of the target's spellings (its real path, the alias) for which
+    /// `f` holds.
+    pub fn any_target_spelling(&self, f: impl Fn(&[u8]) -> bool) -> bool {
+        f(&self.target) || self.target_alias.as_deref().is_some_and(f)
     }
 
     /// The virtual absolute path of a relative path in the view.

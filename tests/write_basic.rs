@@ -1862,3 +1862,75 @@ print('d5 fdopendir', sorted(n for n in names if not n.startswith('.')))\n\
         &["d1 first", "d2 rewound", "d3 seekdir 0", "d4 rewound", "d5 fdopendir"],
     );
 }
+
+/// A target named through a symlink (`-t ROOT/up/mnt`, `up -> .`): the
+/// kernel resolves a mount point once, and every spelling that leads to it
+/// reaches the overlay. Under ovl, the spelling the user gave reaches the
+/// view too (by the real path it always did): reads, changes, directories
+/// opened above it, and a current directory entered by it.
+#[test]
+fn a_target_named_through_a_symlink_is_the_view_by_that_name_too() {
+    require_root!();
+    let fx = layers();
+    fx.upper().file("a/up", "up\n");
+    let (fx, alias) = fx.spell_target("up", ".", "mnt");
+    let alias = alias.display();
+    let above = alias.to_string().trim_end_matches("/mnt").to_string();
+    compare_changes(
+        &fx,
+        &format!(
+            r#"A={alias}
+echo "read: $(cat $A/a/up $A/a/low1 $A/a/low2)"
+ls $A $A/a | tr '\n' ' '; echo
+echo new > $A/a/new && cat $A/a/new
+echo more >> $A/a/data && cat a/data
+rm $A/a/low2 $A/keep && echo removed
+mkdir $A/made && touch $A/made/x && echo made
+mv $A/a/low1 $A/moved && cat moved
+ln -s data $A/a/lnk && readlink $A/a/lnk && cat $A/a/lnk
+chmod 600 $A/a/tool && stat -c 'mode %a' $A/a/tool
+setfattr -n user.shade -v dark $A/a/data && getfattr --only-values -n user.shade $A/a/data; echo
+rmdir $A/a/empty2 && echo rmdir
+find $A | sort
+(cd $A/a && echo "cwd $(pwd -P)" && ls | tr '\n' ' ' && echo && cat new)
+(cd {above} && ls mnt | tr '\n' ' ' && echo && cat mnt/a/new)
+python3 -c 'import os; d = os.open("{above}", os.O_RDONLY); print("at", open(os.open("mnt/a/new", os.O_RDONLY, dir_fd=d)).read().strip(), sorted(os.listdir(os.open("mnt/a", os.O_RDONLY, dir_fd=d))))'
+ls -d $A/a/low2 $A/keep 2>&1 | sed 's/.*: //'
+echo done
+"#
+        ),
+        &[
+            "read: up", "removed", "made", "rmdir", "cwd ", "at new", "done",
+        ],
+    );
+}
+
+/// The target named by a symlink to it (`-t ROOT/view`, `view -> mnt`):
+/// names under the link reach the view, and the link itself stays a link
+/// for the calls that do not follow it (`lstat`, `readlink`, `unlink`), as
+/// on the kernel's mount.
+#[test]
+fn a_target_named_by_a_symlink_to_it_keeps_the_link_a_link() {
+    require_root!();
+    let fx = layers();
+    let (fx, link) = fx.spell_target("view", "mnt", "");
+    let link = link.display();
+    compare_changes(
+        &fx,
+        &format!(
+            r#"L={link}
+ls $L | tr '\n' ' '; echo
+stat -c '%F' $L $L/ $L/a
+ls -ld $L | cut -c1 && readlink $L
+echo new > $L/new && cat new
+find $L | sort
+find $L/ | sort | head -3
+(cd $L && ls | tr '\n' ' ' && echo)
+rm $L && echo "unlinked" && ls -d $L 2>&1 | sed 's/.*: //' && ln -s mnt $L
+getfattr -h -d $L 2>&1 | head -1; echo "attrs through: $(getfattr --only-values -n user.color $L/a/data)"
+echo done
+"#
+        ),
+        &["symbolic link", "unlinked", "attrs through: blue", "done"],
+    );
+}

@@ -93,6 +93,8 @@ pub struct Fixture {
     upper: bool,
     kernel_opts: Vec<String>,
     ovl_args: Vec<String>,
+    /// The mount point as `ovl-exec` is told it, when not by its real path.
+    target_spelling: Option<PathBuf>,
 }
 
 impl Fixture {
@@ -123,6 +125,7 @@ impl Fixture {
             upper,
             kernel_opts: Vec::new(),
             ovl_args: Vec::new(),
+            target_spelling: None,
         };
         fx.make_layer_dirs();
         fx
@@ -151,6 +154,24 @@ impl Fixture {
     pub fn ovl_args(mut self, args: &[&str]) -> Fixture {
         self.ovl_args.extend(args.iter().map(|a| a.to_string()));
         self
+    }
+
+    /// Makes `link`, a symbolic link beside the mount point to `to`, and
+    /// gives `ovl-exec` the mount point as `<root>/<link>/<rest>` (without
+    /// `/<rest>` when `rest` is empty), as a user may name a directory by a
+    /// path through symlinks. Returns that spelling.
+    pub fn spell_target(mut self, link: &str, to: &str, rest: &str) -> (Fixture, PathBuf) {
+        let at = self.root.path.join(link);
+        symlink(to, &at).expect("symlink beside the mount point");
+        let spelled = if rest.is_empty() { at } else { at.join(rest) };
+        self.target_spelling = Some(spelled.clone());
+        (self, spelled)
+    }
+
+    /// The mount point as `ovl-exec` is told it: [`Fixture::mnt`], or the
+    /// spelling [`Fixture::spell_target`] chose.
+    pub fn ovl_target(&self) -> PathBuf {
+        self.target_spelling.clone().unwrap_or_else(|| self.mnt())
     }
 
     /// Number of lower layers.
@@ -361,6 +382,7 @@ impl Fixture {
             upper,
             kernel_opts: self.kernel_opts.clone(),
             ovl_args: self.ovl_args.clone(),
+            target_spelling: self.target_spelling.clone(),
         }
     }
 

@@ -240,7 +240,7 @@ pub fn ovl_exec_args(fx: &Fixture, command: &[&str]) -> Vec<OsString> {
         args.extend(["-u".into(), fx.upper_dir().into_os_string()]);
         args.extend(["-w".into(), fx.work_dir().into_os_string()]);
     }
-    args.extend(["-t".into(), fx.mnt().into_os_string()]);
+    args.extend(["-t".into(), fx.ovl_target().into_os_string()]);
     args.extend(fx.extra_ovl_args().iter().map(OsString::from));
     args.push("--".into());
     args.extend(command.iter().map(OsString::from));
