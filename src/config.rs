@@ -191,12 +191,25 @@ fn canonical_dir(role: &str, p: &Path) -> Result<PathBuf, ConfigError> {
 /// the kernel takes after the symlink before it (no prefix test can).
 fn alias_of(given: &Path, real: &Path) -> Option<PathBuf> {
     use std::path::Component;
-    let abs = std::path::absolute(given).ok()?;
+    let abs = match shell_directory() {
+        Some(pwd) if given.is_relative() => pwd.join(given),
+        _ => std::path::absolute(given).ok()?,
+    };
     if abs.components().any(|c| c == Component::ParentDir) {
         return None;
     }
     let clean: PathBuf = abs.components().collect();
     (clean != real).then_some(clean)
+}
+
+/// The current directory as the shell that started us spells it (`PWD`,
+/// through the symlinks it was entered by), when that names the current
+/// directory: a relative layer is then named as the user sees it.
+fn shell_directory() -> Option<PathBuf> {
+    use std::os::unix::fs::MetadataExt;
+    let pwd = PathBuf::from(std::env::var_os("PWD")?);
+    let (named, here) = (std::fs::metadata(&pwd).ok()?, std::fs::metadata(".").ok()?);
+    (pwd.is_absolute() && named.dev() == here.dev() && named.ino() == here.ino()).then_some(pwd)
 }
 
 /// True when `a` and `b` are the same directory or one contains the other.

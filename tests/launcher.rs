@@ -660,3 +660,49 @@ fn the_shim_alone_reads_its_variables_by_name_and_refuses_an_incomplete_set() {
         stderr(&empty)
     );
 }
+
+/// A relative lower layer, from a directory the shell entered through a
+/// symlink (`PWD` spelled through it): the view answers by the shell's
+/// spelling too, so paths the caller built from `$PWD` reach it. A `PWD`
+/// that names another directory is not taken.
+#[test]
+fn a_relative_layer_is_named_as_the_shell_spells_the_directory() {
+    let s = Scratch::new("pwd-alias");
+    std::os::unix::fs::symlink(s.p("lower"), s.p("link")).unwrap();
+    let run = |pwd: &Path| {
+        Command::new(ovl_exec())
+            .args(["-l", ".", "-u"])
+            .arg(s.p("upper"))
+            .arg("-w")
+            .arg(s.p("work"))
+            .args(["--", "sh", "-c"])
+            .arg(format!(
+                "echo made > new; cat {link}/new {link}/sub/file; ls {link} | tr '\\n' ' '; \
+                 rm {link}/new; ls {link}/new 2>&1 | sed 's/.*: //'; env | grep OVL_TARGET_ALIAS",
+                link = s.p("link").display()
+            ))
+            .current_dir(s.p("lower"))
+            .env("PWD", pwd)
+            .env("OVL_SHIM", shim())
+            .output()
+            .unwrap()
+    };
+    for d in ["upper", "work"] {
+        std::fs::create_dir(s.p(d)).unwrap();
+    }
+    let o = run(&s.p("link"));
+    assert_eq!(
+        String::from_utf8_lossy(&o.stdout),
+        format!(
+            "made\nlower\nnew plain sub tool.sh No such file or directory\nOVL_TARGET_ALIAS={}\n",
+            s.p("link").display()
+        ),
+        "stderr: {}",
+        stderr(&o)
+    );
+    // A stale `PWD` (another directory) is no spelling of the layer.
+    let o = run(&s.p("upper"));
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(!out.contains("OVL_TARGET_ALIAS"), "{out}");
+    assert!(!s.p("lower/new").exists(), "the lower layer changed");
+}
