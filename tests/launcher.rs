@@ -706,3 +706,64 @@ fn a_relative_layer_is_named_as_the_shell_spells_the_directory() {
     assert!(!out.contains("OVL_TARGET_ALIAS"), "{out}");
     assert!(!s.p("lower/new").exists(), "the lower layer changed");
 }
+
+/// Views do not nest: `ovl-exec` started in a view is refused (a static
+/// one by the shim, as every statically linked program; a dynamic one by
+/// itself, seeing the view it runs in), and the layers it was given stay
+/// as they were. Given the environment of a view by hand, it refuses too.
+#[test]
+fn ovl_exec_is_refused_inside_a_view() {
+    let s = Scratch::new("nest");
+    for d in ["upper", "work", "inner", "inner-upper"] {
+        std::fs::create_dir(s.p(d)).unwrap();
+    }
+    let inner = format!(
+        "{} -l {} -u {} -- sh -c 'echo new > {}/new'; echo status $?",
+        ovl_exec().display(),
+        s.p("inner").display(),
+        s.p("inner-upper").display(),
+        s.p("inner").display()
+    );
+    let o = ovl(&[
+        os(Path::new("-l")),
+        os(&s.p("lower")),
+        os(Path::new("-u")),
+        os(&s.p("upper")),
+        os(Path::new("-w")),
+        os(&s.p("work")),
+        os(Path::new("--")),
+        os(Path::new("sh")),
+        os(Path::new("-c")),
+        std::ffi::OsStr::new(&inner),
+    ]);
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        out.contains("status 126") || out.contains("status 125"),
+        "{out}{}",
+        stderr(&o)
+    );
+    assert!(
+        stderr(&o).contains("statically linked") || stderr(&o).contains("views do not nest"),
+        "{}",
+        stderr(&o)
+    );
+    assert!(!s.p("inner/new").exists(), "a layer given to the inner ovl-exec changed");
+    let o = Command::new(ovl_exec())
+        .args(["-l"])
+        .arg(s.p("inner"))
+        .args(["--", "true"])
+        .env("OVL_LOWER", s.p("lower"))
+        .env("LD_PRELOAD", shim())
+        .env("OVL_SHIM", shim())
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(125), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains(&format!(
+            "views do not nest: this runs in the view at {} already",
+            s.p("lower").display()
+        )),
+        "{}",
+        stderr(&o)
+    );
+}

@@ -19,6 +19,18 @@ const DEFAULT_PATH: &[u8] = b"/bin:/usr/bin";
 
 /// Checks everything, creates the work directory, runs the command.
 pub fn run(cli: &Cli) -> ! {
+    if let Some(view) = shim_path::enclosing_view() {
+        // Its shim would give the command the outer overlay back (a program
+        // cannot point its children at other layers), and the new layers
+        // would be plain directories to it, open to every change.
+        die(
+            EXIT_OVL,
+            format!(
+                "views do not nest: this runs in the view at {} already; run ovl-exec outside it (or unset OVL_LOWER and LD_PRELOAD if they were set by hand)",
+                std::path::Path::new(&view).display()
+            ),
+        );
+    }
     let settings = cli.settings().unwrap_or_else(|e| die(EXIT_OVL, e));
     let config = Config::validate(&settings).unwrap_or_else(|e| die(EXIT_OVL, e));
     setup::check(&config).unwrap_or_else(|e| die(EXIT_OVL, e));

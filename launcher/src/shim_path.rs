@@ -36,6 +36,38 @@ pub fn find() -> Result<PathBuf, String> {
     ))
 }
 
+/// The view this process already runs in, when it runs in one: the
+/// overlay's description in the environment (`OVL_LOWER`) and a shim in
+/// `LD_PRELOAD`, as a process of a view always has them (its shim puts
+/// them back into every child). Its target (or topmost lower layer).
+pub fn enclosing_view() -> Option<OsString> {
+    use ovl::config::env;
+    let lower = std::env::var_os(env::LOWER).filter(|l| !l.is_empty())?;
+    let preload = std::env::var_os("LD_PRELOAD")?;
+    let shim = std::env::var_os(env::SHIM).unwrap_or_default();
+    let loaded = preload
+        .as_bytes()
+        .split(|&b| b == b':' || b == b' ')
+        .any(|i| {
+            i == shim.as_bytes() || i.rsplit(|&b| b == b'/').next() == Some(SHIM_NAME.as_bytes())
+        });
+    let first_lower = || {
+        OsString::from_vec(
+            lower
+                .as_bytes()
+                .split(|&b| b == b':')
+                .next()
+                .unwrap_or_default()
+                .to_vec(),
+        )
+    };
+    loaded.then(|| {
+        std::env::var_os(env::TARGET)
+            .filter(|t| !t.is_empty())
+            .unwrap_or_else(first_lower)
+    })
+}
+
 /// The `LD_PRELOAD` value: the shim first, then what was there (without it).
 pub fn preload_value(shim: &Path, old: Option<OsString>) -> OsString {
     let mut v = shim.as_os_str().as_bytes().to_vec();
