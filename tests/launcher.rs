@@ -747,7 +747,10 @@ fn ovl_exec_is_refused_inside_a_view() {
         "{}",
         stderr(&o)
     );
-    assert!(!s.p("inner/new").exists(), "a layer given to the inner ovl-exec changed");
+    assert!(
+        !s.p("inner/new").exists(),
+        "a layer given to the inner ovl-exec changed"
+    );
     let o = Command::new(ovl_exec())
         .args(["-l"])
         .arg(s.p("inner"))
