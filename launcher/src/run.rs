@@ -27,7 +27,7 @@ pub fn run(cli: &Cli) -> ! {
             EXIT_OVL,
             format!(
                 "views do not nest: this runs in the view at {} already; run ovl-exec outside it (or unset OVL_LOWER and LD_PRELOAD if they were set by hand)",
-                std::path::Path::new(&view).display()
+                view.display()
             ),
         );
     }

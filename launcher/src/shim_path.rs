@@ -40,32 +40,20 @@ pub fn find() -> Result<PathBuf, String> {
 /// overlay's description in the environment (`OVL_LOWER`) and a shim in
 /// `LD_PRELOAD`, as a process of a view always has them (its shim puts
 /// them back into every child). Its target (or topmost lower layer).
-pub fn enclosing_view() -> Option<OsString> {
-    use ovl::config::env;
-    let lower = std::env::var_os(env::LOWER).filter(|l| !l.is_empty())?;
-    let preload = std::env::var_os("LD_PRELOAD")?;
+pub fn enclosing_view() -> Option<PathBuf> {
+    use ovl::config::{env, split_list};
+    let topmost = split_list(&std::env::var_os(env::LOWER)?)
+        .into_iter()
+        .next()?;
     let shim = std::env::var_os(env::SHIM).unwrap_or_default();
-    let loaded = preload
+    let loaded = std::env::var_os("LD_PRELOAD")?
         .as_bytes()
         .split(|&b| b == b':' || b == b' ')
         .any(|i| {
             i == shim.as_bytes() || i.rsplit(|&b| b == b'/').next() == Some(SHIM_NAME.as_bytes())
         });
-    let first_lower = || {
-        OsString::from_vec(
-            lower
-                .as_bytes()
-                .split(|&b| b == b':')
-                .next()
-                .unwrap_or_default()
-                .to_vec(),
-        )
-    };
-    loaded.then(|| {
-        std::env::var_os(env::TARGET)
-            .filter(|t| !t.is_empty())
-            .unwrap_or_else(first_lower)
-    })
+    let target = std::env::var_os(env::TARGET).filter(|t| !t.is_empty());
+    loaded.then(|| target.map_or(topmost, PathBuf::from))
 }
 
 /// The `LD_PRELOAD` value: the shim first, then what was there (without it).
