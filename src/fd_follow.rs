@@ -195,6 +195,8 @@ fn lower_dir_copy_up_unseen(ovl: &Overlay, fd: i32) -> Option<(Arc<FdInfo>, u64)
 /// The copy of the lower directory `fd` (of record `info`, real identity
 /// `real`) is open on, as the view shows it now at its name; else `None`,
 /// noted while the name still shows the lower directory (at count `now`).
+/// Found, it is another process's copy, which this process's descriptors
+/// of the lower directory follow from now on.
 fn copy_at_its_name(
     ovl: &Overlay,
     fd: i32,
@@ -207,6 +209,7 @@ fn copy_at_its_name(
         Ok(Resolved::Inside(n))
             if n.is_dir() && ovl.layer_identity(n.layer, &n.rel, &n.stat) == Some(real) =>
         {
+            ovl.follow_dir_copy(&info.rel, &n);
             Some(n)
         }
         Ok(Resolved::Inside(n)) if n.is_dir() && n.layer != crate::overlay::UPPER => {
@@ -425,11 +428,28 @@ impl Overlay {
     /// the name went, which no name reaches any more.)
     pub fn lower_object_of_fd(&self, fd: i32, rel: &[u8]) -> Result<Resolved, Errno> {
         match self.shown_lower_object_of_fd(fd, rel)? {
-            Ok(shown) => Ok(shown),
+            Ok(shown) => {
+                if let Resolved::Inside(n) = &shown {
+                    self.follow_dir_copy(rel, n);
+                }
+                Ok(shown)
+            }
             Err(st) => {
                 let is_dir = rustix::fs::FileType::from_raw_mode(st.st_mode).is_dir();
                 Err(self.copy_up_of_gone_fails(rel, is_dir))
             }
+        }
+    }
+
+    /// `n`, what the view shows at `rel` of a lower directory a descriptor
+    /// of this process is open on, is its copy (another process's: this
+    /// one's own copy-ups put its descriptors on the copy at once): this
+    /// process's descriptors of the lower directory are put on it now, so
+    /// that they keep it once it is renamed or removed, as the kernel's do.
+    fn follow_dir_copy(&self, rel: &[u8], n: &Node) {
+        if n.layer == crate::overlay::UPPER && n.is_dir() {
+            let upper = crate::sys::cpath(&self.real_path(n.layer, &n.rel));
+            repoint_lower_dirs(self, rel, &upper);
         }
     }
 

@@ -1824,6 +1824,46 @@ EOF"#,
     );
 }
 
+/// A descriptor of a lower directory that another process copied up: at
+/// its first look at the copy (a change through it, `fstat`, its extended
+/// attributes) it is put on the copy, with its duplicates, as the kernel's
+/// reach the copy; so it keeps the copy once the directory is removed (by
+/// this process right after the change, with no look between, or by
+/// another).
+#[test]
+fn a_lower_directory_descriptor_keeps_another_process_copy_once_removed() {
+    require_root!();
+    compare_changes(
+        &lower_directories(),
+        &[
+            PY_TRY_AND_SH,
+            PY_SHOWN,
+            r#"fds = {d: os.open(d, os.O_RDONLY | os.O_DIRECTORY) for d in ['d1', 'd2', 'd3']}
+dup = os.dup(fds['d1'])
+sh('chmod 702 d1 d2 d3')
+os.close(fds.pop('d1'))
+t('d1 dup: setxattr', lambda: os.setxattr(dup, 'user.k1', b'v1'))
+t('d2: fchmod', lambda: os.fchmod(fds['d2'], 0o705))
+t('d3: fstat', lambda: shown(fds['d3']))
+import shutil
+shutil.rmtree('d1')
+sh('rm -rf d2 d3')
+for d, fd in [('d1 dup', dup)] + list(fds.items()):
+    t(d + ': listxattr', lambda: sorted(os.listxattr(fd)))
+    t(d + ': fstat', lambda: shown(fd))
+    t(d + ': fchmod', lambda: os.fchmod(fd, 0o750))
+EOF"#,
+        ]
+        .concat(),
+        &[
+            "d1 dup: setxattr ok",
+            "d1 dup: listxattr ok ['user.k1']",
+            "d2: fchmod ok",
+            "d3: fchmod ok",
+        ],
+    );
+}
+
 /// A stream on a directory of a lower layer alone, its directory copied up
 /// meanwhile: its first read after the change lists the merged directory
 /// (opened before, read after), as its first read after `rewinddir` or
