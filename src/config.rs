@@ -191,9 +191,10 @@ fn canonical_dir(role: &str, p: &Path) -> Result<PathBuf, ConfigError> {
 /// the kernel takes after the symlink before it (no prefix test can).
 fn alias_of(given: &Path, real: &Path) -> Option<PathBuf> {
     use std::path::Component;
-    let abs = match shell_directory() {
-        Some(pwd) if given.is_relative() => pwd.join(given),
-        _ => std::path::absolute(given).ok()?,
+    // The shell's directory is looked at (two `stat`s) for a relative one only.
+    let abs = match given.is_relative().then(shell_directory).flatten() {
+        Some(pwd) => pwd.join(given),
+        None => std::path::absolute(given).ok()?,
     };
     if abs.components().any(|c| c == Component::ParentDir) {
         return None;

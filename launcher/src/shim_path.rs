@@ -49,6 +49,7 @@ pub fn enclosing_view() -> Option<PathBuf> {
     let loaded = std::env::var_os("LD_PRELOAD")?
         .as_bytes()
         .split(|&b| b == b':' || b == b' ')
+        .filter(|i| !i.is_empty())
         .any(|i| {
             i == shim.as_bytes() || i.rsplit(|&b| b == b'/').next() == Some(SHIM_NAME.as_bytes())
         });
