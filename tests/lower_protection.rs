@@ -343,6 +343,73 @@ print('lchmod', libc.lchmod(sys.argv[1].encode(), 0o600), oct(os.stat(sys.argv[1
     assert_eq!(upper, Some(0o600), "the copy has the new mode");
 }
 
+/// Calls made through libc's generic `syscall` in a view over the lower
+/// directory itself: removing, renaming, writing, `chmod`, `mkdir`, xattrs
+/// and a change through a read-only descriptor went to the lower directory
+/// (the real directory behind the view); they reach the overlay now, and
+/// the lower directory stays as it was. `openat2` and `setxattrat` are
+/// refused there (`ENOSYS`: their rules of resolution, or their
+/// descriptor-and-path form, are not the hooks'), so a program falls back
+/// to the calls it has for older kernels.
+#[test]
+fn changes_made_through_syscall_leave_the_lower_directory_unchanged() {
+    let dir = std::env::temp_dir().join(format!("ovl-rawcalls-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    for d in ["l/d", "u", "w"] {
+        std::fs::create_dir_all(dir.join(d)).unwrap();
+    }
+    for f in ["f", "g", "h", "d/k"] {
+        std::fs::write(dir.join("l").join(f), format!("{f}\n")).unwrap();
+    }
+    let lower_before = tree_dump(&dir.join("l"), &DumpOpts::exact());
+    let at = |d: &str| dir.join(d).to_str().unwrap().to_string();
+    let out = Command::new(ovl_exec())
+        .env("OVL_SHIM", shim())
+        .current_dir(dir.join("l"))
+        .args(["-l", &at("l"), "-u", &at("u"), "-w", &at("w"), "--"])
+        .args(["python3", "-c"])
+        .arg(
+            r#"import ctypes, os
+libc = ctypes.CDLL(None, use_errno=True)
+libc.syscall.restype = ctypes.c_long
+def say(what, r):
+    print(what, r if r >= 0 else os.strerror(ctypes.get_errno()))
+sc = libc.syscall
+say('unlink', sc(87, b'f'))
+say('rename', sc(82, b'g', b'g2'))
+fd = sc(2, b'h', os.O_WRONLY | os.O_APPEND)
+os.write(fd, b'raw\n'); os.close(fd)
+say('chmod', sc(90, b'd/k', 0o600))
+say('mkdir', sc(83, b'e', 0o755))
+say('setxattr', sc(188, b'd', b'user.raw', b'v', 1, 0))
+ro = os.open('d/k', os.O_RDONLY)
+say('fchmod', sc(91, ro, 0o640))
+how = (ctypes.c_uint64 * 3)(os.O_RDONLY, 0, 0)
+say('openat2', sc(437, -100, b'h', how, 24))
+say('setxattrat', sc(463, -100, b'h', 0, b'user.at', None, 0))
+print(sorted(os.listdir('.')), open('h').read().split(), oct(os.stat('d/k').st_mode & 0o777))"#,
+        )
+        .output()
+        .unwrap();
+    let lower_after = tree_dump(&dir.join("l"), &DumpOpts::exact());
+    let upper_h = std::fs::read_to_string(dir.join("u/h"));
+    let _ = std::fs::remove_dir_all(&dir);
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "unlink 0\nrename 0\nchmod 0\nmkdir 0\nsetxattr 0\nfchmod 0\n\
+         openat2 Function not implemented\nsetxattrat Function not implemented\n\
+         ['d', 'e', 'g2', 'h'] ['h', 'raw'] 0o640\n",
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(lower_after, lower_before, "the lower directory changed");
+    assert_eq!(
+        upper_h.ok().as_deref(),
+        Some("h\nraw\n"),
+        "the copy has the write"
+    );
+}
+
 /// `utimensat` and `fchownat` with an empty name and `AT_EMPTY_PATH`
 /// change the descriptor's own object, an `O_PATH` one's too (and
 /// `futimesat` with a NULL name, an open file's): on a lower

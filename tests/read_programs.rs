@@ -980,6 +980,85 @@ int main(void) {
     );
 }
 
+/// Changes made through libc's generic `syscall` (a program's own way to a
+/// call libc has no wrapper for, or its way around other libraries' hooks)
+/// reach the overlay as the same calls made through libc do: names removed,
+/// renamed and made, a lower file opened for writing, its mode, times,
+/// size and xattrs changed (also through a read-only descriptor), each
+/// copied up as on the kernel (they went to the real directory behind the
+/// view, a lower layer where the view is over it). `openat2` and the
+/// `*xattrat` calls are refused in a view (`ENOSYS`; see
+/// `changes_made_through_syscall_leave_the_lower_directory_unchanged` in
+/// `lower_protection.rs` for the kernel's own answer).
+#[test]
+fn changes_made_through_syscall_change_the_view() {
+    require_root!();
+    let fx = source_tree();
+    let probe = build_c(
+        &fx,
+        "rawchanges",
+        r#"#include <errno.h>
+#include <fcntl.h>
+#include <linux/fs.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+static void say(const char *what, long r) {
+    printf("%s %ld %s\n", what, r < 0 ? -1L : r, r < 0 ? strerror(errno) : "");
+}
+int main(void) {
+    struct stat st;
+    struct timespec ts[2] = {{1500000000, 0}, {1500000000, 0}};
+    char buf[4096];
+    say("unlink", syscall(SYS_unlink, "src/util.c"));
+    say("access after unlink", syscall(SYS_access, "src/util.c", F_OK));
+    say("rename", syscall(SYS_rename, "notes.txt", "notes.old"));
+    say("stat renamed", syscall(SYS_stat, "notes.old", &st) == 0 ? (long)st.st_size : -1);
+    long fd = syscall(SYS_open, "src/main.c", O_WRONLY | O_APPEND);
+    say("open for writing", fd >= 0 ? 0 : -1);
+    if (fd >= 0) {
+        say("write", write((int)fd, "/* raw */\n", 10));
+        say("close", syscall(SYS_close, fd));
+    }
+    say("chmod", syscall(SYS_chmod, "bin/run", 0700));
+    say("fchmodat", syscall(SYS_fchmodat, AT_FDCWD, "docs/readme.md", 0600));
+    say("truncate", syscall(SYS_truncate, "docs/api/index.md", 3));
+    say("utimensat", syscall(SYS_utimensat, AT_FDCWD, "docs/api/index.md", ts, 0));
+    say("mkdir", syscall(SYS_mkdir, "docs/new", 0755));
+    say("mkdirat", syscall(SYS_mkdirat, AT_FDCWD, "docs/gone", 0755));
+    say("rmdir", syscall(SYS_rmdir, "docs/gone"));
+    say("unlinkat", syscall(SYS_unlinkat, AT_FDCWD, "docs/api/index.md", 0));
+    say("unlinkat a directory", syscall(SYS_unlinkat, AT_FDCWD, "docs/api", AT_REMOVEDIR));
+    say("symlink", syscall(SYS_symlink, "main.c", "src/link"));
+    say("link", syscall(SYS_link, "links/one", "links/three"));
+    say("renameat2", syscall(SYS_renameat2, AT_FDCWD, "links/two", AT_FDCWD, "src/two", RENAME_NOREPLACE));
+    say("setxattr", syscall(SYS_setxattr, "docs/readme.md", "user.raw", "v", 1, 0));
+    say("getxattr", syscall(SYS_getxattr, "docs/readme.md", "user.raw", buf, sizeof buf));
+    say("mknod", syscall(SYS_mknod, "fifo", S_IFIFO | 0644, 0));
+    long ro = syscall(SYS_openat, AT_FDCWD, "links/one", O_RDONLY);
+    say("fchmod of a read-only descriptor", syscall(SYS_fchmod, ro, 0640));
+    say("fsetxattr of a read-only descriptor", syscall(SYS_fsetxattr, ro, "user.fd", "w", 1, 0));
+    say("utimensat of a descriptor", syscall(SYS_utimensat, ro, NULL, ts, 0));
+    say("fstat", syscall(SYS_fstat, ro, &st) == 0 ? (long)(st.st_mode & 07777) : -1);
+    long cwd = syscall(SYS_getcwd, buf, sizeof buf);
+    say("getcwd", cwd > 0 && (size_t)cwd == strlen(buf) + 1 && strcmp(buf, getcwd(buf + 2048, 2048)) == 0);
+    say("chdir", syscall(SYS_chdir, "src"));
+    say("readlink", syscall(SYS_readlink, "link", buf, sizeof buf));
+    say("getpid", syscall(SYS_getpid) == getpid());
+    return 0;
+}
+"#,
+    );
+    compare_changes(
+        &fx,
+        &format!(
+            "{} && cat src/main.c links/three notes.old && ls -l --time-style=+%s docs links src bin fifo | sort && getfattr -d docs/readme.md links/one",
+            probe.display()
+        ),
+        &["unlink 0", "open for writing 0", "getcwd 1", "fsetxattr of a read-only descriptor 0"],
+    );
+}
+
 /// `readlink` of the process's own magic links names the view, as the
 /// kernel's overlay shows them: `/proc/self/exe` of a program held in the
 /// view (one that finds its files beside itself), `/proc/self/cwd` in
