@@ -207,6 +207,7 @@ pub fn forget_fd(fd: i32) {
     settle_fd(fd);
     crate::watch::forget(fd);
     crate::above::forget(fd);
+    crate::getdents::forget(fd);
     if fd < 0 || fd >= FDS_LEN.load(Ordering::Acquire) {
         return;
     }
@@ -346,6 +347,7 @@ pub fn dup_fd(oldfd: i32, newfd: i32) {
         _ => forget_fd(newfd),
     }
     crate::above::dup(oldfd, newfd);
+    crate::getdents::dup(oldfd, newfd);
     settle_fd(newfd);
 }
 

@@ -15,6 +15,7 @@ pub mod exec;
 pub mod fd_follow;
 pub mod fd_table;
 pub mod generation;
+pub mod getdents;
 pub mod hot;
 pub mod ioctl;
 pub mod layer_fds;

@@ -1052,10 +1052,86 @@ int main(void) {
     compare_changes(
         &fx,
         &format!(
-            "{} && cat src/main.c links/three notes.old && ls -l --time-style=+%s docs links src bin fifo | sort && getfattr -d docs/readme.md links/one",
+            "{} && cat src/main.c links/three notes.old && find docs links src bin fifo -printf '%p %M %n %s %l\\n' | sort && stat -c '%n %Y' links/one links/three && getfattr -d docs/readme.md links/one",
             probe.display()
         ),
         &["unlink 0", "open for writing 0", "getcwd 1", "fsetxattr of a read-only descriptor 0"],
+    );
+}
+
+/// `getdents64` called by the program itself (the function glibc exports,
+/// and through `syscall`) on a descriptor of a merged directory reads the
+/// merged directory, as on the kernel (it read the upper directory alone:
+/// a whiteout showed, the lower layers' names did not): whole records that
+/// fit, `EINVAL` for a buffer too small for the next one, a position
+/// shared by a duplicate, a seek back to the start, and a directory of one
+/// layer, an opaque one, the root, and one removed while open.
+#[test]
+fn getdents64_reads_the_merged_directory() {
+    require_root!();
+    compare_c_program(
+        "getdents",
+        r#"#include <errno.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+/* glibc's (declared for _GNU_SOURCE); its records are `struct dirent`'s
+   on a 64-bit system. */
+ssize_t getdents64(int fd, void *buf, size_t n);
+static long get(int fd, char *buf, size_t n, int raw) {
+    return raw ? syscall(SYS_getdents64, fd, buf, n) : getdents64(fd, buf, n);
+}
+/* Reads `fd` to its end, `n` bytes at a time; prints the names sorted. */
+static void names(const char *what, int fd, size_t n, int raw) {
+    char buf[8192], *all[64];
+    int count = 0;
+    long got;
+    while ((got = get(fd, buf, n, raw)) > 0)
+        for (long at = 0; at < got && count < 64;) {
+            struct dirent *e = (struct dirent *)(buf + at);
+            all[count++] = strdup(e->d_name);
+            at += e->d_reclen;
+        }
+    qsort(all, count, sizeof *all, by_name);
+    printf("%s:", what);
+    for (int i = 0; i < count; i++) printf(" %s", all[i]);
+    printf(" (end %ld%s)\n", got, got < 0 ? strerror(errno) : "");
+}
+int main(void) {
+    const char *dirs[] = {"src", "docs", "build", ".", "docs/api"};
+    for (int i = 0; i < 5; i++) {
+        int fd = open(dirs[i], O_RDONLY | O_DIRECTORY);
+        names(dirs[i], fd, 8192, 0);
+        lseek(fd, 0, SEEK_SET);
+        names("again, through syscall, 40 bytes a call", fd, 40, 1);
+        close(fd);
+    }
+    char buf[64];
+    int fd = open("src", O_RDONLY | O_DIRECTORY);
+    long tiny = getdents64(fd, buf, 8);
+    printf("8 bytes: %ld %s\n", tiny, tiny < 0 ? strerror(errno) : "");
+    long first = getdents64(fd, buf, 32);
+    int twin = dup(fd);
+    printf("first record %d, duplicate at the same place %d\n", first > 0,
+           lseek(twin, 0, SEEK_CUR) == lseek(fd, 0, SEEK_CUR));
+    names("the rest, through the duplicate", twin, 8192, 0);
+    printf("seek from the end: %ld\n", (long)lseek(fd, 0, SEEK_END));
+    close(fd);
+    close(twin);
+    mkdir("gone", 0755);
+    close(open("gone/f", O_CREAT | O_WRONLY, 0644));
+    fd = open("src", O_RDONLY | O_DIRECTORY);
+    int gone = open("gone", O_RDONLY | O_DIRECTORY);
+    unlink("gone/f");
+    rmdir("gone");
+    names("removed while open", gone, 8192, 0);
+    unlink("src/util.c");
+    names("src after an unlink", fd, 8192, 0);
+    return 0;
+}
+"#,
+        "",
     );
 }
 

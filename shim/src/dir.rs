@@ -11,7 +11,7 @@
 
 use crate::path::{locate, Located};
 use crate::{fail, hooks};
-use libc::{c_char, c_int, c_long, dirent64, size_t, DIR};
+use libc::{c_char, c_int, c_long, c_void, dirent64, size_t, ssize_t, DIR};
 use ovl::fd_follow::{is_lower_only_dir, note_dir_not_copied_up};
 use ovl::fd_table::{fd_info, forget_fd, register_fd};
 use ovl::generation::{dir_copy_ups_now, UNCACHEABLE};
@@ -334,7 +334,7 @@ fn next_entry(ovl: &Overlay, dir: *mut DIR) -> Option<Result<Option<*mut dirent6
             Step::Unbuilt(rel) => {
                 // SAFETY: `dir` is the caller's live stream.
                 let fd = unsafe { stream_fd(dir) };
-                let listing = match build_listing(ovl, &rel, fd) {
+                let listing = match ovl.listing_of_fd(fd, &rel) {
                     Ok(l) => l,
                     Err(e) => return Some(Err(e)),
                 };
@@ -345,18 +345,6 @@ fn next_entry(ovl: &Overlay, dir: *mut DIR) -> Option<Result<Option<*mut dirent6
                 drop(unused);
             }
         }
-    }
-}
-
-/// The listing of the stream on `fd`, the view's directory at `rel`:
-/// nothing once the directory has been removed (whatever has its name now).
-fn build_listing(ovl: &Overlay, rel: &[u8], fd: c_int) -> Result<Listing, Errno> {
-    if ovl.fd_dir_is_gone(fd) {
-        return Ok(Listing::new());
-    }
-    match ovl.resolve(rel, false)? {
-        ovl::lookup::Resolved::Inside(node) => ovl.merged_listing(&node),
-        ovl::lookup::Resolved::Outside(_) => Err(Errno::NOENT),
     }
 }
 
@@ -649,6 +637,18 @@ hooks! {
     quick quick_readdir(dir, || real(dir));
     fn readdir64(dir: *mut DIR) -> *mut dirent64 |real, ovl| {
         match merged_readdir(ovl, dir) { Some(d) => d, None => real(dir) }
+    }
+    // A program's own read of a descriptor (see `ovl::getdents`).
+    unless_needed !ovl::fd_table::may_know_fd(fd);
+    fn getdents64(fd: c_int, buf: *mut c_void, n: size_t) -> ssize_t |real, ovl| {
+        // SAFETY: `buf` is writable for `n` bytes, as `getdents64` requires;
+        // `fill` is given at most `n` bytes.
+        let fill = |records: &[u8]| unsafe { std::ptr::copy_nonoverlapping(records.as_ptr(), buf.cast(), records.len()) };
+        match ovl.getdents(fd, n, fill) {
+            Some(Ok(given)) => given as ssize_t,
+            Some(Err(e)) => fail(e),
+            None => real(fd, buf, n),
+        }
     }
     fn readdir_r(dir: *mut DIR, entry: *mut dirent64, result: *mut *mut dirent64) -> c_int |real, ovl| {
         readdir_r_in_view(ovl, dir, entry, result).unwrap_or_else(|| real(dir, entry, result))

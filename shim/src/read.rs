@@ -42,6 +42,36 @@ hooks! {
     }
 }
 
+// `SEEK_END` finds the copy's end; a descriptor read through its merged
+// listing (`ovl::getdents`) seeks in that.
+hooks! {
+    unless_needed !read_may_need_catch_up(fd) && !ovl::getdents::any_listed();
+    fn lseek(fd: c_int, at: off_t, whence: c_int) -> off_t |real, ovl| {
+        seek(ovl, fd, at, whence, || real(fd, at, whence))
+    }
+    unless_needed !read_may_need_catch_up(fd) && !ovl::getdents::any_listed();
+    fn lseek64(fd: c_int, at: off_t, whence: c_int) -> off_t |real, ovl| {
+        seek(ovl, fd, at, whence, || real(fd, at, whence))
+    }
+}
+
+fn seek(
+    ovl: &ovl::overlay::Overlay,
+    fd: c_int,
+    at: off_t,
+    whence: c_int,
+    real: impl FnOnce() -> off_t,
+) -> off_t {
+    match ovl::getdents::seek(fd, at, whence) {
+        Some(Ok(to)) => to,
+        Some(Err(e)) => crate::fail(e),
+        None => {
+            catch_up_reader(ovl, fd);
+            real()
+        }
+    }
+}
+
 /// A read of `fd`, which may be an inotify descriptor watching lower files
 /// (`ovl::watch`): its events are handed over as the program would see
 /// them on the kernel's overlay; a read that brought only the overlay's
@@ -96,9 +126,6 @@ catching_up! {
     fn preadv64(fd; fd: c_int, iov: *const iovec, count: c_int, at: off_t) -> ssize_t;
     fn preadv2(fd; fd: c_int, iov: *const iovec, count: c_int, at: off_t, fl: c_int) -> ssize_t;
     fn preadv64v2(fd; fd: c_int, iov: *const iovec, count: c_int, at: off_t, fl: c_int) -> ssize_t;
-    // `SEEK_END` finds the copy's end.
-    fn lseek(fd; fd: c_int, at: off_t, whence: c_int) -> off_t;
-    fn lseek64(fd; fd: c_int, at: off_t, whence: c_int) -> off_t;
     // Copies whose source is a descriptor.
     fn copy_file_range(fd_in; fd_in: c_int, off_in: *mut loff_t, fd_out: c_int, off_out: *mut loff_t, len: size_t, fl: c_uint) -> ssize_t;
     fn splice(fd_in; fd_in: c_int, off_in: *mut loff_t, fd_out: c_int, off_out: *mut loff_t, len: size_t, fl: c_uint) -> ssize_t;

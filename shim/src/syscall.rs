@@ -91,6 +91,7 @@ routes! {
     libc::SYS_listxattr => crate::modify::listxattr(a as _, b as _, c as _);
     libc::SYS_llistxattr => crate::modify::llistxattr(a as _, b as _, c as _);
     libc::SYS_flistxattr => crate::modify::flistxattr(a as _, b as _, c as _);
+    libc::SYS_getdents64 => crate::dir::getdents64(a as _, b as _, c as _);
     libc::SYS_getcwd => getcwd(a as _, b as _);
     libc::SYS_chdir => crate::dir::chdir(a as _);
     libc::SYS_fchdir => crate::dir::fchdir(a as _);
