@@ -276,6 +276,26 @@ def inside(fd):
 def other(cmd):
     import subprocess
     return subprocess.run(['sh', '-c', cmd], stderr=subprocess.DEVNULL).returncode
+import ctypes
+LIBC = ctypes.CDLL(None, use_errno=True)
+LIBC.getdents64.restype = ctypes.c_ssize_t
+def gd(fd):
+    d = os.open('.', os.O_RDONLY | os.O_DIRECTORY, dir_fd=fd)
+    try:
+        names, buf = [], ctypes.create_string_buffer(100)
+        while True:
+            n = LIBC.getdents64(d, buf, 100)
+            if n < 0:
+                raise OSError(ctypes.get_errno(), 'getdents64')
+            if n == 0:
+                return sorted(names)
+            raw, at = buf.raw, 0
+            while at < n:
+                reclen = int.from_bytes(raw[at + 16:at + 18], 'little')
+                names.append(raw[at + 19:at + reclen].split(b'\0')[0].decode())
+                at += reclen
+    finally:
+        os.close(d)
 "#;
 
 const NAMES: &[&str] = &["f1", "low1", "g", "f", "x", "new", "hl", "d", "e"];
@@ -283,6 +303,7 @@ const NAMES: &[&str] = &["f1", "low1", "g", "f", "x", "new", "hl", "d", "e"];
 /// One call of a Python program that keeps descriptors open across the
 /// changes it makes: opens (also relative to a kept directory), `dup`,
 /// reads, writes, `fstat` (and the descriptor's `/proc/self/fd` link),
+/// listings (by `readdir`, and by `getdents64` of a new descriptor),
 /// `ftruncate`, `fchmod`, `futimens`, `fsetxattr`, `fchdir` (what `.`
 /// holds and shows, the `/proc/self/cwd` link, and a child's view from
 /// there), names changed by path or relative to a kept descriptor, and
@@ -324,7 +345,7 @@ fn descriptor_step(r: &mut Rng) -> String {
         13 => format!("lambda: os.rename('{d}', '{e}')"),
         14 => format!("lambda: os.mkdir('{d}/{nm}')"),
         15 => format!("lambda: os.rmdir('{d}')"),
-        16 => format!("lambda: sorted(os.listdir(fd({s})))"),
+        16 => format!("lambda: (sorted(os.listdir(fd({s}))), gd(fd({s})))"),
         17 => format!("lambda: sorted(os.listdir('{d}'))"),
         18 => format!("lambda: pst('{nm}', dir_fd=fd({s}))"),
         19 => format!("lambda: pst('{f}')"),
