@@ -23,6 +23,7 @@ tools=(
   npm:npm
   rsync:rsync
   patch:patch
+  go:golang-go
 )
 
 missing=()

@@ -1,8 +1,9 @@
 //! What kind of executable a file is, from its first bytes: a dynamically
 //! linked ELF (its program interpreter, the dynamic loader, will honour
 //! `LD_PRELOAD`), a static ELF (nothing will), a `#!` script, or something
-//! else; and where a dynamically linked program's own library search path
-//! (`DT_RUNPATH`, `DT_RPATH`) lies. Pure functions over bytes, no I/O: the
+//! else; where a dynamically linked program's own library search path
+//! (`DT_RUNPATH`, `DT_RPATH`) lies; and whether the Go toolchain built it
+//! (its build-id note). Pure functions over bytes, no I/O: the
 //! caller reads the file.
 //!
 //! Usage:
@@ -46,6 +47,16 @@ const ET_DYN: u64 = 3;
 const PT_LOAD: u64 = 1;
 const PT_DYNAMIC: u64 = 2;
 const PT_INTERP: u64 = 3;
+const PT_NOTE: u64 = 4;
+/// Largest note segment read (a Go program's build-id note, near the
+/// start of the file, takes about a hundred bytes).
+const MAX_NOTES: u64 = 4096;
+
+/// The Go toolchain's build-id note (`.note.go.buildid`): its owner, and
+/// its type (`ELF_NOTE_GOBUILDID_TAG`).
+const GO_NOTE_OWNER: &[u8] = b"Go";
+const GO_NOTE_BUILD_ID: u64 = 4;
+
 const DT_NULL: u64 = 0;
 const DT_STRTAB: u64 = 5;
 const DT_STRSZ: u64 = 10;
@@ -169,12 +180,64 @@ pub fn search_path_range(head: &[u8], phdrs: &[u8], dynamic: &[u8]) -> Option<(u
     Some((offset, len as usize))
 }
 
+/// Where the note segments (`PT_NOTE`) of the ELF file starting with `head`
+/// lie, as `(file offset, length, alignment)`, given its program header
+/// table as [`classify_with_phdrs`] takes it; at most 4 KiB of each.
+pub fn note_ranges(head: &[u8], phdrs: &[u8]) -> Vec<(u64, usize, u64)> {
+    let Some((elf, table)) = header_and_table(head, phdrs) else {
+        return Vec::new();
+    };
+    elf.segments(table)
+        .filter(|s| s.p_type == PT_NOTE && s.filesz > 0)
+        .map(|s| (s.offset, s.filesz.min(MAX_NOTES) as usize, s.align))
+        .collect()
+}
+
+/// Does the note segment `notes` (read from a range [`note_ranges`] gave,
+/// with its alignment) of the ELF file starting with `head` hold the Go
+/// toolchain's build-id note? A program built by it makes its system calls
+/// with the instruction itself, not through the C library, even when it is
+/// dynamically linked (cgo).
+pub fn holds_go_build_id(head: &[u8], notes: &[u8], align: u64) -> bool {
+    let Some(elf) = ElfHeader::parse(head) else {
+        return false;
+    };
+    let f = Fields {
+        bytes: notes,
+        little: elf.little,
+    };
+    // Names and descriptions are padded to the segment's alignment (4, or
+    // 8 for the 8-aligned notes of 64-bit files, such as GNU properties).
+    let unit = if align == 8 { 8 } else { 4 };
+    let pad = |n: usize| n.div_ceil(unit) * unit;
+    let mut at = 0usize;
+    while let (Some(namesz), Some(descsz), Some(kind)) =
+        (f.uint(at, 4), f.uint(at + 4, 4), f.uint(at + 8, 4))
+    {
+        let (namesz, descsz) = (namesz as usize, descsz as usize);
+        if namesz > notes.len() || descsz > notes.len() {
+            return false;
+        }
+        let desc_at = at + 12 + pad(namesz);
+        if desc_at + descsz > notes.len() {
+            return false; // cut short
+        }
+        let owner = notes[at + 12..at + 12 + namesz].split(|&b| b == 0).next();
+        if kind == GO_NOTE_BUILD_ID && owner == Some(GO_NOTE_OWNER) {
+            return true;
+        }
+        at = desc_at + pad(descsz);
+    }
+    false
+}
+
 /// One program header's fields that locate its bytes.
 struct Segment {
     p_type: u64,
     offset: u64,
     vaddr: u64,
     filesz: u64,
+    align: u64,
 }
 
 /// Reads unsigned fields of either endianness; `None` past the end.
@@ -274,6 +337,7 @@ impl ElfHeader {
                     offset: f.uint(at + 8, 8)?,
                     vaddr: f.uint(at + 16, 8)?,
                     filesz: f.uint(at + 32, 8)?,
+                    align: f.uint(at + 48, 8)?,
                 }
             } else {
                 Segment {
@@ -281,6 +345,7 @@ impl ElfHeader {
                     offset: f.uint(at + 4, 4)?,
                     vaddr: f.uint(at + 8, 4)?,
                     filesz: f.uint(at + 16, 4)?,
+                    align: f.uint(at + 28, 4)?,
                 }
             })
         })
@@ -553,6 +618,88 @@ mod tests {
                 );
             }
         }
+    }
+
+    /// One note entry (4-byte padding), in the given byte order.
+    fn note(owner: &[u8], kind: u32, desc: &[u8], little: bool) -> Vec<u8> {
+        let word = |v: u32| {
+            if little {
+                v.to_le_bytes()
+            } else {
+                v.to_be_bytes()
+            }
+        };
+        let mut out = Vec::new();
+        out.extend(word(owner.len() as u32 + 1));
+        out.extend(word(desc.len() as u32));
+        out.extend(word(kind));
+        for part in [[owner, b"\0"].concat(), desc.to_vec()] {
+            out.extend(&part);
+            out.resize(out.len().next_multiple_of(4), 0);
+        }
+        out
+    }
+
+    /// A dynamically linked program with a note segment of `notes` at 600.
+    fn with_notes(wide: bool, little: bool, notes: &[u8]) -> Vec<u8> {
+        let phdrs = vec![
+            (PT_LOAD, 0, 0),
+            (3, 400, LD.len() as u64 + 1),
+            (4, 600, notes.len() as u64),
+        ];
+        let mut file = Elf::new(wide, little, 3, phdrs).with_interp(400, LD);
+        file.resize(600, 0);
+        file.extend(notes);
+        file
+    }
+
+    fn go_built(file: &[u8]) -> bool {
+        note_ranges(file, &[])
+            .into_iter()
+            .any(|(offset, len, align)| {
+                holds_go_build_id(file, &file[offset as usize..offset as usize + len], align)
+            })
+    }
+
+    #[test]
+    fn the_go_toolchains_build_id_note_is_found_among_others() {
+        for wide in [true, false] {
+            for little in [true, false] {
+                let gnu = note(b"GNU", 3, &[7; 20], little);
+                let go = note(b"Go", 4, b"abc/def", little);
+                assert!(go_built(&with_notes(
+                    wide,
+                    little,
+                    &[gnu.clone(), go].concat()
+                )));
+                assert!(
+                    !go_built(&with_notes(wide, little, &gnu)),
+                    "a C program's notes"
+                );
+                let other_owner = note(b"Gopher", 4, b"x", little);
+                let other_kind = note(b"Go", 1, b"x", little);
+                assert!(!go_built(&with_notes(
+                    wide,
+                    little,
+                    &[other_owner, other_kind].concat()
+                )));
+            }
+        }
+        assert!(!go_built(&dynamic(true, true)), "no note segment");
+    }
+
+    #[test]
+    fn cut_or_garbled_notes_are_not_the_go_toolchains() {
+        let go = note(b"Go", 4, b"abc/def", true);
+        for cut in 0..go.len() - 8 {
+            assert!(
+                !go_built(&with_notes(true, true, &go[..cut])),
+                "cut at {cut}"
+            );
+        }
+        let mut huge = go.clone();
+        huge[0..4].copy_from_slice(&u32::MAX.to_le_bytes());
+        assert!(!go_built(&with_notes(true, true, &huge)));
     }
 
     #[test]

@@ -5,7 +5,11 @@
 //! outside the overlay, unseen. Set-id bits and capabilities count on ELF
 //! files only: the kernel ignores them on `#!` scripts. The dynamic loader
 //! run as a program (`ldd` does) has no `PT_INTERP` and looks static, but
-//! reads `LD_PRELOAD`: it is let through.
+//! reads `LD_PRELOAD`: it is let through. Nor can it be into a program the
+//! Go toolchain built, dynamically linked (cgo) or not: its runtime makes
+//! its system calls with the instruction itself, past every hook (it would
+//! read the real directories and change a lower layer where the view is
+//! over one).
 //!
 //! A dynamically linked program's own library search path (`DT_RUNPATH`,
 //! or `DT_RPATH`) is read too, for `library_path`: the loader searches it
@@ -15,7 +19,8 @@
 //! inside the shim, libc's file functions are our own hooks.
 
 use crate::binfmt::{
-    classify_with_phdrs, dynamic_range, phdr_range, search_path_range, Executable, HEAD_LEN,
+    classify_with_phdrs, dynamic_range, holds_go_build_id, note_ranges, phdr_range,
+    search_path_range, Executable, HEAD_LEN,
 };
 use crate::sys::cpath;
 use rustix::fd::OwnedFd;
@@ -56,6 +61,10 @@ pub fn examine(real: &[u8], st: &Stat) -> Program {
         Executable::Script { interp, arg } => Program::Script { interp, arg },
         Executable::DynamicElf { .. } => match secure_mode(&fd, st) {
             Some(what) => Program::Unseen(ignores_preload(what)),
+            None if built_by_go(&fd, &head, &phdrs) => Program::Unseen(
+                "built by the Go toolchain: its runtime makes its system calls itself, which no hook sees (it would bypass the overlay)"
+                    .into(),
+            ),
             None => Program::Preloadable {
                 search: search_path(&fd, &head, &phdrs),
             },
@@ -86,6 +95,24 @@ fn read_kind(fd: &OwnedFd) -> Option<(Executable, Vec<u8>, Vec<u8>)> {
         Some((offset, len)) => read_at(fd, offset, len).ok()?,
     };
     Some((classify_with_phdrs(&head, &phdrs), head, phdrs))
+}
+
+/// Does the program open at `fd` carry the Go toolchain's build-id note
+/// (`head` and `phdrs` as [`read_kind`] gives them)? Its notes lie in
+/// `head` in every program the toolchain links; others are read.
+fn built_by_go(fd: &OwnedFd, head: &[u8], phdrs: &[u8]) -> bool {
+    note_ranges(head, phdrs)
+        .into_iter()
+        .any(|(offset, len, align)| {
+            let held = usize::try_from(offset)
+                .ok()
+                .and_then(|start| head.get(start..start.checked_add(len)?));
+            match held {
+                Some(notes) => holds_go_build_id(head, notes, align),
+                None => read_at(fd, offset, len)
+                    .is_ok_and(|notes| holds_go_build_id(head, &notes, align)),
+            }
+        })
 }
 
 /// The library search path of the dynamically linked program open at `fd`

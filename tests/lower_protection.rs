@@ -410,6 +410,75 @@ print(sorted(os.listdir('.')), open('h').read().split(), oct(os.stat('d/k').st_m
     );
 }
 
+/// A program the Go toolchain built makes its system calls itself, past
+/// every hook, even when it is dynamically linked (cgo): in a view over the
+/// lower directory itself, its writes and removals changed that directory.
+/// It is refused, by `ovl-exec` and at an `exec` in the view, as statically
+/// linked programs are; the lower directory stays as it was. Needs `go`
+/// (golang-go; `scripts/test.sh` installs it as root).
+#[test]
+fn programs_built_by_go_are_refused() {
+    if Command::new("go").arg("version").output().is_err() {
+        eprintln!("skipped: no `go` here (install golang-go)");
+        return;
+    }
+    let dir = std::env::temp_dir().join(format!("ovl-go-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    for d in ["src", "l", "u", "w"] {
+        std::fs::create_dir_all(dir.join(d)).unwrap();
+    }
+    std::fs::write(
+        dir.join("src/main.go"),
+        "package main\n\n// #include <stdlib.h>\nimport \"C\"\nimport \"os\"\n\n\
+         func main() {\n\t_ = C.abs(1)\n\t_ = os.WriteFile(\"a\", []byte(\"from go\\n\"), 0644)\n\t_ = os.Remove(\"b\")\n}\n",
+    )
+    .unwrap();
+    std::fs::write(dir.join("src/go.mod"), "module gowrites\n\ngo 1.19\n").unwrap();
+    let built = Command::new("go")
+        .args(["build", "-o", "../l/gowrites", "."])
+        .current_dir(dir.join("src"))
+        .env("GOCACHE", dir.join("cache"))
+        .env("GOPATH", dir.join("gopath"))
+        .env("CGO_ENABLED", "1")
+        .output()
+        .unwrap();
+    assert!(
+        built.status.success(),
+        "go build: {}",
+        String::from_utf8_lossy(&built.stderr)
+    );
+    std::fs::write(dir.join("l/a"), "a\n").unwrap();
+    std::fs::write(dir.join("l/b"), "b\n").unwrap();
+    let lower_before = tree_dump(&dir.join("l"), &DumpOpts::exact());
+    let at = |d: &str| dir.join(d).to_str().unwrap().to_string();
+    let ovl = |command: &[&str]| {
+        Command::new(ovl_exec())
+            .env("OVL_SHIM", shim())
+            .current_dir(dir.join("l"))
+            .args(["-l", &at("l"), "-u", &at("u"), "-w", &at("w"), "--"])
+            .args(command)
+            .output()
+            .unwrap()
+    };
+    let direct = ovl(&["./gowrites"]);
+    let from_shell = ovl(&["sh", "-c", "./gowrites; echo \"exit $?\"; cat a; ls"]);
+    let lower_after = tree_dump(&dir.join("l"), &DumpOpts::exact());
+    let _ = std::fs::remove_dir_all(&dir);
+    assert_eq!(direct.status.code(), Some(126));
+    assert!(
+        String::from_utf8_lossy(&direct.stderr).contains("built by the Go toolchain"),
+        "{}",
+        String::from_utf8_lossy(&direct.stderr)
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&from_shell.stdout),
+        "exit 126\na\na\nb\ngowrites\n",
+        "{}",
+        String::from_utf8_lossy(&from_shell.stderr)
+    );
+    assert_eq!(lower_after, lower_before, "the lower directory changed");
+}
+
 /// `utimensat` and `fchownat` with an empty name and `AT_EMPTY_PATH`
 /// change the descriptor's own object, an `O_PATH` one's too (and
 /// `futimesat` with a NULL name, an open file's): on a lower
