@@ -55,6 +55,8 @@ hooks! {
     }
 }
 
+/// `lseek` of `fd`: in its merged listing when it reads one by
+/// `getdents64`, else on the real descriptor, caught up first.
 fn seek(
     ovl: &ovl::overlay::Overlay,
     fd: c_int,
