@@ -24,6 +24,7 @@ tools=(
   rsync:rsync
   patch:patch
   go:golang-go
+  musl-gcc:musl-tools
 )
 
 missing=()

@@ -62,6 +62,7 @@ const DT_STRTAB: u64 = 5;
 const DT_STRSZ: u64 = 10;
 const DT_RPATH: u64 = 15;
 const DT_RUNPATH: u64 = 29;
+const DT_SONAME: u64 = 14;
 
 /// The kinds of executable the overlay treats differently.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -142,31 +143,66 @@ pub fn dynamic_range(head: &[u8], phdrs: &[u8]) -> Option<(u64, usize)> {
 /// section `dynamic` (read from [`dynamic_range`]): the string of
 /// `DT_RUNPATH`, or of `DT_RPATH` when there is no `DT_RUNPATH` (the loader
 /// then ignores `DT_RPATH`), as `(file offset, most bytes it can take)`; it
-/// ends at its first NUL. The string table's address is turned into a file
-/// offset through the `PT_LOAD` segment that holds it. `None` when the
-/// program has neither, or the entries do not add up.
+/// ends at its first NUL. `None` when the program has neither, or the
+/// entries do not add up.
 pub fn search_path_range(head: &[u8], phdrs: &[u8], dynamic: &[u8]) -> Option<(u64, usize)> {
-    let (elf, table) = header_and_table(head, phdrs)?;
+    let tags = dynamic_tags(head, dynamic, &[DT_RUNPATH, DT_RPATH])?;
+    string_range(head, phdrs, &tags, tags.values[0].or(tags.values[1])?)
+}
+
+/// Where a shared object's own name (`DT_SONAME`) lies, read from its
+/// dynamic section `dynamic`, as [`search_path_range`] gives its string.
+/// glibc's dynamic loader bears its name whatever its file is called (an
+/// older `ld-2.31.so`, a copy).
+pub fn soname_range(head: &[u8], phdrs: &[u8], dynamic: &[u8]) -> Option<(u64, usize)> {
+    let tags = dynamic_tags(head, dynamic, &[DT_SONAME])?;
+    string_range(head, phdrs, &tags, tags.values[0]?)
+}
+
+/// Values of a dynamic section's string table entries and of some tags.
+struct DynamicTags {
+    strtab: Option<u64>,
+    strsz: Option<u64>,
+    /// The value of each tag asked for, in the order asked.
+    values: Vec<Option<u64>>,
+}
+
+/// Reads the dynamic section `dynamic` of the ELF file starting with `head`
+/// up to its `DT_NULL`: the string table's address and size, and `wanted`'s values.
+fn dynamic_tags(head: &[u8], dynamic: &[u8], wanted: &[u64]) -> Option<DynamicTags> {
+    let elf = ElfHeader::parse(head)?;
     let f = Fields {
         bytes: dynamic,
         little: elf.little,
     };
     let word = if elf.wide { 8 } else { 4 };
-    let (mut strtab, mut strsz, mut runpath, mut rpath) = (None, None, None, None);
+    let mut tags = DynamicTags {
+        strtab: None,
+        strsz: None,
+        values: vec![None; wanted.len()],
+    };
     for at in (0..dynamic.len() / (2 * word)).map(|i| i * 2 * word) {
         let (tag, val) = (f.uint(at, word)?, f.uint(at + word, word)?);
         match tag {
             DT_NULL => break,
-            DT_STRTAB => strtab = Some(val),
-            DT_STRSZ => strsz = Some(val),
-            DT_RUNPATH => runpath = Some(val),
-            DT_RPATH => rpath = Some(val),
+            DT_STRTAB => tags.strtab = Some(val),
+            DT_STRSZ => tags.strsz = Some(val),
             _ => {}
         }
+        if let Some(i) = wanted.iter().position(|&w| w == tag) {
+            tags.values[i] = Some(val);
+        }
     }
-    let index = runpath.or(rpath)?;
-    let addr = strtab?.checked_add(index)?;
-    if strsz.is_some_and(|size| index >= size) {
+    Some(tags)
+}
+
+/// Where the string at `index` of the string table `tags` names lies, as
+/// `(file offset, most bytes it can take)`: the table's address is turned
+/// into a file offset through the `PT_LOAD` segment that holds it.
+fn string_range(head: &[u8], phdrs: &[u8], tags: &DynamicTags, index: u64) -> Option<(u64, usize)> {
+    let (elf, table) = header_and_table(head, phdrs)?;
+    let addr = tags.strtab?.checked_add(index)?;
+    if tags.strsz.is_some_and(|size| index >= size) {
         return None;
     }
     let seg = elf
@@ -174,7 +210,7 @@ pub fn search_path_range(head: &[u8], phdrs: &[u8], dynamic: &[u8]) -> Option<(u
         .find(|s| s.p_type == PT_LOAD && s.vaddr <= addr && addr - s.vaddr < s.filesz)?;
     let offset = seg.offset.checked_add(addr - seg.vaddr)?;
     let mut len = (seg.filesz - (addr - seg.vaddr)).min(MAX_SEARCH_PATH);
-    if let Some(size) = strsz {
+    if let Some(size) = tags.strsz {
         len = len.min(size - index);
     }
     Some((offset, len as usize))

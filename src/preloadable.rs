@@ -5,7 +5,8 @@
 //! outside the overlay, unseen. Set-id bits and capabilities count on ELF
 //! files only: the kernel ignores them on `#!` scripts. The dynamic loader
 //! run as a program (`ldd` does) has no `PT_INTERP` and looks static, but
-//! reads `LD_PRELOAD`: it is let through. Nor can it be into a program the
+//! reads `LD_PRELOAD`: it is let through. Nor into a program whose loader
+//! is not glibc's for this machine (musl's, a 32-bit program's). Nor into a program the
 //! Go toolchain built, dynamically linked (cgo) or not: its runtime makes
 //! its system calls with the instruction itself, past every hook (it would
 //! read the real directories and change a lower layer where the view is
@@ -20,7 +21,7 @@
 
 use crate::binfmt::{
     classify_with_phdrs, dynamic_range, holds_go_build_id, note_ranges, phdr_range,
-    search_path_range, Executable, HEAD_LEN,
+    search_path_range, soname_range, Executable, HEAD_LEN,
 };
 use crate::sys::cpath;
 use rustix::fd::OwnedFd;
@@ -59,8 +60,12 @@ pub fn examine(real: &[u8], st: &Stat) -> Program {
     };
     match kind {
         Executable::Script { interp, arg } => Program::Script { interp, arg },
-        Executable::DynamicElf { .. } => match secure_mode(&fd, st) {
+        Executable::DynamicElf { interp } => match secure_mode(&fd, st) {
             Some(what) => Program::Unseen(ignores_preload(what)),
+            None if foreign_loader(&interp) => Program::Unseen(format!(
+                "its program interpreter {} is not glibc's loader for this machine: the overlay, built for glibc, cannot be preloaded into it (it would fail to start, or bypass the overlay)",
+                String::from_utf8_lossy(&interp)
+            )),
             None if built_by_go(&fd, &head, &phdrs) => Program::Unseen(
                 "built by the Go toolchain: its runtime makes its system calls itself, which no hook sees (it would bypass the overlay)"
                     .into(),
@@ -186,6 +191,51 @@ fn set_id(st: &Stat) -> Option<&'static str> {
 /// True when the file open at `fd` carries file capabilities.
 fn has_capabilities(fd: &OwnedFd) -> bool {
     rustix::fs::fgetxattr_query(fd, "security.capability").is_ok_and(|size| size > 0)
+}
+
+/// The dynamic loader the shim is built for, glibc's for this
+/// architecture: its own name (`DT_SONAME`), which its file bears too in
+/// every distribution.
+#[cfg(target_arch = "x86_64")]
+const GLIBC_LOADER: Option<&[u8]> = Some(b"ld-linux-x86-64.so.2");
+#[cfg(target_arch = "aarch64")]
+const GLIBC_LOADER: Option<&[u8]> = Some(b"ld-linux-aarch64.so.1");
+#[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
+const GLIBC_LOADER: Option<&[u8]> = None;
+
+/// Is `interp`, a dynamically linked program's interpreter, a loader that
+/// cannot take the shim: another C library's (musl's, which fails to start
+/// the program), or another class's (a 32-bit program's, whose loader
+/// ignores a 64-bit library and runs the program unseen)? A file of
+/// glibc's loader's name is taken for it (no call); another is read for
+/// its own name (an older glibc's file is `ld-2.31.so`; musl's has none).
+/// One that cannot be read, or is no ELF the kernel would load, is left to
+/// `execve`.
+fn foreign_loader(interp: &[u8]) -> bool {
+    let Some(name) = GLIBC_LOADER else {
+        return false;
+    };
+    if interp.is_empty() || interp.rsplit(|&b| b == b'/').next() == Some(name) {
+        return false;
+    }
+    let flags = OFlags::RDONLY | OFlags::CLOEXEC;
+    let Ok(fd) = rustix::fs::open(cpath(interp).as_c_str(), flags, Mode::empty()) else {
+        return false;
+    };
+    match read_kind(&fd) {
+        None | Some((Executable::Unknown, _, _)) => false,
+        Some((_, head, phdrs)) => own_name(&fd, &head, &phdrs).as_deref() != Some(name),
+    }
+}
+
+/// The own name (`DT_SONAME`) of the shared object open at `fd` (`head`
+/// and `phdrs` as [`read_kind`] gives them), if it has one.
+fn own_name(fd: &OwnedFd, head: &[u8], phdrs: &[u8]) -> Option<Vec<u8>> {
+    let (offset, len) = dynamic_range(head, phdrs)?;
+    let dynamic = bytes_at(fd, head, offset, len)?;
+    let (offset, len) = soname_range(head, phdrs, &dynamic)?;
+    let string = bytes_at(fd, head, offset, len)?;
+    string.split(|&b| b == 0).next().map(<[u8]>::to_vec)
 }
 
 /// True when `st` is the dynamic loader of this process: it has no
@@ -333,5 +383,34 @@ mod tests {
                 arg: Some(b"-e".to_vec())
             }
         );
+    }
+
+    /// glibc's loader for this machine, by any path or file name, is the
+    /// shim's; another (musl's, a 32-bit program's) is not; one that does
+    /// not exist, or is no ELF, is left to `execve`.
+    #[cfg(target_arch = "x86_64")]
+    #[test]
+    fn loaders_other_than_glibcs_for_this_machine_are_foreign() {
+        assert!(!foreign_loader(b"/lib64/ld-linux-x86-64.so.2"));
+        assert!(!foreign_loader(
+            b"/nix/store/x-glibc/lib/ld-linux-x86-64.so.2"
+        ));
+        assert!(!foreign_loader(b"/nowhere/ld-musl-x86_64.so.1"));
+        let dir = std::env::temp_dir().join(format!("ovl-loaders-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        std::os::unix::fs::symlink("/lib64/ld-linux-x86-64.so.2", dir.join("ld-2.31.so")).unwrap();
+        std::fs::write(dir.join("ld-linux.so.2"), "not an ELF").unwrap();
+        let at = |name: &str| dir.join(name).to_str().unwrap().as_bytes().to_vec();
+        let renamed = foreign_loader(&at("ld-2.31.so"));
+        let unreadable = foreign_loader(&at("ld-linux.so.2"));
+        let musl = std::path::Path::new("/lib/ld-musl-x86_64.so.1")
+            .exists()
+            .then(|| foreign_loader(b"/lib/ld-musl-x86_64.so.1"));
+        let _ = std::fs::remove_dir_all(&dir);
+        assert!(!renamed, "glibc's loader by another file name");
+        assert!(!unreadable, "no ELF");
+        if let Some(musl) = musl {
+            assert!(musl, "musl's loader");
+        }
     }
 }

@@ -479,6 +479,67 @@ fn programs_built_by_go_are_refused() {
     assert_eq!(lower_after, lower_before, "the lower directory changed");
 }
 
+/// A program linked with another C library (musl, whose loader fails
+/// on the glibc-built shim) is refused with a clear reason, as a 32-bit
+/// program would be (its loader ignores a 64-bit library and runs it
+/// unseen), by `ovl-exec` and at an `exec` in the view; the lower directory
+/// stays as it was. Needs `musl-gcc` (musl-tools; `scripts/test.sh`
+/// installs it as root).
+#[test]
+fn programs_of_another_c_librarys_loader_are_refused() {
+    if Command::new("musl-gcc").arg("--version").output().is_err() {
+        eprintln!("skipped: no `musl-gcc` here (install musl-tools)");
+        return;
+    }
+    let dir = std::env::temp_dir().join(format!("ovl-musl-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    for d in ["l", "u", "w"] {
+        std::fs::create_dir_all(dir.join(d)).unwrap();
+    }
+    std::fs::write(
+        dir.join("m.c"),
+        "#include <stdio.h>\n#include <unistd.h>\n\
+         int main(void) { FILE *f = fopen(\"a\", \"a\"); if (f) fputs(\"musl\\n\", f); return unlink(\"b\"); }\n",
+    )
+    .unwrap();
+    let built = Command::new("musl-gcc")
+        .args(["-o", "l/m", "m.c"])
+        .current_dir(&dir)
+        .status()
+        .unwrap();
+    assert!(built.success(), "musl-gcc");
+    std::fs::write(dir.join("l/a"), "a\n").unwrap();
+    std::fs::write(dir.join("l/b"), "b\n").unwrap();
+    let lower_before = tree_dump(&dir.join("l"), &DumpOpts::exact());
+    let at = |d: &str| dir.join(d).to_str().unwrap().to_string();
+    let ovl = |command: &[&str]| {
+        Command::new(ovl_exec())
+            .env("OVL_SHIM", shim())
+            .current_dir(dir.join("l"))
+            .args(["-l", &at("l"), "-u", &at("u"), "-w", &at("w"), "--"])
+            .args(command)
+            .output()
+            .unwrap()
+    };
+    let direct = ovl(&["./m"]);
+    let from_shell = ovl(&["sh", "-c", "./m; echo \"exit $?\"; cat a b"]);
+    let lower_after = tree_dump(&dir.join("l"), &DumpOpts::exact());
+    let _ = std::fs::remove_dir_all(&dir);
+    assert_eq!(direct.status.code(), Some(126));
+    assert!(
+        String::from_utf8_lossy(&direct.stderr).contains("is not glibc's loader"),
+        "{}",
+        String::from_utf8_lossy(&direct.stderr)
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&from_shell.stdout),
+        "exit 126\na\nb\n",
+        "{}",
+        String::from_utf8_lossy(&from_shell.stderr)
+    );
+    assert_eq!(lower_after, lower_before, "the lower directory changed");
+}
+
 /// `utimensat` and `fchownat` with an empty name and `AT_EMPTY_PATH`
 /// change the descriptor's own object, an `O_PATH` one's too (and
 /// `futimesat` with a NULL name, an open file's): on a lower
