@@ -31,6 +31,13 @@ missing=()
 for entry in "${tools[@]}"; do
   command -v "${entry%%:*}" >/dev/null 2>&1 || missing+=("${entry##*:}")
 done
+# A 32-bit program (a test of programs the overlay cannot be preloaded into).
+if [ "$(uname -m)" = x86_64 ]; then
+  probe=$(mktemp)
+  echo 'int main(void) { return 0; }' | gcc -m32 -x c - -o "$probe" >/dev/null 2>&1 ||
+    missing+=(gcc-multilib)
+  rm -f "$probe"
+fi
 
 if ((${#missing[@]})); then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then

@@ -63,8 +63,9 @@ pub fn examine(real: &[u8], st: &Stat) -> Program {
         Executable::DynamicElf { interp } => match secure_mode(&fd, st) {
             Some(what) => Program::Unseen(ignores_preload(what)),
             None if foreign_loader(&interp) => Program::Unseen(format!(
-                "its program interpreter {} is not glibc's loader for this machine: the overlay, built for glibc, cannot be preloaded into it (it would fail to start, or bypass the overlay)",
-                String::from_utf8_lossy(&interp)
+                "its program interpreter {} is not the loader the overlay is built for ({}): the overlay cannot be preloaded into it (it would fail to start, or bypass the overlay)",
+                String::from_utf8_lossy(&interp),
+                String::from_utf8_lossy(GLIBC_LOADER.unwrap_or_default()),
             )),
             None if built_by_go(&fd, &head, &phdrs) => Program::Unseen(
                 "built by the Go toolchain: its runtime makes its system calls itself, which no hook sees (it would bypass the overlay)"

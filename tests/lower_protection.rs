@@ -479,65 +479,77 @@ fn programs_built_by_go_are_refused() {
     assert_eq!(lower_after, lower_before, "the lower directory changed");
 }
 
-/// A program linked with another C library (musl, whose loader fails
-/// on the glibc-built shim) is refused with a clear reason, as a 32-bit
-/// program would be (its loader ignores a 64-bit library and runs it
-/// unseen), by `ovl-exec` and at an `exec` in the view; the lower directory
-/// stays as it was. Needs `musl-gcc` (musl-tools; `scripts/test.sh`
-/// installs it as root).
+/// Programs of another loader than the one the overlay is built for are
+/// refused with a clear reason, by `ovl-exec` and at an `exec` in the
+/// view, and the lower directory stays as it was: a 32-bit program (its
+/// loader ignored the 64-bit shim and ran it unseen: in a view over the
+/// lower directory itself, its write and removal changed that directory)
+/// and a musl program (its loader failed to start it with the glibc-built
+/// shim). Needs `gcc -m32` (gcc-multilib) and `musl-gcc` (musl-tools);
+/// `scripts/test.sh` installs them as root; each is skipped without.
 #[test]
-fn programs_of_another_c_librarys_loader_are_refused() {
-    if Command::new("musl-gcc").arg("--version").output().is_err() {
-        eprintln!("skipped: no `musl-gcc` here (install musl-tools)");
-        return;
-    }
-    let dir = std::env::temp_dir().join(format!("ovl-musl-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    for d in ["l", "u", "w"] {
-        std::fs::create_dir_all(dir.join(d)).unwrap();
-    }
-    std::fs::write(
-        dir.join("m.c"),
-        "#include <stdio.h>\n#include <unistd.h>\n\
-         int main(void) { FILE *f = fopen(\"a\", \"a\"); if (f) fputs(\"musl\\n\", f); return unlink(\"b\"); }\n",
-    )
-    .unwrap();
-    let built = Command::new("musl-gcc")
-        .args(["-o", "l/m", "m.c"])
-        .current_dir(&dir)
-        .status()
+fn programs_of_another_loader_are_refused() {
+    for (compiler, flags) in [("gcc", &["-m32"][..]), ("musl-gcc", &[][..])] {
+        let dir =
+            std::env::temp_dir().join(format!("ovl-loader-{compiler}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        for d in ["l", "u", "w"] {
+            std::fs::create_dir_all(dir.join(d)).unwrap();
+        }
+        std::fs::write(
+            dir.join("m.c"),
+            "#include <stdio.h>\n#include <unistd.h>\n\
+             int main(void) { FILE *f = fopen(\"a\", \"a\"); if (f) fputs(\"other\\n\", f); return unlink(\"b\"); }\n",
+        )
         .unwrap();
-    assert!(built.success(), "musl-gcc");
-    std::fs::write(dir.join("l/a"), "a\n").unwrap();
-    std::fs::write(dir.join("l/b"), "b\n").unwrap();
-    let lower_before = tree_dump(&dir.join("l"), &DumpOpts::exact());
-    let at = |d: &str| dir.join(d).to_str().unwrap().to_string();
-    let ovl = |command: &[&str]| {
-        Command::new(ovl_exec())
-            .env("OVL_SHIM", shim())
-            .current_dir(dir.join("l"))
-            .args(["-l", &at("l"), "-u", &at("u"), "-w", &at("w"), "--"])
-            .args(command)
-            .output()
-            .unwrap()
-    };
-    let direct = ovl(&["./m"]);
-    let from_shell = ovl(&["sh", "-c", "./m; echo \"exit $?\"; cat a b"]);
-    let lower_after = tree_dump(&dir.join("l"), &DumpOpts::exact());
-    let _ = std::fs::remove_dir_all(&dir);
-    assert_eq!(direct.status.code(), Some(126));
-    assert!(
-        String::from_utf8_lossy(&direct.stderr).contains("is not glibc's loader"),
-        "{}",
-        String::from_utf8_lossy(&direct.stderr)
-    );
-    assert_eq!(
-        String::from_utf8_lossy(&from_shell.stdout),
-        "exit 126\na\nb\n",
-        "{}",
-        String::from_utf8_lossy(&from_shell.stderr)
-    );
-    assert_eq!(lower_after, lower_before, "the lower directory changed");
+        let built = Command::new(compiler)
+            .args(flags)
+            .args(["-o", "l/m", "m.c"])
+            .current_dir(&dir)
+            .output();
+        if !built.is_ok_and(|b| b.status.success()) {
+            let _ = std::fs::remove_dir_all(&dir);
+            eprintln!(
+                "skipped: `{compiler} {}` cannot build here",
+                flags.join(" ")
+            );
+            continue;
+        }
+        std::fs::write(dir.join("l/a"), "a\n").unwrap();
+        std::fs::write(dir.join("l/b"), "b\n").unwrap();
+        let lower_before = tree_dump(&dir.join("l"), &DumpOpts::exact());
+        let at = |d: &str| dir.join(d).to_str().unwrap().to_string();
+        let ovl = |command: &[&str]| {
+            Command::new(ovl_exec())
+                .env("OVL_SHIM", shim())
+                .current_dir(dir.join("l"))
+                .args(["-l", &at("l"), "-u", &at("u"), "-w", &at("w"), "--"])
+                .args(command)
+                .output()
+                .unwrap()
+        };
+        let direct = ovl(&["./m"]);
+        let from_shell = ovl(&["sh", "-c", "./m; echo \"exit $?\"; cat a b"]);
+        let lower_after = tree_dump(&dir.join("l"), &DumpOpts::exact());
+        let _ = std::fs::remove_dir_all(&dir);
+        assert_eq!(direct.status.code(), Some(126), "{compiler}");
+        assert!(
+            String::from_utf8_lossy(&direct.stderr)
+                .contains("is not the loader the overlay is built for"),
+            "{compiler}: {}",
+            String::from_utf8_lossy(&direct.stderr)
+        );
+        assert_eq!(
+            String::from_utf8_lossy(&from_shell.stdout),
+            "exit 126\na\nb\n",
+            "{compiler}: {}",
+            String::from_utf8_lossy(&from_shell.stderr)
+        );
+        assert_eq!(
+            lower_after, lower_before,
+            "{compiler}: the lower directory changed"
+        );
+    }
 }
 
 /// `utimensat` and `fchownat` with an empty name and `AT_EMPTY_PATH`
