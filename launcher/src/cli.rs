@@ -7,7 +7,8 @@ use std::path::{Path, PathBuf};
 
 const AFTER_HELP: &str = "\
 The command is looked up in the merged view (through PATH too): it may live only there.
-Statically linked, set-id and file-capability programs cannot be run: the overlay could not be preloaded into them.
+Statically linked, set-id and file-capability programs cannot be run, nor programs of another loader
+(musl's, 32-bit ones) or built by Go: the overlay could not be preloaded into them, or they would bypass it.
 
 The shim libovl_shim.so is taken from $OVL_SHIM, else beside ovl-exec, else in ../lib/ovl/ from it.
 
