@@ -2,8 +2,9 @@
 //! linked ELF (its program interpreter, the dynamic loader, will honour
 //! `LD_PRELOAD`), a static ELF (nothing will), a `#!` script, or something
 //! else; where a dynamically linked program's own library search path
-//! (`DT_RUNPATH`, `DT_RPATH`) lies; and whether the Go toolchain built it
-//! (its build-id note). Pure functions over bytes, no I/O: the
+//! (`DT_RUNPATH`, `DT_RPATH`) lies, and a shared object's own name
+//! (`DT_SONAME`); and whether the Go toolchain built it (its build-id
+//! note). Pure functions over bytes, no I/O: the
 //! caller reads the file.
 //!
 //! Usage:
@@ -60,9 +61,9 @@ const GO_NOTE_BUILD_ID: u64 = 4;
 const DT_NULL: u64 = 0;
 const DT_STRTAB: u64 = 5;
 const DT_STRSZ: u64 = 10;
+const DT_SONAME: u64 = 14;
 const DT_RPATH: u64 = 15;
 const DT_RUNPATH: u64 = 29;
-const DT_SONAME: u64 = 14;
 
 /// The kinds of executable the overlay treats differently.
 #[derive(Debug, Clone, PartialEq, Eq)]

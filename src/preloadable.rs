@@ -5,12 +5,13 @@
 //! outside the overlay, unseen. Set-id bits and capabilities count on ELF
 //! files only: the kernel ignores them on `#!` scripts. The dynamic loader
 //! run as a program (`ldd` does) has no `PT_INTERP` and looks static, but
-//! reads `LD_PRELOAD`: it is let through. Nor into a program whose loader
-//! is not glibc's for this machine (musl's, a 32-bit program's). Nor into a program the
-//! Go toolchain built, dynamically linked (cgo) or not: its runtime makes
-//! its system calls with the instruction itself, past every hook (it would
-//! read the real directories and change a lower layer where the view is
-//! over one).
+//! reads `LD_PRELOAD`: it is let through. Nor can the overlay be preloaded
+//! into a program whose loader is not the one it is built for (musl's
+//! fails to start the program with it, a 32-bit program's ignores it and
+//! runs the program unseen), nor work in a program the Go toolchain built,
+//! dynamically linked (cgo) or not: its runtime makes its system calls
+//! with the instruction itself, past every hook (it would read the real
+//! directories, and change a lower layer where the view is over one).
 //!
 //! A dynamically linked program's own library search path (`DT_RUNPATH`,
 //! or `DT_RPATH`) is read too, for `library_path`: the loader searches it
