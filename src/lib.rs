@@ -34,6 +34,7 @@ pub mod preloadable;
 pub mod protect;
 pub mod quick_stat;
 pub mod readdir;
+pub mod refused_calls;
 pub mod remove;
 pub mod rename;
 mod scan;

@@ -552,6 +552,74 @@ fn programs_of_another_loader_are_refused() {
     }
 }
 
+/// io_uring's operations are made by the kernel, where no hook sees them:
+/// a program that sets a ring up with the system call instruction itself
+/// (liburing does), not through libc, could write a lower layer through it.
+/// `ovl-exec` has the kernel refuse `io_uring_setup` (and `openat2`, whose
+/// rules of resolution the hooks do not follow) to the command and every
+/// process it starts, with `ENOSYS`, as a kernel without them would; other
+/// calls go through.
+#[cfg(target_arch = "x86_64")]
+#[test]
+fn io_uring_set_up_by_the_instruction_itself_is_refused_in_a_view() {
+    let dir = std::env::temp_dir().join(format!("ovl-uring-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    for d in ["l", "u", "w"] {
+        std::fs::create_dir_all(dir.join(d)).unwrap();
+    }
+    std::fs::write(
+        dir.join("raw.c"),
+        r#"#include <stdio.h>
+#include <string.h>
+static long raw(long n, long a, long b, long c, long d) {
+    long r;
+    register long r10 __asm__("r10") = d;
+    __asm__ volatile("syscall" : "=a"(r) : "a"(n), "D"(a), "S"(b), "d"(c), "r"(r10) : "rcx", "r11", "memory");
+    return r;
+}
+int main(void) {
+    char params[120];
+    unsigned long long how[3] = {0, 0, 0};
+    memset(params, 0, sizeof params);
+    long r = raw(425, 4, (long)params, 0, 0);
+    printf("io_uring_setup %s\n", r >= 0 ? "ring" : strerror(-r));
+    r = raw(437, -100, (long)".", (long)how, 24);
+    printf("openat2 %s\n", r >= 0 ? "opened" : strerror(-r));
+    printf("getppid %s\n", raw(110, 0, 0, 0, 0) > 0 ? "answered" : "refused");
+    return 0;
+}
+"#,
+    )
+    .unwrap();
+    let built = Command::new("cc")
+        .args(["-o", "raw", "raw.c"])
+        .current_dir(&dir)
+        .status()
+        .unwrap();
+    assert!(built.success(), "cc raw.c");
+    let at = |d: &str| dir.join(d).to_str().unwrap().to_string();
+    let native = Command::new(dir.join("raw")).output().unwrap();
+    let in_view = Command::new(ovl_exec())
+        .env("OVL_SHIM", shim())
+        .args(["-l", &at("l"), "-u", &at("u"), "-w", &at("w"), "--"])
+        .args(["sh", "-c"])
+        .arg(format!("{} && echo child", dir.join("raw").display()))
+        .output()
+        .unwrap();
+    let _ = std::fs::remove_dir_all(&dir);
+    let native = String::from_utf8_lossy(&native.stdout);
+    if !native.contains("io_uring_setup ring") {
+        eprintln!("skipped: this kernel gives no io_uring ring here: {native}");
+        return;
+    }
+    assert_eq!(
+        String::from_utf8_lossy(&in_view.stdout),
+        "io_uring_setup Function not implemented\nopenat2 Function not implemented\ngetppid answered\nchild\n",
+        "{}",
+        String::from_utf8_lossy(&in_view.stderr)
+    );
+}
+
 /// `utimensat` and `fchownat` with an empty name and `AT_EMPTY_PATH`
 /// change the descriptor's own object, an `O_PATH` one's too (and
 /// `futimesat` with a NULL name, an open file's): on a lower

@@ -2,8 +2,8 @@
 //! through libc's generic entry (libuv, so Node.js, makes `statx` that way)
 //! reaches the hook of that call, so that such a change never goes past the
 //! overlay to a lower layer; calls the overlay cannot make for a program
-//! (io_uring, `openat2`, the `*xattrat` family) are refused in a view with
-//! `ENOSYS`, as on a kernel without them, so the program falls back to
+//! (io_uring, `openat2`, the `*xattrat` family: `ovl::refused_calls`) are
+//! refused in a view with `ENOSYS`, as on a kernel without them, so the program falls back to
 //! calls the hooks see. Every other number goes to libc's `syscall` as it
 //! came. The entry is a few instructions, not a Rust function: `syscall` is
 //! variadic, and forwarding by a jump leaves the caller's registers and
@@ -17,28 +17,8 @@ use std::sync::atomic::AtomicPtr;
 /// libc's `syscall`, once looked up.
 static OVL_REAL_SYSCALL: AtomicPtr<c_void> = AtomicPtr::new(std::ptr::null_mut());
 
-/// Numbers with no constant in the `libc` crate yet (x86-64, Linux 6.13+).
-const SYS_SETXATTRAT: c_long = 463;
-const SYS_GETXATTRAT: c_long = 464;
-const SYS_LISTXATTRAT: c_long = 465;
-const SYS_REMOVEXATTRAT: c_long = 466;
-const SYS_FILE_GETATTR: c_long = 468;
-const SYS_FILE_SETATTR: c_long = 469;
-
-/// Refused in a view: their work is done by the kernel where no hook sees
-/// it (io_uring's operations), or they reach paths by rules the hooks do not
-/// follow (`openat2`'s `resolve` flags, the path-and-descriptor forms of
-/// the xattr and attribute calls). Each has a plain call to fall back to.
-const REFUSED_IN_VIEW: [c_long; 8] = [
-    libc::SYS_io_uring_setup,
-    libc::SYS_openat2,
-    SYS_SETXATTRAT,
-    SYS_GETXATTRAT,
-    SYS_LISTXATTRAT,
-    SYS_REMOVEXATTRAT,
-    SYS_FILE_GETATTR,
-    SYS_FILE_SETATTR,
-];
+/// Refused in a view (`ENOSYS`; see `ovl::refused_calls`).
+const REFUSED_IN_VIEW: [c_long; 8] = ovl::refused_calls::REFUSED_IN_VIEW;
 
 /// The table of routed numbers: each with its hook, called with the six
 /// arguments as `syscall` took them (`as _` gives each the hook's type; an
