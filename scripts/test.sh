@@ -31,12 +31,19 @@ missing=()
 for entry in "${tools[@]}"; do
   command -v "${entry%%:*}" >/dev/null 2>&1 || missing+=("${entry##*:}")
 done
+# What a test links with, not a command: gcc flags -> Debian package.
+links_with() {
+  local probe
+  probe=$(mktemp)
+  echo 'int main(void) { return 0; }' | gcc "$@" -x c - -o "$probe" >/dev/null 2>&1
+  local ok=$?
+  rm -f "$probe"
+  return $ok
+}
+links_with -luring || missing+=(liburing-dev)
 # A 32-bit program (a test of programs the overlay cannot be preloaded into).
 if [ "$(uname -m)" = x86_64 ]; then
-  probe=$(mktemp)
-  echo 'int main(void) { return 0; }' | gcc -m32 -x c - -o "$probe" >/dev/null 2>&1 ||
-    missing+=(gcc-multilib)
-  rm -f "$probe"
+  links_with -m32 || missing+=(gcc-multilib)
 fi
 
 if ((${#missing[@]})); then

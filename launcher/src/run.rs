@@ -1,6 +1,5 @@
 //! Checks the setup, puts the shim and the overlay's description into the
-//! environment, has the kernel refuse the calls no hook can follow
-//! (`ovl::refused_calls`), and executes the command once: found as `execvp` would find
+//! environment, and executes the command once: found as `execvp` would find
 //! it but in the merged view (it may live only there), planned by the core
 //! (`#!` scripts, programs that cannot be preloaded), and handed to `execve`.
 //! ovl-exec itself runs without the shim; the core's raw system calls see
@@ -46,9 +45,6 @@ pub fn run(cli: &Cli) -> ! {
     });
     forget_library_path_records();
     set_preload(overlay);
-    // Where the kernel has no seccomp filters, the shim's refusal (of the
-    // calls made through libc) is all there is.
-    let _ = ovl::refused_calls::refuse_in_descendants();
     let argv: Vec<Vec<u8>> = cli
         .command
         .iter()

@@ -44,5 +44,9 @@ pub unsafe extern "C" fn dlopen(path: *const c_char, flags: c_int) -> *mut c_voi
     let translated = unsafe { real_library_path(path) };
     let path = translated.as_ref().map_or(path, |p| p.as_ptr());
     // SAFETY: the caller's flags, and its path or the real one.
-    unsafe { real(path, flags) }
+    let handle = unsafe { real(path, flags) };
+    if !handle.is_null() && ovl::overlay::peek().is_some() {
+        ovl::refused_calls::refuse_where_rings_are_made();
+    }
+    handle
 }

@@ -272,6 +272,7 @@ extern "C" fn init() {
             ovl::library_path::restore_library_path();
             ovl::exec::take_process_name();
             ovl::exec::take_removed_cwd(ovl);
+            ovl::refused_calls::refuse_where_rings_are_made();
         }
     }
     // SAFETY: registers a handler that only stores to atomics and tries a
