@@ -301,46 +301,120 @@ stat -c '%a %n' f d g
     );
 }
 
-/// The same over the lower directory itself (ovl-exec's default target,
-/// no mount point of its own): `lchmod` by the view's name used to change
-/// the lower file in place.
+/// A view over a lower directory itself (ovl-exec's default target, no
+/// mount point of its own), in a scratch directory of its own: the lower
+/// directory `l`, the upper `u`, the work directory `w`. Removed when
+/// dropped.
+struct InPlace {
+    dir: std::path::PathBuf,
+}
+
+impl InPlace {
+    fn new(name: &str) -> InPlace {
+        let dir = std::env::temp_dir().join(format!("ovl-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        for d in ["l", "u", "w"] {
+            std::fs::create_dir_all(dir.join(d)).unwrap();
+        }
+        InPlace { dir }
+    }
+
+    /// `rel` in the scratch directory (`l/f`: the lower file `f`).
+    fn path(&self, rel: &str) -> std::path::PathBuf {
+        self.dir.join(rel)
+    }
+
+    /// Writes `text` to `rel` (in the scratch directory), making its parents.
+    fn write(&self, rel: &str, text: &str) {
+        let path = self.path(rel);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, text).unwrap();
+    }
+
+    /// The lower directory, every file's metadata and contents.
+    fn lower_dump(&self) -> String {
+        tree_dump(&self.path("l"), &DumpOpts::exact())
+    }
+
+    /// Runs `command` with `args` in the view, from the lower directory.
+    fn run(&self, command: &[&str], args: &[&std::ffi::OsStr]) -> std::process::Output {
+        let at = |d: &str| self.path(d).into_os_string();
+        Command::new(ovl_exec())
+            .env("OVL_SHIM", shim())
+            .current_dir(self.path("l"))
+            .arg("-l")
+            .arg(at("l"))
+            .arg("-u")
+            .arg(at("u"))
+            .arg("-w")
+            .arg(at("w"))
+            .arg("--")
+            .args(command)
+            .args(args)
+            .output()
+            .unwrap()
+    }
+
+    /// The lower program `./program`, which appends to the lower file `a`
+    /// and removes `b`, is refused with `reason`, by `ovl-exec` (exit 126)
+    /// and at an `exec` in the view; the lower directory stays as it was.
+    fn assert_refused(&self, program: &str, reason: &str) {
+        self.write("l/a", "a\n");
+        self.write("l/b", "b\n");
+        let before = self.lower_dump();
+        let direct = self.run(&[program], &[]);
+        let shell = format!("{program}; echo \"exit $?\"; cat a b");
+        let from_shell = self.run(&["sh", "-c", &shell], &[]);
+        assert_eq!(direct.status.code(), Some(126), "{program}");
+        let stderr = String::from_utf8_lossy(&direct.stderr);
+        assert!(stderr.contains(reason), "{program}: {stderr}");
+        assert_eq!(
+            String::from_utf8_lossy(&from_shell.stdout),
+            "exit 126\na\nb\n",
+            "{program}: {}",
+            String::from_utf8_lossy(&from_shell.stderr)
+        );
+        assert_eq!(
+            self.lower_dump(),
+            before,
+            "{program}: the lower directory changed"
+        );
+    }
+}
+
+impl Drop for InPlace {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// The same over the lower directory itself: `lchmod` by the view's name
+/// used to change the lower file in place.
 #[test]
 fn lchmod_in_a_view_over_the_lower_directory_changes_only_the_copy() {
-    let dir = std::env::temp_dir().join(format!("ovl-lchmod-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    for d in ["l", "u", "w"] {
-        std::fs::create_dir_all(dir.join(d)).unwrap();
-    }
-    std::fs::write(dir.join("l/f"), "f\n").unwrap();
+    let view = InPlace::new("lchmod");
+    view.write("l/f", "f\n");
     use std::os::unix::fs::PermissionsExt;
-    std::fs::set_permissions(dir.join("l/f"), std::fs::Permissions::from_mode(0o644)).unwrap();
-    let at = |d: &str| dir.join(d).to_str().unwrap().to_string();
-    let out = Command::new(ovl_exec())
-        .env("OVL_SHIM", shim())
-        .args(["-l", &at("l"), "-u", &at("u"), "-w", &at("w"), "--"])
-        .args(["python3", "-c"])
-        .arg(r#"import ctypes, os, sys
+    std::fs::set_permissions(view.path("l/f"), std::fs::Permissions::from_mode(0o644)).unwrap();
+    let out = view.run(
+        &["python3", "-c", r#"import ctypes, os, sys
 libc = ctypes.CDLL(None, use_errno=True)
-print('lchmod', libc.lchmod(sys.argv[1].encode(), 0o600), oct(os.stat(sys.argv[1]).st_mode & 0o777))"#)
-        .arg(dir.join("l/f"))
-        .output()
-        .unwrap();
+print('lchmod', libc.lchmod(sys.argv[1].encode(), 0o600), oct(os.stat(sys.argv[1]).st_mode & 0o777))"#],
+        &[view.path("l/f").as_os_str()],
+    );
     let mode = |p: &str| {
-        std::fs::metadata(dir.join(p))
+        std::fs::metadata(view.path(p))
             .map(|m| m.permissions().mode() & 0o777)
             .ok()
     };
-    let (lower, upper) = (mode("l/f"), mode("u/f"));
-    let _ = std::fs::remove_dir_all(&dir);
-    let stdout = String::from_utf8_lossy(&out.stdout);
     assert_eq!(
-        stdout,
+        String::from_utf8_lossy(&out.stdout),
         "lchmod 0 0o600\n",
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    assert_eq!(lower, Some(0o644), "the lower file's mode changed");
-    assert_eq!(upper, Some(0o600), "the copy has the new mode");
+    assert_eq!(mode("l/f"), Some(0o644), "the lower file's mode changed");
+    assert_eq!(mode("u/f"), Some(0o600), "the copy has the new mode");
 }
 
 /// Calls made through libc's generic `syscall` in a view over the lower
@@ -353,22 +427,15 @@ print('lchmod', libc.lchmod(sys.argv[1].encode(), 0o600), oct(os.stat(sys.argv[1
 /// to the calls it has for older kernels.
 #[test]
 fn changes_made_through_syscall_leave_the_lower_directory_unchanged() {
-    let dir = std::env::temp_dir().join(format!("ovl-rawcalls-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    for d in ["l/d", "u", "w"] {
-        std::fs::create_dir_all(dir.join(d)).unwrap();
-    }
+    let view = InPlace::new("rawcalls");
     for f in ["f", "g", "h", "d/k"] {
-        std::fs::write(dir.join("l").join(f), format!("{f}\n")).unwrap();
+        view.write(&format!("l/{f}"), &format!("{f}\n"));
     }
-    let lower_before = tree_dump(&dir.join("l"), &DumpOpts::exact());
-    let at = |d: &str| dir.join(d).to_str().unwrap().to_string();
-    let out = Command::new(ovl_exec())
-        .env("OVL_SHIM", shim())
-        .current_dir(dir.join("l"))
-        .args(["-l", &at("l"), "-u", &at("u"), "-w", &at("w"), "--"])
-        .args(["python3", "-c"])
-        .arg(
+    let before = view.lower_dump();
+    let out = view.run(
+        &[
+            "python3",
+            "-c",
             r#"import ctypes, os
 libc = ctypes.CDLL(None, use_errno=True)
 libc.syscall.restype = ctypes.c_long
@@ -388,12 +455,9 @@ how = (ctypes.c_uint64 * 3)(os.O_RDONLY, 0, 0)
 say('openat2', sc(437, -100, b'h', how, 24))
 say('setxattrat', sc(463, -100, b'h', 0, b'user.at', None, 0))
 print(sorted(os.listdir('.')), open('h').read().split(), oct(os.stat('d/k').st_mode & 0o777))"#,
-        )
-        .output()
-        .unwrap();
-    let lower_after = tree_dump(&dir.join("l"), &DumpOpts::exact());
-    let upper_h = std::fs::read_to_string(dir.join("u/h"));
-    let _ = std::fs::remove_dir_all(&dir);
+        ],
+        &[],
+    );
     assert_eq!(
         String::from_utf8_lossy(&out.stdout),
         "unlink 0\nrename 0\nchmod 0\nmkdir 0\nsetxattr 0\nfchmod 0\n\
@@ -402,9 +466,9 @@ print(sorted(os.listdir('.')), open('h').read().split(), oct(os.stat('d/k').st_m
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    assert_eq!(lower_after, lower_before, "the lower directory changed");
+    assert_eq!(view.lower_dump(), before, "the lower directory changed");
     assert_eq!(
-        upper_h.ok().as_deref(),
+        std::fs::read_to_string(view.path("u/h")).ok().as_deref(),
         Some("h\nraw\n"),
         "the copy has the write"
     );
@@ -422,23 +486,19 @@ fn programs_built_by_go_are_refused() {
         eprintln!("skipped: no `go` here (install golang-go)");
         return;
     }
-    let dir = std::env::temp_dir().join(format!("ovl-go-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    for d in ["src", "l", "u", "w"] {
-        std::fs::create_dir_all(dir.join(d)).unwrap();
-    }
-    std::fs::write(
-        dir.join("src/main.go"),
+    let view = InPlace::new("go");
+    view.write(
+        "src/main.go",
         "package main\n\n// #include <stdlib.h>\nimport \"C\"\nimport \"os\"\n\n\
-         func main() {\n\t_ = C.abs(1)\n\t_ = os.WriteFile(\"a\", []byte(\"from go\\n\"), 0644)\n\t_ = os.Remove(\"b\")\n}\n",
-    )
-    .unwrap();
-    std::fs::write(dir.join("src/go.mod"), "module gowrites\n\ngo 1.19\n").unwrap();
+         func main() {\n\t_ = C.abs(1)\n\tf, _ := os.OpenFile(\"a\", os.O_APPEND|os.O_WRONLY, 0)\n\
+         \t_, _ = f.WriteString(\"go\\n\")\n\t_ = os.Remove(\"b\")\n}\n",
+    );
+    view.write("src/go.mod", "module gowrites\n\ngo 1.19\n");
     let built = Command::new("go")
         .args(["build", "-o", "../l/gowrites", "."])
-        .current_dir(dir.join("src"))
-        .env("GOCACHE", dir.join("cache"))
-        .env("GOPATH", dir.join("gopath"))
+        .current_dir(view.path("src"))
+        .env("GOCACHE", view.path("cache"))
+        .env("GOPATH", view.path("gopath"))
         .env("CGO_ENABLED", "1")
         .output()
         .unwrap();
@@ -447,36 +507,7 @@ fn programs_built_by_go_are_refused() {
         "go build: {}",
         String::from_utf8_lossy(&built.stderr)
     );
-    std::fs::write(dir.join("l/a"), "a\n").unwrap();
-    std::fs::write(dir.join("l/b"), "b\n").unwrap();
-    let lower_before = tree_dump(&dir.join("l"), &DumpOpts::exact());
-    let at = |d: &str| dir.join(d).to_str().unwrap().to_string();
-    let ovl = |command: &[&str]| {
-        Command::new(ovl_exec())
-            .env("OVL_SHIM", shim())
-            .current_dir(dir.join("l"))
-            .args(["-l", &at("l"), "-u", &at("u"), "-w", &at("w"), "--"])
-            .args(command)
-            .output()
-            .unwrap()
-    };
-    let direct = ovl(&["./gowrites"]);
-    let from_shell = ovl(&["sh", "-c", "./gowrites; echo \"exit $?\"; cat a; ls"]);
-    let lower_after = tree_dump(&dir.join("l"), &DumpOpts::exact());
-    let _ = std::fs::remove_dir_all(&dir);
-    assert_eq!(direct.status.code(), Some(126));
-    assert!(
-        String::from_utf8_lossy(&direct.stderr).contains("built by the Go toolchain"),
-        "{}",
-        String::from_utf8_lossy(&direct.stderr)
-    );
-    assert_eq!(
-        String::from_utf8_lossy(&from_shell.stdout),
-        "exit 126\na\na\nb\ngowrites\n",
-        "{}",
-        String::from_utf8_lossy(&from_shell.stderr)
-    );
-    assert_eq!(lower_after, lower_before, "the lower directory changed");
+    view.assert_refused("./gowrites", "built by the Go toolchain");
 }
 
 /// Programs of another loader than the one the overlay is built for are
@@ -490,65 +521,25 @@ fn programs_built_by_go_are_refused() {
 #[test]
 fn programs_of_another_loader_are_refused() {
     for (compiler, flags) in [("gcc", &["-m32"][..]), ("musl-gcc", &[][..])] {
-        let dir =
-            std::env::temp_dir().join(format!("ovl-loader-{compiler}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        for d in ["l", "u", "w"] {
-            std::fs::create_dir_all(dir.join(d)).unwrap();
-        }
-        std::fs::write(
-            dir.join("m.c"),
+        let view = InPlace::new(&format!("loader-{compiler}"));
+        view.write(
+            "m.c",
             "#include <stdio.h>\n#include <unistd.h>\n\
              int main(void) { FILE *f = fopen(\"a\", \"a\"); if (f) fputs(\"other\\n\", f); return unlink(\"b\"); }\n",
-        )
-        .unwrap();
+        );
         let built = Command::new(compiler)
             .args(flags)
             .args(["-o", "l/m", "m.c"])
-            .current_dir(&dir)
+            .current_dir(view.path(""))
             .output();
         if !built.is_ok_and(|b| b.status.success()) {
-            let _ = std::fs::remove_dir_all(&dir);
             eprintln!(
                 "skipped: `{compiler} {}` cannot build here",
                 flags.join(" ")
             );
             continue;
         }
-        std::fs::write(dir.join("l/a"), "a\n").unwrap();
-        std::fs::write(dir.join("l/b"), "b\n").unwrap();
-        let lower_before = tree_dump(&dir.join("l"), &DumpOpts::exact());
-        let at = |d: &str| dir.join(d).to_str().unwrap().to_string();
-        let ovl = |command: &[&str]| {
-            Command::new(ovl_exec())
-                .env("OVL_SHIM", shim())
-                .current_dir(dir.join("l"))
-                .args(["-l", &at("l"), "-u", &at("u"), "-w", &at("w"), "--"])
-                .args(command)
-                .output()
-                .unwrap()
-        };
-        let direct = ovl(&["./m"]);
-        let from_shell = ovl(&["sh", "-c", "./m; echo \"exit $?\"; cat a b"]);
-        let lower_after = tree_dump(&dir.join("l"), &DumpOpts::exact());
-        let _ = std::fs::remove_dir_all(&dir);
-        assert_eq!(direct.status.code(), Some(126), "{compiler}");
-        assert!(
-            String::from_utf8_lossy(&direct.stderr)
-                .contains("is not the loader the overlay is built for"),
-            "{compiler}: {}",
-            String::from_utf8_lossy(&direct.stderr)
-        );
-        assert_eq!(
-            String::from_utf8_lossy(&from_shell.stdout),
-            "exit 126\na\nb\n",
-            "{compiler}: {}",
-            String::from_utf8_lossy(&from_shell.stderr)
-        );
-        assert_eq!(
-            lower_after, lower_before,
-            "{compiler}: the lower directory changed"
-        );
+        view.assert_refused("./m", "is not the loader the overlay is built for");
     }
 }
 
@@ -564,13 +555,9 @@ fn programs_of_another_loader_are_refused() {
 #[cfg(target_arch = "x86_64")]
 #[test]
 fn io_uring_set_up_by_the_instruction_itself_is_refused_in_a_view() {
-    let dir = std::env::temp_dir().join(format!("ovl-uring-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    for d in ["l", "u", "w"] {
-        std::fs::create_dir_all(dir.join(d)).unwrap();
-    }
-    std::fs::write(
-        dir.join("raw.c"),
+    let view = InPlace::new("uring");
+    view.write(
+        "raw.c",
         r#"#include <stdio.h>
 #include <string.h>
 static long raw(long n, long a, long b, long c, long d) {
@@ -591,36 +578,25 @@ int main(void) {
     return 0;
 }
 "#,
-    )
-    .unwrap();
+    );
     let built = Command::new("cc")
         .args(["-o", "raw", "raw.c", "-Wl,--no-as-needed", "-luring"])
-        .current_dir(&dir)
+        .current_dir(view.path(""))
         .output()
         .unwrap();
     if !built.status.success() {
-        let _ = std::fs::remove_dir_all(&dir);
         eprintln!("skipped: no liburing to link with here (install liburing-dev)");
         return;
     }
-    let at = |d: &str| dir.join(d).to_str().unwrap().to_string();
-    let native = Command::new(dir.join("raw")).output().unwrap();
-    let in_view = Command::new(ovl_exec())
-        .env("OVL_SHIM", shim())
-        .args(["-l", &at("l"), "-u", &at("u"), "-w", &at("w"), "--"])
-        .args(["sh", "-c"])
-        .arg(format!(
-            "{} && grep '^Seccomp:' /proc/self/status",
-            dir.join("raw").display()
-        ))
-        .output()
-        .unwrap();
-    let _ = std::fs::remove_dir_all(&dir);
+    let raw = view.path("raw");
+    let native = Command::new(&raw).output().unwrap();
     let native = String::from_utf8_lossy(&native.stdout);
     if !native.contains("io_uring_setup ring") {
         eprintln!("skipped: this kernel gives no io_uring ring here: {native}");
         return;
     }
+    let shell = format!("{} && grep '^Seccomp:' /proc/self/status", raw.display());
+    let in_view = view.run(&["sh", "-c", &shell], &[]);
     assert_eq!(
         String::from_utf8_lossy(&in_view.stdout),
         "io_uring_setup Function not implemented\nopenat2 Function not implemented\ngetppid answered\nSeccomp:\t0\n",
