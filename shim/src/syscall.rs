@@ -3,9 +3,9 @@
 //! reaches the hook of that call, so that such a change never goes past the
 //! overlay to a lower layer; calls the overlay cannot make for a program
 //! (io_uring, `openat2`, the `*xattrat` family: `ovl::refused_calls`) are
-//! refused in a view with `ENOSYS`, as on a kernel without them, so the program falls back to
-//! calls the hooks see. Every other number goes to libc's `syscall` as it
-//! came. The entry is a few instructions, not a Rust function: `syscall` is
+//! refused in a view with `ENOSYS`, as on a kernel without them, so the
+//! program falls back to calls the hooks see. Every other number goes to
+//! libc's `syscall` as it came. The entry is a few instructions, not a Rust function: `syscall` is
 //! variadic, and forwarding by a jump leaves the caller's registers and
 //! stack (the sixth argument) exactly as they were, whatever the call
 //! (`clone` included). Where this is not written for the architecture,
