@@ -279,6 +279,13 @@ def other(cmd):
 import ctypes
 LIBC = ctypes.CDLL(None, use_errno=True)
 LIBC.getdents64.restype = ctypes.c_ssize_t
+LIBC.syscall.restype = ctypes.c_long
+def sc(nr, *args):
+    r = LIBC.syscall(nr, *args)
+    if r < 0:
+        e = ctypes.get_errno()
+        raise OSError(e, os.strerror(e))
+    return r
 def gd(fd):
     d = os.open('.', os.O_RDONLY | os.O_DIRECTORY, dir_fd=fd)
     try:
@@ -304,6 +311,7 @@ const NAMES: &[&str] = &["f1", "low1", "g", "f", "x", "new", "hl", "d", "e"];
 /// changes it makes: opens (also relative to a kept directory), `dup`,
 /// reads, writes, `fstat` (and the descriptor's `/proc/self/fd` link),
 /// listings (by `readdir`, and by `getdents64` of a new descriptor),
+/// some changes through libc's `syscall` (x86-64 numbers),
 /// `ftruncate`, `fchmod`, `futimens`, `fsetxattr`, `fchdir` (what `.`
 /// holds and shows, the `/proc/self/cwd` link, and a child's view from
 /// there), names changed by path or relative to a kept descriptor, and
@@ -334,13 +342,21 @@ fn descriptor_step(r: &mut Rng) -> String {
         5 => format!("lambda: os.write(fd({s}), b'a{n}')"),
         6 => format!("lambda: fst(fd({s}))"),
         7 => format!("lambda: os.ftruncate(fd({s}), {})", n % 6),
+        // Through libc, or (odd `n`) through libc's `syscall`.
+        8 if n % 2 == 1 => format!(
+            "lambda: sc(91, fd({s}), 0o{})",
+            r.pick(&["600", "755", "444"])
+        ),
         8 => format!(
             "lambda: os.fchmod(fd({s}), 0o{})",
             r.pick(&["600", "755", "444"])
         ),
         9 => format!("lambda: os.close(fds.pop({s}))"),
+        10 if n % 2 == 1 => format!("lambda: sc(82, b'{f}', b'{g}')"),
         10 => format!("lambda: os.rename('{f}', '{g}')"),
+        11 if n % 2 == 1 => format!("lambda: sc(87, b'{f}')"),
         11 => format!("lambda: os.unlink('{f}')"),
+        12 if n % 2 == 1 => format!("lambda: sc(86, b'{f}', b'{g}')"),
         12 => format!("lambda: os.link('{f}', '{g}')"),
         13 => format!("lambda: os.rename('{d}', '{e}')"),
         14 => format!("lambda: os.mkdir('{d}/{nm}')"),
