@@ -525,6 +525,14 @@ fn compare_c_program(name: &str, source: &str, then: &str) {
     compare_runs(&fx, &format!("{}{then}\n", probe.display()));
 }
 
+/// As [`compare_c_program`], for a program that changes the view: the two
+/// upper layers must come out the same, and ovl's output hold each of `ran`.
+fn compare_c_changes(name: &str, source: &str, then: &str, ran: &[&str]) {
+    let fx = source_tree();
+    let probe = build_c(&fx, name, source);
+    compare_changes(&fx, &format!("{}{then}\n", probe.display()), ran);
+}
+
 #[test]
 fn vfork_works_with_the_shim_loaded_with_or_without_an_overlay() {
     require_root!();
@@ -993,9 +1001,7 @@ int main(void) {
 #[test]
 fn changes_made_through_syscall_change_the_view() {
     require_root!();
-    let fx = source_tree();
-    let probe = build_c(
-        &fx,
+    compare_c_changes(
         "rawchanges",
         r#"#include <errno.h>
 #include <fcntl.h>
@@ -1048,13 +1054,7 @@ int main(void) {
     return 0;
 }
 "#,
-    );
-    compare_changes(
-        &fx,
-        &format!(
-            "{} && cat src/main.c links/three notes.old && find docs links src bin fifo -printf '%p %M %n %s %l\\n' | sort && stat -c '%n %Y' links/one links/three && getfattr -d docs/readme.md links/one",
-            probe.display()
-        ),
+        " && cat src/main.c links/three notes.old && find docs links src bin fifo -printf '%p %M %n %s %l\\n' | sort && stat -c '%n %Y' links/one links/three && getfattr -d docs/readme.md links/one",
         &["unlink 0", "open for writing 0", "getcwd 1", "fsetxattr of a read-only descriptor 0"],
     );
 }
@@ -1066,9 +1066,7 @@ int main(void) {
 #[test]
 fn every_call_routed_through_syscall_answers_as_on_the_kernel() {
     require_root!();
-    let fx = source_tree();
-    let probe = build_c(
-        &fx,
+    compare_c_changes(
         "rawcalls2",
         r#"#include <errno.h>
 #include <fcntl.h>
@@ -1165,13 +1163,7 @@ int main(void) {
     return 1;
 }
 "#,
-    );
-    compare_changes(
-        &fx,
-        &format!(
-            "{} && find . -path ./sock -prune -o -printf '%p %M %n %s %l\\n' | sort && ls -l sock | cut -c1",
-            probe.display()
-        ),
+        " && find . -path ./sock -prune -o -printf '%p %M %n %s %l\\n' | sort && ls -l sock | cut -c1",
         &["creat 0", "renameat 0", "utimes 0", "execve done"],
     );
 }
