@@ -25,6 +25,10 @@ tools=(
   patch:patch
   go:golang-go
   musl-gcc:musl-tools
+  autoreconf:autoconf
+  automake:automake
+  cmake:cmake
+  ninja:ninja-build
 )
 
 missing=()

@@ -7,12 +7,26 @@ mod common;
 use common::*;
 
 /// Runs `script` on both sides, then compares the final views and uppers.
-fn same_as_kernel(fx: &Fixture, script: &str, probe: &str) {
+/// Returns ovl's run of the script.
+fn same_as_kernel(fx: &Fixture, script: &str, probe: &str) -> Outcome {
     let pair = fx.pair();
-    pair.run(&format!("set +e\n{script}\n{probe}"));
+    let (_, ran) = pair.run(&format!("set +e\n{script}\n{probe}"));
     let k = run_kernel(&pair.kernel, probe);
     let o = run_kernel(&pair.ovl, probe);
     compare(&k, &o);
+    ran
+}
+
+/// Panics unless the run's output holds each of `steps`: the two sides
+/// did not just fail alike.
+fn assert_ran(out: &Outcome, steps: &[&str]) {
+    for step in steps {
+        assert!(
+            out.out().contains(step),
+            "expected {step:?} in:\n{}",
+            out.out()
+        );
+    }
 }
 
 fn source_tree() -> Fixture {
@@ -378,6 +392,90 @@ fn cargo_builds_a_crate_held_in_lower() {
              touch src/main.rs && '{cargo}' build --offline 2>&1 | grep -c Compiling"
         ),
         "ls proj proj/target/debug | sort",
+    );
+}
+
+/// A small C project's sources, for the build systems below.
+fn c_project(fx: &Fixture) {
+    fx.lower(1)
+        .file(
+            "hello.c",
+            "#include <stdio.h>\n#include \"util.h\"\nint main(void) { printf(\"%d\\n\", twice(21)); return 0; }\n",
+        )
+        .file("util.c", "#include \"util.h\"\nint twice(int x) { return 2 * x; }\n")
+        .file("util.h", "int twice(int x);\n")
+        .file_mode("t1.sh", "#!/bin/sh\ntest \"$(./hello)\" = 42\n", 0o755);
+}
+
+/// An autotools package whose generated files (`configure`, `Makefile.in`,
+/// made by `autoreconf` through the kernel's overlay) sit in a layer over
+/// its sources: `configure`, `make`, `make check`, `make distcheck` (a
+/// tarball made, unpacked, made read-only, built out of tree, checked and
+/// removed), `make install` and `make distclean`, as on the kernel's mount.
+#[test]
+fn autotools_configure_make_check_and_distcheck_as_under_the_kernel() {
+    require_root!();
+    let fx = Fixture::new(1);
+    c_project(&fx);
+    fx.lower(1)
+        .file(
+            "configure.ac",
+            "AC_INIT([hello], [1.0])\nAM_INIT_AUTOMAKE([foreign -Wall])\nAC_PROG_CC\n\
+             AC_CHECK_HEADERS([unistd.h sys/stat.h])\nAC_CHECK_FUNCS([strdup mkstemp])\n\
+             AC_CONFIG_HEADERS([config.h])\nAC_CONFIG_FILES([Makefile])\nAC_OUTPUT\n",
+        )
+        .file(
+            "Makefile.am",
+            "bin_PROGRAMS = hello\nhello_SOURCES = hello.c util.c util.h\n\
+             TESTS = t1.sh\nEXTRA_DIST = t1.sh\n",
+        );
+    fx.kernel_prepare("autoreconf -i > /dev/null 2>&1");
+    let fx = fx.stacked(true);
+    let ran = same_as_kernel(
+        &fx,
+        "./configure -q && echo configured\n\
+         make -s > /dev/null && ./hello\n\
+         make -s check > /dev/null && echo checked\n\
+         make -s distcheck > /dev/null 2>&1; echo distcheck $?\n\
+         tar tzf hello-1.0.tar.gz | sort; rm hello-1.0.tar.gz\n\
+         make -s install DESTDIR=\"$PWD/inst\" > /dev/null && inst/usr/local/bin/hello\n\
+         make -s distclean && echo distclean",
+        LIST,
+    );
+    assert_ran(
+        &ran,
+        &["configured\n42\nchecked\ndistcheck 0\n", "hello-1.0/configure\n", "42\ndistclean"],
+    );
+}
+
+/// A CMake project built with Ninja in a tree held in lower: configured,
+/// built, tested by `ctest`, installed, rebuilt after a header changed,
+/// cleaned, as on the kernel's mount.
+#[test]
+fn cmake_and_ninja_build_as_under_the_kernel() {
+    require_root!();
+    let fx = Fixture::new(1);
+    c_project(&fx);
+    fx.lower(1).file(
+        "CMakeLists.txt",
+        "cmake_minimum_required(VERSION 3.10)\nproject(hello C)\n\
+         add_library(util STATIC util.c)\nadd_executable(hello hello.c)\n\
+         target_link_libraries(hello util)\nenable_testing()\n\
+         add_test(NAME t COMMAND hello)\ninstall(TARGETS hello DESTINATION bin)\n",
+    );
+    let ran = same_as_kernel(
+        &fx,
+        "cmake -S . -B build -G Ninja > /dev/null && echo configured\n\
+         ninja -C build > /dev/null && ./build/hello\n\
+         (cd build && ctest -Q) && echo tested\n\
+         DESTDIR=\"$PWD/inst\" ninja -C build install > /dev/null && inst/usr/local/bin/hello\n\
+         touch util.h && ninja -C build | tail -1\n\
+         ninja -C build -t clean > /dev/null && echo cleaned",
+        "ls build | sort; find inst | sort; ls -l util.h | cut -c1-10",
+    );
+    assert_ran(
+        &ran,
+        &["configured\n42\ntested\n42\n", "Linking C executable hello\ncleaned"],
     );
 }
 
