@@ -444,7 +444,11 @@ fn autotools_configure_make_check_and_distcheck_as_under_the_kernel() {
     );
     assert_ran(
         &ran,
-        &["configured\n42\nchecked\ndistcheck 0\n", "hello-1.0/configure\n", "42\ndistclean"],
+        &[
+            "configured\n42\nchecked\ndistcheck 0\n",
+            "hello-1.0/configure\n",
+            "42\ndistclean",
+        ],
     );
 }
 
@@ -475,7 +479,10 @@ fn cmake_and_ninja_build_as_under_the_kernel() {
     );
     assert_ran(
         &ran,
-        &["configured\n42\ntested\n42\n", "Linking C executable hello\ncleaned"],
+        &[
+            "configured\n42\ntested\n42\n",
+            "Linking C executable hello\ncleaned",
+        ],
     );
 }
 
