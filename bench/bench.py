@@ -11,8 +11,11 @@ where they can be used here the kernel's overlayfs (needs root) and
 fuse-overlayfs. Each workload is a shell command over a directory VIEW; the
 table gives each implementation's median time and its ratio to native, next
 to ovl's goal. Workloads that write get a fresh upper (native: a fresh copy)
-for every run; but for copy-up-big, the overlays' lower layer is then a
-fresh copy too, so that every implementation reads files of the same age.
+for every run; for small-writes, build and git-status the overlays' lower
+layer is a fresh copy too, so that every implementation reads files of the
+same age. As root, copy-up-reflink runs on an XFS file system in a loop
+image (XFS shares blocks between files): its copy-up must not copy the
+data.
 As root, the kernel's dentry and inode caches are dropped before each
 workload (see drop_kernel_caches). See the README's Performance section.
 """
@@ -226,7 +229,7 @@ class Workload:
 
     def __init__(self, name, goal, cmd, lower, upper=None, native=None, writes=False,
                  fresh_lower=False, lower_once=False, overlay_only=None, big=False,
-                 rounds_factor=1):
+                 rounds_factor=1, scratch=None, yardstick="native"):
         self.name, self.goal, self.cmd = name, goal, cmd
         self.lower, self.upper = lower, upper
         self.native = native or lower  # what native reads, for a workload that does not write
@@ -255,6 +258,11 @@ class Workload:
         # up to 30%, their ratios to native's in the same round by 7% (one
         # standard deviation), so the median of 20 is good to about 2%.
         self.rounds_factor = rounds_factor
+        # Where its runs' trees are made (None: the benchmark's scratch), and
+        # the implementation its goal is a ratio to (a baseline beside the
+        # overlays: `cp` of the file for copy-up-big).
+        self.scratch = scratch
+        self.yardstick = yardstick
 
     def command(self, view):
         return self.cmd.replace("{v}", shlex.quote(view))
@@ -263,10 +271,14 @@ class Workload:
 GOALS = {
     "stat-find": 1.25, "stat-walk": 1.3, "readdir-merged": 1.5, "copy-up-big": 1.1,
     "small-writes": 1.5, "build": 1.03, "git-status": 1.3, "outside": 1.02,
+    # O(1) where the file system can reflink: well under a copy of the data.
+    "copy-up-reflink": 0.1,
 }
 
 
-def workloads(paths, q):
+def workloads(paths, q, reflink=None):
+    """The workloads; copy-up-reflink only with `reflink`, the mount point
+    of a file system that shares blocks (see reflink_fs)."""
     py = shlex.quote(sys.executable or "python3")
     script = lambda s: shlex.quote(os.path.join(BENCH, s))  # noqa: E731
     tree, merged, big = paths["tree"], paths["merged"], paths["big"]
@@ -279,7 +291,7 @@ def workloads(paths, q):
                  "cd {v} && for i in $(seq 20); do ls -f names > /dev/null; done",
                  lower=f"{merged}/lower", upper=f"{merged}/upper", native=f"{merged}/combined"),
         Workload("copy-up-big", GOALS["copy-up-big"], "printf x >> {v}/big",
-                 lower=f"{big}/lower", writes=True, big=True),
+                 lower=f"{big}/lower", writes=True, big=True, yardstick="cp"),
         Workload("small-writes", GOALS["small-writes"],
                  f"{py} {script('small_writes.py')} {{v}} {50 // q}",
                  lower=f"{paths['writes']}/lower", writes=True, fresh_lower=True),
@@ -294,6 +306,10 @@ def workloads(paths, q):
                  lower=f"{paths['tiny']}/lower", overlay_only={"native", "ovl"},
                  rounds_factor=OUTSIDE_ROUNDS_FACTOR),
     ]
+    if reflink:
+        ws.insert(4, Workload("copy-up-reflink", GOALS["copy-up-reflink"], "printf x >> {v}/big",
+                              lower=f"{reflink}/lower", writes=True, big=True,
+                              scratch=f"{reflink}/scratch", yardstick="full copy"))
     return ws
 
 
@@ -325,7 +341,7 @@ class Impl:
 
     def fresh_dir(self, workload):
         self.count += 1
-        d = os.path.join(self.scratch, f"{self.name}-{workload.name}-{self.count}")
+        d = os.path.join(workload.scratch or self.scratch, f"{self.name}-{workload.name}-{self.count}")
         remove_tree(d)
         os.makedirs(d)
         return d
@@ -439,16 +455,62 @@ class Fuse(Impl):
 
 
 class CopyBaseline(Impl):
-    """A native `cp` of copy-up-big's file: the yardstick of its goal."""
+    """A native `cp` of the big file: the yardstick of copy-up-big's goal
+    (where the file system can, `cp` shares the blocks, as a copy-up may)."""
 
     name = "cp"
+    options = []
 
     def prepare(self, workload):
         d = self.fresh_dir(workload)
         src = os.path.join(workload.lower, "big")
         layout = Layout(d, undo=self.discard(d, workload))
-        layout.argv = lambda _w: ["cp", src, os.path.join(d, "big")]
+        layout.argv = lambda _w: ["cp", *self.options, src, os.path.join(d, "big")]
         return layout
+
+
+class FullCopy(CopyBaseline):
+    """A `cp` that copies the data even where blocks could be shared: what
+    a copy-up that copies costs, the yardstick of copy-up-reflink."""
+
+    name = "full copy"
+    options = ["--reflink=never"]
+
+
+def reflink_fs(data_dir, big_lower):
+    """A file system that shares blocks between files (XFS) in a loop image
+    under `data_dir`, mounted at `data_dir/reflink`, holding a copy of the
+    big file in `lower/`: copy-up-reflink's. Kept for the next run (and
+    unmounted at the end of this one). Returns (mount point, None), or
+    (None, why it cannot be made here)."""
+    if os.geteuid() != 0:
+        return None, "needs root (a loop mount)"
+    if not shutil.which("mkfs.xfs"):
+        return None, "needs mkfs.xfs (package xfsprogs)"
+    src = os.path.join(big_lower, "big")
+    size = os.path.getsize(src)
+    image, mnt = os.path.join(data_dir, "reflink.img"), os.path.join(data_dir, "reflink")
+    os.makedirs(mnt, exist_ok=True)
+    if not os.path.ismount(mnt):
+        if not os.path.exists(image):
+            # Room for the file and two copies of it at once; freed blocks go
+            # back to the image's own file system (discard).
+            with open(image, "wb") as fh:
+                fh.truncate(max(4 * size, 512 << 20))
+            try:
+                run_checked(["mkfs.xfs", "-q", "-f", image], "mkfs.xfs")
+            except SetupError as e:
+                os.unlink(image)
+                return None, str(e)
+        p = subprocess.run(["mount", "-o", "loop,discard", image, mnt], capture_output=True, text=True)
+        if p.returncode != 0:
+            return None, f"cannot mount an XFS image with a loop device: {p.stderr.strip()}"
+    big = os.path.join(mnt, "lower", "big")
+    if not os.path.exists(big) or os.path.getsize(big) != size:
+        os.makedirs(os.path.dirname(big), exist_ok=True)
+        run_checked(["cp", "--reflink=never", src, big + ".new"], "copy of the big file onto XFS")
+        os.replace(big + ".new", big)
+    return mnt, None
 
 
 def probe(impl, tiny_lower):
@@ -765,17 +827,18 @@ def verdict(cell, base, goal):
 
 
 def table_rows(results, names):
-    """Rows of text cells: one per workload, and one 'vs native cp' row for copy-up-big."""
+    """Rows of text cells: one per workload, and for a goal set against a
+    baseline other than native (copy-up-big's `cp`) one row of ratios to it."""
     rows = []
-    for name, cells, goal in results:
+    for name, cells, goal, yard in results:
         base = cells.get("native")
-        if name == "copy-up-big" and "cp" in cells:
+        if yard != "native" and yard in cells:
             rows.append([name] + [fmt_cell(cells.get(n), base, n == "native") for n in names] + ["(below)", ""])
-            cp = cells["cp"]
-            first = f"cp {cp.median:.3f}" if cp.median else (cp.error or "-")
-            rows.append(["  ratio to native cp", first]
-                        + [fmt_ratio(cells.get(n), cp) for n in names[1:]]
-                        + [f"<= {goal} x cp", verdict(cells.get("ovl"), cp, goal)])
+            ys = cells[yard]
+            first = f"{yard} {ys.median:.3f}" if ys.median else (ys.error or "-")
+            rows.append([f"  ratio to {yard}", first]
+                        + [fmt_ratio(cells.get(n), ys) for n in names[1:]]
+                        + [f"<= {goal} x {yard}", verdict(cells.get("ovl"), ys, goal)])
             continue
         rows.append([name] + [fmt_cell(cells.get(n), base, n == "native") for n in names]
                     + [f"<= {goal}", verdict(cells.get("ovl"), base, goal)])
@@ -813,7 +876,7 @@ def print_intervals(results):
     few percent, where the intervals say whether a miss (or a pass) is
     more than this machine's noise."""
     lines = []
-    for name, cells, goal in results:
+    for name, cells, goal, _yard in results:
         if goal > 1.05:
             continue
         cell, base = cells.get("ovl"), cells.get("native")
@@ -843,12 +906,10 @@ def print_memory(mem):
 def to_json(args, mach, gen, results, runs, mem):
     out = {"quick": args.quick, "runs": runs, "machine": mach, "data_generation_s": gen,
            "memory_kib": mem, "workloads": {}}
-    for name, cells, goal in results:
+    for name, cells, goal, yard in results:
         native = cells.get("native")
-        base = native
-        if name == "copy-up-big" and "cp" in cells:
-            base = cells["cp"]
-        w = {"goal": goal, "ratio_base": "cp" if name == "copy-up-big" else "native",
+        base = cells.get(yard, native)
+        w = {"goal": goal, "ratio_base": yard if yard in cells else "native",
              "ovl_ok": verdict(cells.get("ovl"), base, goal) == "ok", "impls": {}}
         for n, c in cells.items():
             pairs = paired(c, native)
@@ -954,30 +1015,17 @@ def main():
         log(f"data set {ds.name:7} {'reused' if reused else f'generated in {secs:.1f} s'}")
     log(f"data sets ready in {time.perf_counter() - t0:.1f} s under {data_dir}")
 
-    all_workloads = workloads(paths, q)
-    if args.only:
-        wanted = args.only.split(",")
-        unknown = set(wanted) - {w.name for w in all_workloads}
-        if unknown:
-            sys.exit(f"bench.py: unknown workload {', '.join(sorted(unknown))}; "
-                     f"known: {', '.join(w.name for w in all_workloads)}")
-        all_workloads = [w for w in all_workloads if w.name in wanted]
-
-    tiny_lower = os.path.join(paths["tiny"], "lower")
-    impls = available_impls(scratch, tiny_lower)
-    names = [i.name for i in impls]
-    results = []
-    for w in all_workloads:
-        taking_part = [i for i in impls if w.overlay_only is None or i.name in w.overlay_only]
-        if w.name == "copy-up-big":
-            taking_part.append(CopyBaseline(scratch))
-        cells = measure(w, taking_part, runs, timeout)
-        for n, c in cells.items():
-            log(f"{w.name:15} {n:15} {c.error or f'{c.median:.3f} s'}")
-        results.append((w.name, cells, w.goal))
-
-    mem = memory_overhead(tiny_lower, scratch) if os.access(OVL_EXEC, os.X_OK) else {}
-    remove_tree(scratch)
+    reflink = why = None
+    if not args.only or "copy-up-reflink" in args.only.split(","):
+        reflink, why = reflink_fs(data_dir, paths["big"] + "/lower")
+        if why:
+            log(f"copy-up-reflink: skipped: {why}")
+    try:
+        results, names, mem = run_workloads(args, q, runs, timeout, paths, scratch, reflink, why)
+    finally:
+        if reflink:
+            remove_tree(os.path.join(reflink, "scratch"))
+            unmount(reflink, fuse=False)
 
     mach = machine(data_dir)
     print_table(results, names, runs, mach)
@@ -988,6 +1036,43 @@ def main():
         with open(args.json, "w") as fh:
             json.dump(to_json(args, mach, gen, results, runs, mem), fh, indent=2)
         log(f"results written to {args.json}")
+
+
+def run_workloads(args, q, runs, timeout, paths, scratch, reflink, no_reflink_why):
+    """Measures the workloads (those of --only); returns the results, the
+    implementations' names and the shim's memory figures."""
+    all_workloads = workloads(paths, q, reflink)
+    if args.only:
+        wanted = args.only.split(",")
+        if "copy-up-reflink" in wanted and not reflink:
+            sys.exit(f"bench.py: copy-up-reflink cannot run here: {no_reflink_why}")
+        unknown = set(wanted) - {w.name for w in all_workloads}
+        if unknown:
+            sys.exit(f"bench.py: unknown workload {', '.join(sorted(unknown))}; "
+                     f"known: {', '.join(w.name for w in all_workloads)}")
+        all_workloads = [w for w in all_workloads if w.name in wanted]
+    if reflink:
+        remove_tree(os.path.join(reflink, "scratch"))
+        os.makedirs(os.path.join(reflink, "scratch"))
+
+    tiny_lower = os.path.join(paths["tiny"], "lower")
+    impls = available_impls(scratch, tiny_lower)
+    names = [i.name for i in impls]
+    results = []
+    for w in all_workloads:
+        taking_part = [i for i in impls if w.overlay_only is None or i.name in w.overlay_only]
+        if w.name in ("copy-up-big", "copy-up-reflink"):
+            taking_part.append(CopyBaseline(scratch))
+        if w.yardstick == FullCopy.name:
+            taking_part.append(FullCopy(scratch))
+        cells = measure(w, taking_part, runs, timeout)
+        for n, c in cells.items():
+            log(f"{w.name:15} {n:15} {c.error or f'{c.median:.3f} s'}")
+        results.append((w.name, cells, w.goal, w.yardstick))
+
+    mem = memory_overhead(tiny_lower, scratch) if os.access(OVL_EXEC, os.X_OK) else {}
+    remove_tree(scratch)
+    return results, names, mem
 
 
 if __name__ == "__main__":

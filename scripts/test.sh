@@ -29,6 +29,7 @@ tools=(
   automake:automake
   cmake:cmake
   ninja:ninja-build
+  mkfs.xfs:xfsprogs
 )
 
 missing=()

@@ -1,6 +1,8 @@
 //! Copy-up of large files: a 1 GiB sparse file stays sparse, one with data
-//! islands keeps its holes, a 1 GiB dense file arrives whole, and a copy-up killed at random moments never shows a
-//! partial file in the view nor changes the lower layer.
+//! islands keeps its holes, a 1 GiB dense file arrives whole, on a file
+//! system that shares blocks between files a copy shares the lower file's
+//! blocks, and a copy-up killed at random moments never shows a partial
+//! file in the view nor changes the lower layer.
 
 mod common;
 
@@ -18,7 +20,11 @@ struct Layers {
 
 impl Layers {
     fn new(tag: &str) -> Layers {
-        let dir = std::env::temp_dir().join(format!("ovl-copyup-{tag}-{}", std::process::id()));
+        Layers::under(&std::env::temp_dir(), tag)
+    }
+    /// Layers `l`, `u`, `w` and the view `v` in a new directory under `base`.
+    fn under(base: &Path, tag: &str) -> Layers {
+        let dir = base.join(format!("ovl-copyup-{tag}-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         for d in ["l", "u", "w", "v"] {
             std::fs::create_dir_all(dir.join(d)).unwrap();
@@ -170,6 +176,48 @@ fn dense_gigabyte_is_copied_whole() {
         before,
         "the copy's data differs"
     );
+}
+
+/// Free bytes of the file system holding `dir`, once its writes are on disk.
+fn free_bytes(dir: &Path) -> u64 {
+    let out = sh(&format!("sync -f {0} && stat -f -c '%a %S' {0}", dir.display()));
+    let text = String::from_utf8_lossy(&out.stdout);
+    let mut words = text.split_whitespace().map(|w| w.parse::<u64>().unwrap());
+    words.next().unwrap() * words.next().unwrap()
+}
+
+/// On a file system that shares blocks between files (XFS, made in a loop
+/// image), a copy-up is a reflink: the copy takes next to no space whatever
+/// the file's size (its data is not copied), reads as the lower file did,
+/// and the lower file is unchanged.
+#[test]
+fn copy_up_on_a_reflink_file_system_shares_the_lower_files_blocks() {
+    require_root!();
+    let images = Layers::new("reflink-image");
+    let Some(xfs) = common::mount::LoopFs::new(&images.dir, "xfs", 1 << 30) else {
+        return;
+    };
+    let l = Layers::under(&xfs.mnt, "reflink");
+    let size: u64 = 256 << 20;
+    let before = random_file(&l.p("l/big"), size);
+    let free = free_bytes(&l.dir);
+    l.append_byte("big");
+    let taken = free.saturating_sub(free_bytes(&l.dir));
+    assert!(
+        taken < size / 16,
+        "the copy-up took {taken} bytes of the file system for a {size}-byte file: its data was copied, not shared"
+    );
+    assert_eq!(
+        std::fs::metadata(l.p("u/big")).unwrap().len(),
+        size + 1
+    );
+    assert_eq!(
+        digest_of_first(&l.p("u/big"), size),
+        before,
+        "the copy's data differs"
+    );
+    assert_eq!(digest(&l.p("l/big")), before, "the lower file changed");
+    drop(l);
 }
 
 #[test]

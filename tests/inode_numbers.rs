@@ -175,66 +175,6 @@ du -a --inodes b | sort -k2
     );
 }
 
-/// An ext4 file system with a uuid (as `mkfs.ext4` makes it), in a loop
-/// image under `dir`, mounted at `dir/fs`; unmounted when dropped (also
-/// while a failing test unwinds). `None`, after saying why on stderr,
-/// where one cannot be made here.
-struct Ext4 {
-    mnt: std::path::PathBuf,
-}
-
-impl Ext4 {
-    fn new(dir: &Path) -> Option<Ext4> {
-        use std::process::{Command, Stdio};
-        let runs = |cmd: &str, arg: &str| {
-            Command::new(cmd)
-                .arg(arg)
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .status()
-                .is_ok()
-        };
-        if !runs("mkfs.ext4", "-V") || !runs("losetup", "--version") {
-            eprintln!(
-                "skipped: needs mkfs.ext4 and losetup to make an ext4 file system with a uuid"
-            );
-            return None;
-        }
-        let image = dir.join("ext4.img");
-        let mnt = dir.join("fs");
-        std::fs::create_dir_all(&mnt).unwrap();
-        std::fs::File::create(&image)
-            .and_then(|f| f.set_len(16 << 20))
-            .unwrap();
-        let mkfs = Command::new("mkfs.ext4")
-            .args(["-q", "-F"])
-            .arg(&image)
-            .status()
-            .unwrap();
-        assert!(mkfs.success(), "mkfs.ext4 {} failed", image.display());
-        let mount = Command::new("mount")
-            .args(["-o", "loop"])
-            .arg(&image)
-            .arg(&mnt)
-            .output()
-            .unwrap();
-        if !mount.status.success() {
-            eprintln!(
-                "skipped: cannot mount an ext4 image with a loop device here: {}",
-                String::from_utf8_lossy(&mount.stderr).trim()
-            );
-            return None;
-        }
-        Some(Ext4 { mnt })
-    }
-}
-
-impl Drop for Ext4 {
-    fn drop(&mut self) {
-        common::mount::unmount_all_under(&self.mnt);
-    }
-}
-
 /// On a lower file system with a uuid (most are; the tests' temporary
 /// directory may be on one without), a copy's origin records that uuid, as
 /// the kernel's does: the kernel follows an origin only when its uuid is
@@ -248,7 +188,8 @@ impl Drop for Ext4 {
 fn origins_on_a_file_system_with_a_uuid_are_the_kernels() {
     require_root!();
     let fx = Fixture::new(1);
-    let Some(ext4) = Ext4::new(fx.root_dir()) else {
+    // An ext4 file system with a uuid (as `mkfs.ext4` makes it).
+    let Some(ext4) = common::mount::LoopFs::new(fx.root_dir(), "ext4", 16 << 20) else {
         return;
     };
     let dir = |name: &str| {

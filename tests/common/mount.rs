@@ -135,3 +135,66 @@ pub fn sweep_stale(base: &Path, prefix: &str) {
         }
     }
 }
+
+/// A file system of type `fstype` (as `mkfs.<fstype>` makes it) in a loop
+/// image of `bytes` under `dir`, mounted at `dir/<fstype>`; unmounted when
+/// dropped (also while a failing test unwinds).
+pub struct LoopFs {
+    pub mnt: PathBuf,
+}
+
+impl LoopFs {
+    /// `None`, after saying on stderr why, where one cannot be made here
+    /// (no `mkfs.<fstype>`, no loop devices).
+    pub fn new(dir: &Path, fstype: &str, bytes: u64) -> Option<LoopFs> {
+        let mkfs = format!("mkfs.{fstype}");
+        let found = |cmd: &str| {
+            std::env::var_os("PATH").is_some_and(|path| {
+                std::env::split_paths(&path).any(|d| d.join(cmd).is_file())
+            }) || Path::new("/sbin").join(cmd).is_file()
+        };
+        if !found(&mkfs) || !found("losetup") {
+            eprintln!("skipped: needs {mkfs} and losetup to make a {fstype} file system");
+            return None;
+        }
+        let image = dir.join(format!("{fstype}.img"));
+        let mnt = dir.join(fstype);
+        fs::create_dir_all(&mnt).unwrap();
+        fs::File::create(&image)
+            .and_then(|f| f.set_len(bytes))
+            .unwrap();
+        // Quiet and forced (the image is a new file), as each mkfs spells it.
+        let quiet: &[&str] = if fstype.starts_with("ext") {
+            &["-q", "-F"]
+        } else {
+            &["-q", "-f"]
+        };
+        let made = Command::new(&mkfs).args(quiet).arg(&image).output().unwrap();
+        assert!(
+            made.status.success(),
+            "{mkfs} {} failed: {}",
+            image.display(),
+            String::from_utf8_lossy(&made.stderr).trim()
+        );
+        let mount = Command::new("mount")
+            .args(["-o", "loop"])
+            .arg(&image)
+            .arg(&mnt)
+            .output()
+            .unwrap();
+        if !mount.status.success() {
+            eprintln!(
+                "skipped: cannot mount a {fstype} image with a loop device here: {}",
+                String::from_utf8_lossy(&mount.stderr).trim()
+            );
+            return None;
+        }
+        Some(LoopFs { mnt })
+    }
+}
+
+impl Drop for LoopFs {
+    fn drop(&mut self) {
+        unmount_all_under(&self.mnt);
+    }
+}
