@@ -508,7 +508,11 @@ def reflink_fs(data_dir, big_lower):
     big = os.path.join(mnt, "lower", "big")
     if not os.path.exists(big) or os.path.getsize(big) != size:
         os.makedirs(os.path.dirname(big), exist_ok=True)
-        run_checked(["cp", "--reflink=never", src, big + ".new"], "copy of the big file onto XFS")
+        try:
+            run_checked(["cp", "--reflink=never", src, big + ".new"], "copy of the big file onto XFS")
+        except SetupError as e:
+            unmount(mnt, fuse=False)
+            return None, str(e)
         os.replace(big + ".new", big)
     return mnt, None
 
