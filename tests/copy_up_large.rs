@@ -180,7 +180,10 @@ fn dense_gigabyte_is_copied_whole() {
 
 /// Free bytes of the file system holding `dir`, once its writes are on disk.
 fn free_bytes(dir: &Path) -> u64 {
-    let out = sh(&format!("sync -f {0} && stat -f -c '%a %S' {0}", dir.display()));
+    let out = sh(&format!(
+        "sync -f {0} && stat -f -c '%a %S' {0}",
+        dir.display()
+    ));
     let text = String::from_utf8_lossy(&out.stdout);
     let mut words = text.split_whitespace().map(|w| w.parse::<u64>().unwrap());
     words.next().unwrap() * words.next().unwrap()
@@ -207,10 +210,7 @@ fn copy_up_on_a_reflink_file_system_shares_the_lower_files_blocks() {
         taken < size / 16,
         "the copy-up took {taken} bytes of the file system for a {size}-byte file: its data was copied, not shared"
     );
-    assert_eq!(
-        std::fs::metadata(l.p("u/big")).unwrap().len(),
-        size + 1
-    );
+    assert_eq!(std::fs::metadata(l.p("u/big")).unwrap().len(), size + 1);
     assert_eq!(
         digest_of_first(&l.p("u/big"), size),
         before,

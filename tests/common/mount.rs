@@ -149,9 +149,9 @@ impl LoopFs {
     pub fn new(dir: &Path, fstype: &str, bytes: u64) -> Option<LoopFs> {
         let mkfs = format!("mkfs.{fstype}");
         let found = |cmd: &str| {
-            std::env::var_os("PATH").is_some_and(|path| {
-                std::env::split_paths(&path).any(|d| d.join(cmd).is_file())
-            }) || Path::new("/sbin").join(cmd).is_file()
+            std::env::var_os("PATH")
+                .is_some_and(|path| std::env::split_paths(&path).any(|d| d.join(cmd).is_file()))
+                || Path::new("/sbin").join(cmd).is_file()
         };
         if !found(&mkfs) || !found("losetup") {
             eprintln!("skipped: needs {mkfs} and losetup to make a {fstype} file system");
@@ -169,7 +169,11 @@ impl LoopFs {
         } else {
             &["-q", "-f"]
         };
-        let made = Command::new(&mkfs).args(quiet).arg(&image).output().unwrap();
+        let made = Command::new(&mkfs)
+            .args(quiet)
+            .arg(&image)
+            .output()
+            .unwrap();
         assert!(
             made.status.success(),
             "{mkfs} {} failed: {}",
