@@ -196,6 +196,7 @@ fn free_bytes(dir: &Path) -> u64 {
 #[test]
 fn copy_up_on_a_reflink_file_system_shares_the_lower_files_blocks() {
     require_root!();
+    // A directory of its own for the image (removed last, after the unmount).
     let images = Layers::new("reflink-image");
     let Some(xfs) = common::mount::LoopFs::new(&images.dir, "xfs", 1 << 30) else {
         return;
