@@ -288,7 +288,7 @@ impl Tmpfs {
 
 impl Drop for Tmpfs {
     fn drop(&mut self) {
-        let _ = Command::new("umount").arg(&self.0).status();
+        common::mount::unmount(&self.0);
     }
 }
 
