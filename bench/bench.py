@@ -229,7 +229,7 @@ class Workload:
 
     def __init__(self, name, goal, cmd, lower, upper=None, native=None, writes=False,
                  fresh_lower=False, lower_once=False, overlay_only=None, big=False,
-                 rounds_factor=1, scratch=None, yardstick="native"):
+                 rounds_factor=1, scratch=None, yardstick="native", baselines=()):
         self.name, self.goal, self.cmd = name, goal, cmd
         self.lower, self.upper = lower, upper
         self.native = native or lower  # what native reads, for a workload that does not write
@@ -263,6 +263,9 @@ class Workload:
         # overlays: `cp` of the file for copy-up-big).
         self.scratch = scratch
         self.yardstick = yardstick
+        # Native programs timed beside the implementations (Impl classes):
+        # the yardstick among them.
+        self.baselines = baselines
 
     def command(self, view):
         return self.cmd.replace("{v}", shlex.quote(view))
@@ -291,7 +294,8 @@ def workloads(paths, q, reflink=None):
                  "cd {v} && for i in $(seq 20); do ls -f names > /dev/null; done",
                  lower=f"{merged}/lower", upper=f"{merged}/upper", native=f"{merged}/combined"),
         Workload("copy-up-big", GOALS["copy-up-big"], "printf x >> {v}/big",
-                 lower=f"{big}/lower", writes=True, big=True, yardstick="cp"),
+                 lower=f"{big}/lower", writes=True, big=True, yardstick="cp",
+                 baselines=(CopyBaseline,)),
         Workload("small-writes", GOALS["small-writes"],
                  f"{py} {script('small_writes.py')} {{v}} {50 // q}",
                  lower=f"{paths['writes']}/lower", writes=True, fresh_lower=True),
@@ -316,7 +320,8 @@ def workloads(paths, q, reflink=None):
         # it cannot be.
         ws.append(Workload("copy-up-reflink", GOALS["copy-up-reflink"], "printf x >> {v}/big",
                            lower=f"{reflink}/lower", writes=True, big=True,
-                           scratch=f"{reflink}/scratch", yardstick="full copy"))
+                           scratch=f"{reflink}/scratch", yardstick="full copy",
+                           baselines=(CopyBaseline, FullCopy)))
     return ws
 
 
@@ -1072,10 +1077,7 @@ def run_workloads(args, q, runs, timeout, paths, scratch, reflink, no_reflink_wh
     results = []
     for w in all_workloads:
         taking_part = [i for i in impls if w.overlay_only is None or i.name in w.overlay_only]
-        if w.name in ("copy-up-big", "copy-up-reflink"):
-            taking_part.append(CopyBaseline(scratch))
-        if w.yardstick == FullCopy.name:
-            taking_part.append(FullCopy(scratch))
+        taking_part += [baseline(scratch) for baseline in w.baselines]
         cells = measure(w, taking_part, runs, timeout)
         for n, c in cells.items():
             log(f"{w.name:15} {n:15} {c.error or f'{c.median:.3f} s'}")
