@@ -23,6 +23,9 @@ tools=(
   npm:npm
   rsync:rsync
   patch:patch
+  zip:zip
+  unzip:unzip
+  chattr:e2fsprogs
   go:golang-go
   musl-gcc:musl-tools
   autoreconf:autoconf

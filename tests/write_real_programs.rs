@@ -5,6 +5,7 @@
 mod common;
 
 use common::*;
+use std::process::Command;
 
 /// Runs `script` on both sides, then compares the final views and uppers.
 /// Returns ovl's run of the script.
@@ -165,6 +166,69 @@ fn sqlite_writes_a_database_held_in_lower() {
         "sqlite3 db/app.db 'insert into t values (3); update t set x = x * 10;' && echo wrote\n\
          sqlite3 db/app.db 'select sum(x) from t;'",
         "sqlite3 db/app.db 'select group_concat(x) from t;'; ls db",
+    );
+}
+
+/// Programs that change a lower file in their own ways: `chattr` (the
+/// `FS_IOC_SETFLAGS` ioctl, on a descriptor opened read-only), `gzip`
+/// (a new file given the old one's mode and times through its descriptor,
+/// then the old one removed), `zip`/`unzip`, SQLite in WAL mode (the
+/// database switched, written, checkpointed, its `-wal` and `-shm` files
+/// made beside it and removed), a `lockf` lock taken before a write, and
+/// `touch -r`.
+#[test]
+fn file_flags_compressors_and_sqlite_wal_as_under_the_kernel() {
+    require_root!();
+    let fx = Fixture::new(1);
+    fx.lower(1)
+        .file("log/app.log", "started\n")
+        .file("log/old.log", "old\nold\nold\n")
+        .file("docs/a.txt", "alpha\n")
+        .file("docs/b.txt", "beta\n")
+        .file("ref", "reference\n")
+        .dir("db");
+    fx.kernel_prepare("touch -d '2001-02-03 04:05:06' ref && sqlite3 db/app.db 'create table t(x); insert into t values (1),(2);'");
+    let fx = fx.stacked(true);
+    // File flags are a feature of the upper layer's file system (ext4, XFS,
+    // btrfs; not tmpfs): where it has none, both sides fail alike.
+    let has_flags = Command::new("lsattr")
+        .arg("-d")
+        .arg(fx.upper_dir())
+        .output()
+        .is_ok_and(|o| o.status.success());
+    let mut ran = vec![
+        "gzip 0",
+        "zip 0",
+        "wal 0",
+        "checkpoint 0",
+        "lockf 0",
+        "1,2,3",
+    ];
+    if has_flags {
+        ran.extend(["appendonly 0", "append 0", "-----a", "immutable 1"]);
+    } else {
+        eprintln!("the upper layer's file system has no file flags: chattr's part compared only");
+    }
+    compare_changes(
+        &fx,
+        "set +e\n\
+         chattr +a log/app.log && echo appendonly $?\n\
+         echo more >> log/app.log; echo append $?\n\
+         echo over > log/app.log 2>/dev/null; echo overwrite $?\n\
+         lsattr log/app.log | cut -d' ' -f1\n\
+         chattr -a log/app.log; chattr +i docs/b.txt; rm -f docs/b.txt 2>/dev/null; echo immutable $?\n\
+         chattr -i docs/b.txt; lsattr docs/b.txt | cut -d' ' -f1\n\
+         gzip log/old.log && echo gzip $?\n\
+         ls log; gzip -dc log/old.log.gz\n\
+         zip -qrX docs.zip docs && mkdir out && (cd out && unzip -q ../docs.zip) && rm docs.zip && echo zip $?\n\
+         cat out/docs/a.txt\n\
+         sqlite3 db/app.db 'pragma journal_mode=wal; insert into t values (3); select sum(x) from t;' && echo wal $?\n\
+         sqlite3 db/app.db 'pragma wal_checkpoint(truncate); pragma journal_mode=delete;' && echo checkpoint $?\n\
+         ls db\n\
+         python3 -c 'import fcntl, os; fd = os.open(\"docs/a.txt\", os.O_RDWR | os.O_APPEND); fcntl.lockf(fd, fcntl.LOCK_EX); os.write(fd, b\"locked\\n\"); os.close(fd)' && echo lockf $?\n\
+         touch -r ref docs/a.txt && stat -c '%Y' ref docs/a.txt | uniq | wc -l\n\
+         sqlite3 db/app.db 'select group_concat(x) from t;'",
+        &ran,
     );
 }
 
