@@ -272,16 +272,8 @@ struct Tmpfs(PathBuf);
 
 impl Tmpfs {
     fn mount(at: PathBuf) -> Tmpfs {
-        let out = Command::new("mount")
-            .args(["-t", "tmpfs", "-o", "size=64m", "tmpfs"])
-            .arg(&at)
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "mount tmpfs: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        common::mount::mount(&["-t", "tmpfs", "-o", "size=64m", "tmpfs"], &at)
+            .unwrap_or_else(|e| panic!("mount tmpfs: {e}"));
         Tmpfs(at)
     }
 }

@@ -3,6 +3,7 @@
 //! test unwinds), and mounts left behind by test processes that were killed
 //! are swept away when the next fixture is made.
 
+use std::ffi::OsStr;
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -18,16 +19,10 @@ impl KernelMount {
     /// `mount -t overlay overlay -o <options> <mnt>`. Panics with mount's
     /// own message when the kernel refuses.
     pub fn mount(options: &str, mnt: &Path) -> KernelMount {
-        let out = Command::new("mount")
-            .args(["-t", "overlay", "overlay", "-o", options])
-            .arg(mnt)
-            .output()
-            .unwrap_or_else(|e| panic!("cannot run mount(8): {e}"));
-        if !out.status.success() {
+        if let Err(e) = mount(&["-t", "overlay", "overlay", "-o", options], mnt) {
             panic!(
-                "the kernel refused to mount the reference overlay at {}\n  options: {options}\n  mount: {}",
-                mnt.display(),
-                String::from_utf8_lossy(&out.stderr).trim()
+                "the kernel refused to mount the reference overlay at {}\n  options: {options}\n  mount: {e}",
+                mnt.display()
             );
         }
         KernelMount {
@@ -39,6 +34,21 @@ impl KernelMount {
 impl Drop for KernelMount {
     fn drop(&mut self) {
         unmount(&self.mnt);
+    }
+}
+
+/// Runs `mount ARGS AT`. `Err`: mount's own message (or why it could not
+/// be run).
+pub fn mount<S: AsRef<OsStr>>(args: &[S], at: &Path) -> Result<(), String> {
+    let out = Command::new("mount")
+        .args(args)
+        .arg(at)
+        .output()
+        .map_err(|e| format!("cannot run mount(8): {e}"))?;
+    if out.status.success() {
+        Ok(())
+    } else {
+        Err(String::from_utf8_lossy(&out.stderr).trim().to_string())
     }
 }
 
@@ -180,17 +190,9 @@ impl LoopFs {
             image.display(),
             String::from_utf8_lossy(&made.stderr).trim()
         );
-        let mount = Command::new("mount")
-            .args(["-o", "loop"])
-            .arg(&image)
-            .arg(&mnt)
-            .output()
-            .unwrap();
-        if !mount.status.success() {
-            eprintln!(
-                "skipped: cannot mount a {fstype} image with a loop device here: {}",
-                String::from_utf8_lossy(&mount.stderr).trim()
-            );
+        let loop_args = [OsStr::new("-o"), OsStr::new("loop"), image.as_os_str()];
+        if let Err(e) = mount(&loop_args, &mnt) {
+            eprintln!("skipped: cannot mount a {fstype} image with a loop device here: {e}");
             return None;
         }
         Some(LoopFs { mnt })
