@@ -972,24 +972,25 @@ def install(prefix):
         os.replace(tmp, os.path.join(dest_dir, name))
     OVL_EXEC = os.path.join(prefix, "bin", "ovl-exec")
     log(f"installed ovl-exec and its shim under {prefix}")
-    report_hot_symbols(os.path.join(prefix, "lib", "ovl", "libovl_shim.so"))
+    report_hot_symbols(os.path.join(prefix, "lib", "ovl", "libovl_shim.so"), "shim", "")
+    report_hot_symbols(OVL_EXEC, "launcher", " --launcher")
 
 
-def report_hot_symbols(shim):
-    """Says how many of the names in shim/hot-symbols.txt (laid out first
-    by the linker) the shim has: they change with the compiler and the
+def report_hot_symbols(binary, crate, option):
+    """Says how many of the names in CRATE/hot-symbols.txt (laid out first
+    by the linker) the binary has: they change with the compiler and the
     dependencies, and each one missing is code left where the linker put it."""
-    listed = os.path.join(ROOT, "shim", "hot-symbols.txt")
+    listed = os.path.join(ROOT, crate, "hot-symbols.txt")
     try:
         names = [n for n in open(listed).read().split() if n]
-        out = subprocess.run(["nm", shim], capture_output=True, text=True, check=True).stdout
+        out = subprocess.run(["nm", binary], capture_output=True, text=True, check=True).stdout
     except (OSError, subprocess.CalledProcessError) as e:
         log(f"hot symbols: not checked ({e})")
         return
     have = {line.split()[-1] for line in out.splitlines() if line.strip()}
     found = sum(n in have for n in names)
-    note = "" if found >= 0.9 * len(names) else ": stale, run scripts/hot-symbols.py and rebuild"
-    log(f"hot symbols: {found} of {len(names)} listed in shim/hot-symbols.txt are in the shim{note}")
+    note = "" if found >= 0.9 * len(names) else f": stale, run scripts/hot-symbols.py{option} and rebuild"
+    log(f"hot symbols: {found} of {len(names)} listed in {crate}/hot-symbols.txt are in {os.path.basename(binary)}{note}")
 
 
 def parse_args():

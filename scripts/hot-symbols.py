@@ -20,7 +20,13 @@ compiler, the dependencies and the features): run this again after any of
 those change; `bench/bench.py` says how many of the names the shim it runs
 still has.
 
+With --launcher it writes launcher/hot-symbols.txt the same way for
+ovl-exec, which runs once before every command: what it runs before its
+`execve` (the C library's start, the command line's parse, the checks) goes
+first in the executable (see launcher/build.rs).
+
 Usage: scripts/hot-symbols.py [SHIM]   (default target/release/libovl_shim.so)
+       scripts/hot-symbols.py --launcher [OVL_EXEC]   (default target/release/ovl-exec)
 Needs gdb, gcc, make, git, python3, tar.
 """
 
@@ -34,6 +40,7 @@ import tempfile
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 OUT = os.path.join(ROOT, "shim", "hot-symbols.txt")
+LAUNCHER_OUT = os.path.join(ROOT, "launcher", "hot-symbols.txt")
 
 # What runs in the view (cwd): (name, argv). Compilers, build tools,
 # coreutils, shells, python and git: the programs the benchmark and the
@@ -106,6 +113,90 @@ gdb.execute('quit')
 """
 
 
+# ovl-exec under gdb: a breakpoint on each of its functions, set once it is
+# loaded (at its load address when it is position-independent), and hits
+# recorded until it executes the command.
+LAUNCHER_GDB_SCRIPT = r"""
+import gdb, os, subprocess
+EXE = os.environ['HOT_EXE']
+out = open(os.environ['HOT_OUT'], 'w')
+syms = {}
+for l in subprocess.run(['nm', EXE], capture_output=True, text=True).stdout.splitlines():
+    p = l.split()
+    if len(p) == 3 and p[1] in 'tTW':
+        syms.setdefault(int(p[0], 16), p[2])
+pie = 'DYN' in subprocess.run(['readelf', '-h', EXE], capture_output=True, text=True).stdout
+class Hit(gdb.Breakpoint):
+    def __init__(self, addr, name):
+        super().__init__('*0x%x' % addr, internal=True)
+        self.silent = True
+        self.name = name
+    def stop(self):
+        out.write(self.name + '\n')
+        out.flush()
+        self.enabled = False
+        return False
+gdb.execute('set pagination off')
+gdb.execute('set startup-with-shell off')
+gdb.execute('starti', to_string=True)
+base = 0
+if pie:
+    for l in gdb.execute('info proc mappings', to_string=True).splitlines():
+        if l.rstrip().endswith(EXE):
+            base = int(l.split()[0], 16)
+            break
+# The first instruction (the entry point) has run already.
+entry = syms.get(int(gdb.parse_and_eval('$pc')) - base)
+if entry:
+    out.write(entry + '\n')
+for off, name in syms.items():
+    Hit(base + off, name)
+gdb.execute('catch exec')
+try:
+    gdb.execute('continue', to_string=True)
+except gdb.error:
+    pass
+gdb.execute('kill')
+gdb.execute('quit')
+"""
+
+
+def launcher_runs(scratch):
+    """ovl-exec's usual command lines: a program found along PATH, a shell,
+    a read-only overlay with its target, a script of the view by its path."""
+    lower, upper, work, view = (f"{scratch}/{d}" for d in ("lower", "upper", "work", "view"))
+    return [
+        ("path", ["-l", lower, "-u", upper, "-w", work, "--", "true"]),
+        ("shell", ["-l", lower, "-u", upper, "-w", work, "-t", view, "--", "sh", "-c", "true"]),
+        ("read-only", ["-l", lower, "-t", view, "--", "/bin/true"]),
+        ("script", ["-l", lower, "-u", upper, "-w", work, "-t", view, "--", f"{view}/run.sh"]),
+    ]
+
+
+def launcher_trace(exe, scratch):
+    for d in ("lower", "upper", "work", "view"):
+        os.makedirs(f"{scratch}/{d}")
+    with open(f"{scratch}/lower/run.sh", "w") as f:
+        f.write("#!/bin/sh\ntrue\n")
+    os.chmod(f"{scratch}/lower/run.sh", 0o755)
+    script = f"{scratch}/trace.py"
+    with open(script, "w") as f:
+        f.write(LAUNCHER_GDB_SCRIPT)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("OVL_") and k != "LD_PRELOAD"}
+    runs = []
+    for name, args in launcher_runs(scratch):
+        out = f"{scratch}/{name}.hits"
+        gdb = ["gdb", "-q", "-batch", "-nx", "-x", script, "--args", exe] + args
+        subprocess.run(gdb, cwd=scratch, env=dict(env, HOT_EXE=exe, HOT_OUT=out),
+                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=600)
+        hits = open(out).read().split() if os.path.exists(out) else []
+        print(f"{name:9} {len(hits):4} functions", file=sys.stderr)
+        if not hits:
+            sys.exit(f"hot-symbols: ovl-exec reached no function of its own ({name}): is gdb working, and {exe} a build with symbols?")
+        runs.append(hits)
+    return runs
+
+
 def key(name):
     """A symbol's name without the hash and the suffixes that vary."""
     name = re.sub(r"\.(llvm\.)?\d+$", "", name)
@@ -157,21 +248,31 @@ def trace(shim, scratch):
 
 
 def main():
-    shim = os.path.abspath(sys.argv[1] if len(sys.argv) > 1 else os.path.join(ROOT, "target/release/libovl_shim.so"))
-    if not os.path.exists(shim):
-        sys.exit(f"hot-symbols: {shim} not found: run cargo build --release --workspace first")
+    launcher = "--launcher" in sys.argv[1:]
+    args = [a for a in sys.argv[1:] if a != "--launcher"]
+    default = "target/release/ovl-exec" if launcher else "target/release/libovl_shim.so"
+    binary = os.path.abspath(args[0] if args else os.path.join(ROOT, default))
+    if not os.path.exists(binary):
+        sys.exit(f"hot-symbols: {binary} not found: run cargo build --release --workspace first")
     scratch = tempfile.mkdtemp(prefix="ovl-hot-")
     try:
-        runs = trace(shim, scratch)
+        runs = launcher_trace(binary, scratch) if launcher else trace(binary, scratch)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
+    tables = () if launcher else ("3ovl3hot3HOT", "6locate7READERS", "3dir8AT_START")
+    write_order(binary, runs, tables, LAUNCHER_OUT if launcher else OUT)
+
+
+def write_order(binary, runs, table_patterns, out):
+    """Functions the runs reached (those more runs reached first), then the
+    small variables, then the tables named by `table_patterns`."""
     count, first = collections.Counter(), {}
     for i, hits in enumerate(runs):
         for pos, name in enumerate(dict.fromkeys(key(n) for n in hits)):
             count[name] += 1
             first.setdefault(name, (i, pos))
     text, data = collections.defaultdict(list), []
-    nm = subprocess.run(["nm", "-S", "-n", shim], capture_output=True, text=True, check=True).stdout
+    nm = subprocess.run(["nm", "-S", "-n", binary], capture_output=True, text=True, check=True).stdout
     for line in nm.splitlines():
         p = line.split()
         if len(p) == 3 and p[1] in "tTW":  # a function without a size
@@ -186,10 +287,10 @@ def main():
     order = sorted(count, key=lambda k: (-min(count[k], 8), first[k]))
     functions = [n for k in order for n in text.get(k, [])]
     small = [n for size, n in data if size <= 256]
-    tables = [n for pat in ("3ovl3hot3HOT", "6locate7READERS", "3dir8AT_START") for _, n in data if pat in n]
-    with open(OUT, "w") as f:
+    tables = [n for pat in table_patterns for _, n in data if pat in n]
+    with open(out, "w") as f:
         f.write("\n".join(functions + small + tables) + "\n")
-    print(f"hot-symbols: {len(functions)} functions, {len(small)} small variables, {len(tables)} tables -> {OUT}",
+    print(f"hot-symbols: {len(functions)} functions, {len(small)} small variables, {len(tables)} tables -> {out}",
           file=sys.stderr)
 
 
