@@ -43,14 +43,17 @@ pub fn child_started() {
 }
 
 /// In the child of a `fork` (which has memory of its own): no `vfork` child
-/// runs on it, whatever another thread of its parent was doing.
+/// runs on it, whatever another thread of its parent was doing. Nothing is
+/// written when none did (`parent_resumed` clears the rest before `CHILD`):
+/// each page written here would be copied for the child.
 pub fn after_fork_in_child() {
-    parent_resumed();
+    if CHILD.load(Ordering::Acquire) != 0 {
+        parent_resumed();
+    }
 }
 
 /// In the parent, once its child has exec'd or exited.
 pub fn parent_resumed() {
-    CHILD.store(0, Ordering::Release);
     LAYER_FDS_SPOILED.store(false, Ordering::Release);
     MOVED.store(false, Ordering::Release);
     // Only a vfork child takes this lock, and it is gone: a lock still held
@@ -58,6 +61,7 @@ pub fn parent_resumed() {
     if let Ok(mut t) = TOUCHED.try_lock() {
         t.clear();
     }
+    CHILD.store(0, Ordering::Release);
 }
 
 /// Could this be the `vfork` child (is there one)? One load.

@@ -8,7 +8,8 @@ use libc::{c_char, c_int, pid_t, posix_spawn_file_actions_t, posix_spawnattr_t, 
 use ovl::exec::{Plan, Refusal};
 use ovl::overlay::Overlay;
 use rustix::io::Errno;
-use std::ffi::CString;
+use std::ffi::{c_void, CString};
+use std::sync::atomic::AtomicPtr;
 
 extern "C" {
     static mut environ: *const *const c_char;
@@ -349,17 +350,38 @@ fn restore_environ(ovl: &Overlay) {
     }
 }
 
+/// libc's exec functions, found before a `fork` (see [`look_up_before_fork`]).
+static LIBC_EXEC: [AtomicPtr<c_void>; 4] = [const { AtomicPtr::new(std::ptr::null_mut()) }; 4];
+const LIBC_EXEC_NAMES: [&[u8]; 4] = [b"execve\0", b"execv\0", b"execvp\0", b"execvpe\0"];
+const EXECVE: usize = 0;
+const EXECV: usize = 1;
+const EXECVP: usize = 2;
+const EXECVPE: usize = 3;
+
+/// In the parent, before a `fork`: libc's exec functions are looked up
+/// here, once, rather than in each child (`bash` forks for every command),
+/// where the look-up's code and data are faulted in again and copied.
+pub(crate) fn look_up_before_fork() {
+    for (slot, name) in LIBC_EXEC.iter().zip(LIBC_EXEC_NAMES) {
+        crate::real_symbol(slot, name);
+    }
+}
+
 hooks! {
+    libc_in LIBC_EXEC[EXECVE];
     fn execve(p: *const c_char, a: *const *const c_char, e: *const *const c_char) -> c_int |real, ovl| {
         exec_in_view(ovl, p, a, e, |p, a, e| real(p, a, e))
     }
+    libc_in LIBC_EXEC[EXECV];
     fn execv(p: *const c_char, a: *const *const c_char) -> c_int |real, ovl| {
         exec_in_view(ovl, p, a, environ, |p, a, e| { let _ = real; libc_execve(p, a, e) })
     }
+    libc_in LIBC_EXEC[EXECVP];
     fn execvp(f: *const c_char, a: *const *const c_char) -> c_int |real, ovl| {
         let _ = real;
         execvpe_in_view(ovl, f, a, environ, libc_execve)
     }
+    libc_in LIBC_EXEC[EXECVPE];
     fn execvpe(f: *const c_char, a: *const *const c_char, e: *const *const c_char) -> c_int |real, ovl| {
         let _ = real;
         execvpe_in_view(ovl, f, a, e, libc_execve)
@@ -421,12 +443,9 @@ unsafe extern "C" fn libc_execve(
 ) -> c_int {
     type F =
         unsafe extern "C" fn(*const c_char, *const *const c_char, *const *const c_char) -> c_int;
-    static REAL: std::sync::atomic::AtomicPtr<std::ffi::c_void> =
-        std::sync::atomic::AtomicPtr::new(std::ptr::null_mut());
+    let real = crate::real_symbol(&LIBC_EXEC[EXECVE], LIBC_EXEC_NAMES[EXECVE]);
     // SAFETY: libc's execve has this signature.
-    let f: F = unsafe {
-        std::mem::transmute::<*mut std::ffi::c_void, F>(crate::real_symbol(&REAL, b"execve\0"))
-    };
+    let f: F = unsafe { std::mem::transmute::<*mut c_void, F>(real) };
     // SAFETY: arguments as the caller's.
     unsafe { f(p, a, e) }
 }

@@ -154,8 +154,8 @@ pub(crate) unsafe fn bytes<'a>(p: *const c_char) -> Option<&'a [u8]> {
     }
 }
 
-/// Where a hook keeps libc's function: a static of its own, or slot `$slot`
-/// of the hot cache line.
+/// Where a hook keeps libc's function: a static of its own, slot `$slot`
+/// of the hot cache line, or a place named elsewhere (`in $place`).
 #[macro_export]
 macro_rules! libc_fn_slot {
     () => {{
@@ -165,6 +165,9 @@ macro_rules! libc_fn_slot {
     }};
     ($slot:expr) => {
         &ovl::hot::HOT.libc_fns[$slot]
+    };
+    (in $place:expr) => {
+        &$place
     };
 }
 
@@ -180,7 +183,8 @@ macro_rules! libc_fn_slot {
 /// `quick EXPR;` after it is tried next: `Some(result)` is the call's result
 /// (EXPR made the call itself, lock-free, outside the view), `None` goes on
 /// to the body. An optional `libc_at SLOT;` keeps libc's function on the hot
-/// cache line, for the hooks programs call once per name.
+/// cache line, for the hooks programs call once per name; `libc_in PLACE;`
+/// keeps it in a static named elsewhere, which others may fill first.
 #[macro_export]
 macro_rules! hooks {
     ($(
@@ -188,6 +192,7 @@ macro_rules! hooks {
         $(unless_outside($od:expr, $op:expr);)?
         $(quick $quick:expr;)?
         $(libc_at $slot:expr;)?
+        $(libc_in $place:expr;)?
         fn $name:ident($($arg:ident : $ty:ty),* $(,)?) -> $ret:ty
             |$real:ident, $ovl:ident| $body:block
     )*) => {$(
@@ -200,7 +205,7 @@ macro_rules! hooks {
             // libc's function, found at the first call: in a static of its
             // own, or on the hot cache line (`libc_at`).
             static REAL: &std::sync::atomic::AtomicPtr<std::ffi::c_void> =
-                $crate::libc_fn_slot!($($slot)?);
+                $crate::libc_fn_slot!($($slot)? $(in $place)?);
             // Is the overlay not needed for this call (`unless_needed`)?
             #[inline(always)]
             #[allow(unused_variables)]
@@ -275,9 +280,14 @@ extern "C" fn init() {
             ovl::refused_calls::refuse_where_rings_are_made();
         }
     }
-    // SAFETY: registers a handler that only stores to atomics and tries a
-    // lock (see `ovl::vfork::parent_resumed`), safe in a new child.
-    unsafe { libc::pthread_atfork(None, None, Some(after_fork_in_child)) };
+    // SAFETY: registers handlers that look up libc's functions (before the
+    // fork, in the parent) and only store to atomics and try a lock (see
+    // `ovl::vfork::parent_resumed`), safe in a new child.
+    unsafe { libc::pthread_atfork(Some(before_fork), None, Some(after_fork_in_child)) };
+}
+
+extern "C" fn before_fork() {
+    exec::look_up_before_fork();
 }
 
 extern "C" fn after_fork_in_child() {
