@@ -9,7 +9,8 @@ what it costs a process at its start and on its first calls is most of
 what ovl costs a build. Times of a few milliseconds swing by 10-20% from
 run to run on this machine; page faults and system calls do not. So this
 runs a few of a build's programs (the compiler driver with its cc1 and as,
-cc1 and as alone, /bin/true) on one of the build's C files, four ways:
+cc1 and as alone, /bin/true) on one of the build's C files, and a shell
+script's way of running commands (bash forks for each), four ways:
 
   native        as they are
   empty preload with an empty library in LD_PRELOAD: what any preloaded
@@ -85,6 +86,8 @@ def programs(cc1, as_):
         ("cc1", cc1, None),
         ("as", as_, "m000.o"),
         ("true", ["/bin/true"], None),
+        # A shell script's way: bash forks, and the child runs the command.
+        ("bash, 10 commands", ["bash", "-c", "for i in 0 1 2 3 4 5 6 7 8 9; do /bin/true; done"], None),
     ]
 
 
