@@ -15,26 +15,15 @@ fn main() {
 }
 
 /// What ovl-exec runs before it executes the command (hot-symbols.txt,
-/// written by `scripts/hot-symbols.py --launcher`) goes first in the
-/// executable: its 360 functions (the C library's start among them) spread
-/// over 1.4 MB of code cost 17 page faults of code at each start, laid out
-/// together 6 (31 faults in all instead of 46; ~50 us less before every
-/// command here). Only with the linker Rust uses on x86_64 Linux (its own
-/// lld); names the file lists that this build lacks are skipped silently.
-/// `OVL_NO_HOT_SYMBOLS=1` leaves the layout to the linker, as for the shim.
+/// written by `scripts/hot-symbols.py --launcher`; see
+/// `hot_symbols_link_arg`) goes first in the executable: its 360 functions
+/// (the C library's start among them) spread over 1.4 MB of code cost 17
+/// page faults of code at each start, laid out together 6 (31 faults in
+/// all instead of 46; ~50 us less before every command here).
 fn lay_out_hot_symbols_first() {
-    println!("cargo:rerun-if-env-changed=OVL_NO_HOT_SYMBOLS");
-    if std::env::var("TARGET").as_deref() != Ok("x86_64-unknown-linux-gnu")
-        || std::env::var_os("OVL_NO_HOT_SYMBOLS").is_some()
-    {
-        return;
+    if let Some(order) = hot_symbols_link_arg() {
+        println!("cargo:rustc-link-arg-bins={order}");
     }
-    let list = Path::new(&std::env::var("CARGO_MANIFEST_DIR").unwrap()).join("hot-symbols.txt");
-    println!("cargo:rerun-if-changed={}", list.display());
-    println!(
-        "cargo:rustc-link-arg-bins=-Wl,--symbol-ordering-file={},--no-warn-symbol-ordering",
-        list.display()
-    );
 }
 
 /// The libraries std asks for, each with the archive that stands for it.
@@ -103,4 +92,5 @@ fn static_libc_installed() -> bool {
     })
 }
 
+include!("../shim/hot_symbols.rs");
 include!("../shim/unwinder.rs");

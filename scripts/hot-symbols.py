@@ -72,12 +72,18 @@ def programs(scratch):
         ("git", ["git", "status", "--short"]),
     ]
 
+# A binary under gdb: a breakpoint on each of its functions, and each one
+# reached recorded. The shim (HOT_MODE=library) once the loader has mapped
+# it, until the program runs exec; ovl-exec (HOT_MODE=program) from its
+# first instruction (at its load address when it is position-independent)
+# until it executes the command.
 GDB_SCRIPT = r"""
 import gdb, os, subprocess
-SO = os.environ['HOT_SHIM']
+BIN = os.environ['HOT_BIN']
+library = os.environ['HOT_MODE'] == 'library'
 out = open(os.environ['HOT_OUT'], 'w')
 syms = {}
-for l in subprocess.run(['nm', SO], capture_output=True, text=True).stdout.splitlines():
+for l in subprocess.run(['nm', BIN], capture_output=True, text=True).stdout.splitlines():
     p = l.split()
     # Every function, also those without a size (the C run-time's
     # frame_dummy and the like, which run at every start).
@@ -93,70 +99,36 @@ class Hit(gdb.Breakpoint):
         out.flush()
         self.enabled = False
         return False
+def mapped_at(match):
+    for l in gdb.execute('info proc mappings', to_string=True).splitlines():
+        if match(l.rstrip()):
+            return int(l.split()[0], 16)
 gdb.execute('set pagination off')
 gdb.execute('set startup-with-shell off')
-gdb.execute('catch load libovl_shim')
-gdb.execute('run', to_string=True)
-base = None
-for l in gdb.execute('info proc mappings', to_string=True).splitlines():
-    if SO in l:
-        base = int(l.split()[0], 16)
-        break
+if library:
+    gdb.execute('catch load libovl_shim')
+    gdb.execute('run', to_string=True)
+    base = mapped_at(lambda l: BIN in l)
+else:
+    gdb.execute('starti', to_string=True)
+    pie = 'DYN' in subprocess.run(['readelf', '-h', BIN], capture_output=True, text=True).stdout
+    base = mapped_at(lambda l: l.endswith(BIN)) if pie else 0
+    # The first instruction (the entry point) has run already.
+    entry = syms.get(int(gdb.parse_and_eval('$pc')) - base)
+    if entry:
+        out.write(entry + '\n')
 for off, name in syms.items():
     Hit(base + off, name)
-gdb.execute('delete 1')
+if library:
+    gdb.execute('delete 1')
+else:
+    gdb.execute('catch exec')
 try:
     gdb.execute('continue', to_string=True)
 except gdb.error:
     pass  # the program ran exec: what it reached so far is written
-gdb.execute('quit')
-"""
-
-
-# ovl-exec under gdb: a breakpoint on each of its functions, set once it is
-# loaded (at its load address when it is position-independent), and hits
-# recorded until it executes the command.
-LAUNCHER_GDB_SCRIPT = r"""
-import gdb, os, subprocess
-EXE = os.environ['HOT_EXE']
-out = open(os.environ['HOT_OUT'], 'w')
-syms = {}
-for l in subprocess.run(['nm', EXE], capture_output=True, text=True).stdout.splitlines():
-    p = l.split()
-    if len(p) == 3 and p[1] in 'tTW':
-        syms.setdefault(int(p[0], 16), p[2])
-pie = 'DYN' in subprocess.run(['readelf', '-h', EXE], capture_output=True, text=True).stdout
-class Hit(gdb.Breakpoint):
-    def __init__(self, addr, name):
-        super().__init__('*0x%x' % addr, internal=True)
-        self.silent = True
-        self.name = name
-    def stop(self):
-        out.write(self.name + '\n')
-        out.flush()
-        self.enabled = False
-        return False
-gdb.execute('set pagination off')
-gdb.execute('set startup-with-shell off')
-gdb.execute('starti', to_string=True)
-base = 0
-if pie:
-    for l in gdb.execute('info proc mappings', to_string=True).splitlines():
-        if l.rstrip().endswith(EXE):
-            base = int(l.split()[0], 16)
-            break
-# The first instruction (the entry point) has run already.
-entry = syms.get(int(gdb.parse_and_eval('$pc')) - base)
-if entry:
-    out.write(entry + '\n')
-for off, name in syms.items():
-    Hit(base + off, name)
-gdb.execute('catch exec')
-try:
-    gdb.execute('continue', to_string=True)
-except gdb.error:
-    pass
-gdb.execute('kill')
+if not library:
+    gdb.execute('kill')
 gdb.execute('quit')
 """
 
@@ -181,13 +153,13 @@ def launcher_trace(exe, scratch):
     os.chmod(f"{scratch}/lower/run.sh", 0o755)
     script = f"{scratch}/trace.py"
     with open(script, "w") as f:
-        f.write(LAUNCHER_GDB_SCRIPT)
+        f.write(GDB_SCRIPT)
     env = {k: v for k, v in os.environ.items() if not k.startswith("OVL_") and k != "LD_PRELOAD"}
     runs = []
     for name, args in launcher_runs(scratch):
         out = f"{scratch}/{name}.hits"
         gdb = ["gdb", "-q", "-batch", "-nx", "-x", script, "--args", exe] + args
-        subprocess.run(gdb, cwd=scratch, env=dict(env, HOT_EXE=exe, HOT_OUT=out),
+        subprocess.run(gdb, cwd=scratch, env=dict(env, HOT_BIN=exe, HOT_MODE="program", HOT_OUT=out),
                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=600)
         hits = open(out).read().split() if os.path.exists(out) else []
         print(f"{name:9} {len(hits):4} functions", file=sys.stderr)
@@ -237,7 +209,7 @@ def trace(shim, scratch):
         out = f"{scratch}/{name}.hits"
         gdb = ["gdb", "-q", "-batch", "-nx"] + [a for e in env for a in ("-ex", f"set environment {e}")]
         gdb += ["-x", script, "--args", shutil.which(argv[0]) or argv[0]] + argv[1:]
-        subprocess.run(gdb, cwd=view, env=dict(os.environ, HOT_SHIM=shim, HOT_OUT=out),
+        subprocess.run(gdb, cwd=view, env=dict(os.environ, HOT_BIN=shim, HOT_MODE="library", HOT_OUT=out),
                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=600)
         hits = open(out).read().split() if os.path.exists(out) else []
         print(f"{name:8} {len(hits):4} functions", file=sys.stderr)

@@ -30,26 +30,17 @@ fn main() {
 }
 
 /// What a process touches of the shim when it starts and first calls each
-/// hook goes first in the library (hot-symbols.txt, written by
-/// scripts/hot-symbols.py): a compiler process then faults in 4-5 windows
+/// hook goes first in the library (hot-symbols.txt, see
+/// `hot_symbols_link_arg`): a compiler process then faults in 4-5 windows
 /// of its code instead of 12, and on its variables 1-4 times instead of
-/// 8-10 (measured on the build's `cc`, `cc1` and `as`). Only with the linker Rust uses
-/// on x86_64 Linux (its own lld); names the file lists that this build
-/// lacks are skipped silently. `OVL_NO_HOT_SYMBOLS=1` leaves the layout to
-/// the linker (for a linker without `--symbol-ordering-file` or
-/// `-z separate-loadable-segments`).
+/// 8-10 (measured on the build's `cc`, `cc1` and `as`). With the order come
+/// the layout options below (`OVL_NO_HOT_SYMBOLS=1` leaves all of it to
+/// the linker, for one without `-z separate-loadable-segments`).
 fn lay_out_hot_symbols_first() {
-    println!("cargo:rerun-if-env-changed=OVL_NO_HOT_SYMBOLS");
-    if std::env::var("TARGET").as_deref() != Ok("x86_64-unknown-linux-gnu")
-        || std::env::var_os("OVL_NO_HOT_SYMBOLS").is_some()
-    {
+    let Some(order) = hot_symbols_link_arg() else {
         return;
-    }
-    let list = source_file("hot-symbols.txt");
-    println!(
-        "cargo:rustc-cdylib-link-arg=-Wl,--symbol-ordering-file={},--no-warn-symbol-ordering",
-        list.display()
-    );
+    };
+    println!("cargo:rustc-cdylib-link-arg={order}");
     // Each segment starts a page of the file of its own: no page is mapped
     // twice (read-only and executable, say), and the part written at
     // relocation starts on a page boundary. `/bin/true` under the shim:
@@ -71,4 +62,5 @@ fn source_file(name: &str) -> std::path::PathBuf {
     path
 }
 
+include!("hot_symbols.rs");
 include!("unwinder.rs");
