@@ -145,28 +145,35 @@ def launcher_runs(scratch):
     ]
 
 
+def traced(gdb, argv, cwd, env, name, scratch, missing):
+    """Runs `argv` under `gdb` (its options, before the script) with
+    GDB_SCRIPT and returns the functions it recorded; exits saying
+    `missing` if none."""
+    script = f"{scratch}/trace.py"
+    if not os.path.exists(script):
+        with open(script, "w") as f:
+            f.write(GDB_SCRIPT)
+    out = f"{scratch}/{name}.hits"
+    subprocess.run(gdb + ["-x", script, "--args"] + argv, cwd=cwd, env=dict(env, HOT_OUT=out),
+                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=600)
+    hits = open(out).read().split() if os.path.exists(out) else []
+    print(f"{name:9} {len(hits):4} functions", file=sys.stderr)
+    if not hits:
+        sys.exit(f"hot-symbols: {missing}: is gdb working, and the binary a build with symbols?")
+    return hits
+
+
 def launcher_trace(exe, scratch):
     for d in ("lower", "upper", "work", "view"):
         os.makedirs(f"{scratch}/{d}")
     with open(f"{scratch}/lower/run.sh", "w") as f:
         f.write("#!/bin/sh\ntrue\n")
     os.chmod(f"{scratch}/lower/run.sh", 0o755)
-    script = f"{scratch}/trace.py"
-    with open(script, "w") as f:
-        f.write(GDB_SCRIPT)
     env = {k: v for k, v in os.environ.items() if not k.startswith("OVL_") and k != "LD_PRELOAD"}
-    runs = []
-    for name, args in launcher_runs(scratch):
-        out = f"{scratch}/{name}.hits"
-        gdb = ["gdb", "-q", "-batch", "-nx", "-x", script, "--args", exe] + args
-        subprocess.run(gdb, cwd=scratch, env=dict(env, HOT_BIN=exe, HOT_MODE="program", HOT_OUT=out),
-                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=600)
-        hits = open(out).read().split() if os.path.exists(out) else []
-        print(f"{name:9} {len(hits):4} functions", file=sys.stderr)
-        if not hits:
-            sys.exit(f"hot-symbols: ovl-exec reached no function of its own ({name}): is gdb working, and {exe} a build with symbols?")
-        runs.append(hits)
-    return runs
+    env.update(HOT_BIN=exe, HOT_MODE="program")
+    gdb = ["gdb", "-q", "-batch", "-nx"]
+    return [traced(gdb, [exe] + args, scratch, env, name, scratch, f"ovl-exec reached no function of its own ({name})")
+            for name, args in launcher_runs(scratch)]
 
 
 def key(name):
@@ -198,25 +205,14 @@ def trace(shim, scratch):
         os.makedirs(f"{scratch}/{d}")
     scratch_tree(lower)
     subprocess.run(["gcc", "-S", "-O2", "-o", f"{scratch}/a.s", f"{lower}/a.c"], check=True)
-    script = f"{scratch}/trace.py"
-    with open(script, "w") as f:
-        f.write(GDB_SCRIPT)
     env = [f"LD_PRELOAD={shim}", f"OVL_SHIM={shim}", f"OVL_LOWER={lower}", f"OVL_UPPER={scratch}/upper",
            f"OVL_WORK={scratch}/work", f"OVL_TARGET={view}", "OVL_WHITEOUT=kernel", "OVL_XATTR=trusted",
            "GIT_CONFIG_NOSYSTEM=1", f"HOME={scratch}"]
-    runs = []
-    for name, argv in programs(scratch):
-        out = f"{scratch}/{name}.hits"
-        gdb = ["gdb", "-q", "-batch", "-nx"] + [a for e in env for a in ("-ex", f"set environment {e}")]
-        gdb += ["-x", script, "--args", shutil.which(argv[0]) or argv[0]] + argv[1:]
-        subprocess.run(gdb, cwd=view, env=dict(os.environ, HOT_BIN=shim, HOT_MODE="library", HOT_OUT=out),
-                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=600)
-        hits = open(out).read().split() if os.path.exists(out) else []
-        print(f"{name:8} {len(hits):4} functions", file=sys.stderr)
-        if not hits:
-            sys.exit(f"hot-symbols: {name} reached no function of the shim: is gdb working, and {shim} a build with symbols?")
-        runs.append(hits)
-    return runs
+    gdb = ["gdb", "-q", "-batch", "-nx"] + [a for e in env for a in ("-ex", f"set environment {e}")]
+    hot_env = dict(os.environ, HOT_BIN=shim, HOT_MODE="library")
+    return [traced(gdb, [shutil.which(argv[0]) or argv[0]] + argv[1:], view, hot_env, name, scratch,
+                   f"{name} reached no function of the shim")
+            for name, argv in programs(scratch)]
 
 
 def main():
