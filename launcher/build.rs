@@ -1,7 +1,8 @@
-//! Links ovl-exec without libgcc_s.so (see `link_unwinder_statically`),
-//! where the C library's static archives are installed without any shared
-//! library at all (see `link_statically`), and with the code it runs before
-//! the command's `execve` laid out first (see `lay_out_hot_symbols_first`).
+//! Links ovl-exec and ovl-changes without libgcc_s.so (see
+//! `link_unwinder_statically`), where the C library's static archives are
+//! installed without any shared library at all (see `link_statically`),
+//! and ovl-exec with the code it runs before the command's `execve` laid
+//! out first (see `lay_out_hot_symbols_first`).
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -22,7 +23,7 @@ fn main() {
 /// all instead of 46; ~50 us less before every command here).
 fn lay_out_hot_symbols_first() {
     if let Some(order) = hot_symbols_link_arg() {
-        println!("cargo:rustc-link-arg-bins={order}");
+        println!("cargo:rustc-link-arg-bin=ovl-exec={order}");
     }
 }
 

@@ -30,6 +30,8 @@ echo "== the lower tree afterwards (unchanged)"
 (cd "$demo/src" && find . | sort && cat hello.txt)
 echo "== the upper layer: copied-up files, new files, whiteouts (c 0,0)"
 (cd "$demo/upper" && find . -printf '%y %p\n' | sort -k2)
+echo "== what it changed, by ovl-changes (A added, C changed, D removed)"
+"$PWD/target/release/ovl-changes" --lower "$demo/src" --upper "$demo/upper"
 if [ "$(id -u)" = 0 ] && grep -qw overlay /proc/filesystems; then
   echo "== the kernel's overlayfs mounts the same layers and shows the same view"
   mkdir -p "$demo/mnt"

@@ -6,6 +6,7 @@
 
 pub mod above;
 pub mod binfmt;
+pub mod changes;
 pub mod config;
 pub mod copy_up;
 pub mod create;

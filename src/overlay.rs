@@ -274,6 +274,35 @@ fn from_env() -> Option<Overlay> {
     })
 }
 
+impl Overlay {
+    /// The overlay of `upper` over `lowers` (topmost first), to be read
+    /// from this process (see `changes`), not this process's own view: no
+    /// work directory, no descriptors kept, nothing written.
+    pub fn of_layers(upper: &[u8], lowers: &[&[u8]]) -> Result<Overlay, String> {
+        let Some(&topmost) = lowers.first() else {
+            return Err("no lower layer given".into());
+        };
+        let mut layers = vec![open_root(upper, false).map_err(|e| format!("upper {e}"))?];
+        for l in lowers {
+            layers.push(open_root(l, false).map_err(|e| format!("lower {e}"))?);
+        }
+        Ok(Overlay {
+            target: clean_abs(topmost),
+            target_alias: None,
+            has_upper: true,
+            layers,
+            work: None,
+            whiteout: WhiteoutFormat::CharDev,
+            xattr_ns: if rustix::process::geteuid().is_root() {
+                XattrNs::Trusted
+            } else {
+                XattrNs::User
+            },
+            env: Vec::new(),
+        })
+    }
+}
+
 /// If the absolute path `abs` lies at or under the directory `t` (a clean
 /// absolute path without a trailing `/`; empty for `/`), the part after it.
 #[inline]
