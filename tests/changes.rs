@@ -150,7 +150,7 @@ fn layers_given_as_mount_options() {
     fx.upper().file("low", "changed\n").file("top", "t\n");
     let dirs = fx.lower_dirs();
     let opts = format!(
-        "lowerdir={}:{},upperdir={},workdir=/ignored",
+        "lowerdir={}:{},upperdir={},workdir=/not/used",
         dirs[0].display(),
         dirs[1].display(),
         fx.upper_dir().display()

@@ -44,6 +44,12 @@ struct Cli {
     /// Mount-style options: lowerdir=A:B,upperdir=U (others are ignored)
     #[arg(short = 'o', value_name = "OPTIONS")]
     options: Vec<String>,
+    /// Accepted and not used, so that ovl-exec's options can be given as they are
+    #[arg(short = 'w', long = "work", value_name = "DIR")]
+    _work: Option<PathBuf>,
+    /// Accepted and not used, as --work
+    #[arg(short = 't', long = "target", value_name = "DIR")]
+    _target: Option<PathBuf>,
     /// End each line with NUL instead of a newline (for names with newlines)
     #[arg(short = 'z', long = "null")]
     null: bool,
