@@ -8,7 +8,7 @@ use crate::config::{env, split_list, WhiteoutFormat, XattrNs};
 use crate::layer_fds::open_layer_fd;
 use rustix::fs::FileType;
 use std::os::unix::ffi::OsStrExt;
-use std::sync::atomic::{AtomicI32, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
 use std::sync::OnceLock;
 
 /// One directory of the stack.
@@ -68,12 +68,27 @@ static OVERLAY: OnceLock<Option<Overlay>> = OnceLock::new();
 /// The overlay described by this process's environment, set up on first use.
 /// `None` when no overlay is configured.
 pub fn get() -> Option<&'static Overlay> {
-    let ovl = OVERLAY.get_or_init(from_env).as_ref()?;
+    let Some(ovl) = OVERLAY.get_or_init(from_env).as_ref() else {
+        ABSENT.store(true, Ordering::Relaxed);
+        return None;
+    };
     let hot = &crate::hot::HOT.overlay;
     if hot.load(Ordering::Relaxed).is_null() {
         hot.store(std::ptr::from_ref(ovl).cast_mut(), Ordering::Release);
     }
     Some(ovl)
+}
+
+/// Set once this process is known to have no overlay (its environment
+/// described none when it was first asked): for good, as `OVERLAY`.
+static ABSENT: AtomicBool = AtomicBool::new(false);
+
+/// Is this process known to have no overlay? The hooks then go straight to
+/// libc, without asking `get` at every call (a process given the shim
+/// without an overlay paid more per `stat` than one in a view).
+#[inline]
+pub fn known_absent() -> bool {
+    ABSENT.load(Ordering::Relaxed)
 }
 
 /// The overlay, when it is already set up (never sets it up).

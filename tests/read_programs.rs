@@ -552,6 +552,53 @@ fn vfork_works_with_the_shim_loaded_with_or_without_an_overlay() {
     compare_runs(&fx, &format!("{} && cat up.txt\n", probe.display()));
 }
 
+/// With the shim preloaded and no overlay described, the path calls that
+/// go straight to libc (`stat`, `lstat`, `fstatat`, `statx`, `access`,
+/// `realpath`: told so once, not asked at every call) answer as without it,
+/// for names that exist, dangle, climb or are missing.
+#[test]
+fn the_shim_without_an_overlay_answers_as_libc() {
+    let fx = Fixture::new(1);
+    fx.lower(1)
+        .file("d/f", "data\n")
+        .exe("d/x", "#!/bin/sh\n")
+        .symlink("d/up", "../d")
+        .symlink("d/dangling", "nowhere")
+        .dir("e");
+    let script = "find . -printf '%p %s %n %y %Y %m\\n' | sort\n\
+                  stat -c '%n %s %h %F' d/f d/up d/dangling e missing 2>&1\n\
+                  python3 -c \"import os\n\
+for n in ['d/f', 'd/x', 'd/up/f', 'd/up/../x', 'd/dangling', 'missing', '../nowhere']:\n\
+    try: st = os.stat(n); s = (st.st_size, st.st_nlink, oct(st.st_mode))\n\
+    except OSError as e: s = e.errno\n\
+    print(n, s, os.access(n, os.X_OK), os.path.realpath(n), os.path.lexists(n))\"\n\
+                  test -x d/x && echo executable";
+    let run = |preload: Option<std::path::PathBuf>| {
+        let mut cmd = Command::new("sh");
+        cmd.args(["-c", script]).current_dir(fx.lower_dir(1));
+        for (k, _) in std::env::vars_os().filter(|(k, _)| k.to_string_lossy().starts_with("OVL_")) {
+            cmd.env_remove(k);
+        }
+        match preload {
+            Some(shim) => cmd.env("LD_PRELOAD", shim),
+            None => cmd.env_remove("LD_PRELOAD"),
+        };
+        let out = cmd.output().unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let plain = run(None);
+    assert!(
+        plain.contains("executable") && plain.contains("d/dangling"),
+        "{plain}"
+    );
+    assert_eq!(run(Some(shim())), plain);
+}
+
 #[test]
 fn a_vfork_childs_changes_stay_out_of_its_parents_view() {
     require_root!();

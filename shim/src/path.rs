@@ -60,9 +60,10 @@ pub(crate) unsafe fn locate(
 }
 
 /// The first thing a hook asks: is `(dirfd, p)` a relative name that
-/// plainly lies outside an overlay already set up, and cannot climb? Calls
-/// nothing, so that the way to libc saves no registers. `false`: look
-/// closer ([`plainly_outside`]).
+/// plainly lies outside an overlay already set up, and cannot climb (or
+/// any name, in a process known to have no overlay)? Calls nothing, so
+/// that the way to libc saves no registers. `false`: look closer
+/// ([`plainly_outside`]).
 ///
 /// # Safety
 /// `p` is NULL or a valid C string.
@@ -71,7 +72,9 @@ pub(crate) unsafe fn quickly_outside(dirfd: c_int, p: *const c_char) -> bool {
     match ovl::overlay::peek() {
         // SAFETY: per the contract, a non-NULL `p` is NUL-terminated.
         Some(ovl) if !p.is_null() => unsafe { ovl.quickly_outside_c(dirfd, p.cast()) },
-        _ => false,
+        Some(_) => false,
+        // No overlay at all: nothing is inside.
+        None => ovl::overlay::known_absent(),
     }
 }
 
