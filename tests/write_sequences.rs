@@ -1,7 +1,9 @@
 //! Seeded random sequences of changes, run on the kernel's overlayfs and
 //! under `ovl-exec` on identical layers: every step's exit status and
 //! output, the final view, the upper layers' records and the kernel's view
-//! of ovl's upper must agree, and no lower layer may change.
+//! of ovl's upper must agree, and no lower layer may change; `ovl-changes`
+//! must list what the kernel's mounts tell changed (the view against the
+//! lower layers' own).
 //!
 //! Four vocabularies: shell built-ins and the basic coreutils on a small
 //! tree (`random_sequences_agree_with_the_kernel`); the programs that
@@ -431,6 +433,13 @@ fn agree_on_seeds(
             let k = run_kernel(&pair.kernel, &format!("{LIST}{CAT_ALL}"));
             let o = run_kernel(&pair.ovl, &format!("{LIST}{CAT_ALL}"));
             compare(&k, &o);
+            // ovl-changes on the kernel's upper (ovl's is the same) lists
+            // what the kernel's mounts tell.
+            assert_eq!(
+                listed_changes(&pair.kernel),
+                expected_changes(&pair.kernel),
+                "ovl-changes against the kernel's view and its lower layers' own"
+            );
         }));
         if run.is_err() {
             panic!("sequence with OVL_RANDOM_SEED={seed} disagrees with the kernel (see above); its script:\n{body}");

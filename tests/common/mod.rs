@@ -104,6 +104,7 @@
 
 #![allow(dead_code, unused_imports, unused_macros)]
 
+pub mod changes;
 pub mod diff;
 pub mod dump;
 pub mod fixture;
@@ -113,6 +114,7 @@ pub mod probes;
 pub mod run;
 pub mod sha256;
 
+pub use changes::{expected_changes, listed_changes};
 pub use dump::{tree_dump, DumpOpts};
 pub use fixture::{Fixture, Layer, Ns, XwhiteoutMark};
 pub use pair::{compare_changes, compare_runs, compare_twins, expect_ovl, Pair};
