@@ -7,7 +7,7 @@
 
 use crate::lookup::{LayerSet, Node};
 use crate::overlay::{Overlay, UPPER};
-use crate::sys::{cpath, entries};
+use crate::sys::{cpath, read_entries};
 use rustix::io::Errno;
 
 /// How one name of the view differs from the lower layers alone.
@@ -34,6 +34,14 @@ impl Change {
     }
 }
 
+/// Why the changes could not be listed: the directory of the view (its
+/// path, relative) where a layer could not be read, and the error.
+#[derive(Debug)]
+pub struct ChangesError {
+    pub rel: Vec<u8>,
+    pub errno: Errno,
+}
+
 /// One changed name: its path in the view (relative, no leading `/`) and
 /// whether the object (the view's, or for a removal the lower layers') is a
 /// directory.
@@ -49,11 +57,14 @@ impl Overlay {
     /// order of a depth-first walk with names sorted bytewise. Below an
     /// added directory every name is added; below a removed one nothing is
     /// listed.
-    pub fn changes(&self) -> Result<Vec<Entry>, Errno> {
+    pub fn changes(&self) -> Result<Vec<Entry>, ChangesError> {
         if !self.has_upper {
             return Ok(Vec::new());
         }
-        let root = self.root_node()?;
+        let root = self.root_node().map_err(|errno| ChangesError {
+            rel: Vec::new(),
+            errno,
+        })?;
         let below = root.dirs & !(1 << UPPER);
         let mut out = Vec::new();
         self.changes_in(&root, below, &mut out)?;
@@ -63,16 +74,25 @@ impl Overlay {
     /// The changes below the directory `view` (which has an upper part),
     /// where the lower layers alone merge the directories `below` (none:
     /// the lower layers show no directory there).
-    fn changes_in(&self, view: &Node, below: LayerSet, out: &mut Vec<Entry>) -> Result<(), Errno> {
+    fn changes_in(
+        &self,
+        view: &Node,
+        below: LayerSet,
+        out: &mut Vec<Entry>,
+    ) -> Result<(), ChangesError> {
         let before = Node {
             dirs: below,
             ..view.clone()
         };
-        for name in self.names_to_compare(view, below) {
-            let now = self.lookup_child(view, &name)?;
+        let here = |errno| ChangesError {
+            rel: view.rel.clone(),
+            errno,
+        };
+        for name in self.names_to_compare(view, below).map_err(here)? {
+            let now = self.lookup_child(view, &name).map_err(here)?;
             let was = match below {
                 0 => None,
-                _ => self.lookup_child(&before, &name)?,
+                _ => self.lookup_child(&before, &name).map_err(here)?,
             };
             let (change, node, was_dirs) = match (now, was) {
                 (None, None) => continue,
@@ -99,18 +119,19 @@ impl Overlay {
     /// upper directory's own (objects and whiteouts), and, where the view
     /// does not merge the lower directories `below` (an opaque or a
     /// replacing directory), theirs too. Sorted, once each.
-    fn names_to_compare(&self, view: &Node, below: LayerSet) -> Vec<Vec<u8>> {
+    fn names_to_compare(&self, view: &Node, below: LayerSet) -> Result<Vec<Vec<u8>>, Errno> {
         let mut layers = 1 << UPPER;
         if view.dirs & !(1 << UPPER) != below {
             layers |= below;
         }
-        let mut names: Vec<Vec<u8>> = crate::lookup::layers_of(layers)
-            .flat_map(|l| entries(&cpath(&self.real_path(l, &view.rel))))
-            .map(|(name, _)| name)
-            .collect();
+        let mut names = Vec::new();
+        for l in crate::lookup::layers_of(layers) {
+            let listed = read_entries(&cpath(&self.real_path(l, &view.rel)))?;
+            names.extend(listed.into_iter().map(|(name, _)| name));
+        }
         names.sort_unstable();
         names.dedup();
-        names
+        Ok(names)
     }
 }
 

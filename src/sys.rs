@@ -49,21 +49,25 @@ pub fn fnv1a(bytes: &[u8]) -> u64 {
 /// The entries of the real directory `dir` (without `.` and `..`): name, and
 /// whether it is a directory. Empty when the directory cannot be read.
 pub fn entries(dir: &std::ffi::CStr) -> Vec<(Vec<u8>, bool)> {
+    read_entries(dir).unwrap_or_default()
+}
+
+/// [`entries`], or why the directory could not be read (whole).
+pub fn read_entries(dir: &std::ffi::CStr) -> Result<Vec<(Vec<u8>, bool)>, rustix::io::Errno> {
     use rustix::fs::{FileType, Mode, OFlags};
     let flags = OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC;
-    let Ok(fd) = rustix::fs::open(dir, flags, Mode::empty()) else {
-        return Vec::new();
-    };
+    let fd = rustix::fs::open(dir, flags, Mode::empty())?;
     let mut buf = vec![std::mem::MaybeUninit::<u8>::uninit(); 8192];
     let mut names = Vec::new();
     let mut it = rustix::fs::RawDir::new(&fd, &mut buf);
-    while let Some(Ok(e)) = it.next() {
+    while let Some(e) = it.next() {
+        let e = e?;
         let n = e.file_name().to_bytes();
         if n != b"." && n != b".." {
             names.push((n.to_vec(), e.file_type() == FileType::Directory));
         }
     }
-    names
+    Ok(names)
 }
 
 /// `dir/name` as a C string.

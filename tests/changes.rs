@@ -189,3 +189,50 @@ fn missing_layers_are_named() {
         "{err}"
     );
 }
+
+/// A directory of the view that cannot be read (here, by `nobody`): no
+/// listing at all, one line naming it.
+#[test]
+fn an_unreadable_directory_is_named() {
+    require_root!();
+    use std::os::unix::fs::PermissionsExt;
+    use std::os::unix::process::CommandExt;
+    let fx = Fixture::new(1);
+    fx.lower(1).file("d/old", "o\n");
+    fx.upper().file("d/sub/new", "n\n").file("top", "t\n");
+    std::fs::set_permissions(
+        fx.upper().at("d/sub"),
+        std::fs::Permissions::from_mode(0o700),
+    )
+    .unwrap();
+    let reachable = Command::new("test")
+        .arg("-x")
+        .arg(fx.upper().at("d"))
+        .uid(65534)
+        .status()
+        .is_ok_and(|s| s.success());
+    if !reachable {
+        eprintln!("skipped: nobody cannot reach the fixture's directories (a private temporary directory)");
+        return;
+    }
+    let out = Command::new(ovl_changes())
+        .arg("-u")
+        .arg(fx.upper_dir())
+        .arg("-l")
+        .arg(fx.lower_dir(1))
+        .uid(65534)
+        .gid(65534)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(
+        out.stdout.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    assert_eq!(
+        err,
+        "ovl-changes: the view's d/sub: Permission denied (os error 13) (reading the layers there)\n"
+    );
+}

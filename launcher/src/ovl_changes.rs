@@ -21,7 +21,8 @@ Each line is a mark and a path of the view, relative to its root (a directory's 
   D  removed: a lower layer has the name, the view does not (a whiteout, an opaque directory)
 Below an added directory every name is listed; below a removed one none.
 
-Exit status: 0, or 2 when a layer cannot be read.
+Exit status: 0, or 2 when a layer cannot be found or a directory of the view cannot be read
+in one of them (nothing is listed then).
 
 Examples:
   ovl-exec -l ~/src/project -u /tmp/up -- make -C ~/src/project && ovl-changes -l ~/src/project -u /tmp/up
@@ -95,9 +96,16 @@ fn list(cli: &Cli) -> Result<(), String> {
     let (upper, lowers) = cli.layers()?;
     let lowers: Vec<&[u8]> = lowers.iter().map(|l| l.as_os_str().as_bytes()).collect();
     let ovl = Overlay::of_layers(upper.as_os_str().as_bytes(), &lowers)?;
-    let changes = ovl
-        .changes()
-        .map_err(|e| format!("{}: {}", upper.display(), std::io::Error::from(e)))?;
+    let changes = ovl.changes().map_err(|e| {
+        let dir = match e.rel.is_empty() {
+            true => "the view's root".to_string(),
+            false => format!("the view's {}", String::from_utf8_lossy(&e.rel)),
+        };
+        format!(
+            "{dir}: {} (reading the layers there)",
+            std::io::Error::from(e.errno)
+        )
+    })?;
     let mut out = std::io::BufWriter::new(std::io::stdout().lock());
     let end = if cli.null { b'\0' } else { b'\n' };
     let written = changes
