@@ -5,33 +5,7 @@
 mod common;
 
 use common::*;
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
-
-/// `ovl-changes`, built beside `ovl-exec`.
-fn ovl_changes() -> PathBuf {
-    ovl_exec().with_file_name("ovl-changes")
-}
-
-fn changes(upper: &Path, lowers: &[PathBuf], extra: &[&str]) -> Output {
-    let mut cmd = Command::new(ovl_changes());
-    cmd.arg("-u").arg(upper);
-    for l in lowers {
-        cmd.arg("-l").arg(l);
-    }
-    cmd.args(extra).output().expect("run ovl-changes")
-}
-
-/// The listing of `fx`'s upper over its lowers; panics unless it succeeds.
-fn listing(fx: &Fixture) -> String {
-    let out = changes(&fx.upper_dir(), &fx.lower_dirs(), &[]);
-    assert!(
-        out.status.success(),
-        "ovl-changes failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap()
-}
+use std::process::Command;
 
 /// Two lowers: the top one removes (by a whiteout and by an xattr
 /// whiteout) names of the bottom one.
@@ -97,8 +71,8 @@ fn changes_read_alike_from_ovls_upper_and_the_kernels() {
     let pair = two_lowers().pair();
     let (_, ran) = pair.run(SCRIPT);
     assert!(ran.out().contains("done"), "{}", ran.out());
-    let kernel = listing(&pair.kernel);
-    let ovl = listing(&pair.ovl);
+    let kernel = changes_listing(&pair.kernel);
+    let ovl = changes_listing(&pair.ovl);
     assert_eq!(ovl, kernel, "ovl's upper and the kernel's list differently");
     assert_eq!(ovl, EXPECTED);
 }
@@ -125,7 +99,7 @@ fn changes_of_uppers_in_every_format() {
         .file("f/inside", "i\n")
         .dir("g");
     assert_eq!(
-        listing(&fx),
+        changes_listing(&fx),
         "D a\nC d/\nA d/new\nD d/x\nC e\nC f/\nA f/inside\nC g/\n"
     );
 }
@@ -137,7 +111,7 @@ fn names_end_with_nul_when_asked() {
     fx.upper()
         .file("old", "changed\n")
         .file("two\nlines", "n\n");
-    let out = changes(&fx.upper_dir(), &fx.lower_dirs(), &["-z"]);
+    let out = run_ovl_changes(&fx.upper_dir(), &fx.lower_dirs(), &["-z"]);
     assert!(out.status.success());
     assert_eq!(out.stdout, b"C old\0A two\nlines\0");
 }
@@ -155,8 +129,9 @@ fn layers_given_as_mount_options() {
         dirs[1].display(),
         fx.upper_dir().display()
     );
+    // ovl-exec's other options are accepted, as ovl-exec was given them.
     let out = Command::new(ovl_changes())
-        .args(["-o", &opts])
+        .args(["-o", &opts, "-w", "/not/used", "-t", "/not/used/either"])
         .output()
         .unwrap();
     assert!(
@@ -181,7 +156,7 @@ fn missing_layers_are_named() {
     );
 
     let missing = fx.root_dir().join("nowhere");
-    let out = changes(&fx.upper_dir(), std::slice::from_ref(&missing), &[]);
+    let out = run_ovl_changes(&fx.upper_dir(), std::slice::from_ref(&missing), &[]);
     assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(

@@ -9,8 +9,8 @@ use super::run::ovl_exec;
 use std::collections::BTreeMap;
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::FileTypeExt;
-use std::path::Path;
-use std::process::Command;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
 
 /// Every name under `root` (relative, `/`-separated), and whether it is a
 /// directory; symlinks are not followed.
@@ -103,23 +103,36 @@ pub fn expected_changes(fx: &Fixture) -> Vec<String> {
     lines
 }
 
-/// What `ovl-changes` prints for `fx`'s upper over its lowers, sorted.
-pub fn listed_changes(fx: &Fixture) -> Vec<String> {
-    let mut cmd = Command::new(ovl_exec().with_file_name("ovl-changes"));
-    cmd.arg("-u").arg(fx.upper_dir());
-    for l in fx.lower_dirs() {
+/// `ovl-changes`, built beside `ovl-exec`.
+pub fn ovl_changes() -> PathBuf {
+    ovl_exec().with_file_name("ovl-changes")
+}
+
+/// `ovl-changes -u UPPER -l LOWER... EXTRA...`, run.
+pub fn run_ovl_changes(upper: &Path, lowers: &[PathBuf], extra: &[&str]) -> Output {
+    let mut cmd = Command::new(ovl_changes());
+    cmd.arg("-u").arg(upper);
+    for l in lowers {
         cmd.arg("-l").arg(l);
     }
-    let out = cmd.output().expect("run ovl-changes");
+    cmd.args(extra).output().expect("run ovl-changes")
+}
+
+/// What `ovl-changes` prints for `fx`'s upper over its lowers; panics
+/// unless it succeeds.
+pub fn changes_listing(fx: &Fixture) -> String {
+    let out = run_ovl_changes(&fx.upper_dir(), &fx.lower_dirs(), &[]);
     assert!(
         out.status.success(),
         "ovl-changes failed: {}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let mut lines: Vec<String> = String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .map(str::to_string)
-        .collect();
+    String::from_utf8(out.stdout).unwrap()
+}
+
+/// [`changes_listing`]'s lines, sorted.
+pub fn listed_changes(fx: &Fixture) -> Vec<String> {
+    let mut lines: Vec<String> = changes_listing(fx).lines().map(str::to_string).collect();
     lines.sort();
     lines
 }

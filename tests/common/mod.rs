@@ -114,7 +114,9 @@ pub mod probes;
 pub mod run;
 pub mod sha256;
 
-pub use changes::{expected_changes, listed_changes};
+pub use changes::{
+    changes_listing, expected_changes, listed_changes, ovl_changes, run_ovl_changes,
+};
 pub use dump::{tree_dump, DumpOpts};
 pub use fixture::{Fixture, Layer, Ns, XwhiteoutMark};
 pub use pair::{compare_changes, compare_runs, compare_twins, expect_ovl, Pair};
