@@ -164,6 +164,71 @@ impl Settings {
     }
 }
 
+impl Settings {
+    /// Applies mount-style option lists (`lowerdir=A:B,upperdir=U,workdir=W`
+    /// and `userxattr`, as `mount -t overlay -o` takes them) over the
+    /// settings the other options gave; `lower_given`: lower directories
+    /// came from those options too, which `lowerdir=` may not repeat. A
+    /// directory given twice, an option that contradicts another and an
+    /// unknown option are errors, each told in one line.
+    pub fn apply_mount_options(
+        &mut self,
+        options: &[String],
+        lower_given: bool,
+    ) -> Result<(), String> {
+        let mut lower_from_o = false;
+        for opt in options
+            .iter()
+            .flat_map(|o| o.split(','))
+            .filter(|o| !o.is_empty())
+        {
+            self.apply_mount_option(opt, &mut lower_from_o)?;
+        }
+        if lower_from_o && lower_given {
+            return Err(
+                "lower directories given both with -o lowerdir= and with -l: use one".into(),
+            );
+        }
+        Ok(())
+    }
+
+    fn apply_mount_option(&mut self, opt: &str, lower_from_o: &mut bool) -> Result<(), String> {
+        let (key, value) = opt.split_once('=').unwrap_or((opt, ""));
+        match key {
+            "lowerdir" if *lower_from_o => Err("-o lowerdir= given twice: give it once".into()),
+            "lowerdir" => {
+                *lower_from_o = true;
+                self.lower = split_list(std::ffi::OsStr::new(value));
+                Ok(())
+            }
+            "upperdir" => set_once(
+                &mut self.upper,
+                value,
+                "the upper directory (-u, -o upperdir=)",
+            ),
+            "workdir" => set_once(&mut self.work, value, "the work directory (-w, -o workdir=)"),
+            "userxattr" if self.xattr_ns.as_deref() == Some("trusted") => {
+                Err("-o userxattr contradicts --xattr trusted: use one".into())
+            }
+            "userxattr" => {
+                self.xattr_ns = Some("user".into());
+                Ok(())
+            }
+            _ => Err(format!(
+                "unknown -o option '{opt}': the options are lowerdir=, upperdir=, workdir= and userxattr"
+            )),
+        }
+    }
+}
+
+fn set_once(slot: &mut Option<PathBuf>, value: &str, name: &str) -> Result<(), String> {
+    if slot.is_some() {
+        return Err(format!("{name} given twice: give it once"));
+    }
+    *slot = Some(PathBuf::from(value));
+    Ok(())
+}
+
 /// Splits a `:`-separated list of directories, dropping empty entries.
 pub fn split_list(s: &std::ffi::OsStr) -> Vec<PathBuf> {
     s.as_bytes()

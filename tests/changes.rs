@@ -131,7 +131,7 @@ fn layers_given_as_mount_options() {
     );
     // ovl-exec's other options are accepted, as ovl-exec was given them.
     let out = Command::new(ovl_changes())
-        .args(["-o", &opts, "-w", "/not/used", "-t", "/not/used/either"])
+        .args(["-o", &opts, "-t", "/not/used/either"])
         .output()
         .unwrap();
     assert!(
@@ -140,6 +140,22 @@ fn layers_given_as_mount_options() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert_eq!(String::from_utf8(out.stdout).unwrap(), "C low\nA top\n");
+    // As for ovl-exec: lower layers given twice ways, or a work directory
+    // given twice, are refused.
+    for extra in [&["-l", "/a"][..], &["-w", "/not/used"]] {
+        let out = Command::new(ovl_changes())
+            .args(["-o", &opts])
+            .args(extra)
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{extra:?}: {err}");
+        assert!(
+            err.starts_with("ovl-changes: ")
+                && (err.contains("use one") || err.contains("give it once")),
+            "{err}"
+        );
+    }
 }
 
 #[test]

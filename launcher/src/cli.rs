@@ -2,7 +2,7 @@
 
 use clap::Parser;
 use ovl::config::{split_list, Settings};
-use std::ffi::{OsStr, OsString};
+use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 
 const AFTER_HELP: &str = "\
@@ -76,17 +76,7 @@ impl Cli {
             whiteout: self.whiteout.clone(),
             xattr_ns: self.xattr.clone(),
         };
-        let mut lower_from_o = false;
-        for opts in &self.options {
-            for opt in opts.split(',').filter(|o| !o.is_empty()) {
-                apply_mount_option(&mut s, opt, &mut lower_from_o)?;
-            }
-        }
-        if lower_from_o && !self.lower.is_empty() {
-            return Err(
-                "lower directories given both with -o lowerdir= and with -l: use one".into(),
-            );
-        }
+        s.apply_mount_options(&self.options, !self.lower.is_empty())?;
         Ok(s)
     }
 }
@@ -98,42 +88,6 @@ fn absolute_unless_stderr(p: &Path) -> PathBuf {
         return p.to_path_buf();
     }
     std::path::absolute(p).unwrap_or_else(|_| p.to_path_buf())
-}
-
-fn set_once(slot: &mut Option<PathBuf>, value: &str, name: &str) -> Result<(), String> {
-    if slot.is_some() {
-        return Err(format!("{name} given twice: give it once"));
-    }
-    *slot = Some(PathBuf::from(value));
-    Ok(())
-}
-
-fn apply_mount_option(s: &mut Settings, opt: &str, lower_from_o: &mut bool) -> Result<(), String> {
-    let (key, value) = opt.split_once('=').unwrap_or((opt, ""));
-    match key {
-        "lowerdir" if *lower_from_o => Err("-o lowerdir= given twice: give it once".into()),
-        "lowerdir" => {
-            *lower_from_o = true;
-            s.lower = split_list(OsStr::new(value));
-            Ok(())
-        }
-        "upperdir" => set_once(
-            &mut s.upper,
-            value,
-            "the upper directory (-u, -o upperdir=)",
-        ),
-        "workdir" => set_once(&mut s.work, value, "the work directory (-w, -o workdir=)"),
-        "userxattr" if s.xattr_ns.as_deref() == Some("trusted") => {
-            Err("-o userxattr contradicts --xattr trusted: use one".into())
-        }
-        "userxattr" => {
-            s.xattr_ns = Some("user".into());
-            Ok(())
-        }
-        _ => Err(format!(
-            "unknown -o option '{opt}': ovl-exec knows lowerdir=, upperdir=, workdir= and userxattr"
-        )),
-    }
 }
 
 #[cfg(test)]

@@ -5,7 +5,7 @@
 
 use clap::Parser;
 use ovl::changes::Entry;
-use ovl::config::split_list;
+use ovl::config::{split_list, Settings};
 use ovl::overlay::Overlay;
 use std::ffi::OsString;
 use std::io::Write;
@@ -42,15 +42,15 @@ struct Cli {
     /// The upper layer
     #[arg(short = 'u', long = "upper", value_name = "DIR")]
     upper: Option<PathBuf>,
-    /// Mount-style options: lowerdir=A:B,upperdir=U (others are ignored)
+    /// Mount-style options: lowerdir=A:B,upperdir=U (workdir= and userxattr are taken and not used)
     #[arg(short = 'o', value_name = "OPTIONS")]
     options: Vec<String>,
-    /// Accepted and not used, so that ovl-exec's options can be given as they are
+    /// Taken and not used, so that ovl-exec's options can be given as they are
     #[arg(short = 'w', long = "work", value_name = "DIR")]
-    _work: Option<PathBuf>,
-    /// Accepted and not used, as --work
+    work: Option<PathBuf>,
+    /// Taken and not used, as --work
     #[arg(short = 't', long = "target", value_name = "DIR")]
-    _target: Option<PathBuf>,
+    target: Option<PathBuf>,
     /// End each line with NUL instead of a newline (for names with newlines)
     #[arg(short = 'z', long = "null")]
     null: bool,
@@ -59,16 +59,17 @@ struct Cli {
 impl Cli {
     /// The upper layer and the lower layers (topmost first), made absolute.
     fn layers(&self) -> Result<(PathBuf, Vec<PathBuf>), String> {
-        let mut lower: Vec<PathBuf> = self.lower.iter().flat_map(|l| split_list(l)).collect();
-        let mut upper = self.upper.clone();
-        for opt in self.options.iter().flat_map(|o| o.split(',')) {
-            if let Some(l) = opt.strip_prefix("lowerdir=") {
-                lower.extend(split_list(l.as_ref()));
-            } else if let Some(u) = opt.strip_prefix("upperdir=") {
-                upper = Some(u.into());
-            }
-        }
-        let upper = upper.ok_or("no upper layer: give it with -u DIR (or -o upperdir=DIR)")?;
+        let mut s = Settings {
+            lower: self.lower.iter().flat_map(|l| split_list(l)).collect(),
+            upper: self.upper.clone(),
+            work: self.work.clone(),
+            target: self.target.clone(),
+            ..Settings::default()
+        };
+        s.apply_mount_options(&self.options, !self.lower.is_empty())?;
+        let (Some(upper), lower) = (s.upper, s.lower) else {
+            return Err("no upper layer: give it with -u DIR (or -o upperdir=DIR)".into());
+        };
         if lower.is_empty() {
             return Err("no lower layer: give one with -l DIR (or -o lowerdir=DIR)".into());
         }
