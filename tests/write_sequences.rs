@@ -27,22 +27,6 @@ mod common;
 
 use common::*;
 
-/// A small deterministic generator (64-bit LCG).
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self
-            .0
-            .wrapping_mul(6364136223846793005)
-            .wrapping_add(1442695040888963407);
-        self.0 >> 33
-    }
-    fn pick<'a>(&mut self, items: &[&'a str]) -> &'a str {
-        items[(self.next() as usize) % items.len()]
-    }
-}
-
 /// A symlink target outside the view that no write through the link can
 /// create (procfs makes no files): a dangling link that stays dangling,
 /// and nothing outside the test's directories changes.
@@ -389,13 +373,6 @@ fn descriptor_step(r: &mut Rng) -> String {
 /// The descriptor steps, as one Python program.
 fn descriptor_program(steps: &str) -> String {
     format!("python3 - <<'PY'\n{DESCRIPTOR_PRELUDE}{steps}PY\n")
-}
-
-fn env_number(name: &str, default: u64) -> u64 {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
 }
 
 /// Runs `OVL_RANDOM_SCENARIOS` sequences of `step`s on `fx`'s layers, on

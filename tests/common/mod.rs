@@ -81,6 +81,10 @@
 //!   on another built to mean the same (a format the kernel does not read
 //!   against the one it does).
 //!
+//! Randomness (`random.rs`): `Rng(seed)` (`next`, `pick`), a deterministic
+//! generator for scripts made from a seed; `env_number(name, default)` for
+//! the variables that size and replay such runs.
+//!
 //! Probes (`probes.rs`): `LIST` (find -printf), `STAT_ALL`, `CAT_ALL`,
 //! `LS_LAR`: sorted snippets to concatenate into scripts.
 //!
@@ -111,6 +115,7 @@ pub mod fixture;
 pub mod mount;
 pub mod pair;
 pub mod probes;
+pub mod random;
 pub mod run;
 pub mod sha256;
 
@@ -121,6 +126,7 @@ pub use dump::{tree_dump, DumpOpts};
 pub use fixture::{Fixture, Layer, Ns, XwhiteoutMark};
 pub use pair::{compare_changes, compare_runs, compare_twins, expect_ovl, Pair};
 pub use probes::{CAT_ALL, LIST, LS_LAR, STAT_ALL};
+pub use random::{env_number, Rng};
 pub use run::{
     compare, overlay_env, ovl_exec, run_kernel, run_ovl, run_ovl_env, shim, Outcome, Side,
 };
