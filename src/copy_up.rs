@@ -393,19 +393,32 @@ impl Overlay {
 }
 
 /// Removes a temporary object from the work directory (a directory with
-/// whatever it holds: only whiteouts and copies of ours).
+/// whatever it holds: only whiteouts and copies of ours). `is_dir` is what
+/// the caller expects; it may be wrong where another process changed a
+/// name before its object was swapped out to `tmp`: the other way is
+/// tried then, so that nothing is left behind.
 pub(crate) fn remove_temp(tmp: &CStr, is_dir: bool) {
-    if is_dir {
+    if is_dir || rustix::fs::unlinkat(CWD, tmp, AtFlags::empty()) == Err(Errno::ISDIR) {
         remove_tree(tmp);
-    } else {
-        let _ = rustix::fs::unlinkat(CWD, tmp, AtFlags::empty());
     }
 }
 
-/// Removes a directory tree of the work directory.
+/// Removes a directory tree of the work directory (or, if `dir` is not a
+/// directory after all, the object). A process holding a descriptor of the
+/// directory (or of one in it) may still make names there until it is
+/// gone: it is emptied again then.
 pub(crate) fn remove_tree(dir: &CStr) {
-    for (name, is_dir) in crate::sys::entries(dir) {
-        remove_temp(&crate::sys::child(dir, &name), is_dir);
+    for _ in 0..8 {
+        for (name, is_dir) in crate::sys::entries(dir) {
+            remove_temp(&crate::sys::child(dir, &name), is_dir);
+        }
+        match rustix::fs::unlinkat(CWD, dir, AtFlags::REMOVEDIR) {
+            Err(Errno::NOTEMPTY) => {}
+            Err(Errno::NOTDIR) => {
+                let _ = rustix::fs::unlinkat(CWD, dir, AtFlags::empty());
+                return;
+            }
+            _ => return,
+        }
     }
-    let _ = rustix::fs::unlinkat(CWD, dir, AtFlags::REMOVEDIR);
 }

@@ -86,13 +86,17 @@ impl Overlay {
     }
 
     /// Puts the object at `tmp` (work directory) in place of the whiteout at
-    /// `dst`, then removes the whiteout.
+    /// `dst`, then removes the whiteout. `EEXIST` when another process took
+    /// the name since it was seen a whiteout: the name keeps its object, as
+    /// the kernel's creation would have failed had it run then.
     fn replace_whiteout(&self, tmp: &CStr, dst: &CStr) -> Result<(), Errno> {
-        if let Err(e) = crate::rename::exchange(tmp, dst) {
+        let swapped =
+            crate::rename::exchange_if(tmp, dst, |p, st| may_hide(st) && is_whiteout(p, st));
+        if let Err(e) = swapped {
             let is_dir = rustix::fs::lstat(tmp)
                 .is_ok_and(|s| FileType::from_raw_mode(s.st_mode) == FileType::Directory);
             crate::copy_up::remove_temp(tmp, is_dir);
-            return Err(e);
+            return Err(if e == Errno::STALE { Errno::EXIST } else { e });
         }
         rustix::fs::unlinkat(CWD, tmp, AtFlags::empty())
     }

@@ -3,49 +3,101 @@
 //! lower one is swapped for a whiteout in one exchange, so the lower object
 //! never shows through, even for an instant.
 
-use crate::config::WhiteoutFormat;
 use crate::copy_up::remove_temp;
-use crate::lookup::{join, Node};
+use crate::lookup::{join, may_hide, Node, Resolved};
 use crate::overlay::{Overlay, UPPER};
-use crate::whiteout::make_whiteout;
+use crate::whiteout::{is_whiteout, make_whiteout};
+use rustix::fd::AsFd;
 use rustix::fs::{AtFlags, CWD};
 use rustix::io::Errno;
 use std::ffi::CStr;
 
+/// How many times a removal looks its name up again when other processes
+/// keep changing it under it.
+const LOOKS: usize = 16;
+
 impl Overlay {
     /// `unlink` of the non-directory `node`, named `name` in `parent`.
     pub fn unlink(&self, parent: &Node, name: &[u8], node: &Node) -> Result<(), Errno> {
-        self.changing(node.is_dir(), || self.remove_name(parent, name, node))
+        self.remove_looked_up(parent, name, node, false)
     }
 
     /// `rmdir` of the directory `node`, named `name` in `parent`: it must be
     /// empty in the merged view.
     pub fn rmdir(&self, parent: &Node, name: &[u8], node: &Node) -> Result<(), Errno> {
-        if !self.merged_listing(node)?.is_empty_dir() {
-            return Err(Errno::NOTEMPTY);
-        }
-        self.changing(node.is_dir(), || self.remove_name(parent, name, node))
+        self.remove_looked_up(parent, name, node, true)
     }
 
+    /// Removes `name` from `parent`, which a look-up found to be `node`.
+    /// Another process may change the name between that look-up and the
+    /// removal (no lock spans both, where the kernel holds the directory's):
+    /// the name is then looked up again and what it holds now is removed,
+    /// as the kernel's removal would have, had it run then.
+    fn remove_looked_up(
+        &self,
+        parent: &Node,
+        name: &[u8],
+        node: &Node,
+        want_dir: bool,
+    ) -> Result<(), Errno> {
+        let mut again: Option<(Node, Node)> = None;
+        for _ in 0..LOOKS {
+            let (parent, node) = again.as_ref().map_or((parent, node), |(p, n)| (p, n));
+            if want_dir && !self.merged_listing(node)?.is_empty_dir() {
+                return Err(Errno::NOTEMPTY);
+            }
+            match self.changing(node.is_dir(), || self.remove_name(parent, name, node)) {
+                Err(Errno::STALE) => {}
+                done => return done,
+            }
+            // The directory too may have been made anew.
+            let parent = match self.resolve(&parent.rel, false)? {
+                Resolved::Inside(dir) if dir.is_dir() => dir,
+                _ => return Err(Errno::NOENT),
+            };
+            let now = self.lookup_child(&parent, name)?.ok_or(Errno::NOENT)?;
+            match (want_dir, now.is_dir()) {
+                (true, false) => return Err(Errno::NOTDIR),
+                (false, true) => return Err(Errno::ISDIR),
+                _ => {}
+            }
+            self.may_delete_from(&parent, &now)?;
+            again = Some((parent, now));
+        }
+        // Changed at every look: gone at one of those moments, as far as
+        // this removal can tell.
+        Err(Errno::NOENT)
+    }
+
+    /// Removes `name`, `node`, from `parent`; `ESTALE` when the name no
+    /// longer holds what the look-up found.
     fn remove_name(&self, parent: &Node, name: &[u8], node: &Node) -> Result<(), Errno> {
         let rel = join(&parent.rel, name);
         if node.layer != UPPER {
             // Only lower layers have it: a whiteout in the (copied-up) parent.
             self.copy_up(parent, None)?;
-            return self.whiteout_in_upper(&rel);
+            // Taken in upper since the look-up (made there, or whited out).
+            return match self.whiteout_in_upper(&parent.rel, name) {
+                Err(Errno::EXIST) => Err(Errno::STALE),
+                made => made,
+            };
         }
         let upper = &self.layers[UPPER];
-        if self.lower_has(parent, name)? {
+        // Opaque now (made anew since `parent` was looked up), the
+        // directory shows nothing of a lower layer, whatever `parent` says.
+        if self.lower_has(parent, name)? && self.upper_dir_for_whiteouts(&parent.rel)?.1 {
             let tmp = self.work_temp(crate::copy_up::Temp::Whiteout)?;
             make_whiteout(self, &tmp)?;
             let dst = self.upper_path(&rel);
-            if let Err(e) = crate::rename::exchange(&tmp, &dst) {
-                remove_temp(&tmp, false);
-                return Err(e);
-            }
-            // The removed object is now at tmp, in the work directory.
-            remove_temp(&tmp, node.is_dir());
-            return Ok(());
+            let looked_up = (node.stat.st_dev, node.stat.st_ino);
+            // What was looked up, and, a directory, still empty: another
+            // process may have made a name in it since.
+            let swapped = crate::rename::exchange_if(&tmp, &dst, |p, st| {
+                (st.st_dev, st.st_ino) == looked_up && (!node.is_dir() || holds_only_whiteouts(p))
+            });
+            // The removed object, or our whiteout, is now at tmp.
+            remove_temp(&tmp, swapped.is_ok() && node.is_dir());
+            return swapped;
         }
         if node.is_dir() {
             // Empty in the view; it may still hold whiteouts of its own.
@@ -59,16 +111,27 @@ impl Overlay {
         })
     }
 
-    /// Makes a whiteout at `rel` in the upper layer.
-    fn whiteout_in_upper(&self, rel: &[u8]) -> Result<(), Errno> {
-        match self.whiteout {
-            WhiteoutFormat::CharDev => {
-                self.layers[UPPER].at(rel, |dir, p| self.chardev_whiteout_at(dir, p))
-            }
-            // Its xattr is set by path: no call sets one relative to a directory.
-            WhiteoutFormat::SeedSymlink => make_whiteout(self, &self.upper_path(rel)),
+    /// Makes a whiteout for `name` in the upper directory `dir_rel`, unless
+    /// that directory shows no lower layer (`ESTALE`): made anew since the
+    /// look-up (removed by another process, then made or moved there, so
+    /// opaque), it has nothing to hide, and the name is to be looked up
+    /// again. The whiteout is made in the directory looked at.
+    fn whiteout_in_upper(&self, dir_rel: &[u8], name: &[u8]) -> Result<(), Errno> {
+        let (dir, shows_lower) = self.upper_dir_for_whiteouts(dir_rel)?;
+        if !shows_lower {
+            return Err(Errno::STALE);
         }
+        self.whiteout_in(dir.as_fd(), dir_rel, name)
     }
+}
+
+/// Does the upper directory at `dir` hold nothing but whiteouts, as one
+/// empty in the view does?
+fn holds_only_whiteouts(dir: &CStr) -> bool {
+    crate::sys::entries(dir).into_iter().all(|(name, _)| {
+        let path = crate::sys::child(dir, &name);
+        rustix::fs::lstat(path.as_c_str()).is_ok_and(|st| may_hide(&st) && is_whiteout(&path, &st))
+    })
 }
 
 /// Removes the whiteouts (the only entries left) of an upper directory that

@@ -6,7 +6,9 @@
 use crate::lookup::{join, Node};
 use crate::overlay::{Overlay, UPPER};
 use crate::remove::clear_whiteouts;
-use crate::whiteout::{is_whiteout, make_opaque, make_whiteout};
+use crate::sys::cpath;
+use crate::whiteout::{is_whiteout, make_opaque};
+use rustix::fd::AsFd;
 use rustix::fs::{AtFlags, RenameFlags, CWD};
 use rustix::io::Errno;
 
@@ -144,8 +146,20 @@ impl Overlay {
     ) -> Result<(), Errno> {
         let whiteout_at_old = self.lower_has(old.parent, old.name)?;
         let lower_at_new = self.lower_has(new.parent, new.name)?;
-        self.copy_up(src, None)?;
+        let moving = self.copy_up(src, None)?;
         self.copy_up(new.parent, None)?;
+        // The object leaves, and a whiteout takes its place, in the old
+        // name's directory open here (see `upper_dir_for_whiteouts`).
+        let (old_dir, shows_lower) = self.upper_dir_for_whiteouts(&old.parent.rel)?;
+        let whiteout_at_old = whiteout_at_old && shows_lower;
+        let old_name = cpath(old.name);
+        // What moves is what was looked up: another process may have
+        // removed it since (moving its whiteout would put one where none
+        // belongs), as if it had before this rename.
+        match rustix::fs::statat(&old_dir, &old_name, AtFlags::SYMLINK_NOFOLLOW) {
+            Ok(st) if (st.st_dev, st.st_ino) == (moving.stat.st_dev, moving.stat.st_ino) => {}
+            _ => return Err(Errno::NOENT),
+        }
         let from = self.upper_path(old_rel);
         let to = self.upper_path(new_rel);
         if old.parent.rel != new.parent.rel {
@@ -163,30 +177,50 @@ impl Overlay {
         if over_whiteout && src.is_dir() {
             // A directory cannot replace a whiteout by rename: swap them, and
             // the whiteout lands at the old name, where it may be wanted.
-            exchange(&from, &to)?;
+            rustix::fs::renameat_with(&old_dir, &old_name, CWD, &to, RenameFlags::EXCHANGE)?;
             if !whiteout_at_old {
-                rustix::fs::unlinkat(CWD, from.as_c_str(), AtFlags::empty())?;
+                rustix::fs::unlinkat(&old_dir, &old_name, AtFlags::empty())?;
             }
             return Ok(());
         }
         if whiteout_at_old && self.whiteout == crate::config::WhiteoutFormat::CharDev {
-            match rustix::fs::renameat_with(
-                CWD,
-                from.as_c_str(),
-                CWD,
-                to.as_c_str(),
-                RenameFlags::WHITEOUT,
-            ) {
-                Ok(()) => return Ok(()),
+            match rustix::fs::renameat_with(&old_dir, &old_name, CWD, &to, RenameFlags::WHITEOUT) {
+                Ok(()) => return self.moved_whiteout_undone(&to, new, lower_at_new),
                 Err(Errno::INVAL) | Err(Errno::PERM) | Err(Errno::NOSYS) => {}
                 Err(e) => return Err(e),
             }
         }
-        rustix::fs::renameat(CWD, from.as_c_str(), CWD, to.as_c_str())?;
+        rustix::fs::renameat(&old_dir, &old_name, CWD, &to)?;
         if whiteout_at_old {
-            make_whiteout(self, &from)?;
+            self.whiteout_in(old_dir.as_fd(), &old.parent.rel, old.name)?;
         }
-        Ok(())
+        self.moved_whiteout_undone(&to, new, lower_at_new)
+    }
+
+    /// After a move to the upper name `to`: another process may have
+    /// removed the object between the check of what moves and the move,
+    /// which then moved its whiteout. One where no lower object is to be
+    /// hidden (none has the name, or the directory is opaque) is an entry
+    /// the kernel lists and cannot open: it goes, and the rename fails as
+    /// it would have after that removal (`ENOENT`).
+    fn moved_whiteout_undone(
+        &self,
+        to: &std::ffi::CStr,
+        new: &RenameEnd<'_>,
+        lower_at_new: bool,
+    ) -> Result<(), Errno> {
+        let Ok(st) = rustix::fs::lstat(to) else {
+            return Ok(());
+        };
+        if !(crate::lookup::may_hide(&st) && is_whiteout(to, &st)) {
+            return Ok(());
+        }
+        let (_, shows_lower) = self.upper_dir_for_whiteouts(&new.parent.rel)?;
+        if lower_at_new && shows_lower {
+            return Ok(());
+        }
+        let _ = rustix::fs::unlinkat(CWD, to, AtFlags::empty());
+        Err(Errno::NOENT)
     }
 
     /// Nothing below may show through a directory moved to `new`: the
@@ -247,4 +281,26 @@ fn is_inside(rel: &[u8], dir: &[u8]) -> bool {
 /// Swaps two names of the upper layer in one step.
 pub(crate) fn exchange(a: &std::ffi::CStr, b: &std::ffi::CStr) -> Result<(), Errno> {
     rustix::fs::renameat_with(CWD, a, CWD, b, RenameFlags::EXCHANGE)
+}
+
+/// Swaps `tmp`, an object built in the work directory, with what the upper
+/// name `dst` holds, if that is what this process looked at: `expected`,
+/// given the swapped-out object's path and `lstat`, says so. Another
+/// process may have changed the name meanwhile (no lock spans the look and
+/// the swap, where the kernel holds the directory's): then the swap is
+/// undone, the name keeps that process's object, and `ESTALE` is returned.
+/// Either way `tmp` then holds an object for the caller to remove: what
+/// `dst` held, or its own (or, if the name changed once more before the
+/// swap could be undone, the object displaced).
+pub(crate) fn exchange_if(
+    tmp: &std::ffi::CStr,
+    dst: &std::ffi::CStr,
+    expected: impl Fn(&std::ffi::CStr, &rustix::fs::Stat) -> bool,
+) -> Result<(), Errno> {
+    exchange(tmp, dst)?;
+    if rustix::fs::lstat(tmp).is_ok_and(|st| expected(tmp, &st)) {
+        return Ok(());
+    }
+    let _ = exchange(tmp, dst);
+    Err(Errno::STALE)
 }

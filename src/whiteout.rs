@@ -4,8 +4,8 @@
 
 use crate::config::{WhiteoutFormat, XattrNs};
 use crate::overlay::Overlay;
-use rustix::fd::BorrowedFd;
-use rustix::fs::{AtFlags, FileType, Mode, RenameFlags, Stat, CWD};
+use rustix::fd::{BorrowedFd, OwnedFd};
+use rustix::fs::{AtFlags, FileType, Mode, OFlags, RenameFlags, Stat, CWD};
 use rustix::io::Errno;
 use std::ffi::{CStr, CString};
 use std::sync::atomic::{AtomicU8, Ordering};
@@ -145,6 +145,44 @@ pub(crate) fn is_chardev_whiteout(st: &Stat) -> bool {
 }
 
 impl Overlay {
+    /// The upper directory `dir_rel`, open, and whether lower objects may
+    /// show in it (it is not opaque): a whiteout belongs in it only then.
+    /// Whoever leaves one there after a look-up made earlier asks again
+    /// here, and makes it in the directory open: another process may have
+    /// removed the directory the look-up saw and made another, opaque, in
+    /// its place (a whiteout in an opaque directory is an entry the kernel
+    /// lists and cannot open).
+    pub(crate) fn upper_dir_for_whiteouts(&self, dir_rel: &[u8]) -> Result<(OwnedFd, bool), Errno> {
+        let named: &[u8] = if dir_rel.is_empty() { b"." } else { dir_rel };
+        let dir = self.layers[crate::overlay::UPPER].at(named, |at, p| {
+            let flags = OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC;
+            rustix::fs::openat(at, p, flags, Mode::empty())
+        })?;
+        let mut buf = [0u8; 1];
+        let name = format!("{}opaque", self.xattr_ns.prefix());
+        let opaque = rustix::fs::fgetxattr(&dir, name.as_str(), &mut buf[..])
+            .is_ok_and(|n| n == 1 && buf[0] == b'y');
+        Ok((dir, !opaque))
+    }
+
+    /// Makes a whiteout named `name` in the upper directory `dir_rel`,
+    /// open at `dir` (see `upper_dir_for_whiteouts`).
+    pub(crate) fn whiteout_in(
+        &self,
+        dir: BorrowedFd<'_>,
+        dir_rel: &[u8],
+        name: &[u8],
+    ) -> Result<(), Errno> {
+        match self.whiteout {
+            WhiteoutFormat::CharDev => self.chardev_whiteout_at(dir, &crate::sys::cpath(name)),
+            // Its xattr is set by path: no call sets one relative to a
+            // directory (nor reaches the one open, by its name).
+            WhiteoutFormat::SeedSymlink => {
+                make_whiteout(self, &self.upper_path(&crate::lookup::join(dir_rel, name)))
+            }
+        }
+    }
+
     fn shared_whiteout_path(&self) -> Option<&CStr> {
         SHARED_PATH
             .get_or_init(|| {

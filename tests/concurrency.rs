@@ -1,0 +1,190 @@
+//! Several processes change one view at the same time: seeded random
+//! scripts, one per worker, run at once in one `ovl-exec` (so in one view,
+//! on the same names: copy-ups, whiteouts, opaque directories, renames and
+//! listings race each other). The interleaving is the machine's, so there
+//! is no kernel run of the same script to compare with; what must hold
+//! whatever the interleaving:
+//!
+//! - the lower layers are unchanged;
+//! - nothing is left half-done: no temporary object in the work directory
+//!   or the upper layer;
+//! - no write is torn: every line of every file is one a command wrote
+//!   whole;
+//! - the upper layer is one the kernel reads as ovl does: the kernel's
+//!   overlayfs mounted over the same layers afterwards shows the same tree
+//!   and contents as a new process of ovl's view, and `ovl-changes` lists
+//!   what the kernel's mounts tell changed.
+//!
+//! `OVL_RANDOM_SCENARIOS` scenarios (default 6) of `OVL_RANDOM_STEPS`
+//! commands per worker (default 40), from seed `OVL_RANDOM_SEED` (default
+//! 1); a failure names its seed and prints the workers' scripts (the same
+//! seed makes the same scripts, not the same interleaving).
+
+mod common;
+
+use common::*;
+
+const WORKERS: u64 = 4;
+
+/// Directories and names the workers pick from: few, so that they collide.
+const DIRS: &[&str] = &["d0", "d1", "d2", "d0/s", "d2/s", "n"];
+const NAMES: &[&str] = &["f0", "f1", "f2", "s", "x"];
+
+/// What the work directory keeps between processes: the listing cache's
+/// generation and entries, the whiteout new whiteouts are linked to. Any
+/// other name there (a `#ovl.*` object being built) is work left half-done.
+const WORK_KEEPS: &[&str] = &["ovl-generation", "ovl-listings", "ovl-whiteout"];
+
+/// A line a worker or the lower layers wrote: anything else in a file is a
+/// torn or lost write.
+const WHOLE_LINE: &str = "^(lower [a-z0-9/]+|[wW][0-9]+ [0-9]+)$";
+
+/// Two lower layers with merged, shadowed and lower-only directories.
+fn layers() -> Fixture {
+    let fx = Fixture::new(2);
+    fx.lower(2)
+        .file("d0/f0", "lower d0/f0\n")
+        .file("d0/f2", "lower d0/f2\n")
+        .file("d0/s/f0", "lower d0/s/f0\n")
+        .file("d1/f1", "lower d1/f1\n")
+        .file("d2/s/x/f0", "lower d2/s/x/f0\n")
+        .file("top", "lower top\n");
+    fx.lower(1)
+        .file("d0/f1", "lower d0/f1\n")
+        .file("d0/f2", "lower d0/f2/1\n")
+        .file("d1/x", "lower d1/x\n")
+        .file("d2/s/f1", "lower d2/s/f1\n")
+        .symlink("d2/l", "../d0/f0");
+    fx
+}
+
+fn path(r: &mut Rng) -> String {
+    format!("{}/{}", r.pick(DIRS), r.pick(NAMES))
+}
+
+/// One command of worker `w`, its `i`th. Every line any command writes is
+/// whole whatever runs beside it: `echo` writes its line at once, and
+/// lines written in place are all of one length (two `>` of one file, each
+/// truncating then writing at its start, leave one of the two lines);
+/// `sed -i` and `cp --remove-destination` write new files.
+fn command(r: &mut Rng, w: u64, i: u64) -> String {
+    let (a, b) = (path(r), path(r));
+    let (d, e) = (r.pick(DIRS), r.pick(DIRS));
+    let line = format!("w{w} {i:04}");
+    match r.next() % 16 {
+        0 | 1 => format!("echo '{line}' >> {a}"),
+        2 => format!("echo '{line}' > {a}"),
+        3 => format!("rm -f {a}"),
+        4 => format!("mkdir -p {a}"),
+        // Rarely: a whole directory gone empties the game.
+        5 if r.next().is_multiple_of(4) => format!("rm -rf {d}"),
+        5 | 6 => format!("mv -f {a} {b}"),
+        7 => format!("chmod {} {a}", r.pick(&["600", "644", "755"])),
+        8 => format!("touch {a}"),
+        9 => format!("ln -sf {} {a}", r.pick(&["f0", "../f1", "s/f2"])),
+        10 => format!("ln -f {a} {b}"),
+        11 => format!("cp -f --remove-destination {a} {b}"),
+        12 => format!("ls -laR {d} > /dev/null"),
+        13 => format!("cat {a} > /dev/null"),
+        // A directory moved (a lower one: EXDEV, and `mv` copies it).
+        14 => format!("mv {d} {e}/m{w}x{i}"),
+        _ => format!("sed -i s/^w/W/ {a}"),
+    }
+}
+
+/// The script that runs every worker at once and waits for them.
+fn script(seed: u64, steps: u64) -> String {
+    let mut r = Rng(seed);
+    let mut s = String::new();
+    for w in 0..WORKERS {
+        s.push_str("(\n");
+        for i in 0..steps {
+            s.push_str(&command(&mut r, w, i));
+            s.push('\n');
+        }
+        s.push_str(") > /dev/null 2>&1 &\n");
+    }
+    s.push_str("wait\necho all done\n");
+    s
+}
+
+/// Names under `dir` (recursively, relative) that `bad` picks.
+fn names_under(dir: &std::path::Path, bad: &dyn Fn(&str) -> bool) -> Vec<String> {
+    let mut found = Vec::new();
+    let mut todo = vec![dir.to_path_buf()];
+    while let Some(d) = todo.pop() {
+        for e in std::fs::read_dir(&d).expect("read a layer's directory") {
+            let e = e.expect("entry");
+            let name = e.file_name().to_string_lossy().into_owned();
+            if bad(&name) {
+                found.push(e.path().strip_prefix(dir).unwrap().display().to_string());
+            }
+            if e.file_type().expect("type").is_dir() {
+                todo.push(e.path());
+            }
+        }
+    }
+    found.sort();
+    found
+}
+
+/// Runs one scenario on fresh layers and checks what must hold after it.
+fn scenario(seed: u64, steps: u64) {
+    let fx = layers();
+    let before = fx.snapshot_lowers();
+    let body = script(seed, steps);
+    let ran = run_ovl(&fx, &body);
+    assert_eq!(ran.out(), "all done\n", "the workers' run: {}", ran.err());
+    fx.assert_lowers_unchanged(&before);
+
+    let work: Vec<String> = std::fs::read_dir(fx.work_dir())
+        .expect("read the work directory")
+        .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+        .filter(|n| !WORK_KEEPS.contains(&n.as_str()))
+        .collect();
+    assert!(work.is_empty(), "left in the work directory: {work:?}");
+    let temporary = names_under(&fx.upper_dir(), &|n| n.starts_with("#ovl."));
+    assert!(
+        temporary.is_empty(),
+        "temporary objects in upper: {temporary:?}"
+    );
+
+    let torn = run_ovl(
+        &fx,
+        &format!(
+            "find . -type f | sort | while IFS= read -r f; do\n\
+             grep -avE '{WHOLE_LINE}' \"$f\" | sed \"s|^|$f: |\"\n\
+             [ -z \"$(tail -c 1 \"$f\")\" ] || echo \"$f: no newline at the end\"\n\
+             done; echo checked"
+        ),
+    );
+    assert_eq!(torn.out(), "checked\n", "lines no command wrote whole");
+
+    let probe = format!("{LIST}{CAT_ALL}");
+    let ovl = run_ovl(&fx, &probe);
+    let kernel = run_kernel(&fx, &probe);
+    compare(&kernel, &ovl);
+    assert_eq!(
+        listed_changes(&fx),
+        expected_changes(&fx),
+        "ovl-changes against the kernel's view and its lower layers' own"
+    );
+    fx.assert_lowers_unchanged(&before);
+}
+
+#[test]
+fn workers_changing_one_view_at_once_leave_a_tree_the_kernel_reads_alike() {
+    require_root!();
+    let count = env_number("OVL_RANDOM_SCENARIOS", 6);
+    let first = env_number("OVL_RANDOM_SEED", 1);
+    let steps = env_number("OVL_RANDOM_STEPS", 40);
+    for seed in first..first + count {
+        let run = std::panic::catch_unwind(|| scenario(seed, steps));
+        if run.is_err() {
+            panic!(
+                "workers with OVL_RANDOM_SEED={seed} (OVL_RANDOM_STEPS={steps}) left the view inconsistent (see above); their script:\n{}",
+                script(seed, steps)
+            );
+        }
+    }
+}
