@@ -63,17 +63,17 @@ fn path(r: &mut Rng) -> String {
 }
 
 /// One command of worker `w`, its `i`th. Every line any command writes is
-/// whole whatever runs beside it: `echo` writes its line at once, and
-/// lines written in place are all of one length (two `>` of one file, each
-/// truncating then writing at its start, leave one of the two lines);
-/// `sed -i` and `cp --remove-destination` write new files.
+/// whole whatever runs beside it: lines are only appended (`echo` writes
+/// its line at once), files emptied (`: >`, an `O_TRUNC`), and `sed -i`
+/// and `cp --remove-destination` write new files. (A file rewritten in
+/// place while another process copies it can give the copy the start of
+/// one content and the end of the other, on any file system.)
 fn command(r: &mut Rng, w: u64, i: u64) -> String {
     let (a, b) = (path(r), path(r));
     let (d, e) = (r.pick(DIRS), r.pick(DIRS));
-    let line = format!("w{w} {i:04}");
     match r.next() % 16 {
-        0 | 1 => format!("echo '{line}' >> {a}"),
-        2 => format!("echo '{line}' > {a}"),
+        0 | 1 => format!("echo 'w{w} {i}' >> {a}"),
+        2 => format!(": > {a}"),
         3 => format!("rm -f {a}"),
         4 => format!("mkdir -p {a}"),
         // Rarely: a whole directory gone empties the game.
