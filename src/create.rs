@@ -93,9 +93,9 @@ impl Overlay {
         let swapped =
             crate::rename::exchange_if(tmp, dst, |p, st| may_hide(st) && is_whiteout(p, st));
         if let Err(e) = swapped {
-            let is_dir = rustix::fs::lstat(tmp)
-                .is_ok_and(|s| FileType::from_raw_mode(s.st_mode) == FileType::Directory);
-            crate::copy_up::remove_temp(tmp, is_dir);
+            // Ours (a file or a directory), or what it displaced: removed
+            // whatever its type.
+            crate::copy_up::remove_temp(tmp, false);
             return Err(if e == Errno::STALE { Errno::EXIST } else { e });
         }
         rustix::fs::unlinkat(CWD, tmp, AtFlags::empty())
