@@ -358,16 +358,8 @@ impl Config {
                     }
                 }
                 let work = match w {
-                    Some(w) => canonical_dir("work", w)?,
-                    None => {
-                        let d = default_work_dir(&upper)?;
-                        // An existing one must be a directory, symlinks resolved.
-                        if std::fs::symlink_metadata(&d).is_ok() {
-                            canonical_dir("work", &d)?
-                        } else {
-                            d
-                        }
-                    }
+                    Some(w) => work_dir(w)?,
+                    None => work_dir(&default_work_dir(&upper)?)?,
                 };
                 if overlapping(&work, &upper) {
                     return err(format!(
@@ -492,6 +484,30 @@ impl Config {
             .into(),
         ));
         v
+    }
+}
+
+/// The work directory `w` by its real path: an existing one must be a
+/// directory; a missing one, whose own directory exists, is that
+/// directory's real path and `w`'s name (ovl-exec makes it after every
+/// check, as it does the default).
+fn work_dir(w: &Path) -> Result<PathBuf, ConfigError> {
+    if std::fs::symlink_metadata(w).is_ok() {
+        return canonical_dir("work", w);
+    }
+    let parent = match w.parent() {
+        Some(p) if p.as_os_str().is_empty() => Path::new("."),
+        Some(p) => p,
+        None => Path::new("/"),
+    };
+    let made_in = std::fs::canonicalize(parent).ok().filter(|p| p.is_dir());
+    match (made_in, w.file_name()) {
+        (Some(dir), Some(name)) => Ok(dir.join(name)),
+        _ => err(format!(
+            "work directory {}: {} is not an existing directory: create it first, or leave out -w (the default is <upper>.ovl-work beside upper)",
+            w.display(),
+            parent.display()
+        )),
     }
 }
 

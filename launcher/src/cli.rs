@@ -33,7 +33,7 @@ pub struct Cli {
     /// The upper layer (without it the overlay is read-only: writes fail with EROFS)
     #[arg(short = 'u', long = "upper", value_name = "DIR")]
     pub upper: Option<PathBuf>,
-    /// Work directory: same filesystem as upper, not inside it (default: <upper>.ovl-work beside upper, created if missing)
+    /// Work directory: same filesystem as upper, not inside it; made when missing (default: <upper>.ovl-work beside upper)
     #[arg(short = 'w', long = "work", value_name = "DIR")]
     pub work: Option<PathBuf>,
     /// Where the merged view appears; must exist (default: the topmost lower directory, in place)

@@ -176,6 +176,50 @@ fn default_work_is_made_beside_upper_with_mode_0700() {
 }
 
 #[test]
+fn missing_given_work_is_made_with_mode_0700() {
+    let s = Scratch::new("given-work");
+    let upper = s.mkdir("upper");
+    let o = run(&[
+        "-l",
+        &s.p("lower"),
+        "-u",
+        &upper,
+        "-w",
+        &s.p("w"),
+        "--",
+        "true",
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let work = std::fs::metadata(s.p("w")).unwrap();
+    assert!(work.is_dir());
+    assert_eq!(work.mode() & 0o077, 0, "mode {:o}", work.mode());
+    assert!(!Path::new(&s.p("upper.ovl-work")).exists());
+}
+
+#[test]
+fn work_in_a_missing_directory_is_refused_and_nothing_is_created() {
+    let s = Scratch::new("work-parent");
+    let upper = s.mkdir("upper");
+    let before = s.listing();
+    let o = run(&[
+        "-l",
+        &s.p("lower"),
+        "-u",
+        &upper,
+        "-w",
+        &s.p("no-dir/w"),
+        "--",
+        "true",
+    ]);
+    assert_fails(
+        &o,
+        125,
+        "no-dir is not an existing directory: create it first",
+    );
+    assert_eq!(s.listing(), before);
+}
+
+#[test]
 fn missing_relative_target_is_refused() {
     let s = Scratch::new("target");
     let o = ovl_exec(&["-l", "lower", "-t", "no-such-target", "--", "true"])
