@@ -492,6 +492,12 @@ impl Config {
 /// directory's real path and `w`'s name (ovl-exec makes it after every
 /// check, as it does the default).
 fn work_dir(w: &Path) -> Result<PathBuf, ConfigError> {
+    if std::fs::metadata(w).is_ok_and(|m| !m.is_dir()) {
+        return err(format!(
+            "work directory {} exists and is not a directory: remove it, or give another with -w",
+            w.display()
+        ));
+    }
     if std::fs::symlink_metadata(w).is_ok() {
         return canonical_dir("work", w);
     }

@@ -197,6 +197,28 @@ fn missing_given_work_is_made_with_mode_0700() {
 }
 
 #[test]
+fn work_that_is_a_file_is_refused() {
+    let s = Scratch::new("work-file");
+    let upper = s.mkdir("upper");
+    std::fs::write(s.0.join("w"), "").unwrap();
+    let o = run(&[
+        "-l",
+        &s.p("lower"),
+        "-u",
+        &upper,
+        "-w",
+        &s.p("w"),
+        "--",
+        "true",
+    ]);
+    assert_fails(
+        &o,
+        125,
+        "exists and is not a directory: remove it, or give another with -w",
+    );
+}
+
+#[test]
 fn work_in_a_missing_directory_is_refused_and_nothing_is_created() {
     let s = Scratch::new("work-parent");
     let upper = s.mkdir("upper");
