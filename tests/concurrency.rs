@@ -35,25 +35,45 @@ const NAMES: &[&str] = &["f0", "f1", "f2", "s", "x"];
 /// other name there (a `#ovl.*` object being built) is work left half-done.
 const WORK_KEEPS: &[&str] = &["ovl-generation", "ovl-listings", "ovl-whiteout"];
 
-/// A line a worker or the lower layers wrote: anything else in a file is a
-/// torn or lost write.
-const WHOLE_LINE: &str = "^(lower [a-z0-9/]+|[wW][0-9]+ [0-9]+)$";
+/// A line a worker or the lower layers wrote, padded with dots to
+/// [`LINE_WIDTH`] bytes: anything else in a file is a torn or lost write.
+const WHOLE_LINE: &str = "^(lower [a-z0-9/]+|[wW][0-9]+ [0-9]+)\\.*$";
+
+/// Every line's length, without its newline. One length for all: a
+/// process that copies a file (`cp`, `mv`'s copy of a directory, `sed
+/// -i`) while another empties it and appends reads the old content to
+/// its end and then the new one from that offset on, on any file system;
+/// with lines of one length that offset falls between two lines of the
+/// new content. (Lines of different lengths gave `w2 1` and then the
+/// newline alone of `w2 35`.)
+const LINE_WIDTH: usize = 19;
+
+/// `text` padded with dots to [`LINE_WIDTH`].
+fn padded(text: &str) -> String {
+    assert!(text.len() <= LINE_WIDTH, "{text:?} is longer than a line");
+    format!("{text:.<LINE_WIDTH$}")
+}
+
+/// `text` padded, and a newline: a line of a lower file.
+fn line(text: &str) -> String {
+    padded(text) + "\n"
+}
 
 /// Two lower layers with merged, shadowed and lower-only directories.
 fn layers() -> Fixture {
     let fx = Fixture::new(2);
     fx.lower(2)
-        .file("d0/f0", "lower d0/f0\n")
-        .file("d0/f2", "lower d0/f2\n")
-        .file("d0/s/f0", "lower d0/s/f0\n")
-        .file("d1/f1", "lower d1/f1\n")
-        .file("d2/s/x/f0", "lower d2/s/x/f0\n")
-        .file("top", "lower top\n");
+        .file("d0/f0", &line("lower d0/f0"))
+        .file("d0/f2", &line("lower d0/f2"))
+        .file("d0/s/f0", &line("lower d0/s/f0"))
+        .file("d1/f1", &line("lower d1/f1"))
+        .file("d2/s/x/f0", &line("lower d2/s/x/f0"))
+        .file("top", &line("lower top"));
     fx.lower(1)
-        .file("d0/f1", "lower d0/f1\n")
-        .file("d0/f2", "lower d0/f2/1\n")
-        .file("d1/x", "lower d1/x\n")
-        .file("d2/s/f1", "lower d2/s/f1\n")
+        .file("d0/f1", &line("lower d0/f1"))
+        .file("d0/f2", &line("lower d0/f2/1"))
+        .file("d1/x", &line("lower d1/x"))
+        .file("d2/s/f1", &line("lower d2/s/f1"))
         .symlink("d2/l", "../d0/f0");
     fx
 }
@@ -67,12 +87,14 @@ fn path(r: &mut Rng) -> String {
 /// its line at once), files emptied (`: >`, an `O_TRUNC`), and `sed -i`
 /// and `cp --remove-destination` write new files. (A file rewritten in
 /// place while another process copies it can give the copy the start of
-/// one content and the end of the other, on any file system.)
+/// one content and the end of the other, on any file system; emptied and
+/// appended to, the same, which lines of one length make whole lines:
+/// [`LINE_WIDTH`].)
 fn command(r: &mut Rng, w: u64, i: u64) -> String {
     let (a, b) = (path(r), path(r));
     let (d, e) = (r.pick(DIRS), r.pick(DIRS));
     match r.next() % 16 {
-        0 | 1 => format!("echo 'w{w} {i}' >> {a}"),
+        0 | 1 => format!("echo '{}' >> {a}", padded(&format!("w{w} {i}"))),
         2 => format!(": > {a}"),
         3 => format!("rm -f {a}"),
         4 => format!("mkdir -p {a}"),
@@ -153,7 +175,7 @@ fn scenario(seed: u64, steps: u64) {
         &fx,
         &format!(
             "find . -type f | sort | while IFS= read -r f; do\n\
-             grep -avE '{WHOLE_LINE}' \"$f\" | sed \"s|^|$f: |\"\n\
+             {{ grep -avE '{WHOLE_LINE}' \"$f\"; grep -av '^.\\{{{LINE_WIDTH}\\}}$' \"$f\"; }} | sed \"s|^|$f: |\"\n\
              [ -z \"$(tail -c 1 \"$f\")\" ] || echo \"$f: no newline at the end\"\n\
              done; echo checked"
         ),
