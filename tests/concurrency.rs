@@ -63,17 +63,17 @@ fn line(text: &str) -> String {
 fn layers() -> Fixture {
     let fx = Fixture::new(2);
     fx.lower(2)
-        .file("d0/f0", &line("lower d0/f0"))
-        .file("d0/f2", &line("lower d0/f2"))
-        .file("d0/s/f0", &line("lower d0/s/f0"))
-        .file("d1/f1", &line("lower d1/f1"))
-        .file("d2/s/x/f0", &line("lower d2/s/x/f0"))
-        .file("top", &line("lower top"));
+        .file("d0/f0", line("lower d0/f0"))
+        .file("d0/f2", line("lower d0/f2"))
+        .file("d0/s/f0", line("lower d0/s/f0"))
+        .file("d1/f1", line("lower d1/f1"))
+        .file("d2/s/x/f0", line("lower d2/s/x/f0"))
+        .file("top", line("lower top"));
     fx.lower(1)
-        .file("d0/f1", &line("lower d0/f1"))
-        .file("d0/f2", &line("lower d0/f2/1"))
-        .file("d1/x", &line("lower d1/x"))
-        .file("d2/s/f1", &line("lower d2/s/f1"))
+        .file("d0/f1", line("lower d0/f1"))
+        .file("d0/f2", line("lower d0/f2/1"))
+        .file("d1/x", line("lower d1/x"))
+        .file("d2/s/f1", line("lower d2/s/f1"))
         .symlink("d2/l", "../d0/f0");
     fx
 }
