@@ -43,6 +43,21 @@ impl Scratch {
         self.p(rel)
     }
 
+    /// `ovl-exec -l lower -u upper -w WORK -- true` here (upper made first).
+    fn run_with_work(&self, work: &str) -> Output {
+        let upper = self.mkdir("upper");
+        run(&[
+            "-l",
+            &self.p("lower"),
+            "-u",
+            &upper,
+            "-w",
+            work,
+            "--",
+            "true",
+        ])
+    }
+
     /// Every path below the scratch directory, sorted.
     fn listing(&self) -> Vec<PathBuf> {
         fn walk(dir: &Path, out: &mut Vec<PathBuf>) {
@@ -120,7 +135,6 @@ fn same_device(a: &Path, b: &Path) -> bool {
 #[test]
 fn work_on_another_filesystem_is_refused() {
     let s = Scratch::new("xdev");
-    let upper = s.mkdir("upper");
     let shm = Path::new("/dev/shm");
     if !shm.is_dir() || same_device(shm, &s.0) {
         eprintln!(
@@ -131,16 +145,7 @@ fn work_on_another_filesystem_is_refused() {
     }
     let work = shm.join(format!("ovl-exec-cli-work-{}", std::process::id()));
     std::fs::create_dir_all(&work).unwrap();
-    let o = run(&[
-        "-l",
-        &s.p("lower"),
-        "-u",
-        &upper,
-        "-w",
-        work.to_str().unwrap(),
-        "--",
-        "true",
-    ]);
+    let o = s.run_with_work(work.to_str().unwrap());
     let _ = std::fs::remove_dir_all(&work);
     assert_fails(&o, 125, "another filesystem");
 }
@@ -178,17 +183,7 @@ fn default_work_is_made_beside_upper_with_mode_0700() {
 #[test]
 fn missing_given_work_is_made_with_mode_0700() {
     let s = Scratch::new("given-work");
-    let upper = s.mkdir("upper");
-    let o = run(&[
-        "-l",
-        &s.p("lower"),
-        "-u",
-        &upper,
-        "-w",
-        &s.p("w"),
-        "--",
-        "true",
-    ]);
+    let o = s.run_with_work(&s.p("w"));
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     let work = std::fs::metadata(s.p("w")).unwrap();
     assert!(work.is_dir());
@@ -199,18 +194,8 @@ fn missing_given_work_is_made_with_mode_0700() {
 #[test]
 fn work_that_is_a_file_is_refused() {
     let s = Scratch::new("work-file");
-    let upper = s.mkdir("upper");
     std::fs::write(s.0.join("w"), "").unwrap();
-    let o = run(&[
-        "-l",
-        &s.p("lower"),
-        "-u",
-        &upper,
-        "-w",
-        &s.p("w"),
-        "--",
-        "true",
-    ]);
+    let o = s.run_with_work(&s.p("w"));
     assert_fails(
         &o,
         125,
@@ -221,18 +206,9 @@ fn work_that_is_a_file_is_refused() {
 #[test]
 fn work_in_a_missing_directory_is_refused_and_nothing_is_created() {
     let s = Scratch::new("work-parent");
-    let upper = s.mkdir("upper");
+    s.mkdir("upper"); // before the listing: the run makes it otherwise
     let before = s.listing();
-    let o = run(&[
-        "-l",
-        &s.p("lower"),
-        "-u",
-        &upper,
-        "-w",
-        &s.p("no-dir/w"),
-        "--",
-        "true",
-    ]);
+    let o = s.run_with_work(&s.p("no-dir/w"));
     assert_fails(
         &o,
         125,
