@@ -289,6 +289,12 @@ impl Overlay {
             }
         };
         let stat = rustix::fs::lstat(dst.as_c_str())?;
+        if !ours && may_hide(&stat) && crate::whiteout::is_whiteout(&dst, &stat) {
+            // Not another process's copy: its whiteout, the name removed
+            // since this look-up. The object is gone, as if that removal
+            // had come first (no caller may link, open or change it).
+            return Err(Errno::NOENT);
+        }
         if ours && FileType::from_raw_mode(st.st_mode) == FileType::RegularFile {
             // Other processes' readers of the lower file follow (`catch_up_reader`).
             let lower = crate::generation::file_key(st.st_dev, st.st_ino, &node.rel);
