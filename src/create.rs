@@ -195,10 +195,42 @@ impl Overlay {
         }
         let up = self.copy_up(existing, None)?;
         let from = self.upper_path(&up.rel);
+        // What is linked is the object looked up, through a descriptor of
+        // it: another process may have removed it since, and a link by name
+        // would then link its whiteout (hiding the lower object of the new
+        // name, or leaving an entry the kernel lists and cannot open).
+        let object = open_if_same(&from, &up.stat)?;
         self.create_with(parent, name, false, false, |dir, p| {
             // The parent's upper copy exists by now.
             self.moving_into(&from, &parent.rel);
-            rustix::fs::linkat(CWD, from.as_c_str(), dir, p, AtFlags::empty())
+            link_object(&object, dir, p)
         })
+    }
+}
+
+/// An `O_PATH` descriptor of what the upper name `path` holds, if that is
+/// still `expected` (same device and inode); `ENOENT` otherwise, as if the
+/// other process's change had come before this call.
+fn open_if_same(path: &CStr, expected: &rustix::fs::Stat) -> Result<OwnedFd, Errno> {
+    let flags = OFlags::PATH | OFlags::NOFOLLOW | OFlags::CLOEXEC;
+    let fd = rustix::fs::open(path, flags, Mode::empty())?;
+    let st = rustix::fs::fstat(&fd)?;
+    if (st.st_dev, st.st_ino) != (expected.st_dev, expected.st_ino) {
+        return Err(Errno::NOENT);
+    }
+    Ok(fd)
+}
+
+/// Links the object behind `fd` as `p` in `dir`: from the descriptor
+/// (`AT_EMPTY_PATH`, which the kernel allows with `CAP_DAC_READ_SEARCH`),
+/// else from its magic link. `ENOENT` once the object has no name left.
+fn link_object(fd: &OwnedFd, dir: BorrowedFd<'_>, p: &CStr) -> Result<(), Errno> {
+    match rustix::fs::linkat(fd, c"", dir, p, AtFlags::EMPTY_PATH) {
+        Err(Errno::NOENT) if rustix::fs::fstat(fd).is_ok_and(|st| st.st_nlink > 0) => {
+            let link =
+                cpath(format!("/proc/self/fd/{}", rustix::fd::AsRawFd::as_raw_fd(fd)).as_bytes());
+            rustix::fs::linkat(CWD, link.as_c_str(), dir, p, AtFlags::SYMLINK_FOLLOW)
+        }
+        r => r,
     }
 }

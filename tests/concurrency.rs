@@ -210,3 +210,38 @@ fn workers_changing_one_view_at_once_leave_a_tree_the_kernel_reads_alike() {
         }
     }
 }
+
+/// `ln -f a b` again and again while another process removes `a` and makes
+/// it anew: each link links the object its look-up found, or fails
+/// (`ENOENT`), as on the kernel. It never links the whiteout the removal
+/// left at `a` (`ln -f` links to a temporary name first and renames that
+/// over `b`: a whiteout linked there stayed in upper under the temporary
+/// name, an entry that hides nothing, which the kernel lists in an opaque
+/// directory and cannot open; once in every run of this test, before).
+#[test]
+fn a_link_racing_the_removal_of_its_source_links_no_whiteout() {
+    let fx = Fixture::new(1);
+    fx.lower(1).file("a", "lower a\n").file("b", "lower b\n");
+    let ran = run_ovl(
+        &fx,
+        "( for i in $(seq 400); do rm -f a; echo new > a; done ) &\n\
+         missing=0\n\
+         for i in $(seq 400); do\n\
+           ln -f a b 2>/dev/null; [ -e b ] || missing=$((missing + 1))\n\
+         done\n\
+         wait; echo \"b missing $missing times\"\n",
+    );
+    assert_eq!(ran.out(), "b missing 0 times\n", "{}", ran.err());
+    let stray: Vec<String> = std::fs::read_dir(fx.upper_dir())
+        .expect("read the upper layer")
+        .map(|e| e.expect("entry"))
+        .filter(|e| {
+            use std::os::unix::fs::{FileTypeExt, MetadataExt};
+            let m = e.metadata().expect("lstat an entry of upper");
+            m.file_type().is_char_device() && m.rdev() == 0
+        })
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|name| name != "a" && name != "b")
+        .collect();
+    assert!(stray.is_empty(), "whiteouts that hide nothing: {stray:?}");
+}
