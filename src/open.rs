@@ -214,7 +214,17 @@ impl Overlay {
                     Err(e) => Err(e),
                 }
             }
-            Slot::Taken(node) => self.open_found(node, flags, mode),
+            Slot::Taken(node) => match self.open_found(node, flags, mode) {
+                // Removed since the look-up (its copy-up found the name
+                // gone): made anew, as the kernel's open would have after
+                // that removal (bounded, as for symlinks).
+                Err(Errno::NOENT) if links < crate::lookup::MAX_SYMLINKS => {
+                    let rel = crate::lookup::join(&parent.rel, &name);
+                    let parent = self.resolve_parent(&rel)?;
+                    self.open_creating_via(parent, path, flags, mode, links + 1)
+                }
+                r => r,
+            },
             Slot::Free { whiteout } => {
                 if !self.has_upper {
                     return Err(Errno::ROFS);

@@ -245,3 +245,25 @@ fn a_link_racing_the_removal_of_its_source_links_no_whiteout() {
         .collect();
     assert!(stray.is_empty(), "whiteouts that hide nothing: {stray:?}");
 }
+
+/// `echo x >> f` on lower files while another process removes them: each
+/// append opens the file the look-up found or, removed meanwhile, makes it
+/// anew, as the kernel's `open(O_CREAT)` would after that removal; it never
+/// fails (it failed now and then before: the copy-up found the removal's
+/// whiteout at the name and took it for another process's copy).
+#[test]
+fn appends_racing_removals_of_lower_files_never_fail() {
+    let fx = Fixture::new(1);
+    let lower = fx.lower(1);
+    for i in 0..600 {
+        lower.file(&format!("f{i}"), "lower\n");
+    }
+    let ran = run_ovl(
+        &fx,
+        "( for i in $(seq 0 599); do rm -f f$i; done ) &\n\
+         failed=0\n\
+         for i in $(seq 0 599); do sh -c \"echo x >> f$i\" || failed=$((failed + 1)); done\n\
+         wait; echo \"appends failed $failed times\"\n",
+    );
+    assert_eq!(ran.out(), "appends failed 0 times\n", "{}", ran.err());
+}
