@@ -289,7 +289,7 @@ impl Overlay {
             }
         };
         let stat = rustix::fs::lstat(dst.as_c_str())?;
-        if !ours && may_hide(&stat) && crate::whiteout::is_whiteout(&dst, &stat) {
+        if !ours && crate::whiteout::is_whiteout(&dst, &stat) {
             // Not another process's copy: its whiteout, the name removed
             // since this look-up. The object is gone, as if that removal
             // had come first (no caller may link, open or change it).

@@ -4,7 +4,7 @@
 //! creating over a whiteout replaces it in one exchange, and a directory
 //! made there is opaque, so nothing of the lower layers shows through it.
 
-use crate::lookup::{join, may_hide, Node};
+use crate::lookup::{join, Node};
 use crate::overlay::{Overlay, UPPER};
 use crate::sys::cpath;
 use crate::whiteout::{is_whiteout, make_opaque};
@@ -82,7 +82,7 @@ impl Overlay {
     fn upper_whiteout(&self, rel: &[u8]) -> bool {
         self.layers[UPPER]
             .lstat(&cpath(rel))
-            .is_ok_and(|st| may_hide(&st) && is_whiteout(&self.upper_path(rel), &st))
+            .is_ok_and(|st| is_whiteout(&self.upper_path(rel), &st))
     }
 
     /// Puts the object at `tmp` (work directory) in place of the whiteout at
@@ -90,8 +90,7 @@ impl Overlay {
     /// the name since it was seen a whiteout: the name keeps its object, as
     /// the kernel's creation would have failed had it run then.
     fn replace_whiteout(&self, tmp: &CStr, dst: &CStr) -> Result<(), Errno> {
-        let swapped =
-            crate::rename::exchange_if(tmp, dst, |p, st| may_hide(st) && is_whiteout(p, st));
+        let swapped = crate::rename::exchange_if(tmp, dst, is_whiteout);
         if let Err(e) = swapped {
             // Ours (a file or a directory), or what it displaced: removed
             // whatever its type.

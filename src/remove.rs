@@ -4,7 +4,7 @@
 //! never shows through, even for an instant.
 
 use crate::copy_up::remove_temp;
-use crate::lookup::{join, may_hide, Node, Resolved};
+use crate::lookup::{join, Node, Resolved};
 use crate::overlay::{Overlay, UPPER};
 use crate::whiteout::{is_whiteout, make_whiteout};
 use rustix::fd::AsFd;
@@ -130,7 +130,7 @@ impl Overlay {
 fn holds_only_whiteouts(dir: &CStr) -> bool {
     crate::sys::entries(dir).into_iter().all(|(name, _)| {
         let path = crate::sys::child(dir, &name);
-        rustix::fs::lstat(path.as_c_str()).is_ok_and(|st| may_hide(&st) && is_whiteout(&path, &st))
+        rustix::fs::lstat(path.as_c_str()).is_ok_and(|st| is_whiteout(&path, &st))
     })
 }
 

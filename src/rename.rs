@@ -212,7 +212,7 @@ impl Overlay {
         let Ok(st) = rustix::fs::lstat(to) else {
             return Ok(());
         };
-        if !(crate::lookup::may_hide(&st) && is_whiteout(to, &st)) {
+        if !is_whiteout(to, &st) {
             return Ok(());
         }
         let (_, shows_lower) = self.upper_dir_for_whiteouts(&new.parent.rel)?;
