@@ -28,7 +28,9 @@ pub mod env {
     /// (symlink to `(overlay-whiteout)` with the `overlay.whiteout` xattr).
     pub const WHITEOUT: &str = "OVL_WHITEOUT";
     /// Namespace of the overlay's own xattrs: `trusted` or `user`. Default:
-    /// `trusted` when the process may write it (root), else `user`.
+    /// `trusted` when the process may read and write it (`CAP_SYS_ADMIN` in
+    /// the initial user namespace: root, but not root in a container that
+    /// lacks it), else `user`.
     pub const XATTR: &str = "OVL_XATTR";
     /// Absolute path of the shim, so it can be put back into children that
     /// were started with a fresh environment.
@@ -295,7 +297,7 @@ fn parse_whiteout(s: Option<&str>) -> Result<WhiteoutFormat, ConfigError> {
 
 fn parse_xattr_ns(s: Option<&str>) -> Result<XattrNs, ConfigError> {
     match s {
-        None => Ok(if rustix::process::geteuid().is_root() {
+        None => Ok(if may_use_trusted_xattrs() {
             XattrNs::Trusted
         } else {
             XattrNs::User
@@ -306,6 +308,26 @@ fn parse_xattr_ns(s: Option<&str>) -> Result<XattrNs, ConfigError> {
             "unknown xattr namespace '{o}': use 'trusted' or 'user'"
         )),
     }
+}
+
+/// May this process read and write `trusted.` xattrs? The kernel asks for
+/// `CAP_SYS_ADMIN` in the initial user namespace: root in a container
+/// without it (Docker's default) or in a user namespace of its own writes
+/// none (`EPERM`) and reads none (they seem absent).
+fn may_use_trusted_xattrs() -> bool {
+    /// The initial user namespace's inode number, fixed in the kernel
+    /// (`PROC_USER_INIT_INO`).
+    const INITIAL_USER_NS: u64 = 0xEFFF_FFFD;
+    let admin = rustix::thread::capabilities(None).is_ok_and(|c| {
+        c.effective
+            .contains(rustix::thread::CapabilitySet::SYS_ADMIN)
+    });
+    admin
+        && rustix::fs::stat("/proc/self/ns/user").map_or(
+            // Without /proc, the capability alone tells.
+            true,
+            |st| st.st_ino == INITIAL_USER_NS,
+        )
 }
 
 fn same_filesystem(a: &Path, b: &Path) -> Result<bool, ConfigError> {

@@ -378,6 +378,62 @@ fn the_environment_carries_the_overlay_and_the_shim() {
     );
 }
 
+/// Root without `CAP_SYS_ADMIN` (a container's root, as Docker starts it)
+/// may neither write nor read `trusted.` xattrs: by default `ovl-exec`
+/// then writes the overlay's marks as `user.overlay.*`, as a user who is
+/// not root gets them, and the kernel mounted with `userxattr` shows the
+/// view the command left. It used to pick `trusted`, and a directory made
+/// over a removed lower one failed with `EPERM`.
+#[test]
+fn root_without_cap_sys_admin_marks_in_the_user_namespace() {
+    require_root!();
+    let s = Scratch::new("nocap");
+    for d in ["upper", "work", "mnt"] {
+        std::fs::create_dir_all(s.p(d)).unwrap();
+    }
+    let script = format!(
+        "echo $OVL_XATTR; cd {} && rm -rf sub && mkdir sub && touch sub/new && ls sub",
+        s.p("lower").display()
+    );
+    let o = Command::new("setpriv")
+        .args(["--bounding-set=-sys_admin", "--inh-caps=-sys_admin", "--"])
+        .arg(ovl_exec())
+        .arg("-l")
+        .arg(s.p("lower"))
+        .arg("-u")
+        .arg(s.p("upper"))
+        .arg("-w")
+        .arg(s.p("work"))
+        .args(["--", "sh", "-c", &script])
+        .env("OVL_SHIM", shim())
+        .output()
+        .unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&o.stdout),
+        "user\nnew\n",
+        "{}",
+        stderr(&o)
+    );
+    assert_eq!(
+        common::dump::list_xattrs(&s.p("upper/sub")),
+        ["user.overlay.opaque"],
+        "the new directory's marks"
+    );
+    let opts = format!(
+        "lowerdir={},upperdir={},workdir={},userxattr",
+        s.p("lower").display(),
+        s.p("upper").display(),
+        s.p("work").display()
+    );
+    common::mount::mount(&["-t", "overlay", "overlay", "-o", &opts], &s.p("mnt")).unwrap();
+    let listed = std::fs::read_dir(s.p("mnt/sub")).map(|d| {
+        d.map(|e| e.unwrap().file_name().into_string().unwrap())
+            .collect::<Vec<_>>()
+    });
+    common::mount::unmount(&s.p("mnt"));
+    assert_eq!(listed.unwrap(), ["new"], "the kernel's view of sub");
+}
+
 #[test]
 fn trace_logs_calls_in_the_view() {
     let s = Scratch::new("trace");

@@ -48,7 +48,7 @@ pub struct Cli {
     /// How whiteouts are written: kernel (char device 0/0) or seed (symlink + xattr)
     #[arg(long, value_name = "FORMAT", value_parser = ["kernel", "seed"])]
     pub whiteout: Option<String>,
-    /// Namespace of the overlay's xattrs (opaque, whiteout): trusted (default as root) or user
+    /// Namespace of the overlay's xattrs (opaque, whiteout): trusted (default with CAP_SYS_ADMIN: root outside containers) or user
     #[arg(long, value_name = "NS", value_parser = ["trusted", "user"])]
     pub xattr: Option<String>,
     /// The command to run, and its arguments
