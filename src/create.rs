@@ -2,12 +2,14 @@
 //! Unix sockets' files.
 //! New objects always land in the upper layer (its parents copied up first);
 //! creating over a whiteout replaces it in one exchange, and a directory
-//! made there is opaque, so nothing of the lower layers shows through it.
+//! made there is opaque, so nothing of the lower layers shows through it
+//! (or, where the process may not mark it, holds a whiteout of each name
+//! the lower layers show there).
 
 use crate::lookup::{join, Node};
 use crate::overlay::{Overlay, UPPER};
 use crate::sys::cpath;
-use crate::whiteout::{is_whiteout, make_opaque};
+use crate::whiteout::is_whiteout;
 use rustix::fd::{BorrowedFd, OwnedFd};
 use rustix::fs::{AtFlags, FileType, Mode, OFlags, CWD};
 use rustix::io::Errno;
@@ -69,7 +71,7 @@ impl Overlay {
             let tmp = self.work_temp(crate::copy_up::Temp::New)?;
             make(CWD, &tmp)?;
             if opaque_if_over_whiteout {
-                if let Err(e) = make_opaque(self.xattr_ns, &tmp) {
+                if let Err(e) = self.make_opaque_or_hide_lower(&tmp, parent, name) {
                     crate::copy_up::remove_temp(&tmp, true);
                     return Err(e);
                 }

@@ -7,7 +7,7 @@ use crate::lookup::{join, Node};
 use crate::overlay::{Overlay, UPPER};
 use crate::remove::clear_whiteouts;
 use crate::sys::cpath;
-use crate::whiteout::{is_whiteout, make_opaque};
+use crate::whiteout::{is_opaque, is_whiteout, make_opaque, mark_refused};
 use rustix::fd::AsFd;
 use rustix::fs::{AtFlags, RenameFlags, CWD};
 use rustix::io::Errno;
@@ -90,7 +90,11 @@ impl Overlay {
                     // file system refuses, after the moved directory was
                     // made opaque, which it stays.
                     let moved = self.upper_path(&old_rel);
-                    self.make_opaque_if_lower_may_show(src, &moved, &new, false)?;
+                    match self.make_opaque_if_lower_may_show(src, &moved, &new, false) {
+                        // Unmarked, the directory stays where it is.
+                        Ok(()) | Err(Errno::XDEV) => {}
+                        Err(e) => return Err(e),
+                    }
                 }
                 return Err(Errno::NOTEMPTY);
             }
@@ -235,9 +239,33 @@ impl Overlay {
         lower_below: bool,
     ) -> Result<(), Errno> {
         if src.is_dir() && (lower_below || self.merges_lower(new.parent)) {
-            make_opaque(self.xattr_ns, moved)?;
+            self.mark_moving_dir_opaque(moved, new.parent, new.name)?;
         }
         Ok(())
+    }
+
+    /// Marks `moved`, an upper directory about to take `name` in `parent`,
+    /// opaque. Where the mark is refused (see `mark_refused`), it matters
+    /// only if the lower layers show a directory at that name, which would
+    /// merge with it: then `EXDEV`, as the kernel's rename fails where it
+    /// cannot set the mark (`mv` then copies, and the copy's `mkdir` hides
+    /// the lower names by whiteouts).
+    fn mark_moving_dir_opaque(
+        &self,
+        moved: &std::ffi::CStr,
+        parent: &Node,
+        name: &[u8],
+    ) -> Result<(), Errno> {
+        match make_opaque(self.xattr_ns, moved) {
+            Err(e) if mark_refused(e) => {
+                if is_opaque(moved) || self.lower_dir_at(parent, name)?.is_none() {
+                    Ok(())
+                } else {
+                    Err(Errno::XDEV)
+                }
+            }
+            r => r,
+        }
     }
 
     /// `RENAME_EXCHANGE`: both names exist and swap. Directories that a
@@ -255,19 +283,19 @@ impl Overlay {
             let b = self.copy_up(dst, None)?;
             let from = self.upper_path(&a.rel);
             let to = self.upper_path(&b.rel);
+            // Marked before they swap, as by the kernel: a mark refused
+            // then leaves both where they are.
+            if src.is_dir() && self.merges_lower(new.parent) {
+                self.mark_moving_dir_opaque(&from, new.parent, new.name)?;
+            }
+            if dst.is_dir() && self.merges_lower(old.parent) {
+                self.mark_moving_dir_opaque(&to, old.parent, old.name)?;
+            }
             if old.parent.rel != new.parent.rel {
                 self.moving_into(&from, &new.parent.rel);
                 self.moving_into(&to, &old.parent.rel);
             }
-            exchange(&from, &to)?;
-            // Each now stands at the other's name.
-            if src.is_dir() && self.merges_lower(new.parent) {
-                make_opaque(self.xattr_ns, &to)?;
-            }
-            if dst.is_dir() && self.merges_lower(old.parent) {
-                make_opaque(self.xattr_ns, &from)?;
-            }
-            Ok(())
+            exchange(&from, &to)
         })
     }
 }

@@ -3,8 +3,9 @@
 //! configured one is written).
 
 use crate::config::{WhiteoutFormat, XattrNs};
+use crate::lookup::{join, Node, Slot};
 use crate::overlay::Overlay;
-use rustix::fd::{BorrowedFd, OwnedFd};
+use rustix::fd::{AsFd, BorrowedFd, OwnedFd};
 use rustix::fs::{AtFlags, FileType, Mode, OFlags, RenameFlags, Stat, CWD};
 use rustix::io::Errno;
 use std::ffi::{CStr, CString};
@@ -124,6 +125,14 @@ pub fn make_opaque(ns: XattrNs, path: &CStr) -> Result<(), Errno> {
     rustix::fs::lsetxattr(path, attr.as_str(), b"y", rustix::fs::XattrFlags::empty())
 }
 
+/// Was the overlay's mark refused to this process? `trusted.` xattrs need
+/// `CAP_SYS_ADMIN` (which a process that gave up root, in a view set up by
+/// root, lacks), and some file systems keep none of the namespace (`user.`
+/// ones on tmpfs before Linux 6.6).
+pub(crate) fn mark_refused(e: Errno) -> bool {
+    matches!(e, Errno::PERM | Errno::ACCESS | Errno::OPNOTSUPP)
+}
+
 /// Name, in the work directory, of the whiteout that new whiteouts are hard
 /// links of: as the kernel, one inode for them all, so removing a name costs
 /// a directory entry and no inode allocation.
@@ -163,6 +172,46 @@ impl Overlay {
         let opaque = rustix::fs::fgetxattr(&dir, name.as_str(), &mut buf[..])
             .is_ok_and(|n| n == 1 && buf[0] == b'y');
         Ok((dir, !opaque))
+    }
+
+    /// The directory the lower layers alone show at `name` in `parent` (as
+    /// the view would without what the upper layer holds there); `None`
+    /// when they show none there.
+    pub(crate) fn lower_dir_at(&self, parent: &Node, name: &[u8]) -> Result<Option<Node>, Errno> {
+        let lowers = parent.dirs & !(1 << crate::overlay::UPPER);
+        let rel = CString::new(join(&parent.rel, name)).map_err(|_| Errno::INVAL)?;
+        Ok(match self.find_in_layers(lowers, &rel, parent.rel.len())? {
+            Slot::Taken(found) if found.dirs != 0 => Some(found.into_node(rel.into_bytes())),
+            _ => None,
+        })
+    }
+
+    /// Makes `dir`, a new directory (in the work directory) that is to take
+    /// `name` in `parent`, opaque. Where the mark is refused (see
+    /// [`mark_refused`]), a whiteout of each name the lower layers show
+    /// there hides them instead: the same view, which the kernel reads
+    /// alike.
+    pub(crate) fn make_opaque_or_hide_lower(
+        &self,
+        dir: &CStr,
+        parent: &Node,
+        name: &[u8],
+    ) -> Result<(), Errno> {
+        match make_opaque(self.xattr_ns, dir) {
+            Err(e) if mark_refused(e) && self.whiteout == WhiteoutFormat::CharDev => {
+                let Some(lower) = self.lower_dir_at(parent, name)? else {
+                    return Ok(());
+                };
+                let listing = self.merged_listing(&lower)?;
+                let flags = OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC;
+                let fd = rustix::fs::open(dir, flags, Mode::empty())?;
+                for entry in listing.iter().filter(|e| e.name != b"." && e.name != b"..") {
+                    self.chardev_whiteout_at(fd.as_fd(), &crate::sys::cpath(entry.name))?;
+                }
+                Ok(())
+            }
+            r => r,
+        }
     }
 
     /// Makes a whiteout named `name` in the upper directory `dir_rel`,

@@ -661,6 +661,79 @@ fn names_a_user_may_not_change_in_lower_directories_copy_nothing_up() {
     ));
 }
 
+/// A process that gave up root in a view set up by root may not set the
+/// `trusted.` marks (no `CAP_SYS_ADMIN`), where the kernel sets them with
+/// the mounter's credentials: a directory it makes over a removed lower one
+/// hides the lower names by whiteouts instead of an opaque mark; one it
+/// moves into a directory that merges lower layers goes unmarked where no
+/// lower directory has its new name, and fails with `EXDEV` where one does
+/// (`mv` then copies). ovl failed each with `EPERM`. The view is the
+/// kernel's, and so is the tree the kernel shows over ovl's upper layer,
+/// but for the link counts of those directories: they merge a lower one,
+/// and a merged directory reports one link (the kernel's opaque ones two).
+#[test]
+fn directories_made_and_moved_by_a_user_who_gave_up_root_hide_the_lower_ones() {
+    require_root!();
+    let fx = Fixture::new(1);
+    fx.lower(1)
+        .file("w/d/a", "a\n")
+        .file("w/d/sub/b", "b\n")
+        .file("w/e/f", "f\n")
+        .file("w/p/q/x", "x\n");
+    for rel in ["w", "w/d", "w/d/a", "w/d/sub", "w/d/sub/b", "w/e", "w/e/f"] {
+        fx.lower(1).chown(rel, 65534, 65534);
+    }
+    for rel in ["w/p", "w/p/q", "w/p/q/x"] {
+        fx.lower(1).chown(rel, 65534, 65534);
+    }
+    let pair = fx.pair();
+    for side in [&pair.kernel, &pair.ovl] {
+        for dir in [side.upper_dir(), side.work_dir()] {
+            std::os::unix::fs::chown(&dir, Some(65534), Some(65534)).unwrap();
+        }
+    }
+    // `LIST` without the link counts.
+    let list = "find . -printf '%p %y %m %s %l\\n' | sort\n";
+    let (_, ovl) = pair.run(&format!(
+        "{}cd w && {list}",
+        as_nobody(&[
+            "cd w && rm -rf d && mkdir d && touch d/new && echo made",
+            "cd w && mkdir n && mv n e2 && echo moved",
+            "cd w && mkdir m && echo 1 > m/1 && rm -rf p/q && mv m p/q && echo copied",
+            "cd w && rm -rf e && mv e2 e && ls -a e && echo replaced",
+        ])
+    ));
+    for step in ["made", "moved", "copied", "replaced"] {
+        assert!(
+            ovl.out().lines().any(|l| l == step),
+            "{step}: {}",
+            ovl.out()
+        );
+    }
+    let probe = format!("{list}{CAT_ALL}");
+    compare(
+        &run_kernel(&pair.kernel, &probe),
+        &run_kernel(&pair.ovl, &probe),
+    );
+}
+
+/// Known difference (README, Limitations): in a view set up by root, the
+/// overlay's `trusted.` marks cannot be read by a process that gave up
+/// root (no `CAP_SYS_ADMIN`): a directory root made opaque shows such a
+/// process the removed lower directory's names too. The kernel reads the
+/// marks with the mounter's credentials.
+#[test]
+#[ignore = "known difference from the kernel: a process that gave up root does not see the view's trusted.overlay marks"]
+fn an_opaque_directory_hides_the_lower_one_from_a_user_who_gave_up_root() {
+    require_root!();
+    let fx = Fixture::new(1);
+    fx.lower(1).file("d/a", "a\n");
+    fx.pair().run(&format!(
+        "rm -rf d && mkdir d && touch d/new\n{}",
+        as_nobody(&["ls d"])
+    ));
+}
+
 /// A path ending in `/.` names a directory too: a final symlink is
 /// followed (`cp -r lnk/. copy` copies the directory it leads to, `lstat`
 /// sees that directory), and a file named so fails with `ENOTDIR` (nothing
