@@ -330,6 +330,13 @@ fn may_use_trusted_xattrs() -> bool {
         )
 }
 
+/// Is `dir` on an overlayfs? One refuses to make the kernel's whiteouts
+/// (`EPERM`), which it would take for its own.
+fn on_overlayfs(dir: &Path) -> bool {
+    const OVERLAYFS_SUPER_MAGIC: i64 = 0x794c_7630;
+    rustix::fs::statfs(dir).is_ok_and(|st| st.f_type as i64 == OVERLAYFS_SUPER_MAGIC)
+}
+
 fn same_filesystem(a: &Path, b: &Path) -> Result<bool, ConfigError> {
     use std::os::unix::fs::MetadataExt;
     let da = std::fs::metadata(a).map_err(|e| ConfigError(format!("{}: {e}", a.display())))?;
@@ -360,6 +367,7 @@ impl Config {
                 }
             }
         }
+        let whiteout = parse_whiteout(s.whiteout.as_deref())?;
         let (upper, work) = match (&s.upper, &s.work) {
             (None, None) => (None, None),
             (None, Some(w)) => {
@@ -405,6 +413,12 @@ impl Config {
                 } else {
                     work.parent().unwrap_or(Path::new("/"))
                 };
+                if whiteout == WhiteoutFormat::CharDev && on_overlayfs(&upper) {
+                    return err(format!(
+                        "upper directory {} is on an overlayfs (a container's root file system?), where the kernel's whiteouts (character devices 0/0) cannot be made: put the upper and work directories on another file system (a tmpfs or a volume), or give --whiteout seed (whiteouts the kernel's overlayfs does not read)",
+                        upper.display()
+                    ));
+                }
                 if !same_filesystem(probe, &upper)? {
                     return err(format!(
                         "work directory {} is on another filesystem than upper {}: copy-up needs one rename between them",
@@ -461,7 +475,7 @@ impl Config {
             target,
             target_alias,
             trace: s.trace.clone(),
-            whiteout: parse_whiteout(s.whiteout.as_deref())?,
+            whiteout,
             xattr_ns: parse_xattr_ns(s.xattr_ns.as_deref())?,
         })
     }

@@ -434,6 +434,73 @@ fn root_without_cap_sys_admin_marks_in_the_user_namespace() {
     assert_eq!(listed.unwrap(), ["new"], "the kernel's view of sub");
 }
 
+/// An upper layer on an overlayfs (a container's root file system, say):
+/// the kernel's whiteouts cannot be made there (it refuses them, `EPERM`,
+/// and would take them for its own), so `ovl-exec` refuses it before
+/// anything runs, saying what to do; with `--whiteout seed` it runs, and a
+/// removal holds.
+#[test]
+fn an_upper_layer_on_an_overlayfs_is_refused_unless_whiteouts_are_the_seeds() {
+    require_root!();
+    let s = Scratch::new("ovlupper");
+    for d in ["kl", "ku", "kw", "mnt"] {
+        std::fs::create_dir_all(s.p(d)).unwrap();
+    }
+    let opts = format!(
+        "lowerdir={},upperdir={},workdir={}",
+        s.p("kl").display(),
+        s.p("ku").display(),
+        s.p("kw").display()
+    );
+    common::mount::mount(&["-t", "overlay", "overlay", "-o", &opts], &s.p("mnt")).unwrap();
+    let (upper, work) = (s.p("mnt/upper"), s.p("mnt/work"));
+    std::fs::create_dir_all(&upper).unwrap();
+    let run = |extra: &[&str]| {
+        let script = format!("cd {} && rm plain && ls", s.p("lower").display());
+        Command::new(ovl_exec())
+            .args(extra)
+            .arg("-l")
+            .arg(s.p("lower"))
+            .arg("-u")
+            .arg(&upper)
+            .arg("-w")
+            .arg(&work)
+            .args(["--", "sh", "-c", &script])
+            .env("OVL_SHIM", shim())
+            .output()
+            .unwrap()
+    };
+    let refused = run(&[]);
+    let work_made = work.exists();
+    let with_seed = run(&["--whiteout", "seed"]);
+    let again = run(&["--whiteout", "seed"]);
+    common::mount::unmount(&s.p("mnt"));
+    assert_eq!(refused.status.code(), Some(125), "{}", stderr(&refused));
+    assert!(
+        stderr(&refused).contains("is on an overlayfs")
+            && stderr(&refused).contains("--whiteout seed"),
+        "{}",
+        stderr(&refused)
+    );
+    assert!(!work_made, "nothing is made before the checks pass");
+    assert_eq!(
+        String::from_utf8_lossy(&with_seed.stdout),
+        "sub\ntool.sh\n",
+        "{}",
+        stderr(&with_seed)
+    );
+    assert_eq!(
+        again.status.code(),
+        Some(1),
+        "plain is gone: {}",
+        stderr(&again)
+    );
+    assert!(
+        s.p("lower/plain").is_file(),
+        "the lower layer never changes"
+    );
+}
+
 #[test]
 fn trace_logs_calls_in_the_view() {
     let s = Scratch::new("trace");
