@@ -334,6 +334,8 @@ fn may_use_trusted_xattrs() -> bool {
 /// (`EPERM`), which it would take for its own.
 fn on_overlayfs(dir: &Path) -> bool {
     const OVERLAYFS_SUPER_MAGIC: i64 = 0x794c_7630;
+    // `f_type`'s type differs between architectures.
+    #[allow(clippy::unnecessary_cast)]
     rustix::fs::statfs(dir).is_ok_and(|st| st.f_type as i64 == OVERLAYFS_SUPER_MAGIC)
 }
 
