@@ -501,6 +501,64 @@ fn an_upper_layer_on_an_overlayfs_is_refused_unless_whiteouts_are_the_seeds() {
     );
 }
 
+/// `ovl-exec` run by a user who is not root, on layers of theirs: its
+/// marks are `user.overlay.*` and its whiteouts devices it may make; the
+/// kernel, mounted with `userxattr` over the layers it left, shows the
+/// tree the command saw last (a copy-up, a removal, a directory made over
+/// a removed lower one, a directory moved).
+#[test]
+fn a_user_who_is_not_root_leaves_layers_the_kernel_reads_with_userxattr() {
+    require_root!();
+    let s = Scratch::new("user");
+    std::fs::create_dir_all(s.p("lower/sub/deeper")).unwrap();
+    for d in ["upper", "work", "kwork", "mnt"] {
+        std::fs::create_dir_all(s.p(d)).unwrap();
+    }
+    let chown = Command::new("chown")
+        .args(["-R", "65534:65534"])
+        .arg(&s.dir)
+        .status()
+        .unwrap();
+    assert!(chown.success());
+    let script = format!(
+        "cd {} && echo more >> plain && rm tool.sh && rm -rf sub && mkdir sub && echo n > sub/new \
+         && mkdir e && mv e e2 && find . -printf '%p %y %s\\n' | sort",
+        s.p("lower").display()
+    );
+    let o = ovl_as_nobody(&[
+        "-l".as_ref(),
+        os(&s.p("lower")),
+        "-u".as_ref(),
+        os(&s.p("upper")),
+        "-w".as_ref(),
+        os(&s.p("work")),
+        "--".as_ref(),
+        "sh".as_ref(),
+        "-c".as_ref(),
+        script.as_ref(),
+    ]);
+    let seen = String::from_utf8_lossy(&o.stdout).into_owned();
+    assert!(seen.contains("./sub/new f 2\n"), "{seen}{}", stderr(&o));
+    assert_eq!(
+        common::dump::list_xattrs(&s.p("upper/sub")),
+        ["user.overlay.opaque"],
+        "the new directory's marks"
+    );
+    let opts = format!(
+        "lowerdir={},upperdir={},workdir={},userxattr",
+        s.p("lower").display(),
+        s.p("upper").display(),
+        s.p("kwork").display()
+    );
+    common::mount::mount(&["-t", "overlay", "overlay", "-o", &opts], &s.p("mnt")).unwrap();
+    let kernel = Command::new("sh")
+        .args(["-c", "find . -printf '%p %y %s\\n' | sort"])
+        .current_dir(s.p("mnt"))
+        .output();
+    common::mount::unmount(&s.p("mnt"));
+    assert_eq!(String::from_utf8_lossy(&kernel.unwrap().stdout), seen);
+}
+
 #[test]
 fn trace_logs_calls_in_the_view() {
     let s = Scratch::new("trace");
