@@ -370,6 +370,13 @@ impl Config {
             }
         }
         let whiteout = parse_whiteout(s.whiteout.as_deref())?;
+        let xattr_ns = parse_xattr_ns(s.xattr_ns.as_deref())?;
+        if s.upper.is_some() && whiteout == WhiteoutFormat::SeedSymlink && xattr_ns == XattrNs::User
+        {
+            return err(
+                "--whiteout seed marks its whiteouts (symbolic links) with user.overlay.whiteout, which the kernel allows on no symbolic link: leave --whiteout out (the kernel's whiteouts), or give --xattr trusted where the process has CAP_SYS_ADMIN",
+            );
+        }
         let (upper, work) = match (&s.upper, &s.work) {
             (None, None) => (None, None),
             (None, Some(w)) => {
@@ -416,8 +423,12 @@ impl Config {
                     work.parent().unwrap_or(Path::new("/"))
                 };
                 if whiteout == WhiteoutFormat::CharDev && on_overlayfs(&upper) {
+                    let seed = match xattr_ns {
+                        XattrNs::Trusted => ", or give --whiteout seed (whiteouts the kernel's overlayfs does not read)",
+                        XattrNs::User => "",
+                    };
                     return err(format!(
-                        "upper directory {} is on an overlayfs (a container's root file system?), where the kernel's whiteouts (character devices 0/0) cannot be made: put the upper and work directories on another file system (a tmpfs or a volume), or give --whiteout seed (whiteouts the kernel's overlayfs does not read)",
+                        "upper directory {} is on an overlayfs (a container's root file system?), where the kernel's whiteouts (character devices 0/0) cannot be made: put the upper and work directories on another file system (a tmpfs or a volume){seed}",
                         upper.display()
                     ));
                 }
@@ -478,7 +489,7 @@ impl Config {
             target_alias,
             trace: s.trace.clone(),
             whiteout,
-            xattr_ns: parse_xattr_ns(s.xattr_ns.as_deref())?,
+            xattr_ns,
         })
     }
 

@@ -114,7 +114,13 @@ pub fn make_whiteout(ovl: &Overlay, path: &CStr) -> Result<(), Errno> {
         WhiteoutFormat::SeedSymlink => {
             rustix::fs::symlinkat(SEED_WHITEOUT_TARGET, CWD, path)?;
             let attr = format!("{}whiteout", ovl.xattr_ns.prefix());
-            rustix::fs::lsetxattr(path, attr.as_str(), b"y", rustix::fs::XattrFlags::empty())
+            let marked =
+                rustix::fs::lsetxattr(path, attr.as_str(), b"y", rustix::fs::XattrFlags::empty());
+            if marked.is_err() {
+                // An unmarked link would show in the view as a symlink.
+                let _ = rustix::fs::unlinkat(CWD, path, AtFlags::empty());
+            }
+            marked
         }
     }
 }

@@ -118,6 +118,43 @@ fn missing_lower_is_refused_and_nothing_is_created() {
     assert_eq!(before, s.listing(), "a refused setup created something");
 }
 
+/// Seed whiteouts are symbolic links marked by an xattr; the kernel allows
+/// `user.` xattrs on no symbolic link, so with `--xattr user` (the default
+/// for a user who is not root) every removal of a lower name would fail:
+/// refused before anything is made, saying what to use instead. Without an
+/// upper layer nothing is written, and the pair is taken.
+#[test]
+fn seed_whiteouts_in_the_user_namespace_are_refused() {
+    let s = Scratch::new("seeduser");
+    let upper = s.mkdir("upper");
+    let before = s.listing();
+    let o = run(&[
+        "-l",
+        &s.p("lower"),
+        "-u",
+        &upper,
+        "--whiteout",
+        "seed",
+        "--xattr",
+        "user",
+        "--",
+        "true",
+    ]);
+    assert_fails(&o, 125, "--whiteout seed");
+    assert_eq!(before, s.listing(), "a refused setup created something");
+    let o = run(&[
+        "-l",
+        &s.p("lower"),
+        "--whiteout",
+        "seed",
+        "--xattr",
+        "user",
+        "--",
+        "true",
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+}
+
 #[test]
 fn upper_inside_lower_is_refused() {
     let s = Scratch::new("nested");
