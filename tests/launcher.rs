@@ -6,6 +6,7 @@
 
 mod common;
 
+use common::mount::KernelMount;
 use common::*;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -34,6 +35,24 @@ impl Scratch {
     }
     fn p(&self, rel: &str) -> PathBuf {
         self.dir.join(rel)
+    }
+    /// Makes these directories (relative to the scratch directory).
+    fn dirs(&self, rels: &[&str]) {
+        for rel in rels {
+            std::fs::create_dir_all(self.p(rel)).unwrap();
+        }
+    }
+    /// The kernel's overlayfs over the directories `lower`, `upper` and
+    /// `work` (with `extra` options: `,userxattr`, say), mounted at `mnt`;
+    /// unmounted when dropped.
+    fn kernel_overlay(&self, [lower, upper, work]: [&str; 3], extra: &str) -> KernelMount {
+        let opts = format!(
+            "lowerdir={},upperdir={},workdir={}{extra}",
+            self.p(lower).display(),
+            self.p(upper).display(),
+            self.p(work).display()
+        );
+        KernelMount::mount(&opts, &self.p("mnt"))
     }
     /// Every path below the scratch directory, sorted.
     fn listing(&self) -> Vec<PathBuf> {
@@ -388,9 +407,7 @@ fn the_environment_carries_the_overlay_and_the_shim() {
 fn root_without_cap_sys_admin_marks_in_the_user_namespace() {
     require_root!();
     let s = Scratch::new("nocap");
-    for d in ["upper", "work", "mnt"] {
-        std::fs::create_dir_all(s.p(d)).unwrap();
-    }
+    s.dirs(&["upper", "work", "mnt"]);
     let script = format!(
         "echo $OVL_XATTR; cd {} && rm -rf sub && mkdir sub && touch sub/new && ls sub",
         s.p("lower").display()
@@ -419,18 +436,12 @@ fn root_without_cap_sys_admin_marks_in_the_user_namespace() {
         ["user.overlay.opaque"],
         "the new directory's marks"
     );
-    let opts = format!(
-        "lowerdir={},upperdir={},workdir={},userxattr",
-        s.p("lower").display(),
-        s.p("upper").display(),
-        s.p("work").display()
-    );
-    common::mount::mount(&["-t", "overlay", "overlay", "-o", &opts], &s.p("mnt")).unwrap();
+    let mount = s.kernel_overlay(["lower", "upper", "work"], ",userxattr");
     let listed = std::fs::read_dir(s.p("mnt/sub")).map(|d| {
         d.map(|e| e.unwrap().file_name().into_string().unwrap())
             .collect::<Vec<_>>()
     });
-    common::mount::unmount(&s.p("mnt"));
+    drop(mount);
     assert_eq!(listed.unwrap(), ["new"], "the kernel's view of sub");
 }
 
@@ -443,16 +454,8 @@ fn root_without_cap_sys_admin_marks_in_the_user_namespace() {
 fn an_upper_layer_on_an_overlayfs_is_refused_unless_whiteouts_are_the_seeds() {
     require_root!();
     let s = Scratch::new("ovlupper");
-    for d in ["kl", "ku", "kw", "mnt"] {
-        std::fs::create_dir_all(s.p(d)).unwrap();
-    }
-    let opts = format!(
-        "lowerdir={},upperdir={},workdir={}",
-        s.p("kl").display(),
-        s.p("ku").display(),
-        s.p("kw").display()
-    );
-    common::mount::mount(&["-t", "overlay", "overlay", "-o", &opts], &s.p("mnt")).unwrap();
+    s.dirs(&["kl", "ku", "kw", "mnt"]);
+    let mount = s.kernel_overlay(["kl", "ku", "kw"], "");
     let (upper, work) = (s.p("mnt/upper"), s.p("mnt/work"));
     std::fs::create_dir_all(&upper).unwrap();
     let run = |extra: &[&str]| {
@@ -474,7 +477,7 @@ fn an_upper_layer_on_an_overlayfs_is_refused_unless_whiteouts_are_the_seeds() {
     let work_made = work.exists();
     let with_seed = run(&["--whiteout", "seed"]);
     let again = run(&["--whiteout", "seed"]);
-    common::mount::unmount(&s.p("mnt"));
+    drop(mount);
     assert_eq!(refused.status.code(), Some(125), "{}", stderr(&refused));
     assert!(
         stderr(&refused).contains("is on an overlayfs")
@@ -511,9 +514,7 @@ fn a_user_who_is_not_root_leaves_layers_the_kernel_reads_with_userxattr() {
     require_root!();
     let s = Scratch::new("user");
     std::fs::create_dir_all(s.p("lower/sub/deeper")).unwrap();
-    for d in ["upper", "work", "kwork", "mnt"] {
-        std::fs::create_dir_all(s.p(d)).unwrap();
-    }
+    s.dirs(&["upper", "work", "kwork", "mnt"]);
     let chown = Command::new("chown")
         .args(["-R", "65534:65534"])
         .arg(&s.dir)
@@ -544,18 +545,12 @@ fn a_user_who_is_not_root_leaves_layers_the_kernel_reads_with_userxattr() {
         ["user.overlay.opaque"],
         "the new directory's marks"
     );
-    let opts = format!(
-        "lowerdir={},upperdir={},workdir={},userxattr",
-        s.p("lower").display(),
-        s.p("upper").display(),
-        s.p("kwork").display()
-    );
-    common::mount::mount(&["-t", "overlay", "overlay", "-o", &opts], &s.p("mnt")).unwrap();
+    let mount = s.kernel_overlay(["lower", "upper", "kwork"], ",userxattr");
     let kernel = Command::new("sh")
         .args(["-c", "find . -printf '%p %y %s\\n' | sort"])
         .current_dir(s.p("mnt"))
         .output();
-    common::mount::unmount(&s.p("mnt"));
+    drop(mount);
     assert_eq!(String::from_utf8_lossy(&kernel.unwrap().stdout), seen);
 }
 
