@@ -201,9 +201,7 @@ fn a_seed_whiteout_that_cannot_be_marked_is_not_left_half_made() {
     let fx = Fixture::new(1).ovl_args(&["--whiteout", "seed"]);
     fx.lower(1).file("d/a", "a\n").chown("d", 65534, 65534);
     let clone = fx.clone_layers();
-    for dir in [clone.upper_dir(), clone.work_dir()] {
-        std::os::unix::fs::chown(&dir, Some(65534), Some(65534)).unwrap();
-    }
+    give_upper_to_nobody(&clone);
     let before = clone.snapshot_lowers();
     let out = run_ovl(
         &clone,
@@ -535,11 +533,7 @@ fn writes_refused_by_a_lower_files_mode_copy_nothing_up() {
         .chown("g", 65534, 65534)
         .file_mode("h", "data\n", 0o666);
     let pair = fx.pair();
-    for side in [&pair.kernel, &pair.ovl] {
-        for dir in [side.upper_dir(), side.work_dir()] {
-            std::os::unix::fs::chown(&dir, Some(65534), Some(65534)).unwrap();
-        }
-    }
+    give_uppers_to_nobody(&pair);
     let (_, ovl) = pair.run(
         r#"for x in "echo x >> f" "echo x > g" "truncate -s 1 f" "echo y >> h"; do
   setpriv --reuid=65534 --regid=65534 --clear-groups sh -c "$x" 2>&1 | sed 's/.*: //'
@@ -572,12 +566,21 @@ fn owners_pair() -> Pair {
         .dir("u")
         .chmod("u", 0o777);
     let pair = fx.pair();
-    for side in [&pair.kernel, &pair.ovl] {
-        for dir in [side.upper_dir(), side.work_dir()] {
-            std::os::unix::fs::chown(&dir, Some(65534), Some(65534)).unwrap();
-        }
-    }
+    give_uppers_to_nobody(&pair);
     pair
+}
+
+/// Gives both sides' upper and work directories to nobody.
+fn give_uppers_to_nobody(pair: &Pair) {
+    give_upper_to_nobody(&pair.kernel);
+    give_upper_to_nobody(&pair.ovl);
+}
+
+/// Gives the fixture's upper and work directories to nobody.
+fn give_upper_to_nobody(fx: &Fixture) {
+    for dir in [fx.upper_dir(), fx.work_dir()] {
+        std::os::unix::fs::chown(&dir, Some(65534), Some(65534)).unwrap();
+    }
 }
 
 /// Runs each command as nobody, printing its errors (without the names)
@@ -703,18 +706,22 @@ fn directories_made_and_moved_by_a_user_who_gave_up_root_hide_the_lower_ones() {
         .file("w/d/sub/b", "b\n")
         .file("w/e/f", "f\n")
         .file("w/p/q/x", "x\n");
-    for rel in ["w", "w/d", "w/d/a", "w/d/sub", "w/d/sub/b", "w/e", "w/e/f"] {
-        fx.lower(1).chown(rel, 65534, 65534);
-    }
-    for rel in ["w/p", "w/p/q", "w/p/q/x"] {
+    for rel in [
+        "w",
+        "w/d",
+        "w/d/a",
+        "w/d/sub",
+        "w/d/sub/b",
+        "w/e",
+        "w/e/f",
+        "w/p",
+        "w/p/q",
+        "w/p/q/x",
+    ] {
         fx.lower(1).chown(rel, 65534, 65534);
     }
     let pair = fx.pair();
-    for side in [&pair.kernel, &pair.ovl] {
-        for dir in [side.upper_dir(), side.work_dir()] {
-            std::os::unix::fs::chown(&dir, Some(65534), Some(65534)).unwrap();
-        }
-    }
+    give_uppers_to_nobody(&pair);
     // `LIST` without the link counts.
     let list = "find . -printf '%p %y %m %s %l\\n' | sort\n";
     let (_, ovl) = pair.run(&format!(
