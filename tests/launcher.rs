@@ -513,8 +513,7 @@ fn an_upper_layer_on_an_overlayfs_is_refused_unless_whiteouts_are_the_seeds() {
 fn a_user_who_is_not_root_leaves_layers_the_kernel_reads_with_userxattr() {
     require_root!();
     let s = Scratch::new("user");
-    std::fs::create_dir_all(s.p("lower/sub/deeper")).unwrap();
-    s.dirs(&["upper", "work", "kwork", "mnt"]);
+    s.dirs(&["lower/sub/deeper", "upper", "work", "kwork", "mnt"]);
     let chown = Command::new("chown")
         .args(["-R", "65534:65534"])
         .arg(&s.dir)
