@@ -54,6 +54,10 @@ pub mod env {
     /// device and inode numbers and its path in the view. The shim takes
     /// it before `main`.
     pub const REMOVED_CWD: &str = "OVL_REMOVED_CWD";
+    /// Set for a child started while this process's core dumps are held
+    /// off (see `core_dump`): the soft `RLIMIT_CORE` the program set. The
+    /// shim takes it before `main`.
+    pub const CORE_LIMIT: &str = "OVL_CORE_LIMIT";
     /// Every variable that belongs to the overlay's description.
     pub const ALL: [&str; 9] = [
         LOWER,

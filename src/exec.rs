@@ -247,7 +247,14 @@ impl Overlay {
             });
         let ours = self.describes_this_overlay(envp);
         let removed_cwd = self.removed_cwd_entry();
-        if ours && preload_ok && library.is_none() && name.is_none() && removed_cwd.is_none() {
+        let core_limit = crate::core_dump::child_entry();
+        if ours
+            && preload_ok
+            && library.is_none()
+            && name.is_none()
+            && removed_cwd.is_none()
+            && core_limit.is_none()
+        {
             return None;
         }
         let mut out: Vec<Vec<u8>> = Vec::with_capacity(envp.len() + self.env.len() + 4);
@@ -263,6 +270,7 @@ impl Overlay {
         out.extend(library.into_iter().flatten());
         out.extend(name.map(process_name_entry));
         out.extend(removed_cwd);
+        out.extend(core_limit);
         for (k, v) in self.env.iter().filter(|_| !ours) {
             let mut e = k.as_bytes().to_vec();
             e.push(b'=');
@@ -293,7 +301,9 @@ impl Overlay {
 
 /// Is the environment entry `e` one the shim takes before `main`?
 fn is_for_the_shim(e: &[u8]) -> bool {
-    env::is_entry(e, env::PROCESS_NAME) || env::is_entry(e, env::REMOVED_CWD)
+    [env::PROCESS_NAME, env::REMOVED_CWD, env::CORE_LIMIT]
+        .iter()
+        .any(|name| env::is_entry(e, name))
 }
 
 /// The environment entry that gives a process `name` ([`Plan::name`]).

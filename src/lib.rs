@@ -9,6 +9,7 @@ pub mod binfmt;
 pub mod changes;
 pub mod config;
 pub mod copy_up;
+pub mod core_dump;
 pub mod create;
 pub mod cwd;
 pub mod dircache;

@@ -817,3 +817,82 @@ EOF
         "glibc's other names of open and fopen go through the view"
     );
 }
+
+/// A program that crashes with core dumps allowed (`ulimit -c`) while it
+/// stands in a directory of a lower layer alone dumps no core there: the
+/// kernel writes a core into the real current directory, which is then the
+/// lower one (the kernel's overlay would write it into the upper layer; ovl
+/// holds the dump off, README Limitations). In a directory of the upper
+/// layer the core is written, and the program, its subshells and its
+/// children read back the limit it set wherever they stand.
+#[test]
+fn a_crash_in_a_lower_directory_dumps_no_core_into_it() {
+    let pattern = std::fs::read_to_string("/proc/sys/kernel/core_pattern").unwrap_or_default();
+    if pattern.starts_with('/') || pattern.starts_with('|') {
+        eprintln!(
+            "skipped: kernel.core_pattern is {:?}: cores do not go to the current directory, \
+             so none could reach a lower layer here",
+            pattern.trim_end()
+        );
+        return;
+    }
+    let fx = Fixture::new(1);
+    fx.lower(1).file("sub/f", "data\n");
+    let snapshot = fx.snapshot_lowers();
+    // The soft limit by `getrlimit`, `prlimit` and `syscall(SYS_prlimit64)`.
+    let read_limits = "import ctypes, resource as r\n\
+        libc = ctypes.CDLL(None)\n\
+        raw = (ctypes.c_int64 * 2)()\n\
+        libc.syscall(302, 0, r.RLIMIT_CORE, None, raw)\n\
+        soft = [r.getrlimit(r.RLIMIT_CORE)[0], r.prlimit(0, r.RLIMIT_CORE)[0], raw[0]]\n\
+        print('python:', [s == r.RLIM_INFINITY for s in soft])";
+    let out = run_ovl(
+        &fx,
+        &format!(
+            "READ_LIMITS=\"{read_limits}\"\n{}",
+            "ulimit -c unlimited || exit 9\n\
+         echo \"set: $(ulimit -c)\"\n\
+         cd sub\n\
+         echo \"in lower: $(ulimit -c)\"\n\
+         python3 -c \"$READ_LIMITS\"\n\
+         sh -c 'echo \"child: $(ulimit -c)\"; kill -SEGV $$'\n\
+         echo \"crashed in lower: $?\"\n\
+         mkdir ../made && cd ../made\n\
+         sh -c 'kill -SEGV $$'\n\
+         echo \"crashed in upper: $?\"\n\
+         ls ../sub"
+        ),
+    );
+    if out.code == 9 {
+        eprintln!(
+            "skipped: the hard core limit cannot be raised here: {}",
+            out.stderr
+        );
+        return;
+    }
+    assert_eq!(
+        out.stdout,
+        "set: unlimited\nin lower: unlimited\npython: [True, True, True]\nchild: unlimited\n\
+         crashed in lower: 139\n\
+         crashed in upper: 139\nf\n",
+        "{out:?}"
+    );
+    fx.assert_lowers_unchanged(&snapshot);
+    let cores = |dir: &std::path::Path| -> Vec<String> {
+        std::fs::read_dir(dir)
+            .map(|d| {
+                d.filter_map(|e| e.ok()?.file_name().into_string().ok())
+                    .filter(|n| n.starts_with("core"))
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    assert!(
+        !cores(&fx.upper_dir().join("made")).is_empty(),
+        "no core dumped in a directory of the upper layer: {out:?}"
+    );
+    assert!(
+        cores(&fx.upper_dir().join("sub")).is_empty() && !fx.upper_dir().join("sub").exists(),
+        "the lower directory was copied up: {out:?}"
+    );
+}

@@ -591,6 +591,7 @@ unsafe fn chdir_in_view(
             let r = real(rp.as_ptr());
             if r == 0 {
                 ovl.set_cwd(Some(n.rel));
+                ovl::core_dump::after_cwd_change(ovl);
             }
             r
         }
@@ -603,6 +604,7 @@ unsafe fn chdir_in_view(
 fn after_real_chdir(ovl: &Overlay, r: c_int) -> c_int {
     if r == 0 {
         ovl.refresh_cwd();
+        ovl::core_dump::after_cwd_change(ovl);
     }
     r
 }
@@ -697,6 +699,7 @@ hooks! {
                 Some(info) => ovl.set_cwd_to_fd(fd, info.rel.clone()),
                 None => ovl.refresh_cwd(),
             }
+            ovl::core_dump::after_cwd_change(ovl);
         }
         r
     }

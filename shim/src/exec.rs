@@ -428,11 +428,15 @@ hooks! {
 
 /// After [`restore_environ`] and the start of the child: this process's
 /// environment without what was the child's alone (the removed directory it
-/// started in), which this process's own children are told afresh.
+/// started in, the core limit held for it), which this process's own
+/// children are told afresh.
 fn forget_child_entries() {
-    let name = ovl::cpath(ovl::config::env::REMOVED_CWD.as_bytes());
-    // SAFETY: a valid C string.
-    unsafe { libc::unsetenv(name.as_ptr()) };
+    use ovl::config::env::{CORE_LIMIT, REMOVED_CWD};
+    for name in [REMOVED_CWD, CORE_LIMIT] {
+        let name = ovl::cpath(name.as_bytes());
+        // SAFETY: a valid C string.
+        unsafe { libc::unsetenv(name.as_ptr()) };
+    }
 }
 
 /// libc's own `execve` (not our wrapper).

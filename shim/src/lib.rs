@@ -18,6 +18,7 @@ mod dir;
 mod dl;
 mod exec;
 mod fd;
+mod limits;
 mod modify;
 mod path;
 mod read;
@@ -277,6 +278,7 @@ extern "C" fn init() {
             ovl::library_path::restore_library_path();
             ovl::exec::take_process_name();
             ovl::exec::take_removed_cwd(ovl);
+            ovl::core_dump::at_start(ovl);
             ovl::refused_calls::refuse_where_rings_are_made();
         }
     }

@@ -124,6 +124,10 @@ routes! {
     libc::SYS_dup2 => crate::fd::dup2(a as _, b as _);
     libc::SYS_dup3 => crate::fd::dup3(a as _, b as _, c as _);
     libc::SYS_fcntl => crate::fd::fcntl(a as _, b as _, c as _);
+    // The core dump limit, held where a core would land in a lower layer.
+    libc::SYS_getrlimit => crate::limits::getrlimit(a as _, b as _);
+    libc::SYS_setrlimit => crate::limits::setrlimit(a as _, b as _);
+    libc::SYS_prlimit64 => crate::limits::prlimit64(a as _, b as _, c as _, d as _);
 }
 
 /// Bit `n` set for each number `syscall` does not hand straight to libc.
