@@ -329,7 +329,7 @@ impl Overlay {
         let mode = Mode::from_raw_mode(st.st_mode & 0o7777);
         match FileType::from_raw_mode(st.st_mode) {
             FileType::RegularFile => {
-                let from = rustix::fs::open(
+                let (from, _) = crate::sys::open_unstamped(
                     src,
                     OFlags::RDONLY | OFlags::CLOEXEC | OFlags::NOFOLLOW,
                     Mode::empty(),

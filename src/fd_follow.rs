@@ -33,10 +33,12 @@ pub(crate) fn repoint_lower_fds(rel: &[u8], upper: &CStr) {
         };
         for (fd, info) in group {
             if put_under(&copy, fd).is_ok() {
+                // The copy is opened without `O_NOATIME` (`reopen_on`).
                 let moved = FdInfo {
                     lower: false,
                     rel: info.rel.clone(),
                     node: None,
+                    unstamped: false,
                     ..*info
                 };
                 store_fd(fd, Arc::new(moved));

@@ -62,6 +62,10 @@ pub struct FdInfo {
     /// A directory stream reads through the descriptor (it stays on the
     /// directory it was opened on: see [`repoint_lower_dirs`](crate::fd_follow::repoint_lower_dirs)).
     pub stream: bool,
+    /// The overlay added `O_NOATIME` to the program's flags (a read of a
+    /// lower object: see [`crate::sys::open_unstamped`]): `F_GETFL` does not
+    /// show it, `F_SETFL` keeps it.
+    pub unstamped: bool,
 }
 
 /// One bit per descriptor: set once the overlay has accounted for it (opened,
@@ -380,6 +384,7 @@ impl Overlay {
             not_dir,
             rel_seen: self.generation(),
             stream: false,
+            unstamped: false,
         };
         register_fd(fd, info);
         fd_info(fd)

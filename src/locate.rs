@@ -623,6 +623,7 @@ impl Overlay {
             not_dir: false, // not known: opened as given
             rel_seen: self.generation(),
             stream: false,
+            unstamped: false,
         })
     }
 

@@ -34,6 +34,13 @@ pub fn follows_final_link(flags: i32) -> bool {
     flags & libc::O_NOFOLLOW == 0 && !excl
 }
 
+/// May an open with `flags` of a lower object be made with `O_NOATIME`
+/// added: it only reads (not `O_PATH`, which reads nothing), and the
+/// program did not ask for the flag itself.
+pub fn reads_unstamped(flags: i32) -> bool {
+    !writes(flags) && flags & (libc::O_PATH | libc::O_NOATIME) == 0
+}
+
 /// Does `open` with these flags change the file?
 pub fn writes(flags: i32) -> bool {
     // `O_PATH` leaves out every other flag but `O_DIRECTORY`, `O_NOFOLLOW`
@@ -56,6 +63,7 @@ fn new_file_info(rel: Vec<u8>, generation: u64) -> FdInfo {
         not_dir: true,
         rel_seen: generation,
         stream: false,
+        unstamped: false,
     }
 }
 
@@ -83,6 +91,7 @@ impl Overlay {
             not_dir: !dir,
             rel_seen: self.generation(),
             stream: false,
+            unstamped: false,
         }
     }
 
@@ -99,11 +108,19 @@ impl Overlay {
         Ok(crate::lookup::join(dir, &target))
     }
 
-    /// Opens the object `node` itself with `flags`.
-    pub fn open_node(&self, node: &Node, flags: i32, mode: u32) -> Result<OwnedFd, Errno> {
+    /// Opens the object `node` itself with `flags`; a lower object that is
+    /// only read, without stamping its access time where that may be asked
+    /// (see [`crate::sys::open_unstamped`]). Also tells whether `O_NOATIME`
+    /// was added.
+    pub fn open_node(&self, node: &Node, flags: i32, mode: u32) -> Result<(OwnedFd, bool), Errno> {
         let real = cpath(&self.real_path(node.layer, &node.rel));
+        let unstamped = self.is_lower(node) && reads_unstamped(flags);
         let flags = OFlags::from_bits_retain(flags as u32 & !(libc::O_CREAT | libc::O_EXCL) as u32);
-        rustix::fs::open(real.as_c_str(), flags, Mode::from_raw_mode(mode))
+        let mode = Mode::from_raw_mode(mode);
+        if unstamped {
+            return crate::sys::open_unstamped(real.as_c_str(), flags, mode);
+        }
+        rustix::fs::open(real.as_c_str(), flags, mode).map(|fd| (fd, false))
     }
 
     /// `openat(dirfd, path, flags, mode)`; `None` when the path lies outside the view.
@@ -290,7 +307,11 @@ impl Overlay {
         } else {
             node
         };
-        let fd = self.open_node(&node, flags, mode)?;
-        Ok(Opened::Fd(fd, Box::new(self.fd_info(&node))))
+        let (fd, unstamped) = self.open_node(&node, flags, mode)?;
+        let info = FdInfo {
+            unstamped,
+            ..self.fd_info(&node)
+        };
+        Ok(Opened::Fd(fd, Box::new(info)))
     }
 }

@@ -113,7 +113,7 @@ impl Overlay {
         let mut dirs = Vec::new();
         for l in dir.dir_layers() {
             let path = self.real_path(l, &dir.rel);
-            let fd = rustix::fs::open(
+            let (fd, _) = crate::sys::open_unstamped(
                 cpath(&path).as_c_str(),
                 OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
                 Mode::empty(),

@@ -32,6 +32,26 @@ pub fn syscall_keeping_errno(
     Err(rustix::io::Errno::from_raw_os_error(e))
 }
 
+/// Opens `path` to read it without stamping its access time (`O_NOATIME`),
+/// as the kernel's overlay reads its layers: a read through the view never
+/// changes a lower layer. Where the flag is refused (`EPERM`: an object
+/// neither the caller's nor theirs to change), opens it plainly. Also
+/// tells whether the flag was added.
+pub fn open_unstamped(
+    path: &std::ffi::CStr,
+    flags: rustix::fs::OFlags,
+    mode: rustix::fs::Mode,
+) -> Result<(rustix::fd::OwnedFd, bool), rustix::io::Errno> {
+    use rustix::fs::OFlags;
+    if flags.contains(OFlags::NOATIME) {
+        return rustix::fs::open(path, flags, mode).map(|fd| (fd, false));
+    }
+    match rustix::fs::open(path, flags | OFlags::NOATIME, mode) {
+        Err(rustix::io::Errno::PERM) => rustix::fs::open(path, flags, mode).map(|fd| (fd, false)),
+        opened => opened.map(|fd| (fd, true)),
+    }
+}
+
 /// A `stat` buffer to be filled: all zeros (plain integers, a valid value).
 pub fn zeroed_stat() -> rustix::fs::Stat {
     // SAFETY: `Stat` is a C struct of integers; all-zero is a valid value.
@@ -56,7 +76,7 @@ pub fn entries(dir: &std::ffi::CStr) -> Vec<(Vec<u8>, bool)> {
 pub fn read_entries(dir: &std::ffi::CStr) -> Result<Vec<(Vec<u8>, bool)>, rustix::io::Errno> {
     use rustix::fs::{FileType, Mode, OFlags};
     let flags = OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC;
-    let fd = rustix::fs::open(dir, flags, Mode::empty())?;
+    let (fd, _) = open_unstamped(dir, flags, Mode::empty())?;
     let mut buf = vec![std::mem::MaybeUninit::<u8>::uninit(); 8192];
     let mut names = Vec::new();
     let mut it = rustix::fs::RawDir::new(&fd, &mut buf);

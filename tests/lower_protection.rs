@@ -896,3 +896,65 @@ fn a_crash_in_a_lower_directory_dumps_no_core_into_it() {
         "the lower directory was copied up: {out:?}"
     );
 }
+
+/// Reading through the view stamps no access time in a lower layer: the
+/// kernel's overlay reads its layers with `O_NOATIME`, and so does ovl
+/// (where the caller owns the object or may change it, the kernel's rule
+/// for the flag): the program's reads of files (`open`, `fopen`, a shell's
+/// redirection) and directories, and its own (merged listings, copy-ups).
+/// The program does not see the flag. Every lower object's access time is
+/// set before its change time first, so that this `relatime` file system
+/// would stamp each at its first read.
+#[test]
+fn reading_through_the_view_stamps_no_lower_access_time() {
+    require_root!();
+    let script = "cat f d/g > /dev/null; head -c1 < d/e/h > /dev/null\n\
+        ls d m > /dev/null; grep -r x . > /dev/null; find . -type f > /dev/null\n\
+        tar cf /dev/null .; cp -a d d2; echo more >> d/e/h\n\
+        python3 -c \"import fcntl, os\n\
+        fd = os.open('f', os.O_RDONLY)\n\
+        fcntl.fcntl(fd, fcntl.F_SETFL, os.O_NONBLOCK)\n\
+        print('flags shown:', fcntl.fcntl(fd, fcntl.F_GETFL) & (os.O_NOATIME | os.O_NONBLOCK))\n\
+        print(os.read(fd, 4), open('m/k').read().strip())\"";
+    // Each object by its name: a listing of the lower layer here would
+    // stamp its directories itself.
+    let atimes = |fx: &Fixture| -> Vec<String> {
+        ["f", "d/g", "d/e/h", "m/k", ".", "d", "d/e", "m"]
+            .iter()
+            .map(|n| {
+                let st = rustix::fs::lstat(fx.lower_dir(1).join(n)).unwrap();
+                format!("{n} {}.{:09}", st.st_atime, st.st_atime_nsec)
+            })
+            .collect()
+    };
+    for side in ["kernel", "ovl"] {
+        let fx = Fixture::new(1);
+        fx.lower(1)
+            .file("f", "data\n")
+            .file("d/g", "x\n")
+            .file("d/e/h", "y\n")
+            .file("m/k", "z\n");
+        fx.upper().file("m/new", "n\n");
+        let aged = Command::new("find")
+            .arg(fx.lower_dir(1))
+            .args(["-exec", "touch", "-a", "-h", "-d", "@978307200", "{}", "+"])
+            .status()
+            .unwrap();
+        assert!(aged.success());
+        let before = atimes(&fx);
+        let out = match side {
+            "kernel" => run_kernel(&fx, script),
+            _ => run_ovl(&fx, script),
+        };
+        assert_eq!(
+            (out.code, out.stdout.as_str()),
+            (0, "flags shown: 2048\nb'data' z\n"),
+            "{side}: {out:?}"
+        );
+        let after = atimes(&fx);
+        assert_eq!(
+            after, before,
+            "{side}: a read through the view stamped a lower access time"
+        );
+    }
+}

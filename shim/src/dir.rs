@@ -429,17 +429,18 @@ unsafe fn opendir_in_view(
     if !node.is_dir() {
         return fail(Errno::NOTDIR);
     }
-    let fd = match ovl.open_node(
+    let (fd, unstamped) = match ovl.open_node(
         &node,
         libc::O_RDONLY | libc::O_DIRECTORY | libc::O_CLOEXEC,
         0,
     ) {
-        Ok(fd) => fd.into_raw_fd(),
+        Ok((fd, unstamped)) => (fd.into_raw_fd(), unstamped),
         Err(e) => return fail(e),
     };
     let info = ovl::fd_table::FdInfo {
         dir_copy_ups,
         stream: true,
+        unstamped,
         ..ovl.fd_info(&node)
     };
     let lower_only = is_lower_only_dir(&info);

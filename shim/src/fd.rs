@@ -26,7 +26,7 @@ pub(crate) unsafe fn open_in_view(
     p: *const c_char,
     flags: c_int,
     mode: mode_t,
-    real: impl FnOnce(c_int, *const c_char, c_int, mode_t) -> c_int,
+    mut real: impl FnMut(c_int, *const c_char, c_int, mode_t) -> c_int,
 ) -> c_int {
     // SAFETY: per the contract.
     let path = match unsafe { bytes(p) } {
@@ -36,9 +36,13 @@ pub(crate) unsafe fn open_in_view(
     if ovl.surely_outside(dirfd, path) {
         return outside_open(ovl, dirfd, p, flags, mode, real);
     }
-    if let Some(info) = ovl.open_as_given(dirfd, path, flags) {
-        let fd = real(dirfd, p, flags, mode);
+    if let Some(mut info) = ovl.open_as_given(dirfd, path, flags) {
+        let (fd, unstamped) = match info.lower && ovl::open::reads_unstamped(flags) {
+            true => unstamped_open(dirfd, p, flags, mode, &mut real),
+            false => (real(dirfd, p, flags, mode), false),
+        };
         if fd >= 0 {
+            info.unstamped = unstamped;
             register_fd(fd, info);
         } else {
             // A whiteout fails the open (`ENXIO`, `ENOTDIR`, ...): the view
@@ -78,6 +82,23 @@ pub(crate) unsafe fn open_in_view(
             fail(e)
         }
     }
+}
+
+/// The caller's read-only open of a lower object made as given, with
+/// `O_NOATIME` added where it may be (see `ovl::sys::open_unstamped`): the
+/// descriptor, and whether the flag was added.
+fn unstamped_open(
+    dirfd: c_int,
+    p: *const c_char,
+    flags: c_int,
+    mode: mode_t,
+    real: &mut impl FnMut(c_int, *const c_char, c_int, mode_t) -> c_int,
+) -> (c_int, bool) {
+    let fd = real(dirfd, p, flags | libc::O_NOATIME, mode);
+    if fd == -1 && crate::errno() == libc::EPERM {
+        return (real(dirfd, p, flags, mode), false);
+    }
+    (fd, fd >= 0)
 }
 
 /// An open outside the view; opening a lower layer's own files for writing is refused.
@@ -122,6 +143,39 @@ fn outside_open(
 /// overlay follows)?
 fn duplicates(cmd: c_int) -> bool {
     cmd == libc::F_DUPFD || cmd == libc::F_DUPFD_CLOEXEC
+}
+
+/// Is `cmd` a read or change of `fd`'s status flags, where the overlay may
+/// have added `O_NOATIME` (a descriptor it knows)? Calls nothing.
+fn status_flags(cmd: c_int, fd: c_int) -> bool {
+    (cmd == libc::F_GETFL || cmd == libc::F_SETFL) && ovl::fd_table::may_know_fd(fd)
+}
+
+/// `fcntl` of a duplicate or of the status flags: `O_NOATIME` that the
+/// overlay added to a read of a lower object (see `ovl::sys::open_unstamped`)
+/// is not shown, and kept when the program sets the flags.
+fn fcntl_in_view(
+    fd: c_int,
+    cmd: c_int,
+    arg: c_long,
+    real: impl Fn(c_int, c_long) -> c_int,
+) -> c_int {
+    let unstamped = || fd_info(fd).is_some_and(|i| i.unstamped);
+    match cmd {
+        libc::F_GETFL => match real(cmd, arg) {
+            flags if flags >= 0 && unstamped() => flags & !libc::O_NOATIME,
+            r => r,
+        },
+        libc::F_SETFL if unstamped() => real(cmd, arg | c_long::from(libc::O_NOATIME)),
+        libc::F_SETFL => real(cmd, arg),
+        _ => {
+            let r = real(cmd, arg);
+            if r >= 0 {
+                dup_fd(fd, r);
+            }
+            r
+        }
+    }
 }
 
 /// `dup` or `fcntl(F_DUPFD)` of a descriptor plainly outside the view,
@@ -217,7 +271,13 @@ unsafe fn fopen_in_view(
     let mut outside: Option<CString> = None;
     // SAFETY: per the contract.
     let fd = unsafe {
-        open_in_view(ovl, libc::AT_FDCWD, p, flags, 0o666, |_, rp, _, _| {
+        open_in_view(ovl, libc::AT_FDCWD, p, flags, 0o666, |d, rp, fl, m| {
+            if fl & libc::O_NOATIME != flags & libc::O_NOATIME {
+                // A lower file read as given, with `O_NOATIME` added: opened
+                // here (the hook's guard sends this to libc) and given a
+                // stream below, as a file of the view.
+                return libc::openat(d, rp, fl, m);
+            }
             outside = Some(std::ffi::CStr::from_ptr(rp).to_owned());
             -2
         })
@@ -536,19 +596,15 @@ hooks! {
         if r >= 0 { dup_fd(fd, r); }
         r
     }
-    unless_needed !duplicates(cmd);
-    quick quick_dup(fd, || real(fd, cmd, arg));
+    unless_needed !duplicates(cmd) && !status_flags(cmd, fd);
+    quick duplicates(cmd).then(|| quick_dup(fd, || real(fd, cmd, arg))).flatten();
     fn fcntl(fd: c_int, cmd: c_int, arg: c_long) -> c_int |real, _ovl| {
-        let r = real(fd, cmd, arg);
-        if r >= 0 { dup_fd(fd, r); }
-        r
+        fcntl_in_view(fd, cmd, arg, |cmd, arg| real(fd, cmd, arg))
     }
-    unless_needed !duplicates(cmd);
-    quick quick_dup(fd, || real(fd, cmd, arg));
+    unless_needed !duplicates(cmd) && !status_flags(cmd, fd);
+    quick duplicates(cmd).then(|| quick_dup(fd, || real(fd, cmd, arg))).flatten();
     fn fcntl64(fd: c_int, cmd: c_int, arg: c_long) -> c_int |real, _ovl| {
-        let r = real(fd, cmd, arg);
-        if r >= 0 { dup_fd(fd, r); }
-        r
+        fcntl_in_view(fd, cmd, arg, |cmd, arg| real(fd, cmd, arg))
     }
 
     fn fchmod(fd: c_int, mode: mode_t) -> c_int |real, ovl| {
