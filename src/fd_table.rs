@@ -384,11 +384,20 @@ impl Overlay {
             not_dir,
             rel_seen: self.generation(),
             stream: false,
-            unstamped: false,
+            // A lower object read with `O_NOATIME`: the parent's overlay
+            // added it (a program asks for it too rarely to tell apart).
+            unstamped: lower && has_noatime(fd),
         };
         register_fd(fd, info);
         fd_info(fd)
     }
+}
+
+/// Is `fd` open with `O_NOATIME`?
+fn has_noatime(fd: i32) -> bool {
+    // SAFETY: the caller's open descriptor, for this call only.
+    let fd = unsafe { rustix::fd::BorrowedFd::borrow_raw(fd) };
+    rustix::fs::fcntl_getfl(fd).is_ok_and(|f| f.contains(rustix::fs::OFlags::NOATIME))
 }
 
 /// This process's descriptors of the lower object at `rel`: of its

@@ -915,7 +915,8 @@ fn reading_through_the_view_stamps_no_lower_access_time() {
         fd = os.open('f', os.O_RDONLY)\n\
         fcntl.fcntl(fd, fcntl.F_SETFL, os.O_NONBLOCK)\n\
         print('flags shown:', fcntl.fcntl(fd, fcntl.F_GETFL) & (os.O_NOATIME | os.O_NONBLOCK))\n\
-        print(os.read(fd, 4), open('m/k').read().strip())\"";
+        print(os.read(fd, 4), open('m/k').read().strip())\"\n\
+        python3 -c \"import fcntl, os; print('inherited:', fcntl.fcntl(0, fcntl.F_GETFL) & os.O_NOATIME)\" < d/g";
     // Each object by its name: a listing of the lower layer here would
     // stamp its directories itself.
     let atimes = |fx: &Fixture| -> Vec<String> {
@@ -948,7 +949,7 @@ fn reading_through_the_view_stamps_no_lower_access_time() {
         };
         assert_eq!(
             (out.code, out.stdout.as_str()),
-            (0, "flags shown: 2048\nb'data' z\n"),
+            (0, "flags shown: 2048\nb'data' z\ninherited: 0\n"),
             "{side}: {out:?}"
         );
         let after = atimes(&fx);
