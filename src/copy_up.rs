@@ -333,6 +333,7 @@ impl Overlay {
                     src,
                     OFlags::RDONLY | OFlags::CLOEXEC | OFlags::NOFOLLOW,
                     Mode::empty(),
+                    Some(st.st_uid),
                 )?;
                 let to = rustix::fs::open(
                     tmp,

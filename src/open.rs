@@ -118,7 +118,8 @@ impl Overlay {
         let flags = OFlags::from_bits_retain(flags as u32 & !(libc::O_CREAT | libc::O_EXCL) as u32);
         let mode = Mode::from_raw_mode(mode);
         if unstamped {
-            return crate::sys::open_unstamped(real.as_c_str(), flags, mode);
+            let owner = Some(node.stat.st_uid);
+            return crate::sys::open_unstamped(real.as_c_str(), flags, mode, owner);
         }
         rustix::fs::open(real.as_c_str(), flags, mode).map(|fd| (fd, false))
     }

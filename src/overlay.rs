@@ -21,6 +21,9 @@ pub struct Layer {
     pub(crate) dev: u64,
     /// Its file system's uuid, asked when first needed (`src/origin.rs`).
     pub(crate) uuid: crate::origin::FsUuid,
+    /// The root's owner: taken for its objects' where theirs is not known
+    /// (see [`crate::sys::open_unstamped`]).
+    pub(crate) owner: u32,
 }
 
 impl Layer {
@@ -137,6 +140,7 @@ fn open_root(path: &[u8], with_fd: bool) -> Result<Layer, String> {
             fd: AtomicI32::new(fd),
             root,
             uuid: crate::origin::FsUuid::new(),
+            owner: st.st_uid,
         }),
         Ok(_) | Err(rustix::io::Errno::NOTDIR) => Err(format!("{shown}: not a directory")),
         Err(e) => Err(format!("{shown}: {}", std::io::Error::from(e))),
@@ -372,6 +376,18 @@ impl Overlay {
     /// the relative path in the view, if `real` lies in a layer.
     pub fn real_to_rel<'a>(&self, real: &'a [u8]) -> Option<&'a [u8]> {
         self.layers.iter().find_map(|l| strip_dir(real, &l.root))
+    }
+
+    /// The owner of layer `l`'s root.
+    pub(crate) fn layer_owner(&self, l: LayerIdx) -> u32 {
+        self.layers[l].owner
+    }
+
+    /// Is `O_NOATIME` worth asking for on a read of an object of the bottom
+    /// layer whose owner is not known (that of the layer's root is taken:
+    /// see [`crate::sys::open_unstamped`])?
+    pub fn skips_atime_in_bottom(&self) -> bool {
+        crate::sys::may_skip_atime(self.layer_owner(self.layers.len() - 1))
     }
 
     /// Is layer `l` a lower layer (not the upper one)?

@@ -117,6 +117,7 @@ impl Overlay {
                 cpath(&path).as_c_str(),
                 OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
                 Mode::empty(),
+                Some(self.layer_owner(l)),
             )?;
             let stat = rustix::fs::fstat(&fd)?;
             dirs.push(LayerDir {

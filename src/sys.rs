@@ -34,22 +34,34 @@ pub fn syscall_keeping_errno(
 
 /// Opens `path` to read it without stamping its access time (`O_NOATIME`),
 /// as the kernel's overlay reads its layers: a read through the view never
-/// changes a lower layer. Where the flag is refused (`EPERM`: an object
-/// neither the caller's nor theirs to change), opens it plainly. Also
-/// tells whether the flag was added.
+/// changes a lower layer. The kernel grants the flag to the object's owner
+/// and to root: it is asked for only where `owner` (when known) says it
+/// would be granted, and where it is refused all the same (`EPERM`) the
+/// object is opened plainly. Also tells whether the flag was added.
 pub fn open_unstamped(
     path: &std::ffi::CStr,
     flags: rustix::fs::OFlags,
     mode: rustix::fs::Mode,
+    owner: Option<u32>,
 ) -> Result<(rustix::fd::OwnedFd, bool), rustix::io::Errno> {
     use rustix::fs::OFlags;
-    if flags.contains(OFlags::NOATIME) {
+    if flags.contains(OFlags::NOATIME) || !owner.is_none_or(may_skip_atime) {
         return rustix::fs::open(path, flags, mode).map(|fd| (fd, false));
     }
     match rustix::fs::open(path, flags | OFlags::NOATIME, mode) {
         Err(rustix::io::Errno::PERM) => rustix::fs::open(path, flags, mode).map(|fd| (fd, false)),
         opened => opened.map(|fd| (fd, true)),
     }
+}
+
+/// Would the kernel let this process open an object of `owner` with
+/// `O_NOATIME`: is it root, or the owner? By the effective user id the
+/// process started with, asked once (a process that changes it meets an
+/// `EPERM` at worst, and opens again without the flag).
+pub fn may_skip_atime(owner: u32) -> bool {
+    static EUID: std::sync::OnceLock<u32> = std::sync::OnceLock::new();
+    let euid = *EUID.get_or_init(|| rustix::process::geteuid().as_raw());
+    euid == 0 || euid == owner
 }
 
 /// A `stat` buffer to be filled: all zeros (plain integers, a valid value).
@@ -76,7 +88,7 @@ pub fn entries(dir: &std::ffi::CStr) -> Vec<(Vec<u8>, bool)> {
 pub fn read_entries(dir: &std::ffi::CStr) -> Result<Vec<(Vec<u8>, bool)>, rustix::io::Errno> {
     use rustix::fs::{FileType, Mode, OFlags};
     let flags = OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC;
-    let (fd, _) = open_unstamped(dir, flags, Mode::empty())?;
+    let (fd, _) = open_unstamped(dir, flags, Mode::empty(), None)?;
     let mut buf = vec![std::mem::MaybeUninit::<u8>::uninit(); 8192];
     let mut names = Vec::new();
     let mut it = rustix::fs::RawDir::new(&fd, &mut buf);

@@ -553,6 +553,72 @@ fn a_user_who_is_not_root_leaves_layers_the_kernel_reads_with_userxattr() {
     assert_eq!(String::from_utf8_lossy(&kernel.unwrap().stdout), seen);
 }
 
+/// A user who is not root reads the files of their own lower layer
+/// without stamping their access times (the kernel grants `O_NOATIME` to
+/// the owner); in a layer of another owner's, where it would be refused,
+/// the overlay does not ask for it, and the reads go on as before.
+#[test]
+fn a_user_who_is_not_root_reads_their_own_lower_layer_unstamped() {
+    require_root!();
+    let s = Scratch::new("atime");
+    s.dirs(&["upper", "work"]);
+    let access_times = || {
+        ["lower/plain", "lower/sub/file", "lower/sub"].map(|rel| {
+            let st = rustix::fs::lstat(s.p(rel)).unwrap();
+            (st.st_atime, st.st_atime_nsec)
+        })
+    };
+    for owner in ["65534:65534", "0:0"] {
+        let chown = Command::new("chown")
+            .args(["-R", owner])
+            .arg(&s.dir)
+            .status();
+        assert!(chown.unwrap().success());
+        for d in ["upper", "work"] {
+            let chown = Command::new("chown")
+                .args(["-R", "65534:65534"])
+                .arg(s.p(d))
+                .status();
+            assert!(chown.unwrap().success());
+        }
+        let aged = Command::new("find")
+            .arg(s.p("lower"))
+            .args(["-exec", "touch", "-a", "-h", "-d", "@978307200", "{}", "+"])
+            .status();
+        assert!(aged.unwrap().success());
+        let before = access_times();
+        let script = format!(
+            "cd {} && cat plain sub/file && ls sub",
+            s.p("lower").display()
+        );
+        let o = ovl_as_nobody(&[
+            "-l".as_ref(),
+            os(&s.p("lower")),
+            "-u".as_ref(),
+            os(&s.p("upper")),
+            "-w".as_ref(),
+            os(&s.p("work")),
+            "--".as_ref(),
+            "sh".as_ref(),
+            "-c".as_ref(),
+            script.as_ref(),
+        ]);
+        assert_eq!(
+            String::from_utf8_lossy(&o.stdout),
+            "not a program\nlower\nfile\n",
+            "lower owned by {owner}: {}",
+            stderr(&o)
+        );
+        if owner.starts_with("65534") {
+            assert_eq!(
+                access_times(),
+                before,
+                "a read stamped the user's own lower files"
+            );
+        }
+    }
+}
+
 #[test]
 fn trace_logs_calls_in_the_view() {
     let s = Scratch::new("trace");

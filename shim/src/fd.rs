@@ -37,7 +37,10 @@ pub(crate) unsafe fn open_in_view(
         return outside_open(ovl, dirfd, p, flags, mode, real);
     }
     if let Some(mut info) = ovl.open_as_given(dirfd, path, flags) {
-        let (fd, unstamped) = match info.lower && ovl::open::reads_unstamped(flags) {
+        // A name read as given is in the bottom layer (`open_as_given`).
+        let try_unstamped =
+            info.lower && ovl::open::reads_unstamped(flags) && ovl.skips_atime_in_bottom();
+        let (fd, unstamped) = match try_unstamped {
             true => unstamped_open(dirfd, p, flags, mode, &mut real),
             false => (real(dirfd, p, flags, mode), false),
         };
