@@ -54,6 +54,22 @@ impl Scratch {
         );
         KernelMount::mount(&opts, &self.p("mnt"))
     }
+    /// `sh -c script` run as nobody by `ovl-exec` over the directories
+    /// `lower`, `upper` and `work`.
+    fn script_as_nobody(&self, script: &str) -> Output {
+        ovl_as_nobody(&[
+            "-l".as_ref(),
+            os(&self.p("lower")),
+            "-u".as_ref(),
+            os(&self.p("upper")),
+            "-w".as_ref(),
+            os(&self.p("work")),
+            "--".as_ref(),
+            "sh".as_ref(),
+            "-c".as_ref(),
+            script.as_ref(),
+        ])
+    }
     /// Every path below the scratch directory, sorted.
     fn listing(&self) -> Vec<PathBuf> {
         let mut out = Vec::new();
@@ -525,18 +541,7 @@ fn a_user_who_is_not_root_leaves_layers_the_kernel_reads_with_userxattr() {
          && mkdir e && mv e e2 && find . -printf '%p %y %s\\n' | sort",
         s.p("lower").display()
     );
-    let o = ovl_as_nobody(&[
-        "-l".as_ref(),
-        os(&s.p("lower")),
-        "-u".as_ref(),
-        os(&s.p("upper")),
-        "-w".as_ref(),
-        os(&s.p("work")),
-        "--".as_ref(),
-        "sh".as_ref(),
-        "-c".as_ref(),
-        script.as_ref(),
-    ]);
+    let o = s.script_as_nobody(&script);
     let seen = String::from_utf8_lossy(&o.stdout).into_owned();
     assert!(seen.contains("./sub/new f 2\n"), "{seen}{}", stderr(&o));
     assert_eq!(
@@ -591,18 +596,7 @@ fn a_user_who_is_not_root_reads_their_own_lower_layer_unstamped() {
             "cd {} && cat plain sub/file && ls sub",
             s.p("lower").display()
         );
-        let o = ovl_as_nobody(&[
-            "-l".as_ref(),
-            os(&s.p("lower")),
-            "-u".as_ref(),
-            os(&s.p("upper")),
-            "-w".as_ref(),
-            os(&s.p("work")),
-            "--".as_ref(),
-            "sh".as_ref(),
-            "-c".as_ref(),
-            script.as_ref(),
-        ]);
+        let o = s.script_as_nobody(&script);
         assert_eq!(
             String::from_utf8_lossy(&o.stdout),
             "not a program\nlower\nfile\n",
