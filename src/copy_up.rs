@@ -330,6 +330,7 @@ impl Overlay {
         match FileType::from_raw_mode(st.st_mode) {
             FileType::RegularFile => {
                 let (from, _) = crate::sys::open_unstamped(
+                    rustix::fs::CWD,
                     src,
                     OFlags::RDONLY | OFlags::CLOEXEC | OFlags::NOFOLLOW,
                     Mode::empty(),

@@ -8,7 +8,7 @@ use crate::lookup::{Node, ParentOf, Resolved, Slot};
 use crate::overlay::Overlay;
 use crate::sys::cpath;
 use rustix::fd::OwnedFd;
-use rustix::fs::{FileType, Mode, OFlags};
+use rustix::fs::{FileType, Mode, OFlags, CWD};
 use rustix::io::Errno;
 
 /// The result of opening a path.
@@ -119,9 +119,39 @@ impl Overlay {
         let mode = Mode::from_raw_mode(mode);
         if unstamped {
             let owner = Some(node.stat.st_uid);
-            return crate::sys::open_unstamped(real.as_c_str(), flags, mode, owner);
+            return crate::sys::open_unstamped(CWD, real.as_c_str(), flags, mode, owner);
         }
         rustix::fs::open(real.as_c_str(), flags, mode).map(|fd| (fd, false))
+    }
+
+    /// The read of a lower object that [`Overlay::open_as_given`] let
+    /// through (`lower`: its answer's), made here without stamping the
+    /// object's access time (see [`crate::sys::open_unstamped`]; the owner of
+    /// the bottom layer's root is taken for the object's): the descriptor,
+    /// and whether `O_NOATIME` was added. `None`: the caller opens it as
+    /// given, as it asked.
+    pub fn open_as_given_unstamped(
+        &self,
+        dirfd: i32,
+        path: &std::ffi::CStr,
+        flags: i32,
+        lower: bool,
+    ) -> Option<Result<(OwnedFd, bool), Errno>> {
+        if !lower || !reads_unstamped(flags) {
+            return None;
+        }
+        // SAFETY: the caller's open descriptor (or `AT_FDCWD`, which
+        // `rustix::fs::CWD` is too), for this call only.
+        let dir = unsafe { rustix::fd::BorrowedFd::borrow_raw(dirfd) };
+        let flags = OFlags::from_bits_retain(flags as u32);
+        let owner = self.bottom_owner();
+        Some(crate::sys::open_unstamped(
+            dir,
+            path,
+            flags,
+            Mode::empty(),
+            Some(owner),
+        ))
     }
 
     /// `openat(dirfd, path, flags, mode)`; `None` when the path lies outside the view.

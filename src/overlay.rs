@@ -383,11 +383,9 @@ impl Overlay {
         self.layers[l].owner
     }
 
-    /// Is `O_NOATIME` worth asking for on a read of an object of the bottom
-    /// layer whose owner is not known (that of the layer's root is taken:
-    /// see [`crate::sys::open_unstamped`])?
-    pub fn skips_atime_in_bottom(&self) -> bool {
-        crate::sys::may_skip_atime(self.layer_owner(self.layers.len() - 1))
+    /// The owner of the bottom layer's root.
+    pub(crate) fn bottom_owner(&self) -> u32 {
+        self.layer_owner(self.layers.len() - 1)
     }
 
     /// Is layer `l` a lower layer (not the upper one)?

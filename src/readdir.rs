@@ -114,6 +114,7 @@ impl Overlay {
         for l in dir.dir_layers() {
             let path = self.real_path(l, &dir.rel);
             let (fd, _) = crate::sys::open_unstamped(
+                rustix::fs::CWD,
                 cpath(&path).as_c_str(),
                 OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
                 Mode::empty(),

@@ -37,19 +37,21 @@ pub fn syscall_keeping_errno(
 /// changes a lower layer. The kernel grants the flag to the object's owner
 /// and to root: it is asked for only where `owner` (when known) says it
 /// would be granted, and where it is refused all the same (`EPERM`) the
-/// object is opened plainly. Also tells whether the flag was added.
+/// object is opened plainly. Also tells whether the flag was added. `path`
+/// is relative to `dir` (`rustix::fs::CWD`: as `open` takes it).
 pub fn open_unstamped(
+    dir: rustix::fd::BorrowedFd<'_>,
     path: &std::ffi::CStr,
     flags: rustix::fs::OFlags,
     mode: rustix::fs::Mode,
     owner: Option<u32>,
 ) -> Result<(rustix::fd::OwnedFd, bool), rustix::io::Errno> {
-    use rustix::fs::OFlags;
+    use rustix::fs::{openat, OFlags};
     if flags.contains(OFlags::NOATIME) || !owner.is_none_or(may_skip_atime) {
-        return rustix::fs::open(path, flags, mode).map(|fd| (fd, false));
+        return openat(dir, path, flags, mode).map(|fd| (fd, false));
     }
-    match rustix::fs::open(path, flags | OFlags::NOATIME, mode) {
-        Err(rustix::io::Errno::PERM) => rustix::fs::open(path, flags, mode).map(|fd| (fd, false)),
+    match openat(dir, path, flags | OFlags::NOATIME, mode) {
+        Err(rustix::io::Errno::PERM) => openat(dir, path, flags, mode).map(|fd| (fd, false)),
         opened => opened.map(|fd| (fd, true)),
     }
 }
@@ -88,7 +90,7 @@ pub fn entries(dir: &std::ffi::CStr) -> Vec<(Vec<u8>, bool)> {
 pub fn read_entries(dir: &std::ffi::CStr) -> Result<Vec<(Vec<u8>, bool)>, rustix::io::Errno> {
     use rustix::fs::{FileType, Mode, OFlags};
     let flags = OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC;
-    let (fd, _) = open_unstamped(dir, flags, Mode::empty(), None)?;
+    let (fd, _) = open_unstamped(rustix::fs::CWD, dir, flags, Mode::empty(), None)?;
     let mut buf = vec![std::mem::MaybeUninit::<u8>::uninit(); 8192];
     let mut names = Vec::new();
     let mut it = rustix::fs::RawDir::new(&fd, &mut buf);

@@ -26,7 +26,7 @@ pub(crate) unsafe fn open_in_view(
     p: *const c_char,
     flags: c_int,
     mode: mode_t,
-    mut real: impl FnMut(c_int, *const c_char, c_int, mode_t) -> c_int,
+    real: impl FnOnce(c_int, *const c_char, c_int, mode_t) -> c_int,
 ) -> c_int {
     // SAFETY: per the contract.
     let path = match unsafe { bytes(p) } {
@@ -37,15 +37,20 @@ pub(crate) unsafe fn open_in_view(
         return outside_open(ovl, dirfd, p, flags, mode, real);
     }
     if let Some(mut info) = ovl.open_as_given(dirfd, path, flags) {
-        // A name read as given is in the bottom layer (`open_as_given`).
-        let try_unstamped =
-            info.lower && ovl::open::reads_unstamped(flags) && ovl.skips_atime_in_bottom();
-        let (fd, unstamped) = match try_unstamped {
-            true => unstamped_open(dirfd, p, flags, mode, &mut real),
-            false => (real(dirfd, p, flags, mode), false),
+        // SAFETY: per the contract, `p` is a C string (`path` its bytes).
+        let name = unsafe { std::ffi::CStr::from_ptr(p) };
+        let fd = match ovl.open_as_given_unstamped(dirfd, name, flags, info.lower) {
+            Some(Ok((fd, unstamped))) => {
+                info.unstamped = unstamped;
+                fd.into_raw_fd()
+            }
+            Some(Err(e)) => {
+                crate::set_errno(e.raw_os_error());
+                -1
+            }
+            None => real(dirfd, p, flags, mode),
         };
         if fd >= 0 {
-            info.unstamped = unstamped;
             register_fd(fd, info);
         } else {
             // A whiteout fails the open (`ENXIO`, `ENOTDIR`, ...): the view
@@ -85,23 +90,6 @@ pub(crate) unsafe fn open_in_view(
             fail(e)
         }
     }
-}
-
-/// The caller's read-only open of a lower object made as given, with
-/// `O_NOATIME` added where it may be (see `ovl::sys::open_unstamped`): the
-/// descriptor, and whether the flag was added.
-fn unstamped_open(
-    dirfd: c_int,
-    p: *const c_char,
-    flags: c_int,
-    mode: mode_t,
-    real: &mut impl FnMut(c_int, *const c_char, c_int, mode_t) -> c_int,
-) -> (c_int, bool) {
-    let fd = real(dirfd, p, flags | libc::O_NOATIME, mode);
-    if fd == -1 && crate::errno() == libc::EPERM {
-        return (real(dirfd, p, flags, mode), false);
-    }
-    (fd, fd >= 0)
 }
 
 /// An open outside the view; opening a lower layer's own files for writing is refused.
@@ -155,7 +143,7 @@ fn status_flags(cmd: c_int, fd: c_int) -> bool {
 }
 
 /// `fcntl` of a duplicate or of the status flags: `O_NOATIME` that the
-/// overlay added to a read of a lower object (see `ovl::sys::open_unstamped`)
+/// overlay added to a read of a lower object (see `Overlay::open_node`)
 /// is not shown, and kept when the program sets the flags.
 fn fcntl_in_view(
     fd: c_int,
@@ -274,13 +262,7 @@ unsafe fn fopen_in_view(
     let mut outside: Option<CString> = None;
     // SAFETY: per the contract.
     let fd = unsafe {
-        open_in_view(ovl, libc::AT_FDCWD, p, flags, 0o666, |d, rp, fl, m| {
-            if fl & libc::O_NOATIME != flags & libc::O_NOATIME {
-                // A lower file read as given, with `O_NOATIME` added: opened
-                // here (the hook's guard sends this to libc) and given a
-                // stream below, as a file of the view.
-                return libc::openat(d, rp, fl, m);
-            }
+        open_in_view(ovl, libc::AT_FDCWD, p, flags, 0o666, |_, rp, _, _| {
             outside = Some(std::ffi::CStr::from_ptr(rp).to_owned());
             -2
         })
