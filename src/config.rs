@@ -71,6 +71,15 @@ pub mod env {
         SHIM,
     ];
 
+    /// A variable the shim takes before `main`: its value, and the variable
+    /// gone (removed only when set: removing takes the environment's write
+    /// lock and scans it, at every start).
+    pub fn take(name: &str) -> Option<std::ffi::OsString> {
+        let value = std::env::var_os(name)?;
+        std::env::remove_var(name);
+        Some(value)
+    }
+
     /// Is the environment entry `e` (`NAME=value`) one of `name`?
     pub fn is_entry(e: &[u8], name: &str) -> bool {
         e.strip_prefix(name.as_bytes())

@@ -31,11 +31,7 @@ static MAY_DUMP: AtomicBool = AtomicBool::new(false);
 /// In a new process, before `main`: the limit held for it by its parent
 /// (the variable then gone), and the hold its current directory needs.
 pub fn at_start(ovl: &Overlay) {
-    let inherited = std::env::var_os(env::CORE_LIMIT);
-    if inherited.is_some() {
-        std::env::remove_var(env::CORE_LIMIT);
-    }
-    let inherited = inherited.and_then(|v| v.to_str()?.parse::<u64>().ok());
+    let inherited = env::take(env::CORE_LIMIT).and_then(|v| v.to_str()?.parse::<u64>().ok());
     if let Some(wanted) = inherited {
         *HELD.lock() = Some(wanted);
     }

@@ -321,10 +321,9 @@ fn file_name(path: &[u8]) -> &[u8] {
 /// ([`Plan::name`]), and the variable that carried it gone. The kernel
 /// keeps the first 15 bytes (`PR_SET_NAME` cuts it), as at `execve`.
 pub fn take_process_name() {
-    let Some(name) = std::env::var_os(env::PROCESS_NAME) else {
+    let Some(name) = env::take(env::PROCESS_NAME) else {
         return;
     };
-    std::env::remove_var(env::PROCESS_NAME);
     if let Ok(name) = std::ffi::CString::new(name.into_encoded_bytes()) {
         // A name the kernel refuses leaves the interpreter's: nothing else changes.
         let _ = rustix::thread::set_name(&name);
@@ -335,10 +334,9 @@ pub fn take_process_name() {
 /// was started in ([`env::REMOVED_CWD`]), taken as its current directory
 /// when it still stands in it; the variable gone.
 pub fn take_removed_cwd(ovl: &Overlay) {
-    let Some(value) = std::env::var_os(env::REMOVED_CWD) else {
+    let Some(value) = env::take(env::REMOVED_CWD) else {
         return;
     };
-    std::env::remove_var(env::REMOVED_CWD);
     let value = value.into_encoded_bytes();
     let mut parts = value.splitn(3, |&b| b == b':');
     let number = |p: Option<&[u8]>| std::str::from_utf8(p?).ok()?.parse::<u64>().ok();
