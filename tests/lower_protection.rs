@@ -82,6 +82,14 @@ for flags in [os.O_RDONLY, os.O_PATH]:
     print('utimensat of a descriptor by the real name:', r, os.strerror(ctypes.get_errno()) if r else '')
     r = libc.fchownat(fd, b'', 7, 7, 0x1000)
     print('fchownat of a descriptor by the real name:', r, os.strerror(ctypes.get_errno()) if r else '')
+libc.fopen.restype = libc.freopen.restype = ctypes.c_void_p
+libc.freopen.argtypes = [ctypes.c_char_p, ctypes.c_char_p, ctypes.c_void_p]
+libc.fputs.argtypes = [ctypes.c_char_p, ctypes.c_void_p]
+libc.fclose.argtypes = [ctypes.c_void_p]
+for mode in [b'a', b'w']:
+    s = libc.freopen((sys.argv[1] + '/l/f').encode(), mode, libc.fopen(b'/dev/null', b'r'))
+    print('freopen by the real name,', mode.decode() + ':', 'opened' if s else os.strerror(ctypes.get_errno()))
+    if s: libc.fputs(b'via-freopen\n', s); libc.fclose(s)
 EOF
         chmod 700 "$d/o/link" 2>/dev/null; echo "chmod via link: $?"
         ln "$d/l/f" "$d/o/hard" 2>/dev/null; echo "hard link out: $?"
@@ -140,6 +148,13 @@ EOF
         "{stdout}"
     );
     assert!(stdout.contains("rm by the real name: 1"), "{stdout}");
+    // Opened in the view (the copy), as `fopen` by that name.
+    for mode in ["a", "w"] {
+        assert!(
+            stdout.contains(&format!("freopen by the real name, {mode}: opened")),
+            "{stdout}"
+        );
+    }
     assert!(stdout.contains("proc and fchmod done"), "{stdout}");
     assert!(
         stdout.contains("handle of the real name: 0 open for writing: -1 30"),
@@ -917,11 +932,14 @@ fn reading_through_the_view_stamps_no_lower_access_time() {
         fcntl.fcntl(fd, fcntl.F_SETFL, os.O_NONBLOCK)\n\
         print('flags shown:', fcntl.fcntl(fd, fcntl.F_GETFL) & (os.O_NOATIME | os.O_NONBLOCK))\n\
         print(os.read(fd, 4), open('m/k').read().strip())\"\n\
-        python3 -c \"import fcntl, os; print('inherited:', fcntl.fcntl(0, fcntl.F_GETFL) & os.O_NOATIME)\" < d/g";
+        python3 -c \"import fcntl, os; print('inherited:', fcntl.fcntl(0, fcntl.F_GETFL) & os.O_NOATIME)\" < d/g\n\
+        python3 -c \"import ctypes, fcntl, os; libc = ctypes.CDLL(None); libc.fopen.restype = libc.freopen.restype = ctypes.c_void_p\n\
+        s = libc.freopen(b's', b'r', ctypes.c_void_p(libc.fopen(b'/dev/null', b'r'))); fd = libc.fileno(ctypes.c_void_p(s))\n\
+        print('freopen:', os.read(fd, 4), fcntl.fcntl(fd, fcntl.F_GETFL) & os.O_NOATIME)\"";
     // Each object by its name: a listing of the lower layer here would
     // stamp its directories itself.
     let atimes = |fx: &Fixture| -> Vec<String> {
-        ["f", "d/g", "d/e/h", "m/k", ".", "d", "d/e", "m"]
+        ["f", "d/g", "d/e/h", "m/k", "s", ".", "d", "d/e", "m"]
             .iter()
             .map(|n| {
                 let st = rustix::fs::lstat(fx.lower_dir(1).join(n)).unwrap();
@@ -935,7 +953,8 @@ fn reading_through_the_view_stamps_no_lower_access_time() {
             .file("f", "data\n")
             .file("d/g", "x\n")
             .file("d/e/h", "y\n")
-            .file("m/k", "z\n");
+            .file("m/k", "z\n")
+            .file("s", "read\n");
         fx.upper().file("m/new", "n\n");
         let aged = Command::new("find")
             .arg(fx.lower_dir(1))
@@ -950,7 +969,10 @@ fn reading_through_the_view_stamps_no_lower_access_time() {
         };
         assert_eq!(
             (out.code, out.stdout.as_str()),
-            (0, "flags shown: 2048\nb'data' z\ninherited: 0\n"),
+            (
+                0,
+                "flags shown: 2048\nb'data' z\ninherited: 0\nfreopen: b'read' 0\n"
+            ),
             "{side}: {out:?}"
         );
         let after = atimes(&fx);

@@ -151,6 +151,52 @@ fn links_temporary_files_and_descriptors() {
     );
 }
 
+/// `freopen` opens as `fopen` does: in the view (copied up, created), once
+/// only with `x`, on a descriptor that shows the view's object (its link,
+/// its inode number, its flags) where the kernel's does.
+#[test]
+fn freopen_opens_in_the_view() {
+    require_root!();
+    scenario(concat!(
+        "python3 - <<'EOF'\n",
+        r#"import ctypes, fcntl, os
+libc = ctypes.CDLL(None, use_errno=True)
+for name, res, args in [('fopen', ctypes.c_void_p, [ctypes.c_char_p, ctypes.c_char_p]),
+                        ('freopen', ctypes.c_void_p, [ctypes.c_char_p, ctypes.c_char_p, ctypes.c_void_p]),
+                        ('fputs', ctypes.c_int, [ctypes.c_char_p, ctypes.c_void_p]),
+                        ('fgets', ctypes.c_char_p, [ctypes.c_char_p, ctypes.c_int, ctypes.c_void_p]),
+                        ('ftell', ctypes.c_long, [ctypes.c_void_p]),
+                        ('fileno', ctypes.c_int, [ctypes.c_void_p]),
+                        ('fclose', ctypes.c_int, [ctypes.c_void_p])]:
+    getattr(libc, name).restype, getattr(libc, name).argtypes = res, args
+def reopen(path, mode, text=None):
+    s = libc.freopen(path.encode(), mode.encode(), libc.fopen(b'/dev/null', b'r'))
+    if not s:
+        print(path, mode, os.strerror(ctypes.get_errno()))
+        return
+    fd = libc.fileno(s)
+    shown = (oct(fcntl.fcntl(fd, fcntl.F_GETFL)), fcntl.fcntl(fd, fcntl.F_GETFD),
+             os.path.relpath(os.readlink('/proc/self/fd/%d' % fd)), os.fstat(fd).st_ino == os.stat(path).st_ino)
+    if text is None:
+        buf = ctypes.create_string_buffer(64)
+        got = libc.fgets(buf, 64, s)
+    else:
+        got = libc.fputs(text.encode(), s)
+    print(path, mode, shown, got, libc.ftell(s))
+    libc.fclose(s)
+reopen('a/new', 'wx', 'one\n')
+reopen('a/new', 'wx', 'two\n')
+reopen('a/low1', 'r')
+reopen('a/low2', 'a', 'more\n')
+reopen('a/data', 'r+', 'AB')
+reopen('a/deep/x', 'we', 'w\n')
+reopen('b/c/f', 'a+')
+reopen('a/gone', 'r')
+"#,
+        "EOF"
+    ));
+}
+
 #[test]
 fn read_only_descriptor_changes_never_reach_lower() {
     require_root!();

@@ -654,8 +654,14 @@ hooks! {
     }
 }
 
-/// `freopen` in the view: the object is opened (copied up, created) by the
-/// overlay, then the stream is reopened on its real path.
+/// `freopen` in the view, as `fopen`: the object is opened (copied up,
+/// created, reached by a lower layer's real name) by the overlay; libc then
+/// reopens the stream on that same object (by its `/proc/self/fd` link,
+/// without `x`: the overlay made the file), and the stream's descriptor is
+/// made a duplicate of the overlay's, which holds the flags the overlay
+/// chose (`O_NOATIME` for a lower file's read) and is accounted for as one
+/// of the view. The descriptor's number, close-on-exec flag and offset stay
+/// as libc left them.
 ///
 /// # Safety
 /// `p` is NULL or a valid C string; `mode` a valid C string; `f` a stream.
@@ -667,27 +673,116 @@ unsafe fn freopen_in_view(
     real: impl FnOnce(*const c_char, *const c_char, *mut FILE) -> *mut FILE,
 ) -> *mut FILE {
     // SAFETY: per the contract.
-    let (Some(path), Some(m)) = (unsafe { bytes(p) }, unsafe { bytes(mode) }) else {
+    let Some(m) = (unsafe { bytes(mode) }) else {
         return real(p, mode, f);
     };
-    let Some(opened) = ovl.open_at(libc::AT_FDCWD, path, fopen_flags(m), 0o666) else {
-        return real(p, mode, f);
+    if p.is_null() {
+        return real(p, mode, f); // a new mode on the same object
+    }
+    // SAFETY: per the contract (a stream, possibly closed: -1).
+    let old = unsafe { libc::fileno(f) };
+    let mut outside: Option<CString> = None;
+    // SAFETY: per the contract.
+    let ours = unsafe {
+        open_in_view(
+            ovl,
+            libc::AT_FDCWD,
+            p,
+            fopen_flags(m),
+            0o666,
+            |_, rp, _, _| {
+                outside = Some(std::ffi::CStr::from_ptr(rp).to_owned());
+                -2
+            },
+        )
     };
-    match opened {
-        Ok(Opened::Fd(fd, info)) => {
-            drop(fd);
-            let real_path = match ovl.resolve(&info.rel, false) {
-                Ok(Resolved::Inside(n)) => ovl::cpath(&ovl.real_path(n.layer, &n.rel)),
-                _ => return fail(Errno::NOENT),
-            };
-            real(real_path.as_ptr(), mode, f)
+    let reopened = match ours {
+        -1 => return std::ptr::null_mut(),
+        -2 => {
+            let path = outside.unwrap_or_default();
+            let g = real(path.as_ptr(), mode, f);
+            if !g.is_null() {
+                // SAFETY: a stream libc has just reopened.
+                let fd = unsafe { libc::fileno(g) };
+                forget_fd(fd);
+                ovl.note_opened_outside(libc::AT_FDCWD, path.to_bytes(), fd);
+            }
+            g
         }
-        Ok(Opened::Outside(o)) => {
-            let c = ovl::cpath(&o);
-            real(c.as_ptr(), mode, f)
+        // SAFETY: `ours` is the overlay's open descriptor, given up here.
+        ours => unsafe { reopen_on(ovl, ours, m, f, real) },
+    };
+    if !reopened.is_null() && old >= 0 {
+        // SAFETY: a stream libc has just reopened.
+        if unsafe { libc::fileno(reopened) } != old {
+            forget_fd(old); // closed by libc's own call
         }
-        Ok(Opened::Unnamed(_)) => fail(Errno::INVAL), // no fopen mode asks for one
-        Err(e) => fail(e),
+    }
+    reopened
+}
+
+/// Reopens the stream `f` on the object of the overlay's descriptor `ours`
+/// (see [`freopen_in_view`]), which it closes.
+///
+/// # Safety
+/// `ours` is open and owned by the caller; `m` is the stream's mode; `f` a
+/// stream.
+unsafe fn reopen_on(
+    ovl: &Overlay,
+    ours: c_int,
+    m: &[u8],
+    f: *mut FILE,
+    real: impl FnOnce(*const c_char, *const c_char, *mut FILE) -> *mut FILE,
+) -> *mut FILE {
+    let Some(path) = path_to_reopen(ovl, ours) else {
+        forget_fd(ours);
+        // SAFETY: the caller's descriptor, given up.
+        unsafe { libc::close(ours) };
+        return fail(Errno::NOENT);
+    };
+    // The overlay made the file: libc's own open must not ask for that again.
+    let mode: Vec<u8> = m
+        .iter()
+        .copied()
+        .filter(|&c| c != b'x')
+        .chain([0])
+        .collect();
+    let g = real(path.as_ptr(), mode.as_ptr().cast(), f);
+    let e = crate::errno();
+    // SAFETY: `g`, when not NULL, is the stream libc reopened, whose
+    // descriptor becomes a duplicate of `ours`; `ours` is the caller's,
+    // closed here.
+    unsafe {
+        if !g.is_null() {
+            let fd = libc::fileno(g);
+            let at = libc::lseek(fd, 0, libc::SEEK_CUR);
+            let cloexec = libc::fcntl(fd, libc::F_GETFD) & libc::FD_CLOEXEC != 0;
+            forget_fd(fd);
+            if libc::dup3(ours, fd, if cloexec { libc::O_CLOEXEC } else { 0 }) == fd {
+                dup_fd(ours, fd);
+                if at > 0 {
+                    libc::lseek(fd, at, libc::SEEK_SET);
+                }
+            }
+        }
+        forget_fd(ours);
+        libc::close(ours);
+    }
+    crate::set_errno(e);
+    g
+}
+
+/// A path that reaches the object of the descriptor `fd` for libc to open:
+/// its `/proc/self/fd` link (no name on the way that another process could
+/// switch), else its real path.
+fn path_to_reopen(ovl: &Overlay, fd: c_int) -> Option<CString> {
+    let link = format!("/proc/self/fd/{fd}");
+    if rustix::fs::statat(rustix::fs::CWD, link.as_str(), rustix::fs::AtFlags::empty()).is_ok() {
+        return CString::new(link).ok();
+    }
+    match ovl.resolve(&fd_info(fd)?.rel, false) {
+        Ok(Resolved::Inside(n)) => Some(ovl::cpath(&ovl.real_path(n.layer, &n.rel))),
+        _ => None,
     }
 }
 
