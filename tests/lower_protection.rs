@@ -90,6 +90,11 @@ for mode in [b'a', b'w']:
     s = libc.freopen((sys.argv[1] + '/l/f').encode(), mode, libc.fopen(b'/dev/null', b'r'))
     print('freopen by the real name,', mode.decode() + ':', 'opened' if s else os.strerror(ctypes.get_errno()))
     if s: libc.fputs(b'via-freopen\n', s); libc.fclose(s)
+libc.mkdtemp.restype = ctypes.c_char_p
+for fn in ['mkstemp', 'mkdtemp']:
+    t = ctypes.create_string_buffer((sys.argv[1] + '/l/tmpXXXXXX').encode())
+    r = getattr(libc, fn)(t)
+    print(fn, 'by the real name:', 'made' if r not in (None, -1) else os.strerror(ctypes.get_errno()))
 EOF
         chmod 700 "$d/o/link" 2>/dev/null; echo "chmod via link: $?"
         ln "$d/l/f" "$d/o/hard" 2>/dev/null; echo "hard link out: $?"
@@ -128,6 +133,11 @@ EOF
     let meta = std::fs::metadata(dir.join("l/f")).unwrap();
     let (mtime, uid, ctime_after) = (meta.mtime(), meta.uid(), ctime());
     let hard = dir.join("o/hard").exists() || dir.join("o/hard2").exists();
+    let mut lower_names: Vec<_> = std::fs::read_dir(dir.join("l"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    lower_names.sort();
     let _ = std::fs::remove_dir_all(&dir);
     assert_eq!(
         lower, "secret\n",
@@ -140,6 +150,17 @@ EOF
     assert!(
         !hard,
         "a hard link to a lower file was made outside the view"
+    );
+    assert_eq!(lower_names, ["f"], "a name was made in the lower layer");
+    // A file is made in the view (the directory's copy), as by `open`; a
+    // directory is refused, as by `mkdir`.
+    assert!(
+        stdout.contains("mkstemp by the real name: made"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("mkdtemp by the real name: Read-only file system"),
+        "{stdout}"
     );
     assert!(stdout.contains("chmod via link: 1"), "{stdout}");
     assert!(stdout.contains("rm via a directory symlink: 1"), "{stdout}");

@@ -834,7 +834,7 @@ unsafe fn fill_template(
     fail(Errno::EXIST)
 }
 
-/// `mkostemps` in the view (every `mkstemp` variant comes here).
+/// `mkostemps` through the hooks (every `mkstemp` variant comes here).
 ///
 /// # Safety
 /// `template` is a writable C string.
@@ -843,14 +843,10 @@ unsafe fn mkstemp_in_view(
     template: *mut c_char,
     suffix: c_int,
     flags: c_int,
-    real: impl FnOnce(*mut c_char) -> c_int,
 ) -> c_int {
-    // SAFETY: per the contract.
-    let inside = unsafe { bytes(template) }
-        .is_some_and(|t| !matches!(ovl.locate(libc::AT_FDCWD, t), ovl::locate::Where::Outside));
-    if !inside {
-        return real(template);
-    }
+    // libc's own `open` would make the file where the hooks do not look:
+    // also outside the view, a lower layer's directory reached by its real
+    // name is the view's (the file is made in its copy), as for `open`.
     let flags = (flags & !libc::O_ACCMODE) | libc::O_RDWR | libc::O_CREAT | libc::O_EXCL;
     // SAFETY: per the contract; open_in_view gets the template as a C string.
     unsafe {
@@ -863,35 +859,33 @@ unsafe fn mkstemp_in_view(
 }
 
 hooks! {
-    fn mkstemp(t: *mut c_char) -> c_int |real, ovl| {
-        mkstemp_in_view(ovl, t, 0, 0, |t| real(t))
+    fn mkstemp(t: *mut c_char) -> c_int |_real, ovl| {
+        mkstemp_in_view(ovl, t, 0, 0)
     }
-    fn mkstemp64(t: *mut c_char) -> c_int |real, ovl| {
-        mkstemp_in_view(ovl, t, 0, 0, |t| real(t))
+    fn mkstemp64(t: *mut c_char) -> c_int |_real, ovl| {
+        mkstemp_in_view(ovl, t, 0, 0)
     }
-    fn mkostemp(t: *mut c_char, fl: c_int) -> c_int |real, ovl| {
-        mkstemp_in_view(ovl, t, 0, fl, |t| real(t, fl))
+    fn mkostemp(t: *mut c_char, fl: c_int) -> c_int |_real, ovl| {
+        mkstemp_in_view(ovl, t, 0, fl)
     }
-    fn mkostemp64(t: *mut c_char, fl: c_int) -> c_int |real, ovl| {
-        mkstemp_in_view(ovl, t, 0, fl, |t| real(t, fl))
+    fn mkostemp64(t: *mut c_char, fl: c_int) -> c_int |_real, ovl| {
+        mkstemp_in_view(ovl, t, 0, fl)
     }
-    fn mkstemps(t: *mut c_char, s: c_int) -> c_int |real, ovl| {
-        mkstemp_in_view(ovl, t, s, 0, |t| real(t, s))
+    fn mkstemps(t: *mut c_char, s: c_int) -> c_int |_real, ovl| {
+        mkstemp_in_view(ovl, t, s, 0)
     }
-    fn mkstemps64(t: *mut c_char, s: c_int) -> c_int |real, ovl| {
-        mkstemp_in_view(ovl, t, s, 0, |t| real(t, s))
+    fn mkstemps64(t: *mut c_char, s: c_int) -> c_int |_real, ovl| {
+        mkstemp_in_view(ovl, t, s, 0)
     }
-    fn mkostemps(t: *mut c_char, s: c_int, fl: c_int) -> c_int |real, ovl| {
-        mkstemp_in_view(ovl, t, s, fl, |t| real(t, s, fl))
+    fn mkostemps(t: *mut c_char, s: c_int, fl: c_int) -> c_int |_real, ovl| {
+        mkstemp_in_view(ovl, t, s, fl)
     }
-    fn mkostemps64(t: *mut c_char, s: c_int, fl: c_int) -> c_int |real, ovl| {
-        mkstemp_in_view(ovl, t, s, fl, |t| real(t, s, fl))
+    fn mkostemps64(t: *mut c_char, s: c_int, fl: c_int) -> c_int |_real, ovl| {
+        mkstemp_in_view(ovl, t, s, fl)
     }
-    fn mkdtemp(t: *mut c_char) -> *mut c_char |real, ovl| {
-        let inside = bytes(t).is_some_and(|b| !matches!(ovl.locate(libc::AT_FDCWD, b), ovl::locate::Where::Outside));
-        if !inside {
-            return real(t);
-        }
+    // As `mkstemp`: made by the `mkdir` of the hooks, in the view or not
+    // (a lower layer's directory by its real name refuses it, `EROFS`).
+    fn mkdtemp(t: *mut c_char) -> *mut c_char |_real, ovl| {
         let r = fill_template(t, 0, |p| {
             crate::path::creating(ovl, libc::AT_FDCWD, p, true, |d, n| ovl.mkdir(d, n, 0o700), |d, p| libc::mkdirat(d, p, 0o700))
         });
