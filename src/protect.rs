@@ -116,8 +116,31 @@ impl Overlay {
     /// Is the open descriptor `fd` on an object of a lower layer's own tree
     /// (for a descriptor the overlay did not open itself)?
     pub fn fd_in_lower_layer(&self, fd: i32) -> bool {
-        self.fd_path(fd)
-            .is_some_and(|real| self.in_lower_tree(&real))
+        self.fd_lower_real_path(fd).is_some()
+    }
+
+    /// The real path of the open descriptor `fd` (one the overlay did not
+    /// open itself) when its object lies in a lower layer's own tree.
+    pub fn fd_lower_real_path(&self, fd: i32) -> Option<Vec<u8>> {
+        self.fd_path(fd).filter(|real| self.in_lower_tree(real))
+    }
+
+    /// The path by which a descriptor's own object is opened again with
+    /// `flags` (`freopen` without a path, which libc makes by the
+    /// descriptor's `/proc/self/fd` link, where no hook sees it): its name
+    /// in the view, for a descriptor of the view (a lower file's link would
+    /// be opened in place, for writing too); a lower layer's file reached
+    /// by its real name, that name when the open writes (opened then in the
+    /// view, as by that name). `None`: opened again as it is, which changes
+    /// nothing below.
+    pub fn path_to_reopen(&self, fd: i32, flags: i32) -> Option<Vec<u8>> {
+        if let Some(info) = crate::fd_table::fd_info(fd) {
+            return Some(self.virtual_path(&info.rel));
+        }
+        if crate::open::writes(flags) {
+            return self.fd_lower_real_path(fd);
+        }
+        None
     }
 
     /// A change through a path outside the view: refused (`EROFS`) when it

@@ -90,6 +90,9 @@ for mode in [b'a', b'w']:
     s = libc.freopen((sys.argv[1] + '/l/f').encode(), mode, libc.fopen(b'/dev/null', b'r'))
     print('freopen by the real name,', mode.decode() + ':', 'opened' if s else os.strerror(ctypes.get_errno()))
     if s: libc.fputs(b'via-freopen\n', s); libc.fclose(s)
+s = libc.freopen(None, b'r+', libc.fopen((sys.argv[1] + '/l/f').encode(), b'r'))
+print('freopen of a stream of the real name, r+:', 'opened' if s else os.strerror(ctypes.get_errno()))
+if s: libc.fputs(b'via-reopen\n', s); libc.fclose(s)
 libc.mkdtemp.restype = ctypes.c_char_p
 for fn in ['mkstemp', 'mkdtemp']:
     t = ctypes.create_string_buffer((sys.argv[1] + '/l/tmpXXXXXX').encode())
@@ -176,6 +179,10 @@ EOF
             "{stdout}"
         );
     }
+    assert!(
+        stdout.contains("freopen of a stream of the real name, r+: opened"),
+        "{stdout}"
+    );
     assert!(stdout.contains("proc and fchmod done"), "{stdout}");
     assert!(
         stdout.contains("handle of the real name: 0 open for writing: -1 30"),

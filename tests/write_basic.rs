@@ -153,7 +153,8 @@ fn links_temporary_files_and_descriptors() {
 
 /// `freopen` opens as `fopen` does: in the view (copied up, created), once
 /// only with `x`, on a descriptor that shows the view's object (its link,
-/// its inode number, its flags) where the kernel's does.
+/// its inode number, its flags) where the kernel's does; without a path,
+/// the stream's own object is opened again, copied up to be written.
 #[test]
 fn freopen_opens_in_the_view() {
     require_root!();
@@ -192,6 +193,9 @@ reopen('a/data', 'r+', 'AB')
 reopen('a/deep/x', 'we', 'w\n')
 reopen('b/c/f', 'a+')
 reopen('a/gone', 'r')
+# Without a path: the stream's own object again, for writing (copied up).
+s = libc.freopen(None, b'r+', libc.fopen(b'a/tool', b'r'))
+print('a/tool reopened:', libc.fputs(b'#!', s) if s else os.strerror(ctypes.get_errno()), libc.fclose(s) if s else '')
 "#,
         "EOF"
     ));

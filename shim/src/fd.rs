@@ -676,11 +676,19 @@ unsafe fn freopen_in_view(
     let Some(m) = (unsafe { bytes(mode) }) else {
         return real(p, mode, f);
     };
-    if p.is_null() {
-        return real(p, mode, f); // a new mode on the same object
-    }
     // SAFETY: per the contract (a stream, possibly closed: -1).
     let old = unsafe { libc::fileno(f) };
+    if p.is_null() {
+        // The stream's own object, with a new mode.
+        return match ovl
+            .path_to_reopen(old, fopen_flags(m))
+            .map(|p| ovl::cpath(&p))
+        {
+            // SAFETY: per the contract, with a C string of ours.
+            Some(path) => unsafe { freopen_in_view(ovl, path.as_ptr(), mode, f, real) },
+            None => real(p, mode, f),
+        };
+    }
     let mut outside: Option<CString> = None;
     // SAFETY: per the contract.
     let ours = unsafe {
