@@ -188,7 +188,7 @@ impl Overlay {
     /// (once the kernel's checks pass: `may_linkat`, `may_create`).
     pub fn link(&self, existing: &Node, parent: &Node, name: &[u8]) -> Result<(), Errno> {
         if self.is_lower(existing) {
-            crate::permission::may_link(&existing.stat)?;
+            crate::permission::may_link(&self.object(existing))?;
         }
         self.may_create_in(parent)?;
         if existing.is_dir() {

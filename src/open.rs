@@ -326,7 +326,7 @@ impl Overlay {
             if !self.has_upper {
                 return Err(Errno::ROFS);
             }
-            crate::permission::may_write(&node.stat)?;
+            crate::permission::may_write(&self.object(&node))?;
             let keep = (flags & libc::O_TRUNC != 0).then_some(0);
             self.copy_up(&node, keep)?
         } else if writes(flags) && !self.has_upper && node.file_type() != FileType::Directory {

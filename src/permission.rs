@@ -6,13 +6,16 @@
 //! object's `stat`, one function per rule of the kernel's VFS.
 //!
 //! Capabilities are approximated by an effective user id of 0 (root passes
-//! every check, after one `geteuid` and nothing else); access control
-//! lists are not read.
+//! every check, after one `geteuid` and nothing else). For another user,
+//! what the access bits grant is asked of the kernel for the real object
+//! (which has the overlay object's owner, mode and access control list):
+//! an access control list can grant what the bits refuse, and the reverse.
 
 use crate::lookup::Node;
 use crate::overlay::Overlay;
-use rustix::fs::Stat;
+use rustix::fs::{Access, AtFlags, Stat, CWD};
 use rustix::io::Errno;
+use std::ffi::{CStr, CString};
 
 const MAY_EXEC: u32 = 1;
 const MAY_WRITE: u32 = 2;
@@ -50,16 +53,42 @@ fn euid() -> u32 {
     rustix::process::geteuid().as_raw()
 }
 
-/// `generic_permission`: are the access bits `mask` granted on `st`? The
-/// owner's bits for its owner, the group's for a member, else the others'.
-/// Root may read and write anything, and execute what has an `x` bit
-/// (search any directory).
-fn permission(st: &Stat, mask: u32) -> Result<(), Errno> {
+/// An object the checks are made on: its `lstat`, and its real path, by
+/// which the kernel is asked what its access control list grants (`None`:
+/// the mode's bits alone decide).
+pub struct Object<'a> {
+    pub stat: &'a Stat,
+    pub real: Option<CString>,
+}
+
+impl<'a> Object<'a> {
+    /// The object `stat` describes, at the real path `real`.
+    pub fn at(stat: &'a Stat, real: &[u8]) -> Object<'a> {
+        Object {
+            stat,
+            real: CString::new(real).ok(),
+        }
+    }
+}
+
+/// `generic_permission`: are the access bits `mask` granted on the
+/// object? The owner's bits for its owner, the group's for a member, else
+/// the others' (or what its access control list says). Root may read and
+/// write anything, and execute what has an `x` bit (search any directory).
+fn permission(obj: &Object<'_>, mask: u32) -> Result<(), Errno> {
+    let st = obj.stat;
     let euid = euid();
     if euid == 0 {
         let dir = st.st_mode & libc::S_IFMT == libc::S_IFDIR;
         let exec_ok = mask & MAY_EXEC == 0 || dir || st.st_mode & 0o111 != 0;
         return if exec_ok { Ok(()) } else { Err(Errno::ACCESS) };
+    }
+    if let Some(answer) = obj
+        .real
+        .as_deref()
+        .and_then(|r| kernel_permission(r, st, mask))
+    {
+        return answer;
     }
     let bits = if st.st_uid == euid {
         st.st_mode >> 6
@@ -75,9 +104,35 @@ fn permission(st: &Stat, mask: u32) -> Result<(), Errno> {
     }
 }
 
-/// May this process write to the object `st` describes (`EACCES` if not)?
-pub fn may_write(st: &Stat) -> Result<(), Errno> {
-    permission(st, MAY_WRITE)
+/// The kernel's answer for the real object at `real` (`faccessat` with the
+/// effective ids: its owner, mode and access control list, which the
+/// overlay's object shows too). `None` where the answer would be of the
+/// real object alone (a read-only file system, an immutable file), or the
+/// kernel cannot be asked: the bits decide.
+fn kernel_permission(real: &CStr, st: &Stat, mask: u32) -> Option<Result<(), Errno>> {
+    if st.st_mode & libc::S_IFMT == libc::S_IFLNK {
+        return None; // a symlink's own bits are never checked
+    }
+    let mut access = Access::empty();
+    for (bit, a) in [
+        (MAY_READ, Access::READ_OK),
+        (MAY_WRITE, Access::WRITE_OK),
+        (MAY_EXEC, Access::EXEC_OK),
+    ] {
+        if mask & bit != 0 {
+            access |= a;
+        }
+    }
+    match rustix::fs::accessat(CWD, real, access, AtFlags::EACCESS) {
+        Ok(()) => Some(Ok(())),
+        Err(Errno::ACCESS) => Some(Err(Errno::ACCESS)),
+        Err(_) => None,
+    }
+}
+
+/// May this process write to the object (`EACCES` if not)?
+pub fn may_write(obj: &Object<'_>) -> Result<(), Errno> {
+    permission(obj, MAY_WRITE)
 }
 
 /// `inode_owner_or_capable`: is this process the owner of `st` (or root)?
@@ -115,11 +170,11 @@ fn may_chown(st: &Stat, uid: u32, gid: u32) -> Result<(), Errno> {
 
 /// `utimes`: explicit times by the owner only (`EPERM`); the current time
 /// by the owner or one who may write (`EACCES`).
-fn may_set_times(st: &Stat, now: bool) -> Result<(), Errno> {
-    if is_owner(st) {
+fn may_set_times(obj: &Object<'_>, now: bool) -> Result<(), Errno> {
+    if is_owner(obj.stat) {
         Ok(())
     } else if now {
-        may_write(st)
+        may_write(obj)
     } else {
         Err(Errno::PERM)
     }
@@ -129,7 +184,8 @@ fn may_set_times(st: &Stat, now: bool) -> Result<(), Errno> {
 /// `user.` name of a sticky directory may be changed by its owner only;
 /// `user.` names need write access. `security.` and `system.` names are
 /// left to the real call (the VFS does not check them).
-fn may_change_xattr(st: &Stat, name: &[u8]) -> Result<(), Errno> {
+fn may_change_xattr(obj: &Object<'_>, name: &[u8]) -> Result<(), Errno> {
+    let st = obj.stat;
     if name.starts_with(b"trusted.") {
         return if euid() == 0 {
             Ok(())
@@ -144,23 +200,23 @@ fn may_change_xattr(st: &Stat, name: &[u8]) -> Result<(), Errno> {
     if sticky_dir && !is_owner(st) {
         return Err(Errno::PERM);
     }
-    may_write(st)
+    may_write(obj)
 }
 
-/// May this process make `change` to the object `st` describes?
-pub fn may_change(st: &Stat, change: Change<'_>) -> Result<(), Errno> {
+/// May this process make `change` to the object?
+pub fn may_change(obj: &Object<'_>, change: Change<'_>) -> Result<(), Errno> {
     match change {
-        Change::Size(_) => may_write(st),
-        Change::Mode | Change::Flags => owner_only(st),
-        Change::Owner { uid, gid } => may_chown(st, uid, gid),
-        Change::Times { now } => may_set_times(st, now),
-        Change::Xattr(name) => may_change_xattr(st, name),
+        Change::Size(_) => may_write(obj),
+        Change::Mode | Change::Flags => owner_only(obj.stat),
+        Change::Owner { uid, gid } => may_chown(obj.stat, uid, gid),
+        Change::Times { now } => may_set_times(obj, now),
+        Change::Xattr(name) => may_change_xattr(obj, name),
     }
 }
 
 /// `may_create`: a name is made in the directory `dir` by one who may
 /// write and search it (`EACCES`).
-pub fn may_create(dir: &Stat) -> Result<(), Errno> {
+pub fn may_create(dir: &Object<'_>) -> Result<(), Errno> {
     permission(dir, MAY_WRITE | MAY_EXEC)
 }
 
@@ -168,11 +224,11 @@ pub fn may_create(dir: &Stat) -> Result<(), Errno> {
 /// `dir` by one who may write and search it (`EACCES`); in a sticky
 /// directory, only by the owner of the victim or of the directory
 /// (`EPERM`).
-pub fn may_delete(dir: &Stat, victim: &Stat) -> Result<(), Errno> {
+pub fn may_delete(dir: &Object<'_>, victim: &Stat) -> Result<(), Errno> {
     may_create(dir)?;
     let euid = euid();
-    let sticky = dir.st_mode & libc::S_ISVTX != 0;
-    if sticky && euid != 0 && victim.st_uid != euid && dir.st_uid != euid {
+    let sticky = dir.stat.st_mode & libc::S_ISVTX != 0;
+    if sticky && euid != 0 && victim.st_uid != euid && dir.stat.st_uid != euid {
         return Err(Errno::PERM);
     }
     Ok(())
@@ -180,14 +236,15 @@ pub fn may_delete(dir: &Stat, victim: &Stat) -> Result<(), Errno> {
 
 /// `may_linkat` with `fs.protected_hardlinks` set: only the owner links a
 /// file that is not a plain one it may read and write (`EPERM`).
-pub fn may_link(st: &Stat) -> Result<(), Errno> {
+pub fn may_link(obj: &Object<'_>) -> Result<(), Errno> {
+    let st = obj.stat;
     if is_owner(st) || !protected_hardlinks() {
         return Ok(());
     }
     let regular = st.st_mode & libc::S_IFMT == libc::S_IFREG;
     let setuid = st.st_mode & libc::S_ISUID != 0;
     let setgid_exec = st.st_mode & (libc::S_ISGID | libc::S_IXGRP) == libc::S_ISGID | libc::S_IXGRP;
-    if regular && !setuid && !setgid_exec && permission(st, MAY_READ | MAY_WRITE).is_ok() {
+    if regular && !setuid && !setgid_exec && permission(obj, MAY_READ | MAY_WRITE).is_ok() {
         Ok(())
     } else {
         Err(Errno::PERM)
@@ -216,6 +273,11 @@ fn in_group(gid: u32) -> bool {
 }
 
 impl Overlay {
+    /// `node` as the checks see it, at its real path.
+    pub fn object<'a>(&self, node: &'a Node) -> Object<'a> {
+        Object::at(&node.stat, &self.real_path(node.layer, &node.rel))
+    }
+
     /// The checks above, made only where they matter: on an object shown
     /// from a lower layer (an upper one is checked by the real call).
     fn lower_only(
@@ -232,21 +294,21 @@ impl Overlay {
 
     /// May `change` be made to `node` (before it is copied up)?
     pub fn may_change(&self, node: &Node, change: Change<'_>) -> Result<(), Errno> {
-        self.lower_only(node, || may_change(&node.stat, change))
+        self.lower_only(node, || may_change(&self.object(node), change))
     }
 
     /// May a name be made in the directory `dir` (before it is copied up)?
     pub fn may_create_in(&self, dir: &Node) -> Result<(), Errno> {
-        self.lower_only(dir, || may_create(&dir.stat))
+        self.lower_only(dir, || may_create(&self.object(dir)))
     }
 
     /// May the name of `victim` be removed from `dir` (or replaced)?
     pub fn may_delete_from(&self, dir: &Node, victim: &Node) -> Result<(), Errno> {
         if self.is_lower(dir) {
-            may_delete(&dir.stat, &victim.stat)
+            may_delete(&self.object(dir), &victim.stat)
         } else if self.is_lower(victim) && dir.stat.st_mode & libc::S_ISVTX != 0 {
             // The sticky rule reads the victim's owner, which its copy would lose.
-            may_delete(&dir.stat, &victim.stat)
+            may_delete(&self.object(dir), &victim.stat)
         } else {
             Ok(())
         }

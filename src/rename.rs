@@ -133,7 +133,7 @@ impl Overlay {
             let moved_dirs = [Some(src), new.node.filter(|_| exchange)];
             for dir in moved_dirs.into_iter().flatten().filter(|n| n.is_dir()) {
                 if self.is_lower(dir) {
-                    crate::permission::may_write(&dir.stat)?;
+                    crate::permission::may_write(&self.object(dir))?;
                 }
             }
         }

@@ -596,6 +596,69 @@ cat f g h; stat -c '%U %s %n' f g; stat -c '%s %n' h"#,
     assert_eq!(out.matches("Permission denied").count(), 3, "{out}");
 }
 
+/// A `system.posix_acl_access` value: `(tag, permission bits, id)`
+/// entries in the kernel's order (owner, named users, group, named groups,
+/// mask, others; `u32::MAX` for the unnamed ones).
+fn acl(entries: &[(u16, u16, u32)]) -> Vec<u8> {
+    let mut v = 2u32.to_le_bytes().to_vec();
+    for &(tag, perm, id) in entries {
+        v.extend(tag.to_le_bytes());
+        v.extend(perm.to_le_bytes());
+        v.extend(id.to_le_bytes());
+    }
+    v
+}
+
+/// Access control lists decide, as on the kernel (which checks the
+/// overlay's object, with the lower object's list, with the caller's
+/// credentials): one naming nobody lets them write a file and make a name
+/// in a directory that the mode bits refuse them, and another refuses
+/// them what the bits grant.
+#[test]
+fn access_control_lists_grant_and_refuse_as_on_the_kernel() {
+    require_root!();
+    const OWNER: u16 = 0x01;
+    const USER: u16 = 0x02;
+    const GROUP: u16 = 0x04;
+    const MASK: u16 = 0x10;
+    const OTHER: u16 = 0x20;
+    const ANY: u32 = u32::MAX;
+    const NOBODY: u32 = 65534;
+    let list = |nobody: u16, rest: u16| {
+        acl(&[
+            (OWNER, 7, ANY),
+            (USER, nobody, NOBODY),
+            (GROUP, rest, ANY),
+            (MASK, 7, ANY),
+            (OTHER, rest, ANY),
+        ])
+    };
+    let fx = Fixture::new(1);
+    fx.lower(1)
+        .file_mode("grant", "g\n", 0o600)
+        .xattr("grant", "system.posix_acl_access", list(6, 0))
+        .file_mode("refuse", "r\n", 0o666)
+        .xattr("refuse", "system.posix_acl_access", list(4, 6))
+        .dir("grant_dir")
+        .xattr("grant_dir", "system.posix_acl_access", list(7, 5))
+        .dir("refuse_dir")
+        .chmod("refuse_dir", 0o777)
+        .xattr("refuse_dir", "system.posix_acl_access", list(5, 7));
+    let pair = fx.pair();
+    give_uppers_to_nobody(&pair);
+    let (_, ovl) = pair.run(&format!(
+        "{}cat grant refuse; ls grant_dir refuse_dir",
+        as_nobody(&[
+            "echo x >> grant",
+            "echo x >> refuse",
+            "touch grant_dir/new",
+            "touch refuse_dir/new",
+        ])
+    ));
+    let out = ovl.out();
+    assert_eq!(out.matches("Permission denied").count(), 2, "{out}");
+}
+
 /// Layers for the checks of a user who is not root: root's files and
 /// directories (`d` 755, the sticky `t` 1777 with root's `other` and
 /// nobody's `mine`), nobody's file `m`, root's `w` anyone may write; and

@@ -321,7 +321,8 @@ fn lower_fd_target(
 fn lower_fd_check(fd: c_int, change: Change<'_>) -> Result<(), Errno> {
     // SAFETY: a descriptor number the caller passed; fstat only reads it.
     let st = rustix::fs::fstat(unsafe { rustix::fd::BorrowedFd::borrow_raw(fd) })?;
-    ovl::permission::may_change(&st, change)
+    let object = ovl::permission::Object::at(&st, format!("/proc/self/fd/{fd}").as_bytes());
+    ovl::permission::may_change(&object, change)
 }
 
 /// Is `fd` an `O_PATH` descriptor? Changes through one fail with `EBADF`
