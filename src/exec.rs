@@ -62,6 +62,58 @@ impl From<Errno> for Refusal {
     }
 }
 
+/// The plan of running the program `target`, which the caller named `named`.
+fn plan(target: Target, named: &[u8], argv: Vec<Vec<u8>>, library_dirs: Option<Vec<u8>>) -> Plan {
+    let name = (file_name(&target.real) != file_name(named)).then(|| file_name(named).to_vec());
+    Plan {
+        path: target.real,
+        argv,
+        library_dirs,
+        name,
+    }
+}
+
+/// Where the program's path lies among the dynamic loader's arguments
+/// (after its options, glibc's `rtld` reads them so), and whether
+/// `--argv0` is among those options. `None`: no program (`--help`).
+fn loader_program_index(argv: &[Vec<u8>]) -> Option<(usize, bool)> {
+    const WITH_VALUE: [&[u8]; 7] = [
+        b"--library-path",
+        b"--inhibit-rpath",
+        b"--audit",
+        b"--preload",
+        b"--argv0",
+        b"--glibc-hwcaps-prepend",
+        b"--glibc-hwcaps-mask",
+    ];
+    let mut i = 1;
+    let mut argv0 = false;
+    while let Some(arg) = argv.get(i) {
+        if WITH_VALUE.contains(&arg.as_slice()) {
+            argv0 |= arg == b"--argv0";
+            i += 2;
+        } else if arg.starts_with(b"--") {
+            i += 1;
+        } else {
+            return Some((i, argv0));
+        }
+    }
+    None
+}
+
+/// Does the dynamic loader take `--argv0` (glibc 2.33 and later)?
+fn loader_takes_argv0() -> bool {
+    // SAFETY: glibc's own static string.
+    let version = unsafe { std::ffi::CStr::from_ptr(libc::gnu_get_libc_version()) };
+    let mut parts = version.to_bytes().split(|&b| b == b'.');
+    let mut number = || {
+        parts
+            .next()
+            .and_then(|p| std::str::from_utf8(p).ok()?.parse::<u32>().ok())
+    };
+    (number(), number()) >= (Some(2), Some(33))
+}
+
 impl Overlay {
     /// The executable named by `path` (relative to the current directory):
     /// its real path, its `lstat`-followed stat, its directory in the view.
@@ -115,7 +167,7 @@ impl Overlay {
                     }
                     r => r,
                 }),
-            Program::Preloadable { .. } => Ok(()),
+            Program::Preloadable { .. } | Program::Loader => Ok(()),
         }
     }
 
@@ -148,18 +200,44 @@ impl Overlay {
                     let library_dirs = search.and_then(|search| {
                         self.search_path_dirs(&search, &target.real, target.view_dir.as_deref())
                     });
-                    let name = (file_name(&target.real) != file_name(&named))
-                        .then(|| file_name(&named).to_vec());
-                    return Ok(Plan {
-                        path: target.real,
-                        argv,
-                        library_dirs,
-                        name,
-                    });
+                    return Ok(plan(target, &named, argv, library_dirs));
+                }
+                Program::Loader => {
+                    let (argv, library_dirs) = self.loader_arguments(argv);
+                    return Ok(plan(target, &named, argv, library_dirs));
                 }
             }
         }
         Err(Errno::LOOP.into())
+    }
+
+    /// The dynamic loader run as a program (`ld.so [OPTIONS] PROG ARGS`, as
+    /// `ldd` runs it) opens PROG itself, where no hook sees it: a program
+    /// of the view is given to it by its real file, under the name it was
+    /// given (`--argv0`: the program's `argv[0]`, as when it is executed),
+    /// with the real directories its own search path names in the view, as
+    /// for the program executed itself.
+    fn loader_arguments(&self, mut argv: Vec<Vec<u8>>) -> (Vec<Vec<u8>>, Option<Vec<u8>>) {
+        let Some((at, argv0_given)) = loader_program_index(&argv) else {
+            return (argv, None);
+        };
+        let Ok(target) = self.exec_target(&argv[at]) else {
+            return (argv, None); // the loader says why
+        };
+        let Some(view_dir) = target.view_dir.as_deref() else {
+            return (argv, None); // outside the view: as given
+        };
+        let library_dirs = match examine(&target.real, &target.st) {
+            Program::Preloadable {
+                search: Some(search),
+            } => self.search_path_dirs(&search, &target.real, Some(view_dir)),
+            _ => None,
+        };
+        let given = std::mem::replace(&mut argv[at], target.real);
+        if !argv0_given && loader_takes_argv0() {
+            argv.splice(at..at, [b"--argv0".to_vec(), given]);
+        }
+        (argv, library_dirs)
     }
 
     /// Finds `file` (no `/`) along `search` (a `PATH` value) in the view and

@@ -39,6 +39,10 @@ pub enum Program {
     /// a dynamically linked program's own library search path, its
     /// `DT_RUNPATH` (or `DT_RPATH` without one) as written, when it has one.
     Preloadable { search: Option<Vec<u8>> },
+    /// The dynamic loader run as a program (`ld.so PROG`, as `ldd` runs
+    /// it): it reads `LD_PRELOAD`, and opens the program it is given
+    /// itself, where no hook sees it.
+    Loader,
     /// A `#!` script: its interpreter runs, and decides.
     Script {
         interp: Vec<u8>,
@@ -78,7 +82,7 @@ pub fn examine(real: &[u8], st: &Stat) -> Program {
         },
         Executable::StaticElf => match secure_mode(&fd, st) {
             Some(what) => Program::Unseen(ignores_preload(what)),
-            None if is_own_loader(st) => preloadable,
+            None if is_own_loader(st) => Program::Loader,
             None => Program::Unseen(
                 "statically linked: the overlay cannot be preloaded into it (it would bypass the overlay)"
                     .into(),
@@ -295,9 +299,9 @@ mod tests {
     }
 
     #[test]
-    fn our_own_loader_is_preloadable() {
+    fn our_own_loader_is_the_loader() {
         let Some(loader) = own_loader() else { return };
-        assert_eq!(examine_path(&loader), Program::Preloadable { search: None });
+        assert_eq!(examine_path(&loader), Program::Loader);
     }
 
     #[test]

@@ -931,6 +931,55 @@ fn runpath_finds_a_library_rebuilt_in_the_view() {
     ovl.assert_stdout("old\nrebuilt\nnew\nnew\nnew\n");
 }
 
+/// The dynamic loader run as a program (`ldd PROG`, `ld.so PROG`, which
+/// open PROG themselves) finds the view's programs, as on the kernel: one
+/// built in the view (upper only), by a relative and an absolute name, and
+/// one of lower alone in a directory the view has copied up; the program
+/// gets the name it was given as `argv[0]` (or `--argv0`'s), and its
+/// `$ORIGIN` library rebuilt in the view.
+#[test]
+fn the_loader_run_as_a_program_finds_the_programs_of_the_view() {
+    require_root!();
+    let fx = Fixture::new(1);
+    let source = "#include <stdio.h>\nconst char *greet(void);\n\
+                  int main(int c, char **v) { printf(\"%s %s\\n\", v[0], greet()); return 0; }\n";
+    fx.lower(1)
+        .file(
+            "lib/greet.c",
+            "const char *greet(void) { return \"old\"; }\n",
+        )
+        .file("bin/hello.c", source);
+    let lower = fx.lower_dir(1);
+    build_shared_library(&lower.join("lib"), "greet.c", "libgreet.so");
+    let built = Command::new("cc")
+        .args(["-o", "bin/low", "bin/hello.c", "-Llib", "-lgreet"])
+        .arg("-Wl,--enable-new-dtags,-rpath,$ORIGIN/../lib")
+        .current_dir(&lower)
+        .status()
+        .expect("cc runs");
+    assert!(built.success(), "cc built bin/low");
+    let (_, ovl) = compare_runs(
+        &fx,
+        r#"loader=$(readelf -l bin/low | sed -n 's/.*interpreter: \(.*\)]/\1/p')
+cc -o bin/new bin/hello.c -Llib -lgreet -Wl,--enable-new-dtags,-rpath,'$ORIGIN/../lib' && echo built
+sed -i s/old/new/ lib/greet.c && cc -shared -fPIC -o lib/libgreet.so lib/greet.c && echo rebuilt
+# (The loader names a library of the view by its real path: Limitations.)
+for p in bin/new "$MNT/bin/new" bin/low; do ldd "$p" | grep -o 'libgreet.so => [^ ]*' | sed 's|=> .*/|=> |'; done
+"$loader" bin/new | sed "s|$MNT|MNT|"
+"$loader" "$MNT/bin/new" | sed "s|$MNT|MNT|"
+(cd bin && "$loader" ./low)
+"$loader" --argv0 named bin/low
+"$loader" --verify bin/new; echo "verify: $?"
+"$loader" bin/missing 2>/dev/null; echo "missing: $?"
+"#,
+    );
+    ovl.assert_stdout(
+        "built\nrebuilt\n\
+         libgreet.so => libgreet.so\nlibgreet.so => libgreet.so\nlibgreet.so => libgreet.so\n\
+         bin/new new\nMNT/bin/new new\n./low new\nnamed new\nverify: 0\nmissing: 127\n",
+    );
+}
+
 /// `execveat` runs the view's program: by a name relative to the current
 /// directory or to a descriptor of the view (a script, a copied program),
 /// not a removed one; a script named relative to a close-on-exec
