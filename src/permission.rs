@@ -302,6 +302,32 @@ impl Overlay {
         self.lower_only(dir, || may_create(&self.object(dir)))
     }
 
+    /// `access` of `node` (`None`: not in the view) for `mode`: the bits
+    /// left for the real object to answer, or the overlay's own answer.
+    /// Write access is the overlay's: refused in a read-only overlay
+    /// (`EROFS`); for a file or directory still of a lower layer, granted
+    /// by its owner, mode and access control list as the kernel's overlay
+    /// grants it, whether or not the lower file system is itself writable
+    /// (the copy is what would be written). The check is made with the
+    /// effective ids, as `faccessat` with `AT_EACCESS` makes it.
+    pub fn access_left(&self, node: Option<&Node>, mode: i32) -> Result<i32, Errno> {
+        let Some(node) = node.filter(|_| mode & libc::W_OK != 0) else {
+            return Ok(mode);
+        };
+        if !self.has_upper {
+            return Err(Errno::ROFS);
+        }
+        let copied_when_written = matches!(
+            node.file_type(),
+            rustix::fs::FileType::RegularFile | rustix::fs::FileType::Directory
+        );
+        if !copied_when_written || !self.is_lower(node) {
+            return Ok(mode);
+        }
+        may_write(&self.object(node))?;
+        Ok(mode & !libc::W_OK)
+    }
+
     /// May the name of `victim` be removed from `dir` (or replaced)?
     pub fn may_delete_from(&self, dir: &Node, victim: &Node) -> Result<(), Errno> {
         if self.is_lower(dir) {

@@ -596,6 +596,73 @@ cat f g h; stat -c '%U %s %n' f g; stat -c '%s %n' h"#,
     assert_eq!(out.matches("Permission denied").count(), 3, "{out}");
 }
 
+/// Bind-mounts a directory on itself, read-only, for as long as it lives.
+struct ReadOnlyMount(std::path::PathBuf);
+
+impl ReadOnlyMount {
+    fn over(dir: &std::path::Path) -> ReadOnlyMount {
+        let d = dir.to_str().unwrap();
+        for args in [vec!["--bind", d, d], vec!["-o", "remount,bind,ro", d]] {
+            let st = std::process::Command::new("mount")
+                .args(&args)
+                .status()
+                .unwrap();
+            assert!(st.success(), "mount {args:?} failed");
+        }
+        ReadOnlyMount(dir.to_path_buf())
+    }
+}
+
+impl Drop for ReadOnlyMount {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount").arg(&self.0).status();
+    }
+}
+
+/// A lower layer on a read-only mount (as a source tree or an image is
+/// often given) is written through the view, and `access` says so, as on
+/// the kernel: write access is the overlay's, from the object's owner,
+/// mode and access control list; the lower file system's being read-only
+/// does not take it away (the copy is what is written).
+#[test]
+fn a_lower_layer_on_a_read_only_mount_is_writable_in_the_view() {
+    require_root!();
+    let fx = Fixture::new(1);
+    fx.lower(1)
+        .file("f", "f\n")
+        .file_mode("w", "w\n", 0o666)
+        .file("d/g", "g\n");
+    let pair = fx.pair();
+    give_uppers_to_nobody(&pair);
+    let _read_only = [
+        ReadOnlyMount::over(&pair.kernel.lower_dir(1)),
+        ReadOnlyMount::over(&pair.ovl.lower_dir(1)),
+    ];
+    let (_, ovl) = pair.run(&format!(
+        "for p in f w d d/g; do test -w $p && echo \"$p writable\"; done\n\
+         python3 -c \"import os; print(os.access('f', os.W_OK), os.access('d', os.R_OK | os.W_OK | os.X_OK))\"\n\
+         {}echo x >> f; echo x > d/new; cat f w d/new",
+        as_nobody(&[
+            "test -w w && echo nobody-writes-w",
+            "test -w f && echo nobody-writes-f",
+            "test -w d && echo nobody-writes-d",
+            "echo y >> w"
+        ])
+    ));
+    let out = ovl.out();
+    for ran in [
+        "f writable\nw writable\nd writable\nd/g writable\nTrue True\n",
+        "f\nx\nw\ny\nx\n",
+    ] {
+        assert!(out.contains(ran), "expected {ran:?} in:\n{out}");
+    }
+    let granted: Vec<_> = out
+        .lines()
+        .filter(|l| l.starts_with("nobody-writes"))
+        .collect();
+    assert_eq!(granted, ["nobody-writes-w"], "{out}");
+}
+
 /// A `system.posix_acl_access` value: `(tag, permission bits, id)`
 /// entries in the kernel's order (owner, named users, group, named groups,
 /// mask, others; `u32::MAX` for the unnamed ones).

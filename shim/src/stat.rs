@@ -9,7 +9,6 @@ use libc::{c_char, c_int, size_t, ssize_t};
 use ovl::lookup::Node;
 use ovl::origin::UpperObject;
 use ovl::overlay::{Overlay, UPPER};
-use rustix::io::Errno;
 
 const FOLLOW: bool = true;
 const NOFOLLOW: bool = false;
@@ -218,18 +217,6 @@ fn catch_up(ovl: &ovl::overlay::Overlay, fd: c_int) {
     }
 }
 
-/// `access(W_OK)` in a read-only overlay fails as on a read-only mount.
-fn check_access(
-    ovl: &ovl::overlay::Overlay,
-    node: Option<&Node>,
-    mode: c_int,
-) -> Result<(), Errno> {
-    if mode & libc::W_OK != 0 && node.is_some() && !ovl.has_upper {
-        return Err(Errno::ROFS);
-    }
-    Ok(())
-}
-
 /// Is `fd` a descriptor of an object of the view?
 fn in_view(fd: c_int) -> bool {
     ovl::fd_table::fd_info(fd).is_some()
@@ -369,29 +356,29 @@ hooks! {
 
     unless_outside(libc::AT_FDCWD, p);
     fn access(p: *const c_char, mode: c_int) -> c_int |real, ovl| {
-        reading(ovl, libc::AT_FDCWD, p, FOLLOW, |_, rp, n| match check_access(ovl, n, mode) {
-            Ok(()) => real(rp, mode),
+        reading(ovl, libc::AT_FDCWD, p, FOLLOW, |_, rp, n| match ovl.access_left(n, mode) {
+            Ok(left) => real(rp, left),
             Err(e) => fail(e),
         })
     }
     unless_outside(libc::AT_FDCWD, p);
     fn euidaccess(p: *const c_char, mode: c_int) -> c_int |real, ovl| {
-        reading(ovl, libc::AT_FDCWD, p, FOLLOW, |_, rp, n| match check_access(ovl, n, mode) {
-            Ok(()) => real(rp, mode),
+        reading(ovl, libc::AT_FDCWD, p, FOLLOW, |_, rp, n| match ovl.access_left(n, mode) {
+            Ok(left) => real(rp, left),
             Err(e) => fail(e),
         })
     }
     unless_outside(libc::AT_FDCWD, p);
     fn eaccess(p: *const c_char, mode: c_int) -> c_int |real, ovl| {
-        reading(ovl, libc::AT_FDCWD, p, FOLLOW, |_, rp, n| match check_access(ovl, n, mode) {
-            Ok(()) => real(rp, mode),
+        reading(ovl, libc::AT_FDCWD, p, FOLLOW, |_, rp, n| match ovl.access_left(n, mode) {
+            Ok(left) => real(rp, left),
             Err(e) => fail(e),
         })
     }
     unless_outside(d, p);
     fn faccessat(d: c_int, p: *const c_char, mode: c_int, fl: c_int) -> c_int |real, ovl| {
-        reading(ovl, d, p, follows(fl), |d, rp, n| match check_access(ovl, n, mode) {
-            Ok(()) => real(d, rp, mode, fl),
+        reading(ovl, d, p, follows(fl), |d, rp, n| match ovl.access_left(n, mode) {
+            Ok(left) => real(d, rp, left, fl),
             Err(e) => fail(e),
         })
     }
