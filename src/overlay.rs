@@ -367,6 +367,21 @@ impl Overlay {
         v
     }
 
+    /// The real directory whose file system `statfs` reports for every
+    /// object of the view, as the kernel's overlay reports its upper
+    /// layer's (with no upper layer, its topmost lower layer's, and the
+    /// view read-only: [`Overlay::statfs_read_only`]).
+    pub fn statfs_root(&self) -> std::ffi::CString {
+        crate::sys::cpath(&self.layers[0].root)
+    }
+
+    /// Does `statfs` report the view read-only (`ST_RDONLY`)? Without an
+    /// upper layer, as the kernel mounts such an overlay; else the upper
+    /// layer's own mount decides.
+    pub fn statfs_read_only(&self) -> bool {
+        !self.has_upper
+    }
+
     /// The real path of `rel` in layer `l`.
     pub fn real_path(&self, l: LayerIdx, rel: &[u8]) -> Vec<u8> {
         self.layers[l].real_path(rel)

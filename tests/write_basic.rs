@@ -663,6 +663,49 @@ fn a_lower_layer_on_a_read_only_mount_is_writable_in_the_view() {
     assert_eq!(granted, ["nobody-writes-w"], "{out}");
 }
 
+/// `statfs` and `statvfs` of any object of the view, by name or by
+/// descriptor, report the file system the kernel's overlay reports: its
+/// upper layer's, writable, also for an object of a lower layer on a
+/// read-only mount; with no upper layer, read-only (`ST_RDONLY`).
+#[test]
+fn the_view_reports_the_upper_layers_file_system() {
+    require_root!();
+    let script = "python3 - <<'EOF'
+import ctypes, os
+libc = ctypes.CDLL(None)
+buf = ctypes.create_string_buffer(120)
+for p in ['.', 'd', 'd/g', 'f']:
+    fd = os.open(p, os.O_RDONLY)
+    flags = [os.statvfs(p).f_flag & os.ST_RDONLY, os.fstatvfs(fd).f_flag & os.ST_RDONLY]
+    for call, at in [(libc.statfs, p.encode()), (libc.fstatfs, fd)]:
+        call(at, buf)
+        flags.append(int.from_bytes(buf.raw[80:88], 'little') & 1)  # f_flags
+    print(p, flags, os.statvfs(p).f_blocks == os.statvfs('.').f_blocks)
+EOF
+";
+    let layers = |fx: &Fixture| {
+        fx.lower(1).file("f", "f\n").file("d/g", "g\n");
+    };
+    let fx = Fixture::new(1);
+    layers(&fx);
+    let pair = fx.pair();
+    let _read_only = [
+        ReadOnlyMount::over(&pair.kernel.lower_dir(1)),
+        ReadOnlyMount::over(&pair.ovl.lower_dir(1)),
+    ];
+    let (_, ovl) = pair.run(script);
+    ovl.assert_stdout(
+        ". [0, 0, 0, 0] True\nd [0, 0, 0, 0] True\nd/g [0, 0, 0, 0] True\nf [0, 0, 0, 0] True\n",
+    );
+    let fx = Fixture::read_only(2);
+    layers(&fx);
+    fx.lower(2).file("d/h", "h\n");
+    let (_, ovl) = fx.pair().run(script);
+    ovl.assert_stdout(
+        ". [1, 1, 1, 1] True\nd [1, 1, 1, 1] True\nd/g [1, 1, 1, 1] True\nf [1, 1, 1, 1] True\n",
+    );
+}
+
 /// A `system.posix_acl_access` value: `(tag, permission bits, id)`
 /// entries in the kernel's order (owner, named users, group, named groups,
 /// mask, others; `u32::MAX` for the unnamed ones).

@@ -241,6 +241,40 @@ fn overlay_limit(name: c_int, in_view: bool) -> Option<libc::c_long> {
 /// The overlay's filesystem type, as the kernel reports it.
 const OVERLAYFS_SUPER_MAGIC: libc::c_long = 0x794c_7630;
 
+/// `statfs` of an object of the view: the file system the kernel's overlay
+/// reports, whatever layer holds the object (`ovl::overlay::Overlay::statfs_root`;
+/// `call` makes the real call on that directory's path), with the
+/// overlay's type, read-only as the view is.
+macro_rules! view_statfs {
+    ($ovl:expr, $buf:expr, $call:expr) => {{
+        let root = $ovl.statfs_root();
+        let r = ($call)(root.as_ptr());
+        if r == 0 {
+            (*$buf).f_type = OVERLAYFS_SUPER_MAGIC as _;
+            if $ovl.statfs_read_only() {
+                // SAFETY: glibc's `struct statfs` (and `statfs64`) has its
+                // `f_flags` word right after `f_frsize` (the libc crate
+                // keeps it in unnamed padding); `$buf` was just filled.
+                let flags = std::ptr::addr_of_mut!((*$buf).f_frsize).add(1);
+                *flags |= libc::ST_RDONLY as libc::__fsword_t;
+            }
+        }
+        r
+    }};
+}
+
+/// `statvfs` of an object of the view, as [`view_statfs`].
+macro_rules! view_statvfs {
+    ($ovl:expr, $buf:expr, $call:expr) => {{
+        let root = $ovl.statfs_root();
+        let r = ($call)(root.as_ptr());
+        if r == 0 && $ovl.statfs_read_only() {
+            (*$buf).f_flag |= libc::ST_RDONLY as libc::c_ulong;
+        }
+        r
+    }};
+}
+
 hooks! {
     unless_outside(libc::AT_FDCWD, p);
     fn stat(p: *const c_char, buf: *mut libc::stat) -> c_int |real, ovl| {
@@ -403,17 +437,15 @@ hooks! {
     }
 
     fn statfs(p: *const c_char, buf: *mut libc::statfs) -> c_int |real, ovl| {
-        reading(ovl, libc::AT_FDCWD, p, FOLLOW, |_, rp, n| {
-            let r = real(rp, buf);
-            if r == 0 && n.is_some() { (*buf).f_type = OVERLAYFS_SUPER_MAGIC; }
-            r
+        reading(ovl, libc::AT_FDCWD, p, FOLLOW, |_, rp, n| match n {
+            Some(_) => view_statfs!(ovl, buf, |root| real(root, buf)),
+            None => real(rp, buf),
         })
     }
     fn statfs64(p: *const c_char, buf: *mut libc::statfs64) -> c_int |real, ovl| {
-        reading(ovl, libc::AT_FDCWD, p, FOLLOW, |_, rp, n| {
-            let r = real(rp, buf);
-            if r == 0 && n.is_some() { (*buf).f_type = OVERLAYFS_SUPER_MAGIC; }
-            r
+        reading(ovl, libc::AT_FDCWD, p, FOLLOW, |_, rp, n| match n {
+            Some(_) => view_statfs!(ovl, buf, |root| real(root, buf)),
+            None => real(rp, buf),
         })
     }
     // The watch is on the real object the view shows; one on a lower file
@@ -451,17 +483,13 @@ hooks! {
 
     unless_needed !ovl::fd_table::may_know_fd(fd);
     fn fstatfs(fd: c_int, buf: *mut libc::statfs) -> c_int |real, ovl| {
-        let _ = ovl;
-        let r = real(fd, buf);
-        if r == 0 && in_view(fd) { (*buf).f_type = OVERLAYFS_SUPER_MAGIC; }
-        r
+        if !in_view(fd) { return real(fd, buf); }
+        view_statfs!(ovl, buf, |root| libc::statfs(root, buf))
     }
     unless_needed !ovl::fd_table::may_know_fd(fd);
     fn fstatfs64(fd: c_int, buf: *mut libc::statfs64) -> c_int |real, ovl| {
-        let _ = ovl;
-        let r = real(fd, buf);
-        if r == 0 && in_view(fd) { (*buf).f_type = OVERLAYFS_SUPER_MAGIC; }
-        r
+        if !in_view(fd) { return real(fd, buf); }
+        view_statfs!(ovl, buf, |root| libc::statfs64(root, buf))
     }
     fn pathconf(p: *const c_char, name: c_int) -> libc::c_long |real, ovl| {
         reading(ovl, libc::AT_FDCWD, p, FOLLOW, |_, rp, n| overlay_limit(name, n.is_some()).unwrap_or_else(|| real(rp, name)))
@@ -472,10 +500,26 @@ hooks! {
         overlay_limit(name, in_view(fd)).unwrap_or_else(|| real(fd, name))
     }
     fn statvfs(p: *const c_char, buf: *mut libc::statvfs) -> c_int |real, ovl| {
-        reading(ovl, libc::AT_FDCWD, p, FOLLOW, |_, rp, _| real(rp, buf))
+        reading(ovl, libc::AT_FDCWD, p, FOLLOW, |_, rp, n| match n {
+            Some(_) => view_statvfs!(ovl, buf, |root| real(root, buf)),
+            None => real(rp, buf),
+        })
     }
     fn statvfs64(p: *const c_char, buf: *mut libc::statvfs64) -> c_int |real, ovl| {
-        reading(ovl, libc::AT_FDCWD, p, FOLLOW, |_, rp, _| real(rp, buf))
+        reading(ovl, libc::AT_FDCWD, p, FOLLOW, |_, rp, n| match n {
+            Some(_) => view_statvfs!(ovl, buf, |root| real(root, buf)),
+            None => real(rp, buf),
+        })
+    }
+    unless_needed !ovl::fd_table::may_know_fd(fd);
+    fn fstatvfs(fd: c_int, buf: *mut libc::statvfs) -> c_int |real, ovl| {
+        if !in_view(fd) { return real(fd, buf); }
+        view_statvfs!(ovl, buf, |root| libc::statvfs(root, buf))
+    }
+    unless_needed !ovl::fd_table::may_know_fd(fd);
+    fn fstatvfs64(fd: c_int, buf: *mut libc::statvfs64) -> c_int |real, ovl| {
+        if !in_view(fd) { return real(fd, buf); }
+        view_statvfs!(ovl, buf, |root| libc::statvfs64(root, buf))
     }
 }
 
