@@ -73,10 +73,16 @@ fn plan(target: Target, named: &[u8], argv: Vec<Vec<u8>>, library_dirs: Option<V
     }
 }
 
+/// The dynamic loader's arguments, and the library directories for the
+/// program it runs (as [`Plan::library_dirs`]).
+type LoaderArguments = (Vec<Vec<u8>>, Option<Vec<u8>>);
+
 /// Where the program's path lies among the dynamic loader's arguments
-/// (after its options, glibc's `rtld` reads them so), and whether
-/// `--argv0` is among those options. `None`: no program (`--help`).
-fn loader_program_index(argv: &[Vec<u8>]) -> Option<(usize, bool)> {
+/// (after its options, glibc's `rtld` reads them so), whether `--argv0` is
+/// among those options, and whether the loader is to run the program (not
+/// only list or check it: `--list`, `--verify`). `None`: no program
+/// (`--help`).
+fn loader_program_index(argv: &[Vec<u8>]) -> Option<(usize, bool, bool)> {
     const WITH_VALUE: [&[u8]; 7] = [
         b"--library-path",
         b"--inhibit-rpath",
@@ -88,14 +94,16 @@ fn loader_program_index(argv: &[Vec<u8>]) -> Option<(usize, bool)> {
     ];
     let mut i = 1;
     let mut argv0 = false;
+    let mut runs = true;
     while let Some(arg) = argv.get(i) {
         if WITH_VALUE.contains(&arg.as_slice()) {
             argv0 |= arg == b"--argv0";
             i += 2;
         } else if arg.starts_with(b"--") {
+            runs &= arg != b"--list" && arg != b"--verify";
             i += 1;
         } else {
-            return Some((i, argv0));
+            return Some((i, argv0, runs));
         }
     }
     None
@@ -159,7 +167,7 @@ impl Overlay {
         match examine(&link, &st) {
             Program::Unseen(why) => Err(Refusal::Unseen(refusal(&named, None, &why))),
             Program::Script { interp, .. } => self
-                .plan_exec(&interp, vec![interp.clone()])
+                .plan_exec(&interp, vec![interp.clone()], false)
                 .map(|_| ())
                 .map_err(|r| match r {
                     Refusal::Unseen(why) => {
@@ -173,8 +181,15 @@ impl Overlay {
 
     /// Works out how to run `path` with `argv`, or why not. A refusal
     /// names `path` as given, and the interpreter that is refused when it
-    /// is one of a `#!` chain.
-    pub fn plan_exec(&self, path: &[u8], argv: Vec<Vec<u8>>) -> Result<Plan, Refusal> {
+    /// is one of a `#!` chain. `tracing`: the new environment asks the
+    /// dynamic loader only to list a program's libraries
+    /// (`LD_TRACE_LOADED_OBJECTS`, as `ldd` does), not to run it.
+    pub fn plan_exec(
+        &self,
+        path: &[u8],
+        argv: Vec<Vec<u8>>,
+        tracing: bool,
+    ) -> Result<Plan, Refusal> {
         let named = path.to_vec();
         let mut path = path.to_vec();
         let mut argv = argv;
@@ -203,7 +218,7 @@ impl Overlay {
                     return Ok(plan(target, &named, argv, library_dirs));
                 }
                 Program::Loader => {
-                    let (argv, library_dirs) = self.loader_arguments(argv);
+                    let (argv, library_dirs) = self.loader_arguments(argv, tracing)?;
                     return Ok(plan(target, &named, argv, library_dirs));
                 }
             }
@@ -216,18 +231,30 @@ impl Overlay {
     /// of the view is given to it by its real file, under the name it was
     /// given (`--argv0`: the program's `argv[0]`, as when it is executed),
     /// with the real directories its own search path names in the view, as
-    /// for the program executed itself.
-    fn loader_arguments(&self, mut argv: Vec<Vec<u8>>) -> (Vec<Vec<u8>>, Option<Vec<u8>>) {
-        let Some((at, argv0_given)) = loader_program_index(&argv) else {
-            return (argv, None);
+    /// for the program executed itself. A program `execve` would refuse (a
+    /// Go program, dynamically linked) is refused to it too, unless it is
+    /// only to be listed or checked (`tracing`, `--list`, `--verify`).
+    fn loader_arguments(
+        &self,
+        mut argv: Vec<Vec<u8>>,
+        tracing: bool,
+    ) -> Result<LoaderArguments, Refusal> {
+        let Some((at, argv0_given, runs)) = loader_program_index(&argv) else {
+            return Ok((argv, None));
         };
         let Ok(target) = self.exec_target(&argv[at]) else {
-            return (argv, None); // the loader says why
+            return Ok((argv, None)); // the loader says why
         };
+        let program = examine(&target.real, &target.st);
+        if let Program::Unseen(why) = &program {
+            if runs && !tracing {
+                return Err(Refusal::Unseen(refusal(&argv[at], None, why)));
+            }
+        }
         let Some(view_dir) = target.view_dir.as_deref() else {
-            return (argv, None); // outside the view: as given
+            return Ok((argv, None)); // outside the view: as given
         };
-        let library_dirs = match examine(&target.real, &target.st) {
+        let library_dirs = match program {
             Program::Preloadable {
                 search: Some(search),
             } => self.search_path_dirs(&search, &target.real, Some(view_dir)),
@@ -237,7 +264,7 @@ impl Overlay {
         if !argv0_given && loader_takes_argv0() {
             argv.splice(at..at, [b"--argv0".to_vec(), given]);
         }
-        (argv, library_dirs)
+        Ok((argv, library_dirs))
     }
 
     /// Finds `file` (no `/`) along `search` (a `PATH` value) in the view and

@@ -551,6 +551,21 @@ fn programs_built_by_go_are_refused() {
         String::from_utf8_lossy(&built.stderr)
     );
     view.assert_refused("./gowrites", "built by the Go toolchain");
+    // Given to the dynamic loader run as a program, too; `ldd`, which only
+    // lists its libraries, still may.
+    let before = view.lower_dump();
+    let loader = "loader=$(readelf -l /bin/true | sed -n 's/.*interpreter: \\(.*\\)]/\\1/p')\n\
+                  \"$loader\" ./gowrites; echo \"loader: $?\"\n\
+                  ldd ./gowrites > /dev/null; echo \"ldd: $?\"\ncat a b";
+    let out = view.run(&["sh", "-c", loader], &[]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "loader: 126\nldd: 0\na\nb\n",
+        "{stderr}"
+    );
+    assert!(stderr.contains("built by the Go toolchain"), "{stderr}");
+    assert_eq!(view.lower_dump(), before, "the lower directory changed");
 }
 
 /// Programs of another loader than the one the overlay is built for are

@@ -161,7 +161,11 @@ fn exec_planned(overlay: &Overlay, path: &[u8], argv: Vec<Vec<u8>>) -> Errno {
         argv,
         library_dirs,
         name,
-    } = match overlay.plan_exec(path, argv) {
+    } = match overlay.plan_exec(
+        path,
+        argv,
+        std::env::var_os("LD_TRACE_LOADED_OBJECTS").is_some(),
+    ) {
         Ok(plan) => plan,
         Err(Refusal::Errno(e)) => return Errno::from_raw(e.raw_os_error()),
         Err(Refusal::Unseen(why)) => die(EXIT_CANNOT_RUN, why),

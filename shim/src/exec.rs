@@ -82,7 +82,10 @@ unsafe fn prepare(
             read_vec(envp),
         )
     };
-    let plan = ovl.plan_exec(p, args.iter().map(|a| a.to_vec()).collect());
+    let tracing = env
+        .iter()
+        .any(|e| e.starts_with(b"LD_TRACE_LOADED_OBJECTS="));
+    let plan = ovl.plan_exec(p, args.iter().map(|a| a.to_vec()).collect(), tracing);
     let Plan {
         path: real,
         argv: new_argv,
