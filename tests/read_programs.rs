@@ -896,31 +896,46 @@ LD_LIBRARY_PATH= ./abs sh -c 'echo "${LD_LIBRARY_PATH-unset}"'; echo "empty: $?"
     }
 }
 
-/// A program held in lower whose `$ORIGIN` search path leads to a library
-/// rebuilt in the view: it must load the new one (the loader's own
-/// `$ORIGIN` is the lower layer's directory, with the stale library).
-#[test]
-fn runpath_finds_a_library_rebuilt_in_the_view() {
-    require_root!();
+/// One lower layer holding the library `lib/libgreet.so` (its `greet()`
+/// says "old", from `lib/greet.c`) and the program `bin/<name>`, built from
+/// `source` (also there as `bin/hello.c`), which finds the library by
+/// `$ORIGIN/../lib`.
+fn greeting_layers(name: &str, source: &str) -> Fixture {
     let fx = Fixture::new(1);
     fx.lower(1)
         .file(
             "lib/greet.c",
             "const char *greet(void) { return \"old\"; }\n",
         )
-        .file(
-            "bin/hello.c",
-            "#include <stdio.h>\nconst char *greet(void);\nint main(void) { puts(greet()); return 0; }\n",
-        );
+        .file("bin/hello.c", source);
     let lower = fx.lower_dir(1);
     build_shared_library(&lower.join("lib"), "greet.c", "libgreet.so");
     let built = Command::new("cc")
-        .args(["-o", "bin/hello", "bin/hello.c", "-Llib", "-lgreet"])
+        .args([
+            "-o",
+            &format!("bin/{name}"),
+            "bin/hello.c",
+            "-Llib",
+            "-lgreet",
+        ])
         .arg("-Wl,--enable-new-dtags,-rpath,$ORIGIN/../lib")
         .current_dir(&lower)
         .status()
         .expect("cc runs");
-    assert!(built.success(), "cc built bin/hello");
+    assert!(built.success(), "cc built bin/{name}");
+    fx
+}
+
+/// A program held in lower whose `$ORIGIN` search path leads to a library
+/// rebuilt in the view: it must load the new one (the loader's own
+/// `$ORIGIN` is the lower layer's directory, with the stale library).
+#[test]
+fn runpath_finds_a_library_rebuilt_in_the_view() {
+    require_root!();
+    let fx = greeting_layers(
+        "hello",
+        "#include <stdio.h>\nconst char *greet(void);\nint main(void) { puts(greet()); return 0; }\n",
+    );
     let (_, ovl) = compare_runs(
         &fx,
         "bin/hello\n\
@@ -940,24 +955,11 @@ fn runpath_finds_a_library_rebuilt_in_the_view() {
 #[test]
 fn the_loader_run_as_a_program_finds_the_programs_of_the_view() {
     require_root!();
-    let fx = Fixture::new(1);
-    let source = "#include <stdio.h>\nconst char *greet(void);\n\
-                  int main(int c, char **v) { printf(\"%s %s\\n\", v[0], greet()); return 0; }\n";
-    fx.lower(1)
-        .file(
-            "lib/greet.c",
-            "const char *greet(void) { return \"old\"; }\n",
-        )
-        .file("bin/hello.c", source);
-    let lower = fx.lower_dir(1);
-    build_shared_library(&lower.join("lib"), "greet.c", "libgreet.so");
-    let built = Command::new("cc")
-        .args(["-o", "bin/low", "bin/hello.c", "-Llib", "-lgreet"])
-        .arg("-Wl,--enable-new-dtags,-rpath,$ORIGIN/../lib")
-        .current_dir(&lower)
-        .status()
-        .expect("cc runs");
-    assert!(built.success(), "cc built bin/low");
+    let fx = greeting_layers(
+        "low",
+        "#include <stdio.h>\nconst char *greet(void);\n\
+         int main(int c, char **v) { printf(\"%s %s\\n\", v[0], greet()); return 0; }\n",
+    );
     let (_, ovl) = compare_runs(
         &fx,
         r#"loader=$(readelf -l bin/low | sed -n 's/.*interpreter: \(.*\)]/\1/p')
