@@ -743,7 +743,7 @@ unsafe fn reopen_on(
     f: *mut FILE,
     real: impl FnOnce(*const c_char, *const c_char, *mut FILE) -> *mut FILE,
 ) -> *mut FILE {
-    let Some(path) = path_to_reopen(ovl, ours) else {
+    let Some(path) = path_for_libc(ovl, ours) else {
         forget_fd(ours);
         // SAFETY: the caller's descriptor, given up.
         unsafe { libc::close(ours) };
@@ -784,7 +784,7 @@ unsafe fn reopen_on(
 /// A path that reaches the object of the descriptor `fd` for libc to open:
 /// its `/proc/self/fd` link (no name on the way that another process could
 /// switch), else its real path.
-fn path_to_reopen(ovl: &Overlay, fd: c_int) -> Option<CString> {
+fn path_for_libc(ovl: &Overlay, fd: c_int) -> Option<CString> {
     let link = format!("/proc/self/fd/{fd}");
     if rustix::fs::statat(rustix::fs::CWD, link.as_str(), rustix::fs::AtFlags::empty()).is_ok() {
         return CString::new(link).ok();
