@@ -121,7 +121,7 @@ impl Overlay {
 
     /// The real path of the open descriptor `fd` (one the overlay did not
     /// open itself) when its object lies in a lower layer's own tree.
-    pub fn fd_lower_real_path(&self, fd: i32) -> Option<Vec<u8>> {
+    fn fd_lower_real_path(&self, fd: i32) -> Option<Vec<u8>> {
         self.fd_path(fd).filter(|real| self.in_lower_tree(real))
     }
 
