@@ -305,22 +305,26 @@ impl Overlay {
     /// `access` of `node` (`None`: not in the view) for `mode`: the bits
     /// left for the real object to answer, or the overlay's own answer.
     /// Write access is the overlay's: refused in a read-only overlay
-    /// (`EROFS`); for a file or directory still of a lower layer, granted
-    /// by its owner, mode and access control list as the kernel's overlay
-    /// grants it, whether or not the lower file system is itself writable
-    /// (the copy is what would be written). The check is made with the
-    /// effective ids, as `faccessat` with `AT_EACCESS` makes it.
+    /// (`EROFS`) but to special files; for a file or directory still of a
+    /// lower layer, granted by its owner, mode and access control list as
+    /// the kernel's overlay grants it, whether or not the lower file system
+    /// is itself writable (the copy is what would be written). The check is
+    /// made with the effective ids, as `faccessat` with `AT_EACCESS` makes
+    /// it.
     pub fn access_left(&self, node: Option<&Node>, mode: i32) -> Result<i32, Errno> {
         let Some(node) = node.filter(|_| mode & libc::W_OK != 0) else {
             return Ok(mode);
         };
-        if !self.has_upper {
-            return Err(Errno::ROFS);
-        }
         let copied_when_written = matches!(
             node.file_type(),
             rustix::fs::FileType::RegularFile | rustix::fs::FileType::Directory
         );
+        // A special file is written in place, also in a read-only overlay
+        // (as on a read-only mount): the real object answers.
+        let special = !copied_when_written && node.file_type() != rustix::fs::FileType::Symlink;
+        if !self.has_upper && !special {
+            return Err(Errno::ROFS);
+        }
         if !copied_when_written || !self.is_lower(node) {
             return Ok(mode);
         }

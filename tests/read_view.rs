@@ -414,11 +414,12 @@ fn read_only_overlay_refuses_writes() {
     require_root!();
     let fx = Fixture::read_only(2);
     fx.lower(2).file("g", "g\n").file("d/x", "x\n");
-    fx.lower(1).file("f", "f\n").dir("e");
+    fx.lower(1).file("f", "f\n").dir("e").fifo("p0");
     compare_runs(
         &fx,
         &format!(
-            "for cmd in 'touch new' 'touch f' 'rm f' 'rm g' 'mkdir nd' 'rmdir e' 'ln -s f l' \
+            "for p in f e p0; do test -w $p; echo \"writable $p: $?\"; done\n\
+             for cmd in 'touch new' 'touch f' 'rm f' 'rm g' 'mkdir nd' 'rmdir e' 'ln -s f l' \
                'ln f h' 'mv f f2' 'chmod 600 f' 'mkfifo p' 'truncate -s 0 f' 'cp f f3' \
                'rm -r d' 'chown 1:1 f' 'touch d/new'; do \
                $cmd; echo \"$cmd: $?\"; done\n\
