@@ -65,6 +65,8 @@ if ((${#missing[@]})); then
   fi
 fi
 
+# What the tests run: ovl-exec and the shim as installed (target/release).
 cargo build --release --workspace
+# The test programs themselves: see [profile.tests] in Cargo.toml.
 # --no-fail-fast: one failing test binary does not hide the others.
-cargo test --release --workspace --no-fail-fast "$@"
+cargo test --profile tests --workspace --no-fail-fast "$@"

@@ -9,10 +9,22 @@ use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-const EXE: &str = env!("CARGO_BIN_EXE_ovl-exec");
+/// The ovl-exec under test: `$OVL_EXEC`, else the release build
+/// (scripts/test.sh builds it first; the test programs themselves are built
+/// in another profile), else the one cargo built for this test.
+fn exe() -> PathBuf {
+    if let Some(p) = std::env::var_os("OVL_EXEC") {
+        return PathBuf::from(p);
+    }
+    let release = Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/release/ovl-exec");
+    if release.is_file() {
+        return release;
+    }
+    PathBuf::from(env!("CARGO_BIN_EXE_ovl-exec"))
+}
 
 fn shim() -> PathBuf {
-    let shim = Path::new(EXE).with_file_name("libovl_shim.so");
+    let shim = exe().with_file_name("libovl_shim.so");
     assert!(
         shim.is_file(),
         "{} is missing: build the workspace first (cargo build)",
@@ -83,7 +95,7 @@ impl Drop for Scratch {
 }
 
 fn ovl_exec(args: &[&str]) -> Command {
-    let mut c = Command::new(EXE);
+    let mut c = Command::new(exe());
     c.args(args).env("OVL_SHIM", shim());
     c
 }
@@ -314,8 +326,17 @@ fn shim_not_found_is_125_and_says_where_it_looked() {
     let exe = Path::new(&bin).join("ovl-exec");
     // Copied by another process: a copy written here could still be open
     // for writing in a child another test is forking (ETXTBSY on exec).
-    let copied = Command::new("cp").arg(EXE).arg(&exe).status().unwrap();
-    assert!(copied.success(), "cp {EXE} {}", exe.display());
+    let copied = Command::new("cp")
+        .arg(self::exe())
+        .arg(&exe)
+        .status()
+        .unwrap();
+    assert!(
+        copied.success(),
+        "cp {} {}",
+        self::exe().display(),
+        exe.display()
+    );
     let o = Command::new(&exe)
         .args(["-l", &s.p("lower"), "--", "true"])
         .env_remove("OVL_SHIM")
