@@ -66,6 +66,68 @@ pub(crate) fn times_of(st: &Stat) -> Timestamps {
     }
 }
 
+/// The mode a copy of an object of mode `mode` is built with. The kernel
+/// makes its copies with the mounter's credentials; a user who is not root
+/// cannot set the copy's `user.` xattrs (its origin) once its mode denies
+/// them writing, nor move such a directory into upper: the copy is theirs,
+/// so it is built writable by them and gets its own mode before it is
+/// published (a directory: just after).
+fn mode_while_building(mode: Mode) -> Mode {
+    if mode.contains(Mode::WUSR) || rustix::process::geteuid().is_root() {
+        mode
+    } else {
+        mode | Mode::WUSR
+    }
+}
+
+/// For a directory just made at `tmp` in the work directory: where its
+/// mode denies the user writing it (see `mode_while_building`), lets them
+/// until it is in place (marked, moved), and returns the mode to give it
+/// back then.
+pub(crate) fn writable_until_placed(tmp: &CStr) -> Result<Option<Mode>, Errno> {
+    let st = rustix::fs::lstat(tmp)?;
+    let mode = Mode::from_raw_mode(st.st_mode & 0o7777);
+    let building = mode_while_building(mode);
+    if building == mode || !FileType::from_raw_mode(st.st_mode).is_dir() {
+        return Ok(None);
+    }
+    rustix::fs::chmodat(CWD, tmp, building, AtFlags::empty())?;
+    Ok(Some(mode))
+}
+
+/// Runs `op`, which makes or moves a name in the upper directory `dir`, or
+/// marks it. The kernel does that for a copy-up with the mounter's
+/// credentials; a user who is not root whose copy of a directory denies
+/// them writing (a read-only lower directory's, say) is refused. The copy
+/// is theirs: its mode lets them write for the moment of `op`, then is put
+/// back (another process's moment, seen here as a mode that lets them
+/// write, is waited out by trying again).
+pub(crate) fn writing_in_dir<T>(
+    dir: &CStr,
+    mut op: impl FnMut() -> Result<T, Errno>,
+) -> Result<T, Errno> {
+    for _ in 0..8 {
+        match op() {
+            Err(Errno::ACCESS) => {}
+            done => return done,
+        }
+        let st = rustix::fs::lstat(dir)?;
+        let mode = Mode::from_raw_mode(st.st_mode & 0o7777);
+        if mode.contains(Mode::WUSR | Mode::XUSR) {
+            std::thread::yield_now();
+            continue;
+        }
+        if st.st_uid != rustix::process::geteuid().as_raw() {
+            break;
+        }
+        rustix::fs::chmodat(CWD, dir, mode | Mode::WUSR | Mode::XUSR, AtFlags::empty())?;
+        let done = op();
+        let _ = rustix::fs::chmodat(CWD, dir, mode, AtFlags::empty());
+        return done;
+    }
+    Err(Errno::ACCESS)
+}
+
 /// `EPERM` from `chown` is expected when not root: the copy keeps our ids.
 fn tolerate_perm(r: Result<(), Errno>) -> Result<(), Errno> {
     match r {
@@ -250,25 +312,41 @@ impl Overlay {
         let parent_st = rustix::fs::lstat(parent.as_c_str())?;
         let tmp = self.work_temp(Temp::Copy)?;
         let is_dir = FileType::from_raw_mode(st.st_mode) == FileType::Directory;
-        if let Err(e) = self.build_copy(&src, &st, &tmp, keep) {
+        let mode = Mode::from_raw_mode(st.st_mode & 0o7777);
+        let building = mode_while_building(mode);
+        if let Err(e) = self.build_copy(&src, &st, &tmp, keep, building) {
             remove_temp(&tmp, is_dir);
             return Err(e);
         }
-        // The parent is marked impure at every copy-up, as the kernel marks
-        // it; a file with other hard links gets no origin, as on the kernel
+        // A file with other hard links gets no origin, as on the kernel
         // without its index: the copy is one object, the other names another.
-        self.mark_impure(&parent);
         if is_dir || st.st_nlink == 1 {
             self.record_origin(node.layer, &src, &tmp);
         }
-        let ours = match rustix::fs::renameat_with(
-            CWD,
-            tmp.as_c_str(),
-            CWD,
-            dst.as_c_str(),
-            RenameFlags::NOREPLACE,
-        ) {
+        // A directory's own mode must let its owner write while it moves to
+        // another parent (its `..` changes): it gets its own after the move.
+        if building != mode && !is_dir {
+            if let Err(e) = rustix::fs::chmodat(CWD, tmp.as_c_str(), mode, AtFlags::empty()) {
+                remove_temp(&tmp, is_dir);
+                return Err(e);
+            }
+        }
+        // The parent is marked impure at every copy-up, as the kernel marks it.
+        let published = writing_in_dir(&parent, || {
+            self.mark_impure(&parent);
+            rustix::fs::renameat_with(
+                CWD,
+                tmp.as_c_str(),
+                CWD,
+                dst.as_c_str(),
+                RenameFlags::NOREPLACE,
+            )
+        });
+        let ours = match published {
             Ok(()) => {
+                if building != mode && is_dir {
+                    let _ = rustix::fs::chmodat(CWD, dst.as_c_str(), mode, AtFlags::empty());
+                }
                 // The kernel keeps the parent's times across a copy-up.
                 let _ = rustix::fs::utimensat(
                     CWD,
@@ -318,15 +396,16 @@ impl Overlay {
         })
     }
 
-    /// Builds at `tmp` a copy of the object at `src` (whose lstat is `st`).
+    /// Builds at `tmp` a copy of the object at `src` (whose lstat is `st`),
+    /// with the mode `mode` (see `mode_while_building`).
     fn build_copy(
         &self,
         src: &CStr,
         st: &Stat,
         tmp: &CStr,
         keep: Option<u64>,
+        mode: Mode,
     ) -> Result<(), Errno> {
-        let mode = Mode::from_raw_mode(st.st_mode & 0o7777);
         match FileType::from_raw_mode(st.st_mode) {
             FileType::RegularFile => {
                 let (from, _) = crate::sys::open_unstamped(

@@ -70,13 +70,25 @@ impl Overlay {
             }
             let tmp = self.work_temp(crate::copy_up::Temp::New)?;
             make(CWD, &tmp)?;
+            let own_mode = match crate::copy_up::writable_until_placed(&tmp) {
+                Ok(m) => m,
+                Err(e) => {
+                    crate::copy_up::remove_temp(&tmp, false);
+                    return Err(e);
+                }
+            };
             if opaque_if_over_whiteout {
                 if let Err(e) = self.make_opaque_or_hide_lower(&tmp, parent, name) {
                     crate::copy_up::remove_temp(&tmp, true);
                     return Err(e);
                 }
             }
-            self.replace_whiteout(&tmp, &self.upper_path(&rel))
+            let dst = self.upper_path(&rel);
+            self.replace_whiteout(&tmp, &dst)?;
+            if let Some(mode) = own_mode {
+                let _ = rustix::fs::chmodat(CWD, dst.as_c_str(), mode, AtFlags::empty());
+            }
+            Ok(())
         })
     }
 

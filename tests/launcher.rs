@@ -558,6 +558,88 @@ fn a_user_who_is_not_root_leaves_layers_the_kernel_reads_with_userxattr() {
     assert_eq!(String::from_utf8_lossy(&kernel.unwrap().stdout), seen);
 }
 
+/// A user who is not root changes files of theirs in read-only directories
+/// of their lower layer (a tree unpacked or checked out read-only): the
+/// kernel copies up with the mounter's credentials, ovl with the user's,
+/// who may neither write in the copies of those directories nor mark or
+/// move them into place. The same commands, run as nobody on the kernel
+/// (mounted with `userxattr`), print the same and leave the same upper
+/// layer: modes, marks, and copies of read-only files that keep their
+/// origins (their inode numbers). Both failed with `EACCES`: writing a file
+/// of a read-only directory, `chmod -R` of a tree, a directory of mode 555
+/// made over a removed one.
+#[test]
+fn a_user_who_is_not_root_changes_files_in_read_only_directories_as_on_the_kernel() {
+    use std::os::unix::fs::PermissionsExt;
+    use std::os::unix::process::CommandExt;
+    require_root!();
+    let s = Scratch::new("read-only-dirs");
+    s.dirs(&["lower/a/b", "lower/x/y", "lower/w1", "upper", "work"]);
+    s.dirs(&["kupper", "kwork", "mnt"]);
+    for (rel, content) in [
+        ("g", "g\n"),
+        ("a/b/c", "c\n"),
+        ("x/y/z", "z\n"),
+        ("w1/f", "f\n"),
+    ] {
+        std::fs::write(s.p(&format!("lower/{rel}")), content).unwrap();
+    }
+    for (rel, mode) in [
+        ("g", 0o444),
+        ("a/b/c", 0o444),
+        ("a/b", 0o555),
+        ("a", 0o555),
+        ("sub", 0o555),
+    ] {
+        std::fs::set_permissions(
+            s.p(&format!("lower/{rel}")),
+            std::fs::Permissions::from_mode(mode),
+        )
+        .unwrap();
+    }
+    let chown = Command::new("chown")
+        .args(["-R", "65534:65534"])
+        .arg(&s.dir)
+        .status();
+    assert!(chown.unwrap().success());
+    let script = |root: &Path| {
+        format!(
+            r#"cd {} || exit
+ino() {{ ls -i g a/b/c sub/file | sed 's/ .*//'; }}
+before=$(ino)
+chmod u+w g; echo g=$?; echo more >> g
+chmod u+w a/b/c; echo c=$?; echo more >> a/b/c
+echo more >> sub/file; echo sub=$?
+chmod -R 500 x; echo x=$?
+rm -rf w1; echo rm=$?; mkdir -m 555 w1; echo mkdir=$?
+[ "$before" = "$(ino)" ] && echo same inode numbers
+find . -printf '%p %y %m %s
+' | sort; cat g a/b/c sub/file"#,
+            root.display()
+        )
+    };
+    let o = s.script_as_nobody(&script(&s.p("lower")));
+    let seen = String::from_utf8_lossy(&o.stdout).into_owned();
+    assert!(seen.contains("same inode numbers"), "{seen}{}", stderr(&o));
+    let mount = s.kernel_overlay(["lower", "kupper", "kwork"], ",userxattr");
+    let kernel = Command::new("sh")
+        .args(["-c", &script(&s.p("mnt"))])
+        .uid(65534)
+        .gid(65534)
+        .output();
+    drop(mount);
+    let kernel = kernel.unwrap();
+    assert_eq!(
+        seen,
+        String::from_utf8_lossy(&kernel.stdout),
+        "ovl's stderr: {}\nthe kernel's: {}",
+        stderr(&o),
+        stderr(&kernel)
+    );
+    let upper = |rel: &str| common::dump::tree_dump(&s.p(rel), &common::dump::DumpOpts::uppers());
+    assert_eq!(upper("upper"), upper("kupper"), "the upper layers");
+}
+
 /// A user who is not root reads the files of their own lower layer
 /// without stamping their access times (the kernel grants `O_NOATIME` to
 /// the owner); in a layer of another owner's, where it would be refused,
