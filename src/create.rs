@@ -215,7 +215,7 @@ impl Overlay {
         let object = open_if_same(&from, &up.stat)?;
         self.create_with(parent, name, false, false, |dir, p| {
             // The parent's upper copy exists by now.
-            self.moving_into(&from, &parent.rel);
+            self.moving_into(existing, &from, &parent.rel);
             link_object(&object, dir, p)
         })
     }

@@ -238,6 +238,30 @@ fn is_within(path: &[u8], root: &[u8]) -> bool {
             .is_some_and(|rest| rest.is_empty() || rest[0] == b'/')
 }
 
+/// The inode number a file handle holds, in the formats of the file systems
+/// that write it plainly: ext2/3/4 and XFS with 32-bit inode numbers
+/// (`FILEID_INO32_GEN`: number, generation), XFS with 64-bit ones (type
+/// `0x81`: number, generation), tmpfs (type 1: generation, number in two
+/// halves).
+fn inode_in_handle(fs_type: i64, h: &Handle) -> Option<u64> {
+    const EXT4: i64 = 0xef53;
+    const XFS: i64 = 0x5846_5342;
+    const TMPFS: i64 = 0x0102_1994;
+    let word = |at: usize| -> Option<u64> {
+        let b = h.bytes().get(at..at + 4)?;
+        Some(u32::from_ne_bytes(b.try_into().ok()?) as u64)
+    };
+    match (fs_type, h.kind, h.len) {
+        (EXT4 | XFS, 1, 8) => word(0),
+        (XFS, 0x81, 12) => {
+            let b = h.bytes().get(..8)?;
+            Some(u64::from_ne_bytes(b.try_into().ok()?))
+        }
+        (TMPFS, 1, 12) => Some(word(4)? | word(8)? << 32),
+        _ => None,
+    }
+}
+
 /// False once `open_by_handle_at` was refused (it needs
 /// `CAP_DAC_READ_SEARCH`): not tried again.
 static CAN_OPEN_HANDLES: AtomicBool = AtomicBool::new(true);
@@ -477,11 +501,29 @@ impl Overlay {
         let n = origin(self.origin_name(), &mut value).ok()?;
         let (uuid, want) = decode(&value[..n])?;
         let is_dir = FileType::from_raw_mode(upper.mode) == FileType::Directory;
-        let lower = self.lower_with_handle(rel, &uuid, &want)?;
+        let Some(lower) = self.lower_with_handle(rel, &uuid, &want) else {
+            return (!is_dir && !CAN_OPEN_HANDLES.load(Ordering::Relaxed))
+                .then(|| self.lower_identity_in_handle(&uuid, &want))
+                .flatten();
+        };
         if (is_dir && lower.st_dev != upper.dev) || (!is_dir && lower.st_nlink > 1) {
             return None;
         }
         Some((lower.st_dev, lower.st_ino))
+    }
+
+    /// For a process that may not open file handles (a user who is not
+    /// root): the device and inode numbers of the lower file the handle
+    /// `want` names, read from the handle itself where its file system's
+    /// format is known. The kernel opens it; a lower layer never changes,
+    /// so the file is there (origins are recorded only for files without
+    /// other links, which stay so).
+    fn lower_identity_in_handle(&self, uuid: &Uuid, want: &Handle) -> Option<(u64, u64)> {
+        let l = (0..self.layers.len())
+            .find(|&l| self.is_lower_layer(l) && self.origin_fits(l, uuid))?;
+        let fs = rustix::fs::statfs(cpath(&self.real_path(l, b"")).as_c_str()).ok()?;
+        let ino = inode_in_handle(fs.f_type as i64, want)?;
+        Some((self.layers[l].dev, ino))
     }
 
     /// Can an origin recorded with `uuid` name an object of lower layer
@@ -629,11 +671,23 @@ impl Overlay {
 
     /// Before the upper object at the real `path` moves (or is linked) into
     /// the directory `parent_rel` of the view: when it has an origin, its
-    /// new parent is marked impure, as the kernel does.
-    pub(crate) fn moving_into(&self, path: &CStr, parent_rel: &[u8]) {
-        if self.has_origin(path) {
+    /// new parent is marked impure, as the kernel does. `moved` is the
+    /// object as this call looked it up, before it copied it up.
+    pub(crate) fn moving_into(&self, moved: &Node, path: &CStr, parent_rel: &[u8]) {
+        if self.has_origin(path) || self.copied_without_its_origin(moved) {
             self.mark_impure(&self.upper_path(parent_rel));
         }
+    }
+
+    /// Was `node` a lower object whose copy (made by this call) would have
+    /// recorded its origin but could not hold the record? `user.` xattrs
+    /// are refused on symlinks and special files; the kernel's copy then
+    /// has none either, but the dentry that made it still knows its origin.
+    fn copied_without_its_origin(&self, node: &Node) -> bool {
+        node.layer != UPPER
+            && !node.is_dir()
+            && node.stat.st_nlink == 1
+            && self.makes_handles(&cpath(&self.real_path(node.layer, &node.rel)))
     }
 
     /// Does the file system of the object at the real `path` make file

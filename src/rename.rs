@@ -167,7 +167,7 @@ impl Overlay {
         let from = self.upper_path(old_rel);
         let to = self.upper_path(new_rel);
         if old.parent.rel != new.parent.rel {
-            self.moving_into(&from, &new.parent.rel);
+            self.moving_into(src, &from, &new.parent.rel);
         }
         let to_st = rustix::fs::lstat(to.as_c_str()).ok();
         let over_whiteout = to_st.as_ref().is_some_and(|st| is_whiteout(&to, st));
@@ -292,8 +292,8 @@ impl Overlay {
                 self.mark_moving_dir_opaque(&to, old.parent, old.name)?;
             }
             if old.parent.rel != new.parent.rel {
-                self.moving_into(&from, &new.parent.rel);
-                self.moving_into(&to, &old.parent.rel);
+                self.moving_into(src, &from, &new.parent.rel);
+                self.moving_into(dst, &to, &old.parent.rel);
             }
             exchange(&from, &to)
         })

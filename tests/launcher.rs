@@ -640,6 +640,71 @@ find . -printf '%p %y %m %s
     assert_eq!(upper("upper"), upper("kupper"), "the upper layers");
 }
 
+/// A user who is not root moves (and links) lower objects into another
+/// directory. Symlinks and fifos: their copies cannot hold their origins
+/// (`user.` xattrs are refused on them) but the kernel, whose dentry still
+/// knows the origin, marks the new parent impure; ovl lacked the marks. A
+/// file: its copy keeps its inode number, as on the kernel, though its
+/// origin cannot be opened by handle (`CAP_DAC_READ_SEARCH`); ovl showed
+/// the copy's own, and its listing by `rmdir` took the mark off the
+/// directory. The same output and upper layer as the kernel's.
+#[test]
+fn a_user_who_is_not_root_moves_lower_objects_numbered_and_marked_as_on_the_kernel() {
+    use std::os::unix::process::CommandExt;
+    require_root!();
+    let s = Scratch::new("moved-links");
+    s.dirs(&["lower/d1", "lower/d2", "lower/d3", "upper", "work"]);
+    s.dirs(&["kupper", "kwork", "mnt"]);
+    std::os::unix::fs::symlink("plain", s.p("lower/sl")).unwrap();
+    std::os::unix::fs::symlink("../plain", s.p("lower/d3/sl3")).unwrap();
+    let fifo = Command::new("mkfifo").arg(s.p("lower/ff")).status();
+    assert!(fifo.unwrap().success());
+    std::fs::write(s.p("lower/d3/file"), "file\n").unwrap();
+    let chown = Command::new("chown")
+        .args(["-R", "65534:65534"])
+        .arg(&s.dir)
+        .status();
+    assert!(chown.unwrap().success());
+    let script = |root: &Path| {
+        format!(
+            "cd {} && stat -c %i d3/file && mv sl d1/ && mv ff d2/ && ln -P d3/sl3 d1/hl \
+             && mv d3/file d2/ && stat -c %i d2/file && ls -i d2 | grep file && ! rmdir d2 2>/dev/null \
+             && find . -printf '%p %y\n' | sort",
+            root.display()
+        )
+    };
+    let o = s.script_as_nobody(&script(&s.p("lower")));
+    assert!(o.status.success(), "{}", stderr(&o));
+    let mount = s.kernel_overlay(["lower", "kupper", "kwork"], ",userxattr");
+    let kernel = Command::new("sh")
+        .args(["-c", &script(&s.p("mnt"))])
+        .uid(65534)
+        .gid(65534)
+        .output();
+    drop(mount);
+    // The fifo's copy shows its own inode number (it has no origin), as
+    // on the kernel once its dentry is gone: not listed.
+    assert_eq!(
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&kernel.unwrap().stdout)
+    );
+    let upper = |rel: &str| {
+        common::dump::tree_dump(&s.p(rel), &common::dump::DumpOpts::uppers())
+            .replace(" uid=0 gid=0 ", " uid=65534 gid=65534 ")
+    };
+    assert_eq!(
+        upper("upper"),
+        upper("kupper"),
+        "the upper layers (the kernel's whiteouts are its mounter's)"
+    );
+    assert!(
+        upper("upper")
+            .contains("./d2 d mode=0755 uid=65534 gid=65534 xattrs={user.overlay.impure=\"y\"}"),
+        "{}",
+        upper("upper")
+    );
+}
+
 /// A user who is not root reads the files of their own lower layer
 /// without stamping their access times (the kernel grants `O_NOATIME` to
 /// the owner); in a layer of another owner's, where it would be refused,
