@@ -298,8 +298,12 @@ impl Overlay {
     }
 
     /// May a name be made in the directory `dir` (before it is copied up)?
+    ///
+    /// Checked in an upper directory too, before anything is copied up: a
+    /// copy-up into it is made even where its mode denies its owner writing
+    /// (`copy_up::writing_in_dir`), as the kernel's.
     pub fn may_create_in(&self, dir: &Node) -> Result<(), Errno> {
-        self.lower_only(dir, || may_create(&self.object(dir)))
+        may_create(&self.object(dir))
     }
 
     /// `access` of `node` (`None`: not in the view) for `mode`: the bits
@@ -332,15 +336,10 @@ impl Overlay {
         Ok(mode & !libc::W_OK)
     }
 
-    /// May the name of `victim` be removed from `dir` (or replaced)?
+    /// May the name of `victim` be removed from `dir` (or replaced)? In
+    /// an upper directory too, as [`may_create_in`](Self::may_create_in);
+    /// the sticky rule reads the victim's owner, which its copy would lose.
     pub fn may_delete_from(&self, dir: &Node, victim: &Node) -> Result<(), Errno> {
-        if self.is_lower(dir) {
-            may_delete(&self.object(dir), &victim.stat)
-        } else if self.is_lower(victim) && dir.stat.st_mode & libc::S_ISVTX != 0 {
-            // The sticky rule reads the victim's owner, which its copy would lose.
-            may_delete(&self.object(dir), &victim.stat)
-        } else {
-            Ok(())
-        }
+        may_delete(&self.object(dir), &victim.stat)
     }
 }

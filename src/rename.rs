@@ -131,10 +131,9 @@ impl Overlay {
         }
         if old.parent.rel != new.parent.rel {
             let moved_dirs = [Some(src), new.node.filter(|_| exchange)];
+            // An upper one too: the kernel checks before it answers `EXDEV`.
             for dir in moved_dirs.into_iter().flatten().filter(|n| n.is_dir()) {
-                if self.is_lower(dir) {
-                    crate::permission::may_write(&self.object(dir))?;
-                }
+                crate::permission::may_write(&self.object(dir))?;
             }
         }
         Ok(())
