@@ -80,19 +80,20 @@ fn mode_while_building(mode: Mode) -> Mode {
     }
 }
 
-/// For a directory just made at `tmp` in the work directory: where its
-/// mode denies the user writing it (see `mode_while_building`), lets them
-/// until it is in place (marked, moved), and returns the mode to give it
-/// back then.
-pub(crate) fn writable_until_placed(tmp: &CStr) -> Result<Option<Mode>, Errno> {
-    let st = rustix::fs::lstat(tmp)?;
+/// For a directory of the user's that is about to be marked, moved to
+/// another parent or emptied (made in the work directory, or removed from
+/// the view): where its mode denies them writing it (see
+/// `mode_while_building`), lets them, and returns the mode to give it back
+/// once done. The kernel does those with the mounter's credentials.
+pub(crate) fn owner_may_write(dir: &CStr) -> Option<Mode> {
+    let st = rustix::fs::lstat(dir).ok()?;
     let mode = Mode::from_raw_mode(st.st_mode & 0o7777);
-    let building = mode_while_building(mode);
-    if building == mode || !FileType::from_raw_mode(st.st_mode).is_dir() {
-        return Ok(None);
+    let writable = mode_while_building(mode);
+    if writable == mode || !FileType::from_raw_mode(st.st_mode).is_dir() {
+        return None;
     }
-    rustix::fs::chmodat(CWD, tmp, building, AtFlags::empty())?;
-    Ok(Some(mode))
+    rustix::fs::chmodat(CWD, dir, writable, AtFlags::empty()).ok()?;
+    Some(mode)
 }
 
 /// Runs `op`, which makes or moves a name in the upper directory `dir`, or

@@ -70,13 +70,7 @@ impl Overlay {
             }
             let tmp = self.work_temp(crate::copy_up::Temp::New)?;
             make(CWD, &tmp)?;
-            let own_mode = match crate::copy_up::writable_until_placed(&tmp) {
-                Ok(m) => m,
-                Err(e) => {
-                    crate::copy_up::remove_temp(&tmp, false);
-                    return Err(e);
-                }
-            };
+            let own_mode = crate::copy_up::owner_may_write(&tmp);
             if opaque_if_over_whiteout {
                 if let Err(e) = self.make_opaque_or_hide_lower(&tmp, parent, name) {
                     crate::copy_up::remove_temp(&tmp, true);

@@ -73,6 +73,28 @@ impl Overlay {
     /// longer holds what the look-up found.
     fn remove_name(&self, parent: &Node, name: &[u8], node: &Node) -> Result<(), Errno> {
         let rel = join(&parent.rel, name);
+        if node.layer == UPPER && node.is_dir() {
+            // Moved out (for a whiteout) or emptied of its whiteouts.
+            let dir = self.upper_path(&rel);
+            let own_mode = crate::copy_up::owner_may_write(&dir);
+            let removed = self.remove_object(parent, name, node, &rel);
+            if let (Err(_), Some(mode)) = (&removed, own_mode) {
+                let _ = rustix::fs::chmodat(CWD, dir.as_c_str(), mode, AtFlags::empty());
+            }
+            return removed;
+        }
+        self.remove_object(parent, name, node, &rel)
+    }
+
+    /// [`remove_name`](Self::remove_name) of the name at `rel`, its directory
+    /// writable by its owner.
+    fn remove_object(
+        &self,
+        parent: &Node,
+        name: &[u8],
+        node: &Node,
+        rel: &[u8],
+    ) -> Result<(), Errno> {
         if node.layer != UPPER {
             // Only lower layers have it: a whiteout in the (copied-up) parent.
             self.copy_up(parent, None)?;
@@ -88,7 +110,7 @@ impl Overlay {
         if self.lower_has(parent, name)? && self.upper_dir_for_whiteouts(&parent.rel)?.1 {
             let tmp = self.work_temp(crate::copy_up::Temp::Whiteout)?;
             make_whiteout(self, &tmp)?;
-            let dst = self.upper_path(&rel);
+            let dst = self.upper_path(rel);
             let looked_up = (node.stat.st_dev, node.stat.st_ino);
             // What was looked up, and, a directory, still empty: another
             // process may have made a name in it since.
@@ -101,14 +123,12 @@ impl Overlay {
         }
         if node.is_dir() {
             // Empty in the view; it may still hold whiteouts of its own.
-            clear_whiteouts(&self.upper_path(&rel));
-            return upper.at(&rel, |dir, p| {
+            clear_whiteouts(&self.upper_path(rel));
+            return upper.at(rel, |dir, p| {
                 rustix::fs::unlinkat(dir, p, AtFlags::REMOVEDIR)
             });
         }
-        upper.at(&rel, |dir, p| {
-            rustix::fs::unlinkat(dir, p, AtFlags::empty())
-        })
+        upper.at(rel, |dir, p| rustix::fs::unlinkat(dir, p, AtFlags::empty()))
     }
 
     /// Makes a whiteout for `name` in the upper directory `dir_rel`, unless
