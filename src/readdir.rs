@@ -226,8 +226,9 @@ impl Overlay {
             let name = ent.file_name().to_bytes();
             let dots = name == b"." || name == b"..";
             let dtype = file_type_to_dt(ent.file_type());
-            let whiteout =
-                !dots && may_be_whiteout(dtype, bottom, xw) && self.hidden_entry(d, &dir.rel, name);
+            let whiteout = !dots
+                && may_be_whiteout(dtype, bottom, xw)
+                && self.hidden_entry(d, &dir.rel, name, dtype);
             let origin = (impure && !dots && !whiteout)
                 .then(|| self.listed_ino(&dir.rel, name, dtype, d.stat.st_dev))
                 .flatten();
@@ -260,13 +261,20 @@ impl Overlay {
             .map(|(_, ino)| ino)
     }
 
-    /// Is the entry `name` of the layer directory `d` a whiteout?
-    fn hidden_entry(&self, d: &LayerDir, dir_rel: &[u8], name: &[u8]) -> bool {
+    /// Is the entry `name` (of type `dtype`) of the layer directory `d` a
+    /// whiteout? In an upper directory its owner may not search (mode 400,
+    /// say), a device is taken for one: the kernel tells with the mounter's
+    /// credentials, and such a user can make no other device.
+    fn hidden_entry(&self, d: &LayerDir, dir_rel: &[u8], name: &[u8], dtype: u8) -> bool {
         let mut p = d.path.clone();
         p.push(b'/');
         p.extend_from_slice(name);
         let cp = cpath(&p);
-        rustix::fs::lstat(cp.as_c_str()).is_ok_and(|st| self.hides(d.layer, &cp, &st, dir_rel))
+        match rustix::fs::lstat(cp.as_c_str()) {
+            Ok(st) => self.hides(d.layer, &cp, &st, dir_rel),
+            Err(Errno::ACCESS) => d.layer == UPPER && dtype == libc::DT_CHR,
+            Err(_) => false,
+        }
     }
 }
 
