@@ -31,6 +31,9 @@ pub struct DumpOpts {
     /// Leave out the link count of whiteouts (char devices 0/0): the kernel
     /// hard-links its whiteouts to a shared one in the work directory.
     pub skip_whiteout_nlink: bool,
+    /// Leave out the owner of whiteouts: a kernel mounted by root makes
+    /// them root's, where a user's own mount (and ovl) makes them theirs.
+    pub skip_whiteout_owner: bool,
     /// Regular files up to this many bytes are shown in full (escaped);
     /// larger ones by SHA-256. 0 means the default of 64.
     pub inline_limit: usize,
@@ -123,15 +126,16 @@ fn walk(base: &Path, rel: &Path, opts: &DumpOpts, lines: &mut Vec<String>) {
 /// One line of the dump for the object at `path`.
 fn describe(path: &Path, rel: &Path, md: &fs::Metadata, opts: &DumpOpts) -> String {
     let ft = md.file_type();
+    let whiteout = ft.is_char_device() && md.rdev() == 0;
     let mut line = format!(
-        "{} {} mode={:04o} uid={} gid={}",
+        "{} {} mode={:04o}",
         escape(rel.as_os_str().as_bytes()),
         type_letter(&ft),
         md.mode() & 0o7777,
-        md.uid(),
-        md.gid()
     );
-    let whiteout = ft.is_char_device() && md.rdev() == 0;
+    if !(whiteout && opts.skip_whiteout_owner) {
+        line += &format!(" uid={} gid={}", md.uid(), md.gid());
+    }
     if whiteout && opts.skip_whiteout_nlink {
         line += &format!(" size={}", md.size());
     } else if !ft.is_dir() {

@@ -95,6 +95,8 @@ pub struct Fixture {
     ovl_args: Vec<String>,
     /// The mount point as `ovl-exec` is told it, when not by its real path.
     target_spelling: Option<PathBuf>,
+    /// Who runs the commands ([`Fixture::run_as`]); root when `None`.
+    user: Option<u32>,
 }
 
 impl Fixture {
@@ -126,6 +128,7 @@ impl Fixture {
             kernel_opts: Vec::new(),
             ovl_args: Vec::new(),
             target_spelling: None,
+            user: None,
         };
         fx.make_layer_dirs();
         fx
@@ -147,6 +150,38 @@ impl Fixture {
     pub fn kernel_option(mut self, opt: &str) -> Fixture {
         self.kernel_opts.push(opt.to_string());
         self
+    }
+
+    /// Runs every command as the user `uid` (group `uid`), who owns the
+    /// layers, the mount point and the home of every pair made from here
+    /// on; the kernel mounts with `userxattr`, as for such a user (and, run
+    /// by root, makes its whiteouts root's).
+    pub fn run_as(mut self, uid: u32) -> Fixture {
+        self.user = Some(uid);
+        self.kernel_option("userxattr")
+    }
+
+    /// Who runs the commands: `Some(uid)` after [`Fixture::run_as`].
+    pub fn user(&self) -> Option<u32> {
+        self.user
+    }
+
+    /// Gives the layers of this fixture, its mount point and its home to
+    /// the user it runs as (see [`Fixture::run_as`]).
+    pub fn give_to_user(&self) {
+        let Some(uid) = self.user else { return };
+        let owner = format!("{uid}:{uid}");
+        let chown = Command::new("chown")
+            .args(["-R", &owner])
+            .arg(&self.set)
+            .arg(self.mnt())
+            .arg(self.home())
+            .status();
+        assert!(
+            chown.is_ok_and(|s| s.success()),
+            "chown -R {owner} {}",
+            self.set.display()
+        );
     }
 
     /// Adds arguments for `ovl-exec` in the ovl run, before `--` (for
@@ -383,6 +418,7 @@ impl Fixture {
             kernel_opts: self.kernel_opts.clone(),
             ovl_args: self.ovl_args.clone(),
             target_spelling: self.target_spelling.clone(),
+            user: self.user,
         }
     }
 

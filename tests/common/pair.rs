@@ -25,6 +25,8 @@ impl Fixture {
         let n = N.fetch_add(1, Ordering::Relaxed);
         let kernel = self.clone_as(&format!("kernel{n}"));
         let ovl = self.clone_as(&format!("ovl{n}"));
+        kernel.give_to_user();
+        ovl.give_to_user();
         Pair {
             kernel_lowers: kernel.snapshot_lowers(),
             ovl_lowers: ovl.snapshot_lowers(),

@@ -197,6 +197,10 @@ fn command(fx: &Fixture, prog: &Path, args: &[OsString]) -> Command {
         .current_dir(fx.mnt())
         .env_clear()
         .envs(base_env(fx));
+    if let Some(uid) = fx.user() {
+        use std::os::unix::process::CommandExt;
+        cmd.uid(uid).gid(uid);
+    }
     cmd
 }
 
