@@ -70,7 +70,10 @@ impl Overlay {
             }
             let tmp = self.work_temp(crate::copy_up::Temp::New)?;
             make(CWD, &tmp)?;
-            let own_mode = crate::copy_up::owner_may_write(&tmp);
+            // Only `mkdir` makes a directory (and marks it).
+            let own_mode = opaque_if_over_whiteout
+                .then(|| crate::copy_up::owner_may_write(&tmp))
+                .flatten();
             if opaque_if_over_whiteout {
                 if let Err(e) = self.make_opaque_or_hide_lower(&tmp, parent, name) {
                     crate::copy_up::remove_temp(&tmp, true);

@@ -298,12 +298,20 @@ impl Overlay {
     }
 
     /// May a name be made in the directory `dir` (before it is copied up)?
-    ///
-    /// Checked in an upper directory too, before anything is copied up: a
-    /// copy-up into it is made even where its mode denies its owner writing
-    /// (`copy_up::writing_in_dir`), as the kernel's.
     pub fn may_create_in(&self, dir: &Node) -> Result<(), Errno> {
-        may_create(&self.object(dir))
+        if self.checked_before_the_call(dir) {
+            may_create(&self.object(dir))
+        } else {
+            Ok(())
+        }
+    }
+
+    /// Is the directory `dir` checked here, not only by the real call? A
+    /// lower one, and an upper one whose mode denies its owner writing: a
+    /// copy-up into it is made all the same, as the kernel's
+    /// (`copy_up::writing_in_dir`), and would come before the real call.
+    fn checked_before_the_call(&self, dir: &Node) -> bool {
+        self.is_lower(dir) || dir.stat.st_mode & libc::S_IWUSR == 0
     }
 
     /// `access` of `node` (`None`: not in the view) for `mode`: the bits
@@ -336,10 +344,14 @@ impl Overlay {
         Ok(mode & !libc::W_OK)
     }
 
-    /// May the name of `victim` be removed from `dir` (or replaced)? In
-    /// an upper directory too, as [`may_create_in`](Self::may_create_in);
-    /// the sticky rule reads the victim's owner, which its copy would lose.
+    /// May the name of `victim` be removed from `dir` (or replaced)?
     pub fn may_delete_from(&self, dir: &Node, victim: &Node) -> Result<(), Errno> {
-        may_delete(&self.object(dir), &victim.stat)
+        // The sticky rule reads the victim's owner, which its copy would lose.
+        let sticky = dir.stat.st_mode & libc::S_ISVTX != 0;
+        if self.checked_before_the_call(dir) || (self.is_lower(victim) && sticky) {
+            may_delete(&self.object(dir), &victim.stat)
+        } else {
+            Ok(())
+        }
     }
 }

@@ -70,6 +70,38 @@ impl Scratch {
             script.as_ref(),
         ])
     }
+    /// Gives everything below the scratch directory to nobody.
+    fn give_to_nobody(&self) {
+        let chown = Command::new("chown")
+            .args(["-R", "65534:65534"])
+            .arg(&self.dir)
+            .status();
+        assert!(chown.unwrap().success());
+    }
+    /// `sh -c script` run as nobody on the kernel's overlayfs over `lower`,
+    /// `kupper` and `kwork` with `userxattr` (as for a user's own mount).
+    fn kernel_script_as_nobody(&self, script: &str) -> Output {
+        use std::os::unix::process::CommandExt;
+        let mount = self.kernel_overlay(["lower", "kupper", "kwork"], ",userxattr");
+        let out = Command::new("sh")
+            .args(["-c", script])
+            .uid(65534)
+            .gid(65534)
+            .output();
+        drop(mount);
+        out.unwrap()
+    }
+    /// Panics unless ovl's `upper` and the kernel's `kupper` are the same
+    /// but for the owner of whiteouts (the kernel, mounted by root, makes
+    /// them root's).
+    fn assert_uppers_alike(&self) {
+        let opts = common::dump::DumpOpts {
+            skip_whiteout_owner: true,
+            ..common::dump::DumpOpts::uppers()
+        };
+        let dump = |rel: &str| common::dump::tree_dump(&self.p(rel), &opts);
+        assert_eq!(dump("upper"), dump("kupper"), "the upper layers");
+    }
     /// Every path below the scratch directory, sorted.
     fn listing(&self) -> Vec<PathBuf> {
         let mut out = Vec::new();
@@ -571,7 +603,6 @@ fn a_user_who_is_not_root_leaves_layers_the_kernel_reads_with_userxattr() {
 #[test]
 fn a_user_who_is_not_root_changes_files_in_read_only_directories_as_on_the_kernel() {
     use std::os::unix::fs::PermissionsExt;
-    use std::os::unix::process::CommandExt;
     require_root!();
     let s = Scratch::new("read-only-dirs");
     s.dirs(&["lower/a/b", "lower/x/y", "lower/w1", "upper", "work"]);
@@ -597,11 +628,7 @@ fn a_user_who_is_not_root_changes_files_in_read_only_directories_as_on_the_kerne
         )
         .unwrap();
     }
-    let chown = Command::new("chown")
-        .args(["-R", "65534:65534"])
-        .arg(&s.dir)
-        .status();
-    assert!(chown.unwrap().success());
+    s.give_to_nobody();
     let script = |root: &Path| {
         format!(
             r#"cd {} || exit
@@ -613,22 +640,14 @@ echo more >> sub/file; echo sub=$?
 chmod -R 500 x; echo x=$?
 rm -rf w1; echo rm=$?; mkdir -m 555 w1; echo mkdir=$?
 [ "$before" = "$(ino)" ] && echo same inode numbers
-find . -printf '%p %y %m %s
-' | sort; cat g a/b/c sub/file"#,
+find . -printf '%p %y %m %s\n' | sort; cat g a/b/c sub/file"#,
             root.display()
         )
     };
     let o = s.script_as_nobody(&script(&s.p("lower")));
     let seen = String::from_utf8_lossy(&o.stdout).into_owned();
     assert!(seen.contains("same inode numbers"), "{seen}{}", stderr(&o));
-    let mount = s.kernel_overlay(["lower", "kupper", "kwork"], ",userxattr");
-    let kernel = Command::new("sh")
-        .args(["-c", &script(&s.p("mnt"))])
-        .uid(65534)
-        .gid(65534)
-        .output();
-    drop(mount);
-    let kernel = kernel.unwrap();
+    let kernel = s.kernel_script_as_nobody(&script(&s.p("mnt")));
     assert_eq!(
         seen,
         String::from_utf8_lossy(&kernel.stdout),
@@ -636,8 +655,7 @@ find . -printf '%p %y %m %s
         stderr(&o),
         stderr(&kernel)
     );
-    let upper = |rel: &str| common::dump::tree_dump(&s.p(rel), &common::dump::DumpOpts::uppers());
-    assert_eq!(upper("upper"), upper("kupper"), "the upper layers");
+    s.assert_uppers_alike();
 }
 
 /// A user who is not root moves (and links) lower objects into another
@@ -650,7 +668,6 @@ find . -printf '%p %y %m %s
 /// directory. The same output and upper layer as the kernel's.
 #[test]
 fn a_user_who_is_not_root_moves_lower_objects_numbered_and_marked_as_on_the_kernel() {
-    use std::os::unix::process::CommandExt;
     require_root!();
     let s = Scratch::new("moved-links");
     s.dirs(&["lower/d1", "lower/d2", "lower/d3", "upper", "work"]);
@@ -660,11 +677,7 @@ fn a_user_who_is_not_root_moves_lower_objects_numbered_and_marked_as_on_the_kern
     let fifo = Command::new("mkfifo").arg(s.p("lower/ff")).status();
     assert!(fifo.unwrap().success());
     std::fs::write(s.p("lower/d3/file"), "file\n").unwrap();
-    let chown = Command::new("chown")
-        .args(["-R", "65534:65534"])
-        .arg(&s.dir)
-        .status();
-    assert!(chown.unwrap().success());
+    s.give_to_nobody();
     let script = |root: &Path| {
         format!(
             "cd {} && stat -c %i d3/file && mv sl d1/ && mv ff d2/ && ln -P d3/sl3 d1/hl \
@@ -675,33 +688,18 @@ fn a_user_who_is_not_root_moves_lower_objects_numbered_and_marked_as_on_the_kern
     };
     let o = s.script_as_nobody(&script(&s.p("lower")));
     assert!(o.status.success(), "{}", stderr(&o));
-    let mount = s.kernel_overlay(["lower", "kupper", "kwork"], ",userxattr");
-    let kernel = Command::new("sh")
-        .args(["-c", &script(&s.p("mnt"))])
-        .uid(65534)
-        .gid(65534)
-        .output();
-    drop(mount);
+    let kernel = s.kernel_script_as_nobody(&script(&s.p("mnt")));
     // The fifo's copy shows its own inode number (it has no origin), as
     // on the kernel once its dentry is gone: not listed.
     assert_eq!(
         String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&kernel.unwrap().stdout)
+        String::from_utf8_lossy(&kernel.stdout)
     );
-    let upper = |rel: &str| {
-        common::dump::tree_dump(&s.p(rel), &common::dump::DumpOpts::uppers())
-            .replace(" uid=0 gid=0 ", " uid=65534 gid=65534 ")
-    };
-    assert_eq!(
-        upper("upper"),
-        upper("kupper"),
-        "the upper layers (the kernel's whiteouts are its mounter's)"
-    );
+    s.assert_uppers_alike();
+    let upper = common::dump::tree_dump(&s.p("upper"), &common::dump::DumpOpts::uppers());
     assert!(
-        upper("upper")
-            .contains("./d2 d mode=0755 uid=65534 gid=65534 xattrs={user.overlay.impure=\"y\"}"),
-        "{}",
-        upper("upper")
+        upper.contains("./d2 d mode=0755 uid=65534 gid=65534 xattrs={user.overlay.impure=\"y\"}"),
+        "{upper}"
     );
 }
 
