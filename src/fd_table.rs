@@ -361,6 +361,9 @@ impl Overlay {
     /// it stands for that object of the view, as before the `exec`.
     fn adopt_inherited(&self, fd: i32) -> Option<Arc<FdInfo>> {
         settle_fd(fd);
+        if self.surely_no_object_of_layers(fd) {
+            return None;
+        }
         let real = crate::sys::real_path_of_fd(fd)?;
         if self.is_above_view(&real) {
             crate::above::note(fd, real);
@@ -390,6 +393,28 @@ impl Overlay {
         };
         register_fd(fd, info);
         fd_info(fd)
+    }
+}
+
+impl Overlay {
+    /// Is `fd` (inherited, not looked at yet) surely neither an object of a
+    /// layer nor a directory above the view? So for a pipe, a socket or a
+    /// device (a terminal, `/dev/null`: what standard descriptors mostly
+    /// are) on a file system no layer lies on: one `fstat`, where reading
+    /// its `/proc/self/fd` link costs a process 50-150 µs the first time (a
+    /// shell saves its output so before a redirection). Files and
+    /// directories are always looked at: one may lie on a file system
+    /// mounted inside a layer.
+    fn surely_no_object_of_layers(&self, fd: i32) -> bool {
+        use rustix::fs::FileType;
+        // SAFETY: the caller's open descriptor, for this call only.
+        let st = rustix::fs::fstat(unsafe { rustix::fd::BorrowedFd::borrow_raw(fd) });
+        st.is_ok_and(|st| {
+            matches!(
+                FileType::from_raw_mode(st.st_mode),
+                FileType::Fifo | FileType::Socket | FileType::CharacterDevice
+            ) && self.layers.iter().all(|l| l.dev != st.st_dev)
+        })
     }
 }
 

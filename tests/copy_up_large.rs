@@ -267,23 +267,6 @@ fn killed_copy_ups_never_show_a_partial_file() {
     eprintln!("{completed} of 20 copy-ups completed before the kill");
 }
 
-/// A tmpfs mounted on a directory for one test, unmounted when dropped.
-struct Tmpfs(PathBuf);
-
-impl Tmpfs {
-    fn mount(at: PathBuf) -> Tmpfs {
-        common::mount::mount(&["-t", "tmpfs", "-o", "size=64m", "tmpfs"], &at)
-            .unwrap_or_else(|e| panic!("mount tmpfs: {e}"));
-        Tmpfs(at)
-    }
-}
-
-impl Drop for Tmpfs {
-    fn drop(&mut self) {
-        common::mount::unmount(&self.0);
-    }
-}
-
 /// Layers on two file systems (the lower on a tmpfs, upper and work on the
 /// test directory's): the copy-up copies between them (`copy_file_range`
 /// refuses most such pairs since Linux 5.19; it failed with `EXDEV`), keeps
@@ -292,7 +275,7 @@ impl Drop for Tmpfs {
 fn copy_up_from_a_lower_layer_on_another_file_system() {
     require_root!();
     let l = Layers::new("crossfs");
-    let _tmpfs = Tmpfs::mount(l.p("l"));
+    let _tmpfs = common::mount::Tmpfs::mount(l.p("l"));
     std::fs::write(l.p("l/small"), "small\n").unwrap();
     let island = 2u64 << 20;
     let make = format!(

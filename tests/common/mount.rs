@@ -37,6 +37,23 @@ impl Drop for KernelMount {
     }
 }
 
+/// A tmpfs mounted on a directory for one test, unmounted when dropped.
+pub struct Tmpfs(PathBuf);
+
+impl Tmpfs {
+    pub fn mount(at: PathBuf) -> Tmpfs {
+        mount(&["-t", "tmpfs", "-o", "size=64m", "tmpfs"], &at)
+            .unwrap_or_else(|e| panic!("mount tmpfs on {}: {e}", at.display()));
+        Tmpfs(at)
+    }
+}
+
+impl Drop for Tmpfs {
+    fn drop(&mut self) {
+        unmount(&self.0);
+    }
+}
+
 /// Runs `mount ARGS AT`. `Err`: mount's own message (or why it could not
 /// be run).
 pub fn mount<S: AsRef<OsStr>>(args: &[S], at: &Path) -> Result<(), String> {
