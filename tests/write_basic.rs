@@ -602,20 +602,19 @@ struct ReadOnlyMount(std::path::PathBuf);
 impl ReadOnlyMount {
     fn over(dir: &std::path::Path) -> ReadOnlyMount {
         let d = dir.to_str().unwrap();
-        for args in [vec!["--bind", d, d], vec!["-o", "remount,bind,ro", d]] {
-            let st = std::process::Command::new("mount")
-                .args(&args)
-                .status()
-                .unwrap();
-            assert!(st.success(), "mount {args:?} failed");
-        }
-        ReadOnlyMount(dir.to_path_buf())
+        common::mount::mount(&["--bind", d], dir)
+            .unwrap_or_else(|e| panic!("mount --bind {d} {d}: {e}"));
+        // From here a failure unmounts it.
+        let mounted = ReadOnlyMount(dir.to_path_buf());
+        common::mount::mount(&["-o", "remount,bind,ro"], dir)
+            .unwrap_or_else(|e| panic!("mount -o remount,bind,ro {d}: {e}"));
+        mounted
     }
 }
 
 impl Drop for ReadOnlyMount {
     fn drop(&mut self) {
-        let _ = std::process::Command::new("umount").arg(&self.0).status();
+        common::mount::unmount(&self.0);
     }
 }
 

@@ -739,14 +739,8 @@ fn a_library_rebuilt_in_place_is_found_through_the_runpath() {
         upper.display(),
         work.display()
     );
-    let mounted = std::process::Command::new("mount")
-        .args(["-t", "overlay", "overlay", "-o", &opts])
-        .arg(&top)
-        .status()
-        .unwrap();
-    assert!(mounted.success(), "mount -t overlay -o {opts}");
+    let mounted = common::mount::KernelMount::mount(&opts, &top);
     let kernel = std::process::Command::new(top.join("b/hello")).output();
-    let unmounted = std::process::Command::new("umount").arg(&top).status();
+    drop(mounted);
     assert_eq!(String::from_utf8_lossy(&kernel.unwrap().stdout), "new\n");
-    assert!(unmounted.unwrap().success());
 }

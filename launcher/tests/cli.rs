@@ -94,6 +94,40 @@ impl Drop for Scratch {
     }
 }
 
+/// A tmpfs mounted for one test, unmounted when dropped (before the
+/// scratch directory holding it is removed, also when the test fails).
+struct Tmpfs(String);
+
+impl Tmpfs {
+    /// `None`: it could not be mounted (not root).
+    fn mount(at: &str) -> Option<Tmpfs> {
+        Command::new("mount")
+            .args(["-t", "tmpfs", "ovl-exec-test", at])
+            .stderr(std::process::Stdio::null())
+            .status()
+            .is_ok_and(|st| st.success())
+            .then(|| Tmpfs(at.to_string()))
+    }
+}
+
+impl Drop for Tmpfs {
+    /// Retried while busy (a command of the test may still be exiting), then
+    /// detached.
+    fn drop(&mut self) {
+        for _ in 0..20 {
+            if Command::new("umount")
+                .arg(&self.0)
+                .status()
+                .is_ok_and(|st| st.success())
+            {
+                return;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        let _ = Command::new("umount").arg("-l").arg(&self.0).status();
+    }
+}
+
 fn ovl_exec(args: &[&str]) -> Command {
     let mut c = Command::new(exe());
     c.args(args).env("OVL_SHIM", shim());
@@ -203,17 +237,11 @@ fn work_on_another_filesystem_is_refused() {
 fn default_work_beside_a_mounted_upper_is_refused_before_it_is_made() {
     let s = Scratch::new("mounted-upper");
     let upper = s.mkdir("upper");
-    let mounted = Command::new("mount")
-        .args(["-t", "tmpfs", "ovl-exec-test", &upper])
-        .stderr(std::process::Stdio::null())
-        .status()
-        .is_ok_and(|st| st.success());
-    if !mounted {
+    let Some(_tmpfs) = Tmpfs::mount(&upper) else {
         eprintln!("skipped: cannot mount a tmpfs here (not root?)");
         return;
-    }
+    };
     let o = run(&["-l", &s.p("lower"), "-u", &upper, "--", "true"]);
-    let _ = Command::new("umount").arg(&upper).status();
     assert_fails(&o, 125, "another filesystem");
     assert!(!Path::new(&s.p("upper.ovl-work")).exists());
 }
