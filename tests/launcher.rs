@@ -102,6 +102,23 @@ impl Scratch {
         let dump = |rel: &str| common::dump::tree_dump(&self.p(rel), &opts);
         assert_eq!(dump("upper"), dump("kupper"), "the upper layers");
     }
+    /// Runs `script(root)` as nobody in ovl's view (`root` the lower
+    /// layer) and on the kernel's mount (`root` the mount point); panics
+    /// unless both print the same and leave alike upper layers. Returns
+    /// ovl's output.
+    fn agrees_with_the_kernel_as_nobody(&self, script: impl Fn(&Path) -> String) -> Output {
+        let o = self.script_as_nobody(&script(&self.p("lower")));
+        let kernel = self.kernel_script_as_nobody(&script(&self.p("mnt")));
+        assert_eq!(
+            String::from_utf8_lossy(&o.stdout),
+            String::from_utf8_lossy(&kernel.stdout),
+            "ovl's stderr: {}\nthe kernel's: {}",
+            stderr(&o),
+            stderr(&kernel)
+        );
+        self.assert_uppers_alike();
+        o
+    }
     /// Every path below the scratch directory, sorted.
     fn listing(&self) -> Vec<PathBuf> {
         let mut out = Vec::new();
@@ -644,18 +661,9 @@ find . -printf '%p %y %m %s\n' | sort; cat g a/b/c sub/file"#,
             root.display()
         )
     };
-    let o = s.script_as_nobody(&script(&s.p("lower")));
-    let seen = String::from_utf8_lossy(&o.stdout).into_owned();
+    let o = s.agrees_with_the_kernel_as_nobody(script);
+    let seen = String::from_utf8_lossy(&o.stdout);
     assert!(seen.contains("same inode numbers"), "{seen}{}", stderr(&o));
-    let kernel = s.kernel_script_as_nobody(&script(&s.p("mnt")));
-    assert_eq!(
-        seen,
-        String::from_utf8_lossy(&kernel.stdout),
-        "ovl's stderr: {}\nthe kernel's: {}",
-        stderr(&o),
-        stderr(&kernel)
-    );
-    s.assert_uppers_alike();
 }
 
 /// A user who is not root moves (and links) lower objects into another
@@ -686,16 +694,10 @@ fn a_user_who_is_not_root_moves_lower_objects_numbered_and_marked_as_on_the_kern
             root.display()
         )
     };
-    let o = s.script_as_nobody(&script(&s.p("lower")));
-    assert!(o.status.success(), "{}", stderr(&o));
-    let kernel = s.kernel_script_as_nobody(&script(&s.p("mnt")));
     // The fifo's copy shows its own inode number (it has no origin), as
     // on the kernel once its dentry is gone: not listed.
-    assert_eq!(
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&kernel.stdout)
-    );
-    s.assert_uppers_alike();
+    let o = s.agrees_with_the_kernel_as_nobody(script);
+    assert!(o.status.success(), "{}", stderr(&o));
     let upper = common::dump::tree_dump(&s.p("upper"), &common::dump::DumpOpts::uppers());
     assert!(
         upper.contains("./d2 d mode=0755 uid=65534 gid=65534 xattrs={user.overlay.impure=\"y\"}"),
