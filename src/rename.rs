@@ -170,34 +170,50 @@ impl Overlay {
         }
         let to_st = rustix::fs::lstat(to.as_c_str()).ok();
         let over_whiteout = to_st.as_ref().is_some_and(|st| is_whiteout(&to, st));
+        let mut emptied = None;
         if src.is_dir() {
             self.make_opaque_if_lower_may_show(src, &from, new, over_whiteout || lower_at_new)?;
-            if to_st.is_some() && !over_whiteout {
-                // An upper directory empty in the view: only whiteouts in it.
+            if let Some(target) = to_st.as_ref().filter(|_| !over_whiteout) {
+                // An upper directory empty in the view: only whiteouts in
+                // it, which go first (by its owner, where its mode denies
+                // them writing, as in `remove_name`).
+                emptied = Some((crate::copy_up::owner_may_write(&to), target));
                 clear_whiteouts(&to);
             }
         }
-        if over_whiteout && src.is_dir() {
-            // A directory cannot replace a whiteout by rename: swap them, and
-            // the whiteout lands at the old name, where it may be wanted.
-            rustix::fs::renameat_with(&old_dir, &old_name, CWD, &to, RenameFlags::EXCHANGE)?;
-            if !whiteout_at_old {
-                rustix::fs::unlinkat(&old_dir, &old_name, AtFlags::empty())?;
+        let placed = (|| {
+            if over_whiteout && src.is_dir() {
+                // A directory cannot replace a whiteout by rename: swap them, and
+                // the whiteout lands at the old name, where it may be wanted.
+                rustix::fs::renameat_with(&old_dir, &old_name, CWD, &to, RenameFlags::EXCHANGE)?;
+                if !whiteout_at_old {
+                    rustix::fs::unlinkat(&old_dir, &old_name, AtFlags::empty())?;
+                }
+                return Ok(());
             }
-            return Ok(());
-        }
-        if whiteout_at_old && self.whiteout == crate::config::WhiteoutFormat::CharDev {
-            match rustix::fs::renameat_with(&old_dir, &old_name, CWD, &to, RenameFlags::WHITEOUT) {
-                Ok(()) => return self.moved_whiteout_undone(&to, new, lower_at_new),
-                Err(Errno::INVAL) | Err(Errno::PERM) | Err(Errno::NOSYS) => {}
-                Err(e) => return Err(e),
+            if whiteout_at_old && self.whiteout == crate::config::WhiteoutFormat::CharDev {
+                match rustix::fs::renameat_with(
+                    &old_dir,
+                    &old_name,
+                    CWD,
+                    &to,
+                    RenameFlags::WHITEOUT,
+                ) {
+                    Ok(()) => return self.moved_whiteout_undone(&to, new, lower_at_new),
+                    Err(Errno::INVAL) | Err(Errno::PERM) | Err(Errno::NOSYS) => {}
+                    Err(e) => return Err(e),
+                }
             }
+            rustix::fs::renameat(&old_dir, &old_name, CWD, &to)?;
+            if whiteout_at_old {
+                self.whiteout_in(old_dir.as_fd(), &old.parent.rel, old.name)?;
+            }
+            self.moved_whiteout_undone(&to, new, lower_at_new)
+        })();
+        if let (Err(_), Some((Some(mode), target))) = (&placed, emptied) {
+            give_mode_back(&to, target, mode);
         }
-        rustix::fs::renameat(&old_dir, &old_name, CWD, &to)?;
-        if whiteout_at_old {
-            self.whiteout_in(old_dir.as_fd(), &old.parent.rel, old.name)?;
-        }
-        self.moved_whiteout_undone(&to, new, lower_at_new)
+        placed
     }
 
     /// After a move to the upper name `to`: another process may have
@@ -296,6 +312,16 @@ impl Overlay {
             }
             exchange(&from, &to)
         })
+    }
+}
+
+/// Puts `mode` back on the upper directory `dir` that a failed rename was
+/// to replace, if it is still there (`target`, its `lstat` before).
+fn give_mode_back(dir: &std::ffi::CStr, target: &rustix::fs::Stat, mode: rustix::fs::Mode) {
+    if rustix::fs::lstat(dir)
+        .is_ok_and(|st| (st.st_dev, st.st_ino) == (target.st_dev, target.st_ino))
+    {
+        let _ = rustix::fs::chmodat(CWD, dir, mode, AtFlags::empty());
     }
 }
 

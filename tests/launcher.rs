@@ -666,6 +666,49 @@ find . -printf '%p %y %m %s\n' | sort; cat g a/b/c sub/file"#,
     assert!(seen.contains("same inode numbers"), "{seen}{}", stderr(&o));
 }
 
+/// A user who is not root moves a directory of their own over one that is
+/// empty in the view but holds a whiteout in upper, and whose mode denies
+/// them writing it (`chmod 500`). The whiteout must go before the rename
+/// can replace the directory: the kernel removes it with the mounter's
+/// credentials; ovl failed (`ENOTEMPTY`) until the directory's owner was
+/// let write it for that moment. Found by the random sequences of
+/// `write_sequences` (seed 1530 of `not_root`).
+#[test]
+fn a_user_who_is_not_root_moves_a_directory_over_their_read_only_one_holding_a_whiteout() {
+    require_root!();
+    let s = Scratch::new("over-read-only");
+    s.dirs(&[
+        "lower/a/d",
+        "lower/a/e",
+        "upper",
+        "work",
+        "kupper",
+        "kwork",
+        "mnt",
+    ]);
+    std::fs::write(s.p("lower/a/d/g"), "g\n").unwrap();
+    std::fs::write(s.p("lower/a/e/h"), "h\n").unwrap();
+    s.give_to_nobody();
+    let script = |root: &Path| {
+        format!(
+            r#"cd {} || exit
+mv a/d/g a/f1; chmod 500 a/d; mkdir -p n/m/q && echo p > n/m/q/p
+mv -T n/m a/d; echo over-d=$?
+rm a/e/h; chmod 500 a/e; mkdir n/k
+mv -T n/k a/e; echo over-e=$?
+find . -printf '%p %y %m\n' | sort"#,
+            root.display()
+        )
+    };
+    let o = s.agrees_with_the_kernel_as_nobody(script);
+    let seen = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        seen.contains("over-d=0") && seen.contains("over-e=0"),
+        "{seen}{}",
+        stderr(&o)
+    );
+}
+
 /// A user who is not root moves (and links) lower objects into another
 /// directory. Symlinks and fifos: their copies cannot hold their origins
 /// (`user.` xattrs are refused on them) but the kernel, whose dentry still
