@@ -178,6 +178,13 @@ impl Overlay {
                 // it, which go first (by its owner, where its mode denies
                 // them writing, as in `remove_name`).
                 emptied = Some((crate::copy_up::owner_may_write(&to), target));
+                if new.node.is_some_and(|dst| self.merges_lower(dst)) {
+                    // Marked opaque first, as the kernel swaps in an empty
+                    // opaque copy: no lower name shows while the whiteouts
+                    // go, nor after a move that fails. Only a safeguard:
+                    // where the mark is refused, the move goes on unmarked.
+                    let _ = make_opaque(self.xattr_ns, &to);
+                }
                 clear_whiteouts(&to);
             }
         }
