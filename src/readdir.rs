@@ -107,8 +107,21 @@ impl NameSet {
 }
 
 impl Overlay {
-    /// The merged listing of the directory `dir`.
+    /// The merged listing of the directory `dir`, as a program reading it
+    /// gets it.
     pub fn merged_listing(&self, dir: &Node) -> Result<Listing, Errno> {
+        self.listing(dir, true)
+    }
+
+    /// Does the directory `dir` show no name but `.` and `..`? Checked as
+    /// the kernel's `rmdir` and `rename` check it, which leave an `impure`
+    /// mark alone: only a program's reading of the listing takes it off.
+    pub fn is_empty_in_view(&self, dir: &Node) -> Result<bool, Errno> {
+        Ok(self.listing(dir, false)?.is_empty_dir())
+    }
+
+    /// The merged listing of `dir`; `read` when a program reads it.
+    fn listing(&self, dir: &Node, read: bool) -> Result<Listing, Errno> {
         let started = listing_cache::now();
         let mut dirs = Vec::new();
         for l in dir.dir_layers() {
@@ -132,7 +145,7 @@ impl Overlay {
         if let Some(listing) = kept.as_ref().and_then(|k| k.load()) {
             return Ok(listing);
         }
-        let listing = self.read_merged(dir, &dirs)?;
+        let listing = self.read_merged(dir, &dirs, read)?;
         if let Some(k) = kept {
             k.store(self, &listing, &dirs, started);
         }
@@ -144,8 +157,9 @@ impl Overlay {
     /// (the stack's bottom) first, in that directory's own order, each with
     /// the record of the highest layer that has it; then the other names,
     /// top layer first. (The kernel reads the bottom last and moves its
-    /// names to the front, to keep offsets steady.)
-    fn read_merged(&self, dir: &Node, dirs: &[LayerDir]) -> Result<Listing, Errno> {
+    /// names to the front, to keep offsets steady.) `read`: for a program
+    /// reading it (see `is_empty_in_view`).
+    fn read_merged(&self, dir: &Node, dirs: &[LayerDir], read: bool) -> Result<Listing, Errno> {
         let Some((last, above)) = dirs.split_last() else {
             return Ok(Listing::new());
         };
@@ -185,9 +199,9 @@ impl Overlay {
                 }
             }
         })?;
-        if above.is_empty() && origins == Some(0) {
+        if read && above.is_empty() && origins == Some(0) {
             // As the kernel: an upper-only directory marked impure that
-            // holds no copy any more loses the mark when it is listed.
+            // holds no copy any more loses the mark when it is read.
             self.clear_impure(&cpath(&last.path));
         }
         moved.sort_unstable();

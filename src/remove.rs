@@ -43,7 +43,7 @@ impl Overlay {
         let mut again: Option<(Node, Node)> = None;
         for _ in 0..LOOKS {
             let (parent, node) = again.as_ref().map_or((parent, node), |(p, n)| (p, n));
-            if want_dir && !self.merged_listing(node)?.is_empty_dir() {
+            if want_dir && !self.is_empty_in_view(node)? {
                 return Err(Errno::NOTEMPTY);
             }
             match self.changing(node.is_dir(), || self.remove_name(parent, name, node)) {

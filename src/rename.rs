@@ -83,7 +83,7 @@ impl Overlay {
             return Err(Errno::XDEV);
         }
         if let Some(dst) = new.node.filter(|d| d.is_dir()) {
-            if !self.merged_listing(dst)?.is_empty_dir() {
+            if !self.is_empty_in_view(dst)? {
                 if !self.dir_in_lower(dst) {
                     // The kernel's overlayfs checks only a target that merges
                     // lower layers itself; over one of upper alone, the upper

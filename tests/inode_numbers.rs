@@ -109,6 +109,33 @@ fn a_copy_records_its_origin_as_the_kernel_does() {
     }
 }
 
+/// A directory that no longer holds a copy keeps its `overlay.impure` mark
+/// through the checks that it is empty made by a failed `rmdir` (`n`) and
+/// a failed rename over it (`o`), as on the kernel, and loses it when a
+/// program lists it (`q`). ovl's checks took the mark off, as a listing
+/// (found by the random sequences of `write_sequences`, seed 3025133).
+#[test]
+fn an_impure_mark_outlives_the_checks_that_a_directory_is_empty() {
+    require_root!();
+    let pair = layers().pair();
+    pair.run(
+        "mkdir -p n/m o/m p q; ln a/f n/x; mv n/x a/f2; ln a/g o/y; mv o/y a/g2; \
+         ln a/keep q/z; mv q/z a/keep2; ! rmdir n && ! mv -T p o && ls q",
+    );
+    let impure = |fx: &Fixture, rel: &str| {
+        get_xattr(&fx.upper_dir().join(rel), "trusted.overlay.impure").ok()
+    };
+    for rel in ["n", "o", "q"] {
+        assert_eq!(
+            impure(&pair.kernel, rel),
+            impure(&pair.ovl, rel),
+            "overlay.impure of /{rel}: kernel's, then ovl's"
+        );
+    }
+    assert!(impure(&pair.ovl, "n").is_some() && impure(&pair.ovl, "o").is_some());
+    assert!(impure(&pair.ovl, "q").is_none());
+}
+
 /// A copy holds the overlay's records, which the view does not list: as on
 /// the kernel, a length query answers the real list's length (room for the
 /// view's), and a buffer of that length gets the view's list (`mv` of a
