@@ -210,7 +210,7 @@ impl Pending {
     fn push_front(&mut self, path: &[u8]) {
         let parts: Vec<&[u8]> = path
             .split(|&b| b == b'/')
-            .filter(|c| !c.is_empty() && *c != b".")
+            .filter(|c| !c.is_empty())
             .collect();
         self.comps
             .extend(parts.into_iter().rev().map(<[u8]>::to_vec));
@@ -502,7 +502,13 @@ impl Overlay {
         self.splice(path, &mut pending, &mut cur, &mut stack)?;
         while let Some(comp) = pending.next() {
             let last = pending.is_empty();
+            if comp == b"." {
+                // As the kernel: `.` is looked up in `cur`, which must be searchable.
+                self.may_search_in(&cur)?;
+                continue;
+            }
             if comp == b".." {
+                self.may_search_in(&cur)?;
                 match stack.pop() {
                     Some(parent) => cur = parent,
                     None => {
@@ -547,9 +553,6 @@ impl Overlay {
                         self.splice(target.as_bytes(), &mut pending, &mut cur, &mut stack)?
                     {
                         return Ok((Resolved::Outside(out), None));
-                    }
-                    if must_be_dir && pending.is_empty() {
-                        pending.push_front(b".");
                     }
                 }
                 FileType::Directory => {

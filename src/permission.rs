@@ -130,6 +130,12 @@ fn kernel_permission(real: &CStr, st: &Stat, mask: u32) -> Option<Result<(), Err
     }
 }
 
+/// May this process search the directory `dir`: look a name up in it,
+/// `.` and `..` included?
+pub fn may_search(dir: &Object<'_>) -> Result<(), Errno> {
+    permission(dir, MAY_EXEC)
+}
+
 /// May this process write to the object (`EACCES` if not)?
 pub fn may_write(obj: &Object<'_>) -> Result<(), Errno> {
     permission(obj, MAY_WRITE)
@@ -295,6 +301,16 @@ impl Overlay {
     /// May `change` be made to `node` (before it is copied up)?
     pub fn may_change(&self, node: &Node, change: Change<'_>) -> Result<(), Errno> {
         self.lower_only(node, || may_change(&self.object(node), change))
+    }
+
+    /// May `.` or `..` be looked up in the directory `dir`? The real calls
+    /// check every other name (its layer's directories are searched for
+    /// it); these two are folded away by the walk, which asks here.
+    pub fn may_search_in(&self, dir: &Node) -> Result<(), Errno> {
+        if euid() == 0 {
+            return Ok(()); // root searches any directory: no real path needed
+        }
+        may_search(&self.object(dir))
     }
 
     /// May a name be made in the directory `dir` (before it is copied up)?

@@ -709,6 +709,36 @@ find . -printf '%p %y %m\n' | sort"#,
     );
 }
 
+/// A user who is not root may list a directory they may read but not
+/// search, and no more: `.` and `..` in it are names to look up as any
+/// other (`ls -la` shows them as `?`), as on the kernel. ovl folded them
+/// away and answered for the directory and its parent (found by the random
+/// sequences of `write_sequences`, seed 1914 of `not_root`).
+#[test]
+fn a_user_who_is_not_root_cannot_look_up_dot_or_dot_dot_in_a_directory_they_cannot_search() {
+    require_root!();
+    let s = Scratch::new("no-search");
+    s.dirs(&["lower/d/e", "upper", "work", "kupper", "kwork", "mnt"]);
+    std::fs::write(s.p("lower/d/f"), "f\n").unwrap();
+    s.give_to_nobody();
+    let script = |root: &Path| {
+        format!(
+            r#"cd {0} || exit
+chmod 600 d; ls d
+for p in d/. d/.. d/./f d/../plain d/e/.. {0}/d/. {0}/d/..; do stat -c %n "$p" 2>/dev/null; echo "${{p#{0}/}} $?"; done
+cat d/../plain; echo cat=$?; chmod 700 d; stat -c %n d/. d/e/.. && cat d/../plain"#,
+            root.display()
+        )
+    };
+    let o = s.agrees_with_the_kernel_as_nobody(script);
+    let seen = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        seen.contains("d/. 1\n") && seen.contains("cat=1") && seen.contains("d/e/..\n"),
+        "{seen}{}",
+        stderr(&o)
+    );
+}
+
 /// A user who is not root moves (and links) lower objects into another
 /// directory. Symlinks and fifos: their copies cannot hold their origins
 /// (`user.` xattrs are refused on them) but the kernel, whose dentry still
