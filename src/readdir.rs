@@ -218,7 +218,8 @@ impl Overlay {
     /// Reads the layer directory `d` of `dir`, handing each name to `f`
     /// with its hash and `(ino, DT_*)`, or `None` for a whiteout (which
     /// hides the name in the layers below). For an impure upper directory:
-    /// how many entries are listed with their origins' numbers.
+    /// how many entries are listed with their origins' numbers, or may be
+    /// copies whose origins could not be recorded (`origin_unrecordable`).
     fn read_layer(
         &self,
         dir: &Node,
@@ -246,7 +247,8 @@ impl Overlay {
             let origin = (impure && !dots && !whiteout)
                 .then(|| self.listed_ino(&dir.rel, name, dtype, d.stat.st_dev))
                 .flatten();
-            origins += usize::from(origin.is_some());
+            let unrecorded = impure && !dots && !whiteout && self.origin_unrecordable(dtype);
+            origins += usize::from(origin.is_some() || unrecorded);
             f(
                 name,
                 fnv1a(name),
@@ -254,6 +256,17 @@ impl Overlay {
             );
         }
         Ok(impure.then_some(origins))
+    }
+
+    /// Can an upper entry of type `dtype` be a copy whose origin could not
+    /// be recorded? In `user.` xattrs (a user who is not root) symlinks and
+    /// special files hold none, and the kernel, which still knows their
+    /// origins while it has them cached, keeps their directory's `impure`
+    /// mark when it lists it: taken off, the directory's change time would
+    /// move under a reader (`tar`: "file changed as we read it").
+    fn origin_unrecordable(&self, dtype: u8) -> bool {
+        self.xattr_ns == crate::config::XattrNs::User
+            && !matches!(dtype, libc::DT_DIR | libc::DT_REG)
     }
 
     /// The inode number the view reports for the upper entry `name` of the

@@ -739,6 +739,44 @@ cat d/../plain; echo cat=$?; chmod 700 d; stat -c %n d/. d/e/.. && cat d/../plai
     );
 }
 
+/// A user who is not root moves a lower tree holding a symlink into a
+/// lower directory (`mv -T`: across a copy, the symlink renamed into it),
+/// then archives it. The symlink's copy cannot record its origin (`user.`
+/// xattrs are refused on symlinks), and the kernel, which still knows it,
+/// keeps the directory's `impure` mark when `tar` lists it; ovl took the
+/// mark off, which moved the directory's change time while `tar` read it
+/// ("file changed as we read it"; found by the non-root random sequences,
+/// seed 1957).
+#[test]
+fn a_user_who_is_not_root_archives_a_directory_holding_a_moved_symlink_unchanged() {
+    require_root!();
+    let s = Scratch::new("moved-symlink");
+    s.dirs(&[
+        "lower/b/c",
+        "lower/a/e",
+        "upper",
+        "work",
+        "kupper",
+        "kwork",
+        "mnt",
+    ]);
+    std::fs::write(s.p("lower/b/c/f"), "f\n").unwrap();
+    std::os::unix::fs::symlink("c/f", s.p("lower/b/sl")).unwrap();
+    s.give_to_nobody();
+    let script = |root: &Path| {
+        format!(
+            r#"cd {} || exit
+mv -T b a/e; echo mv=$?
+t=$(mktemp) && tar cf "$t" a/e; echo tar=$?; rm -f "$t"
+stat -c '%n %F' a/e/sl a/e/c/f"#,
+            root.display()
+        )
+    };
+    let o = s.agrees_with_the_kernel_as_nobody(script);
+    let seen = String::from_utf8_lossy(&o.stdout);
+    assert!(seen.contains("mv=0\ntar=0\n"), "{seen}{}", stderr(&o));
+}
+
 /// A user who is not root moves (and links) lower objects into another
 /// directory. Symlinks and fifos: their copies cannot hold their origins
 /// (`user.` xattrs are refused on them) but the kernel, whose dentry still
