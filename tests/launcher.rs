@@ -42,6 +42,14 @@ impl Scratch {
             std::fs::create_dir_all(self.p(rel)).unwrap();
         }
     }
+    /// `lower_dirs` (under `lower`), and the other layers of a comparison
+    /// with the kernel (see `agrees_with_the_kernel_as_nobody`).
+    fn compared_layers(&self, lower_dirs: &[&str]) {
+        self.dirs(&["lower", "upper", "work", "kupper", "kwork", "mnt"]);
+        for rel in lower_dirs {
+            self.dirs(&[&format!("lower/{rel}")]);
+        }
+    }
     /// The kernel's overlayfs over the directories `lower`, `upper` and
     /// `work` (with `extra` options: `,userxattr`, say), mounted at `mnt`;
     /// unmounted when dropped.
@@ -622,8 +630,7 @@ fn a_user_who_is_not_root_changes_files_in_read_only_directories_as_on_the_kerne
     use std::os::unix::fs::PermissionsExt;
     require_root!();
     let s = Scratch::new("read-only-dirs");
-    s.dirs(&["lower/a/b", "lower/x/y", "lower/w1", "upper", "work"]);
-    s.dirs(&["kupper", "kwork", "mnt"]);
+    s.compared_layers(&["a/b", "x/y", "w1"]);
     for (rel, content) in [
         ("g", "g\n"),
         ("a/b/c", "c\n"),
@@ -677,15 +684,7 @@ find . -printf '%p %y %m %s\n' | sort; cat g a/b/c sub/file"#,
 fn a_user_who_is_not_root_moves_a_directory_over_their_read_only_one_holding_a_whiteout() {
     require_root!();
     let s = Scratch::new("over-read-only");
-    s.dirs(&[
-        "lower/a/d",
-        "lower/a/e",
-        "upper",
-        "work",
-        "kupper",
-        "kwork",
-        "mnt",
-    ]);
+    s.compared_layers(&["a/d", "a/e"]);
     std::fs::write(s.p("lower/a/d/g"), "g\n").unwrap();
     std::fs::write(s.p("lower/a/e/h"), "h\n").unwrap();
     s.give_to_nobody();
@@ -718,7 +717,7 @@ find . -printf '%p %y %m\n' | sort"#,
 fn a_user_who_is_not_root_cannot_look_up_dot_or_dot_dot_in_a_directory_they_cannot_search() {
     require_root!();
     let s = Scratch::new("no-search");
-    s.dirs(&["lower/d/e", "upper", "work", "kupper", "kwork", "mnt"]);
+    s.compared_layers(&["d/e"]);
     std::fs::write(s.p("lower/d/f"), "f\n").unwrap();
     s.give_to_nobody();
     let script = |root: &Path| {
@@ -751,15 +750,7 @@ cat d/../plain; echo cat=$?; chmod 700 d; stat -c %n d/. d/e/.. && cat d/../plai
 fn a_user_who_is_not_root_archives_a_directory_holding_a_moved_symlink_unchanged() {
     require_root!();
     let s = Scratch::new("moved-symlink");
-    s.dirs(&[
-        "lower/b/c",
-        "lower/a/e",
-        "upper",
-        "work",
-        "kupper",
-        "kwork",
-        "mnt",
-    ]);
+    s.compared_layers(&["b/c", "a/e"]);
     std::fs::write(s.p("lower/b/c/f"), "f\n").unwrap();
     std::os::unix::fs::symlink("c/f", s.p("lower/b/sl")).unwrap();
     s.give_to_nobody();
@@ -789,8 +780,7 @@ stat -c '%n %F' a/e/sl a/e/c/f"#,
 fn a_user_who_is_not_root_moves_lower_objects_numbered_and_marked_as_on_the_kernel() {
     require_root!();
     let s = Scratch::new("moved-links");
-    s.dirs(&["lower/d1", "lower/d2", "lower/d3", "upper", "work"]);
-    s.dirs(&["kupper", "kwork", "mnt"]);
+    s.compared_layers(&["d1", "d2", "d3"]);
     std::os::unix::fs::symlink("plain", s.p("lower/sl")).unwrap();
     std::os::unix::fs::symlink("../plain", s.p("lower/d3/sl3")).unwrap();
     let fifo = Command::new("mkfifo").arg(s.p("lower/ff")).status();
