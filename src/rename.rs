@@ -278,7 +278,15 @@ impl Overlay {
         parent: &Node,
         name: &[u8],
     ) -> Result<(), Errno> {
-        match make_opaque(self.xattr_ns, moved) {
+        // A user's directory whose mode denies them writing cannot take a
+        // `user.` xattr: its owner may write it for that moment, as the
+        // kernel marks it with the mounter's credentials.
+        let own_mode = crate::copy_up::owner_may_write(moved);
+        let marked = make_opaque(self.xattr_ns, moved);
+        if let Some(mode) = own_mode {
+            let _ = rustix::fs::chmodat(CWD, moved, mode, AtFlags::empty());
+        }
+        match marked {
             Err(e) if mark_refused(e) => {
                 if is_opaque(moved) || self.lower_dir_at(parent, name)?.is_none() {
                     Ok(())

@@ -768,6 +768,37 @@ stat -c '%n %F' a/e/sl a/e/c/f"#,
     assert!(seen.contains("mv=0\ntar=0\n"), "{seen}{}", stderr(&o));
 }
 
+/// A user who is not root renames a directory of theirs whose mode denies
+/// them writing (`chmod 500`) to a name a lower directory had: it must be
+/// marked opaque, which the kernel does with the mounter's credentials
+/// and a `user.` xattr on such a directory is refused to its owner. ovl
+/// answered `EXDEV`, and `mv` failed copying it (found by the non-root
+/// random sequences, seed 3023).
+#[test]
+fn a_user_who_is_not_root_renames_their_read_only_directory_over_a_removed_lower_one() {
+    require_root!();
+    let s = Scratch::new("read-only-renamed");
+    s.compared_layers(&["b/c"]);
+    std::fs::write(s.p("lower/b/c/f"), "f\n").unwrap();
+    s.give_to_nobody();
+    let script = |root: &Path| {
+        format!(
+            r#"cd {} || exit
+mkdir -p n/q && echo p > n/q/p; rm -rf b; chmod 500 n
+mv -T n b; echo mv=$?
+find . -printf '%p %y %m\n' | sort"#,
+            root.display()
+        )
+    };
+    let o = s.agrees_with_the_kernel_as_nobody(script);
+    let seen = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        seen.contains("mv=0\n") && seen.contains("./b/q/p f"),
+        "{seen}{}",
+        stderr(&o)
+    );
+}
+
 /// A user who is not root moves (and links) lower objects into another
 /// directory. Symlinks and fifos: their copies cannot hold their origins
 /// (`user.` xattrs are refused on them) but the kernel, whose dentry still
