@@ -82,14 +82,16 @@ fn mode_while_building(mode: Mode) -> Mode {
 
 /// For a directory of the user's that is about to be marked, moved to
 /// another parent or emptied (made in the work directory, or removed from
-/// the view): where its mode denies them writing it (see
-/// `mode_while_building`), lets them, and returns the mode to give it back
-/// once done. The kernel does those with the mounter's credentials.
+/// the view): where its mode denies them writing it or searching it (its
+/// whiteouts cannot be removed without both), lets them, and returns the
+/// mode to give it back once done. The kernel does those with the
+/// mounter's credentials.
 pub(crate) fn owner_may_write(dir: &CStr) -> Option<Mode> {
     let st = rustix::fs::lstat(dir).ok()?;
     let mode = Mode::from_raw_mode(st.st_mode & 0o7777);
-    let writable = mode_while_building(mode);
-    if writable == mode || !FileType::from_raw_mode(st.st_mode).is_dir() {
+    let writable = mode | Mode::WUSR | Mode::XUSR;
+    let is_dir = FileType::from_raw_mode(st.st_mode).is_dir();
+    if writable == mode || !is_dir || rustix::process::geteuid().is_root() {
         return None;
     }
     rustix::fs::chmodat(CWD, dir, writable, AtFlags::empty()).ok()?;

@@ -73,7 +73,11 @@ impl Overlay {
     /// longer holds what the look-up found.
     fn remove_name(&self, parent: &Node, name: &[u8], node: &Node) -> Result<(), Errno> {
         let rel = join(&parent.rel, name);
-        if node.layer == UPPER && node.is_dir() && node.stat.st_mode & libc::S_IWUSR == 0 {
+        let owner_may_empty = libc::S_IWUSR | libc::S_IXUSR;
+        if node.layer == UPPER
+            && node.is_dir()
+            && node.stat.st_mode & owner_may_empty != owner_may_empty
+        {
             // Moved out (for a whiteout) or emptied of its whiteouts.
             let dir = self.upper_path(&rel);
             let own_mode = crate::copy_up::owner_may_write(&dir);
