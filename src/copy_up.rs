@@ -98,6 +98,23 @@ pub(crate) fn owner_may_write(dir: &CStr) -> Option<Mode> {
     Some(mode)
 }
 
+/// Runs `op`, which marks, empties, replaces or removes the user's upper
+/// directory at `dir`, with its mode lifted as `owner_may_write` lifts it;
+/// the mode is put back afterwards where `dir` still holds that directory
+/// (not once `op` removed or replaced it).
+pub(crate) fn with_owner_access<T>(dir: &CStr, op: impl FnOnce() -> T) -> T {
+    let before = rustix::fs::lstat(dir).ok();
+    let lifted = owner_may_write(dir);
+    let done = op();
+    if let (Some(mode), Some(st)) = (lifted, before) {
+        let same = |now: rustix::fs::Stat| (now.st_dev, now.st_ino) == (st.st_dev, st.st_ino);
+        if rustix::fs::lstat(dir).is_ok_and(same) {
+            let _ = rustix::fs::chmodat(CWD, dir, mode, AtFlags::empty());
+        }
+    }
+    done
+}
+
 /// Runs `op`, which makes or moves a name in the upper directory `dir`, or
 /// marks it. The kernel does that for a copy-up with the mounter's
 /// credentials; a user who is not root whose copy of a directory denies

@@ -80,12 +80,9 @@ impl Overlay {
         {
             // Moved out (for a whiteout) or emptied of its whiteouts.
             let dir = self.upper_path(&rel);
-            let own_mode = crate::copy_up::owner_may_write(&dir);
-            let removed = self.remove_object(parent, name, node, &rel);
-            if let (Err(_), Some(mode)) = (&removed, own_mode) {
-                let _ = rustix::fs::chmodat(CWD, dir.as_c_str(), mode, AtFlags::empty());
-            }
-            return removed;
+            return crate::copy_up::with_owner_access(&dir, || {
+                self.remove_object(parent, name, node, &rel)
+            });
         }
         self.remove_object(parent, name, node, &rel)
     }

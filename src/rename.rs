@@ -170,25 +170,10 @@ impl Overlay {
         }
         let to_st = rustix::fs::lstat(to.as_c_str()).ok();
         let over_whiteout = to_st.as_ref().is_some_and(|st| is_whiteout(&to, st));
-        let mut emptied = None;
         if src.is_dir() {
             self.make_opaque_if_lower_may_show(src, &from, new, over_whiteout || lower_at_new)?;
-            if let Some(target) = to_st.as_ref().filter(|_| !over_whiteout) {
-                // An upper directory empty in the view: only whiteouts in
-                // it, which go first (by its owner, where its mode denies
-                // them writing, as in `remove_name`).
-                emptied = Some((crate::copy_up::owner_may_write(&to), target));
-                if new.node.is_some_and(|dst| self.merges_lower(dst)) {
-                    // Marked opaque first, as the kernel swaps in an empty
-                    // opaque copy: no lower name shows while the whiteouts
-                    // go, nor after a move that fails. Only a safeguard:
-                    // where the mark is refused, the move goes on unmarked.
-                    let _ = make_opaque(self.xattr_ns, &to);
-                }
-                clear_whiteouts(&to);
-            }
         }
-        let placed = (|| {
+        let place = || {
             if over_whiteout && src.is_dir() {
                 // A directory cannot replace a whiteout by rename: swap them, and
                 // the whiteout lands at the old name, where it may be wanted.
@@ -216,11 +201,24 @@ impl Overlay {
                 self.whiteout_in(old_dir.as_fd(), &old.parent.rel, old.name)?;
             }
             self.moved_whiteout_undone(&to, new, lower_at_new)
-        })();
-        if let (Err(_), Some((Some(mode), target))) = (&placed, emptied) {
-            give_mode_back(&to, target, mode);
+        };
+        if src.is_dir() && to_st.is_some() && !over_whiteout {
+            // An upper directory empty in the view: only whiteouts in it,
+            // which go first (by its owner, where its mode denies them
+            // writing or searching it, as in `remove_name`).
+            return crate::copy_up::with_owner_access(&to, || {
+                if new.node.is_some_and(|dst| self.merges_lower(dst)) {
+                    // Marked opaque first, as the kernel swaps in an empty
+                    // opaque copy: no lower name shows while the whiteouts
+                    // go, nor after a move that fails. Only a safeguard:
+                    // where the mark is refused, the move goes on unmarked.
+                    let _ = make_opaque(self.xattr_ns, &to);
+                }
+                clear_whiteouts(&to);
+                place()
+            });
         }
-        placed
+        place()
     }
 
     /// After a move to the upper name `to`: another process may have
@@ -281,12 +279,7 @@ impl Overlay {
         // A user's directory whose mode denies them writing cannot take a
         // `user.` xattr: its owner may write it for that moment, as the
         // kernel marks it with the mounter's credentials.
-        let own_mode = crate::copy_up::owner_may_write(moved);
-        let marked = make_opaque(self.xattr_ns, moved);
-        if let Some(mode) = own_mode {
-            let _ = rustix::fs::chmodat(CWD, moved, mode, AtFlags::empty());
-        }
-        match marked {
+        match crate::copy_up::with_owner_access(moved, || make_opaque(self.xattr_ns, moved)) {
             Err(e) if mark_refused(e) => {
                 if is_opaque(moved) || self.lower_dir_at(parent, name)?.is_none() {
                     Ok(())
@@ -327,16 +320,6 @@ impl Overlay {
             }
             exchange(&from, &to)
         })
-    }
-}
-
-/// Puts `mode` back on the upper directory `dir` that a failed rename was
-/// to replace, if it is still there (`target`, its `lstat` before).
-fn give_mode_back(dir: &std::ffi::CStr, target: &rustix::fs::Stat, mode: rustix::fs::Mode) {
-    if rustix::fs::lstat(dir)
-        .is_ok_and(|st| (st.st_dev, st.st_ino) == (target.st_dev, target.st_ino))
-    {
-        let _ = rustix::fs::chmodat(CWD, dir, mode, AtFlags::empty());
     }
 }
 
