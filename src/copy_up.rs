@@ -87,15 +87,23 @@ fn mode_while_building(mode: Mode) -> Mode {
 /// mode to give it back once done. The kernel does those with the
 /// mounter's credentials.
 pub(crate) fn owner_may_write(dir: &CStr) -> Option<Mode> {
+    lift_for_owner(dir).map(|(mode, _)| mode)
+}
+
+/// [`owner_may_write`], also giving the directory's `lstat` from before.
+/// Root is let do all this already: nothing is looked at.
+fn lift_for_owner(dir: &CStr) -> Option<(Mode, Stat)> {
+    if rustix::process::geteuid().is_root() {
+        return None;
+    }
     let st = rustix::fs::lstat(dir).ok()?;
     let mode = Mode::from_raw_mode(st.st_mode & 0o7777);
     let writable = mode | Mode::WUSR | Mode::XUSR;
-    let is_dir = FileType::from_raw_mode(st.st_mode).is_dir();
-    if writable == mode || !is_dir || rustix::process::geteuid().is_root() {
+    if writable == mode || !FileType::from_raw_mode(st.st_mode).is_dir() {
         return None;
     }
     rustix::fs::chmodat(CWD, dir, writable, AtFlags::empty()).ok()?;
-    Some(mode)
+    Some((mode, st))
 }
 
 /// Runs `op`, which marks, empties, replaces or removes the user's upper
@@ -103,11 +111,10 @@ pub(crate) fn owner_may_write(dir: &CStr) -> Option<Mode> {
 /// the mode is put back afterwards where `dir` still holds that directory
 /// (not once `op` removed or replaced it).
 pub(crate) fn with_owner_access<T>(dir: &CStr, op: impl FnOnce() -> T) -> T {
-    let before = rustix::fs::lstat(dir).ok();
-    let lifted = owner_may_write(dir);
+    let lifted = lift_for_owner(dir);
     let done = op();
-    if let (Some(mode), Some(st)) = (lifted, before) {
-        let same = |now: rustix::fs::Stat| (now.st_dev, now.st_ino) == (st.st_dev, st.st_ino);
+    if let Some((mode, st)) = lifted {
+        let same = |now: Stat| (now.st_dev, now.st_ino) == (st.st_dev, st.st_ino);
         if rustix::fs::lstat(dir).is_ok_and(same) {
             let _ = rustix::fs::chmodat(CWD, dir, mode, AtFlags::empty());
         }
