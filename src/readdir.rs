@@ -244,10 +244,11 @@ impl Overlay {
             let whiteout = !dots
                 && may_be_whiteout(dtype, bottom, xw)
                 && self.hidden_entry(d, &dir.rel, name, dtype);
-            let origin = (impure && !dots && !whiteout)
+            let may_be_copy = impure && !dots && !whiteout;
+            let origin = may_be_copy
                 .then(|| self.listed_ino(&dir.rel, name, dtype, d.stat.st_dev))
                 .flatten();
-            let unrecorded = impure && !dots && !whiteout && self.origin_unrecordable(dtype);
+            let unrecorded = may_be_copy && self.origin_unrecordable(dtype);
             origins += usize::from(origin.is_some() || unrecorded);
             f(
                 name,
