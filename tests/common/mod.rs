@@ -64,7 +64,7 @@
 //! - `run_kernel(&fx, script)`, `run_ovl(&fx, script)` (`ovl-exec -l .. -u ..
 //!   -w .. -t MNT -- sh -c script`), `run_ovl_env(&fx, script)` (shim in
 //!   `LD_PRELOAD`, `OVL_*` set by hand) -> `Outcome { code, stdout, stderr, .. }`.
-//!   A run is killed after `$OVL_TEST_TIMEOUT` seconds (default 60).
+//!   A run is killed after `$OVL_TEST_TIMEOUT` seconds (default 150).
 //! - `compare(&kernel, &ovl)`: panics with a diff of what differs. Outputs
 //!   are normalised: the clone's layer dir reads `$LAYERS`, the temporary
 //!   dir `$ROOT`.

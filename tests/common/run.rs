@@ -13,7 +13,11 @@ use std::sync::mpsc;
 use std::time::Duration;
 
 /// Environment variable: seconds a run may take before its process group is
-/// killed (default 60), so a hang fails the test instead of blocking it.
+/// killed (default 150), so a hang fails the test instead of blocking it.
+/// Above 60: rsync 3.5.0 (Debian 12's security update) sleeps 60 s at its
+/// end, then ends well, when the generator's wrap-up signal (SIGUSR2) lands
+/// between the receiver's check of its flag and its `poll`; rare, on either
+/// side, and not a hang.
 pub const TIMEOUT_ENV: &str = "OVL_TEST_TIMEOUT";
 
 /// Environment variable: the `ovl-exec` binary to test.
@@ -285,11 +289,14 @@ pub fn overlay_env(fx: &Fixture) -> Vec<(&'static str, OsString)> {
     env
 }
 
+/// See [`TIMEOUT_ENV`].
+const DEFAULT_TIMEOUT_SECS: u64 = 150;
+
 fn timeout() -> Duration {
     let secs = std::env::var(TIMEOUT_ENV)
         .ok()
         .and_then(|s| s.parse().ok())
-        .unwrap_or(60);
+        .unwrap_or(DEFAULT_TIMEOUT_SECS);
     Duration::from_secs(secs)
 }
 
