@@ -5,7 +5,7 @@
 //! must list what the kernel's mounts tell changed (the view against the
 //! lower layers' own).
 //!
-//! Five vocabularies: shell built-ins and the basic coreutils on a small
+//! Six vocabularies: shell built-ins and the basic coreutils on a small
 //! tree (`random_sequences_agree_with_the_kernel`); the programs that
 //! change trees in their own ways (`cp -a`, `tar`, `sed -i`, `install`,
 //! `dd`, `touch -d`, `chmod -R`, `find -delete`, Python's `os.rename`,
@@ -19,11 +19,12 @@
 //! (`random_descriptor_sequences_agree_with_the_kernel`); and a user who is
 //! not root, on layers of theirs, with modes that deny them writing
 //! (`random_sequences_of_a_user_who_is_not_root_agree_with_the_kernel`; the
-//! kernel mounted with `userxattr`).
+//! kernel mounted with `userxattr`), and such a user with the tools
+//! (`random_tool_sequences_of_a_user_who_is_not_root_agree_with_the_kernel`).
 //!
 //! `OVL_RANDOM_SCENARIOS` sets how many sequences each runs (default 200,
-//! 100, 60, 100 and 60), `OVL_RANDOM_SEED` the first seed (default 1),
-//! `OVL_RANDOM_STEPS` the steps in each (default 12, 14, 14, 20 and 16); a
+//! 100, 60, 100, 60 and 30), `OVL_RANDOM_SEED` the first seed (default 1),
+//! `OVL_RANDOM_STEPS` the steps in each (default 12, 14, 14, 20, 16 and 16); a
 //! failure prints the seed and the script, to replay it.
 
 mod common;
@@ -462,6 +463,11 @@ fn user_step(r: &mut Rng) -> String {
     if !r.next().is_multiple_of(3) {
         return program_step(r);
     }
+    user_mode_step(r)
+}
+
+/// A user's change of modes that may deny them writing or searching.
+fn user_mode_step(r: &mut Rng) -> String {
     let [f, _, d, _] = program_picks(r);
     let cmd = match r.next() % 5 {
         0 => format!("chmod -R {} {d}", r.pick(&["500", "555", "a-w"])),
@@ -471,6 +477,27 @@ fn user_step(r: &mut Rng) -> String {
         _ => format!("mkdir -m 555 {d}"),
     };
     reported(&cmd)
+}
+
+/// The tools' vocabulary (`rsync`, `patch`, `cp -al`, ...) for a user who
+/// is not root, between changes of modes that deny them writing.
+fn user_tool_step(r: &mut Rng) -> String {
+    if !r.next().is_multiple_of(3) {
+        return tool_step(r);
+    }
+    user_mode_step(r)
+}
+
+#[test]
+fn random_tool_sequences_of_a_user_who_is_not_root_agree_with_the_kernel() {
+    require_root!();
+    agree_with_the_kernel(
+        &program_layers().run_as(65534),
+        user_tool_step,
+        str::to_string,
+        30,
+        16,
+    );
 }
 
 #[test]
