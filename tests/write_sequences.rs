@@ -196,8 +196,10 @@ fn tool_step(r: &mut Rng) -> String {
         2 => format!("rsync -c --inplace {f} {g}"),
         3 => format!("rsync -ac {f} {g}"),
         4 => format!("perl -pi -e 's/w/P/' {f}"),
+        // patch names its temporary file at random: its messages show it.
         5 => with_temp_file(&format!(
-            "diff -u --label old --label new {f} {g} > $t; patch -s {f} < $t"
+            "diff -u --label old --label new {f} {g} > $t; patch -s {f} < $t 2> $t.e; s=$?; \
+             sed -E 's/[.][[:alnum:]]{{7}} :/.TEMP :/' $t.e >&2; rm -f $t.e; (exit $s)"
         )),
         6 => format!("sort -o {f} {f}"),
         7 => format!("split -l 1 {f} {d}/sp{n}"),
