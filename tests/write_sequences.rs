@@ -462,8 +462,13 @@ fn random_program_sequences_agree_with_the_kernel() {
 /// and modes that deny the owner writing (a tree unpacked read-only), which
 /// the kernel's copy-ups, made with the mounter's credentials, ignore.
 fn user_step(r: &mut Rng) -> String {
+    with_user_modes(r, program_step)
+}
+
+/// `step`'s changes two times in three, else a change of modes.
+fn with_user_modes(r: &mut Rng, step: fn(&mut Rng) -> String) -> String {
     if !r.next().is_multiple_of(3) {
-        return program_step(r);
+        return step(r);
     }
     user_mode_step(r)
 }
@@ -484,10 +489,7 @@ fn user_mode_step(r: &mut Rng) -> String {
 /// The tools' vocabulary (`rsync`, `patch`, `cp -al`, ...) for a user who
 /// is not root, between changes of modes that deny them writing.
 fn user_tool_step(r: &mut Rng) -> String {
-    if !r.next().is_multiple_of(3) {
-        return tool_step(r);
-    }
-    user_mode_step(r)
+    with_user_modes(r, tool_step)
 }
 
 #[test]
