@@ -62,6 +62,22 @@ fn dir_generation(node: &Option<Node>, ovl: &Overlay) -> u64 {
 /// `base` itself was removed (the kernel walks `..` from a removed current
 /// directory too).
 fn joined(base: &[u8], path: &[u8]) -> Vec<u8> {
+    let (base, path) = climbed(base, path, |_| Ok(())).unwrap_or((base, path));
+    if path.is_empty() {
+        base.to_vec()
+    } else {
+        crate::lookup::join(base, path)
+    }
+}
+
+/// `base` and `path` once `path`'s leading `..` components have climbed
+/// `base` (down to the view's root), `climb_from` asked first about each
+/// directory climbed from.
+fn climbed<'a>(
+    base: &'a [u8],
+    path: &'a [u8],
+    mut climb_from: impl FnMut(&[u8]) -> Result<(), Errno>,
+) -> Result<(&'a [u8], &'a [u8]), Errno> {
     let (mut base, mut path) = (base, path);
     while !base.is_empty() {
         let (first, rest) = match path.iter().position(|&b| b == b'/') {
@@ -71,14 +87,16 @@ fn joined(base: &[u8], path: &[u8]) -> Vec<u8> {
         if first != b".." {
             break;
         }
+        climb_from(base)?;
         base = crate::lookup::split_last(base).0;
         path = &rest[rest.iter().take_while(|&&b| b == b'/').count()..];
     }
-    if path.is_empty() {
-        base.to_vec()
-    } else {
-        crate::lookup::join(base, path)
-    }
+    Ok((base, path))
+}
+
+/// Does `path` start with a `..` component?
+fn starts_by_climbing(path: &[u8]) -> bool {
+    path.starts_with(b"..") && matches!(path.get(2), None | Some(b'/'))
 }
 
 /// A single name, resolvable in one step from a directory.
@@ -359,14 +377,29 @@ impl Overlay {
         self.inside(path).is_none() && !unclean_abs(path) && !self.spells_view_or_ancestor(path)
     }
 
+    /// The kernel looks a `..` up in the directory it climbs from, which
+    /// must be searchable: the leading ones that [`joined`] folds away
+    /// against the directory `base` are checked here.
+    fn may_climb(&self, base: &[u8], path: &[u8]) -> Result<(), Errno> {
+        climbed(base, path, |dir| self.may_climb_from(dir)).map(drop)
+    }
+
     pub fn locate(&self, dirfd: i32, path: &[u8]) -> Where {
         if path.first() == Some(&b'/') {
             return self.locate_abs(path);
         }
         if dirfd == libc::AT_FDCWD {
-            return match self.with_cwd_rel(|cwd| cwd.map(|c| joined(c, path))) {
-                Some(rel) if cwd_is_gone() => in_removed_cwd(path, rel),
-                Some(rel) => Where::Inside(rel),
+            let climbs = starts_by_climbing(path);
+            let cwd_and_rel =
+                self.with_cwd_rel(|cwd| cwd.map(|c| (climbs.then(|| c.to_vec()), joined(c, path))));
+            if let Some((Some(cwd), _)) = &cwd_and_rel {
+                if let Err(e) = self.may_climb(cwd, path) {
+                    return Where::Fails(e);
+                }
+            }
+            return match cwd_and_rel {
+                Some((_, rel)) if cwd_is_gone() => in_removed_cwd(path, rel),
+                Some((_, rel)) => Where::Inside(rel),
                 None if has_dotdot(path) || cwd().is_above() => self.locate_via_real_cwd(path),
                 None => Where::Outside,
             };
@@ -391,6 +424,12 @@ impl Overlay {
                 }
             })
         });
+        if starts_by_climbing(path) && matches!(base, Some(Base::Joined(_) | Base::MayBeGone(..))) {
+            let dir = with_fd_info(dirfd, |info| info.map(|info| info.rel.clone()));
+            if let Some(Err(e)) = dir.map(|dir| self.may_climb(&dir, path)) {
+                return Where::Fails(e);
+            }
+        }
         match base {
             Some(Base::Joined(rel)) => Where::Inside(rel),
             Some(Base::MayHaveMoved(old)) => match self.moved_rel(dirfd, &old) {
@@ -726,6 +765,36 @@ mod tests {
         }
         assert_eq!(trim_trailing_slashes(b"/tmp/o//"), b"/tmp/o");
         assert_eq!(trim_trailing_slashes(b"/"), b"/");
+    }
+
+    #[test]
+    fn leading_climbs_are_folded_and_each_directory_climbed_from_is_asked() {
+        for (p, climbs) in [
+            (&b".."[..], true),
+            (b"../x", true),
+            (b"..x", false),
+            (b"x/..", false),
+        ] {
+            assert_eq!(starts_by_climbing(p), climbs, "{p:?}");
+        }
+        assert_eq!(joined(b"a/b/c", b"../../x"), b"a/x");
+        assert_eq!(joined(b"a", b"../../x"), b"../x");
+        assert_eq!(joined(b"a/b", b"..//"), b"a");
+        let mut asked = Vec::new();
+        let r = climbed(b"a/b/c", b"../../x", |d| {
+            asked.push(d.to_vec());
+            Ok(())
+        });
+        assert_eq!(r, Ok((&b"a"[..], &b"x"[..])));
+        assert_eq!(asked, [b"a/b/c".to_vec(), b"a/b".to_vec()]);
+        let refused = climbed(b"a/b", b"../../x", |d| {
+            if d == b"a" {
+                Err(Errno::ACCESS)
+            } else {
+                Ok(())
+            }
+        });
+        assert_eq!(refused, Err(Errno::ACCESS));
     }
 
     /// The eight-bytes-at-a-time test never misses a `//` or `/.` (it may

@@ -313,6 +313,19 @@ impl Overlay {
         may_search(&self.object(dir))
     }
 
+    /// May `..` be looked up in the directory at `rel`, a path in the view
+    /// whose climb the caller folds away? Not found, it is not refused
+    /// here: the walk that follows finds what there is.
+    pub fn may_climb_from(&self, rel: &[u8]) -> Result<(), Errno> {
+        if euid() == 0 {
+            return Ok(());
+        }
+        match self.resolve(rel, false) {
+            Ok(crate::lookup::Resolved::Inside(dir)) => may_search(&self.object(&dir)),
+            _ => Ok(()),
+        }
+    }
+
     /// May a name be made in the directory `dir` (before it is copied up)?
     pub fn may_create_in(&self, dir: &Node) -> Result<(), Errno> {
         if self.checked_before_the_call(dir) {

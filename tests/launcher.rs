@@ -738,6 +738,50 @@ cat d/../plain; echo cat=$?; chmod 700 d; stat -c %n d/. d/e/.. && cat d/../plai
     );
 }
 
+/// A leading `..` of a name relative to the current directory, or to a
+/// directory's descriptor, is looked up in that directory, which the
+/// user must be allowed to search, as on the kernel; ovl folded it away
+/// against the directory's path, unchecked.
+#[test]
+fn a_user_who_is_not_root_cannot_climb_out_of_a_directory_they_cannot_search() {
+    require_root!();
+    let s = Scratch::new("no-climb");
+    s.compared_layers(&["d/e/g"]);
+    std::fs::write(s.p("lower/d/f"), "f\n").unwrap();
+    s.give_to_nobody();
+    let script = |root: &Path| {
+        format!(
+            r#"cd {0}/d/e/g || exit
+look() {{ for p in "$@"; do stat -c %n "$p" >/dev/null 2>&1; echo "$p $?"; done; }}
+chmod 600 ..; echo chmod=$?; look .. ../.. ../../f ../g
+chmod 700 {0}/d/e; chmod 600 .; echo self=$?; look . .. ../.. ../../f ../../../plain
+ls .. >/dev/null 2>&1; echo ls=$?; cat ../../f 2>/dev/null; echo cat=$?
+chmod 700 {0}/d/e/g; look .. ../../f
+/usr/bin/python3 -c '
+import os
+fd = os.open("{0}/d/e", os.O_RDONLY)
+os.chmod("{0}/d/e", 0o600)
+for p in ("..", "../f", "g/.."):
+    try:
+        os.stat(p, dir_fd=fd)
+        print("fd", p, "ok")
+    except OSError as e:
+        print("fd", p, e.strerror)
+os.chmod("{0}/d/e", 0o700)
+print("fd ../f", os.stat("../f", dir_fd=fd).st_size)
+'"#,
+            root.display()
+        )
+    };
+    let o = s.agrees_with_the_kernel_as_nobody(script);
+    let seen = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        seen.contains("self=0\n. 1\n.. 1\n") && seen.contains("fd .. Permission denied"),
+        "{seen}{}",
+        stderr(&o)
+    );
+}
+
 /// A user who is not root moves a lower tree holding a symlink into a
 /// lower directory (`mv -T`: across a copy, the symlink renamed into it),
 /// then archives it. The symlink's copy cannot record its origin (`user.`
