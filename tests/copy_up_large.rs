@@ -35,14 +35,18 @@ impl Layers {
         self.dir.join(rel)
     }
     fn ovl(&self, script: &str) -> Command {
+        self.ovl_with_upper("u", "w", script)
+    }
+    /// As `ovl`, with the upper and work directories at `upper` and `work`.
+    fn ovl_with_upper(&self, upper: &str, work: &str, script: &str) -> Command {
         let mut c = Command::new(ovl_exec());
         c.env("OVL_SHIM", shim()).args([
             "-l",
             self.s("l"),
             "-u",
-            self.s("u"),
+            self.s(upper),
             "-w",
-            self.s("w"),
+            self.s(work),
             "-t",
             self.s("v"),
         ]);
@@ -320,4 +324,85 @@ fn copy_up_from_a_lower_layer_on_another_file_system() {
         "the lower file changed"
     );
     assert_eq!(std::fs::read_to_string(l.p("l/small")).unwrap(), "small\n");
+}
+
+/// An upper layer too small for a copy-up (a 2 MiB tmpfs, a 3 MiB lower
+/// file): the write that needed it fails with `ENOSPC`, as on the kernel,
+/// and leaves nothing half-done: no partial copy in upper or work, the
+/// lower file whole, and the view still showing it; a small file's
+/// copy-up beside it then succeeds.
+#[test]
+fn a_copy_up_that_runs_out_of_space_leaves_nothing_behind() {
+    require_root!();
+    let l = Layers::new("nospace");
+    let lower_digest = random_file(&l.p("l/big"), 3 << 20);
+    std::fs::write(l.p("l/small"), "small\n").unwrap();
+    std::fs::create_dir(l.p("t")).unwrap();
+    let _tmpfs = common::mount::Tmpfs::mount_sized(l.p("t"), "2m");
+    for d in ["t/u", "t/w"] {
+        std::fs::create_dir(l.p(d)).unwrap();
+    }
+    let out = l
+        .ovl_with_upper(
+            "t/u",
+            "t/w",
+            &format!(
+                "cd {}/v; (printf x >> big) && echo \"big written\" || echo \"big refused\"; \
+                 echo more >> small && echo \"small written\"; \
+                 cat small; wc -c < big; sha256sum < big",
+                l.dir.display()
+            ),
+        )
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(
+        stdout.lines().take(5).collect::<Vec<_>>(),
+        [
+            "big refused",
+            "small written",
+            "small",
+            "more",
+            &(3u64 << 20).to_string()
+        ],
+        "stderr: {stderr}"
+    );
+    assert!(
+        stderr.contains("No space left on device"),
+        "the error is not ENOSPC: {stderr}"
+    );
+    assert_eq!(
+        first_word(stdout.lines().nth(5).unwrap_or("").as_bytes()),
+        lower_digest
+    );
+    let names = |d: &str| -> Vec<String> {
+        let mut v: Vec<String> = std::fs::read_dir(l.p(d))
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        v.sort();
+        v
+    };
+    assert_eq!(
+        names("t/u"),
+        ["small"],
+        "upper holds more than the small copy"
+    );
+    let left: Vec<String> = names("t/w")
+        .into_iter()
+        .filter(|n| n != "ovl-generation")
+        .collect();
+    assert!(left.is_empty(), "the work directory keeps {left:?}");
+    let used = sh(&format!("du -sk {} | cut -f1", l.p("t").display()));
+    let used_kib: u64 = String::from_utf8_lossy(&used.stdout)
+        .trim()
+        .parse()
+        .unwrap();
+    assert!(used_kib < 64, "the tmpfs still holds {used_kib} KiB");
+    assert_eq!(
+        digest(&l.p("l/big")),
+        lower_digest,
+        "the lower file changed"
+    );
 }

@@ -42,8 +42,16 @@ pub struct Tmpfs(PathBuf);
 
 impl Tmpfs {
     pub fn mount(at: PathBuf) -> Tmpfs {
-        mount(&["-t", "tmpfs", "-o", "size=64m", "tmpfs"], &at)
-            .unwrap_or_else(|e| panic!("mount tmpfs on {}: {e}", at.display()));
+        Tmpfs::mount_sized(at, "64m")
+    }
+
+    /// A tmpfs of `size` (as `mount -o size=` reads it) at `at`.
+    pub fn mount_sized(at: PathBuf, size: &str) -> Tmpfs {
+        mount(
+            &["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"],
+            &at,
+        )
+        .unwrap_or_else(|e| panic!("mount tmpfs on {}: {e}", at.display()));
         Tmpfs(at)
     }
 }
