@@ -2,7 +2,8 @@
 //! islands keeps its holes, a 1 GiB dense file arrives whole, on a file
 //! system that shares blocks between files a copy shares the lower file's
 //! blocks, and a copy-up killed at random moments never shows a partial
-//! file in the view nor changes the lower layer.
+//! file in the view nor changes the lower layer, and one that runs out of
+//! space leaves nothing behind.
 
 mod common;
 
