@@ -103,6 +103,55 @@ fn git_commits_and_checks_out_in_a_repository_held_in_lower() {
     );
 }
 
+/// git's history rewriting and tree moves in a repository held in lower:
+/// `stash`, `rebase`, `cherry-pick`, `mv` of a directory (a lower
+/// directory: `rename` fails with `EXDEV` on both, and git reports it),
+/// `worktree add`, `gc` (packs written, loose objects removed: whiteouts),
+/// `reset --hard` and `clean -fdx`. The kernel then shows ovl's upper as it
+/// showed its own.
+#[test]
+fn git_rewrites_history_and_moves_trees_as_under_the_kernel() {
+    require_root!();
+    let fx = source_tree();
+    fx.kernel_prepare(
+        "git init -q -b main . && git -c user.name=t -c user.email=t@t add -A && \
+         GIT_COMMITTER_DATE='2020-01-01T00:00:00Z' git -c user.name=t -c user.email=t@t \
+         commit -qm first --date='2020-01-01T00:00:00Z'",
+    );
+    let fx = fx.stacked(true);
+    let env = "export GIT_AUTHOR_NAME=t GIT_AUTHOR_EMAIL=t@t GIT_COMMITTER_NAME=t GIT_COMMITTER_EMAIL=t@t \
+               GIT_AUTHOR_DATE='2021-01-01T00:00:00Z' GIT_COMMITTER_DATE='2021-01-01T00:00:00Z'";
+    let ran = same_as_kernel(
+        &fx,
+        &format!(
+            "{env}\n\
+             echo stashed >> doc/readme.txt && git stash -q && git stash list | wc -l && echo stash\n\
+             git checkout -q -b side && echo side > src/side.c && git add src && git commit -qm side && echo side\n\
+             git checkout -q main && echo more >> src/util.h && git commit -qam main && echo main\n\
+             git rebase -q main side && git log --format=%s | cat && echo rebased\n\
+             git checkout -q main && git cherry-pick side >/dev/null && echo picked\n\
+             git stash pop -q && git commit -qam popped && echo popped\n\
+             git mv doc manual; echo \"mv $?\"\n\
+             git mv doc/readme.txt doc/README && git commit -qm renamed && echo renamed\n\
+             git worktree add -q wt side && echo worktree\n\
+             git gc -q --prune=now && echo gc\n\
+             echo junk > junk.txt && mkdir -p build && touch build/x && git clean -fdxq && echo cleaned\n\
+             echo lost >> src/main.c && git reset -q --hard && echo reset\n\
+             git fsck --no-progress 2>&1 | grep -v '^dangling' | cat; git status --porcelain"
+        ),
+        "git log --all --format=%s | sort; git worktree list --porcelain | grep -c worktree; \
+         find . -path ./.git/objects -prune -o -path ./.git/logs -prune -o -print | grep -v '/index$' | sort; \
+         ls .git/objects/pack | sed 's/-[0-9a-f]*\\./-X./' | sort",
+    );
+    assert_ran(
+        &ran,
+        &[
+            "stash", "side", "main", "rebased", "picked", "popped", "renamed", "worktree", "gc",
+            "cleaned", "reset",
+        ],
+    );
+}
+
 /// `git clone` of a repository held in lower hard-links its objects and
 /// checks that each link has the source's inode number: the link copies
 /// the object up, and the copy must keep its origin's number, as on the
