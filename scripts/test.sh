@@ -23,6 +23,7 @@ tools=(
   npm:npm
   rsync:rsync
   patch:patch
+  ed:ed
   zip:zip
   unzip:unzip
   chattr:e2fsprogs

@@ -64,6 +64,57 @@ fn coreutils_change_the_tree_as_under_the_kernel() {
     );
 }
 
+/// Editors and file tools on files held in lower, each its own way of
+/// writing: `ed` (rewrites in place), `shred -u` (overwrites, then renames
+/// and removes), `fallocate` (punches a hole, extends, collapses a range),
+/// `split`/`csplit`, `sort -o` onto its input, `install -D`, `touch -r`,
+/// `truncate` through a symlink, and Python's write-to-a-temporary and
+/// `os.replace` then a hard link. The kernel then shows ovl's upper as it
+/// showed its own; the lower layer stays as it was.
+#[test]
+fn editors_and_file_tools_change_the_tree_as_under_the_kernel() {
+    require_root!();
+    let fx = source_tree();
+    let numbers: String = (1..=3000).map(|i| format!("{i}\n")).collect();
+    fx.lower(1)
+        .file("data/a", &numbers)
+        .file("data/b", &numbers)
+        .file("data/c", &numbers)
+        .file("data/e", &numbers)
+        .symlink("data/sa", "a");
+    let ran = same_as_kernel(
+        &fx,
+        "cd data\n\
+         printf '1,2d\\nw\\nq\\n' | ed -s ../doc/readme.txt && echo ed\n\
+         shred -u a && echo shred\n\
+         fallocate -p -o 0 -l 4096 b && fallocate -l 100000 c && echo fallocate\n\
+         fallocate -c -o 0 -l 4096 e; echo \"collapse $?\"\n\
+         split -l 700 b part_ && csplit -s -f cs_ c 1000 && echo split\n\
+         sort -rn -o e e && echo sort\n\
+         install -D -m 600 ../src/util.c deep/er/util.c && touch -r ../src/util.h deep && echo install\n\
+         truncate -s 10 sa && echo truncate\n\
+         python3 -c \"import os, tempfile\n\
+fd, t = tempfile.mkstemp(dir='.')\n\
+os.write(fd, b'atomic\\n'); os.fsync(fd); os.close(fd)\n\
+os.replace(t, 'b'); os.link('b', 'b.hard'); print('replaced')\"\n\
+         cd ..",
+        &format!("{LIST}{CAT_ALL}"),
+    );
+    assert_ran(
+        &ran,
+        &[
+            "ed",
+            "shred",
+            "fallocate",
+            "split",
+            "sort",
+            "install",
+            "truncate",
+            "replaced",
+        ],
+    );
+}
+
 #[test]
 fn make_builds_in_place() {
     require_root!();
