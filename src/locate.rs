@@ -201,8 +201,17 @@ pub(crate) fn trim_trailing_slashes(p: &[u8]) -> &[u8] {
     &p[..end]
 }
 
+/// Does the real path `walked` (as written, `..` and all) lead, by the
+/// kernel's walk, to the directory `clean`? Its error where the walk fails.
+fn same_directory(walked: &[u8], clean: &[u8]) -> Result<bool, Errno> {
+    let walked = rustix::fs::stat(crate::sys::cpath(walked).as_c_str())?;
+    let clean = rustix::fs::stat(crate::sys::cpath(clean).as_c_str())?;
+    Ok(walked.st_dev == clean.st_dev && walked.st_ino == clean.st_ino)
+}
+
 /// Lexical normalization of an absolute path (`..` pops a component). Only
-/// used to recognise paths that reach the view by a detour.
+/// used to recognise descriptors of the view's ancestors, opened by a path
+/// the kernel has just walked.
 pub(crate) fn lexical(path: &[u8]) -> Vec<u8> {
     let mut parts: Vec<&[u8]> = Vec::new();
     for c in path.split(|&b| b == b'/') {
@@ -457,7 +466,7 @@ impl Overlay {
             },
             None => return Where::Outside,
         };
-        self.locate_abs(&lexical(&crate::lookup::join(&base, path)))
+        self.locate_abs(&crate::lookup::join(&base, path))
     }
 
     /// After an open outside the view succeeded with `fd`: when it opened
@@ -512,6 +521,11 @@ impl Overlay {
         })
     }
 
+    /// Is `name` the last component of the view's path (by any spelling)?
+    fn names_the_view(&self, name: &[u8]) -> bool {
+        self.any_target_spelling(|target| target.rsplit(|&b| b == b'/').next() == Some(name))
+    }
+
     /// Is the clean absolute path `abs` a proper ancestor of the view (by
     /// any of its spellings)?
     pub(crate) fn is_above_view(&self, abs: &[u8]) -> bool {
@@ -527,17 +541,65 @@ impl Overlay {
         self.any_target_spelling(|target| target.starts_with(path))
     }
 
-    fn locate_abs(&self, path: &[u8]) -> Where {
+    pub(crate) fn locate_abs(&self, path: &[u8]) -> Where {
         if let Some(rest) = self.inside(path) {
             return Where::Inside(rest.to_vec());
         }
-        // `/a/../view/x` or `//view` reach the view too: look again at the
-        // lexically cleaned path (only when it could differ and reach it).
+        // `/a/../view/x` or `//view` reach the view too (only looked at when
+        // the cleaned path could differ and reach it).
         if unclean_abs(path) && self.may_lexically_reach_view(path) {
-            let clean = lexical(path);
-            if let Some(rest) = self.inside(&clean) {
-                return Where::Inside(rest.to_vec());
+            return self.locate_by_detour(path);
+        }
+        Where::Outside
+    }
+
+    /// The absolute `path`, not below the view as written, where it reaches
+    /// the view by a detour (`/a/../view/x`, `//view`): the rest of it, from
+    /// where it enters, is the view's to walk. Before that the kernel walks
+    /// real directories, looking each `..` up in the directory it climbs
+    /// from: that part must lead, by the kernel's own walk, to the directory
+    /// that cleaning it says, which a missing or unsearchable directory
+    /// fails, and a symlink does not (its `..` is physical: `Outside`).
+    fn locate_by_detour(&self, path: &[u8]) -> Where {
+        let mut clean: Vec<&[u8]> = Vec::new();
+        let mut climbed = false;
+        let mut at = 0;
+        while at < path.len() {
+            let end = path[at..]
+                .iter()
+                .position(|&b| b == b'/')
+                .map_or(path.len(), |i| at + i);
+            match &path[at..end] {
+                b"" | b"." => {}
+                b".." => {
+                    clean.pop();
+                    climbed = true;
+                }
+                name if !self.names_the_view(name) => clean.push(name),
+                name => {
+                    let parent = [b"/".as_slice(), &clean.join(&b'/')].concat();
+                    clean.push(name);
+                    // All before was outside the view: the first name that
+                    // reaches it can only be its root.
+                    if self
+                        .inside(&[b"/".as_slice(), &clean.join(&b'/')].concat())
+                        .is_some()
+                    {
+                        if climbed {
+                            match same_directory(&path[..at], &parent) {
+                                Ok(true) => {}
+                                Ok(false) => return Where::Outside,
+                                Err(e) => return Where::Fails(e),
+                            }
+                        }
+                        let rest = &path[end..];
+                        return Where::Inside(
+                            rest[rest.iter().take_while(|&&b| b == b'/').count()..].to_vec(),
+                        );
+                    }
+                }
             }
+            at = end + 1;
         }
         Where::Outside
     }

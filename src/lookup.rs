@@ -514,12 +514,13 @@ impl Overlay {
                     None => {
                         // Out of the view; but a path like `../view/x` comes back in.
                         let out = self.outside_of_root(&pending);
-                        match self.inside(&crate::locate::lexical(&out)) {
-                            Some(rest) => {
-                                pending = Pending::new(rest);
+                        match self.locate_abs(&out) {
+                            crate::locate::Where::Inside(rest) => {
+                                pending = Pending::new(&rest);
                                 cur = self.cached_root()?;
                             }
-                            None => return Ok((Resolved::Outside(out), None)),
+                            crate::locate::Where::Fails(e) => return Err(e),
+                            _ => return Ok((Resolved::Outside(out), None)),
                         }
                     }
                 }

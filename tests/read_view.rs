@@ -285,6 +285,30 @@ fn symlinks_resolve_in_the_merged_view() {
     );
 }
 
+/// A path that leaves the view and comes back (`../x/../mnt/f`, from the
+/// view, from beside it, or absolute) is walked as the kernel walks it:
+/// each directory it climbs from must exist (`ENOENT` for a missing one,
+/// `ENOTDIR` for a file), also where the lexically cleaned path is in the
+/// view; the names after it re-enters are the view's.
+#[test]
+fn paths_that_leave_the_view_and_come_back_are_walked_as_written() {
+    require_root!();
+    let fx = Fixture::new(1);
+    fx.lower(1).file("f", "lower f\n").file("d/g", "lower g\n");
+    compare_runs(
+        &fx,
+        "v=$(basename \"$PWD\"); up=$(dirname \"$PWD\")\n\
+         for p in ../missing/../$v/f ../home/../$v/f ../$v/f ../$v/d/../f ../$v/d/nope/../g \\\n\
+                  ../$v/f/../f \"$up/missing/../$v/f\" \"$up/home/../$v/d/g\" \"$up//$v/./f\" \\\n\
+                  d/../../missing/../$v/f d/../../$v/d/g; do\n\
+           cat \"$p\" 2>/dev/null; echo \"cat ${p#$up} $?\"; done\n\
+         echo new > ../missing/../$v/n1 2>/dev/null; echo \"create via missing $?\"\n\
+         echo new > ../home/../$v/n2; echo \"create via home $?\"\n\
+         cd ../home && cat ../missing/../$v/f 2>/dev/null; echo \"from beside $?\"; cat ../$v/f\n\
+         cd \"$up/$v\" && ls",
+    );
+}
+
 #[test]
 fn symlink_loops_fail_with_eloop() {
     require_root!();
