@@ -782,6 +782,41 @@ print("fd ../f", os.stat("../f", dir_fd=fd).st_size)
     );
 }
 
+/// A path that leaves the view and comes back through a directory beside
+/// it that the user may not search (`shut/../view/f`, relative or
+/// absolute) is refused (`EACCES`), as on the kernel, which looks the
+/// `..` up in that directory; ovl cleaned the path lexically into the view.
+#[test]
+fn a_user_who_is_not_root_cannot_come_back_into_the_view_through_a_directory_they_cannot_search() {
+    require_root!();
+    let s = Scratch::new("no-detour");
+    s.compared_layers(&["d"]);
+    std::fs::write(s.p("lower/d/f"), "f\n").unwrap();
+    s.give_to_nobody();
+    let script = |root: &Path| {
+        format!(
+            r#"cd {0}/.. || exit
+v=$(basename {0}); up=$(pwd)
+mkdir shut open; chmod 0 shut
+n=0; for p in shut/../$v/d/f open/../$v/d/f "$up/shut/../$v/d/f" "$up/open/../$v/d/f"; do
+  n=$((n + 1)); cat "$p" >/dev/null 2>&1; echo "path $n $?"
+done
+cd {0}/d && cat ../../shut/../$v/d/f >/dev/null 2>&1; echo "from the view $?"
+echo new > ../../shut/../$v/d/n 2>/dev/null; echo "create $?"; ls
+chmod 700 {0}/../shut; rmdir {0}/../shut {0}/../open"#,
+            root.display()
+        )
+    };
+    let o = s.agrees_with_the_kernel_as_nobody(script);
+    let seen = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        seen.starts_with("path 1 1\npath 2 0\npath 3 1\npath 4 0\n")
+            && seen.contains("from the view 1"),
+        "{seen}{}",
+        stderr(&o)
+    );
+}
+
 /// A user who is not root moves a lower tree holding a symlink into a
 /// lower directory (`mv -T`: across a copy, the symlink renamed into it),
 /// then archives it. The symlink's copy cannot record its origin (`user.`
