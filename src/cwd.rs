@@ -129,7 +129,7 @@ pub(crate) fn in_removed_cwd(path: &[u8], rel: Vec<u8>) -> Where {
 fn past_dots(path: &[u8]) -> &[u8] {
     let mut rest = path;
     loop {
-        rest = &rest[rest.iter().take_while(|&&b| b == b'/').count()..];
+        rest = crate::locate::trim_leading_slashes(rest);
         match rest.strip_prefix(b".") {
             Some(after) if after.is_empty() || after[0] == b'/' => rest = after,
             _ => return rest,

@@ -89,7 +89,7 @@ fn climbed<'a>(
         }
         climb_from(base)?;
         base = crate::lookup::split_last(base).0;
-        path = &rest[rest.iter().take_while(|&&b| b == b'/').count()..];
+        path = trim_leading_slashes(rest);
     }
     Ok((base, path))
 }
@@ -194,6 +194,12 @@ fn unclean_abs(p: &[u8]) -> bool {
 /// the path does not climb?
 fn stays_outside(dirfd: i32, path: &[u8]) -> bool {
     !crate::above::is_above(dirfd) && !has_dotdot_component(path)
+}
+
+/// `p` without the slashes it starts with.
+#[inline]
+pub(crate) fn trim_leading_slashes(p: &[u8]) -> &[u8] {
+    &p[p.iter().take_while(|&&b| b == b'/').count()..]
 }
 
 pub(crate) fn trim_trailing_slashes(p: &[u8]) -> &[u8] {
@@ -592,10 +598,7 @@ impl Overlay {
                                 Err(e) => return Where::Fails(e),
                             }
                         }
-                        let rest = &path[end..];
-                        return Where::Inside(
-                            rest[rest.iter().take_while(|&&b| b == b'/').count()..].to_vec(),
-                        );
+                        return Where::Inside(trim_leading_slashes(&path[end..]).to_vec());
                     }
                 }
             }

@@ -331,10 +331,7 @@ fn below<'a>(t: &[u8], abs: &'a [u8]) -> Option<&'a [u8]> {
     }
     match abs.get(t.len()) {
         None => Some(&[]),
-        Some(b'/') => {
-            let rest = &abs[t.len() + 1..];
-            Some(&rest[rest.iter().take_while(|&&b| b == b'/').count()..])
-        }
+        Some(b'/') => Some(crate::locate::trim_leading_slashes(&abs[t.len() + 1..])),
         Some(_) => None,
     }
 }
