@@ -5,7 +5,7 @@
 //! must list what the kernel's mounts tell changed (the view against the
 //! lower layers' own).
 //!
-//! Six vocabularies: shell built-ins and the basic coreutils on a small
+//! Seven vocabularies: shell built-ins and the basic coreutils on a small
 //! tree (`random_sequences_agree_with_the_kernel`); the programs that
 //! change trees in their own ways (`cp -a`, `tar`, `sed -i`, `install`,
 //! `dd`, `touch -d`, `chmod -R`, `find -delete`, Python's `os.rename`,
@@ -20,12 +20,16 @@
 //! not root, on layers of theirs, with modes that deny them writing
 //! (`random_sequences_of_a_user_who_is_not_root_agree_with_the_kernel`; the
 //! kernel mounted with `userxattr`), and such a user with the tools
-//! (`random_tool_sequences_of_a_user_who_is_not_root_agree_with_the_kernel`).
+//! (`random_tool_sequences_of_a_user_who_is_not_root_agree_with_the_kernel`);
+//! and the programs' changes over layers that a kernel's overlay changed
+//! before, its upper layer stacked as a lower one, whiteouts, opaque
+//! directories and all
+//! (`random_sequences_over_layers_a_kernel_changed_agree_with_the_kernel`).
 //!
 //! `OVL_RANDOM_SCENARIOS` sets how many sequences each runs (default 200,
-//! 100, 60, 100, 60 and 30), `OVL_RANDOM_SEED` the first seed (default 1),
-//! `OVL_RANDOM_STEPS` the steps in each (default 12, 14, 14, 20, 16 and 16); a
-//! failure prints the seed and the script, to replay it.
+//! 100, 60, 100, 60, 30 and 40), `OVL_RANDOM_SEED` the first seed (default
+//! 1), `OVL_RANDOM_STEPS` the steps in each (default 12, 14, 14, 20, 16, 16
+//! and 14); a failure prints the seed and the script, to replay it.
 
 mod common;
 
@@ -596,6 +600,38 @@ fn user_sequence_12253_agrees_with_the_kernel() {
         12253..12254,
         32,
     );
+}
+
+/// Layers a kernel's overlay changed before: [`program_layers`] with the
+/// upper layer of a random sequence run on the kernel's mount stacked over
+/// them as a third lower layer (its whiteouts, opaque directories, copies
+/// with their origin records, `impure` marks), then another sequence on
+/// top, on the kernel and under ovl. The first sequence's seed is the
+/// second's with its bits turned, so each seed gives its own pair.
+#[test]
+fn random_sequences_over_layers_a_kernel_changed_agree_with_the_kernel() {
+    require_root!();
+    let count = env_number("OVL_RANDOM_SCENARIOS", 40);
+    let first = env_number("OVL_RANDOM_SEED", 1);
+    let steps = env_number("OVL_RANDOM_STEPS", 14);
+    for seed in first..first + count {
+        let mut r = Rng(!seed);
+        let before: String = (0..steps).map(|_| program_step(&mut r)).collect();
+        let fx = program_layers();
+        fx.kernel_prepare(&before);
+        let run = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            agree_on_seeds(
+                &fx.stacked(true),
+                program_step,
+                str::to_string,
+                seed..seed + 1,
+                steps,
+            );
+        }));
+        if run.is_err() {
+            panic!("over the layers this sequence left on the kernel's mount (above):\n{before}");
+        }
+    }
 }
 
 #[test]
