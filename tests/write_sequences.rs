@@ -24,12 +24,15 @@
 //! and the programs' changes over layers that a kernel's overlay changed
 //! before, its upper layer stacked as a lower one, whiteouts, opaque
 //! directories and all
-//! (`random_sequences_over_layers_a_kernel_changed_agree_with_the_kernel`).
+//! (`random_sequences_over_layers_a_kernel_changed_agree_with_the_kernel`),
+//! also by a user who is not root
+//! (`random_sequences_of_a_user_over_layers_a_kernel_changed_agree_with_the_kernel`).
 //!
 //! `OVL_RANDOM_SCENARIOS` sets how many sequences each runs (default 200,
-//! 100, 60, 100, 60, 30 and 40), `OVL_RANDOM_SEED` the first seed (default
-//! 1), `OVL_RANDOM_STEPS` the steps in each (default 12, 14, 14, 20, 16, 16
-//! and 14); a failure prints the seed and the script, to replay it.
+//! 100, 60, 100, 60, 30, 40 and 30), `OVL_RANDOM_SEED` the first seed
+//! (default 1), `OVL_RANDOM_STEPS` the steps in each (default 12, 14, 14,
+//! 20, 16, 16, 14 and 14); a failure prints the seed and the script, to
+//! replay it.
 
 mod common;
 
@@ -611,18 +614,42 @@ fn user_sequence_12253_agrees_with_the_kernel() {
 #[test]
 fn random_sequences_over_layers_a_kernel_changed_agree_with_the_kernel() {
     require_root!();
-    let count = env_number("OVL_RANDOM_SCENARIOS", 40);
+    over_layers_a_kernel_changed(program_layers, program_step, 40, 14);
+}
+
+/// [`random_sequences_over_layers_a_kernel_changed_agree_with_the_kernel`]
+/// for a user who is not root, with modes that deny them writing, on both
+/// sequences (the kernel mounted with `userxattr`: the stacked layer's
+/// records are `user.overlay.` xattrs).
+#[test]
+fn random_sequences_of_a_user_over_layers_a_kernel_changed_agree_with_the_kernel() {
+    require_root!();
+    over_layers_a_kernel_changed(|| program_layers().run_as(65534), user_step, 30, 14);
+}
+
+/// For each seed: a random sequence of `step`s run on the kernel's mount
+/// of `layers()`, its upper layer stacked over them as a new lower layer,
+/// and another sequence compared on the kernel and under ovl over that
+/// stack. The first sequence's seed is the second's with its bits turned.
+fn over_layers_a_kernel_changed(
+    layers: fn() -> Fixture,
+    step: fn(&mut Rng) -> String,
+    scenarios: u64,
+    steps: u64,
+) {
+    let count = env_number("OVL_RANDOM_SCENARIOS", scenarios);
     let first = env_number("OVL_RANDOM_SEED", 1);
-    let steps = env_number("OVL_RANDOM_STEPS", 14);
+    let steps = env_number("OVL_RANDOM_STEPS", steps);
     for seed in first..first + count {
         let mut r = Rng(!seed);
-        let before: String = (0..steps).map(|_| program_step(&mut r)).collect();
-        let fx = program_layers();
+        let before: String = (0..steps).map(|_| step(&mut r)).collect();
+        let fx = layers();
+        fx.give_to_user();
         fx.kernel_prepare(&before);
         let run = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
             agree_on_seeds(
                 &fx.stacked(true),
-                program_step,
+                step,
                 str::to_string,
                 seed..seed + 1,
                 steps,

@@ -78,7 +78,13 @@ pub fn expected_changes(fx: &Fixture) -> Vec<String> {
             .iter()
             .map(|p| p.display().to_string())
             .collect();
-        let _m = KernelMount::mount(&format!("lowerdir={}", dirs.join(":")), &lowers);
+        // With the fixture's options: with `userxattr` a layer's records
+        // are `user.overlay.` xattrs, which a mount without it would not read.
+        let opts = std::iter::once(format!("lowerdir={}", dirs.join(":")))
+            .chain(fx.kernel_opts().iter().cloned())
+            .collect::<Vec<_>>()
+            .join(",");
+        let _m = KernelMount::mount(&opts, &lowers);
         tree(&lowers)
     };
     let upper = fx.upper_dir();
