@@ -25,13 +25,15 @@
 //! before, its upper layer stacked as a lower one, whiteouts, opaque
 //! directories and all
 //! (`random_sequences_over_layers_a_kernel_changed_agree_with_the_kernel`),
-//! also by a user who is not root
+//! with the tools
+//! (`random_tool_sequences_over_layers_a_kernel_changed_agree_with_the_kernel`),
+//! and by a user who is not root
 //! (`random_sequences_of_a_user_over_layers_a_kernel_changed_agree_with_the_kernel`).
 //!
 //! `OVL_RANDOM_SCENARIOS` sets how many sequences each runs (default 200,
-//! 100, 60, 100, 60, 30, 40 and 30), `OVL_RANDOM_SEED` the first seed
+//! 100, 60, 100, 60, 30, 40, 20 and 30), `OVL_RANDOM_SEED` the first seed
 //! (default 1), `OVL_RANDOM_STEPS` the steps in each (default 12, 14, 14,
-//! 20, 16, 16, 14 and 14); a failure prints the seed and the script, to
+//! 20, 16, 16, 14, 14 and 14); a failure prints the seed and the script, to
 //! replay it.
 
 mod common;
@@ -615,6 +617,13 @@ fn user_sequence_12253_agrees_with_the_kernel() {
 fn random_sequences_over_layers_a_kernel_changed_agree_with_the_kernel() {
     require_root!();
     over_layers_a_kernel_changed(program_layers, program_step, 40, 14);
+}
+
+/// The tools' vocabulary over layers a kernel's overlay changed before.
+#[test]
+fn random_tool_sequences_over_layers_a_kernel_changed_agree_with_the_kernel() {
+    require_root!();
+    over_layers_a_kernel_changed(program_layers, tool_step, 20, 14);
 }
 
 /// [`random_sequences_over_layers_a_kernel_changed_agree_with_the_kernel`]
