@@ -28,13 +28,16 @@
 //! with the tools
 //! (`random_tool_sequences_over_layers_a_kernel_changed_agree_with_the_kernel`),
 //! and by a user who is not root
-//! (`random_sequences_of_a_user_over_layers_a_kernel_changed_agree_with_the_kernel`).
+//! (`random_sequences_of_a_user_over_layers_a_kernel_changed_agree_with_the_kernel`);
+//! and the programs' changes in a view over the topmost lower layer itself,
+//! `ovl-exec`'s default, the kernel mounted over that directory
+//! (`random_program_sequences_in_a_view_over_the_lower_directory_agree_with_the_kernel`).
 //!
 //! `OVL_RANDOM_SCENARIOS` sets how many sequences each runs (default 200,
-//! 100, 60, 100, 60, 30, 40, 20 and 30), `OVL_RANDOM_SEED` the first seed
-//! (default 1), `OVL_RANDOM_STEPS` the steps in each (default 12, 14, 14,
-//! 20, 16, 16, 14, 14 and 14); a failure prints the seed and the script, to
-//! replay it.
+//! 100, 60, 100, 60, 30, 40, 20, 30 and 40), `OVL_RANDOM_SEED` the first
+//! seed (default 1), `OVL_RANDOM_STEPS` the steps in each (default 12, 14,
+//! 14, 20, 16, 16, 14, 14, 14 and 14); a failure prints the seed and the
+//! script, to replay it.
 
 mod common;
 
@@ -617,6 +620,21 @@ fn user_sequence_12253_agrees_with_the_kernel() {
 fn random_sequences_over_layers_a_kernel_changed_agree_with_the_kernel() {
     require_root!();
     over_layers_a_kernel_changed(program_layers, program_step, 40, 14);
+}
+
+/// The programs' vocabulary in a view over the topmost lower layer itself
+/// (`ovl-exec`'s default target; the kernel mounted over that directory):
+/// there the view's names and the lower files' real names are one.
+#[test]
+fn random_program_sequences_in_a_view_over_the_lower_directory_agree_with_the_kernel() {
+    require_root!();
+    agree_with_the_kernel(
+        &program_layers().in_place(),
+        program_step,
+        str::to_string,
+        40,
+        14,
+    );
 }
 
 /// The tools' vocabulary over layers a kernel's overlay changed before.

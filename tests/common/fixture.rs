@@ -97,6 +97,8 @@ pub struct Fixture {
     target_spelling: Option<PathBuf>,
     /// Who runs the commands ([`Fixture::run_as`]); root when `None`.
     user: Option<u32>,
+    /// The view over the topmost lower layer itself ([`Fixture::in_place`]).
+    in_place: bool,
 }
 
 impl Fixture {
@@ -129,6 +131,7 @@ impl Fixture {
             ovl_args: Vec::new(),
             target_spelling: None,
             user: None,
+            in_place: false,
         };
         fx.make_layer_dirs();
         fx
@@ -252,8 +255,19 @@ impl Fixture {
         self.set.join("work")
     }
 
+    /// Makes the view appear over the topmost lower layer itself, as
+    /// `ovl-exec` shows it by default: the kernel mounts over that
+    /// directory, ovl is given it as its target.
+    pub fn in_place(mut self) -> Fixture {
+        self.in_place = true;
+        self
+    }
+
     /// Where the merged view appears (kernel mount point and ovl target).
     pub fn mnt(&self) -> PathBuf {
+        if self.in_place {
+            return self.lower_dir(1);
+        }
         self.root.path.join("mnt")
     }
 
@@ -419,6 +433,7 @@ impl Fixture {
             ovl_args: self.ovl_args.clone(),
             target_spelling: self.target_spelling.clone(),
             user: self.user,
+            in_place: self.in_place,
         }
     }
 
