@@ -31,13 +31,15 @@
 //! (`random_sequences_of_a_user_over_layers_a_kernel_changed_agree_with_the_kernel`);
 //! and the programs' changes in a view over the topmost lower layer itself,
 //! `ovl-exec`'s default, the kernel mounted over that directory
-//! (`random_program_sequences_in_a_view_over_the_lower_directory_agree_with_the_kernel`).
+//! (`random_program_sequences_in_a_view_over_the_lower_directory_agree_with_the_kernel`),
+//! and one program's descriptors there
+//! (`random_descriptor_sequences_in_a_view_over_the_lower_directory_agree_with_the_kernel`).
 //!
 //! `OVL_RANDOM_SCENARIOS` sets how many sequences each runs (default 200,
-//! 100, 60, 100, 60, 30, 40, 20, 30 and 40), `OVL_RANDOM_SEED` the first
-//! seed (default 1), `OVL_RANDOM_STEPS` the steps in each (default 12, 14,
-//! 14, 20, 16, 16, 14, 14, 14 and 14); a failure prints the seed and the
-//! script, to replay it.
+//! 100, 60, 100, 60, 30, 40, 20, 30, 40 and 30), `OVL_RANDOM_SEED` the
+//! first seed (default 1), `OVL_RANDOM_STEPS` the steps in each (default
+//! 12, 14, 14, 20, 16, 16, 14, 14, 14, 14 and 20); a failure prints the
+//! seed and the script, to replay it.
 
 mod common;
 
@@ -634,6 +636,20 @@ fn random_program_sequences_in_a_view_over_the_lower_directory_agree_with_the_ke
         str::to_string,
         40,
         14,
+    );
+}
+
+/// One program's descriptors (see [`descriptor_step`]) in a view over the
+/// topmost lower layer itself.
+#[test]
+fn random_descriptor_sequences_in_a_view_over_the_lower_directory_agree_with_the_kernel() {
+    require_root!();
+    agree_with_the_kernel(
+        &program_layers().in_place(),
+        descriptor_step,
+        descriptor_program,
+        30,
+        20,
     );
 }
 
