@@ -9,7 +9,7 @@ use crate::sys::cpath;
 use crate::whiteout::{
     is_chardev_whiteout, is_opaque, is_whiteout, is_xattr_whiteout, marks_xattr_whiteouts,
 };
-use rustix::fs::{FileType, Stat};
+use rustix::fs::{FileType, Mode, OFlags, Stat};
 use rustix::io::Errno;
 use std::ffi::CStr;
 use std::mem::MaybeUninit;
@@ -192,6 +192,13 @@ pub(crate) fn may_hide(st: &Stat) -> bool {
     }
 }
 
+/// A name in a layer directory this process may read and not search.
+enum Listed {
+    Absent,
+    Whiteout,
+    Unknown,
+}
+
 fn is_absent(e: Errno) -> bool {
     e == Errno::NOENT || e == Errno::NOTDIR
 }
@@ -330,6 +337,15 @@ impl Overlay {
             let st = match self.layers[l].lstat_into(rel, buf) {
                 Ok(st) => st,
                 Err(e) if is_absent(e) => continue,
+                // Refused in a layer below the one that shows the parent
+                // (whose mode the view checks by this same `lstat`).
+                Err(Errno::ACCESS) if l != parent_dirs.trailing_zeros() as usize => {
+                    match self.listed_in_unsearchable(l, rel_bytes, parent_len) {
+                        Listed::Absent => continue,
+                        Listed::Whiteout => break,
+                        Listed::Unknown => return Err(Errno::ACCESS),
+                    }
+                }
                 Err(e) => return Err(e),
             };
             let bottom = self.is_bottom(l);
@@ -373,6 +389,41 @@ impl Overlay {
             0
         };
         Ok(Slot::Taken((layer, dirs, stat)))
+    }
+
+    /// What the directory of `rel` (its first `parent_len` bytes) in the
+    /// lower layer `l`, which this process may not search, lists under
+    /// `rel`'s last name. The kernel looks there with the mounter's
+    /// credentials; a directory of a user's own lower layer that they may
+    /// read and not search (mode 400) still tells by its listing whether
+    /// the name is absent, or a device (taken for a whiteout, as a listing
+    /// takes it: see `readdir`'s `hidden_entry`). Anything else there
+    /// cannot be looked at.
+    fn listed_in_unsearchable(&self, l: LayerIdx, rel: &[u8], parent_len: usize) -> Listed {
+        let name = &rel[parent_len..];
+        let name = name.strip_prefix(b"/").unwrap_or(name);
+        if !self.is_lower_layer(l) || name.is_empty() || name.contains(&b'/') {
+            return Listed::Unknown;
+        }
+        let dir = cpath(&self.real_path(l, &rel[..parent_len]));
+        let flags = OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC;
+        let Ok(fd) = rustix::fs::open(dir.as_c_str(), flags, Mode::empty()) else {
+            return Listed::Unknown;
+        };
+        let mut buf = [MaybeUninit::<u8>::uninit(); 4096];
+        let mut entries = rustix::fs::RawDir::new(&fd, &mut buf);
+        while let Some(entry) = entries.next() {
+            let Ok(entry) = entry else {
+                return Listed::Unknown;
+            };
+            if entry.file_name().to_bytes() == name {
+                return match entry.file_type() {
+                    FileType::CharacterDevice => Listed::Whiteout,
+                    _ => Listed::Unknown,
+                };
+            }
+        }
+        Listed::Absent
     }
 
     /// Is the object at `path` in layer `l` (in the directory `dir_rel`) a

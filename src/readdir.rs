@@ -290,9 +290,12 @@ impl Overlay {
     }
 
     /// Is the entry `name` (of type `dtype`) of the layer directory `d` a
-    /// whiteout? In an upper directory its owner may not search (mode 400,
-    /// say), a device is taken for one: the kernel tells with the mounter's
-    /// credentials, and such a user can make no other device.
+    /// whiteout? In a directory the reader may not search (mode 400, say),
+    /// a device is taken for one: the kernel tells with the mounter's
+    /// credentials; a user can make no other device in their upper layer,
+    /// and a lower layer that was one (stacked) holds the same. A real
+    /// device in a lower directory its reader cannot search is listed by
+    /// the kernel and not by ovl; the reader cannot reach it on either.
     fn hidden_entry(&self, d: &LayerDir, dir_rel: &[u8], name: &[u8], dtype: u8) -> bool {
         let mut p = d.path.clone();
         p.push(b'/');
@@ -300,7 +303,7 @@ impl Overlay {
         let cp = cpath(&p);
         match rustix::fs::lstat(cp.as_c_str()) {
             Ok(st) => self.hides(d.layer, &cp, &st, dir_rel),
-            Err(Errno::ACCESS) => d.layer == UPPER && dtype == libc::DT_CHR,
+            Err(Errno::ACCESS) => dtype == libc::DT_CHR,
             Err(_) => false,
         }
     }

@@ -2323,6 +2323,32 @@ fn a_lock_through_a_read_only_descriptor_excludes_a_writer_of_the_copy() {
     );
 }
 
+/// A user who is not root lists a directory of theirs that they may not
+/// search (mode 400) in a lower layer that was an upper one: the whiteout
+/// it holds hides the name below, as the kernel tells with the mounter's
+/// credentials. ovl, which could not `lstat` the device there, listed the
+/// hidden name (found by the random sequences of a user over layers a
+/// kernel changed, seed 424: a `chmod 400` through a symlink).
+#[test]
+fn a_users_unsearchable_lower_directory_holding_a_whiteout_lists_as_on_the_kernel() {
+    require_root!();
+    let fx = Fixture::new(1).run_as(65534);
+    fx.lower(1).file("d/gone", "g\n").file("d/kept", "k\n");
+    fx.give_to_user();
+    fx.kernel_prepare("rm d/gone && chmod 400 d");
+    let fx = fx.stacked(true);
+    let pair = fx.pair();
+    let (_, ovl) = pair.run(
+        "ls -a d; cp -r d e; echo cp=$?; ls -a e\n\
+         chmod 700 d; echo chmod=$?; ls -a d; cat d/*",
+    );
+    assert!(ovl.out().contains("chmod=0"), "{}", ovl.out());
+    pair.assert_uppers_equal(&DumpOpts {
+        skip_whiteout_owner: true,
+        ..DumpOpts::uppers()
+    });
+}
+
 /// Known difference (README, Limitations): a program of a lower layer that
 /// is running can be written through the view (its copy is); the kernel
 /// refuses with `ETXTBSY`.
