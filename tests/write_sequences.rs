@@ -27,6 +27,8 @@
 //! (`random_sequences_over_layers_a_kernel_changed_agree_with_the_kernel`),
 //! with the tools
 //! (`random_tool_sequences_over_layers_a_kernel_changed_agree_with_the_kernel`),
+//! in a read-only view of them
+//! (`random_sequences_in_a_read_only_view_of_layers_a_kernel_changed_agree_with_the_kernel`),
 //! and by a user who is not root
 //! (`random_sequences_of_a_user_over_layers_a_kernel_changed_agree_with_the_kernel`);
 //! and the programs' changes in a view over the topmost lower layer itself,
@@ -38,10 +40,10 @@
 //! (`random_sequences_of_a_user_in_a_view_over_the_lower_directory_agree_with_the_kernel`).
 //!
 //! `OVL_RANDOM_SCENARIOS` sets how many sequences each runs (default 200,
-//! 100, 60, 100, 60, 30, 40, 20, 30, 40, 30 and 30), `OVL_RANDOM_SEED` the
-//! first seed (default 1), `OVL_RANDOM_STEPS` the steps in each (default
-//! 12, 14, 14, 20, 16, 16, 14, 14, 14, 14, 20 and 16); a failure prints the
-//! seed and the script, to replay it.
+//! 100, 60, 100, 60, 30, 40, 20, 20, 30, 40, 30 and 30), `OVL_RANDOM_SEED`
+//! the first seed (default 1), `OVL_RANDOM_STEPS` the steps in each
+//! (default 12, 14, 14, 20, 16, 16, 14, 14, 14, 14, 14, 20 and 16); a
+//! failure prints the seed and the script, to replay it.
 
 mod common;
 
@@ -444,6 +446,11 @@ fn agree_on_seeds(
         let run = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
             let pair = fx.pair();
             pair.run(&format!("{body}{LIST}{CAT_ALL}"));
+            if !fx.has_upper() {
+                // A read-only view: every change refused, alike, and the
+                // lower layers unchanged (checked by the run).
+                return;
+            }
             pair.assert_uppers_equal(&uppers_compared(fx));
             let k = run_kernel(&pair.kernel, &format!("{LIST}{CAT_ALL}"));
             let o = run_kernel(&pair.ovl, &format!("{LIST}{CAT_ALL}"));
@@ -623,7 +630,7 @@ fn user_sequence_12253_agrees_with_the_kernel() {
 #[test]
 fn random_sequences_over_layers_a_kernel_changed_agree_with_the_kernel() {
     require_root!();
-    over_layers_a_kernel_changed(program_layers, program_step, 40, 14);
+    over_layers_a_kernel_changed(program_layers, program_step, 40, 14, true);
 }
 
 /// The programs' vocabulary in a view over the topmost lower layer itself
@@ -669,11 +676,20 @@ fn random_sequences_of_a_user_in_a_view_over_the_lower_directory_agree_with_the_
     );
 }
 
+/// The programs' vocabulary in a read-only view (no upper layer) of
+/// layers a kernel's overlay changed before: every change refused
+/// (`EROFS`) where the kernel refuses it, and all else read alike.
+#[test]
+fn random_sequences_in_a_read_only_view_of_layers_a_kernel_changed_agree_with_the_kernel() {
+    require_root!();
+    over_layers_a_kernel_changed(program_layers, program_step, 20, 14, false);
+}
+
 /// The tools' vocabulary over layers a kernel's overlay changed before.
 #[test]
 fn random_tool_sequences_over_layers_a_kernel_changed_agree_with_the_kernel() {
     require_root!();
-    over_layers_a_kernel_changed(program_layers, tool_step, 20, 14);
+    over_layers_a_kernel_changed(program_layers, tool_step, 20, 14, true);
 }
 
 /// [`random_sequences_over_layers_a_kernel_changed_agree_with_the_kernel`]
@@ -683,18 +699,20 @@ fn random_tool_sequences_over_layers_a_kernel_changed_agree_with_the_kernel() {
 #[test]
 fn random_sequences_of_a_user_over_layers_a_kernel_changed_agree_with_the_kernel() {
     require_root!();
-    over_layers_a_kernel_changed(|| program_layers().run_as(65534), user_step, 30, 14);
+    over_layers_a_kernel_changed(|| program_layers().run_as(65534), user_step, 30, 14, true);
 }
 
 /// For each seed: a random sequence of `step`s run on the kernel's mount
 /// of `layers()`, its upper layer stacked over them as a new lower layer,
 /// and another sequence compared on the kernel and under ovl over that
-/// stack. The first sequence's seed is the second's with its bits turned.
+/// stack (read-only unless `with_upper`). The first sequence's seed is the
+/// second's with its bits turned.
 fn over_layers_a_kernel_changed(
     layers: fn() -> Fixture,
     step: fn(&mut Rng) -> String,
     scenarios: u64,
     steps: u64,
+    with_upper: bool,
 ) {
     let count = env_number("OVL_RANDOM_SCENARIOS", scenarios);
     let first = env_number("OVL_RANDOM_SEED", 1);
@@ -707,7 +725,7 @@ fn over_layers_a_kernel_changed(
         fx.kernel_prepare(&before);
         let run = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
             agree_on_seeds(
-                &fx.stacked(true),
+                &fx.stacked(with_upper),
                 step,
                 str::to_string,
                 seed..seed + 1,
