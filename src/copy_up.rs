@@ -6,7 +6,7 @@
 //! other uses its copy.
 
 use crate::config::XattrNs;
-use crate::lookup::{join, may_hide, split_last, Node, Resolved};
+use crate::lookup::{join, may_hide, split_last, Listed, Node, Resolved};
 use crate::overlay::{Overlay, UPPER};
 use crate::sys::cpath;
 use crate::whiteout::is_chardev_whiteout;
@@ -499,6 +499,15 @@ impl Overlay {
                     return Ok(!self.hides(l, &path, &st, &parent.rel));
                 }
                 Err(Errno::NOENT) | Err(Errno::NOTDIR) => continue,
+                // A directory of the layer this process may not search,
+                // below the one that shows the parent: as the look-up.
+                Err(Errno::ACCESS) if l != parent.dirs.trailing_zeros() as usize => {
+                    match self.listed_in_unsearchable(l, &rel, parent.rel.len()) {
+                        Listed::Absent => continue,
+                        Listed::Whiteout => return Ok(false),
+                        Listed::Unknown => return Ok(true),
+                    }
+                }
                 Err(e) => return Err(e),
             }
         }

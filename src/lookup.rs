@@ -193,7 +193,7 @@ pub(crate) fn may_hide(st: &Stat) -> bool {
 }
 
 /// A name in a layer directory this process may read and not search.
-enum Listed {
+pub(crate) enum Listed {
     Absent,
     Whiteout,
     Unknown,
@@ -399,7 +399,12 @@ impl Overlay {
     /// the name is absent, or a device (taken for a whiteout, as a listing
     /// takes it: see `readdir`'s `hidden_entry`). Anything else there
     /// cannot be looked at.
-    fn listed_in_unsearchable(&self, l: LayerIdx, rel: &[u8], parent_len: usize) -> Listed {
+    pub(crate) fn listed_in_unsearchable(
+        &self,
+        l: LayerIdx,
+        rel: &[u8],
+        parent_len: usize,
+    ) -> Listed {
         let name = &rel[parent_len..];
         let name = name.strip_prefix(b"/").unwrap_or(name);
         if !self.is_lower_layer(l) || name.is_empty() || name.contains(&b'/') {
