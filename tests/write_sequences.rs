@@ -34,16 +34,18 @@
 //! and the programs' changes in a view over the topmost lower layer itself,
 //! `ovl-exec`'s default, the kernel mounted over that directory
 //! (`random_program_sequences_in_a_view_over_the_lower_directory_agree_with_the_kernel`),
+//! the tools there
+//! (`random_tool_sequences_in_a_view_over_the_lower_directory_agree_with_the_kernel`),
 //! one program's descriptors there
 //! (`random_descriptor_sequences_in_a_view_over_the_lower_directory_agree_with_the_kernel`),
 //! and a user who is not root there
 //! (`random_sequences_of_a_user_in_a_view_over_the_lower_directory_agree_with_the_kernel`).
 //!
 //! `OVL_RANDOM_SCENARIOS` sets how many sequences each runs (default 200,
-//! 100, 60, 100, 60, 30, 40, 20, 20, 30, 40, 30 and 30), `OVL_RANDOM_SEED`
-//! the first seed (default 1), `OVL_RANDOM_STEPS` the steps in each
-//! (default 12, 14, 14, 20, 16, 16, 14, 14, 14, 14, 14, 20 and 16); a
-//! failure prints the seed and the script, to replay it.
+//! 100, 60, 100, 60, 30, 40, 20, 20, 30, 40, 20, 30 and 30),
+//! `OVL_RANDOM_SEED` the first seed (default 1), `OVL_RANDOM_STEPS` the
+//! steps in each (default 12, 14, 14, 20, 16, 16, 14, 14, 14, 14, 14, 14,
+//! 20 and 16); a failure prints the seed and the script, to replay it.
 
 mod common;
 
@@ -659,6 +661,20 @@ fn random_descriptor_sequences_in_a_view_over_the_lower_directory_agree_with_the
         descriptor_program,
         30,
         20,
+    );
+}
+
+/// The tools' vocabulary (see [`tool_step`]) in a view over the topmost
+/// lower layer itself.
+#[test]
+fn random_tool_sequences_in_a_view_over_the_lower_directory_agree_with_the_kernel() {
+    require_root!();
+    agree_with_the_kernel(
+        &program_layers().in_place(),
+        tool_step,
+        str::to_string,
+        20,
+        14,
     );
 }
 
