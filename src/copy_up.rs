@@ -499,13 +499,14 @@ impl Overlay {
                     return Ok(!self.hides(l, &path, &st, &parent.rel));
                 }
                 Err(Errno::NOENT) | Err(Errno::NOTDIR) => continue,
-                // A directory of the layer this process may not search,
-                // below the one that shows the parent: as the look-up.
-                Err(Errno::ACCESS) if l != parent.dirs.trailing_zeros() as usize => {
-                    match self.listed_in_unsearchable(l, &rel, parent.rel.len()) {
-                        Listed::Absent => continue,
-                        Listed::Whiteout => return Ok(false),
-                        Listed::Unknown => return Ok(true),
+                // A directory of the layer this process may not search:
+                // as the look-up.
+                Err(Errno::ACCESS) => {
+                    match self.listed_in_unsearchable(l, parent.dirs, &rel, parent.rel.len()) {
+                        Some(Listed::Absent) => continue,
+                        Some(Listed::Whiteout) => return Ok(false),
+                        Some(Listed::Unknown) => return Ok(true),
+                        None => return Err(Errno::ACCESS),
                     }
                 }
                 Err(e) => return Err(e),

@@ -337,13 +337,11 @@ impl Overlay {
             let st = match self.layers[l].lstat_into(rel, buf) {
                 Ok(st) => st,
                 Err(e) if is_absent(e) => continue,
-                // Refused in a layer below the one that shows the parent
-                // (whose mode the view checks by this same `lstat`).
-                Err(Errno::ACCESS) if l != parent_dirs.trailing_zeros() as usize => {
-                    match self.listed_in_unsearchable(l, rel_bytes, parent_len) {
-                        Listed::Absent => continue,
-                        Listed::Whiteout => break,
-                        Listed::Unknown => return Err(Errno::ACCESS),
+                Err(Errno::ACCESS) => {
+                    match self.listed_in_unsearchable(l, parent_dirs, rel_bytes, parent_len) {
+                        Some(Listed::Absent) => continue,
+                        Some(Listed::Whiteout) => break,
+                        _ => return Err(Errno::ACCESS),
                     }
                 }
                 Err(e) => return Err(e),
@@ -391,20 +389,32 @@ impl Overlay {
         Ok(Slot::Taken((layer, dirs, stat)))
     }
 
-    /// What the directory of `rel` (its first `parent_len` bytes) in the
-    /// lower layer `l`, which this process may not search, lists under
-    /// `rel`'s last name. The kernel looks there with the mounter's
-    /// credentials; a directory of a user's own lower layer that they may
-    /// read and not search (mode 400) still tells by its listing whether
-    /// the name is absent, or a device (taken for a whiteout, as a listing
-    /// takes it: see `readdir`'s `hidden_entry`). Anything else there
-    /// cannot be looked at.
+    /// What the directory of `rel` (its first `parent_len` bytes, a
+    /// directory of the view made of the layers `parent_dirs`) in the lower
+    /// layer `l`, which refused this process a look (`EACCES`), lists under
+    /// `rel`'s last name. `None` where `l` is the layer that shows the
+    /// directory: its refusal is the view's own (the view's mode is its
+    /// mode). Below it the kernel looks with the mounter's credentials; a
+    /// directory of a user's own lower layer that they may read and not
+    /// search (mode 400) still tells by its listing whether the name is
+    /// absent, or a device (taken for a whiteout, as a listing takes it:
+    /// see `readdir`'s `hidden_entry`). Anything else there cannot be
+    /// looked at.
     pub(crate) fn listed_in_unsearchable(
         &self,
         l: LayerIdx,
+        parent_dirs: LayerSet,
         rel: &[u8],
         parent_len: usize,
-    ) -> Listed {
+    ) -> Option<Listed> {
+        if l == parent_dirs.trailing_zeros() as LayerIdx {
+            return None;
+        }
+        Some(self.listed_name(l, rel, parent_len))
+    }
+
+    /// [`Overlay::listed_in_unsearchable`]'s look at the listing.
+    fn listed_name(&self, l: LayerIdx, rel: &[u8], parent_len: usize) -> Listed {
         let name = &rel[parent_len..];
         let name = name.strip_prefix(b"/").unwrap_or(name);
         if !self.is_lower_layer(l) || name.is_empty() || name.contains(&b'/') {
